@@ -1,0 +1,75 @@
+import { availableParallelism, homedir, hostname, totalmem } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { type Arch, archSchema } from "../shared/protocol/index.ts";
+
+export interface AgentConfig {
+  coordinator: string;
+  token: string;
+  name: string;
+  archs: Arch[];
+  group: string;
+  labels: Record<string, string>;
+  capacity: number;
+  resources: { cpu: number; memoryBytes: number };
+  dynamic: boolean;
+  once: boolean;
+  workDir: string;
+  cancelGraceMs: number;
+}
+
+const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
+
+export const USAGE =
+  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES] [--dynamic] [--once] [--work-dir DIR]";
+
+export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      coordinator: { type: "string" },
+      token: { type: "string" },
+      name: { type: "string" },
+      arch: { type: "string" },
+      group: { type: "string" },
+      label: { type: "string", multiple: true },
+      capacity: { type: "string" },
+      cpu: { type: "string" },
+      memory: { type: "string" },
+      dynamic: { type: "boolean" },
+      once: { type: "boolean" },
+      "work-dir": { type: "string" },
+    },
+  });
+  const coordinator = values.coordinator ?? env.DROVER_COORDINATOR;
+  const token = values.token ?? env.DROVER_AGENT_TOKEN;
+  if (!coordinator || !token) throw new Error(`--coordinator and --token are required\nusage: ${USAGE}`);
+  const own = NODE_ARCH[process.arch];
+  const archs = (values.arch ?? own ?? "").split(",").filter(Boolean).map((a) => archSchema.parse(a.trim()));
+  if (archs.length === 0) throw new Error(`cannot tell this machine's arch (${process.arch}): pass --arch`);
+  const labels: Record<string, string> = {};
+  for (const l of values.label ?? []) {
+    const [k, ...v] = l.split("=");
+    if (!k || v.length === 0) throw new Error(`--label wants key=value, got "${l}"`);
+    labels[k] = v.join("=");
+  }
+  const name = values.name ?? hostname();
+  return {
+    coordinator: coordinator.replace(/\/$/, ""),
+    token,
+    name,
+    archs,
+    group: values.group ?? "default",
+    labels,
+    capacity: Number(values.capacity ?? 1),
+    resources: {
+      cpu: Number(values.cpu ?? availableParallelism()),
+      memoryBytes: Number(values.memory ?? totalmem()),
+    },
+    dynamic: values.dynamic ?? false,
+    once: values.once ?? false,
+    workDir: resolve(values["work-dir"] ?? join(homedir(), ".drover", `agent-${name}`)),
+    cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
+  };
+}

@@ -1,0 +1,84 @@
+import {
+  type AgentMessage,
+  type CoordinatorMessage,
+  coordinatorMessageSchema,
+} from "../../shared/protocol/index.ts";
+
+export interface ConnectionHandlers {
+  /** called on every (re)connect; returns the hello to send first */
+  hello(): AgentMessage;
+  message(message: CoordinatorMessage): void;
+  closed(code: number, reason: string): void;
+}
+
+/** Backoff with full jitter, so a fleet that lost its coordinator does not come back in lockstep. */
+export function backoffMs(attempt: number, baseMs = 250, maxMs = 10_000): number {
+  return Math.random() * Math.min(maxMs, baseMs * 2 ** attempt);
+}
+
+/** The agent's WebSocket to the coordinator: reconnects by itself until stopped. */
+export class Connection {
+  private ws: WebSocket | null = null;
+  private failures = 0;
+  private stopped = false;
+  open = false;
+
+  constructor(
+    private readonly url: string,
+    private readonly token: string,
+    private readonly handlers: ConnectionHandlers,
+  ) {}
+
+  connect(): void {
+    if (this.stopped) return;
+    const ws = new WebSocket(`${this.url.replace(/^http/, "ws")}/agent/v1/connect`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    } as unknown as string[]);
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    ws.onopen = () => {
+      this.open = true;
+      ws.send(JSON.stringify(this.handlers.hello()));
+    };
+    ws.onmessage = (event) => {
+      if (typeof event.data !== "string") return;
+      const parsed = coordinatorMessageSchema.safeParse(JSON.parse(event.data));
+      if (!parsed.success) {
+        console.error(`[agent] ignoring an invalid frame from the coordinator: ${event.data.slice(0, 200)}`);
+        return;
+      }
+      if (parsed.data.type === "welcome") this.failures = 0;
+      this.handlers.message(parsed.data);
+    };
+    ws.onclose = (event) => {
+      const wasCurrent = this.ws === ws;
+      this.open = false;
+      if (!wasCurrent) return;
+      this.ws = null;
+      this.handlers.closed(event.code, event.reason);
+      if (this.stopped) return;
+      const delay = backoffMs(this.failures++);
+      setTimeout(() => this.connect(), delay);
+    };
+    ws.onerror = () => {
+      // onclose follows and schedules the reconnect
+    };
+  }
+
+  send(message: AgentMessage): boolean {
+    if (!this.open || !this.ws) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
+  }
+
+  sendBinary(frame: Uint8Array): boolean {
+    if (!this.open || !this.ws) return false;
+    this.ws.send(frame as Uint8Array<ArrayBuffer>);
+    return true;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.ws?.close(1000, "agent stopping");
+  }
+}

@@ -1,0 +1,38 @@
+import type { Report } from "../../shared/protocol/index.ts";
+
+export interface ReportSender {
+  send(report: Report): boolean;
+}
+
+/** Reports stay here until acknowledged, and go again, in order, after a reconnect. */
+export class PendingReports {
+  private readonly pending = new Map<string, Report>();
+  private readonly waiters = new Map<string, () => void>();
+
+  constructor(private readonly sender: ReportSender) {}
+
+  /** Resolves when the coordinator acknowledged the report. */
+  send(report: Report): Promise<void> {
+    this.pending.set(report.id, report);
+    const acked = new Promise<void>((resolve) => this.waiters.set(report.id, resolve));
+    this.sender.send(report);
+    return acked;
+  }
+
+  ack(id: string): void {
+    this.pending.delete(id);
+    this.waiters.get(id)?.();
+    this.waiters.delete(id);
+  }
+
+  resendAll(): void {
+    for (const report of this.pending.values()) this.sender.send(report);
+  }
+
+  /** Drops everything about an attempt the coordinator told us to abandon. */
+  dropAttempt(attempt: string): void {
+    for (const [id, report] of this.pending) {
+      if (report.attempt === attempt) this.ack(id);
+    }
+  }
+}

@@ -1,0 +1,101 @@
+import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { encodeLogChunk } from "../../shared/protocol/index.ts";
+
+/** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
+const WINDOW_BYTES = 8 * 1024 * 1024;
+const READ_BYTES = 256 * 1024;
+
+export interface LogSender {
+  /** false while disconnected: the bytes stay spooled and go out after the reconnect */
+  sendBinary(frame: Uint8Array): boolean;
+}
+
+/**
+ * One step's output on the agent. Every byte is appended to a spool file first,
+ * so memory stays bounded however much is unacknowledged; bytes go out at once
+ * when the sender is caught up, and are re-read from the spool after a reconnect.
+ */
+export class StepLog {
+  private readonly fd: number;
+  written = 0;
+  private sent = 0;
+  acked = 0;
+  private ended = false;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    private readonly attempt: string,
+    readonly step: number,
+    private readonly path: string,
+    private readonly sender: LogSender,
+  ) {
+    this.fd = openSync(path, "w+");
+  }
+
+  write(data: Uint8Array): void {
+    if (data.length === 0) return;
+    writeSync(this.fd, data, 0, data.length, this.written);
+    const offset = this.written;
+    this.written += data.length;
+    if (this.sent === offset && this.sent - this.acked < WINDOW_BYTES) {
+      for (let i = 0; i < data.length; i += READ_BYTES) {
+        const part = data.subarray(i, i + READ_BYTES);
+        if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: offset + i, data: part }))) return;
+        this.sent = offset + i + part.length;
+      }
+    }
+  }
+
+  /** Sends what the spool holds past `sent`, as far as the window allows. */
+  pump(): void {
+    while (this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
+      const length = Math.min(READ_BYTES, this.written - this.sent);
+      const buf = new Uint8Array(length);
+      const n = readSync(this.fd, buf, 0, length, this.sent);
+      if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: this.sent, data: buf.subarray(0, n) }))) return;
+      this.sent += n;
+    }
+  }
+
+  ack(stored: number): void {
+    this.acked = Math.max(this.acked, stored);
+    this.sent = Math.max(this.sent, this.acked);
+    this.pump();
+    this.checkDrained();
+  }
+
+  /** After a reconnect the coordinator says how much it holds; everything after it goes again. */
+  resume(stored: number): void {
+    this.acked = stored;
+    this.sent = stored;
+    this.pump();
+    this.checkDrained();
+  }
+
+  /** The step ended: resolves once the coordinator holds every byte. */
+  end(): Promise<void> {
+    this.ended = true;
+    return new Promise((resolve) => {
+      this.drained = resolve;
+      this.checkDrained();
+    });
+  }
+
+  private checkDrained(): void {
+    if (this.ended && this.acked >= this.written && this.drained) {
+      const done = this.drained;
+      this.drained = null;
+      this.close();
+      done();
+    }
+  }
+
+  close(): void {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    rmSync(this.path, { force: true });
+  }
+}

@@ -1,0 +1,21 @@
+import { Agent } from "./agent.ts";
+import { parseAgentConfig, USAGE } from "./config.ts";
+
+if (process.argv.includes("--help") || process.argv.includes("-h")) {
+  console.log(`usage: ${USAGE}`);
+  process.exit(0);
+}
+let agent: Agent;
+try {
+  agent = new Agent(parseAgentConfig(process.argv.slice(2)));
+} catch (e) {
+  console.error(`drover-agent: ${(e as Error).message}`);
+  process.exit(2);
+}
+let terms = 0;
+// First SIGTERM drains; a second one (or SIGQUIT) cancels what is still running.
+process.on("SIGTERM", () => (++terms === 1 ? agent.drain() : agent.cancelAll()));
+process.on("SIGQUIT", () => agent.cancelAll());
+process.on("SIGINT", () => (++terms === 1 ? agent.drain() : agent.cancelAll()));
+agent.start();
+process.exit(await agent.done);

@@ -1,0 +1,142 @@
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { newId } from "../../shared/ids.ts";
+import type { Assignment, Report } from "../../shared/protocol/index.ts";
+import { extractArchive } from "../archive/extract.ts";
+import { type LogSender, StepLog } from "../logs/step-log.ts";
+import { StepProcess } from "./process.ts";
+
+export interface AttemptContext {
+  agentName: string;
+  workRoot: string;
+  coordinator: string;
+  agentId: () => string;
+  credential: () => string;
+  sender: LogSender;
+  report(report: Report): Promise<void>;
+  cancelGraceMs: number;
+}
+
+type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
+
+/** Runs one assignment: fetches its workspace, runs its steps in order, and reports each. */
+export class AttemptRunner {
+  readonly dir: string;
+  readonly logs = new Map<number, StepLog>();
+  private current: StepProcess | null = null;
+  private stopReason: "cancelled" | "timeout" | null = null;
+  private killTimer: Timer | null = null;
+  private cpuSeconds = 0;
+  private peakRssBytes = 0;
+
+  constructor(
+    readonly assignment: Assignment,
+    private readonly ctx: AttemptContext,
+  ) {
+    this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
+  }
+
+  private base() {
+    return { id: newId(), attempt: this.assignment.attempt };
+  }
+
+  async run(): Promise<void> {
+    const a = this.assignment;
+    await this.ctx.report({ type: "accept", ...this.base() });
+    const timeout = a.timeoutMs ? setTimeout(() => this.stop("timeout"), a.timeoutMs) : null;
+    let outcome: Outcome;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      if (a.workspace) await this.fetchWorkspace();
+      outcome = await this.runSteps();
+    } catch (e) {
+      outcome = { status: "error", exitCode: null, error: (e as Error).message };
+    } finally {
+      if (timeout) clearTimeout(timeout);
+      if (this.killTimer) clearTimeout(this.killTimer);
+    }
+    await this.ctx.report({
+      type: "result",
+      ...this.base(),
+      at: Date.now(),
+      ...outcome,
+      cpuSeconds: this.cpuSeconds,
+      peakRssBytes: this.peakRssBytes,
+    });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async fetchWorkspace(): Promise<void> {
+    const res = await fetch(`${this.ctx.coordinator}/agent/v1/attempts/${this.assignment.attempt}/workspace`, {
+      headers: { authorization: `Bearer ${this.ctx.credential()}`, "x-drover-agent": this.ctx.agentId() },
+    });
+    if (!res.ok || !res.body) throw new Error(`fetching the workspace failed: ${res.status} ${await res.text()}`);
+    await extractArchive(res.body, this.dir, true);
+  }
+
+  private async runSteps(): Promise<Outcome> {
+    const a = this.assignment;
+    for (const [index, step] of a.steps.entries()) {
+      if (this.stopReason) break;
+      await this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
+      const log = new StepLog(a.attempt, index, join(this.ctx.workRoot, "spool", `${a.attempt}-${index}.log`), this.ctx.sender);
+      this.logs.set(index, log);
+      let exitCode: number | null = null;
+      let error: string | null = null;
+      if (step.kind === "run") {
+        const env = this.stepEnv(step.env);
+        const proc = new StepProcess(step.command, this.dir, env);
+        this.current = proc;
+        const output = proc.pipeOutput((chunk) => log.write(chunk));
+        const result = await proc.wait();
+        // Whatever the step left running in its group would hold the output open and outlive the attempt.
+        proc.signal("SIGKILL");
+        await output;
+        this.current = null;
+        this.cpuSeconds += result.cpuSeconds;
+        this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
+        exitCode = result.exitCode;
+        if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
+        else if (result.signal) error = `killed by ${result.signal}`;
+      } else {
+        error = `step kind ${step.kind} is not supported by this agent`;
+      }
+      await log.end();
+      await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
+      if (this.stopReason === "cancelled") return { status: "stopped", exitCode, error };
+      if (exitCode !== 0 || error) return { status: "failed", exitCode, error };
+    }
+    if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
+    return { status: "success", exitCode: 0, error: null };
+  }
+
+  private stepEnv(stepEnv: Record<string, string>): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+      HOME: process.env.HOME ?? this.dir,
+      LANG: process.env.LANG ?? "C.UTF-8",
+      ...this.assignment.env,
+      ...stepEnv,
+      DROVER_AGENT: this.ctx.agentName,
+      DROVER_ARCH: this.assignment.arch,
+      DROVER_WORKSPACE: this.dir,
+    };
+  }
+
+  /** SIGTERM to the step's process group, SIGKILL once the grace runs out. */
+  stop(reason: "cancelled" | "timeout", graceMs = this.ctx.cancelGraceMs): void {
+    if (this.stopReason) return;
+    this.stopReason = reason;
+    const proc = this.current;
+    if (!proc) return;
+    proc.signal("SIGTERM");
+    this.killTimer = setTimeout(() => proc.signal("SIGKILL"), graceMs);
+  }
+
+  /** Ends the attempt's processes at once and drops its spooled output (the coordinator gave it up). */
+  abandon(): void {
+    this.stopReason = "cancelled";
+    this.current?.signal("SIGKILL");
+    for (const log of this.logs.values()) log.close();
+  }
+}

@@ -1,0 +1,53 @@
+/** A failed API call, with the coordinator's own error message. */
+export class ClientError extends Error {}
+
+export interface ClientOptions {
+  url?: string;
+  token?: string;
+}
+
+/** The CLI's thin HTTP client: one place for the base URL, the token and the error shape. */
+export class Client {
+  readonly url: string;
+  private readonly token: string;
+
+  constructor({ url = process.env.DROVER_URL ?? "http://127.0.0.1:8080", token = process.env.DROVER_TOKEN ?? "" }: ClientOptions = {}) {
+    this.url = url.replace(/\/$/, "");
+    this.token = token;
+    if (!this.token) throw new ClientError("DROVER_TOKEN is not set (the admin token is printed by `drover serve`)");
+  }
+
+  async request(method: string, path: string, body?: BodyInit, headers: Record<string, string> = {}): Promise<Response> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}${path}`, {
+        method,
+        body,
+        headers: { authorization: `Bearer ${this.token}`, ...headers },
+      });
+    } catch (e) {
+      throw new ClientError(`cannot reach the coordinator at ${this.url}: ${(e as Error).message}`);
+    }
+    if (!res.ok) {
+      const text = await res.text();
+      let message = text;
+      try {
+        message = JSON.parse(text).error.message;
+      } catch {
+        // not the JSON error shape: show the body as it is
+      }
+      throw new ClientError(`${method} ${path} failed (${res.status}): ${message}`);
+    }
+    return res;
+  }
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(
+      method,
+      path,
+      body === undefined ? undefined : JSON.stringify(body),
+      body === undefined ? {} : { "content-type": "application/json" },
+    );
+    return (await res.json()) as T;
+  }
+}

@@ -1,0 +1,38 @@
+import { resolveConfig } from "../../coordinator/config.ts";
+import { startCoordinator } from "../../coordinator/server.ts";
+import { parseFlags } from "../args.ts";
+import type { Command } from "../command.ts";
+
+export const serve: Command = {
+  name: "serve",
+  summary: "run the coordinator (HTTP API, web UI, scheduler and the agent WebSocket)",
+  usage: "drover serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--no-fsync]",
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      port: { type: "string" },
+      host: { type: "string" },
+      data: { type: "string" },
+      "no-fsync": { type: "boolean" },
+    });
+    const config = resolveConfig({
+      port: values.port ? Number(values.port) : undefined,
+      host: values.host,
+      dataDir: values.data,
+      noFsync: values["no-fsync"],
+    });
+    const coordinator = await startCoordinator(config);
+    console.log(`drover coordinator listening on ${coordinator.url}`);
+    console.log(`data: ${config.dataDir}`);
+    console.log(`admin token: ${config.adminToken}`);
+    console.log(`agent token: ${config.agentToken}`);
+    const shutdown = async (signal: string) => {
+      console.log(`received ${signal}, stopping`);
+      await coordinator.stop();
+      process.exit(0);
+    };
+    process.once("SIGINT", () => void shutdown("SIGINT"));
+    process.once("SIGTERM", () => void shutdown("SIGTERM"));
+    await new Promise(() => {});
+    return 0;
+  },
+};

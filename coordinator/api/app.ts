@@ -1,0 +1,26 @@
+import { Hono } from "hono";
+import { agentFileRoutes } from "./agent-files.ts";
+import { agentRoutes } from "./agents.ts";
+import { authenticate, requireRole } from "./auth.ts";
+import type { AppEnv, Services } from "./env.ts";
+import { errorResponse } from "./errors.ts";
+import { logRoutes } from "./logs.ts";
+import { runRoutes } from "./runs.ts";
+
+export function createApp(services: Services): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.onError((err, c) => errorResponse(c, err));
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+  app.use("*", async (c, next) => {
+    c.set("services", services);
+    await next();
+  });
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.use("/api/*", authenticate());
+  app.use("/agent/v1/*", authenticate(), requireRole("agent"));
+  app.route("/api/v1/runs", runRoutes);
+  app.route("/api/v1/runs", logRoutes);
+  app.route("/api/v1/agents", agentRoutes);
+  app.route("/agent/v1", agentFileRoutes);
+  return app;
+}

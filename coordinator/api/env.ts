@@ -1,0 +1,33 @@
+import type { Db } from "../db/open.ts";
+import type { LiveLogs } from "../logs/live-logs.ts";
+import type { Fleet } from "../fleet/fleet.ts";
+import type { Dispatcher } from "../fleet/dispatcher.ts";
+import type { RunEvents } from "../runs/run-events.ts";
+import type { Scheduler } from "../runs/scheduler.ts";
+import type { ObjectStore } from "../store/object-store.ts";
+
+export type Role = "admin" | "agent";
+
+export interface Principal {
+  role: Role;
+  user: string;
+  /** set when an agent authenticates with its own credential */
+  agentId?: string;
+}
+
+export interface Services {
+  db: Db;
+  store: ObjectStore;
+  logs: LiveLogs;
+  scheduler: Scheduler;
+  fleet: Fleet;
+  dispatcher: Dispatcher;
+  runEvents: RunEvents;
+  adminToken: string;
+  agentToken: string;
+}
+
+/** The one environment type of the Hono app. */
+export interface AppEnv {
+  Variables: { principal: Principal; services: Services };
+}

@@ -1,0 +1,28 @@
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { DroverError, type ErrorBody, type ErrorCode } from "../../shared/errors.ts";
+
+const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  bad_request: 400,
+  invalid_pipeline: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  protocol_error: 400,
+  incompatible_version: 400,
+  internal: 500,
+};
+
+export function errorResponse(c: Context, err: unknown): Response {
+  if (err instanceof DroverError) {
+    const body: ErrorBody = { error: { code: err.code, message: err.message, details: err.details } };
+    return c.json(body, STATUS[err.code]);
+  }
+  console.error("[api] unexpected error:", err);
+  const body: ErrorBody = { error: { code: "internal", message: "internal error" } };
+  return c.json(body, 500);
+}
+
+export const notFound = (what: string) => new DroverError("not_found", `${what} not found`);

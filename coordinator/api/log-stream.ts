@@ -1,0 +1,85 @@
+import { and, eq } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { steps } from "../db/schema.ts";
+import type { LiveLogs, LogKey } from "../logs/live-logs.ts";
+import type { RunEvents } from "../runs/run-events.ts";
+import type { Scheduler } from "../runs/scheduler.ts";
+import type { ObjectStore } from "../store/object-store.ts";
+
+export interface LogSources {
+  db: Db;
+  store: ObjectStore;
+  logs: LiveLogs;
+  scheduler: Scheduler;
+  runEvents: RunEvents;
+}
+
+const SAFETY_WAKE_MS = 1000;
+
+async function stepRow(db: Db, key: LogKey) {
+  const [row] = await db
+    .select({ logObject: steps.logObject, status: steps.status })
+    .from(steps)
+    .where(and(eq(steps.attemptId, key.attempt), eq(steps.index, key.step)));
+  return row;
+}
+
+/**
+ * A step's log as a stream: live bytes as they are stored, then the rest from
+ * object storage once the step's log is final. Without `follow` it ends at what
+ * is stored now.
+ */
+export function logStream(src: LogSources, key: LogKey, follow: boolean): ReadableStream<Uint8Array> {
+  let sent = 0;
+  let wake: (() => void) | null = null;
+  const signal = () => wake?.();
+  const unwatch = src.logs.watch(key, signal);
+  const unsubscribe = src.runEvents.subscribe(key.run, signal);
+  const stop = () => {
+    unwatch();
+    unsubscribe();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const row = await stepRow(src.db, key);
+        if (row?.logObject) {
+          const body = await src.store.get(row.logObject, { start: sent });
+          if (body) for await (const part of body) controller.enqueue(part);
+          stop();
+          controller.close();
+          return;
+        }
+        const live = src.logs.live(key);
+        if (live && live.size > sent) {
+          try {
+            const bytes = await Bun.file(live.path).slice(sent, live.size).bytes();
+            sent += bytes.length;
+            if (bytes.length) {
+              controller.enqueue(bytes);
+              return;
+            }
+          } catch {
+            // moved to storage between the check and the read: the next loop finds the object
+          }
+        }
+        const attempt = src.scheduler.attempt(key.attempt)?.attempt;
+        const active = attempt && (attempt.state === "queued" || attempt.state === "assigned" || attempt.state === "running");
+        if (!follow || !active) {
+          stop();
+          controller.close();
+          return;
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, SAFETY_WAKE_MS);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        wake = null;
+      }
+    },
+    cancel: stop,
+  });
+}

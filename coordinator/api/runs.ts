@@ -1,0 +1,104 @@
+import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { DroverError } from "../../shared/errors.ts";
+import { newId } from "../../shared/ids.ts";
+import { runs } from "../db/schema.ts";
+import { createRun } from "../runs/create-run.ts";
+import { requireRole } from "./auth.ts";
+import type { AppEnv } from "./env.ts";
+import { notFound } from "./errors.ts";
+import { runView, summarize } from "./run-view.ts";
+
+const submitSchema = z.object({
+  pipeline: z.string().min(1),
+  file: z.string().optional(),
+  group: z.string().min(1).max(200).default("default"),
+  variables: z.record(z.string(), z.string()).default({}),
+});
+
+const listSchema = z.object({
+  group: z.string().optional(),
+  phase: z.string().optional(),
+  user: z.string().optional(),
+  since: z.coerce.number().optional(),
+  until: z.coerce.number().optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+});
+
+function invalid(error: z.ZodError): DroverError {
+  return new DroverError("bad_request", z.prettifyError(error));
+}
+
+export const runRoutes = new Hono<AppEnv>();
+
+runRoutes.post("/", requireRole("admin"), async (c) => {
+  const { db, scheduler, store } = c.get("services");
+  const contentType = c.req.header("content-type") ?? "";
+  let fields: unknown;
+  let workspace: string | null = null;
+  if (contentType.startsWith("multipart/form-data")) {
+    const form = await c.req.formData();
+    const file = form.get("workspace");
+    const variables = form.get("variables");
+    fields = {
+      pipeline: form.get("pipeline") ?? undefined,
+      file: form.get("file") ?? undefined,
+      group: form.get("group") ?? undefined,
+      variables: typeof variables === "string" ? JSON.parse(variables) : undefined,
+    };
+    if (file instanceof File) {
+      workspace = `uploads/${newId()}.tar.gz`;
+      await store.put(workspace, file.stream());
+    }
+  } else {
+    fields = await c.req.json().catch(() => {
+      throw new DroverError("bad_request", "body is not JSON");
+    });
+  }
+  const parsed = submitSchema.safeParse(fields);
+  if (!parsed.success) throw invalid(parsed.error);
+  const run = await createRun(db, scheduler, {
+    pipeline: parsed.data.pipeline,
+    pipelineFile: parsed.data.file,
+    group: parsed.data.group,
+    user: c.get("principal").user,
+    variables: parsed.data.variables,
+    workspace,
+  });
+  return c.json(summarize(run), 201);
+});
+
+runRoutes.get("/", requireRole("admin"), async (c) => {
+  const parsed = listSchema.safeParse(c.req.query());
+  if (!parsed.success) throw invalid(parsed.error);
+  const q = parsed.data;
+  const where: SQL[] = [];
+  if (q.group) where.push(eq(runs.group, q.group));
+  if (q.phase) where.push(eq(runs.phase, q.phase));
+  if (q.user) where.push(eq(runs.user, q.user));
+  if (q.since) where.push(gte(runs.createdAt, q.since));
+  if (q.until) where.push(lte(runs.createdAt, q.until));
+  const rows = await c
+    .get("services")
+    .db.select()
+    .from(runs)
+    .where(and(...where))
+    .orderBy(desc(runs.id))
+    .limit(q.limit);
+  return c.json({ runs: rows.map(summarize) });
+});
+
+runRoutes.get("/:id", requireRole("admin"), async (c) => {
+  const view = await runView(c.get("services").db, c.req.param("id"));
+  if (!view) throw notFound(`run ${c.req.param("id")}`);
+  return c.json(view);
+});
+
+runRoutes.post("/:id/cancel", requireRole("admin"), async (c) => {
+  const { scheduler } = c.get("services");
+  const id = c.req.param("id");
+  const cancelled = await scheduler.serial.run(() => scheduler.requestCancel(id));
+  if (!cancelled) throw new DroverError("conflict", `run ${id} is not running`);
+  return c.json({ id, cancelRequested: true }, 202);
+});

@@ -1,0 +1,31 @@
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createClient } from "@libsql/client";
+import { drizzle } from "drizzle-orm/libsql";
+import { migrate } from "drizzle-orm/libsql/migrator";
+import * as schema from "./schema.ts";
+
+export type Db = ReturnType<typeof drizzle<typeof schema>>;
+
+export interface OpenDbOptions {
+  /** `file:…` for an embedded database, `libsql://…` / `http://…` for a server */
+  url: string;
+  authToken?: string;
+}
+
+/** Opens the database, turns on WAL and foreign keys, and applies the committed migrations. */
+export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
+  const local = url.startsWith("file:");
+  if (local) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
+  const client = createClient({ url, authToken });
+  if (local) {
+    await client.execute("PRAGMA journal_mode = WAL");
+    // WAL with NORMAL sync is crash-safe; FULL would fsync every commit for no gain in consistency.
+    await client.execute("PRAGMA synchronous = NORMAL");
+    await client.execute("PRAGMA busy_timeout = 5000");
+  }
+  await client.execute("PRAGMA foreign_keys = ON");
+  const db = drizzle(client, { schema });
+  await migrate(db, { migrationsFolder: join(import.meta.dir, "migrations") });
+  return db;
+}

@@ -1,0 +1,158 @@
+import { sql } from "drizzle-orm";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
+
+export const runs = sqliteTable(
+  "runs",
+  {
+    id: text("id").primaryKey(),
+    group: text("group").notNull(),
+    user: text("user").notNull(),
+    pipeline: text("pipeline").notNull(),
+    pipelineFile: text("pipeline_file").notNull(),
+    variables: json<Record<string, string>>("variables").notNull(),
+    workspace: text("workspace"),
+    phase: text("phase").notNull(),
+    result: text("result").notNull(),
+    error: text("error"),
+    createdAt: integer("created_at").notNull(),
+    startedAt: integer("started_at"),
+    endedAt: integer("ended_at"),
+  },
+  (t) => [index("runs_group_created").on(t.group, t.createdAt), index("runs_created").on(t.createdAt)],
+);
+
+export const tasks = sqliteTable(
+  "tasks",
+  {
+    id: text("id").primaryKey(),
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    name: text("name").notNull(),
+    level: integer("level").notNull(),
+    spec: json<unknown>("spec").notNull(),
+    status: text("status").notNull(),
+    statusMessage: text("status_message"),
+    annotations: json<Record<string, unknown>>("annotations").notNull(),
+    startedAt: integer("started_at"),
+    endedAt: integer("ended_at"),
+  },
+  (t) => [uniqueIndex("tasks_run_name").on(t.runId, t.name)],
+);
+
+export const attempts = sqliteTable(
+  "attempts",
+  {
+    id: text("id").primaryKey(),
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    taskId: text("task_id")
+      .notNull()
+      .references(() => tasks.id, { onDelete: "cascade" }),
+    taskName: text("task_name").notNull(),
+    number: integer("number").notNull(),
+    agentId: text("agent_id"),
+    state: text("state").notNull(),
+    exitCode: integer("exit_code"),
+    error: text("error"),
+    digest: text("digest").notNull(),
+    readyAt: integer("ready_at").notNull(),
+    assignedAt: integer("assigned_at"),
+    startedAt: integer("started_at"),
+    keepaliveAt: integer("keepalive_at"),
+    endedAt: integer("ended_at"),
+    cpuSeconds: real("cpu_seconds"),
+    peakRssBytes: integer("peak_rss_bytes"),
+  },
+  (t) => [
+    index("attempts_task").on(t.taskId, t.number),
+    index("attempts_run").on(t.runId),
+    index("attempts_name_ready").on(t.taskName, t.readyAt),
+    index("attempts_digest_ready").on(t.digest, t.readyAt),
+    index("attempts_agent_state").on(t.agentId, t.state),
+    index("attempts_state").on(t.state),
+  ],
+);
+
+export const steps = sqliteTable(
+  "steps",
+  {
+    attemptId: text("attempt_id")
+      .notNull()
+      .references(() => attempts.id, { onDelete: "cascade" }),
+    index: integer("idx").notNull(),
+    name: text("name").notNull(),
+    kind: text("kind").notNull(),
+    status: text("status").notNull(),
+    exitCode: integer("exit_code"),
+    error: text("error"),
+    startedAt: integer("started_at"),
+    endedAt: integer("ended_at"),
+    firstByteAt: real("first_byte_at"),
+    logObject: text("log_object"),
+    logSize: integer("log_size").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.attemptId, t.index] })],
+);
+
+export const agents = sqliteTable(
+  "agents",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    host: text("host").notNull(),
+    archs: json<string[]>("archs").notNull(),
+    group: text("group").notNull(),
+    labels: json<Record<string, string>>("labels").notNull(),
+    capacity: integer("capacity").notNull(),
+    resources: json<{ cpu: number; memoryBytes: number }>("resources").notNull(),
+    dynamic: integer("dynamic", { mode: "boolean" }).notNull(),
+    version: text("version").notNull(),
+    state: text("state").notNull(),
+    credentialHash: text("credential_hash").notNull(),
+    leaseExpiresAt: integer("lease_expires_at").notNull(),
+    lastHeartbeatAt: integer("last_heartbeat_at").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("agents_state").on(t.state)],
+);
+
+export const objects = sqliteTable(
+  "objects",
+  {
+    key: text("key").primaryKey(),
+    kind: text("kind").notNull(),
+    size: integer("size").notNull(),
+    sha256: text("sha256").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("objects_kind_created").on(t.kind, t.createdAt)],
+);
+
+export const objectOwners = sqliteTable(
+  "object_owners",
+  {
+    key: text("key")
+      .notNull()
+      .references(() => objects.key, { onDelete: "cascade" }),
+    owner: text("owner").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.key, t.owner] }), index("object_owners_owner").on(t.owner)],
+);
+
+export const events = sqliteTable(
+  "events",
+  {
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    runId: text("run_id").notNull(),
+    kind: text("kind").notNull(),
+    data: json<Record<string, unknown>>("data").notNull(),
+    at: integer("at")
+      .notNull()
+      .default(sql`(unixepoch('subsec') * 1000)`),
+  },
+  (t) => [index("events_run_seq").on(t.runId, t.seq)],
+);

@@ -1,0 +1,25 @@
+import { ACTIVE_ATTEMPT_STATES, type EngineAttempt, type EngineTask } from "./types.ts";
+
+/** Lost attempts are the fleet's fault, not the task's: they are retried on their own budget. */
+export const LOST_RETRIES = 2;
+
+export function attemptOutcome(
+  task: EngineTask,
+  history: EngineAttempt[],
+): "active" | "retry" | "success" | "failed" | "stopped" {
+  const latest = history.at(-1);
+  if (!latest) return "retry";
+  if (ACTIVE_ATTEMPT_STATES.has(latest.state)) return "active";
+  switch (latest.state) {
+    case "success":
+      return "success";
+    case "stopped":
+      return "stopped";
+    case "lost":
+      return history.filter((a) => a.state === "lost").length <= LOST_RETRIES ? "retry" : "failed";
+    default:
+      return history.filter((a) => a.state === "failed" || a.state === "error").length <= task.retries
+        ? "retry"
+        : "failed";
+  }
+}

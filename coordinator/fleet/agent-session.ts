@@ -1,0 +1,140 @@
+import { z } from "zod";
+import {
+  type AgentMessage,
+  agentMessageSchema,
+  type CoordinatorMessage,
+  decodeLogChunk,
+  type Hello,
+  MAX_CONTROL_FRAME_BYTES,
+  MAX_LOG_FRAME_BYTES,
+  PROTOCOL_VERSION,
+} from "../../shared/protocol/index.ts";
+import { LogGapError } from "../logs/live-logs.ts";
+import type { AgentSocket, OnlineAgent } from "./fleet.ts";
+import type { FleetServices } from "./services.ts";
+
+const log = (msg: string) => console.error(`[fleet] ${msg}`);
+
+/** One agent connection: validates every frame, and only ever touches this agent's own attempts. */
+export class AgentSession {
+  private agent: OnlineAgent | null = null;
+  private readonly helloTimer: Timer;
+
+  constructor(
+    private readonly socket: AgentSocket,
+    private readonly services: FleetServices,
+    private readonly remote: string,
+  ) {
+    this.helloTimer = setTimeout(() => this.refuse("no_hello", "no hello within 10 s"), 10_000);
+  }
+
+  private send(message: CoordinatorMessage): void {
+    this.socket.send(message);
+  }
+
+  private protocolError(message: string): void {
+    log(`protocol error from ${this.agent?.row.name ?? this.remote}: ${message}`);
+    this.send({ type: "error", code: "protocol_error", message });
+  }
+
+  private refuse(code: string, message: string): void {
+    log(`refused ${this.remote}: ${message}`);
+    this.send({ type: "refuse", code, message });
+    this.socket.close(4000, code);
+  }
+
+  async onText(text: string): Promise<void> {
+    if (text.length > MAX_CONTROL_FRAME_BYTES) return this.protocolError(`control frame of ${text.length} bytes is too large`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return this.protocolError("control frame is not JSON");
+    }
+    const parsed = agentMessageSchema.safeParse(raw);
+    if (!parsed.success) return this.protocolError(`invalid frame: ${z.prettifyError(parsed.error)}`);
+    const message = parsed.data;
+    if (message.type === "hello") return this.hello(message);
+    if (!this.agent) return this.protocolError(`${message.type} before hello`);
+    await this.handle(this.agent, message);
+  }
+
+  private async hello(hello: Hello): Promise<void> {
+    clearTimeout(this.helloTimer);
+    if (this.agent) return this.protocolError("hello sent twice");
+    if (hello.protocol !== PROTOCOL_VERSION) {
+      const side = hello.protocol < PROTOCOL_VERSION ? "the agent" : "the coordinator";
+      return this.refuse(
+        "incompatible_version",
+        `agent ${hello.version} speaks protocol ${hello.protocol}, this coordinator speaks ${PROTOCOL_VERSION}: upgrade ${side} (download the matching agent from /download/)`,
+      );
+    }
+    const joined = await this.services.join(hello, this.socket);
+    if (!joined.ok) return this.refuse("bad_credential", joined.message);
+    this.agent = joined.agent;
+  }
+
+  private owns(agent: OnlineAgent, attemptId: string): boolean {
+    const found = this.services.scheduler.attempt(attemptId);
+    return (
+      !!found &&
+      found.attempt.agentId === agent.row.id &&
+      (found.attempt.state === "assigned" || found.attempt.state === "running")
+    );
+  }
+
+  private async handle(agent: OnlineAgent, message: Exclude<AgentMessage, Hello>): Promise<void> {
+    const { reports, fleet, dispatcher } = this.services;
+    if (message.type === "heartbeat") return fleet.heartbeat(agent);
+    if (!this.owns(agent, message.attempt)) {
+      // A report for an attempt that already ended is a harmless resend: acknowledge it so the agent drops it.
+      const ended = this.services.scheduler.attempt(message.attempt)?.attempt.agentId === agent.row.id;
+      if (!ended) this.protocolError(`attempt ${message.attempt} is not running on this agent`);
+      this.send({ type: "ack", id: message.id });
+      return;
+    }
+    switch (message.type) {
+      case "accept":
+        dispatcher.accepted(message.attempt);
+        await reports.accept(message.attempt);
+        break;
+      case "step_start":
+        await reports.stepStart(message.attempt, message.step, message.at);
+        break;
+      case "step_end":
+        reports.stepEnd(message.attempt, message.step, message);
+        break;
+      case "result":
+        await reports.result(message);
+        break;
+    }
+    this.send({ type: "ack", id: message.id });
+  }
+
+  onBinary(frame: Uint8Array): void {
+    const agent = this.agent;
+    if (!agent) return this.protocolError("log chunk before hello");
+    if (frame.length > MAX_LOG_FRAME_BYTES) return this.protocolError(`log frame of ${frame.length} bytes is too large`);
+    let chunk: ReturnType<typeof decodeLogChunk>;
+    try {
+      chunk = decodeLogChunk(frame);
+    } catch (e) {
+      return this.protocolError(String((e as Error).message));
+    }
+    if (!this.owns(agent, chunk.attempt)) return this.protocolError(`attempt ${chunk.attempt} is not running on this agent`);
+    const found = this.services.scheduler.attempt(chunk.attempt)!;
+    const key = { run: found.active.run.id, attempt: chunk.attempt, step: chunk.step };
+    try {
+      const stored = this.services.logs.append(key, chunk.offset, chunk.data);
+      this.send({ type: "log_ack", attempt: chunk.attempt, step: chunk.step, stored });
+    } catch (e) {
+      if (e instanceof LogGapError) return this.protocolError(e.message);
+      throw e;
+    }
+  }
+
+  onClose(): void {
+    clearTimeout(this.helloTimer);
+    if (this.agent) this.services.disconnected(this.agent, this.socket);
+  }
+}

@@ -1,0 +1,113 @@
+import type { AttemptRow } from "../runs/active-run.ts";
+import { commandDigest } from "../runs/digest.ts";
+import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
+import { buildAssignment } from "./assignment.ts";
+import type { Fleet } from "./fleet.ts";
+import { pickAgent } from "./placement.ts";
+
+/**
+ * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
+ * attempt id, and is pumped whenever an attempt is queued or a slot frees up.
+ */
+export class Dispatcher implements QueueSink {
+  private readonly queue = new Map<string, AttemptRow>();
+  private pumping = false;
+  private again = false;
+  private readonly acceptTimers = new Map<string, Timer>();
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    private readonly fleet: Fleet,
+    private readonly acceptTimeoutMs: number,
+    private readonly onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
+  ) {}
+
+  enqueue(attempt: AttemptRow): void {
+    this.queue.set(attempt.id, attempt);
+    this.pump();
+  }
+
+  get length(): number {
+    return this.queue.size;
+  }
+
+  cancel(attempt: AttemptRow, graceMs: number): void {
+    if (this.queue.delete(attempt.id)) {
+      void this.scheduler.serial.run(async () => {
+        const ended = await this.scheduler.transition(attempt.id, ["queued"], { state: "stopped", endedAt: Date.now() });
+        if (ended) await this.onAttemptEnded(ended);
+      });
+      return;
+    }
+    const agent = attempt.agentId ? this.fleet.agents.get(attempt.agentId) : undefined;
+    agent?.socket?.send({ type: "cancel", attempt: attempt.id, graceMs });
+  }
+
+  /** Coalesces bursts: one pass at a time, another pass if something arrived meanwhile. */
+  pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    void this.scheduler.serial
+      .run(() => this.pass())
+      .finally(() => {
+        this.pumping = false;
+        if (this.again) {
+          this.again = false;
+          this.pump();
+        }
+      });
+  }
+
+  private async pass(): Promise<void> {
+    const ordered = [...this.queue.values()].sort((a, b) =>
+      a.runId === b.runId ? (a.id < b.id ? -1 : 1) : a.runId < b.runId ? -1 : 1,
+    );
+    for (const queued of ordered) {
+      const found = this.scheduler.attempt(queued.id);
+      if (!found || found.attempt.state !== "queued") {
+        this.queue.delete(queued.id);
+        continue;
+      }
+      const task = found.active.tasks.get(queued.taskId)!;
+      const agent = pickAgent(this.fleet.agents.values(), task.spec);
+      if (!agent) continue;
+      const arch = task.spec.arch ?? agent.row.archs[0]!;
+      const assigned = await this.scheduler.transition(queued.id, ["queued"], {
+        state: "assigned",
+        agentId: agent.row.id,
+        assignedAt: Date.now(),
+        digest: commandDigest(task.spec, arch),
+      });
+      this.queue.delete(queued.id);
+      if (!assigned) continue;
+      agent.running.add(assigned.id);
+      agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch) });
+      this.acceptTimers.set(
+        assigned.id,
+        setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),
+      );
+    }
+  }
+
+  accepted(attemptId: string): void {
+    clearTimeout(this.acceptTimers.get(attemptId));
+    this.acceptTimers.delete(attemptId);
+  }
+
+  /** An agent that never confirmed an assignment may not have received it: give the attempt to someone else. */
+  private requeueUnaccepted(attemptId: string): void {
+    this.acceptTimers.delete(attemptId);
+    void this.scheduler.serial.run(async () => {
+      const found = this.scheduler.attempt(attemptId);
+      const agentId = found?.attempt.agentId;
+      const back = await this.scheduler.transition(attemptId, ["assigned"], { state: "queued", agentId: null });
+      if (!back) return;
+      if (agentId) this.fleet.agents.get(agentId)?.running.delete(attemptId);
+      this.queue.set(back.id, back);
+    });
+    this.pump();
+  }
+}

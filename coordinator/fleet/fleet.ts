@@ -1,0 +1,51 @@
+import { eq } from "drizzle-orm";
+import type { CoordinatorMessage } from "../../shared/protocol/index.ts";
+import type { Db } from "../db/open.ts";
+import { agents } from "../db/schema.ts";
+
+export type AgentRow = typeof agents.$inferSelect;
+
+export interface AgentSocket {
+  send(message: CoordinatorMessage): void;
+  close(code: number, reason: string): void;
+}
+
+export interface OnlineAgent {
+  row: AgentRow;
+  socket: AgentSocket | null;
+  /** attempts assigned or running here: the agent's used slots */
+  running: Set<string>;
+  draining: boolean;
+}
+
+/** Agents with a live lease, in memory; the db row follows every state change. */
+export class Fleet {
+  readonly agents = new Map<string, OnlineAgent>();
+
+  constructor(
+    private readonly db: Db,
+    readonly heartbeatMs: number,
+    readonly leaseTtlMs: number,
+  ) {}
+
+  async heartbeat(agent: OnlineAgent, now = Date.now()): Promise<void> {
+    agent.row.leaseExpiresAt = now + this.leaseTtlMs;
+    agent.row.lastHeartbeatAt = now;
+    await this.db
+      .update(agents)
+      .set({ leaseExpiresAt: agent.row.leaseExpiresAt, lastHeartbeatAt: now })
+      .where(eq(agents.id, agent.row.id));
+  }
+
+  /** Agents whose lease ran out; they are taken out of the fleet here. */
+  expired(now = Date.now()): OnlineAgent[] {
+    const gone = [...this.agents.values()].filter((a) => a.row.leaseExpiresAt < now);
+    for (const a of gone) this.agents.delete(a.row.id);
+    return gone;
+  }
+
+  async setState(agent: OnlineAgent, state: "online" | "draining" | "offline"): Promise<void> {
+    agent.row.state = state;
+    await this.db.update(agents).set({ state }).where(eq(agents.id, agent.row.id));
+  }
+}

@@ -1,0 +1,57 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { newId } from "../../shared/ids.ts";
+import type { Hello } from "../../shared/protocol/index.ts";
+import type { Db } from "../db/open.ts";
+import { agents } from "../db/schema.ts";
+import type { AgentRow } from "./fleet.ts";
+
+const hash = (s: string) => createHash("sha256").update(s).digest("hex");
+
+export type Registration = { ok: true; row: AgentRow; credential?: string } | { ok: false; message: string };
+
+/**
+ * A returning agent proves its id with the credential issued at its first
+ * registration, so one agent can never take over another's record and attempts.
+ */
+export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promise<Registration> {
+  const now = Date.now();
+  const fields = {
+    name: hello.name,
+    host: hello.host,
+    archs: hello.archs,
+    group: hello.group,
+    labels: hello.labels,
+    capacity: hello.capacity,
+    resources: hello.resources,
+    dynamic: hello.dynamic,
+    version: hello.version,
+    state: "online",
+    leaseExpiresAt: now + leaseTtlMs,
+    lastHeartbeatAt: now,
+  };
+  if (hello.id) {
+    const [existing] = await db.select().from(agents).where(eq(agents.id, hello.id));
+    if (existing) {
+      const given = Buffer.from(hash(hello.credential ?? ""));
+      if (!timingSafeEqual(given, Buffer.from(existing.credentialHash))) {
+        return { ok: false, message: `wrong credential for agent ${hello.id}` };
+      }
+      const [row] = await db.update(agents).set(fields).where(eq(agents.id, hello.id)).returning();
+      return { ok: true, row: row! };
+    }
+  }
+  const credential = randomBytes(24).toString("base64url");
+  const [row] = await db
+    .insert(agents)
+    .values({ id: newId(), credentialHash: hash(credential), createdAt: now, ...fields })
+    .returning();
+  return { ok: true, row: row!, credential };
+}
+
+export async function agentByCredential(db: Db, id: string, credential: string): Promise<AgentRow | undefined> {
+  const [row] = await db.select().from(agents).where(eq(agents.id, id));
+  if (!row) return undefined;
+  const given = Buffer.from(hash(credential));
+  return timingSafeEqual(given, Buffer.from(row.credentialHash)) ? row : undefined;
+}

@@ -1,0 +1,157 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { ObjectStore } from "../store/object-store.ts";
+
+export interface LogKey {
+  run: string;
+  attempt: string;
+  step: number;
+}
+
+interface LiveLog {
+  path: string;
+  fd: number;
+  /** bytes received from the agent (its offsets), including any dropped past the cap */
+  received: number;
+  firstByteAt: number | null;
+  waiting: { size: number; resolve: (r: FinalLog) => void; reject: (e: unknown) => void } | null;
+}
+
+export interface FinalLog {
+  object: string;
+  size: number;
+  firstByteAt: number | null;
+}
+
+export class LogGapError extends Error {}
+
+const liveName = (k: LogKey) => `${k.attempt}-${k.step}.log`;
+export const logObjectKey = (k: LogKey) => `logs/${k.run}/${k.attempt}/${k.step}.log`;
+
+/**
+ * Step logs while they are being written: appended to a file under the data dir
+ * (acknowledged once written), then moved into object storage when the step ends.
+ * Chunk offsets make appends idempotent after a reconnect.
+ */
+export class LiveLogs {
+  private readonly logs = new Map<string, LiveLog>();
+  /** logs already moved to storage, so a late duplicate chunk is acknowledged, not re-opened */
+  private readonly finalized = new Map<string, number>();
+  private readonly watchers = new Map<string, Set<() => void>>();
+
+  constructor(
+    private readonly dir: string,
+    private readonly store: ObjectStore,
+    private readonly maxBytes: number,
+    private readonly fsync: boolean,
+  ) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  private open(key: LogKey): LiveLog {
+    const name = liveName(key);
+    let log = this.logs.get(name);
+    if (!log) {
+      const path = join(this.dir, name);
+      const fd = openSync(path, "a");
+      log = { path, fd, received: statSync(path).size, firstByteAt: null, waiting: null };
+      this.logs.set(name, log);
+    }
+    return log;
+  }
+
+  /** Applies a chunk and returns the offset up to which the log is now stored. */
+  append(key: LogKey, offset: number, data: Uint8Array): number {
+    const done = this.finalized.get(liveName(key));
+    if (done !== undefined) return done;
+    const log = this.open(key);
+    if (offset > log.received) throw new LogGapError(`log gap: have ${log.received} bytes, chunk starts at ${offset}`);
+    const fresh = data.subarray(log.received - offset);
+    if (fresh.length === 0) return log.received;
+    const room = Math.max(0, this.maxBytes - log.received);
+    if (room > 0) writeSync(log.fd, room >= fresh.length ? fresh : fresh.subarray(0, room));
+    log.firstByteAt ??= performance.timeOrigin + performance.now();
+    log.received += fresh.length;
+    this.notify(key);
+    if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
+    return log.received;
+  }
+
+  stored(key: LogKey): number {
+    const name = liveName(key);
+    return this.logs.get(name)?.received ?? this.finalized.get(name) ?? this.fileSize(key);
+  }
+
+  private fileSize(key: LogKey): number {
+    try {
+      return statSync(join(this.dir, liveName(key))).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Resolves once the log holds `size` bytes and has been moved into object storage. */
+  finalize(key: LogKey, size: number): Promise<FinalLog> {
+    const log = this.open(key);
+    return new Promise((resolve, reject) => {
+      log.waiting = { size, resolve, reject };
+      if (log.received >= size) this.complete(key, log);
+    });
+  }
+
+  private complete(key: LogKey, log: LiveLog): void {
+    const waiting = log.waiting!;
+    log.waiting = null;
+    const dropped = log.received - Math.min(log.received, this.maxBytes);
+    if (dropped > 0) {
+      writeSync(log.fd, `\n[drover: log truncated at ${this.maxBytes} bytes; ${dropped} more bytes were dropped]\n`);
+    }
+    if (this.fsync) fsyncSync(log.fd);
+    closeSync(log.fd);
+    const object = logObjectKey(key);
+    this.store
+      .putFile(object, log.path)
+      .then(({ size }) => {
+        rmSync(log.path, { force: true });
+        this.logs.delete(liveName(key));
+        this.finalized.set(liveName(key), log.received);
+        waiting.resolve({ object, size, firstByteAt: log.firstByteAt });
+        this.notify(key);
+      })
+      .catch(waiting.reject);
+  }
+
+  /** Path and current size of a log still being written, or null once it has moved to storage. */
+  live(key: LogKey): { path: string; size: number } | null {
+    const log = this.logs.get(liveName(key));
+    if (log) return { path: log.path, size: Math.min(log.received, this.maxBytes) };
+    const size = this.fileSize(key);
+    return size > 0 ? { path: join(this.dir, liveName(key)), size } : null;
+  }
+
+  watch(key: LogKey, listener: () => void): () => void {
+    const name = liveName(key);
+    const set = this.watchers.get(name) ?? new Set();
+    set.add(listener);
+    this.watchers.set(name, set);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.watchers.delete(name);
+    };
+  }
+
+  private notify(key: LogKey): void {
+    for (const l of this.watchers.get(liveName(key)) ?? []) l();
+  }
+
+  /** Forgets an ended attempt's logs; one that never finished stays as a partial file for inspection. */
+  release(key: LogKey): void {
+    const name = liveName(key);
+    this.finalized.delete(name);
+    const log = this.logs.get(name);
+    if (log && !log.waiting) {
+      closeSync(log.fd);
+      this.logs.delete(name);
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import { and, eq } from "drizzle-orm";
+import type { AttemptResultReport } from "../../shared/protocol/index.ts";
+import type { Db } from "../db/open.ts";
+import { steps } from "../db/schema.ts";
+import type { Fleet } from "../fleet/fleet.ts";
+import type { LiveLogs } from "../logs/live-logs.ts";
+import type { AttemptRow } from "./active-run.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+/**
+ * Applies what agents report about their attempts. Every report is idempotent:
+ * state moves are conditional, so a report resent after a reconnect changes nothing twice.
+ */
+export class AttemptReports {
+  /** step log finalisations still in flight, per attempt; the result waits for them */
+  private readonly pendingLogs = new Map<string, Promise<unknown>[]>();
+  onPump: () => void = () => {};
+
+  constructor(
+    private readonly db: Db,
+    private readonly scheduler: Scheduler,
+    private readonly fleet: Fleet,
+    private readonly logs: LiveLogs,
+  ) {}
+
+  accept(attemptId: string): Promise<void> {
+    return this.scheduler.serial.run(async () => {
+      const now = Date.now();
+      const row = await this.scheduler.transition(attemptId, ["assigned"], {
+        state: "running",
+        startedAt: now,
+        keepaliveAt: now,
+      });
+      if (row) this.scheduler.runEvents.publish(row.runId);
+    });
+  }
+
+  async stepStart(attemptId: string, step: number, at: number): Promise<void> {
+    await this.db
+      .update(steps)
+      .set({ status: "running", startedAt: at })
+      .where(and(eq(steps.attemptId, attemptId), eq(steps.index, step), eq(steps.status, "pending")));
+    const found = this.scheduler.attempt(attemptId);
+    if (found) this.scheduler.runEvents.publish(found.active.run.id);
+  }
+
+  stepEnd(attemptId: string, step: number, report: { at: number; exitCode: number | null; error: string | null; logSize: number }): void {
+    const found = this.scheduler.attempt(attemptId);
+    if (!found) return;
+    const runId = found.active.run.id;
+    const status = report.exitCode === 0 && !report.error ? "success" : "failed";
+    const done = this.logs.finalize({ run: runId, attempt: attemptId, step }, report.logSize).then(async (log) => {
+      await this.db
+        .update(steps)
+        .set({
+          status,
+          exitCode: report.exitCode,
+          error: report.error,
+          endedAt: report.at,
+          logObject: log.object,
+          logSize: log.size,
+          firstByteAt: log.firstByteAt,
+        })
+        .where(and(eq(steps.attemptId, attemptId), eq(steps.index, step)));
+      this.scheduler.runEvents.publish(runId);
+    });
+    const list = this.pendingLogs.get(attemptId) ?? [];
+    list.push(done);
+    this.pendingLogs.set(attemptId, list);
+  }
+
+  /** The attempt ends, and its slot frees, once its own logs are stored. */
+  async result(report: AttemptResultReport): Promise<void> {
+    const pending = this.pendingLogs.get(report.attempt) ?? [];
+    const stored = await Promise.allSettled(pending);
+    const lostLog = stored.find((s) => s.status === "rejected");
+    this.pendingLogs.delete(report.attempt);
+    await this.scheduler.serial.run(async () => {
+      const ended = await this.scheduler.transition(report.attempt, ["assigned", "running"], {
+        state: lostLog ? "error" : report.status,
+        exitCode: report.exitCode,
+        error: lostLog ? `storing the log failed: ${String(lostLog.reason)}` : report.error,
+        endedAt: report.at,
+        cpuSeconds: report.cpuSeconds,
+        peakRssBytes: report.peakRssBytes,
+      });
+      if (ended) await this.ended(ended);
+    });
+  }
+
+  /** Frees the attempt's slot and lets the engine decide what comes next. Callers hold `serial`. */
+  async ended(attempt: AttemptRow): Promise<void> {
+    if (attempt.agentId) this.fleet.agents.get(attempt.agentId)?.running.delete(attempt.id);
+    const found = this.scheduler.attempt(attempt.id);
+    if (found) {
+      const task = found.active.tasks.get(attempt.taskId);
+      task?.spec.steps.forEach((_, step) => {
+        this.logs.release({ run: attempt.runId, attempt: attempt.id, step });
+      });
+    }
+    await this.scheduler.advanceRun(attempt.runId);
+    this.onPump();
+  }
+}

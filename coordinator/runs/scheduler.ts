@@ -1,0 +1,182 @@
+import { and, eq, inArray } from "drizzle-orm";
+import { newId } from "../../shared/ids.ts";
+import type { Db } from "../db/open.ts";
+import { attempts, events, runs, steps, tasks } from "../db/schema.ts";
+import { advance } from "../engine/advance.ts";
+import type { AttemptState, EngineEvent } from "../engine/types.ts";
+import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
+import { commandDigest } from "./digest.ts";
+import type { RunEvents } from "./run-events.ts";
+import { Serial } from "./serial.ts";
+
+export interface QueueSink {
+  enqueue(attempt: AttemptRow): void;
+  cancel(attempt: AttemptRow, graceMs: number): void;
+}
+
+/**
+ * The imperative shell around the engine: keeps unfinished runs in memory,
+ * feeds them to `advance`, and writes what it decides to the database.
+ */
+export class Scheduler {
+  readonly active = new Map<string, ActiveRun>();
+  private readonly attemptIndex = new Map<string, ActiveRun>();
+  readonly serial = new Serial();
+
+  constructor(
+    private readonly db: Db,
+    private readonly queue: QueueSink,
+    readonly runEvents: RunEvents,
+    private readonly cancelGraceMs: number,
+  ) {}
+
+  /** Loads unfinished runs after a start; queued attempts go back to the queue. */
+  async load(): Promise<void> {
+    const open = (await this.db.select().from(runs).where(inArray(runs.phase, ["queued", "running"]))) as RunRow[];
+    for (const run of open) {
+      const taskRows = (await this.db.select().from(tasks).where(eq(tasks.runId, run.id))) as TaskRow[];
+      const attemptRows = (await this.db.select().from(attempts).where(eq(attempts.runId, run.id))) as AttemptRow[];
+      this.track(run, taskRows, attemptRows);
+      for (const a of attemptRows) if (a.state === "queued") this.queue.enqueue(a);
+    }
+    for (const id of this.active.keys()) await this.advanceRun(id);
+  }
+
+  track(run: RunRow, taskRows: TaskRow[], attemptRows: AttemptRow[]): ActiveRun {
+    const active: ActiveRun = {
+      run,
+      cancelRequested: false,
+      tasks: new Map(taskRows.map((t) => [t.id, t])),
+      attempts: new Map(attemptRows.map((a) => [a.id, { ...a, cancelRequested: false }])),
+    };
+    this.active.set(run.id, active);
+    for (const a of attemptRows) this.attemptIndex.set(a.id, active);
+    return active;
+  }
+
+  attempt(id: string): { active: ActiveRun; attempt: AttemptRow & { cancelRequested: boolean } } | undefined {
+    const active = this.attemptIndex.get(id);
+    const attempt = active?.attempts.get(id);
+    return active && attempt ? { active, attempt } : undefined;
+  }
+
+  /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */
+  async advanceRun(runId: string): Promise<void> {
+    const active = this.active.get(runId);
+    if (!active) return;
+    const now = Date.now();
+    const out = advance(engineInput(active, now));
+    const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
+    const created: AttemptRow[] = [];
+    await this.db.transaction(async (tx) => {
+      for (const t of changedTasks) {
+        const row = active.tasks.get(t.id)!;
+        const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
+        const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
+        await tx
+          .update(tasks)
+          .set({ status: t.status, startedAt: started, endedAt: ended })
+          .where(eq(tasks.id, t.id));
+        Object.assign(row, { status: t.status, startedAt: started, endedAt: ended });
+      }
+      for (const action of out.actions) {
+        if (action.type === "create_attempt") {
+          const task = active.tasks.get(action.taskId)!;
+          const row: AttemptRow = {
+            id: newId(),
+            runId,
+            taskId: task.id,
+            taskName: task.name,
+            number: action.number,
+            agentId: null,
+            state: "queued",
+            exitCode: null,
+            error: null,
+            digest: commandDigest(task.spec, task.spec.arch ?? ""),
+            readyAt: now,
+            assignedAt: null,
+            startedAt: null,
+            keepaliveAt: null,
+            endedAt: null,
+            cpuSeconds: null,
+            peakRssBytes: null,
+          };
+          await tx.insert(attempts).values(row);
+          await tx.insert(steps).values(
+            task.spec.steps.map((s, index) => ({
+              attemptId: row.id,
+              index,
+              name: s.name,
+              kind: s.kind,
+              status: "pending",
+            })),
+          );
+          created.push(row);
+        } else {
+          const found = active.attempts.get(action.attemptId);
+          if (found) found.cancelRequested = true;
+        }
+      }
+      if (out.run.phase !== active.run.phase || out.run.result !== active.run.result) {
+        const terminal = out.run.phase === "finished" || out.run.phase === "cancelled";
+        const patch = {
+          phase: out.run.phase,
+          result: out.run.result,
+          startedAt: active.run.startedAt ?? now,
+          endedAt: terminal ? now : null,
+        };
+        await tx.update(runs).set(patch).where(eq(runs.id, runId));
+        Object.assign(active.run, patch);
+      }
+      if (out.events.length) await tx.insert(events).values(out.events.map((e) => eventRow(runId, e, now)));
+    });
+    for (const row of created) {
+      active.attempts.set(row.id, { ...row, cancelRequested: false });
+      this.attemptIndex.set(row.id, active);
+      this.queue.enqueue(row);
+    }
+    for (const action of out.actions) {
+      if (action.type !== "cancel_attempt") continue;
+      const found = active.attempts.get(action.attemptId);
+      if (found) this.queue.cancel(found, this.cancelGraceMs);
+    }
+    if (out.events.length) this.runEvents.publish(runId);
+    if (active.run.phase !== "queued" && active.run.phase !== "running") this.forget(active);
+  }
+
+  /** Moves an attempt between states with a conditional update, so a stale report changes nothing. */
+  async transition(
+    attemptId: string,
+    from: AttemptState[],
+    patch: Partial<AttemptRow> & { state: AttemptState },
+  ): Promise<AttemptRow | undefined> {
+    const found = this.attempt(attemptId);
+    if (!found || !from.includes(found.attempt.state)) return undefined;
+    const updated = await this.db
+      .update(attempts)
+      .set(patch)
+      .where(and(eq(attempts.id, attemptId), inArray(attempts.state, from)))
+      .returning({ id: attempts.id });
+    if (updated.length === 0) return undefined;
+    Object.assign(found.attempt, patch);
+    return found.attempt;
+  }
+
+  async requestCancel(runId: string): Promise<boolean> {
+    const active = this.active.get(runId);
+    if (!active) return false;
+    active.cancelRequested = true;
+    await this.advanceRun(runId);
+    return true;
+  }
+
+  private forget(active: ActiveRun): void {
+    this.active.delete(active.run.id);
+    for (const id of active.attempts.keys()) this.attemptIndex.delete(id);
+  }
+}
+
+function eventRow(runId: string, e: EngineEvent, at: number) {
+  const { kind, ...data } = e;
+  return { runId, kind, data, at };
+}

@@ -1,0 +1,115 @@
+import { join } from "node:path";
+import type { ServerWebSocket } from "bun";
+import type { CoordinatorMessage } from "../shared/protocol/index.ts";
+import { createApp } from "./api/app.ts";
+import type { Services } from "./api/env.ts";
+import type { CoordinatorConfig } from "./config.ts";
+import { openDb } from "./db/open.ts";
+import { AgentSession } from "./fleet/agent-session.ts";
+import { Dispatcher } from "./fleet/dispatcher.ts";
+import { Fleet } from "./fleet/fleet.ts";
+import { restoreFleet } from "./fleet/restore.ts";
+import { FleetServices } from "./fleet/services.ts";
+import { LiveLogs } from "./logs/live-logs.ts";
+import { AttemptReports } from "./runs/attempt-reports.ts";
+import { RunEvents } from "./runs/run-events.ts";
+import { Scheduler } from "./runs/scheduler.ts";
+import { openObjectStore } from "./store/open.ts";
+
+interface SocketData {
+  session?: AgentSession;
+  remote: string;
+}
+
+export interface RunningCoordinator {
+  url: string;
+  services: Services;
+  stop(): Promise<void>;
+}
+
+/** Wires the coordinator together: database, storage, scheduler, fleet, HTTP and the agent WebSocket. */
+export async function startCoordinator(config: CoordinatorConfig): Promise<RunningCoordinator> {
+  const db = await openDb({ url: config.dbUrl, authToken: config.dbAuthToken });
+  const store = openObjectStore(config.storage, { fsync: config.fsync });
+  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
+  const runEvents = new RunEvents();
+  const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
+  let reports: AttemptReports | undefined;
+  const queue = {
+    enqueue: (a: Parameters<Dispatcher["enqueue"]>[0]) => dispatcher.enqueue(a),
+    cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
+  };
+  const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
+  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, (a) => reports!.ended(a));
+  reports = new AttemptReports(db, scheduler, fleet, logs);
+  reports.onPump = () => dispatcher.pump();
+  const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, {
+    reconnectGraceMs: config.reconnectGraceMs,
+  });
+  await restoreFleet(db, fleet);
+  await scheduler.serial.run(() => scheduler.load());
+
+  const services: Services = {
+    db,
+    store,
+    logs,
+    scheduler,
+    fleet,
+    dispatcher,
+    runEvents,
+    adminToken: config.adminToken,
+    agentToken: config.agentToken,
+  };
+  const app = createApp(services);
+  const leaseTimer = setInterval(() => void fleetServices.expireLeases(), Math.min(1000, config.leaseTtlMs / 4));
+
+  const server = Bun.serve<SocketData>({
+    hostname: config.host,
+    port: config.port,
+    idleTimeout: 0,
+    async fetch(req, srv) {
+      const url = new URL(req.url);
+      if (url.pathname === "/agent/v1/connect") {
+        const token = (req.headers.get("authorization") ?? "").replace(/^Bearer /, "");
+        if (token !== config.agentToken) {
+          return Response.json({ error: { code: "unauthorized", message: "bad agent token" } }, { status: 401 });
+        }
+        const remote = srv.requestIP(req)?.address ?? "unknown";
+        if (srv.upgrade(req, { data: { remote } })) return undefined;
+        return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
+      }
+      return app.fetch(req);
+    },
+    websocket: {
+      maxPayloadLength: 2 * 1024 * 1024,
+      open(ws: ServerWebSocket<SocketData>) {
+        const socket = {
+          send: (m: CoordinatorMessage) => void ws.send(JSON.stringify(m)),
+          close: (code: number, reason: string) => ws.close(code, reason),
+        };
+        ws.data.session = new AgentSession(socket, fleetServices, ws.data.remote);
+      },
+      message(ws: ServerWebSocket<SocketData>, message) {
+        const session = ws.data.session!;
+        if (typeof message === "string") {
+          session.onText(message).catch((e) => console.error("[fleet] handling a frame failed:", e));
+        } else {
+          session.onBinary(message);
+        }
+      },
+      close(ws: ServerWebSocket<SocketData>) {
+        ws.data.session?.onClose();
+      },
+    },
+  });
+
+  return {
+    url: `http://${config.host}:${server.port}`,
+    services,
+    async stop() {
+      clearInterval(leaseTimer);
+      await server.stop(true);
+      db.$client.close();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  modifiedAt: number;
+}
+
+export interface PutResult {
+  size: number;
+  sha256: string;
+}
+
+export type ObjectBody = ReadableStream<Uint8Array> | Uint8Array | string;
+
+/** Byte range of an object; `end` is exclusive and clamped to the object's size. */
+export interface ByteRange {
+  start: number;
+  end?: number;
+}
+
+export interface ObjectStore {
+  readonly kind: "posix" | "s3";
+  /** Stores the whole body or nothing: a failed put leaves any previous object under `key` untouched. */
+  put(key: string, body: ObjectBody, opts?: { maxBytes?: number }): Promise<PutResult>;
+  /** The source file may be moved into the store; the caller should not rely on it afterwards. */
+  putFile(key: string, path: string): Promise<PutResult>;
+  /** null when the object is missing. */
+  get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null>;
+  stat(key: string): Promise<ObjectInfo | null>;
+  /** Deleting a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Objects whose key starts with `prefix`, in key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+}
+
+export interface ObjectStoreOptions {
+  /** posix only: false skips fsync, for throwaway stores. */
+  fsync?: boolean;
+  /** Cap for streamed bodies when put() is given no maxBytes. */
+  maxUnknownSizeBytes?: number;
+}
+
+export const DEFAULT_MAX_UNKNOWN_SIZE_BYTES = 1024 ** 3;
+
+export class ObjectTooLargeError extends Error {
+  override readonly name = "ObjectTooLargeError";
+  constructor(
+    readonly key: string,
+    readonly maxBytes: number,
+  ) {
+    super(`object ${key} is larger than ${maxBytes} bytes`);
+  }
+}
+
+export class InvalidKeyError extends Error {
+  override readonly name = "InvalidKeyError";
+  constructor(readonly key: string) {
+    super(`invalid object key ${JSON.stringify(key)}`);
+  }
+}
+
+// Keys become file paths on posix, so both stores refuse anything that could
+// escape the root or alias another key; a key is then valid on either backend.
+function validPath(path: string): boolean {
+  return !path.includes("\0") && path.split("/").every((s) => s !== "" && s !== "." && s !== "..");
+}
+
+export function checkKey(key: string): string {
+  if (!validPath(key)) throw new InvalidKeyError(key);
+  return key;
+}
+
+/** A prefix may end in a partial segment ("logs/ab") or a slash ("logs/"). */
+export function checkPrefix(prefix: string): string {
+  const dir = prefix.slice(0, prefix.lastIndexOf("/") + 1);
+  if (dir !== "" && !validPath(dir.slice(0, -1))) throw new InvalidKeyError(prefix);
+  return prefix;
+}
+
+export function checkRange(range: ByteRange | undefined): void {
+  if (!range) return;
+  const ok = (n: number) => Number.isSafeInteger(n) && n >= 0;
+  if (!ok(range.start) || (range.end !== undefined && !ok(range.end))) {
+    throw new RangeError(`invalid byte range ${JSON.stringify(range)}`);
+  }
+}

@@ -1,0 +1,26 @@
+/** Errors are named values; only the HTTP layer turns them into statuses. */
+export type ErrorCode =
+  | "bad_request"
+  | "invalid_pipeline"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "too_large"
+  | "protocol_error"
+  | "incompatible_version"
+  | "internal";
+
+export class DroverError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string; details?: unknown };
+}

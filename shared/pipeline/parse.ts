@@ -1,0 +1,89 @@
+import { LineCounter, parseDocument } from "yaml";
+import { byName, checkGraph, levels } from "./dag.ts";
+import { type Located, locate, type Problem, render, zodProblems } from "./errors.ts";
+import { checkMatrix, matrixEnv, type Variant, variants } from "./matrix.ts";
+import { type DeclaredTask, pipelineSchema, taskSchema } from "./schema.ts";
+import { type Dependency, isArch, type ParseResult, type TaskSpec } from "./types.ts";
+
+/** Parses and checks `.drover.yml` text; errors are `file:line:column: message`, all of them, in source order. */
+export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  const fail = (located: Located[]): ParseResult => ({ ok: false, errors: render(file, lineCounter, located) });
+  if (doc.errors.length > 0) return fail(doc.errors.map((error) => ({ offset: error.pos[0], message: error.message })));
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS();
+  } catch (error) {
+    // toJS refuses documents whose aliases expand too far ("billion laughs").
+    return fail([{ offset: 0, message: error instanceof Error ? error.message : String(error) }]);
+  }
+
+  const problems: Problem[] = [];
+  const head = pipelineSchema.safeParse(raw, { reportInput: true });
+  if (!head.success) problems.push(...zodProblems(head.error.issues));
+  const bodies = isRecord(raw) && isRecord(raw.tasks) ? raw.tasks : {};
+  const declared = new Map<string, DeclaredTask>();
+  const graph = new Map<string, Dependency[]>();
+  for (const [name, body] of Object.entries(bodies)) {
+    const prefix = ["tasks", name];
+    const task = taskSchema.safeParse(body, { reportInput: true });
+    if (task.success) {
+      declared.set(name, task.data);
+      graph.set(name, task.data.depends);
+      problems.push(...checkMatrix(task.data).map((problem) => ({ ...problem, path: [...prefix, ...problem.path] })));
+      continue;
+    }
+    problems.push(...zodProblems(task.error.issues, prefix));
+    // A task broken elsewhere still has its dependencies checked, when they are well formed.
+    const depends = taskSchema.shape.depends.safeParse(isRecord(body) ? body.depends : undefined);
+    if (depends.success) graph.set(name, depends.data);
+  }
+  problems.push(...checkGraph(graph, new Set(Object.keys(bodies))));
+  if (!head.success || problems.length > 0) return fail(problems.map((problem) => locate(doc, problem)));
+
+  const pipeline = { env: head.data.env, cacheGroup: head.data.cache_group, tasks: expand(declared, levels(graph)) };
+  return { ok: true, pipeline: compact(pipeline) };
+}
+
+/** Matrix tasks become one task per combination; a dependency on one depends on all of them. */
+function expand(declared: ReadonlyMap<string, DeclaredTask>, level: ReadonlyMap<string, number>): TaskSpec[] {
+  const variantsOf = new Map([...declared].map(([name, task]) => [name, variants(name, task.matrix)]));
+  const tasks = [...declared].flatMap(([name, task]) => {
+    const depends = task.depends
+      .flatMap(({ task: parent, conditions }) => variantsOf.get(parent)!.map((v): Dependency => ({ task: v.name, conditions })))
+      .sort((a, b) => byName(a.task, b.task));
+    return variantsOf.get(name)!.map((variant) => toSpec(task, variant, level.get(name)!, depends));
+  });
+  return tasks.sort((a, b) => a.level - b.level || byName(a.name, b.name));
+}
+
+function toSpec(task: DeclaredTask, { name, matrix }: Variant, level: number, depends: Dependency[]): TaskSpec {
+  const matrixArch = matrix?.arch;
+  return compact({
+    name,
+    arch: matrixArch !== undefined && isArch(matrixArch) ? matrixArch : task.arch,
+    group: task.group,
+    labels: task.labels,
+    resources: task.resources,
+    timeoutMs: task.timeout,
+    retries: task.retries,
+    env: matrix ? { ...task.env, ...matrixEnv(matrix) } : task.env,
+    depends,
+    approval: task.approval,
+    ignoreFailure: task.ignore_failure,
+    matrix,
+    level,
+    steps: task.steps,
+  });
+}
+
+/** Drops keys whose value is undefined, so that absent options stay absent in the output. */
+function compact<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,52 @@
+export const ARCHS = ["amd64", "arm64", "arm", "386"] as const;
+export type Arch = (typeof ARCHS)[number];
+
+export const CONDITIONS = ["on_success", "on_failure", "on_skipped"] as const;
+export type Condition = (typeof CONDITIONS)[number];
+
+export interface Dependency {
+  task: string;
+  conditions: Condition[];
+}
+
+export type StepSpec =
+  | { kind: "run"; name: string; command: string; env: Record<string, string> }
+  | { kind: "save_to_workspace"; name: string; paths: string[] }
+  | { kind: "restore_workspace"; name: string; dest?: string }
+  | { kind: "save_cache"; name: string; key: string; paths: string[] }
+  | { kind: "restore_cache"; name: string; keys: string[]; dest?: string }
+  | { kind: "save_artifact"; name: string; paths: string[] };
+
+export type StepKind = StepSpec["kind"];
+
+export interface TaskSpec {
+  name: string;
+  arch?: Arch;
+  group?: string;
+  labels: Record<string, string>;
+  resources?: { cpu?: number; memoryBytes?: number };
+  timeoutMs?: number;
+  retries: number;
+  env: Record<string, string>;
+  depends: Dependency[];
+  approval?: { minApprovers: number };
+  ignoreFailure: boolean;
+  /** The combination this task runs, for a task expanded from a matrix. */
+  matrix?: Record<string, string>;
+  /** Depth in the DAG: 0 for roots, else 1 + the deepest parent's level. */
+  level: number;
+  steps: StepSpec[];
+}
+
+export interface Pipeline {
+  env: Record<string, string>;
+  cacheGroup?: string;
+  /** Sorted by (level, name). */
+  tasks: TaskSpec[];
+}
+
+export type ParseResult = { ok: true; pipeline: Pipeline } | { ok: false; errors: string[] };
+
+export function isArch(value: string): value is Arch {
+  return (ARCHS as readonly string[]).includes(value);
+}

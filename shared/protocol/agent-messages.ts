@@ -1,0 +1,78 @@
+import { z } from "zod";
+
+export const ARCHS = ["amd64", "arm64", "arm", "386"] as const;
+export const archSchema = z.enum(ARCHS);
+export type Arch = z.infer<typeof archSchema>;
+
+const runningAttemptSchema = z.object({
+  attempt: z.string().min(1).max(64),
+  /** per step index: bytes of its log the agent knows were stored (acknowledged) */
+  steps: z.array(z.object({ index: z.number().int().min(0), stored: z.number().int().min(0) })).max(1000),
+});
+
+export const helloSchema = z.object({
+  type: z.literal("hello"),
+  protocol: z.number().int(),
+  version: z.string().max(64),
+  id: z.string().max(64).optional(),
+  credential: z.string().max(256).optional(),
+  name: z.string().min(1).max(128),
+  archs: z.array(archSchema).min(1).max(4),
+  group: z.string().max(128),
+  labels: z.record(z.string().max(128), z.string().max(512)),
+  capacity: z.number().int().min(1).max(1024),
+  resources: z.object({ cpu: z.number().min(0), memoryBytes: z.number().min(0) }),
+  dynamic: z.boolean(),
+  host: z.string().max(256),
+  running: z.array(runningAttemptSchema).max(1024),
+});
+export type Hello = z.infer<typeof helloSchema>;
+
+export const heartbeatSchema = z.object({ type: z.literal("heartbeat") });
+
+/** Reports carry an id; the agent keeps each until acked and resends it after a reconnect. */
+const reportBase = { id: z.string().min(1).max(64), attempt: z.string().min(1).max(64) };
+
+export const acceptSchema = z.object({ type: z.literal("accept"), ...reportBase });
+
+export const stepStartSchema = z.object({
+  type: z.literal("step_start"),
+  ...reportBase,
+  step: z.number().int().min(0),
+  at: z.number(),
+});
+
+export const stepEndSchema = z.object({
+  type: z.literal("step_end"),
+  ...reportBase,
+  step: z.number().int().min(0),
+  at: z.number(),
+  exitCode: z.number().int().nullable(),
+  error: z.string().max(4096).nullable(),
+  /** total bytes of the step's log; the coordinator finalises the log once it holds them all */
+  logSize: z.number().int().min(0),
+});
+
+export const ATTEMPT_RESULTS = ["success", "failed", "stopped", "error"] as const;
+export const resultSchema = z.object({
+  type: z.literal("result"),
+  ...reportBase,
+  at: z.number(),
+  status: z.enum(ATTEMPT_RESULTS),
+  exitCode: z.number().int().nullable(),
+  error: z.string().max(4096).nullable(),
+  cpuSeconds: z.number().min(0),
+  peakRssBytes: z.number().min(0),
+});
+export type AttemptResultReport = z.infer<typeof resultSchema>;
+
+export const agentMessageSchema = z.discriminatedUnion("type", [
+  helloSchema,
+  heartbeatSchema,
+  acceptSchema,
+  stepStartSchema,
+  stepEndSchema,
+  resultSchema,
+]);
+export type AgentMessage = z.infer<typeof agentMessageSchema>;
+export type Report = Extract<AgentMessage, { id: string }>;

@@ -1,0 +1,67 @@
+import { z } from "zod";
+
+export const stepSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("run"), name: z.string(), command: z.string(), env: z.record(z.string(), z.string()) }),
+  z.object({ kind: z.literal("save_to_workspace"), name: z.string(), paths: z.array(z.string()) }),
+  z.object({ kind: z.literal("restore_workspace"), name: z.string(), dest: z.string().optional() }),
+  z.object({ kind: z.literal("save_cache"), name: z.string(), key: z.string(), paths: z.array(z.string()) }),
+  z.object({ kind: z.literal("restore_cache"), name: z.string(), keys: z.array(z.string()), dest: z.string().optional() }),
+  z.object({ kind: z.literal("save_artifact"), name: z.string(), paths: z.array(z.string()) }),
+]);
+export type AssignedStep = z.infer<typeof stepSchema>;
+
+export const assignmentSchema = z.object({
+  attempt: z.string(),
+  run: z.string(),
+  task: z.string(),
+  number: z.number().int().min(1),
+  arch: z.string(),
+  env: z.record(z.string(), z.string()),
+  /** workspace archive of the run (direct runs), fetched over HTTP before the first step */
+  workspace: z.string().nullable(),
+  timeoutMs: z.number().int().nullable(),
+  steps: z.array(stepSchema),
+});
+export type Assignment = z.infer<typeof assignmentSchema>;
+
+export const welcomeSchema = z.object({
+  type: z.literal("welcome"),
+  agentId: z.string(),
+  credential: z.string().optional(),
+  heartbeatMs: z.number().int(),
+  leaseTtlMs: z.number().int(),
+  /** for each attempt the agent listed: where to continue each step's log from, or abandon it */
+  resume: z.array(
+    z.object({
+      attempt: z.string(),
+      action: z.enum(["continue", "abandon"]),
+      steps: z.array(z.object({ index: z.number().int(), stored: z.number().int() })),
+    }),
+  ),
+});
+
+export const refuseSchema = z.object({ type: z.literal("refuse"), code: z.string(), message: z.string() });
+export const assignSchema = z.object({ type: z.literal("assign"), assignment: assignmentSchema });
+export const cancelSchema = z.object({ type: z.literal("cancel"), attempt: z.string(), graceMs: z.number().int() });
+export const ackSchema = z.object({ type: z.literal("ack"), id: z.string() });
+export const logAckSchema = z.object({
+  type: z.literal("log_ack"),
+  attempt: z.string(),
+  step: z.number().int(),
+  stored: z.number().int(),
+});
+export const errorFrameSchema = z.object({ type: z.literal("error"), code: z.string(), message: z.string() });
+export const drainSchema = z.object({ type: z.literal("drain") });
+
+export const coordinatorMessageSchema = z.discriminatedUnion("type", [
+  welcomeSchema,
+  refuseSchema,
+  assignSchema,
+  cancelSchema,
+  ackSchema,
+  logAckSchema,
+  errorFrameSchema,
+  drainSchema,
+]);
+export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
+export type Welcome = z.infer<typeof welcomeSchema>;

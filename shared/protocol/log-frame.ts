@@ -1,0 +1,48 @@
+/**
+ * Log bytes travel in binary frames so that output is never re-encoded:
+ * [u8 version][u8 attempt id length][attempt id][u16 step][f64 offset][bytes].
+ * The offset (a byte position, exact up to 2^53) doubles as the sequence number:
+ * applying a chunk twice is harmless and a gap is detectable.
+ */
+const FRAME_VERSION = 1;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface LogChunk {
+  attempt: string;
+  step: number;
+  offset: number;
+  data: Uint8Array;
+}
+
+export function encodeLogChunk(chunk: LogChunk): Uint8Array {
+  const id = encoder.encode(chunk.attempt);
+  const head = 2 + id.length + 2 + 8;
+  const frame = new Uint8Array(head + chunk.data.length);
+  const view = new DataView(frame.buffer);
+  frame[0] = FRAME_VERSION;
+  frame[1] = id.length;
+  frame.set(id, 2);
+  view.setUint16(2 + id.length, chunk.step);
+  view.setFloat64(4 + id.length, chunk.offset);
+  frame.set(chunk.data, head);
+  return frame;
+}
+
+export class MalformedFrameError extends Error {}
+
+export function decodeLogChunk(frame: Uint8Array): LogChunk {
+  if (frame.length < 12 || frame[0] !== FRAME_VERSION) throw new MalformedFrameError("bad log frame header");
+  const idLength = frame[1]!;
+  const head = 2 + idLength + 2 + 8;
+  if (idLength === 0 || frame.length < head) throw new MalformedFrameError("truncated log frame");
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const offset = view.getFloat64(4 + idLength);
+  if (!Number.isSafeInteger(offset) || offset < 0) throw new MalformedFrameError("bad log offset");
+  return {
+    attempt: decoder.decode(frame.subarray(2, 2 + idLength)),
+    step: view.getUint16(2 + idLength),
+    offset,
+    data: frame.subarray(head),
+  };
+}

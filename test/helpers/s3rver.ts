@@ -1,0 +1,79 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface S3rverHandle {
+  /** An object store spec for openObjectStore, e.g. `s3://drover-test?endpoint=…`. */
+  spec: string;
+  endpoint: string;
+  bucket: string;
+  stop(): Promise<void>;
+}
+
+// s3rver loads under Bun but misbehaves there: Bun's readdir is unsorted, so
+// listings come out of order, and continuation tokens use DES, which neither
+// Bun nor Node's default OpenSSL 3 provider offers. So it runs under Node
+// with the legacy provider, in its own process.
+const SERVER_SCRIPT = `
+const S3rver = require("s3rver");
+const server = new S3rver({
+  address: "127.0.0.1", port: 0, silent: true,
+  directory: process.env.S3RVER_DIR,
+  configureBuckets: [{ name: process.env.S3RVER_BUCKET }],
+});
+server.run().then(({ port }) => console.log(JSON.stringify({ port })));
+// Exit with the test process even if it dies without calling stop().
+process.stdin.on("end", () => process.exit(0)).resume();
+`;
+
+const PROJECT_ROOT = join(import.meta.dir, "..", "..");
+const CREDENTIAL_VARS = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] as const;
+
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  reader.releaseLock();
+  return text.split("\n", 1)[0] ?? "";
+}
+
+/** Starts s3rver on 127.0.0.1 with a free port, a temp dir and one bucket. Call stop() in afterAll. */
+export async function startS3rver(bucket = "drover-test"): Promise<S3rverHandle> {
+  const directory = await mkdtemp(join(tmpdir(), "drover-s3rver-"));
+  const proc = Bun.spawn(["node", "--openssl-legacy-provider", "-e", SERVER_SCRIPT], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, S3RVER_DIR: directory, S3RVER_BUCKET: bucket },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const saved = CREDENTIAL_VARS.map((name) => process.env[name]);
+  const stop = async () => {
+    CREDENTIAL_VARS.forEach((name, i) => {
+      if (saved[i] === undefined) delete process.env[name];
+      else process.env[name] = saved[i];
+    });
+    proc.kill();
+    await proc.exited;
+    await rm(directory, { recursive: true, force: true });
+  };
+  const port = (JSON.parse((await firstLine(proc.stdout)) || "{}") as { port?: number }).port;
+  if (!port) {
+    await stop();
+    throw new Error(`s3rver did not start (exit code ${proc.exitCode})`);
+  }
+  // s3rver accepts only its fixed key pair; the store reads credentials from the environment.
+  for (const name of CREDENTIAL_VARS) process.env[name] = "S3RVER";
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    spec: `s3://${bucket}?endpoint=${endpoint}&region=us-east-1&forcePathStyle=true`,
+    endpoint,
+    bucket,
+    stop,
+  };
+}

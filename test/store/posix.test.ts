@@ -1,0 +1,130 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { InvalidKeyError, ObjectTooLargeError } from "../../coordinator/store/object-store.ts";
+import { openObjectStore } from "../../coordinator/store/open.ts";
+import { runObjectStoreContract, type StoreFixture } from "./contract.ts";
+import { generated, hashStream, measure, pattern, readAll, sha256Hex } from "./streams.ts";
+
+const MiB = 1024 * 1024;
+
+async function posixFixture(opts = {}, parent = tmpdir()): Promise<StoreFixture & { root: string }> {
+  const root = await mkdtemp(join(parent, "drover-posix-"));
+  return {
+    root,
+    store: openObjectStore(`posix:${root}`, opts),
+    cleanup: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+/** Runs `body` against a fresh store and removes it afterwards, even on failure. */
+async function withStore(body: (fx: StoreFixture & { root: string }) => Promise<void>, opts = {}, parent?: string) {
+  const fx = await posixFixture(opts, parent);
+  try {
+    await body(fx);
+  } finally {
+    await fx.cleanup();
+  }
+}
+
+runObjectStoreContract("posix", (opts) => posixFixture(opts));
+
+describe("posix object store", () => {
+  test("objects are plain files under the root", () =>
+    withStore(async ({ root, store }) => {
+      await store.put("logs/run1/step0", "hello");
+      expect(await Bun.file(join(root, "logs/run1/step0")).text()).toBe("hello");
+    }));
+
+  test("refuses keys escaping the root or entering its temp dir", () =>
+    withStore(async ({ root, store }) => {
+      await expect(store.put("../escape", "x")).rejects.toThrow(InvalidKeyError);
+      await expect(store.put("a/../../escape", "x")).rejects.toThrow(InvalidKeyError);
+      await expect(store.put(".tmp/x", "x")).rejects.toThrow(InvalidKeyError);
+      expect(existsSync(join(root, "../escape"))).toBe(false);
+      await store.put(".tmpx/ok", "x");
+      expect((await readdir(root)).sort()).toEqual([".tmp", ".tmpx"]);
+    }));
+
+  test("leaves no temp files after failed puts", () =>
+    withStore(async ({ root, store }) => {
+      await store.put("ok", generated(3 * MiB, 100_000).stream);
+      await expect(store.put("big", generated(3 * MiB, 100_000).stream, { maxBytes: MiB })).rejects.toThrow(
+        ObjectTooLargeError,
+      );
+      await expect(store.put("err", generated(2 * MiB, 100_000, new Error("x")).stream)).rejects.toThrow("x");
+      expect(await readdir(join(root, ".tmp"))).toEqual([]);
+      expect(await readdir(root)).toEqual(expect.arrayContaining([".tmp", "ok"]));
+    }));
+
+  test("a reader keeps the version it opened while the key is overwritten or deleted", () =>
+    withStore(async ({ store }) => {
+      const v1 = pattern(2 * MiB, 1);
+      await store.put("k", v1);
+      const reading = await store.get("k");
+      await store.put("k", "v2");
+      await store.delete("k");
+      expect(await readAll(reading)).toEqual(v1);
+    }));
+
+  test("putFile moves a file on the same filesystem", () =>
+    withStore(async ({ root, store }) => {
+      const src = join(root, "..", `drover-src-${process.pid}`);
+      await writeFile(src, "moved");
+      expect(await store.putFile("pf", src)).toEqual({ size: 5, sha256: sha256Hex("moved") });
+      expect(existsSync(src)).toBe(false);
+      expect(await readdir(join(root, ".tmp"))).toEqual([]);
+    }));
+
+  // /dev/shm is a tmpfs, so a store there gets EXDEV from rename and must copy.
+  const shm = existsSync("/dev/shm") ? "/dev/shm" : undefined;
+  test.skipIf(!shm)("putFile copies a file from another filesystem", () =>
+    withStore(
+      async ({ root, store }) => {
+        const src = join(tmpdir(), `drover-xdev-${process.pid}`);
+        const bytes = pattern(MiB + 1, 7);
+        await writeFile(src, bytes);
+        try {
+          expect((await stat(src)).dev).not.toBe((await stat(root)).dev);
+          expect(await store.putFile("x/dev", src)).toEqual({ size: bytes.length, sha256: sha256Hex(bytes) });
+          expect(await readAll(await store.get("x/dev"))).toEqual(bytes);
+          expect(await readdir(join(root, ".tmp"))).toEqual([]);
+        } finally {
+          await rm(src, { force: true });
+        }
+      },
+      {},
+      shm,
+    ));
+
+  test("a 200 MiB streamed put stays within 64 MiB of RSS growth", () =>
+    withStore(async ({ store }) => {
+      const body = generated(200 * MiB, 256 * 1024);
+      let result: unknown;
+      const sample = await measure(200 * MiB, async () => {
+        result = await store.put("mem/200m", body.stream);
+      });
+      console.log(`posix put 200 MiB: ${sample.mbPerS.toFixed(0)} MB/s, RSS +${sample.rssGrowthMiB.toFixed(1)} MiB`);
+      expect(result).toEqual({ size: 200 * MiB, sha256: body.sha256() });
+      expect(sample.rssGrowthMiB).toBeLessThan(64);
+      expect((await hashStream(await store.get("mem/200m"))).sha256).toBe(body.sha256());
+    }));
+});
+
+describe("openObjectStore", () => {
+  test("opens posix stores from posix: specs and bare paths", () =>
+    withStore(async ({ root }) => {
+      expect(openObjectStore(root).kind).toBe("posix");
+      expect(openObjectStore(`posix:${root}`, { fsync: false }).kind).toBe("posix");
+    }));
+
+  test("rejects unknown schemes and malformed s3 specs", () => {
+    expect(() => openObjectStore("gs://bucket")).toThrow("unsupported");
+    expect(() => openObjectStore("posix:")).toThrow("unsupported");
+    expect(() => openObjectStore("s3://bucket/prefix")).toThrow("expected s3://bucket");
+    expect(() => openObjectStore("s3://bucket?endpoit=http://x")).toThrow("unknown parameter");
+    expect(() => openObjectStore("s3://bucket?forcePathStyle=yes")).toThrow("forcePathStyle");
+  });
+});
