@@ -62,7 +62,7 @@ export async function startS3rver(bucket = "drover-test"): Promise<S3rverHandle>
     await proc.exited;
     await rm(directory, { recursive: true, force: true });
   };
-  const port = (JSON.parse((await firstLine(proc.stdout)) || "{}") as { port?: number }).port;
+  const port = /^\{"port":(\d+)\}$/.exec(await firstLine(proc.stdout))?.[1];
   if (!port) {
     await stop();
     throw new Error(`s3rver did not start (exit code ${proc.exitCode})`);

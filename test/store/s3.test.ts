@@ -21,7 +21,7 @@ runObjectStoreContract("s3", async (opts) => {
   };
   await empty();
   return { store, cleanup: empty };
-});
+}, { nonAtomicOverwrite: true });
 
 describe("s3 object store", () => {
   test("openObjectStore reads s3:// specs", () => {

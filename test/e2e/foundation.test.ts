@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { PROTOCOL_VERSION } from "../../shared/protocol/index.ts";
+import { AGENT_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
+
+let cluster: Cluster;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  await cluster.startAgent("a1", ["--capacity", "2"]);
+});
+afterAll(() => cluster.stop());
+
+const expectedLines = Array.from({ length: 1000 }, (_, i) => `line ${i + 1}\n`).join("");
+
+describe("a run end to end", () => {
+  test("two tasks run in dependency order and their logs come back byte for byte", async () => {
+    const id = await cluster.submit(`tasks:
+  first:
+    steps:
+      - run: printf "hello\\nworld\\n"
+  second:
+    depends: { first: [on_success] }
+    steps:
+      - run: for i in $(seq 1 1000); do echo "line $i"; done
+      - run: printf '\\x00\\x01\\xff bytes'; echo to-stderr >&2
+`);
+    const run = await cluster.waitRun(id);
+    expect(run.result).toBe("success");
+    expect(run.phase).toBe("finished");
+    expect(await cluster.log(id, "first", 0)).toBe("hello\nworld\n");
+    expect(await cluster.log(id, "second", 0)).toBe(expectedLines);
+    const raw = await fetch(`${cluster.coordinator.url}/api/v1/runs/${id}/tasks/second/steps/1/log`, {
+      headers: { authorization: "Bearer test-admin-token" },
+    });
+    expect(new Uint8Array(await raw.arrayBuffer())).toEqual(
+      new Uint8Array([0, 1, 0xff, ...new TextEncoder().encode(" bytesto-stderr\n")]),
+    );
+    const [first, second] = ["first", "second"].map((n) => run.tasks.find((t) => t.name === n)!);
+    const firstEnd = (first!.attempts[0] as unknown as { endedAt: number }).endedAt;
+    const secondStart = (second!.attempts[0] as unknown as { startedAt: number }).startedAt;
+    expect(secondStart).toBeGreaterThanOrEqual(firstEnd);
+  });
+
+  test("a failing command fails its task and the run, with its exit code; dependants are skipped", async () => {
+    const id = await cluster.submit(`tasks:
+  boom:
+    steps:
+      - run: echo before; exit 3
+      - run: echo never
+  after:
+    depends: [boom]
+    steps: [ { run: echo never } ]
+`);
+    const run = await cluster.waitRun(id);
+    expect(run.result).toBe("failed");
+    const boom = run.tasks.find((t) => t.name === "boom")!;
+    expect(boom.status).toBe("failed");
+    expect(boom.attempts[0]!.exitCode).toBe(3);
+    expect(boom.attempts[0]!.steps.map((s) => s.status)).toEqual(["failed", "pending"]);
+    expect(run.tasks.find((t) => t.name === "after")!.status).toBe("skipped");
+    expect(await cluster.log(id, "boom", 0)).toBe("before\n");
+  });
+
+  test("a log can be followed while the step runs", async () => {
+    const id = await cluster.submit(`tasks:
+  slow:
+    steps:
+      - run: echo one; sleep 1; echo two
+`);
+    const res = await waitForLog(id);
+    const reader = res.body!.getReader();
+    const first = await reader.read();
+    expect(new TextDecoder().decode(first.value)).toBe("one\n");
+    // the first line arrived while the step still slept
+    const during = await cluster.api<{ phase: string }>("GET", `/api/v1/runs/${id}`);
+    expect(during.body.phase).toBe("running");
+    let rest = "";
+    for (;;) {
+      const part = await reader.read();
+      if (part.done) break;
+      rest += new TextDecoder().decode(part.value);
+    }
+    expect(rest).toBe("two\n");
+    expect((await cluster.waitRun(id)).result).toBe("success");
+  });
+});
+
+async function waitForLog(id: string): Promise<Response> {
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${id}/tasks/slow/steps/0/log?follow=1`, {
+      headers: { authorization: "Bearer test-admin-token" },
+    });
+    if (res.status === 200) return res;
+    await Bun.sleep(20);
+  }
+  throw new Error("log never became available");
+}
+
+describe("tokens", () => {
+  test("no token and a wrong token get 401 with the JSON error shape", async () => {
+    const none = await fetch(`${cluster.coordinator.url}/api/v1/runs`);
+    expect(none.status).toBe(401);
+    expect(((await none.json()) as { error: { code: string } }).error.code).toBe("unauthorized");
+    const wrong = await cluster.api<{ error: { code: string; message: string } }>("GET", "/api/v1/runs", undefined, "nope");
+    expect(wrong.status).toBe(401);
+    expect(wrong.body.error.message).toContain("invalid");
+  });
+
+  test("the agent token cannot use the admin API (403)", async () => {
+    const res = await cluster.api<{ error: { code: string } }>("GET", "/api/v1/runs", undefined, AGENT_TOKEN);
+    expect(res.status).toBe(403);
+    expect(res.body.error.code).toBe("forbidden");
+  });
+
+  test("an agent connection without the agent token is refused", async () => {
+    const res = await fetch(`${cluster.coordinator.url}/agent/v1/connect`, { headers: { authorization: "Bearer nope" } });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("protocol", () => {
+  function connect(): Promise<{ ws: WebSocket; frames: unknown[]; closed: Promise<{ code: number }> }> {
+    const ws = new WebSocket(`${cluster.coordinator.url.replace("http", "ws")}/agent/v1/connect`, {
+      headers: { authorization: `Bearer ${AGENT_TOKEN}` },
+    } as unknown as string[]);
+    const frames: unknown[] = [];
+    ws.onmessage = (e) => frames.push(JSON.parse(String(e.data)));
+    const closed = new Promise<{ code: number }>((resolve) => {
+      ws.onclose = (e) => resolve({ code: e.code });
+    });
+    return new Promise((resolve, reject) => {
+      ws.onopen = () => resolve({ ws, frames, closed });
+      ws.onerror = reject;
+    });
+  }
+  const hello = (over: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      type: "hello",
+      protocol: PROTOCOL_VERSION,
+      version: "test",
+      name: "rogue",
+      archs: ["amd64"],
+      group: "nowhere",
+      labels: {},
+      capacity: 1,
+      resources: { cpu: 1, memoryBytes: 1 },
+      dynamic: false,
+      host: "h",
+      running: [],
+      ...over,
+    });
+  const until = async (frames: unknown[], n: number) => {
+    for (let i = 0; i < 200 && frames.length < n; i++) await Bun.sleep(10);
+    return frames as { type: string; code?: string; message?: string }[];
+  };
+
+  test("malformed, oversized and foreign frames get protocol errors and harm nothing", async () => {
+    const { ws, frames } = await connect();
+    ws.send("not json");
+    ws.send(JSON.stringify({ type: "result", id: "x" }));
+    ws.send(new Uint8Array([9, 9, 9]));
+    ws.send(hello());
+    await until(frames, 4);
+    ws.send(JSON.stringify({ type: "nonsense" }));
+    ws.send("x".repeat(300 * 1024));
+    ws.send(JSON.stringify({ type: "accept", id: "r1", attempt: "01NOTMINE" }));
+    ws.send(new Uint8Array([1, 9, ...new TextEncoder().encode("01NOTMINE"), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 65]));
+    const got = await until(frames, 10);
+    const errors = got.filter((f) => f.type === "error");
+    expect(errors.length).toBeGreaterThanOrEqual(7);
+    expect(errors.every((e) => e.code === "protocol_error")).toBe(true);
+    expect(got.some((f) => f.type === "welcome")).toBe(true);
+    ws.close();
+    // the coordinator still runs other agents' work
+    const id = await cluster.submit("tasks:\n  ok:\n    steps: [ { run: echo fine } ]\n");
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    expect(await cluster.log(id, "ok", 0)).toBe("fine\n");
+  });
+
+  test("an agent with an incompatible protocol version is refused with what to upgrade", async () => {
+    const { ws, frames, closed } = await connect();
+    ws.send(hello({ protocol: PROTOCOL_VERSION - 1 }));
+    const got = await until(frames, 1);
+    expect(got[0]!.type).toBe("refuse");
+    expect(got[0]!.code).toBe("incompatible_version");
+    expect(got[0]!.message).toContain("upgrade the agent");
+    expect((await closed).code).toBe(4000);
+  });
+
+  test("a returning agent id with the wrong credential is refused", async () => {
+    const agents = await cluster.api<{ agents: { id: string; name: string }[] }>("GET", "/api/v1/agents");
+    const a1 = agents.body.agents.find((a) => a.name === "a1")!;
+    const { ws, frames } = await connect();
+    ws.send(hello({ id: a1.id, credential: "stolen" }));
+    const got = await until(frames, 1);
+    expect(got[0]!.type).toBe("refuse");
+  });
+});

@@ -1,0 +1,109 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { captureOutput, spawnTracked, stopAll, waitFor } from "./processes.ts";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const ADMIN_TOKEN = "test-admin-token";
+export const AGENT_TOKEN = "test-agent-token";
+
+export interface Coordinator {
+  url: string;
+  proc: Subprocess;
+  output: () => string;
+}
+
+export interface Cluster {
+  dir: string;
+  coordinator: Coordinator;
+  startCoordinator(env?: Record<string, string>): Promise<Coordinator>;
+  startAgent(name: string, flags?: string[]): Promise<{ proc: Subprocess; output: () => string }>;
+  api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
+  submit(pipeline: string, group?: string): Promise<string>;
+  waitRun(id: string, timeoutMs?: number): Promise<RunView>;
+  log(run: string, task: string, step: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export interface RunView {
+  id: string;
+  phase: string;
+  result: string;
+  tasks: {
+    name: string;
+    status: string;
+    attempts: { number: number; state: string; agentId: string; exitCode: number | null; error: string | null; steps: { status: string; exitCode: number | null }[] }[];
+  }[];
+}
+
+/** A coordinator (and agents) as real subprocesses, on a random port and a temp dir. */
+export async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), "drover-test-"));
+  const cluster: Cluster = {
+    dir,
+    coordinator: undefined as unknown as Coordinator,
+    async startCoordinator(extra = {}) {
+      const proc = spawnTracked(["bun", "cli/main.ts", "serve", "--port", "0", "--data", join(dir, "data"), "--no-fsync"], {
+        cwd: ROOT,
+        env: { DROVER_ADMIN_TOKEN: ADMIN_TOKEN, DROVER_AGENT_TOKEN: AGENT_TOKEN, ...env, ...extra },
+      });
+      const out = captureOutput(proc.stdout);
+      const err = captureOutput(proc.stderr);
+      const url = await waitFor("the coordinator to listen", () => out.text().match(/listening on (http:\/\/\S+)/)?.[1], 20_000);
+      cluster.coordinator = { url, proc, output: () => out.text() + err.text() };
+      return cluster.coordinator;
+    },
+    async startAgent(name, flags = []) {
+      const proc = spawnTracked(
+        ["bun", "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token", AGENT_TOKEN, "--name", name, "--work-dir", join(dir, `agent-${name}`), ...flags],
+        { cwd: ROOT },
+      );
+      const err = captureOutput(proc.stderr);
+      await waitFor(`agent ${name} to register`, () => err.text().includes("registered as"), 20_000);
+      return { proc, output: () => err.text() };
+    },
+    async api(method, path, body, token = ADMIN_TOKEN) {
+      const res = await fetch(`${cluster.coordinator.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // plain text (logs)
+      }
+      return { status: res.status, body: parsed as never };
+    },
+    async submit(pipeline, group = "test") {
+      const res = await cluster.api<{ id: string }>("POST", "/api/v1/runs", { pipeline, group });
+      if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${JSON.stringify(res.body)}`);
+      return res.body.id;
+    },
+    async waitRun(id, timeoutMs = 30_000) {
+      return waitFor(
+        `run ${id} to end`,
+        async () => {
+          const { body } = await cluster.api<RunView>("GET", `/api/v1/runs/${id}`);
+          return ["finished", "cancelled", "setuperror"].includes(body.phase) ? body : undefined;
+        },
+        timeoutMs,
+      );
+    },
+    async log(run, task, step) {
+      const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${run}/tasks/${task}/steps/${step}/log`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      return res.text();
+    },
+    async stop() {
+      await stopAll();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  await cluster.startCoordinator();
+  return cluster;
+}

@@ -1,0 +1,62 @@
+import type { Subprocess } from "bun";
+
+const started = new Set<Subprocess>();
+
+/** Every process a test starts is its own process group, so ending it ends its children too. */
+export function spawnTracked(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}) {
+  const proc = Bun.spawn(cmd, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdout: "pipe",
+    stderr: "pipe",
+    detached: true,
+  });
+  started.add(proc);
+  void proc.exited.then(() => started.delete(proc));
+  return proc;
+}
+
+export function killGroup(proc: Subprocess, signal: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    process.kill(-proc.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+export async function stopAll(): Promise<void> {
+  for (const proc of started) killGroup(proc, "SIGTERM");
+  const deadline = Date.now() + 3000;
+  while (started.size > 0 && Date.now() < deadline) await Bun.sleep(20);
+  for (const proc of started) killGroup(proc, "SIGKILL");
+}
+
+process.on("exit", () => {
+  for (const proc of started) killGroup(proc, "SIGKILL");
+});
+
+/** Polls `check` until it returns a value, failing after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value as T;
+    } catch (e) {
+      last = e;
+    }
+    await Bun.sleep(25);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last}` : ""}`);
+}
+
+/** Collects a stream's text as it arrives, so a test can wait for a line. */
+export function captureOutput(stream: ReadableStream<Uint8Array>): { text: () => string } {
+  let text = "";
+  const decoder = new TextDecoder();
+  void (async () => {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  })();
+  return { text: () => text };
+}
