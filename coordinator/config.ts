@@ -19,6 +19,8 @@ export interface CoordinatorConfig {
   /** an assigned attempt not accepted within this goes back to the queue */
   acceptTimeoutMs: number;
   cancelGraceMs: number;
+  /** a queued attempt no agent took in this long fails */
+  queueTimeoutMs: number;
   maxLogBytes: number;
   publicUrl?: string;
 }
@@ -62,6 +64,7 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     reconnectGraceMs: numberFrom(env.DROVER_RECONNECT_GRACE_MS, 15000),
     acceptTimeoutMs: numberFrom(env.DROVER_ACCEPT_TIMEOUT_MS, 5000),
     cancelGraceMs: numberFrom(env.DROVER_CANCEL_GRACE_MS, 10000),
+    queueTimeoutMs: numberFrom(env.DROVER_QUEUE_TIMEOUT_MS, 24 * 3600 * 1000),
     maxLogBytes: numberFrom(env.DROVER_MAX_LOG_BYTES, 100 * 1024 * 1024),
     publicUrl: env.DROVER_PUBLIC_URL,
   };

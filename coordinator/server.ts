@@ -40,7 +40,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
   };
   const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
-  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, (a) => reports!.ended(a));
+  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, (a) => reports!.ended(a));
   reports = new AttemptReports(db, scheduler, fleet, logs);
   reports.onPump = () => dispatcher.pump();
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, {
@@ -61,12 +61,18 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     agentToken: config.agentToken,
   };
   const app = createApp(services);
-  const leaseTimer = setInterval(() => void fleetServices.expireLeases(), Math.min(1000, config.leaseTtlMs / 4));
+  // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
+  const leaseTimer = setInterval(() => {
+    void fleetServices.expireLeases();
+    dispatcher.pump();
+  }, Math.min(1000, config.leaseTtlMs / 4));
 
   const server = Bun.serve<SocketData>({
     hostname: config.host,
     port: config.port,
     idleTimeout: 0,
+    // workspace uploads are bounded by the object store's own limit, not by the HTTP layer's 128 MiB default
+    maxRequestBodySize: 8 * 1024 ** 3,
     async fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname === "/agent/v1/connect") {

@@ -6,7 +6,7 @@ import type { AppEnv } from "./env.ts";
 
 export const agentRoutes = new Hono<AppEnv>();
 
-agentRoutes.get("/", requireRole("admin"), async (c) => {
+agentRoutes.get("/", requireRole("viewer"), async (c) => {
   const { db, fleet } = c.get("services");
   const rows = await db.select().from(agents).orderBy(asc(agents.name));
   return c.json({

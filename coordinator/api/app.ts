@@ -4,8 +4,12 @@ import { agentRoutes } from "./agents.ts";
 import { authenticate, requireRole } from "./auth.ts";
 import type { AppEnv, Services } from "./env.ts";
 import { errorResponse } from "./errors.ts";
+import { globalEventRoutes, runEventRoutes } from "./events.ts";
+import { groupRoutes } from "./groups.ts";
 import { logRoutes } from "./logs.ts";
+import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
+import { tokenRoutes } from "./tokens.ts";
 
 export function createApp(services: Services): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -20,6 +24,11 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.use("/agent/v1/*", authenticate(), requireRole("agent"));
   app.route("/api/v1/runs", runRoutes);
   app.route("/api/v1/runs", logRoutes);
+  app.route("/api/v1/runs", runActionRoutes);
+  app.route("/api/v1/runs", runEventRoutes);
+  app.route("/api/v1/events", globalEventRoutes);
+  app.route("/api/v1/tokens", tokenRoutes);
+  app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/agents", agentRoutes);
   app.route("/agent/v1", agentFileRoutes);
   return app;

@@ -1,8 +1,10 @@
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { DroverError } from "../../shared/errors.ts";
+import { tokens } from "../db/schema.ts";
 import { agentByCredential } from "../fleet/registration.ts";
-import type { AppEnv, Role } from "./env.ts";
+import type { AppEnv, Role, UserRole } from "./env.ts";
 
 const same = (a: string, b: string) => {
   const x = Buffer.from(a);
@@ -10,32 +12,46 @@ const same = (a: string, b: string) => {
   return x.length === y.length && timingSafeEqual(x, y);
 };
 
+export const tokenHash = (token: string) => createHash("sha256").update(token).digest("hex");
+
 /**
- * Bearer tokens: the admin token, the fleet registration token, or an agent's own
+ * Bearer tokens: the admin token from the environment, API tokens created through
+ * the API (stored hashed), the fleet registration token, or an agent's own
  * credential (with `X-Drover-Agent: <id>`), which limits it to that agent's attempts.
  */
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : "";
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : (c.req.query("access_token") ?? "");
     if (!token) throw new DroverError("unauthorized", "missing bearer token");
     const { adminToken, agentToken, db } = c.get("services");
     const agentId = c.req.header("x-drover-agent");
-    if (same(token, adminToken)) c.set("principal", { role: "admin", user: "admin" });
-    else if (agentId && (await agentByCredential(db, agentId, token))) {
+    if (same(token, adminToken)) {
+      c.set("principal", { role: "admin", user: "admin" });
+    } else if (agentId && (await agentByCredential(db, agentId, token))) {
       c.set("principal", { role: "agent", user: `agent:${agentId}`, agentId });
-    } else if (same(token, agentToken)) c.set("principal", { role: "agent", user: "agent" });
-    else throw new DroverError("unauthorized", "invalid bearer token");
+    } else if (same(token, agentToken)) {
+      c.set("principal", { role: "agent", user: "agent" });
+    } else {
+      const [row] = await db
+        .select()
+        .from(tokens)
+        .where(and(eq(tokens.hash, tokenHash(token)), isNull(tokens.revokedAt)));
+      if (!row) throw new DroverError("unauthorized", "invalid bearer token");
+      c.set("principal", { role: row.role as UserRole, user: row.user });
+    }
     await next();
   };
 }
 
-export function requireRole(...roles: Role[]): MiddlewareHandler<AppEnv> {
+const RANK: Record<Role, number> = { agent: 0, viewer: 1, member: 2, admin: 3 };
+
+/** Users need at least `min`; agents only get through routes made for them. */
+export function requireRole(min: Role): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const principal = c.get("principal");
-    if (!roles.includes(principal.role)) {
-      throw new DroverError("forbidden", `this needs the ${roles.join(" or ")} role; the token has ${principal.role}`);
-    }
+    const { role } = c.get("principal");
+    const allowed = min === "agent" ? role === "agent" : role !== "agent" && RANK[role] >= RANK[min];
+    if (!allowed) throw new DroverError("forbidden", `this needs the ${min} role; the token has ${role}`);
     await next();
   };
 }

@@ -6,7 +6,8 @@ import type { RunEvents } from "../runs/run-events.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
-export type Role = "admin" | "agent";
+export type UserRole = "admin" | "member" | "viewer";
+export type Role = UserRole | "agent";
 
 export interface Principal {
   role: Role;

@@ -8,7 +8,7 @@ import { logStream } from "./log-stream.ts";
 
 export const logRoutes = new Hono<AppEnv>();
 
-logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("admin"), async (c) => {
+logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async (c) => {
   const services = c.get("services");
   const { id, task: taskName } = c.req.param();
   const step = Number(c.req.param("index"));

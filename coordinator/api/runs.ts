@@ -8,6 +8,7 @@ import { createRun } from "../runs/create-run.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
+import { invalid, parseQuery } from "./validate.ts";
 import { runView, summarize } from "./run-view.ts";
 
 const submitSchema = z.object({
@@ -26,13 +27,17 @@ const listSchema = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
 
-function invalid(error: z.ZodError): DroverError {
-  return new DroverError("bad_request", z.prettifyError(error));
+function parseJsonField(name: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new DroverError("bad_request", `field ${name} is not JSON`);
+  }
 }
 
 export const runRoutes = new Hono<AppEnv>();
 
-runRoutes.post("/", requireRole("admin"), async (c) => {
+runRoutes.post("/", requireRole("member"), async (c) => {
   const { db, scheduler, store } = c.get("services");
   const contentType = c.req.header("content-type") ?? "";
   let fields: unknown;
@@ -45,7 +50,7 @@ runRoutes.post("/", requireRole("admin"), async (c) => {
       pipeline: form.get("pipeline") ?? undefined,
       file: form.get("file") ?? undefined,
       group: form.get("group") ?? undefined,
-      variables: typeof variables === "string" ? JSON.parse(variables) : undefined,
+      variables: typeof variables === "string" ? parseJsonField("variables", variables) : undefined,
     };
     if (file instanceof File) {
       workspace = `uploads/${newId()}.tar.gz`;
@@ -58,21 +63,25 @@ runRoutes.post("/", requireRole("admin"), async (c) => {
   }
   const parsed = submitSchema.safeParse(fields);
   if (!parsed.success) throw invalid(parsed.error);
-  const run = await createRun(db, scheduler, {
-    pipeline: parsed.data.pipeline,
-    pipelineFile: parsed.data.file,
-    group: parsed.data.group,
-    user: c.get("principal").user,
-    variables: parsed.data.variables,
-    workspace,
-  });
-  return c.json(summarize(run), 201);
+  try {
+    const run = await createRun(db, scheduler, {
+      pipeline: parsed.data.pipeline,
+      pipelineFile: parsed.data.file,
+      group: parsed.data.group,
+      user: c.get("principal").user,
+      variables: parsed.data.variables,
+      workspace,
+    });
+    return c.json(summarize(run), 201);
+  } catch (e) {
+    // a refused run must not leave its upload behind, referenced by nothing
+    if (workspace) await store.delete(workspace);
+    throw e;
+  }
 });
 
-runRoutes.get("/", requireRole("admin"), async (c) => {
-  const parsed = listSchema.safeParse(c.req.query());
-  if (!parsed.success) throw invalid(parsed.error);
-  const q = parsed.data;
+runRoutes.get("/", requireRole("viewer"), async (c) => {
+  const q = parseQuery(c, listSchema);
   const where: SQL[] = [];
   if (q.group) where.push(eq(runs.group, q.group));
   if (q.phase) where.push(eq(runs.phase, q.phase));
@@ -89,16 +98,8 @@ runRoutes.get("/", requireRole("admin"), async (c) => {
   return c.json({ runs: rows.map(summarize) });
 });
 
-runRoutes.get("/:id", requireRole("admin"), async (c) => {
+runRoutes.get("/:id", requireRole("viewer"), async (c) => {
   const view = await runView(c.get("services").db, c.req.param("id"));
   if (!view) throw notFound(`run ${c.req.param("id")}`);
   return c.json(view);
-});
-
-runRoutes.post("/:id/cancel", requireRole("admin"), async (c) => {
-  const { scheduler } = c.get("services");
-  const id = c.req.param("id");
-  const cancelled = await scheduler.serial.run(() => scheduler.requestCancel(id));
-  if (!cancelled) throw new DroverError("conflict", `run ${id} is not running`);
-  return c.json({ id, cancelRequested: true }, 202);
 });

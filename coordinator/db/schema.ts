@@ -156,3 +156,24 @@ export const events = sqliteTable(
   },
   (t) => [index("events_run_seq").on(t.runId, t.seq)],
 );
+
+/** API tokens, stored as sha256 hashes; the clear token is shown once, at creation. */
+export const tokens = sqliteTable(
+  "tokens",
+  {
+    id: text("id").primaryKey(),
+    hash: text("hash").notNull(),
+    user: text("user").notNull(),
+    role: text("role").notNull(),
+    name: text("name").notNull(),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("tokens_hash").on(t.hash)],
+);
+
+/** Per run group settings; a group without a row has no concurrency limit. */
+export const runGroups = sqliteTable("run_groups", {
+  name: text("name").primaryKey(),
+  concurrency: integer("concurrency"),
+});

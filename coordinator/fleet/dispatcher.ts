@@ -1,9 +1,9 @@
-import type { AttemptRow } from "../runs/active-run.ts";
+import type { AttemptRow, TaskRow } from "../runs/active-run.ts";
 import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "./fleet.ts";
-import { pickAgent } from "./placement.ts";
+import { agentMatches, describeNeeds, pickAgent } from "./placement.ts";
 
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
@@ -19,6 +19,7 @@ export class Dispatcher implements QueueSink {
     private readonly scheduler: Scheduler,
     private readonly fleet: Fleet,
     private readonly acceptTimeoutMs: number,
+    private readonly queueTimeoutMs: number,
     private readonly onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
   ) {}
 
@@ -73,7 +74,11 @@ export class Dispatcher implements QueueSink {
       }
       const task = found.active.tasks.get(queued.taskId)!;
       const agent = pickAgent(this.fleet.agents.values(), task.spec);
-      if (!agent) continue;
+      if (!agent) {
+        await this.unplaced(queued, task);
+        continue;
+      }
+      if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
       const arch = task.spec.arch ?? agent.row.archs[0]!;
       const assigned = await this.scheduler.transition(queued.id, ["queued"], {
         state: "assigned",
@@ -90,6 +95,27 @@ export class Dispatcher implements QueueSink {
         setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),
       );
     }
+  }
+
+  /**
+   * A task no agent could ever take says so instead of waiting silently, and
+   * any attempt waiting past the queue timeout fails.
+   */
+  private async unplaced(queued: AttemptRow, task: TaskRow): Promise<void> {
+    const waited = Date.now() - queued.readyAt;
+    if (waited > this.queueTimeoutMs) {
+      this.queue.delete(queued.id);
+      const ended = await this.scheduler.transition(queued.id, ["queued"], {
+        state: "failed",
+        error: `queue timeout: no agent took the attempt in ${Math.round(waited / 1000)} s`,
+        endedAt: Date.now(),
+      });
+      if (ended) await this.onAttemptEnded(ended);
+      return;
+    }
+    const possible = [...this.fleet.known.values()].some((row) => agentMatches(row, task.spec));
+    const message = possible ? null : `no agent can take this task (needs ${describeNeeds(task.spec)})`;
+    if (message !== task.statusMessage) await this.scheduler.setTaskMessage(task, message);
   }
 
   accepted(attemptId: string): void {

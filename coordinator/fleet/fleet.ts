@@ -21,6 +21,8 @@ export interface OnlineAgent {
 /** Agents with a live lease, in memory; the db row follows every state change. */
 export class Fleet {
   readonly agents = new Map<string, OnlineAgent>();
+  /** every registered agent, online or not: whether a task could ever be placed */
+  readonly known = new Map<string, AgentRow>();
 
   constructor(
     private readonly db: Db,
@@ -46,6 +48,7 @@ export class Fleet {
 
   async setState(agent: OnlineAgent, state: "online" | "draining" | "offline"): Promise<void> {
     agent.row.state = state;
+    this.known.set(agent.row.id, agent.row);
     await this.db.update(agents).set({ state }).where(eq(agents.id, agent.row.id));
   }
 }

@@ -1,4 +1,3 @@
-import { inArray } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { agents } from "../db/schema.ts";
 import type { Fleet } from "./fleet.ts";
@@ -8,8 +7,10 @@ import type { Fleet } from "./fleet.ts";
  * reconnect in; those that don't come back lapse, and their attempts are lost.
  */
 export async function restoreFleet(db: Db, fleet: Fleet, now = Date.now()): Promise<void> {
-  const rows = await db.select().from(agents).where(inArray(agents.state, ["online", "draining"]));
+  const rows = await db.select().from(agents);
   for (const row of rows) {
+    fleet.known.set(row.id, row);
+    if (row.state === "offline") continue;
     row.leaseExpiresAt = now + fleet.leaseTtlMs;
     fleet.agents.set(row.id, { row, socket: null, running: new Set(), draining: row.state === "draining" });
   }

@@ -32,6 +32,7 @@ export class FleetServices {
     agent.row = registered.row;
     agent.socket = socket;
     this.fleet.agents.set(agent.row.id, agent);
+    this.fleet.known.set(agent.row.id, agent.row);
     const resume = await this.resume(agent, hello);
     const welcome: Welcome = {
       type: "welcome",

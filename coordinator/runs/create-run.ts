@@ -1,9 +1,9 @@
+import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { parsePipeline } from "../../shared/pipeline/index.ts";
-import { DroverError } from "../../shared/errors.ts";
-import { runs, tasks } from "../db/schema.ts";
 import type { Db } from "../db/open.ts";
-import type { RunRow, TaskRow } from "./active-run.ts";
+import { attempts, runs, steps, tasks } from "../db/schema.ts";
+import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 export interface NewRun {
@@ -16,8 +16,11 @@ export interface NewRun {
   workspace?: string | null;
 }
 
+/** Results carried over from an earlier run (restart from failed): task name → its kept attempt and steps. */
+export type KeptResults = Map<string, { attempt: AttemptRow; steps: StepRow[] }>;
+
 /** Validates the pipeline before anything is stored: an invalid file never becomes a run. */
-export async function createRun(db: Db, scheduler: Scheduler, input: NewRun): Promise<RunRow> {
+export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kept: KeptResults = new Map()): Promise<RunRow> {
   const file = input.pipelineFile ?? ".drover.yml";
   const parsed = parsePipeline(input.pipeline, file);
   if (!parsed.ok) throw new DroverError("invalid_pipeline", parsed.errors.join("\n"), { errors: parsed.errors });
@@ -37,24 +40,37 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun): Pr
     startedAt: null,
     endedAt: null,
   };
-  const taskRows: TaskRow[] = parsed.pipeline.tasks.map((spec) => ({
-    id: newId(),
-    runId: run.id,
-    name: spec.name,
-    level: spec.level,
-    spec: { ...spec, env: { ...parsed.pipeline.env, ...spec.env } },
-    status: "notstarted",
-    statusMessage: null,
-    annotations: {},
-    startedAt: null,
-    endedAt: null,
-  }));
+  const keptAttempts: AttemptRow[] = [];
+  const keptSteps: StepRow[] = [];
+  const taskRows: TaskRow[] = parsed.pipeline.tasks.map((spec) => {
+    const id = newId();
+    const carried = kept.get(spec.name);
+    if (carried) {
+      const attempt = { ...carried.attempt, id: newId(), runId: run.id, taskId: id, number: 1 };
+      keptAttempts.push(attempt);
+      keptSteps.push(...carried.steps.map((s) => ({ ...s, attemptId: attempt.id })));
+    }
+    return {
+      id,
+      runId: run.id,
+      name: spec.name,
+      level: spec.level,
+      spec: { ...spec, env: { ...parsed.pipeline.env, ...spec.env } },
+      status: carried ? "success" : "notstarted",
+      statusMessage: carried ? `kept from run ${carried.attempt.runId}` : null,
+      annotations: {},
+      startedAt: carried?.attempt.startedAt ?? null,
+      endedAt: carried?.attempt.endedAt ?? null,
+    };
+  });
   return scheduler.serial.run(async () => {
     await db.transaction(async (tx) => {
       await tx.insert(runs).values(run);
       if (taskRows.length) await tx.insert(tasks).values(taskRows);
+      if (keptAttempts.length) await tx.insert(attempts).values(keptAttempts);
+      if (keptSteps.length) await tx.insert(steps).values(keptSteps);
     });
-    scheduler.track(run, taskRows, []);
+    scheduler.track(run, taskRows, keptAttempts);
     await scheduler.advanceRun(run.id);
     return run;
   });

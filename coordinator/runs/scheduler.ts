@@ -1,10 +1,11 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { Db } from "../db/open.ts";
-import { attempts, events, runs, steps, tasks } from "../db/schema.ts";
+import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
 import type { AttemptState, EngineEvent } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
+import { loadRun } from "./load-run.ts";
 import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
@@ -22,6 +23,8 @@ export class Scheduler {
   readonly active = new Map<string, ActiveRun>();
   private readonly attemptIndex = new Map<string, ActiveRun>();
   readonly serial = new Serial();
+  /** run group → how many of its runs may run at once; groups not listed are unlimited */
+  readonly groupLimits = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -32,12 +35,18 @@ export class Scheduler {
 
   /** Loads unfinished runs after a start; queued attempts go back to the queue. */
   async load(): Promise<void> {
-    const open = (await this.db.select().from(runs).where(inArray(runs.phase, ["queued", "running"]))) as RunRow[];
-    for (const run of open) {
-      const taskRows = (await this.db.select().from(tasks).where(eq(tasks.runId, run.id))) as TaskRow[];
-      const attemptRows = (await this.db.select().from(attempts).where(eq(attempts.runId, run.id))) as AttemptRow[];
-      this.track(run, taskRows, attemptRows);
-      for (const a of attemptRows) if (a.state === "queued") this.queue.enqueue(a);
+    for (const g of await this.db.select().from(runGroups)) {
+      if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
+    }
+    const open = await this.db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(inArray(runs.phase, ["queued", "running"]));
+    for (const { id } of open) {
+      const stored = await loadRun(this.db, id);
+      if (!stored) continue;
+      this.track(stored.run, stored.tasks, stored.attempts);
+      for (const a of stored.attempts) if (a.state === "queued") this.queue.enqueue(a);
     }
     for (const id of this.active.keys()) await this.advanceRun(id);
   }
@@ -64,6 +73,7 @@ export class Scheduler {
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
     if (!active) return;
+    if (active.run.phase === "queued" && !this.groupHasRoom(active)) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
@@ -141,7 +151,33 @@ export class Scheduler {
       if (found) this.queue.cancel(found, this.cancelGraceMs);
     }
     if (out.events.length) this.runEvents.publish(runId);
-    if (active.run.phase !== "queued" && active.run.phase !== "running") this.forget(active);
+    if (active.run.phase !== "queued" && active.run.phase !== "running") {
+      this.forget(active);
+      await this.startNextInGroup(active.run.group);
+    }
+  }
+
+  /** With a concurrency limit, runs of a group start in FIFO (run id) order as slots free up. */
+  private groupHasRoom(active: ActiveRun): boolean {
+    const limit = this.groupLimits.get(active.run.group);
+    if (limit === undefined) return true;
+    let running = 0;
+    for (const other of this.active.values()) {
+      if (other.run.group !== active.run.group) continue;
+      if (other.run.phase === "running") running++;
+      else if (other.run.id < active.run.id) return false;
+    }
+    return running < limit;
+  }
+
+  async startNextInGroup(group: string): Promise<void> {
+    const queued = [...this.active.values()]
+      .filter((a) => a.run.group === group && a.run.phase === "queued")
+      .sort((a, b) => (a.run.id < b.run.id ? -1 : 1));
+    for (const next of queued) {
+      await this.advanceRun(next.run.id);
+      if (next.run.phase === "queued") return;
+    }
   }
 
   /** Moves an attempt between states with a conditional update, so a stale report changes nothing. */
@@ -168,6 +204,19 @@ export class Scheduler {
     active.cancelRequested = true;
     await this.advanceRun(runId);
     return true;
+  }
+
+  /** Callers hold `serial`. */
+  async setTaskMessage(task: TaskRow, message: string | null): Promise<void> {
+    task.statusMessage = message;
+    await this.db.update(tasks).set({ statusMessage: message }).where(eq(tasks.id, task.id));
+    await this.appendEvent(task.runId, "task_message", { task: task.name, message });
+  }
+
+  /** Appends an event that is not a state change of the engine's (an approval, a restart). Callers hold `serial`. */
+  async appendEvent(runId: string, kind: string, data: Record<string, unknown>): Promise<void> {
+    await this.db.insert(events).values({ runId, kind, data, at: Date.now() });
+    this.runEvents.publish(runId);
   }
 
   private forget(active: ActiveRun): void {

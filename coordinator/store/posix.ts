@@ -43,22 +43,22 @@ export class PosixObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: ObjectBody, opts: { maxBytes?: number } = {}): Promise<PutResult> {
-    const body$ = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown));
+    const meter = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown));
     const tmp = join(this.tmpDir, randomUUID());
     let fh: FileHandle | undefined;
     try {
       const dest = this.pathOf(key);
       fh = await open(tmp, "wx");
-      for await (const chunk of body$.stream) await writeAll(fh, chunk);
+      for await (const chunk of meter.stream) await writeAll(fh, chunk);
       if (this.fsync) await fh.sync();
       await fh.close();
       fh = undefined;
       await this.moveIntoPlace(tmp, dest);
-      return body$.result();
+      return meter.result();
     } catch (err) {
       await fh?.close().catch(() => {});
       await rm(tmp, { force: true });
-      await body$.stream.cancel(err).catch(() => {});
+      await meter.stream.cancel(err).catch(() => {});
       throw err;
     }
   }
@@ -68,15 +68,15 @@ export class PosixObjectStore implements ObjectStore {
     const fh = await open(path, "r");
     // The file is renamed, not copied, so it must be durable before it becomes the object.
     if (this.fsync) await closeOnError(fh, fh.sync());
-    const body$ = metered(key, readStream(fh, 0, Number.POSITIVE_INFINITY), Number.POSITIVE_INFINITY);
-    await body$.stream.pipeTo(new WritableStream());
+    const meter = metered(key, readStream(fh, 0, Number.POSITIVE_INFINITY), Number.POSITIVE_INFINITY);
+    await meter.stream.pipeTo(new WritableStream());
     try {
       await this.moveIntoPlace(path, dest);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
       return this.put(key, Bun.file(path).stream(), { maxBytes: Number.POSITIVE_INFINITY });
     }
-    return body$.result();
+    return meter.result();
   }
 
   async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null> {

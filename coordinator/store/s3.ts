@@ -19,9 +19,9 @@ import {
 } from "./object-store.ts";
 import { emptyStream, limitFor, metered } from "./streams.ts";
 
-// Upload holds up to queueSize parts in flight plus the one being filled, so
-// a put of unknown length costs about 3 parts of memory, and 10,000 parts of
-// 8 MiB still allow objects of ~78 GiB.
+// Upload fills one part while queueSize parts are in flight, and the HTTP
+// layer copies each part on its way out: about 60 MiB live per put of unknown
+// length, however long. 10,000 parts of 8 MiB still allow objects of ~78 GiB.
 const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 2;
 
@@ -49,21 +49,21 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: ObjectBody, opts: { maxBytes?: number } = {}): Promise<PutResult> {
-    const body$ = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown));
+    const meter = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown));
     try {
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key: checkKey(key), Body: body$.stream },
+        params: { Bucket: this.bucket, Key: checkKey(key), Body: meter.stream },
         partSize: PART_SIZE,
         queueSize: QUEUE_SIZE,
       });
       await upload.done();
-      return body$.result();
+      return meter.result();
     } catch (err) {
-      await body$.stream.cancel(err).catch(() => {});
+      await meter.stream.cancel(err).catch(() => {});
       // Upload aborts the multipart upload before rejecting; when that abort
       // fails too, its error would hide the reason the put failed.
-      throw body$.failure() ?? err;
+      throw meter.failure() ?? err;
     }
   }
 
@@ -104,12 +104,13 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    checkPrefix(prefix);
     let token: string | undefined;
     do {
       const page = await this.client.send(
         new ListObjectsV2Command({
           Bucket: this.bucket,
-          Prefix: checkPrefix(prefix) || undefined,
+          Prefix: prefix || undefined,
           ContinuationToken: token,
           MaxKeys: this.listPageSize,
         }),

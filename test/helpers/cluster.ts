@@ -40,11 +40,17 @@ export interface RunView {
 /** A coordinator (and agents) as real subprocesses, on a random port and a temp dir. */
 export async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "drover-test-"));
+  const mine: Subprocess[] = [];
+  const spawn = (cmd: string[], opts: Parameters<typeof spawnTracked>[1]) => {
+    const proc = spawnTracked(cmd, opts);
+    mine.push(proc);
+    return proc;
+  };
   const cluster: Cluster = {
     dir,
     coordinator: undefined as unknown as Coordinator,
     async startCoordinator(extra = {}) {
-      const proc = spawnTracked(["bun", "cli/main.ts", "serve", "--port", "0", "--data", join(dir, "data"), "--no-fsync"], {
+      const proc = spawn(["bun", "cli/main.ts", "serve", "--port", "0", "--data", join(dir, "data"), "--no-fsync"], {
         cwd: ROOT,
         env: { DROVER_ADMIN_TOKEN: ADMIN_TOKEN, DROVER_AGENT_TOKEN: AGENT_TOKEN, ...env, ...extra },
       });
@@ -55,7 +61,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
       return cluster.coordinator;
     },
     async startAgent(name, flags = []) {
-      const proc = spawnTracked(
+      const proc = spawn(
         ["bun", "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token", AGENT_TOKEN, "--name", name, "--work-dir", join(dir, `agent-${name}`), ...flags],
         { cwd: ROOT },
       );
@@ -100,7 +106,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
       return res.text();
     },
     async stop() {
-      await stopAll();
+      await stopAll(mine);
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -24,11 +24,13 @@ export function killGroup(proc: Subprocess, signal: NodeJS.Signals = "SIGKILL"):
   }
 }
 
-export async function stopAll(): Promise<void> {
-  for (const proc of started) killGroup(proc, "SIGTERM");
+/** Ends the given processes (all this test file started, by default): SIGTERM, then SIGKILL after 3 s. */
+export async function stopAll(procs: Iterable<Subprocess> = started): Promise<void> {
+  const list = [...procs];
+  for (const proc of list) killGroup(proc, "SIGTERM");
   const deadline = Date.now() + 3000;
-  while (started.size > 0 && Date.now() < deadline) await Bun.sleep(20);
-  for (const proc of started) killGroup(proc, "SIGKILL");
+  while (list.some((p) => p.exitCode === null && p.signalCode === null) && Date.now() < deadline) await Bun.sleep(20);
+  for (const proc of list) killGroup(proc, "SIGKILL");
 }
 
 process.on("exit", () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { S3Client } from "@aws-sdk/client-s3";
 import { openObjectStore } from "../../coordinator/store/open.ts";
 import { S3ObjectStore } from "../../coordinator/store/s3.ts";
@@ -7,6 +7,9 @@ import { runObjectStoreContract } from "./contract.ts";
 import { collect, generated, hashStream, measure } from "./streams.ts";
 
 const MiB = 1024 * 1024;
+// bun test's 5 s default is too tight for 200 MiB puts on a busy machine
+// (bunfig's [test] timeout is not applied by Bun 1.4.4).
+setDefaultTimeout(60_000);
 let s3: S3rverHandle;
 beforeAll(async () => {
   s3 = await startS3rver();
@@ -43,18 +46,24 @@ describe("s3 object store", () => {
     }
   });
 
-  test("a 200 MiB streamed put keeps memory bounded", async () => {
+  test("a 200 MiB streamed put keeps its live memory bounded", async () => {
     const store = openObjectStore(s3.spec);
     const body = generated(200 * MiB, 256 * 1024);
     let result: unknown;
     try {
-      const sample = await measure(200 * MiB, async () => {
-        result = await store.put("mem/200m", body.stream);
-      });
-      // s3rver runs in this process, so its buffers count too; the bound is loose.
-      console.log(`s3 put 200 MiB: ${sample.mbPerS.toFixed(0)} MB/s, RSS +${sample.rssGrowthMiB.toFixed(1)} MiB`);
+      // Each part is copied a few times on its way to the socket, and Bun
+      // frees those buffers lazily, so only the live set (measured with GC
+      // forced) is bounded: about 60 MiB with 8 MiB parts and 2 in flight.
+      const sample = await measure(
+        200 * MiB,
+        async () => {
+          result = await store.put("mem/200m", body.stream);
+        },
+        true,
+      );
+      console.log(`s3 put 200 MiB: ${sample.mbPerS.toFixed(0)} MB/s, live RSS +${sample.rssGrowthMiB.toFixed(1)} MiB`);
       expect(result).toEqual({ size: 200 * MiB, sha256: body.sha256() });
-      expect(sample.rssGrowthMiB).toBeLessThan(128);
+      expect(sample.rssGrowthMiB).toBeLessThan(100);
       expect((await hashStream(await store.get("mem/200m"))).sha256).toBe(body.sha256());
     } finally {
       await store.delete("mem/200m");

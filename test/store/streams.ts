@@ -75,14 +75,24 @@ export interface ThroughputSample {
   rssGrowthMiB: number;
 }
 
-/** Runs `work` while sampling RSS every 5 ms; growth is peak minus the level before it started. */
-export async function measure(bytes: number, work: () => Promise<unknown>): Promise<ThroughputSample> {
+/**
+ * Runs `work` while sampling RSS; growth is peak minus the level before it
+ * started. `collectEachSample` runs a full GC before each (less frequent)
+ * sample so that the figure is the live set rather than garbage awaiting
+ * collection.
+ */
+export async function measure(
+  bytes: number,
+  work: () => Promise<unknown>,
+  collectEachSample = false,
+): Promise<ThroughputSample> {
   Bun.gc(true);
   const before = process.memoryUsage.rss();
   let peak = before;
   const timer = setInterval(() => {
+    if (collectEachSample) Bun.gc(true);
     peak = Math.max(peak, process.memoryUsage.rss());
-  }, 5);
+  }, collectEachSample ? 20 : 5);
   const t0 = performance.now();
   try {
     await work();

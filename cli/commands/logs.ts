@@ -1,0 +1,68 @@
+import { type AttemptView, ENDED_PHASES, type RunView } from "../api-types.ts";
+import { parseFlags, UsageError } from "../args.ts";
+import { Client, ClientError } from "../client.ts";
+import type { Command } from "../command.ts";
+import { prefixedLines } from "../output.ts";
+import { streamStepLog } from "../step-log.ts";
+
+const POLL_MS = 300;
+
+function number(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} wants a whole number from ${min}`);
+  return n;
+}
+
+/** The requested (or latest) attempt; when following, waits for it to be created. */
+async function attemptOf(client: Client, run: string, task: string, wanted: number | undefined, follow: boolean): Promise<AttemptView | undefined> {
+  for (;;) {
+    const view = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(run)}`);
+    const attempts = view.tasks.find((t) => t.name === task)?.attempts ?? [];
+    const found = wanted === undefined ? attempts.at(-1) : attempts.find((a) => a.number === wanted);
+    if (found || !follow || ENDED_PHASES.has(view.phase)) return found;
+    await Bun.sleep(POLL_MS);
+  }
+}
+
+export const logs: Command = {
+  name: "logs",
+  summary: "print a run's step logs: one step, all steps of a task, or every task in order",
+  usage: "drover logs RUN [TASK] [-f] [--step N] [--attempt N]",
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, {
+      follow: { type: "boolean", short: "f" },
+      step: { type: "string" },
+      attempt: { type: "string" },
+    });
+    const [run, task, ...extra] = positionals;
+    if (!run) throw new UsageError("which run? (drover runs lists them)");
+    if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    const step = number(values.step, "--step", 0);
+    const wanted = number(values.attempt, "--attempt", 1);
+    const follow = values.follow ?? false;
+    const client = new Client();
+    const view = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(run)}`);
+    if (task && !view.tasks.some((t) => t.name === task)) {
+      throw new ClientError(`run ${run} has no task "${task}" (it has ${view.tasks.map((t) => t.name).join(", ")})`);
+    }
+    for (const name of task ? [task] : view.tasks.map((t) => t.name)) {
+      const attempt = await attemptOf(client, run, name, wanted, follow);
+      if (!attempt) {
+        // Every task is listed when none is named; those that never started have nothing to show.
+        if (task) throw new ClientError(wanted ? `task ${name} has no attempt ${wanted}` : `task ${name} has not started yet`);
+        continue;
+      }
+      if (step !== undefined && step >= attempt.steps.length) {
+        throw new ClientError(`task ${name} has ${attempt.steps.length} steps (--step counts from 0)`);
+      }
+      // One task's log goes out as it is; several get a prefix per line to tell them apart.
+      const out = task ? { push: (c: Uint8Array) => void process.stdout.write(c), end() {} } : prefixedLines(`[${name}] `);
+      for (const index of step === undefined ? attempt.steps.map((s) => s.index) : [step]) {
+        await streamStepLog(client, { run, task: name, step: index, attempt: attempt.number, follow }, (c) => out.push(c));
+        out.end();
+      }
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,81 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
+import { join, relative, resolve } from "node:path";
+import { packWorkspace } from "../archive.ts";
+import type { RunSummary } from "../api-types.ts";
+import { parseFlags, UsageError } from "../args.ts";
+import { Client } from "../client.ts";
+import type { Command } from "../command.ts";
+import { followRun } from "../follow.ts";
+import { multipart } from "../multipart.ts";
+import { paint, statusColour } from "../output.ts";
+import { progressBar } from "../progress.ts";
+import { workspaceFiles } from "../workspace-files.ts";
+
+/** Direct runs of one directory share a group, so `drover runs --group` finds them; the uuid tells two checkouts apart. */
+function directGroup(dir: string): string {
+  const file = join(dir, ".drover", "repo-uuid");
+  if (!existsSync(file)) {
+    mkdirSync(join(dir, ".drover"), { recursive: true });
+    writeFileSync(file, `${crypto.randomUUID()}\n`);
+  }
+  const user = process.env.USER || userInfo().username;
+  return `direct/${user}/${readFileSync(file, "utf8").trim()}`;
+}
+
+function parseVariables(pairs: string[]): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq < 1) throw new UsageError(`--var wants KEY=VALUE, got "${pair}"`);
+    variables[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return variables;
+}
+
+export const run: Command = {
+  name: "run",
+  summary: "run the pipeline on the current directory (uploaded as the workspace) and follow it",
+  usage: "drover run [-f .drover.yml] [--group G] [--var K=V]… [--json] [--no-follow]",
+  async run(argv) {
+    const { values, positionals } = parseFlags(argv, {
+      file: { type: "string", short: "f", default: ".drover.yml" },
+      group: { type: "string" },
+      var: { type: "string", multiple: true },
+      json: { type: "boolean" },
+      "no-follow": { type: "boolean" },
+    });
+    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const variables = parseVariables(values.var ?? []);
+    const client = new Client();
+    const dir = process.cwd();
+    const pipelinePath = resolve(dir, values.file);
+    if (!existsSync(pipelinePath)) throw new UsageError(`no pipeline file ${pipelinePath} (-f names another one)`);
+    const pipeline = readFileSync(pipelinePath, "utf8");
+    const group = values.group ?? directGroup(dir);
+
+    const files = workspaceFiles(dir);
+    const progress = progressBar({ label: "uploading", total: files.reduce((sum, f) => sum + (f.stat.isFile() ? f.stat.size : 0), 0) });
+    const fields: Record<string, string> = { pipeline, file: relative(dir, pipelinePath), group };
+    if (values.var) fields.variables = JSON.stringify(variables);
+    const body = multipart(fields, {
+      field: "workspace",
+      filename: "workspace.tar.gz",
+      type: "application/gzip",
+      body: packWorkspace(dir, files, (n) => progress.add(n)),
+    });
+    const created = await client
+      .request("POST", "/api/v1/runs", body.body, { "content-type": body.contentType })
+      .then((res) => res.json() as Promise<RunSummary>)
+      .finally(() => progress.done());
+    if (values["no-follow"]) {
+      console.log(values.json ? JSON.stringify(created, null, 2) : created.id);
+      return 0;
+    }
+    console.error(`run ${created.id} in group ${created.group}`);
+    const ended = await followRun({ client, run: created.id, print: !values.json });
+    if (values.json) console.log(JSON.stringify(ended, null, 2));
+    else console.log(paint(`run ${ended.id} ${ended.phase}: ${ended.result}${ended.error ? ` (${ended.error})` : ""}`, statusColour(ended.result)));
+    return ended.result === "success" ? 0 : 1;
+  },
+};

@@ -1,0 +1,35 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { approveTask, cancelRun, rerunTask, restartRun } from "../runs/run-actions.ts";
+import { requireRole } from "./auth.ts";
+import type { AppEnv } from "./env.ts";
+import { summarize } from "./run-view.ts";
+import { parseBody } from "./validate.ts";
+
+const restartSchema = z.object({ from: z.enum(["scratch", "failed"]).default("scratch") });
+
+export const runActionRoutes = new Hono<AppEnv>();
+
+runActionRoutes.post("/:id/cancel", requireRole("member"), async (c) => {
+  await cancelRun(c.get("services").scheduler, c.req.param("id"));
+  return c.json({ id: c.req.param("id"), cancelRequested: true }, 202);
+});
+
+runActionRoutes.post("/:id/restart", requireRole("member"), async (c) => {
+  const { from } = await parseBody(c, restartSchema);
+  const { db, scheduler } = c.get("services");
+  const run = await restartRun(db, scheduler, c.req.param("id"), from, c.get("principal").user);
+  return c.json(summarize(run), 201);
+});
+
+runActionRoutes.post("/:id/tasks/:task/approve", requireRole("member"), async (c) => {
+  const { db, scheduler } = c.get("services");
+  const approvers = await approveTask(db, scheduler, c.req.param("id"), c.req.param("task"), c.get("principal").user);
+  return c.json({ task: c.req.param("task"), approvers });
+});
+
+runActionRoutes.post("/:id/tasks/:task/rerun", requireRole("member"), async (c) => {
+  const { db, scheduler } = c.get("services");
+  await rerunTask(db, scheduler, c.req.param("id"), c.req.param("task"));
+  return c.json({ task: c.req.param("task"), rerun: true }, 202);
+});

@@ -1,0 +1,44 @@
+import { randomBytes } from "node:crypto";
+import { and, asc, eq, isNull } from "drizzle-orm";
+import { Hono } from "hono";
+import { z } from "zod";
+import { newId } from "../../shared/ids.ts";
+import { tokens } from "../db/schema.ts";
+import { requireRole, tokenHash } from "./auth.ts";
+import type { AppEnv } from "./env.ts";
+import { notFound } from "./errors.ts";
+import { parseBody } from "./validate.ts";
+
+const createSchema = z.object({
+  user: z.string().min(1).max(128),
+  role: z.enum(["admin", "member", "viewer"]),
+  name: z.string().max(128).default(""),
+});
+
+export const tokenRoutes = new Hono<AppEnv>();
+
+tokenRoutes.post("/", requireRole("admin"), async (c) => {
+  const body = await parseBody(c, createSchema);
+  const token = `drv_${randomBytes(24).toString("base64url")}`;
+  const row = { id: newId(), hash: tokenHash(token), ...body, createdAt: Date.now(), revokedAt: null };
+  await c.get("services").db.insert(tokens).values(row);
+  const { hash: _hash, ...shown } = row;
+  return c.json({ ...shown, token }, 201);
+});
+
+tokenRoutes.get("/", requireRole("admin"), async (c) => {
+  const rows = await c.get("services").db.select().from(tokens).orderBy(asc(tokens.createdAt));
+  return c.json({ tokens: rows.map(({ hash: _hash, ...r }) => r) });
+});
+
+tokenRoutes.delete("/:id", requireRole("admin"), async (c) => {
+  const revoked = await c
+    .get("services")
+    .db.update(tokens)
+    .set({ revokedAt: Date.now() })
+    .where(and(eq(tokens.id, c.req.param("id")), isNull(tokens.revokedAt)))
+    .returning({ id: tokens.id });
+  if (revoked.length === 0) throw notFound(`token ${c.req.param("id")}`);
+  return c.json({ id: c.req.param("id"), revoked: true });
+});
+

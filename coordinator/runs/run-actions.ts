@@ -1,0 +1,111 @@
+import { eq } from "drizzle-orm";
+import { DroverError } from "../../shared/errors.ts";
+import type { Db } from "../db/open.ts";
+import { runs, tasks } from "../db/schema.ts";
+import type { RunRow, TaskRow } from "./active-run.ts";
+import { createRun, type KeptResults } from "./create-run.ts";
+import { loadRun, loadSteps } from "./load-run.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+const FINAL_PHASES = new Set(["finished", "cancelled", "setuperror"]);
+const notFound = (what: string) => new DroverError("not_found", `${what} not found`);
+
+/** Adds the caller to a waiting task's approvers; the engine starts the task once there are enough. */
+export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskName: string, user: string): Promise<string[]> {
+  return scheduler.serial.run(async () => {
+    const active = scheduler.active.get(runId);
+    if (!active) throw new DroverError("conflict", `run ${runId} is not running`);
+    const task = [...active.tasks.values()].find((t) => t.name === taskName);
+    if (!task) throw notFound(`task ${taskName}`);
+    if (task.status !== "waiting_approval") throw new DroverError("conflict", `task ${taskName} is ${task.status}, not waiting for approval`);
+    const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
+    if (approvers.includes(user)) throw new DroverError("conflict", `${user} already approved ${taskName}`);
+    task.annotations = { ...task.annotations, approvers: [...approvers, user] };
+    await db.update(tasks).set({ annotations: task.annotations }).where(eq(tasks.id, task.id));
+    await scheduler.appendEvent(runId, "approval", { task: taskName, user });
+    await scheduler.advanceRun(runId);
+    return task.annotations.approvers as string[];
+  });
+}
+
+export function cancelRun(scheduler: Scheduler, runId: string): Promise<void> {
+  return scheduler.serial.run(async () => {
+    if (!(await scheduler.requestCancel(runId))) throw new DroverError("conflict", `run ${runId} is not running`);
+  });
+}
+
+/**
+ * A new run of the same pipeline, group, variables and workspace. From "failed",
+ * tasks that succeeded keep their results, logs and archives (the same objects)
+ * and only the others run again. The original run is left as it was.
+ */
+export async function restartRun(db: Db, scheduler: Scheduler, runId: string, from: "scratch" | "failed", user: string): Promise<RunRow> {
+  const stored = await loadRun(db, runId);
+  if (!stored) throw notFound(`run ${runId}`);
+  if (!FINAL_PHASES.has(stored.run.phase)) throw new DroverError("conflict", `run ${runId} is still ${stored.run.phase}`);
+  const kept: KeptResults = new Map();
+  if (from === "failed") {
+    for (const task of stored.tasks) {
+      if (task.status !== "success") continue;
+      const attempt = stored.attempts.filter((a) => a.taskId === task.id && a.state === "success").at(-1);
+      if (attempt) kept.set(task.name, { attempt, steps: await loadSteps(db, attempt.id) });
+    }
+  }
+  const { run } = stored;
+  const created = await createRun(
+    db,
+    scheduler,
+    { pipeline: run.pipeline, pipelineFile: run.pipelineFile, group: run.group, user, variables: run.variables, workspace: run.workspace },
+    kept,
+  );
+  await scheduler.serial.run(() => scheduler.appendEvent(created.id, "restarted_from", { run: runId, from }));
+  return created;
+}
+
+/** Runs one task again in its run, keeping its earlier attempts; dependants that did not succeed get another chance too. */
+export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, taskName: string): Promise<void> {
+  await scheduler.serial.run(async () => {
+    let active = scheduler.active.get(runId);
+    if (!active) {
+      const stored = await loadRun(db, runId);
+      if (!stored) throw notFound(`run ${runId}`);
+      active = scheduler.track(stored.run, stored.tasks, stored.attempts);
+    }
+    const byName = new Map([...active.tasks.values()].map((t) => [t.name, t]));
+    const task = byName.get(taskName);
+    if (!task) throw notFound(`task ${taskName}`);
+    if (!["success", "failed", "stopped", "cancelled", "skipped"].includes(task.status)) {
+      throw new DroverError("conflict", `task ${taskName} is ${task.status}`);
+    }
+    const reset: TaskRow[] = [task, ...dependants(task, [...byName.values()]).filter((t) => t.status !== "success")];
+    await db.transaction(async (tx) => {
+      for (const t of reset) {
+        t.status = "notstarted";
+        t.endedAt = null;
+        await tx.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id));
+      }
+      if (FINAL_PHASES.has(active.run.phase)) {
+        Object.assign(active.run, { phase: "running", result: "unknown", endedAt: null });
+        await tx.update(runs).set({ phase: "running", result: "unknown", endedAt: null }).where(eq(runs.id, runId));
+      }
+    });
+    await scheduler.appendEvent(runId, "rerun", { task: taskName });
+    await scheduler.advanceRun(runId);
+  });
+}
+
+function dependants(root: TaskRow, all: TaskRow[]): TaskRow[] {
+  const found = new Set<string>([root.name]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const t of all) {
+      if (!found.has(t.name) && t.spec.depends.some((d) => found.has(d.task))) {
+        found.add(t.name);
+        grew = true;
+      }
+    }
+  }
+  found.delete(root.name);
+  return all.filter((t) => found.has(t.name));
+}

@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { spawnTracked, stopAll } from "../helpers/processes.ts";
+
+let cluster: Cluster | undefined;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  await cluster.startAgent("a1", ["--capacity", "2"]);
+});
+// startCluster may fail half way, before `cluster` is set: stopAll still ends what it started.
+afterAll(async () => {
+  if (cluster) await cluster.stop();
+  else await stopAll();
+});
+
+/** A temp project directory holding `files` (path → content). */
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(cluster!.dir, "project-"));
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+  return dir;
+}
+
+/** Runs the CLI as a user would, from `cwd`, against the test coordinator. */
+async function drover(args: string[], cwd = ROOT, env: Record<string, string> = {}) {
+  const proc = spawnTracked(["bun", join(ROOT, "cli/main.ts"), ...args], {
+    cwd,
+    env: { DROVER_URL: cluster!.coordinator.url, DROVER_TOKEN: ADMIN_TOKEN, USER: "tester", ...env },
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr, output: stdout + stderr };
+}
+
+const PIPELINE = `tasks:
+  build:
+    steps:
+      - run: cat data.txt
+      - run: test ! -e ignored.txt && test ! -e sub/debug.log && test ! -e .git && test ! -e .drover && cat sub/kept.txt
+`;
+
+describe("drover run", () => {
+  let dir: string;
+  let runId: string;
+
+  beforeAll(() => {
+    dir = project({
+      ".drover.yml": PIPELINE,
+      "data.txt": "hello from the workspace\n",
+      ".gitignore": "ignored.txt\n",
+      "ignored.txt": "must not be uploaded\n",
+      "sub/.gitignore": "*.log\n",
+      "sub/debug.log": "must not be uploaded either\n",
+      "sub/kept.txt": "kept\n",
+      ".git/HEAD": "ref: refs/heads/main\n",
+    });
+  });
+
+  test("uploads the directory without ignored files, streams prefixed logs and exits 0 on success", async () => {
+    const { code, stdout, stderr, output } = await drover(["run"], dir);
+    expect(code, output).toBe(0);
+    expect(stdout).toContain("[build] hello from the workspace\n");
+    expect(stdout).toContain("[build] kept\n");
+    expect(stdout).toContain("==> build success");
+    expect(stdout).toMatch(/run \S+ finished: success/);
+    const uuid = readFileSync(join(dir, ".drover/repo-uuid"), "utf8").trim();
+    expect(stderr).toContain(`in group direct/tester/${uuid}`);
+    runId = stderr.match(/run (\S+) in group/)![1]!;
+  });
+
+  test("drover runs --json lists the run in its group", async () => {
+    const uuid = readFileSync(join(dir, ".drover/repo-uuid"), "utf8").trim();
+    const { code, stdout, output } = await drover(["runs", "--json", "--group", `direct/tester/${uuid}`]);
+    expect(code, output).toBe(0);
+    const runs = JSON.parse(stdout) as { id: string; result: string }[];
+    expect(runs.map((r) => [r.id, r.result])).toEqual([[runId, "success"]]);
+    const table = await drover(["runs", "--limit", "5"]);
+    expect(table.stdout).toMatch(new RegExp(`${runId} +direct/tester/\\S+ +finished +success`));
+  });
+
+  test("drover logs prints a task's log, or one step of it", async () => {
+    const all = await drover(["logs", runId, "build"]);
+    expect(all.code, all.output).toBe(0);
+    expect(all.stdout).toBe("hello from the workspace\nkept\n");
+    const first = await drover(["logs", runId, "build", "--step", "0", "-f"]);
+    expect(first.stdout).toBe("hello from the workspace\n");
+    const everyTask = await drover(["logs", runId]);
+    expect(everyTask.stdout).toBe("[build] hello from the workspace\n[build] kept\n");
+  });
+
+  test("a failing pipeline exits 1 and says why", async () => {
+    const failing = project({ ".drover.yml": "tasks:\n  boom:\n    steps:\n      - run: echo before; exit 3\n" });
+    const { code, stdout, output } = await drover(["run"], failing);
+    expect(code, output).toBe(1);
+    expect(stdout).toContain("[boom] before\n");
+    expect(stdout).toContain("==> boom failed: exit code 3");
+    expect(stdout).toMatch(/run \S+ finished: failed/);
+  });
+
+  test("--json prints the final run instead of the logs", async () => {
+    const { code, stdout, output } = await drover(["run", "--json", "--var", "GREETING=hi"], project({ ".drover.yml": "tasks:\n  t:\n    steps: [ { run: echo $GREETING } ]\n" }));
+    expect(code, output).toBe(0);
+    const run = JSON.parse(stdout) as { result: string; variables: string[]; tasks: { name: string }[] };
+    expect([run.result, run.variables, run.tasks.map((t) => t.name)]).toEqual(["success", ["GREETING"], ["t"]]);
+  });
+
+  test("a pipeline the coordinator refuses prints its file:line:col errors and exits 1", async () => {
+    const invalid = project({ ".drover.yml": "tasks:\n  build:\n    steps:\n      - nope: 1\n" });
+    const { code, output } = await drover(["run"], invalid);
+    expect(code, output).toBe(1);
+    expect(output).toContain(".drover.yml:4:9");
+  });
+
+  test("a missing pipeline file is a usage error", async () => {
+    const empty = project({});
+    const { code, stderr } = await drover(["run", "-f", "absent.yml"], empty);
+    expect(code).toBe(2);
+    expect(stderr).toContain("no pipeline file");
+    expect(existsSync(join(empty, ".drover"))).toBe(false);
+  });
+});
+
+describe("the CLI's errors", () => {
+  test("an unknown verb exits 2 with the list of verbs", async () => {
+    const { code, stderr } = await drover(["nosuchverb"]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('unknown command "nosuchverb"');
+    expect(stderr).toContain("logs");
+  });
+
+  test("without DROVER_TOKEN the CLI says so", async () => {
+    const { code, stderr } = await drover(["runs"], ROOT, { DROVER_TOKEN: "" });
+    expect(code).toBe(1);
+    expect(stderr).toContain("DROVER_TOKEN is not set");
+  });
+
+  test("a run or task that does not exist is a clear error", async () => {
+    const { code, stderr } = await drover(["logs", "nosuchrun"]);
+    expect(code).toBe(1);
+    expect(stderr).toContain("run nosuchrun not found");
+  });
+});
