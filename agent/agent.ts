@@ -12,6 +12,8 @@ import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
+import { cleanUpAfter } from "./runner/cleanup.ts";
+import { newId } from "../shared/ids.ts";
 
 interface Identity {
   id: string;
@@ -39,8 +41,9 @@ export class Agent {
 
   constructor(private readonly config: AgentConfig) {
     mkdirSync(join(config.workDir, "spool"), { recursive: true });
-    this.identityFile = join(config.workDir, "identity.json");
-    this.identity = this.loadIdentity();
+    // per name, so agents sharing a work root stay distinct; a dynamic agent is new each time it starts
+    this.identityFile = join(config.workDir, `identity-${config.name}.json`);
+    this.identity = config.dynamic ? null : this.loadIdentity();
     this.registered = new Promise((resolve) => {
       this.markRegistered = resolve;
     });
@@ -79,6 +82,7 @@ export class Agent {
       resources: this.config.resources,
       dynamic: this.config.dynamic,
       host: hostname(),
+      workDir: this.config.workDir,
       running: [...this.attempts.values()].map((r) => ({
         attempt: r.assignment.attempt,
         steps: [...r.logs.values()].map((l) => ({ index: l.step, stored: l.acked })),
@@ -107,6 +111,12 @@ export class Agent {
         return;
       case "drain":
         return this.drain();
+      case "cleanup": {
+        const result = cleanUpAfter(message, this.config.workDir);
+        log(`cleaned up after agent ${message.agent}: ${result.killedProcesses} process(es), ${result.removedPaths.length} path(s)`);
+        void this.reports.send({ type: "cleanup_done", id: newId(), cleanup: message.cleanup, ...result });
+        return;
+      }
       case "error":
         log(`coordinator reported: ${message.message}`);
         return;
@@ -116,7 +126,7 @@ export class Agent {
   private welcome(message: Extract<CoordinatorMessage, { type: "welcome" }>): void {
     if (message.credential) {
       this.identity = { id: message.agentId, credential: message.credential };
-      writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
+      if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
     }
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);
@@ -145,6 +155,10 @@ export class Agent {
 
   private assign(assignment: Assignment): void {
     if (this.attempts.has(assignment.attempt)) return;
+    if (this.draining) {
+      void this.reports.send({ type: "reject", id: newId(), attempt: assignment.attempt, reason: "the agent is draining" });
+      return;
+    }
     const runner = new AttemptRunner(assignment, {
       agentName: this.config.name,
       workRoot: this.config.workDir,
@@ -169,6 +183,7 @@ export class Agent {
 
   /** No new attempts; leave once the running ones are done. */
   drain(): void {
+    if (!this.draining) this.connection.send({ type: "draining" });
     this.draining = true;
     if (this.attempts.size === 0) this.stop(0);
   }

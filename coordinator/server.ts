@@ -6,6 +6,7 @@ import type { Services } from "./api/env.ts";
 import type { CoordinatorConfig } from "./config.ts";
 import { openDb } from "./db/open.ts";
 import { AgentSession } from "./fleet/agent-session.ts";
+import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./fleet/dispatcher.ts";
 import { Fleet } from "./fleet/fleet.ts";
 import { restoreFleet } from "./fleet/restore.ts";
@@ -15,6 +16,7 @@ import { AttemptReports } from "./runs/attempt-reports.ts";
 import { RunEvents } from "./runs/run-events.ts";
 import { Scheduler } from "./runs/scheduler.ts";
 import { openObjectStore } from "./store/open.ts";
+import { ScheduleTicker } from "./triggers/ticker.ts";
 
 interface SocketData {
   session?: AgentSession;
@@ -43,11 +45,14 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, (a) => reports!.ended(a));
   reports = new AttemptReports(db, scheduler, fleet, logs);
   reports.onPump = () => dispatcher.pump();
-  const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, {
+  const cleanups = new Cleanups(db, fleet);
+  const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
   });
   await restoreFleet(db, fleet);
   await scheduler.serial.run(() => scheduler.load());
+  const ticker = new ScheduleTicker(db, scheduler);
+  ticker.start();
 
   const services: Services = {
     db,
@@ -114,6 +119,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     services,
     async stop() {
       clearInterval(leaseTimer);
+      await ticker.stop();
       await server.stop(true);
       db.$client.close();
     },

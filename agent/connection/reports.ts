@@ -32,7 +32,7 @@ export class PendingReports {
   /** Drops everything about an attempt the coordinator told us to abandon. */
   dropAttempt(attempt: string): void {
     for (const [id, report] of this.pending) {
-      if (report.attempt === attempt) this.ack(id);
+      if ("attempt" in report && report.attempt === attempt) this.ack(id);
     }
   }
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
+import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { StepProcess } from "./process.ts";
 
@@ -87,11 +88,13 @@ export class AttemptRunner {
         const env = this.stepEnv(step.env);
         const proc = new StepProcess(step.command, this.dir, env);
         this.current = proc;
-        const output = proc.pipeOutput((chunk) => log.write(chunk));
+        const redactor = new Redactor(secretValues(env, a.secrets));
+        const output = proc.pipeOutput((chunk) => log.write(redactor.push(chunk)));
         const result = await proc.wait();
         // Whatever the step left running in its group would hold the output open and outlive the attempt.
         proc.signal("SIGKILL");
         await output;
+        log.write(redactor.flush());
         this.current = null;
         this.cpuSeconds += result.cpuSeconds;
         this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
@@ -120,6 +123,8 @@ export class AttemptRunner {
       DROVER_AGENT: this.ctx.agentName,
       DROVER_ARCH: this.assignment.arch,
       DROVER_WORKSPACE: this.dir,
+      // lets a sibling find this attempt's processes should this agent die
+      DROVER_ATTEMPT_ID: this.assignment.attempt,
     };
   }
 

@@ -1,8 +1,10 @@
-import { asc } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { agents } from "../db/schema.ts";
 import { requireRole } from "./auth.ts";
+import { DroverError } from "../../shared/errors.ts";
 import type { AppEnv } from "./env.ts";
+import { notFound } from "./errors.ts";
 
 export const agentRoutes = new Hono<AppEnv>();
 
@@ -12,7 +14,29 @@ agentRoutes.get("/", requireRole("viewer"), async (c) => {
   return c.json({
     agents: rows.map(({ credentialHash: _hidden, ...row }) => {
       const online = fleet.agents.get(row.id);
-      return { ...row, running: online ? [...online.running] : [], connected: !!online?.socket };
+      return { ...row, running: online ? [...online.running.keys()] : [], connected: !!online?.socket };
     }),
   });
+});
+
+/** Drains an agent remotely, as SIGTERM does locally: no new attempts, running ones finish, then it leaves. */
+agentRoutes.post("/:id/drain", requireRole("admin"), async (c) => {
+  const { fleet } = c.get("services");
+  const agent = fleet.agents.get(c.req.param("id"));
+  if (!agent?.socket) throw new DroverError("conflict", `agent ${c.req.param("id")} is not connected`);
+  agent.draining = true;
+  await fleet.setState(agent, "draining");
+  agent.socket.send({ type: "drain" });
+  return c.json({ id: agent.row.id, state: "draining" }, 202);
+});
+
+/** Removes a static agent's record; one that still holds a lease must be drained first. */
+agentRoutes.delete("/:id", requireRole("admin"), async (c) => {
+  const { db, fleet } = c.get("services");
+  const id = c.req.param("id");
+  if (fleet.agents.has(id)) throw new DroverError("conflict", `agent ${id} is online: drain it first`);
+  const deleted = await db.delete(agents).where(eq(agents.id, id)).returning({ id: agents.id });
+  if (deleted.length === 0) throw notFound(`agent ${id}`);
+  fleet.known.delete(id);
+  return c.json({ id, deleted: true });
 });

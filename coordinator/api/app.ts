@@ -6,9 +6,11 @@ import type { AppEnv, Services } from "./env.ts";
 import { errorResponse } from "./errors.ts";
 import { globalEventRoutes, runEventRoutes } from "./events.ts";
 import { groupRoutes } from "./groups.ts";
+import { hookReceiverRoutes, hookRoutes } from "./hooks.ts";
 import { logRoutes } from "./logs.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
+import { scheduleRoutes } from "./schedules.ts";
 import { tokenRoutes } from "./tokens.ts";
 
 export function createApp(services: Services): Hono<AppEnv> {
@@ -20,6 +22,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     await next();
   });
   app.get("/healthz", (c) => c.json({ ok: true }));
+  app.route("/api/v1/hooks", hookReceiverRoutes);
   app.use("/api/*", authenticate());
   app.use("/agent/v1/*", authenticate(), requireRole("agent"));
   app.route("/api/v1/runs", runRoutes);
@@ -30,6 +33,8 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.route("/api/v1/tokens", tokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/agents", agentRoutes);
+  app.route("/api/v1/schedules", scheduleRoutes);
+  app.route("/api/v1/hooks", hookRoutes);
   app.route("/agent/v1", agentFileRoutes);
   return app;
 }

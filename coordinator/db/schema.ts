@@ -104,6 +104,7 @@ export const agents = sqliteTable(
     id: text("id").primaryKey(),
     name: text("name").notNull(),
     host: text("host").notNull(),
+    workDir: text("work_dir").notNull().default(""),
     archs: json<string[]>("archs").notNull(),
     group: text("group").notNull(),
     labels: json<Record<string, string>>("labels").notNull(),
@@ -199,4 +200,19 @@ export const hooks = sqliteTable("hooks", {
   group: text("group").notNull(),
   user: text("user").notNull(),
   createdAt: integer("created_at").notNull(),
+});
+
+/** What a dead dynamic agent left behind, waiting for a live sibling in its group to clean it up. */
+export const agentCleanups = sqliteTable("agent_cleanups", {
+  id: text("id").primaryKey(),
+  agentId: text("agent_id").notNull(),
+  agentName: text("agent_name").notNull(),
+  group: text("group").notNull(),
+  host: text("host").notNull(),
+  workDir: text("work_dir").notNull(),
+  attempts: json<string[]>("attempts").notNull(),
+  createdAt: integer("created_at").notNull(),
+  sentTo: text("sent_to"),
+  doneAt: integer("done_at"),
+  report: json<Record<string, unknown>>("report"),
 });

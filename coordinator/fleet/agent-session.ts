@@ -86,6 +86,15 @@ export class AgentSession {
   private async handle(agent: OnlineAgent, message: Exclude<AgentMessage, Hello>): Promise<void> {
     const { reports, fleet, dispatcher } = this.services;
     if (message.type === "heartbeat") return fleet.heartbeat(agent);
+    if (message.type === "draining") {
+      agent.draining = true;
+      return fleet.setState(agent, "draining");
+    }
+    if (message.type === "cleanup_done") {
+      await this.services.cleanups.done(agent, message);
+      this.send({ type: "ack", id: message.id });
+      return;
+    }
     if (!this.owns(agent, message.attempt)) {
       // A report for an attempt that already ended is a harmless resend: acknowledge it so the agent drops it.
       const ended = this.services.scheduler.attempt(message.attempt)?.attempt.agentId === agent.row.id;
@@ -97,6 +106,9 @@ export class AgentSession {
       case "accept":
         dispatcher.accepted(message.attempt);
         await reports.accept(message.attempt);
+        break;
+      case "reject":
+        await dispatcher.requeue(message.attempt);
         break;
       case "step_start":
         await reports.stepStart(message.attempt, message.step, message.at);

@@ -21,6 +21,7 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
     },
     workspace: active.run.workspace,
     timeoutMs: task.spec.timeoutMs ?? null,
+    secrets: [],
     steps: task.spec.steps,
   };
 }

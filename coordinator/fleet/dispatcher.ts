@@ -3,7 +3,7 @@ import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "./fleet.ts";
-import { agentMatches, describeNeeds, pickAgent } from "./placement.ts";
+import { agentMatches, describeNeeds, pickAgent, requested } from "./placement.ts";
 
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
@@ -88,7 +88,7 @@ export class Dispatcher implements QueueSink {
       });
       this.queue.delete(queued.id);
       if (!assigned) continue;
-      agent.running.add(assigned.id);
+      agent.running.set(assigned.id, requested(task.spec));
       agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch) });
       this.acceptTimers.set(
         assigned.id,
@@ -125,8 +125,13 @@ export class Dispatcher implements QueueSink {
 
   /** An agent that never confirmed an assignment may not have received it: give the attempt to someone else. */
   private requeueUnaccepted(attemptId: string): void {
-    this.acceptTimers.delete(attemptId);
-    void this.scheduler.serial.run(async () => {
+    void this.requeue(attemptId);
+  }
+
+  /** Puts an assigned attempt back in the queue (not accepted in time, or refused by a draining agent). */
+  async requeue(attemptId: string): Promise<void> {
+    this.accepted(attemptId);
+    await this.scheduler.serial.run(async () => {
       const found = this.scheduler.attempt(attemptId);
       const agentId = found?.attempt.agentId;
       const back = await this.scheduler.transition(attemptId, ["assigned"], { state: "queued", agentId: null });

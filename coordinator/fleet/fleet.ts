@@ -4,6 +4,10 @@ import type { Db } from "../db/open.ts";
 import { agents } from "../db/schema.ts";
 
 export type AgentRow = typeof agents.$inferSelect;
+export interface Resources {
+  cpu: number;
+  memoryBytes: number;
+}
 
 export interface AgentSocket {
   send(message: CoordinatorMessage): void;
@@ -13,8 +17,8 @@ export interface AgentSocket {
 export interface OnlineAgent {
   row: AgentRow;
   socket: AgentSocket | null;
-  /** attempts assigned or running here: the agent's used slots */
-  running: Set<string>;
+  /** attempts assigned or running here, with the resources each asked for: the agent's used slots */
+  running: Map<string, Resources>;
   draining: boolean;
 }
 

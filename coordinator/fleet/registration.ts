@@ -19,6 +19,7 @@ export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promis
   const fields = {
     name: hello.name,
     host: hello.host,
+    workDir: hello.workDir,
     archs: hello.archs,
     group: hello.group,
     labels: hello.labels,

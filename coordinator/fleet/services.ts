@@ -3,8 +3,10 @@ import type { Db } from "../db/open.ts";
 import type { LiveLogs } from "../logs/live-logs.ts";
 import type { AttemptReports } from "../runs/attempt-reports.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
+import type { Cleanups } from "./cleanups.ts";
 import type { Dispatcher } from "./dispatcher.ts";
 import type { AgentSocket, Fleet, OnlineAgent } from "./fleet.ts";
+import { requested } from "./placement.ts";
 import { register } from "./registration.ts";
 
 export interface FleetOptions {
@@ -20,6 +22,7 @@ export class FleetServices {
     readonly dispatcher: Dispatcher,
     readonly reports: AttemptReports,
     readonly logs: LiveLogs,
+    readonly cleanups: Cleanups,
     private readonly options: FleetOptions,
   ) {}
 
@@ -28,7 +31,7 @@ export class FleetServices {
     if (!registered.ok) return registered;
     const previous = this.fleet.agents.get(registered.row.id);
     if (previous?.socket && previous.socket !== socket) previous.socket.close(4001, "replaced by a newer connection");
-    const agent: OnlineAgent = previous ?? { row: registered.row, socket, running: new Set(), draining: false };
+    const agent: OnlineAgent = previous ?? { row: registered.row, socket, running: new Map(), draining: false };
     agent.row = registered.row;
     agent.socket = socket;
     this.fleet.agents.set(agent.row.id, agent);
@@ -45,6 +48,7 @@ export class FleetServices {
     socket.send(welcome);
     console.error(`[fleet] agent ${agent.row.name} (${agent.row.id}) joined: ${agent.row.archs.join(",")} group=${agent.row.group}`);
     this.dispatcher.pump();
+    await this.cleanups.dispatch();
     return { ok: true, agent };
   }
 
@@ -66,7 +70,7 @@ export class FleetServices {
           resume.push({ attempt: r.attempt, action: "abandon", steps: [] });
           continue;
         }
-        agent.running.add(r.attempt);
+        agent.running.set(r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
         const steps = r.steps.map((s) => ({
           index: s.index,
           stored: this.logs.stored({ run: found.active.run.id, attempt: r.attempt, step: s.index }),
@@ -98,24 +102,31 @@ export class FleetServices {
       error: `lost: ${why}`,
       endedAt: Date.now(),
     });
-    if (lost) await this.reports.ended(lost);
+    if (!lost) return;
+    await this.reports.keepPartialLogs(lost);
+    await this.reports.ended(lost);
   }
 
   /** A closed connection is not yet a lost agent: it has the reconnect grace to come back. */
   disconnected(agent: OnlineAgent, socket: AgentSocket): void {
     if (agent.socket !== socket) return;
     agent.socket = null;
-    agent.row.leaseExpiresAt = Math.min(agent.row.leaseExpiresAt, Date.now() + this.options.reconnectGraceMs);
+    // a drained agent that left with nothing running is gone for good, not reconnecting
+    const grace = agent.draining && agent.running.size === 0 ? 0 : this.options.reconnectGraceMs;
+    agent.row.leaseExpiresAt = Math.min(agent.row.leaseExpiresAt, Date.now() + grace);
   }
 
   async expireLeases(now = Date.now()): Promise<void> {
     for (const agent of this.fleet.expired(now)) {
       console.error(`[fleet] agent ${agent.row.name} (${agent.row.id}) lease lapsed`);
       agent.socket?.close(4002, "lease lapsed");
-      await this.fleet.setState(agent, "offline");
-      await this.scheduler.serial.run(async () => {
-        for (const a of this.attemptsOf(agent.row.id)) await this.lose(agent, a.id, "its agent's lease lapsed");
+      const orphaned = await this.scheduler.serial.run(async () => {
+        const active = this.attemptsOf(agent.row.id);
+        for (const a of active) await this.lose(agent, a.id, "its agent's lease lapsed");
+        return active.map((a) => a.id);
       });
+      if (agent.row.dynamic) await this.cleanups.retire(agent, orphaned);
+      else await this.fleet.setState(agent, "offline");
     }
   }
 }

@@ -1,4 +1,4 @@
-import { and, eq } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import type { AttemptResultReport } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
@@ -86,6 +86,30 @@ export class AttemptReports {
       });
       if (ended) await this.ended(ended);
     });
+  }
+
+  /**
+   * A lost attempt's output so far is kept: each step log that received bytes
+   * is stored as it is and its step marked lost. Callers hold `serial`.
+   */
+  async keepPartialLogs(attempt: AttemptRow): Promise<void> {
+    this.pendingLogs.delete(attempt.id);
+    const task = this.scheduler.attempt(attempt.id)?.active.tasks.get(attempt.taskId);
+    for (const [step] of task?.spec.steps.entries() ?? []) {
+      const key = { run: attempt.runId, attempt: attempt.id, step };
+      if (!this.logs.live(key)) continue;
+      const log = await this.logs.finalize(key, this.logs.stored(key));
+      await this.db
+        .update(steps)
+        .set({
+          status: "lost",
+          error: "partial log: the attempt was lost",
+          logObject: log.object,
+          logSize: log.size,
+          firstByteAt: log.firstByteAt,
+        })
+        .where(and(eq(steps.attemptId, attempt.id), eq(steps.index, step), isNull(steps.logObject)));
+    }
   }
 
   /** Frees the attempt's slot and lets the engine decide what comes next. Callers hold `serial`. */

@@ -24,16 +24,22 @@ export const helloSchema = z.object({
   resources: z.object({ cpu: z.number().min(0), memoryBytes: z.number().min(0) }),
   dynamic: z.boolean(),
   host: z.string().max(256),
+  /** the agent's work root; siblings sharing it can clean up after a dead agent */
+  workDir: z.string().max(4096),
   running: z.array(runningAttemptSchema).max(1024),
 });
 export type Hello = z.infer<typeof helloSchema>;
 
 export const heartbeatSchema = z.object({ type: z.literal("heartbeat") });
+/** The agent takes no new attempts from now on and leaves once the running ones are done. */
+export const drainingSchema = z.object({ type: z.literal("draining") });
 
 /** Reports carry an id; the agent keeps each until acked and resends it after a reconnect. */
 const reportBase = { id: z.string().min(1).max(64), attempt: z.string().min(1).max(64) };
 
 export const acceptSchema = z.object({ type: z.literal("accept"), ...reportBase });
+/** An assignment the agent will not run (it is draining): the attempt goes back to the queue. */
+export const rejectSchema = z.object({ type: z.literal("reject"), ...reportBase, reason: z.string().max(1024) });
 
 export const stepStartSchema = z.object({
   type: z.literal("step_start"),
@@ -66,13 +72,29 @@ export const resultSchema = z.object({
 });
 export type AttemptResultReport = z.infer<typeof resultSchema>;
 
+/** A sibling's answer to a cleanup request: what it found and removed. */
+export const cleanupDoneSchema = z.object({
+  type: z.literal("cleanup_done"),
+  id: z.string().min(1).max(64),
+  cleanup: z.string().min(1).max(64),
+  killedProcesses: z.number().int().min(0),
+  removedPaths: z.array(z.string().max(4096)).max(10_000),
+  errors: z.array(z.string().max(4096)).max(1000),
+});
+export type CleanupDone = z.infer<typeof cleanupDoneSchema>;
+
 export const agentMessageSchema = z.discriminatedUnion("type", [
+  cleanupDoneSchema,
   helloSchema,
   heartbeatSchema,
+  drainingSchema,
   acceptSchema,
+  rejectSchema,
   stepStartSchema,
   stepEndSchema,
   resultSchema,
 ]);
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
+/** Messages the agent keeps until acknowledged (everything with an id but the hello). */
 export type Report = Extract<AgentMessage, { id: string }>;
+export type AttemptReport = Extract<AgentMessage, { attempt: string }>;

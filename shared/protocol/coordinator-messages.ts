@@ -20,6 +20,8 @@ export const assignmentSchema = z.object({
   /** workspace archive of the run (direct runs), fetched over HTTP before the first step */
   workspace: z.string().nullable(),
   timeoutMs: z.number().int().nullable(),
+  /** values the agent must redact from output (variables marked secret) */
+  secrets: z.array(z.string()),
   steps: z.array(stepSchema),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
@@ -52,6 +54,16 @@ export const logAckSchema = z.object({
 });
 export const errorFrameSchema = z.object({ type: z.literal("error"), code: z.string(), message: z.string() });
 export const drainSchema = z.object({ type: z.literal("drain") });
+/** Asks a live sibling to end a dead agent's orphaned processes and remove its workspaces. */
+export const cleanupSchema = z.object({
+  type: z.literal("cleanup"),
+  cleanup: z.string(),
+  agent: z.string(),
+  host: z.string(),
+  workDir: z.string(),
+  attempts: z.array(z.string()),
+});
+export type CleanupRequest = z.infer<typeof cleanupSchema>;
 
 export const coordinatorMessageSchema = z.discriminatedUnion("type", [
   welcomeSchema,
@@ -62,6 +74,7 @@ export const coordinatorMessageSchema = z.discriminatedUnion("type", [
   logAckSchema,
   errorFrameSchema,
   drainSchema,
+  cleanupSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
 export type Welcome = z.infer<typeof welcomeSchema>;

@@ -17,8 +17,8 @@ export interface Coordinator {
 export interface Cluster {
   dir: string;
   coordinator: Coordinator;
-  startCoordinator(env?: Record<string, string>): Promise<Coordinator>;
-  startAgent(name: string, flags?: string[]): Promise<{ proc: Subprocess; output: () => string }>;
+  startCoordinator(env?: Record<string, string>, port?: number): Promise<Coordinator>;
+  startAgent(name: string, flags?: string[], url?: string): Promise<{ proc: Subprocess; output: () => string }>;
   api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
   submit(pipeline: string, group?: string): Promise<string>;
   waitRun(id: string, timeoutMs?: number): Promise<RunView>;
@@ -49,8 +49,8 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
   const cluster: Cluster = {
     dir,
     coordinator: undefined as unknown as Coordinator,
-    async startCoordinator(extra = {}) {
-      const proc = spawn(["bun", "cli/main.ts", "serve", "--port", "0", "--data", join(dir, "data"), "--no-fsync"], {
+    async startCoordinator(extra = {}, port = 0) {
+      const proc = spawn(["bun", "cli/main.ts", "serve", "--port", String(port), "--data", join(dir, "data"), "--no-fsync"], {
         cwd: ROOT,
         env: { DROVER_ADMIN_TOKEN: ADMIN_TOKEN, DROVER_AGENT_TOKEN: AGENT_TOKEN, ...env, ...extra },
       });
@@ -60,9 +60,10 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
       cluster.coordinator = { url, proc, output: () => out.text() + err.text() };
       return cluster.coordinator;
     },
-    async startAgent(name, flags = []) {
+    async startAgent(name, flags = [], url = cluster.coordinator.url) {
+      const workDir = flags.includes("--work-dir") ? [] : ["--work-dir", join(dir, `agent-${name}`)];
       const proc = spawn(
-        ["bun", "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token", AGENT_TOKEN, "--name", name, "--work-dir", join(dir, `agent-${name}`), ...flags],
+        ["bun", "agent/main.ts", "--coordinator", url, "--token", AGENT_TOKEN, "--name", name, ...workDir, ...flags],
         { cwd: ROOT },
       );
       const err = captureOutput(proc.stderr);

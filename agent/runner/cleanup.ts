@@ -1,0 +1,69 @@
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import type { CleanupRequest } from "../../shared/protocol/index.ts";
+
+export interface CleanupResult {
+  killedProcesses: number;
+  removedPaths: string[];
+  errors: string[];
+}
+
+/** Process groups whose members carry one of the attempts' ids in their environment. */
+function orphanedGroups(attempts: Set<string>): Map<number, number> {
+  const groups = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const env = readFileSync(`/proc/${entry}/environ`, "latin1").split("\0");
+      const id = env.find((e) => e.startsWith("DROVER_ATTEMPT_ID="))?.slice("DROVER_ATTEMPT_ID=".length);
+      if (!id || !attempts.has(id)) continue;
+      // field 5 of stat is the process group; the command name before it may hold spaces, so split after ")"
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+      groups.set(pgid, (groups.get(pgid) ?? 0) + 1);
+    } catch {
+      // the process ended meanwhile, or is not ours to read
+    }
+  }
+  return groups;
+}
+
+/**
+ * Cleans up after a dead sibling: ends its attempts' orphaned process groups
+ * when they run on this host, and removes their workspaces and spooled logs
+ * when this agent shares its work root.
+ */
+export function cleanUpAfter(request: CleanupRequest, ownWorkDir: string): CleanupResult {
+  const result: CleanupResult = { killedProcesses: 0, removedPaths: [], errors: [] };
+  const attempts = new Set(request.attempts);
+  if (request.host === hostname() && attempts.size > 0) {
+    for (const [pgid, count] of orphanedGroups(attempts)) {
+      try {
+        process.kill(-pgid, "SIGKILL");
+        result.killedProcesses += count;
+      } catch (e) {
+        result.errors.push(`killing process group ${pgid}: ${(e as Error).message}`);
+      }
+    }
+  }
+  if (request.workDir === ownWorkDir) {
+    for (const attempt of attempts) {
+      const paths = [join(request.workDir, "attempts", attempt)];
+      const spool = join(request.workDir, "spool");
+      if (existsSync(spool)) {
+        for (const f of readdirSync(spool)) if (f.startsWith(`${attempt}-`)) paths.push(join(spool, f));
+      }
+      for (const path of paths) {
+        if (!existsSync(path)) continue;
+        try {
+          rmSync(path, { recursive: true, force: true });
+          result.removedPaths.push(path);
+        } catch (e) {
+          result.errors.push(`removing ${path}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+  return result;
+}

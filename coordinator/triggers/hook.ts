@@ -1,0 +1,46 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { DroverError } from "../../shared/errors.ts";
+
+const MAX_BODY = 5 * 1024 * 1024;
+const MAX_VARIABLES = 64;
+const MAX_VALUE = 4096;
+
+/** The receiver needs no token, so its body is bounded here rather than by the server's multi-GiB upload limit. */
+export async function readHookBody(req: Request): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (req.body) {
+    for await (const chunk of req.body) {
+      size += chunk.length;
+      if (size > MAX_BODY) throw new DroverError("too_large", `hook payloads are limited to ${MAX_BODY} bytes`);
+      chunks.push(chunk);
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+/** GitHub's scheme: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`. */
+export function signatureMatches(secret: string, body: Uint8Array, header: string | undefined): boolean {
+  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`);
+  const given = Buffer.from(header ?? "");
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/** Top-level string fields of a JSON object payload become `HOOK_<FIELD>` variables; anything else is ignored. */
+export function hookVariables(body: Uint8Array): Record<string, string> {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(new TextDecoder().decode(body));
+  } catch {
+    return {};
+  }
+  if (!payload || typeof payload !== "object" || Array.isArray(payload)) return {};
+  const variables: Record<string, string> = {};
+  let count = 0;
+  for (const [key, value] of Object.entries(payload)) {
+    if (typeof value !== "string" || value.length > MAX_VALUE) continue;
+    variables[`HOOK_${key.toUpperCase().replace(/[^A-Z0-9_]/g, "_")}`] = value;
+    if (++count === MAX_VARIABLES) break;
+  }
+  return variables;
+}

@@ -1,0 +1,63 @@
+import { and, eq, isNull, lt, or } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { schedules } from "../db/schema.ts";
+import { createRun } from "../runs/create-run.ts";
+import type { Scheduler } from "../runs/scheduler.ts";
+import { dueTick } from "./tick.ts";
+
+type ScheduleRow = typeof schedules.$inferSelect;
+
+/** Polls the enabled schedules and starts a run for each due tick. */
+export class ScheduleTicker {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private pass: Promise<void> | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly scheduler: Scheduler,
+    private readonly everyMs = 500,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      if (this.pass) return;
+      this.pass = this.runDue(Date.now()).finally(() => {
+        this.pass = undefined;
+      });
+    }, this.everyMs);
+  }
+
+  /** Waits for a pass under way, so the database is not closed beneath it. */
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.pass;
+  }
+
+  private async runDue(now: number): Promise<void> {
+    try {
+      const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
+      for (const row of rows) await this.fire(row, now);
+    } catch (e) {
+      console.error("[triggers] schedule pass failed:", e);
+    }
+  }
+
+  private async fire(schedule: ScheduleRow, now: number): Promise<void> {
+    const tick = dueTick(schedule, schedule.lastTick, now);
+    if (tick === null) return;
+    // Claiming the tick in the database first means a second coordinator (or a slow pass) cannot run it again;
+    // a crash between claim and run loses that tick rather than doubling it.
+    const claimed = await this.db
+      .update(schedules)
+      .set({ lastTick: tick })
+      .where(and(eq(schedules.id, schedule.id), or(isNull(schedules.lastTick), lt(schedules.lastTick, tick))))
+      .returning({ id: schedules.id });
+    if (claimed.length === 0) return;
+    await createRun(this.db, this.scheduler, {
+      pipeline: schedule.pipeline,
+      group: schedule.group,
+      user: schedule.user,
+      variables: { ...schedule.variables, DROVER_SCHEDULE_TICK: new Date(tick).toISOString() },
+    }).catch((e) => console.error(`[triggers] schedule ${schedule.id} could not start its run:`, e));
+  }
+}
