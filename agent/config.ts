@@ -54,22 +54,22 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     if (!k || v.length === 0) throw new Error(`--label wants key=value, got "${l}"`);
     labels[k] = v.join("=");
   }
-  const name = values.name ?? hostname();
+  const name = values.name ?? env.DROVER_AGENT_NAME ?? hostname();
   return {
     coordinator: coordinator.replace(/\/$/, ""),
     token,
     name,
     archs,
-    group: values.group ?? "default",
+    group: values.group ?? env.DROVER_AGENT_GROUP ?? "default",
     labels,
-    capacity: Number(values.capacity ?? 1),
+    capacity: Number(values.capacity ?? env.DROVER_AGENT_CAPACITY ?? 1),
     resources: {
       cpu: Number(values.cpu ?? availableParallelism()),
       memoryBytes: Number(values.memory ?? totalmem()),
     },
     dynamic: values.dynamic ?? false,
     once: values.once ?? false,
-    workDir: resolve(values["work-dir"] ?? join(homedir(), ".drover", `agent-${name}`)),
+    workDir: resolve(values["work-dir"] ?? env.DROVER_AGENT_WORK_DIR ?? join(homedir(), ".drover", `agent-${name}`)),
     cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
   };
 }

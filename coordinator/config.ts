@@ -23,6 +23,8 @@ export interface CoordinatorConfig {
   queueTimeoutMs: number;
   maxLogBytes: number;
   publicUrl?: string;
+  /** where scripts/build-agent put the agent binaries served under /download */
+  distDir: string;
 }
 
 export interface ConfigInput {
@@ -67,5 +69,6 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     queueTimeoutMs: numberFrom(env.DROVER_QUEUE_TIMEOUT_MS, 24 * 3600 * 1000),
     maxLogBytes: numberFrom(env.DROVER_MAX_LOG_BYTES, 100 * 1024 * 1024),
     publicUrl: env.DROVER_PUBLIC_URL,
+    distDir: resolve(env.DROVER_AGENT_DIST ?? join(import.meta.dir, "../dist")),
   };
 }

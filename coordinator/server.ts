@@ -65,7 +65,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };
-  const app = createApp(services);
+  const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl });
   // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
   const leaseTimer = setInterval(() => {
     void fleetServices.expireLeases();

@@ -1,7 +1,12 @@
 import type { Command } from "../command.ts";
+import { agents } from "./agents.ts";
+import { approve } from "./approve.ts";
+import { cancel } from "./cancel.ts";
 import { logs } from "./logs.ts";
+import { restart } from "./restart.ts";
 import { run } from "./run.ts";
 import { runs } from "./runs.ts";
 import { serve } from "./serve.ts";
+import { tasks } from "./tasks.ts";
 
-export const commands: Command[] = [serve, run, runs, logs];
+export const commands: Command[] = [serve, run, runs, logs, approve, cancel, restart, tasks, agents];

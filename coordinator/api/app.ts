@@ -1,8 +1,10 @@
 import { Hono } from "hono";
 import { agentFileRoutes } from "./agent-files.ts";
 import { agentRoutes } from "./agents.ts";
+import { attemptRoutes } from "./attempts.ts";
 import { authenticate, requireRole } from "./auth.ts";
 import type { AppEnv, Services } from "./env.ts";
+import { downloadRoutes } from "./downloads.ts";
 import { errorResponse } from "./errors.ts";
 import { globalEventRoutes, runEventRoutes } from "./events.ts";
 import { groupRoutes } from "./groups.ts";
@@ -13,7 +15,7 @@ import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { tokenRoutes } from "./tokens.ts";
 
-export function createApp(services: Services): Hono<AppEnv> {
+export function createApp(services: Services, options: { distDir: string; publicUrl?: string }): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
@@ -22,6 +24,7 @@ export function createApp(services: Services): Hono<AppEnv> {
     await next();
   });
   app.get("/healthz", (c) => c.json({ ok: true }));
+  app.route("/", downloadRoutes(options.distDir, options.publicUrl));
   app.route("/api/v1/hooks", hookReceiverRoutes);
   app.use("/api/*", authenticate());
   app.use("/agent/v1/*", authenticate(), requireRole("agent"));
@@ -33,6 +36,7 @@ export function createApp(services: Services): Hono<AppEnv> {
   app.route("/api/v1/tokens", tokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/agents", agentRoutes);
+  app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
   app.route("/agent/v1", agentFileRoutes);

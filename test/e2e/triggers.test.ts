@@ -9,7 +9,7 @@ beforeAll(async () => {
   // a short lease lets attempts cut off by the coordinator restart be retried on the new agent quickly
   cluster = await startCluster({ DROVER_LEASE_TTL_MS: "3000", DROVER_HEARTBEAT_MS: "1000" });
   agent = await cluster.startAgent("t1", ["--capacity", "4"]);
-});
+}, 60_000);
 afterAll(() => cluster.stop());
 
 const TICK_PIPELINE = "tasks:\n  tick: { steps: [ { run: 'echo \"$DROVER_SCHEDULE_TICK\"' } ] }\n";
@@ -74,7 +74,7 @@ describe("cron schedules", () => {
       expect(tick % 1000).toBe(0);
       expect(tick).toBeLessThan(deletedAt);
     }
-  });
+  }, 60_000);
 
   test("changing a schedule's pipeline leaves earlier runs with the pipeline they ran", async () => {
     const v1 = "tasks:\n  tick: { steps: [ { run: echo v1 } ] }\n";
@@ -97,7 +97,7 @@ describe("cron schedules", () => {
     expect(await cluster.log(first!, "tick", 0)).toBe("v1\n");
     await cluster.waitRun(later.id);
     expect(await cluster.log(later.id, "tick", 0)).toBe("v2\n");
-  });
+  }, 60_000);
 });
 
 describe("webhooks", () => {
@@ -132,7 +132,7 @@ describe("webhooks", () => {
     expect((await deliver("nope", payload, sign(hook.body.secret, payload))).status).toBe(404);
     const listed = await cluster.api<{ hooks: Record<string, unknown>[] }>("GET", "/api/v1/hooks", undefined, ADMIN_TOKEN);
     expect(listed.body.hooks.map((h) => [h.id, h.secret])).toEqual([[hook.body.id, undefined]]);
-  });
+  }, 60_000);
 });
 
 describe("coordinator restart", () => {
