@@ -93,24 +93,28 @@ export class Agent {
   private onMessage(message: CoordinatorMessage): void {
     switch (message.type) {
       case "welcome":
-        return this.welcome(message);
+        this.welcome(message);
+        return;
       case "refuse":
         log(`refused by the coordinator: ${message.message}`);
         this.connection.stop();
         this.exit(1);
         return;
       case "assign":
-        return this.assign(message.assignment);
+        this.assign(message.assignment);
+        return;
       case "cancel":
         this.attempts.get(message.attempt)?.stop("cancelled", message.graceMs);
         return;
       case "ack":
-        return this.reports.ack(message.id);
+        this.reports.ack(message.id);
+        return;
       case "log_ack":
         this.attempts.get(message.attempt)?.logs.get(message.step)?.ack(message.stored);
         return;
       case "drain":
-        return this.drain();
+        this.drain();
+        return;
       case "cleanup": {
         const result = cleanUpAfter(message, this.config.workDir);
         log(`cleaned up after agent ${message.agent}: ${result.killedProcesses} process(es), ${result.removedPaths.length} path(s)`);

@@ -94,6 +94,8 @@ export const steps = sqliteTable(
     firstByteAt: real("first_byte_at"),
     logObject: text("log_object"),
     logSize: integer("log_size").notNull().default(0),
+    /** the workspace archive a save_to_workspace step stored */
+    archiveObject: text("archive_object"),
   },
   (t) => [primaryKey({ columns: [t.attemptId, t.index] })],
 );
@@ -216,3 +218,34 @@ export const agentCleanups = sqliteTable("agent_cleanups", {
   doneAt: integer("done_at"),
   report: json<Record<string, unknown>>("report"),
 });
+
+/** Caches by cache group and key; the first complete save of a key wins. */
+export const caches = sqliteTable(
+  "caches",
+  {
+    group: text("group").notNull(),
+    key: text("key").notNull(),
+    object: text("object").notNull(),
+    size: integer("size").notNull(),
+    createdAt: integer("created_at").notNull(),
+    lastUsedAt: integer("last_used_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.group, t.key] }), index("caches_group_created").on(t.group, t.createdAt)],
+);
+
+export const artifacts = sqliteTable(
+  "artifacts",
+  {
+    runId: text("run_id")
+      .notNull()
+      .references(() => runs.id, { onDelete: "cascade" }),
+    task: text("task").notNull(),
+    attemptId: text("attempt_id").notNull(),
+    path: text("path").notNull(),
+    object: text("object").notNull(),
+    size: integer("size").notNull(),
+    sha256: text("sha256").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.task, t.path] })],
+);

@@ -125,22 +125,40 @@ export class AgentSession {
 
   onBinary(frame: Uint8Array): void {
     const agent = this.agent;
-    if (!agent) return this.protocolError("log chunk before hello");
-    if (frame.length > MAX_LOG_FRAME_BYTES) return this.protocolError(`log frame of ${frame.length} bytes is too large`);
+    if (!agent) {
+      this.protocolError("log chunk before hello");
+      return;
+    }
+    if (frame.length > MAX_LOG_FRAME_BYTES) {
+      this.protocolError(`log frame of ${frame.length} bytes is too large`);
+      return;
+    }
     let chunk: ReturnType<typeof decodeLogChunk>;
     try {
       chunk = decodeLogChunk(frame);
     } catch (e) {
-      return this.protocolError(String((e as Error).message));
+      this.protocolError(String((e as Error).message));
+      return;
     }
-    if (!this.owns(agent, chunk.attempt)) return this.protocolError(`attempt ${chunk.attempt} is not running on this agent`);
+    if (!this.owns(agent, chunk.attempt)) {
+      this.protocolError(`attempt ${chunk.attempt} is not running on this agent`);
+      return;
+    }
     const found = this.services.scheduler.attempt(chunk.attempt)!;
+    const steps = found.active.tasks.get(found.attempt.taskId)?.spec.steps.length ?? 0;
+    if (chunk.step >= steps) {
+      this.protocolError(`attempt ${chunk.attempt} has no step ${chunk.step}`);
+      return;
+    }
     const key = { run: found.active.run.id, attempt: chunk.attempt, step: chunk.step };
     try {
       const stored = this.services.logs.append(key, chunk.offset, chunk.data);
       this.send({ type: "log_ack", attempt: chunk.attempt, step: chunk.step, stored });
     } catch (e) {
-      if (e instanceof LogGapError) return this.protocolError(e.message);
+      if (e instanceof LogGapError) {
+        this.protocolError(e.message);
+        return;
+      }
       throw e;
     }
   }

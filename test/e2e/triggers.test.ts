@@ -111,7 +111,7 @@ describe("webhooks", () => {
     });
 
   test("a signed delivery starts a run with the payload's fields; a bad or missing signature is refused", async () => {
-    const pipeline = "tasks:\n  hook: { steps: [ { run: 'echo \"$HOOK_REF $HOOK_ACTION ${HOOK_REPOSITORY:-none}\"' } ] }\n";
+    const pipeline = "tasks:\n  hook: { steps: [ { run: 'echo \"$HOOK_REF $HOOK_ACTION\"; env | grep -c ^HOOK_' } ] }\n";
     expect((await fetch(`${cluster.coordinator.url}/api/v1/hooks`, { method: "POST", body: "{}" })).status).toBe(401);
     const hook = await cluster.api<{ id: string; secret: string }>("POST", "/api/v1/hooks", { pipeline, group: "hooks" });
     expect(hook.status).toBe(201);
@@ -121,7 +121,7 @@ describe("webhooks", () => {
     expect(good.status).toBe(201);
     const run = await cluster.waitRun(((await good.json()) as { id: string }).id);
     expect(run.result).toBe("success");
-    expect(await cluster.log(run.id, "hook", 0)).toBe("refs/heads/main push none\n");
+    expect(await cluster.log(run.id, "hook", 0)).toBe("refs/heads/main push\n2\n");
 
     for (const signature of [sign("wrong-secret", payload), sign(hook.body.secret, `${payload} `), undefined]) {
       const refused = await deliver(hook.body.id, payload, signature);

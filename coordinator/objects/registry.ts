@@ -1,0 +1,82 @@
+import { and, eq, inArray, lt, notExists } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { objectOwners, objects } from "../db/schema.ts";
+import type { ObjectStore, PutResult } from "../store/object-store.ts";
+
+export type ObjectKind = "log" | "workspace" | "cache" | "artifact" | "upload";
+
+export const runOwner = (runId: string) => `run:${runId}`;
+export const cacheOwner = (group: string, key: string) => `cache:${group}\0${key}`;
+
+/**
+ * Which objects exist and who owns them. An object is deleted only when
+ * nothing owns it any more; restarted runs share objects by adding an owner,
+ * never by copying bytes.
+ */
+export class ObjectRegistry {
+  constructor(
+    private readonly db: Db,
+    private readonly store: ObjectStore,
+  ) {}
+
+  async record(key: string, kind: ObjectKind, stored: PutResult, owner: string | null): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx
+        .insert(objects)
+        .values({ key, kind, size: stored.size, sha256: stored.sha256, createdAt: Date.now() })
+        .onConflictDoUpdate({ target: objects.key, set: { size: stored.size, sha256: stored.sha256 } });
+      if (owner) await tx.insert(objectOwners).values({ key, owner }).onConflictDoNothing();
+    });
+  }
+
+  async addOwner(keys: string[], owner: string): Promise<void> {
+    const present = keys.length
+      ? await this.db.select({ key: objects.key }).from(objects).where(inArray(objects.key, keys))
+      : [];
+    if (present.length === 0) return;
+    await this.db
+      .insert(objectOwners)
+      .values(present.map(({ key }) => ({ key, owner })))
+      .onConflictDoNothing();
+  }
+
+  async dropOwner(owner: string, keys?: string[]): Promise<void> {
+    const where = keys ? and(eq(objectOwners.owner, owner), inArray(objectOwners.key, keys)) : eq(objectOwners.owner, owner);
+    await this.db.delete(objectOwners).where(where);
+  }
+
+  /**
+   * Deletes objects nobody owns that are older than `olderThan`: bytes first, then
+   * the row, so a crash in between leaves a row to retry, never a dangling reference.
+   */
+  async deleteUnowned(olderThan: number, kinds?: ObjectKind[]): Promise<number> {
+    const orphans = await this.db
+      .select({ key: objects.key })
+      .from(objects)
+      .where(
+        and(
+          lt(objects.createdAt, olderThan),
+          kinds ? inArray(objects.kind, kinds) : undefined,
+          notExists(this.db.select().from(objectOwners).where(eq(objectOwners.key, objects.key))),
+        ),
+      )
+      .limit(1000);
+    for (const { key } of orphans) {
+      await this.store.delete(key);
+      await this.db.delete(objects).where(eq(objects.key, key));
+    }
+    return orphans.length;
+  }
+
+  /** Bytes in storage with no row (a put that finished after a crash): nothing references them. */
+  async unrecorded(prefix: string, olderThan: number): Promise<string[]> {
+    const found: string[] = [];
+    for await (const info of this.store.list(prefix)) {
+      if (info.modifiedAt >= olderThan) continue;
+      const [row] = await this.db.select({ key: objects.key }).from(objects).where(eq(objects.key, info.key));
+      if (!row) found.push(info.key);
+    }
+    return found;
+  }
+}
+
