@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { type Retention, retentionFromEnv } from "./gc/retention.ts";
 
 export interface CoordinatorConfig {
   host: string;
@@ -25,6 +26,8 @@ export interface CoordinatorConfig {
   publicUrl?: string;
   /** where scripts/build-agent put the agent binaries served under /download */
   distDir: string;
+  retention: Retention;
+  gcIntervalMs: number;
 }
 
 export interface ConfigInput {
@@ -69,6 +72,8 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     queueTimeoutMs: numberFrom(env.DROVER_QUEUE_TIMEOUT_MS, 24 * 3600 * 1000),
     maxLogBytes: numberFrom(env.DROVER_MAX_LOG_BYTES, 100 * 1024 * 1024),
     publicUrl: env.DROVER_PUBLIC_URL,
+    retention: retentionFromEnv(env),
+    gcIntervalMs: numberFrom(env.DROVER_GC_INTERVAL_MS, 10 * 60 * 1000),
     distDir: resolve(env.DROVER_AGENT_DIST ?? join(import.meta.dir, "../dist")),
   };
 }

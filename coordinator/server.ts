@@ -5,6 +5,7 @@ import { createApp } from "./api/app.ts";
 import type { Services } from "./api/env.ts";
 import type { CoordinatorConfig } from "./config.ts";
 import { openDb } from "./db/open.ts";
+import { collectAll } from "./gc/collectors.ts";
 import { AgentSession } from "./fleet/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./fleet/dispatcher.ts";
@@ -12,6 +13,7 @@ import { Fleet } from "./fleet/fleet.ts";
 import { restoreFleet } from "./fleet/restore.ts";
 import { FleetServices } from "./fleet/services.ts";
 import { LiveLogs } from "./logs/live-logs.ts";
+import { ObjectRegistry } from "./objects/registry.ts";
 import { AttemptReports } from "./runs/attempt-reports.ts";
 import { RunEvents } from "./runs/run-events.ts";
 import { Scheduler } from "./runs/scheduler.ts";
@@ -33,6 +35,7 @@ export interface RunningCoordinator {
 export async function startCoordinator(config: CoordinatorConfig): Promise<RunningCoordinator> {
   const db = await openDb({ url: config.dbUrl, authToken: config.dbAuthToken });
   const store = openObjectStore(config.storage, { fsync: config.fsync });
+  const registry = new ObjectRegistry(db, store);
   const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
   const runEvents = new RunEvents();
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
@@ -43,7 +46,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   };
   const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
   const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, (a) => reports!.ended(a));
-  reports = new AttemptReports(db, scheduler, fleet, logs);
+  reports = new AttemptReports(db, scheduler, fleet, logs, registry);
   reports.onPump = () => dispatcher.pump();
   const cleanups = new Cleanups(db, fleet);
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
@@ -57,6 +60,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const services: Services = {
     db,
     store,
+    registry,
     logs,
     scheduler,
     fleet,
@@ -65,7 +69,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };
-  const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl });
+  const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl, retention: config.retention });
+  const gcTimer = setInterval(() => void collectAll({ db, registry, retention: config.retention }), config.gcIntervalMs);
   // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
   const leaseTimer = setInterval(() => {
     void fleetServices.expireLeases();
@@ -119,6 +124,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     services,
     async stop() {
       clearInterval(leaseTimer);
+      clearInterval(gcTimer);
       await ticker.stop();
       await server.stop(true);
       db.$client.close();

@@ -8,6 +8,7 @@ export type ErrorCode =
   | "conflict"
   | "too_large"
   | "protocol_error"
+  | "storage_error"
   | "incompatible_version"
   | "internal";
 

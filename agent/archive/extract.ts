@@ -1,9 +1,10 @@
-import { createWriteStream, mkdirSync, realpathSync, symlinkSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, realpathSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
+import { linkStaysInside } from "./links.ts";
 
 export class HostileArchiveError extends Error {}
 
@@ -12,52 +13,69 @@ function inside(root: string, target: string): boolean {
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel));
 }
 
+/** The nearest existing ancestor of `path`, with its links resolved. */
+function realExisting(path: string): string {
+  let at = path;
+  while (!existsSync(at)) at = dirname(at);
+  return realpathSync(at);
+}
+
 /**
  * Extracts a (gzipped) tar under `dest`, refusing anything that would land
- * outside it: absolute names, `..`, links pointing out, devices and fifos.
+ * outside it: absolute names, `..`, links pointing out, hardlinks, devices and fifos.
+ * Returns how many files it wrote.
  */
 export async function extractArchive(body: ReadableStream<Uint8Array>, dest: string, gzip: boolean): Promise<number> {
   mkdirSync(dest, { recursive: true });
   const root = realpathSync(dest);
   // A link extracted earlier could redirect a later entry: check where the parent really is.
-  const parentInside = (target: string) => {
+  const realParent = (target: string) => {
     mkdirSync(dirname(target), { recursive: true });
-    return inside(root, realpathSync(dirname(target)));
+    const parent = realpathSync(dirname(target));
+    return inside(root, parent) ? parent : null;
   };
   const extract = tar.extract();
   let files = 0;
   extract.on("entry", (header, stream, next) => {
-    const fail = (why: string) => {
+    const fail = (why: string | Error) => {
       stream.resume();
-      extract.destroy(new HostileArchiveError(`refused archive entry "${header.name}": ${why}`));
+      extract.destroy(why instanceof Error ? why : new HostileArchiveError(`refused archive entry "${header.name}": ${why}`));
     };
     if (isAbsolute(header.name)) return fail("absolute path");
     const target = resolve(root, header.name);
     if (!inside(root, target)) return fail("path leaves the destination");
-    switch (header.type) {
-      case "directory":
-        if (!parentInside(target)) return fail("path leaves the destination through a link");
-        mkdirSync(target, { recursive: true });
-        stream.resume();
-        return next();
-      case "file":
-      case "contiguous-file": {
-        if (!parentInside(target)) return fail("path leaves the destination through a link");
-        files++;
-        pipeline(stream, createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o777 })).then(() => next(), next);
-        return;
+    try {
+      const parent = realParent(target);
+      if (!parent) return fail("path leaves the destination through a link");
+      switch (header.type) {
+        case "directory":
+          mkdirSync(target, { recursive: true });
+          stream.resume();
+          return next();
+        case "file":
+        case "contiguous-file":
+          // An existing link at the name would be written through: replace it, as tar does.
+          rmSync(target, { force: true });
+          files++;
+          pipeline(stream, createWriteStream(target, { mode: (header.mode ?? 0o644) & 0o777 })).then(() => next(), next);
+          return;
+        case "symlink": {
+          const linkTarget = header.linkname ?? "";
+          const pointsAt = resolve(parent, linkTarget);
+          if (!linkStaysInside(relative(root, parent), linkTarget) || !inside(root, realExisting(pointsAt))) {
+            return fail("symlink leaves the destination");
+          }
+          rmSync(target, { force: true });
+          symlinkSync(linkTarget, target);
+          stream.resume();
+          return next();
+        }
+        default:
+          return fail(`entries of type ${header.type} are not allowed`);
       }
-      case "symlink": {
-        const linkTarget = header.linkname ?? "";
-        if (!parentInside(target)) return fail("path leaves the destination through a link");
-        const realParent = realpathSync(dirname(target));
-        if (isAbsolute(linkTarget) || !inside(root, resolve(realParent, linkTarget))) return fail("symlink leaves the destination");
-        symlinkSync(linkTarget, target);
-        stream.resume();
-        return next();
-      }
-      default:
-        return fail(`entries of type ${header.type} are not allowed`);
+    } catch (e) {
+      // e.g. a file where the archive needs a directory: the extraction fails, nothing is forced
+      return fail(e as Error);
     }
   });
   const source = Readable.fromWeb(body as unknown as import("node:stream/web").ReadableStream<Uint8Array>);
@@ -65,4 +83,3 @@ export async function extractArchive(body: ReadableStream<Uint8Array>, dest: str
   else await pipeline(source, extract);
   return files;
 }
-

@@ -1,10 +1,14 @@
 import { Hono } from "hono";
+import { agentArchiveRoutes } from "./agent-archives.ts";
 import { agentFileRoutes } from "./agent-files.ts";
 import { agentRoutes } from "./agents.ts";
 import { attemptRoutes } from "./attempts.ts";
 import { authenticate, requireRole } from "./auth.ts";
 import type { AppEnv, Services } from "./env.ts";
+import type { Retention } from "../gc/retention.ts";
+import { artifactRoutes } from "./artifacts.ts";
 import { downloadRoutes } from "./downloads.ts";
+import { gcRoutes, metricsRoute } from "./gc.ts";
 import { errorResponse } from "./errors.ts";
 import { globalEventRoutes, runEventRoutes } from "./events.ts";
 import { groupRoutes } from "./groups.ts";
@@ -15,7 +19,10 @@ import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { tokenRoutes } from "./tokens.ts";
 
-export function createApp(services: Services, options: { distDir: string; publicUrl?: string }): Hono<AppEnv> {
+export function createApp(
+  services: Services,
+  options: { distDir: string; publicUrl?: string; retention: Retention },
+): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError((err, c) => errorResponse(c, err));
   app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
@@ -25,6 +32,7 @@ export function createApp(services: Services, options: { distDir: string; public
   });
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/", downloadRoutes(options.distDir, options.publicUrl));
+  app.route("/", metricsRoute);
   app.route("/api/v1/hooks", hookReceiverRoutes);
   app.use("/api/*", authenticate());
   app.use("/agent/v1/*", authenticate(), requireRole("agent"));
@@ -35,10 +43,13 @@ export function createApp(services: Services, options: { distDir: string; public
   app.route("/api/v1/events", globalEventRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
+  app.route("/api/v1/runs", artifactRoutes);
+  app.route("/api/v1/gc", gcRoutes(options.retention));
   app.route("/api/v1/agents", agentRoutes);
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
   app.route("/agent/v1", agentFileRoutes);
+  app.route("/agent/v1", agentArchiveRoutes);
   return app;
 }

@@ -4,6 +4,7 @@ import type { Fleet } from "../fleet/fleet.ts";
 import type { Dispatcher } from "../fleet/dispatcher.ts";
 import type { RunEvents } from "../runs/run-events.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
+import type { ObjectRegistry } from "../objects/registry.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
 export type UserRole = "admin" | "member" | "viewer";
@@ -19,6 +20,7 @@ export interface Principal {
 export interface Services {
   db: Db;
   store: ObjectStore;
+  registry: ObjectRegistry;
   logs: LiveLogs;
   scheduler: Scheduler;
   fleet: Fleet;

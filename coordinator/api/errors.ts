@@ -11,6 +11,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   too_large: 413,
   protocol_error: 400,
+  storage_error: 503,
   incompatible_version: 400,
   internal: 500,
 };

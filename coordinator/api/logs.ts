@@ -28,5 +28,10 @@ logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async 
   if (!Number.isInteger(step) || step < 0) throw notFound(`step ${c.req.param("index")}`);
   const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
   const body = logStream(services, { run: id, attempt: attempt.id, step }, follow);
-  return c.body(body, 200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+  const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
+  // a followed log is not compressed: gzip would hold lines back until its buffer fills
+  if (!follow && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {
+    return c.body(body.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>), 200, { ...headers, "content-encoding": "gzip", vary: "accept-encoding" });
+  }
+  return c.body(body, 200, headers);
 });

@@ -17,8 +17,8 @@ runActionRoutes.post("/:id/cancel", requireRole("member"), async (c) => {
 
 runActionRoutes.post("/:id/restart", requireRole("member"), async (c) => {
   const { from } = await parseBody(c, restartSchema);
-  const { db, scheduler } = c.get("services");
-  const run = await restartRun(db, scheduler, c.req.param("id"), from, c.get("principal").user);
+  const { db, scheduler, registry } = c.get("services");
+  const run = await restartRun(db, scheduler, registry, c.req.param("id"), from, c.get("principal").user);
   return c.json(summarize(run), 201);
 });
 

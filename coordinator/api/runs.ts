@@ -3,7 +3,9 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
-import { runs } from "../db/schema.ts";
+import { events, runs } from "../db/schema.ts";
+import { putStream } from "../objects/put.ts";
+import { runOwner } from "../objects/registry.ts";
 import { createRun } from "../runs/create-run.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
@@ -38,7 +40,7 @@ function parseJsonField(name: string, text: string): unknown {
 export const runRoutes = new Hono<AppEnv>();
 
 runRoutes.post("/", requireRole("member"), async (c) => {
-  const { db, scheduler, store } = c.get("services");
+  const { db, scheduler, store, registry } = c.get("services");
   const contentType = c.req.header("content-type") ?? "";
   let fields: unknown;
   let workspace: string | null = null;
@@ -54,7 +56,7 @@ runRoutes.post("/", requireRole("member"), async (c) => {
     };
     if (file instanceof File) {
       workspace = `uploads/${newId()}.tar.gz`;
-      await store.put(workspace, file.stream());
+      await registry.record(workspace, "upload", await putStream(store, workspace, file.stream()), null);
     }
   } else {
     fields = await c.req.json().catch(() => {
@@ -72,10 +74,11 @@ runRoutes.post("/", requireRole("member"), async (c) => {
       variables: parsed.data.variables,
       workspace,
     });
+    if (workspace) await registry.addOwner([workspace], runOwner(run.id));
     return c.json(summarize(run), 201);
   } catch (e) {
     // a refused run must not leave its upload behind, referenced by nothing
-    if (workspace) await store.delete(workspace);
+    if (workspace) await registry.deleteUnowned({ olderThan: Date.now() + 1, keys: [workspace] });
     throw e;
   }
 });
@@ -102,4 +105,18 @@ runRoutes.get("/:id", requireRole("viewer"), async (c) => {
   const view = await runView(c.get("services").db, c.req.param("id"));
   if (!view) throw notFound(`run ${c.req.param("id")}`);
   return c.json(view);
+});
+
+/** Drops the run and its ownership of objects; objects no other run owns are deleted with it. */
+runRoutes.delete("/:id", requireRole("admin"), async (c) => {
+  const { db, scheduler, registry } = c.get("services");
+  const id = c.req.param("id");
+  if (scheduler.active.has(id)) throw new DroverError("conflict", `run ${id} is still running: cancel it first`);
+  const deleted = await db.delete(runs).where(eq(runs.id, id)).returning({ id: runs.id });
+  if (deleted.length === 0) throw notFound(`run ${id}`);
+  await db.delete(events).where(eq(events.runId, id));
+  const owned = await registry.owned(runOwner(id));
+  await registry.dropOwner(runOwner(id));
+  const removed = await registry.deleteUnowned({ olderThan: Date.now() + 1, keys: owned });
+  return c.json({ id, deleted: true, objectsDeleted: removed, objectsKept: owned.length - removed });
 });

@@ -13,6 +13,8 @@ export const runs = sqliteTable(
     pipelineFile: text("pipeline_file").notNull(),
     variables: json<Record<string, string>>("variables").notNull(),
     workspace: text("workspace"),
+    /** the pipeline's `cache_group:`; caches are shared by run group when absent */
+    cacheGroup: text("cache_group"),
     phase: text("phase").notNull(),
     result: text("result").notNull(),
     error: text("error"),

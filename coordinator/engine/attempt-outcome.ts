@@ -1,6 +1,9 @@
 import { ACTIVE_ATTEMPT_STATES, type EngineAttempt, type EngineTask } from "./types.ts";
 
-/** Lost attempts are the fleet's fault, not the task's: they are retried on their own budget. */
+/**
+ * Lost attempts and infrastructure errors (storage down, workspace unreadable) are
+ * not the task's fault: they are retried on their own budget, not the task's `retries`.
+ */
 export const LOST_RETRIES = 2;
 
 export function attemptOutcome(
@@ -16,9 +19,10 @@ export function attemptOutcome(
     case "stopped":
       return "stopped";
     case "lost":
-      return history.filter((a) => a.state === "lost").length <= LOST_RETRIES ? "retry" : "failed";
+    case "error":
+      return history.filter((a) => a.state === "lost" || a.state === "error").length <= LOST_RETRIES ? "retry" : "failed";
     default:
-      return history.filter((a) => a.state === "failed" || a.state === "error").length <= task.retries
+      return history.filter((a) => a.state === "failed").length <= task.retries
         ? "retry"
         : "failed";
   }

@@ -20,6 +20,7 @@ interface LiveLog {
 export interface FinalLog {
   object: string;
   size: number;
+  sha256: string;
   firstByteAt: number | null;
 }
 
@@ -111,11 +112,11 @@ export class LiveLogs {
     const object = logObjectKey(key);
     this.store
       .putFile(object, log.path)
-      .then(({ size }) => {
+      .then(({ size, sha256 }) => {
         rmSync(log.path, { force: true });
         this.logs.delete(liveName(key));
         this.finalized.set(liveName(key), log.received);
-        waiting.resolve({ object, size, firstByteAt: log.firstByteAt });
+        waiting.resolve({ object, size, sha256, firstByteAt: log.firstByteAt });
         this.notify(key);
       })
       .catch(waiting.reject);

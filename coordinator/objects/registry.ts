@@ -40,6 +40,11 @@ export class ObjectRegistry {
       .onConflictDoNothing();
   }
 
+  async owned(owner: string): Promise<string[]> {
+    const rows = await this.db.select({ key: objectOwners.key }).from(objectOwners).where(eq(objectOwners.owner, owner));
+    return rows.map((r) => r.key);
+  }
+
   async dropOwner(owner: string, keys?: string[]): Promise<void> {
     const where = keys ? and(eq(objectOwners.owner, owner), inArray(objectOwners.key, keys)) : eq(objectOwners.owner, owner);
     await this.db.delete(objectOwners).where(where);
@@ -49,7 +54,7 @@ export class ObjectRegistry {
    * Deletes objects nobody owns that are older than `olderThan`: bytes first, then
    * the row, so a crash in between leaves a row to retry, never a dangling reference.
    */
-  async deleteUnowned(olderThan: number, kinds?: ObjectKind[]): Promise<number> {
+  async deleteUnowned({ olderThan, kinds, keys }: { olderThan: number; kinds?: ObjectKind[]; keys?: string[] }): Promise<number> {
     const orphans = await this.db
       .select({ key: objects.key })
       .from(objects)
@@ -57,6 +62,7 @@ export class ObjectRegistry {
         and(
           lt(objects.createdAt, olderThan),
           kinds ? inArray(objects.kind, kinds) : undefined,
+          keys ? inArray(objects.key, keys) : undefined,
           notExists(this.db.select().from(objectOwners).where(eq(objectOwners.key, objects.key))),
         ),
       )

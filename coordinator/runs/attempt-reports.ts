@@ -4,6 +4,7 @@ import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { LiveLogs } from "../logs/live-logs.ts";
+import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
 import type { Scheduler } from "./scheduler.ts";
 
@@ -21,6 +22,7 @@ export class AttemptReports {
     private readonly scheduler: Scheduler,
     private readonly fleet: Fleet,
     private readonly logs: LiveLogs,
+    private readonly registry: ObjectRegistry,
   ) {}
 
   accept(attemptId: string): Promise<void> {
@@ -50,6 +52,7 @@ export class AttemptReports {
     const runId = found.active.run.id;
     const status = report.exitCode === 0 && !report.error ? "success" : "failed";
     const done = this.logs.finalize({ run: runId, attempt: attemptId, step }, report.logSize).then(async (log) => {
+      await this.registry.record(log.object, "log", log, runOwner(runId));
       await this.db
         .update(steps)
         .set({
@@ -99,6 +102,7 @@ export class AttemptReports {
       const key = { run: attempt.runId, attempt: attempt.id, step };
       if (!this.logs.live(key)) continue;
       const log = await this.logs.finalize(key, this.logs.stored(key));
+      await this.registry.record(log.object, "log", log, runOwner(attempt.runId));
       await this.db
         .update(steps)
         .set({

@@ -33,6 +33,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     pipelineFile: file,
     variables: input.variables ?? {},
     workspace: input.workspace ?? null,
+    cacheGroup: parsed.pipeline.cacheGroup ?? null,
     phase: "queued",
     result: "unknown",
     error: null,

@@ -1,7 +1,8 @@
-import { eq } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { DroverError } from "../../shared/errors.ts";
 import type { Db } from "../db/open.ts";
-import { runs, tasks } from "../db/schema.ts";
+import { artifacts, runs, tasks } from "../db/schema.ts";
+import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { RunRow, TaskRow } from "./active-run.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
 import { loadRun, loadSteps } from "./load-run.ts";
@@ -39,7 +40,14 @@ export function cancelRun(scheduler: Scheduler, runId: string): Promise<void> {
  * tasks that succeeded keep their results, logs and archives (the same objects)
  * and only the others run again. The original run is left as it was.
  */
-export async function restartRun(db: Db, scheduler: Scheduler, runId: string, from: "scratch" | "failed", user: string): Promise<RunRow> {
+export async function restartRun(
+  db: Db,
+  scheduler: Scheduler,
+  registry: ObjectRegistry,
+  runId: string,
+  from: "scratch" | "failed",
+  user: string,
+): Promise<RunRow> {
   const stored = await loadRun(db, runId);
   if (!stored) throw notFound(`run ${runId}`);
   if (!FINAL_PHASES.has(stored.run.phase)) throw new DroverError("conflict", `run ${runId} is still ${stored.run.phase}`);
@@ -58,6 +66,7 @@ export async function restartRun(db: Db, scheduler: Scheduler, runId: string, fr
     { pipeline: run.pipeline, pipelineFile: run.pipelineFile, group: run.group, user, variables: run.variables, workspace: run.workspace },
     kept,
   );
+  await shareKeptObjects(db, registry, run, created.id, kept);
   await scheduler.serial.run(() => scheduler.appendEvent(created.id, "restarted_from", { run: runId, from }));
   return created;
 }
@@ -92,6 +101,24 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
     await scheduler.appendEvent(runId, "rerun", { task: taskName });
     await scheduler.advanceRun(runId);
   });
+}
+
+/** The new run owns the kept tasks' logs, archives and artifacts, and the upload, without copying a byte. */
+async function shareKeptObjects(db: Db, registry: ObjectRegistry, original: RunRow, newRunId: string, kept: KeptResults) {
+  const keys: string[] = original.workspace ? [original.workspace] : [];
+  for (const { steps } of kept.values()) {
+    for (const s of steps) keys.push(...[s.logObject, s.archiveObject].filter((k): k is string => !!k));
+  }
+  const keptAttempts = [...kept.values()].map((k) => k.attempt.id);
+  const carried = keptAttempts.length
+    ? await db
+        .select()
+        .from(artifacts)
+        .where(and(eq(artifacts.runId, original.id), inArray(artifacts.attemptId, keptAttempts)))
+    : [];
+  if (carried.length) await db.insert(artifacts).values(carried.map((a) => ({ ...a, runId: newRunId })));
+  keys.push(...carried.map((a) => a.object));
+  await registry.addOwner(keys, runOwner(newRunId));
 }
 
 function dependants(root: TaskRow, all: TaskRow[]): TaskRow[] {

@@ -146,6 +146,7 @@ describe("protocol", () => {
       resources: { cpu: 1, memoryBytes: 1 },
       dynamic: false,
       host: "h",
+      workDir: "/nonexistent",
       running: [],
       ...over,
     });

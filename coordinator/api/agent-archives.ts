@@ -1,0 +1,156 @@
+import { and, desc, eq, isNotNull, like } from "drizzle-orm";
+import { type Context, Hono } from "hono";
+import { DroverError } from "../../shared/errors.ts";
+import { newId } from "../../shared/ids.ts";
+import { artifacts, attempts, caches, steps } from "../db/schema.ts";
+import { cacheOwner, runOwner } from "../objects/registry.ts";
+import { putStream } from "../objects/put.ts";
+import { ancestors } from "../runs/ancestors.ts";
+import type { AppEnv } from "./env.ts";
+import { notFound } from "./errors.ts";
+
+/** The calling agent's own running attempt, or a 403: an agent may touch only its own attempts. */
+function ownAttempt(c: Context<AppEnv>) {
+  const found = c.get("services").scheduler.attempt(c.req.param("attempt") ?? "");
+  const principal = c.get("principal");
+  if (!principal.agentId || found?.attempt.agentId !== principal.agentId || found.attempt.state !== "running") {
+    throw new DroverError("forbidden", "this attempt is not running on the calling agent");
+  }
+  return { ...found, task: found.active.tasks.get(found.attempt.taskId)! };
+}
+
+const cacheGroupOf = (found: ReturnType<typeof ownAttempt>) => found.active.run.cacheGroup ?? found.active.run.group;
+
+/** Workspace archives of the attempt's ancestors, in level-then-name order, step order within a task. */
+async function ancestorArchives(c: Context<AppEnv>, found: ReturnType<typeof ownAttempt>) {
+  const { db } = c.get("services");
+  const parents = ancestors(found.active, found.task);
+  const archives: { task: string; object: string; size: number }[] = [];
+  for (const parent of parents) {
+    const [attempt] = await db
+      .select({ id: attempts.id })
+      .from(attempts)
+      .where(and(eq(attempts.taskId, parent.id), eq(attempts.state, "success")))
+      .orderBy(desc(attempts.number))
+      .limit(1);
+    if (!attempt) continue;
+    const rows = await db
+      .select({ object: steps.archiveObject })
+      .from(steps)
+      .where(and(eq(steps.attemptId, attempt.id), isNotNull(steps.archiveObject)))
+      .orderBy(steps.index);
+    for (const r of rows) {
+      const stat = await c.get("services").store.stat(r.object!);
+      if (stat) archives.push({ task: parent.name, object: r.object!, size: stat.size });
+    }
+  }
+  return archives;
+}
+
+export const agentArchiveRoutes = new Hono<AppEnv>();
+
+agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => {
+  const found = ownAttempt(c);
+  const step = Number(c.req.param("step"));
+  const { store, registry, db } = c.get("services");
+  const key = `workspaces/${found.active.run.id}/${found.attempt.id}-${step}.tar.gz`;
+  const stored = await putStream(store, key, c.req.raw.body);
+  await registry.record(key, "workspace", stored, runOwner(found.active.run.id));
+  await db
+    .update(steps)
+    .set({ archiveObject: key })
+    .where(and(eq(steps.attemptId, found.attempt.id), eq(steps.index, step)));
+  return c.json({ object: key, ...stored }, 201);
+});
+
+agentArchiveRoutes.get("/attempts/:attempt/workspaces", async (c) => {
+  return c.json({ archives: await ancestorArchives(c, ownAttempt(c)) });
+});
+
+/** Reads an object the attempt may see: its ancestors' archives, its cache group's caches, the run's upload. */
+agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
+  const found = ownAttempt(c);
+  const key = c.req.param("key");
+  const { db, store } = c.get("services");
+  let allowed = key === found.active.run.workspace || (await ancestorArchives(c, found)).some((a) => a.object === key);
+  if (!allowed) {
+    const [cache] = await db
+      .select({ key: caches.key })
+      .from(caches)
+      .where(and(eq(caches.group, cacheGroupOf(found)), eq(caches.object, key)));
+    allowed = !!cache;
+  }
+  if (!allowed) throw new DroverError("forbidden", `attempt ${found.attempt.id} may not read ${key}`);
+  const body = await store.get(key);
+  if (!body) throw notFound(`object ${key}`);
+  return c.body(body, 200, { "content-type": "application/octet-stream" });
+});
+
+/** `?prefix=` finds the newest cache whose key starts with it; a path key is an exact lookup. */
+async function findCache(c: Context<AppEnv>, group: string, key: string, prefix: boolean) {
+  const { db } = c.get("services");
+  const escaped = key.replace(/[\\%_]/g, (m) => `\\${m}`);
+  const [row] = await db
+    .select()
+    .from(caches)
+    .where(and(eq(caches.group, group), prefix ? like(caches.key, `${escaped}%`) : eq(caches.key, key)))
+    .orderBy(desc(caches.createdAt))
+    .limit(1);
+  if (row) await db.update(caches).set({ lastUsedAt: Date.now() }).where(and(eq(caches.group, group), eq(caches.key, row.key)));
+  return row;
+}
+
+agentArchiveRoutes.get("/attempts/:attempt/caches", async (c) => {
+  const row = await findCache(c, cacheGroupOf(ownAttempt(c)), c.req.query("prefix") ?? "", true);
+  if (!row) throw notFound(`cache with prefix ${c.req.query("prefix")}`);
+  return c.json({ key: row.key, object: row.object, size: row.size });
+});
+
+agentArchiveRoutes.get("/attempts/:attempt/caches/:key{.+}", async (c) => {
+  const row = await findCache(c, cacheGroupOf(ownAttempt(c)), c.req.param("key"), false);
+  if (!row) throw notFound(`cache ${c.req.param("key")}`);
+  return c.json({ key: row.key, object: row.object, size: row.size });
+});
+
+/** Two concurrent saves of one key both upload, but only the first row wins; the loser's bytes are dropped. */
+agentArchiveRoutes.put("/attempts/:attempt/caches/:key{.+}", async (c) => {
+  const found = ownAttempt(c);
+  const group = cacheGroupOf(found);
+  const key = c.req.param("key");
+  const { db, store, registry } = c.get("services");
+  if (await findCache(c, group, key, false)) return c.json({ stored: false }, 200);
+  const object = `caches/${Bun.hash(group).toString(16)}/${newId()}.tar.gz`;
+  const stored = await putStream(store, object, c.req.raw.body);
+  const now = Date.now();
+  const inserted = await db
+    .insert(caches)
+    .values({ group, key, object, size: stored.size, createdAt: now, lastUsedAt: now })
+    .onConflictDoNothing()
+    .returning({ key: caches.key });
+  if (inserted.length === 0) {
+    await store.delete(object);
+    return c.json({ stored: false }, 200);
+  }
+  await registry.record(object, "cache", stored, cacheOwner(group, key));
+  return c.json({ stored: true }, 201);
+});
+
+agentArchiveRoutes.put("/attempts/:attempt/artifacts/:path{.+}", async (c) => {
+  const found = ownAttempt(c);
+  const path = c.req.param("path");
+  if (path.startsWith("/") || path.split("/").some((s) => s === ".." || s === "." || s === "")) {
+    throw new DroverError("bad_request", `artifact path ${path} must be relative, without . or .. segments`);
+  }
+  const { db, store, registry } = c.get("services");
+  const runId = found.active.run.id;
+  const object = `artifacts/${runId}/${found.attempt.id}/${path}`;
+  const stored = await putStream(store, object, c.req.raw.body);
+  await registry.record(object, "artifact", stored, runOwner(runId));
+  const row = { runId, task: found.task.name, attemptId: found.attempt.id, path, object, ...stored, createdAt: Date.now() };
+  await db
+    .insert(artifacts)
+    .values(row)
+    .onConflictDoUpdate({ target: [artifacts.runId, artifacts.task, artifacts.path], set: row });
+  return c.json({ path, ...stored }, 201);
+});
+

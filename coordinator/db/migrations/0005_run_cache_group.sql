@@ -1,0 +1,1 @@
+ALTER TABLE `runs` ADD `cache_group` text;

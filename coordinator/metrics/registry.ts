@@ -1,0 +1,39 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+
+/** The coordinator's Prometheus metrics, served at /metrics. */
+export const metrics = new Registry();
+collectDefaultMetrics({ register: metrics, prefix: "drover_process_" });
+
+export const gcRemoved = new Counter({
+  name: "drover_gc_removed_total",
+  help: "Objects (or cache entries) removed by each garbage collector",
+  labelNames: ["collector"] as const,
+  registers: [metrics],
+});
+
+export const logBytes = new Counter({
+  name: "drover_log_bytes_total",
+  help: "Step log bytes stored",
+  registers: [metrics],
+});
+
+export const queueWait = new Histogram({
+  name: "drover_queue_wait_seconds",
+  help: "Time from an attempt becoming ready to its assignment",
+  buckets: [0.001, 0.005, 0.025, 0.1, 0.5, 2, 10, 60, 600],
+  registers: [metrics],
+});
+
+export const dispatchLatency = new Histogram({
+  name: "drover_dispatch_latency_seconds",
+  help: "Time from an attempt becoming ready to the first byte of its log being stored",
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2],
+  registers: [metrics],
+});
+
+export const gauges = {
+  runs: new Gauge({ name: "drover_runs", help: "Runs by phase", labelNames: ["phase"] as const, registers: [metrics] }),
+  tasks: new Gauge({ name: "drover_tasks", help: "Tasks of unfinished runs by status", labelNames: ["status"] as const, registers: [metrics] }),
+  agents: new Gauge({ name: "drover_agents", help: "Agents by state", labelNames: ["state"] as const, registers: [metrics] }),
+  queue: new Gauge({ name: "drover_queue_length", help: "Attempts waiting for an agent", registers: [metrics] }),
+};
