@@ -27,6 +27,8 @@ export interface CoordinatorConfig {
   /** where scripts/build-agent put the agent binaries served under /download */
   distDir: string;
   retention: Retention;
+  /** base64 AES-256 key for secrets at rest; generated into the data dir when absent */
+  secretKey?: string;
   gcIntervalMs: number;
 }
 
@@ -73,6 +75,7 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     maxLogBytes: numberFrom(env.DROVER_MAX_LOG_BYTES, 100 * 1024 * 1024),
     publicUrl: env.DROVER_PUBLIC_URL,
     retention: retentionFromEnv(env),
+    secretKey: env.DROVER_SECRET_KEY,
     gcIntervalMs: numberFrom(env.DROVER_GC_INTERVAL_MS, 10 * 60 * 1000),
     distDir: resolve(env.DROVER_AGENT_DIST ?? join(import.meta.dir, "../dist")),
   };

@@ -1,10 +1,15 @@
 import { join } from "node:path";
 import type { ServerWebSocket } from "bun";
 import type { CoordinatorMessage } from "../shared/protocol/index.ts";
+import { agentTokenGroup } from "./api/agent-tokens.ts";
 import { createApp } from "./api/app.ts";
 import type { Services } from "./api/env.ts";
 import type { CoordinatorConfig } from "./config.ts";
 import { openDb } from "./db/open.ts";
+import { exposeState } from "./metrics/state.ts";
+import { notifyRunFinished } from "./notify/run-finished.ts";
+import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
+import { GroupValues } from "./secrets/group-values.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { AgentSession } from "./fleet/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
@@ -23,6 +28,8 @@ import { ScheduleTicker } from "./triggers/ticker.ts";
 interface SocketData {
   session?: AgentSession;
   remote: string;
+  /** set when the agent registered with a token limited to one executor group */
+  groupLock: string | null;
 }
 
 export interface RunningCoordinator {
@@ -45,13 +52,18 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
   };
   const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
-  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, (a) => reports!.ended(a));
+  const groupValues = new GroupValues(db, new SecretCipher(loadSecretKey(config.dataDir, config.secretKey)));
+  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, (a) =>
+    reports!.ended(a),
+  );
   reports = new AttemptReports(db, scheduler, fleet, logs, registry);
   reports.onPump = () => dispatcher.pump();
   const cleanups = new Cleanups(db, fleet);
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
   });
+  scheduler.onFinished = (run) => notifyRunFinished(db, run, config.publicUrl ?? `http://${config.host}:${config.port}`);
+  exposeState(db, scheduler, fleet, dispatcher);
   await restoreFleet(db, fleet);
   await scheduler.serial.run(() => scheduler.load());
   const ticker = new ScheduleTicker(db, scheduler);
@@ -61,6 +73,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     db,
     store,
     registry,
+    groupValues,
     logs,
     scheduler,
     fleet,
@@ -87,11 +100,12 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       const url = new URL(req.url);
       if (url.pathname === "/agent/v1/connect") {
         const token = (req.headers.get("authorization") ?? "").replace(/^Bearer /, "");
-        if (token !== config.agentToken) {
+        const groupLock = token === config.agentToken ? null : await agentTokenGroup(db, token);
+        if (token !== config.agentToken && groupLock === undefined) {
           return Response.json({ error: { code: "unauthorized", message: "bad agent token" } }, { status: 401 });
         }
         const remote = srv.requestIP(req)?.address ?? "unknown";
-        if (srv.upgrade(req, { data: { remote } })) return undefined;
+        if (srv.upgrade(req, { data: { remote, groupLock: groupLock ?? null } })) return undefined;
         return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
       }
       return app.fetch(req);
@@ -103,7 +117,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
           send: (m: CoordinatorMessage) => void ws.send(JSON.stringify(m)),
           close: (code: number, reason: string) => ws.close(code, reason),
         };
-        ws.data.session = new AgentSession(socket, fleetServices, ws.data.remote);
+        ws.data.session = new AgentSession(socket, fleetServices, ws.data.remote, ws.data.groupLock);
       },
       message(ws: ServerWebSocket<SocketData>, message) {
         const session = ws.data.session!;

@@ -2,11 +2,12 @@ import { createReadStream, lstatSync, readlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
-import tar, { type Headers, type Pack } from "tar-stream";
+import tar, { type Header, type Pack } from "tar-stream";
 import { linkStaysInside } from "./links.ts";
 
 /** Speed over ratio: archives cross a LAN and gzip above level 3 becomes the bottleneck. */
 const GZIP_LEVEL = 1;
+const EMPTY = new Uint8Array(0);
 
 export interface PackStats {
   files: number;
@@ -20,10 +21,15 @@ export interface Packed {
   body: ReadableStream<Uint8Array>;
   /** settles once every entry is packed (the body may still be draining) */
   stats: Promise<PackStats>;
+  /** why packing failed, if it has: an upload of the body only sees a broken stream */
+  failure(): Error | null;
+  /** stops packing, e.g. because the upload of the body failed */
+  abort(reason: Error): void;
 }
 
-function addEntry(pack: Pack, header: Headers): Promise<void> {
-  return new Promise((done, fail) => pack.entry(header, (err) => (err ? fail(err) : done())));
+/** An entry without streamed content (a directory, a symlink, an empty file). */
+function addEntry(pack: Pack, header: Partial<Header> & { name: string }): Promise<void> {
+  return new Promise((done, fail) => pack.entry(header, EMPTY, (err) => (err ? fail(err) : done())));
 }
 
 async function fill(pack: Pack, root: string, paths: string[]): Promise<PackStats> {
@@ -41,14 +47,15 @@ async function fill(pack: Pack, root: string, paths: string[]): Promise<PackStat
         continue;
       }
       await addEntry(pack, { ...header, type: "symlink", linkname });
+    } else if (st.isFile() && st.size === 0) {
+      await addEntry(pack, { ...header, type: "file", size: 0 });
+      stats.files++;
     } else if (st.isFile()) {
-      const done = new Promise<void>((ok, fail) => {
+      await new Promise<void>((ok, fail) => {
         const sink = pack.entry({ ...header, type: "file", size: st.size }, (err) => (err ? fail(err) : ok()));
         // Exactly the size announced in the header, so a file still growing (a log) does not break the tar.
-        if (st.size === 0) sink.end();
-        else pipeline(createReadStream(full, { end: st.size - 1 }), sink).catch(fail);
+        pipeline(createReadStream(full, { end: st.size - 1 }), sink).catch(fail);
       });
-      await done;
       stats.files++;
       stats.bytes += st.size;
     } else {
@@ -70,8 +77,12 @@ export function packArchive(root: string, paths: string[]): Packed {
   pipeline(pack, gzip).catch(() => {
     // surfaces through the body, which the gzip stream errors
   });
+  let failure: Error | null = null;
   const stats = fill(pack, root, paths);
-  stats.catch((err) => pack.destroy(err));
+  stats.catch((err: Error) => {
+    failure = err;
+    pack.destroy(err);
+  });
   const chunks = gzip[Symbol.asyncIterator]();
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -83,5 +94,5 @@ export function packArchive(root: string, paths: string[]): Packed {
       pack.destroy(reason instanceof Error ? reason : new Error("archive upload cancelled"));
     },
   });
-  return { body, stats };
+  return { body, stats, failure: () => failure, abort: (reason) => pack.destroy(reason) };
 }

@@ -5,6 +5,7 @@ import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
+import { runArchiveStep } from "../steps/index.ts";
 import { StepProcess } from "./process.ts";
 
 export interface AttemptContext {
@@ -102,7 +103,15 @@ export class AttemptRunner {
         if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
         else if (result.signal) error = `killed by ${result.signal}`;
       } else {
-        error = `step kind ${step.kind} is not supported by this agent`;
+        ({ exitCode, error } = await runArchiveStep(step, {
+          assignment: a,
+          index,
+          dir: this.dir,
+          env: this.stepEnv({}),
+          log,
+          connection: this.ctx,
+          stopped: () => this.stopReason,
+        }));
       }
       await log.end();
       await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });

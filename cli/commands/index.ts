@@ -6,7 +6,8 @@ import { logs } from "./logs.ts";
 import { restart } from "./restart.ts";
 import { run } from "./run.ts";
 import { runs } from "./runs.ts";
+import { secret } from "./secret.ts";
 import { serve } from "./serve.ts";
 import { tasks } from "./tasks.ts";
 
-export const commands: Command[] = [serve, run, runs, logs, approve, cancel, restart, tasks, agents];
+export const commands: Command[] = [serve, run, runs, logs, approve, cancel, restart, tasks, agents, secret];

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
+import { agentTokenRoutes } from "./agent-tokens.ts";
 import { agentFileRoutes } from "./agent-files.ts";
 import { agentRoutes } from "./agents.ts";
 import { attemptRoutes } from "./attempts.ts";
@@ -42,6 +43,7 @@ export function createApp(
   app.route("/api/v1/runs", runEventRoutes);
   app.route("/api/v1/events", globalEventRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
+  app.route("/api/v1/agent-tokens", agentTokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/runs", artifactRoutes);
   app.route("/api/v1/gc", gcRoutes(options.retention));

@@ -5,6 +5,7 @@ import type { Dispatcher } from "../fleet/dispatcher.ts";
 import type { RunEvents } from "../runs/run-events.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { ObjectRegistry } from "../objects/registry.ts";
+import type { GroupValues } from "../secrets/group-values.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
 export type UserRole = "admin" | "member" | "viewer";
@@ -21,6 +22,7 @@ export interface Services {
   db: Db;
   store: ObjectStore;
   registry: ObjectRegistry;
+  groupValues: GroupValues;
   logs: LiveLogs;
   scheduler: Scheduler;
   fleet: Fleet;

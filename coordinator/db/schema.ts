@@ -177,11 +177,41 @@ export const tokens = sqliteTable(
   (t) => [uniqueIndex("tokens_hash").on(t.hash)],
 );
 
-/** Per run group settings; a group without a row has no concurrency limit. */
+/** Per run group settings; a group without a row has no concurrency limit and no notifications. */
 export const runGroups = sqliteTable("run_groups", {
   name: text("name").primaryKey(),
   concurrency: integer("concurrency"),
+  /** run-finished webhook, signed with notifySecret */
+  notifyUrl: text("notify_url"),
+  notifySecret: text("notify_secret"),
 });
+
+/** Variables and secrets of a run group, injected into its tasks; secret values are AES-256-GCM encrypted. */
+export const groupValues = sqliteTable(
+  "group_values",
+  {
+    group: text("group").notNull(),
+    name: text("name").notNull(),
+    secret: integer("secret", { mode: "boolean" }).notNull(),
+    /** plain for variables; `iv.tag.ciphertext` (base64) for secrets */
+    value: text("value").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.group, t.name] })],
+);
+
+/** Registration tokens limited to one executor group, stored hashed. */
+export const agentTokens = sqliteTable(
+  "agent_tokens",
+  {
+    id: text("id").primaryKey(),
+    hash: text("hash").notNull(),
+    group: text("group").notNull(),
+    createdAt: integer("created_at").notNull(),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("agent_tokens_hash").on(t.hash)],
+);
 
 /** Cron triggers; `lastTick` is the last tick a run was created for, so no tick runs twice across restarts. */
 export const schedules = sqliteTable("schedules", {

@@ -24,6 +24,7 @@ export class AgentSession {
     private readonly socket: AgentSocket,
     private readonly services: FleetServices,
     private readonly remote: string,
+    private readonly groupLock: string | null,
   ) {
     this.helloTimer = setTimeout(() => this.refuse("no_hello", "no hello within 10 s"), 10_000);
   }
@@ -68,6 +69,10 @@ export class AgentSession {
         "incompatible_version",
         `agent ${hello.version} speaks protocol ${hello.protocol}, this coordinator speaks ${PROTOCOL_VERSION}: upgrade ${side} (download the matching agent from /download/)`,
       );
+    }
+    if (this.groupLock !== null && hello.group !== this.groupLock) {
+      this.refuse("wrong_group", `this registration token is for group ${this.groupLock}, not ${hello.group}`);
+      return;
     }
     const joined = await this.services.join(hello, this.socket);
     if (!joined.ok) return this.refuse("bad_credential", joined.message);

@@ -1,8 +1,9 @@
 import type { Assignment } from "../../shared/protocol/index.ts";
 import type { ActiveRun, AttemptRow } from "../runs/active-run.ts";
+import type { ResolvedValues } from "../secrets/group-values.ts";
 
 /** Everything an agent needs to run one attempt; the agent adds what only it knows (agent, arch, work dir). */
-export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: string): Assignment {
+export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: string, group: ResolvedValues): Assignment {
   const task = active.tasks.get(attempt.taskId)!;
   return {
     attempt: attempt.id,
@@ -12,6 +13,7 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
     arch,
     env: {
       ...task.spec.env,
+      ...group.env,
       ...active.run.variables,
       CI: "true",
       DROVER: "true",
@@ -21,7 +23,7 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
     },
     workspace: active.run.workspace,
     timeoutMs: task.spec.timeoutMs ?? null,
-    secrets: [],
+    secrets: group.secrets,
     steps: task.spec.steps,
   };
 }

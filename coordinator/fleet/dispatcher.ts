@@ -1,4 +1,6 @@
+import { queueWait } from "../metrics/registry.ts";
 import type { AttemptRow, TaskRow } from "../runs/active-run.ts";
+import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { buildAssignment } from "./assignment.ts";
@@ -20,6 +22,7 @@ export class Dispatcher implements QueueSink {
     private readonly fleet: Fleet,
     private readonly acceptTimeoutMs: number,
     private readonly queueTimeoutMs: number,
+    private readonly groupValues: GroupValues,
     private readonly onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
   ) {}
 
@@ -89,7 +92,9 @@ export class Dispatcher implements QueueSink {
       this.queue.delete(queued.id);
       if (!assigned) continue;
       agent.running.set(assigned.id, requested(task.spec));
-      agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch) });
+      queueWait.observe((Date.now() - assigned.readyAt) / 1000);
+      const values = await this.groupValues.resolve(found.active.run.group);
+      agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values) });
       this.acceptTimers.set(
         assigned.id,
         setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),

@@ -22,11 +22,12 @@ export interface AttemptFilter {
 export const ulidFloor = (ms: number) => `${encodeTime(ms, 10)}${"0".repeat(16)}`;
 
 /**
- * One index leads each query: the run's, then the digest's, the name's or the
- * agent's, the first one given (a state matches too many attempts to lead). Other equalities are written
- * `+column = ?`, which SQLite never serves from an index, because without
- * table statistics it would as soon walk every attempt of a name to find one
- * run's few.
+ * One index leads each query: the first of run, digest, name and agent given
+ * (a state matches too many attempts to lead). The other equalities are written
+ * `+column = ?`, which SQLite never serves from an index: without table
+ * statistics it would as soon walk every attempt of a name to find one run's few.
+ * Without a leading filter, attempts come newest first by id (a ULID), the order
+ * of the primary key index, rather than sorted by readyAt, which has no index.
  */
 export function attemptsQuery(db: Db, f: AttemptFilter) {
   const equalities: [AnyColumn, string | undefined][] = [
@@ -37,7 +38,7 @@ export function attemptsQuery(db: Db, f: AttemptFilter) {
     [attempts.state, f.state],
   ];
   const lead = equalities.slice(0, 4).find(([, value]) => value)?.[0];
-  const where: (SQL | undefined)[] = equalities
+  const where: SQL[] = equalities
     .filter(([, value]) => value)
     .map(([column, value]) => (column === lead ? eq(column, value) : sql`+${column} = ${value}`));
   if (f.since) where.push(gte(attempts.readyAt, f.since));

@@ -31,9 +31,35 @@ export const dispatchLatency = new Histogram({
   registers: [metrics],
 });
 
-export const gauges = {
-  runs: new Gauge({ name: "drover_runs", help: "Runs by phase", labelNames: ["phase"] as const, registers: [metrics] }),
-  tasks: new Gauge({ name: "drover_tasks", help: "Tasks of unfinished runs by status", labelNames: ["status"] as const, registers: [metrics] }),
-  agents: new Gauge({ name: "drover_agents", help: "Agents by state", labelNames: ["state"] as const, registers: [metrics] }),
-  queue: new Gauge({ name: "drover_queue_length", help: "Attempts waiting for an agent", registers: [metrics] }),
-};
+export interface StateSources {
+  runsByPhase(): Promise<Record<string, number>>;
+  tasksByStatus(): Record<string, number>;
+  agentsByState(): Record<string, number>;
+  queueLength(): number;
+}
+
+/** Gauges are read from the live state when Prometheus scrapes, never kept in step by hand. */
+export function registerStateGauges(sources: StateSources): void {
+  const byLabel = (name: string, help: string, label: string, read: () => Promise<Record<string, number>> | Record<string, number>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [metrics],
+      async collect() {
+        this.reset();
+        for (const [value, count] of Object.entries(await read())) this.set({ [label]: value }, count);
+      },
+    });
+  byLabel("drover_runs", "Runs by phase", "phase", sources.runsByPhase);
+  byLabel("drover_tasks", "Tasks of unfinished runs by status", "status", sources.tasksByStatus);
+  byLabel("drover_agents", "Agents by state", "state", sources.agentsByState);
+  new Gauge({
+    name: "drover_queue_length",
+    help: "Attempts waiting for an agent",
+    registers: [metrics],
+    collect() {
+      this.set(sources.queueLength());
+    },
+  });
+}

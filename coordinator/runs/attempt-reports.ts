@@ -4,6 +4,7 @@ import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { LiveLogs } from "../logs/live-logs.ts";
+import { dispatchLatency, logBytes } from "../metrics/registry.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -53,6 +54,9 @@ export class AttemptReports {
     const status = report.exitCode === 0 && !report.error ? "success" : "failed";
     const done = this.logs.finalize({ run: runId, attempt: attemptId, step }, report.logSize).then(async (log) => {
       await this.registry.record(log.object, "log", log, runOwner(runId));
+      logBytes.inc(log.size);
+      const readyAt = this.scheduler.attempt(attemptId)?.attempt.readyAt;
+      if (step === 0 && log.firstByteAt && readyAt) dispatchLatency.observe((log.firstByteAt - readyAt) / 1000);
       await this.db
         .update(steps)
         .set({

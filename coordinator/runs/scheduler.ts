@@ -25,6 +25,8 @@ export class Scheduler {
   readonly serial = new Serial();
   /** run group → how many of its runs may run at once; groups not listed are unlimited */
   readonly groupLimits = new Map<string, number>();
+  /** called once for each run that reaches a final phase */
+  onFinished: (run: RunRow) => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -153,6 +155,7 @@ export class Scheduler {
     if (out.events.length) this.runEvents.publish(runId);
     if (active.run.phase !== "queued" && active.run.phase !== "running") {
       this.forget(active);
+      this.onFinished(active.run);
       await this.startNextInGroup(active.run.group);
     }
   }

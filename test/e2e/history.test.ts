@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { TaskStats } from "../../coordinator/history/stats.ts";
 import { ADMIN_TOKEN, AGENT_TOKEN, type Cluster, ROOT, type RunView, startCluster } from "../helpers/cluster.ts";
 import { spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 
@@ -101,7 +102,7 @@ describe("GET /api/v1/attempts", () => {
   });
 
   test("stats give each task name's count and p50/p95 over its successful attempts", async () => {
-    const res = await cluster!.api<{ sample: number; stats: Record<string, number>[] }>("GET", "/api/v1/attempts/stats");
+    const res = await cluster!.api<{ sample: number; stats: TaskStats[] }>("GET", "/api/v1/attempts/stats");
     expect(res.body.sample).toBe(1000);
     expect(res.body.stats.map((s) => s.name)).toEqual(["build"]);
     const [build] = res.body.stats;

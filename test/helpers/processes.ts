@@ -3,9 +3,10 @@ import type { Subprocess } from "bun";
 const started = new Set<Subprocess>();
 
 /** Every process a test starts is its own process group, so ending it ends its children too. */
-export function spawnTracked(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string } = {}) {
+export function spawnTracked(cmd: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; stdin?: string } = {}) {
   const proc = Bun.spawn(cmd, {
     cwd: opts.cwd,
+    stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
     env: { ...process.env, ...opts.env },
     stdout: "pipe",
     stderr: "pipe",

@@ -1,0 +1,146 @@
+import { z } from "zod";
+import { backoffMs } from "./connection.ts";
+
+export interface RetryPolicy {
+  tries: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+/** Idempotent reads survive a dropped connection or a coordinator restart; uploads are never retried (their body is a one-shot stream). */
+export const IDEMPOTENT_READ: RetryPolicy = { tries: 3, baseMs: 250, maxMs: 2_000 };
+
+export class FilesError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Retries network failures and 5xx/429 answers; any other 4xx is final. */
+export async function withRetry<T>(policy: RetryPolicy, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      const transient = !(e instanceof FilesError) || e.status >= 500 || e.status === 429;
+      if (!transient || attempt >= policy.tries || signal?.aborted) throw e;
+      await Bun.sleep(backoffMs(attempt, policy.baseMs, policy.maxMs));
+    }
+  }
+}
+
+const storedSchema = z.object({ object: z.string(), size: z.number(), sha256: z.string() });
+const cacheSchema = z.object({ key: z.string(), object: z.string(), size: z.number() });
+const workspacesSchema = z.object({ archives: z.array(z.object({ task: z.string(), object: z.string(), size: z.number() })) });
+const cacheStoredSchema = z.object({ stored: z.boolean() });
+const artifactSchema = z.object({ path: z.string(), size: z.number(), sha256: z.string() });
+
+export type CacheEntry = z.infer<typeof cacheSchema>;
+export type WorkspaceArchive = z.infer<typeof workspacesSchema>["archives"][number];
+
+export interface FilesClientOptions {
+  coordinator: string;
+  attempt: string;
+  agentId: () => string;
+  credential: () => string;
+  /** aborts whatever request is in flight (the attempt was cancelled or timed out) */
+  signal?: AbortSignal;
+}
+
+/** Keeps the slashes of an object key or artifact path, encodes everything else. */
+const encodePath = (path: string) => path.split("/").map(encodeURIComponent).join("/");
+
+/** The agent's side of the archive HTTP API: workspaces, caches, artifacts, scoped to one attempt. */
+export class FilesClient {
+  constructor(private readonly opts: FilesClientOptions) {}
+
+  /** Sends one request; any answer but 2xx becomes a FilesError carrying the coordinator's message. */
+  private async request(method: string, path: string, body?: BodyInit): Promise<Response> {
+    const { coordinator, attempt, signal } = this.opts;
+    const what = `${method} ${path}`;
+    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}`, "x-drover-agent": this.opts.agentId() };
+    if (body instanceof ReadableStream) headers["content-type"] = "application/gzip";
+    let res: Response;
+    try {
+      const init = { method, headers, body, signal, duplex: "half" } as RequestInit;
+      res = await fetch(`${coordinator}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
+    } catch (e) {
+      throw new Error(`${what} failed: ${(e as Error).message}`);
+    }
+    if (res.ok) return res;
+    const text = await res.text();
+    let error = { code: "http_error", message: text.slice(0, 500) };
+    try {
+      error = (JSON.parse(text) as { error: typeof error }).error ?? error;
+    } catch {
+      // not JSON (a proxy's page): keep the text
+    }
+    throw new FilesError(res.status, error.code, `${what} failed: ${error.message} (HTTP ${res.status})`);
+  }
+
+  private async json<T>(schema: z.ZodType<T>, res: Response): Promise<T> {
+    return schema.parse(await res.json());
+  }
+
+  /** A cache lookup: 404 means no such cache, which is an answer, not an error. */
+  private async findCache(path: string): Promise<CacheEntry | null> {
+    return withRetry(
+      IDEMPOTENT_READ,
+      () =>
+        this.request("GET", path).then(
+          (res) => this.json(cacheSchema, res),
+          (e) => (e instanceof FilesError && e.status === 404 ? null : Promise.reject(e)),
+        ),
+      this.opts.signal,
+    );
+  }
+
+  /** Uploads a step's workspace archive (a gzipped tar stream of unknown length). */
+  async putWorkspace(step: number, archive: ReadableStream<Uint8Array>): Promise<z.infer<typeof storedSchema>> {
+    const res = await this.request("PUT", `steps/${step}/workspace`, archive);
+    return this.json(storedSchema, res);
+  }
+
+  /** The workspace archives of every ancestor task, in the order to extract them. */
+  async workspaces(): Promise<WorkspaceArchive[]> {
+    return withRetry(IDEMPOTENT_READ, async () => {
+      const res = await this.request("GET", "workspaces");
+      return (await this.json(workspacesSchema, res)).archives;
+    }, this.opts.signal);
+  }
+
+  /** The bytes of an object this attempt may read, as a stream (retried until it starts, not mid-stream). */
+  async object(key: string): Promise<ReadableStream<Uint8Array>> {
+    return withRetry(IDEMPOTENT_READ, async () => {
+      const res = await this.request("GET", `objects/${encodePath(key)}`);
+      if (!res.body) throw new FilesError(res.status, "empty", `GET objects/${key} returned no body`);
+      return res.body;
+    }, this.opts.signal);
+  }
+
+  /** The cache named exactly `key`, or null. */
+  async cache(key: string): Promise<CacheEntry | null> {
+    return this.findCache(`caches/${encodeURIComponent(key)}`);
+  }
+
+  /** The newest cache whose key starts with `prefix`, or null. */
+  async newestCache(prefix: string): Promise<CacheEntry | null> {
+    return this.findCache(`caches?prefix=${encodeURIComponent(prefix)}`);
+  }
+
+  /** Uploads a cache; false when a concurrent save of the same key won. */
+  async putCache(key: string, archive: ReadableStream<Uint8Array>): Promise<boolean> {
+    const res = await this.request("PUT", `caches/${encodeURIComponent(key)}`, archive);
+    return (await this.json(cacheStoredSchema, res)).stored;
+  }
+
+  /** Uploads one artifact file's raw bytes under its path relative to the work dir. */
+  async putArtifact(path: string, content: Blob): Promise<z.infer<typeof artifactSchema>> {
+    const res = await this.request("PUT", `artifacts/${encodePath(path)}`, content);
+    return this.json(artifactSchema, res);
+  }
+}

@@ -1,0 +1,65 @@
+import { isAbsolute, relative, resolve } from "node:path";
+import type { KeyContext } from "../archive/cache-key.ts";
+import { expandGlobs } from "../archive/globs.ts";
+import { type PackStats, packArchive } from "../archive/pack.ts";
+import type { FilesClient } from "../connection/files-client.ts";
+
+/** What a workspace, cache or artifact step needs from the attempt it runs in. */
+export interface StepContext {
+  /** the attempt's work dir: paths and `dest` are relative to it */
+  dir: string;
+  /** the step's index in the task */
+  step: number;
+  keys: KeyContext;
+  files: FilesClient;
+  /** one human-readable line to the step's log */
+  log(line: string): void;
+}
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+}
+
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+/** Where a restore puts things: the work dir, or `dest` under it. */
+export function destDir(dir: string, dest: string | undefined): string {
+  const path = resolve(dir, dest ?? ".");
+  const rel = relative(dir, path);
+  if (isAbsolute(dest ?? "") || rel.startsWith("..") || isAbsolute(rel)) throw new Error(`dest "${dest}" is outside the work dir`);
+  return path;
+}
+
+/** Expands `patterns`, saying in the log which matched nothing; returns the matched paths. */
+export function matchPaths(ctx: StepContext, patterns: string[]): string[] {
+  const { paths, unmatched } = expandGlobs(ctx.dir, patterns);
+  for (const pattern of unmatched) ctx.log(`warning: nothing matches "${pattern}"`);
+  return paths;
+}
+
+/** Packs what `patterns` match and hands the archive stream to `upload`. */
+export async function uploadArchive<T>(
+  ctx: StepContext,
+  patterns: string[],
+  upload: (body: ReadableStream<Uint8Array>) => Promise<T>,
+): Promise<{ result: T; stats: PackStats }> {
+  const packed = packArchive(ctx.dir, matchPaths(ctx, patterns));
+  let result: T;
+  try {
+    result = await upload(packed.body);
+  } catch (e) {
+    // A read error on our side reaches the upload only as a broken stream: report the cause.
+    const cause = packed.failure() ?? (e as Error);
+    packed.abort(cause);
+    throw cause;
+  }
+  const stats = await packed.stats;
+  for (const skipped of stats.skipped) ctx.log(`skipped ${skipped}`);
+  return { result, stats };
+}

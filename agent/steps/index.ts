@@ -1,0 +1,84 @@
+import type { AssignedStep, Assignment } from "../../shared/protocol/index.ts";
+import { FilesClient } from "../connection/files-client.ts";
+import { Redactor, secretValues } from "../logs/redactor.ts";
+import type { StepContext } from "./common.ts";
+import { restoreCache } from "./restore-cache.ts";
+import { restoreWorkspace } from "./restore-workspace.ts";
+import { saveArtifact } from "./save-artifact.ts";
+import { saveCache } from "./save-cache.ts";
+import { saveToWorkspace } from "./save-to-workspace.ts";
+
+/** How often a running archive step checks whether its attempt was cancelled or timed out. */
+const STOP_POLL_MS = 200;
+
+export type ArchiveStep = Exclude<AssignedStep, { kind: "run" }>;
+
+export interface StepResult {
+  exitCode: number | null;
+  error: string | null;
+}
+
+export interface ArchiveStepInput {
+  assignment: Assignment;
+  index: number;
+  dir: string;
+  /** the environment a run step would see: `{{ env "NAME" }}` and redaction use it */
+  env: Record<string, string>;
+  log: { write(data: Uint8Array): void };
+  connection: { coordinator: string; agentId(): string; credential(): string };
+  /** why the attempt is stopping ("cancelled", "timeout"), or null */
+  stopped(): string | null;
+}
+
+function run(step: ArchiveStep, ctx: StepContext): Promise<void> {
+  switch (step.kind) {
+    case "save_to_workspace":
+      return saveToWorkspace(step, ctx);
+    case "restore_workspace":
+      return restoreWorkspace(step, ctx);
+    case "save_cache":
+      return saveCache(step, ctx);
+    case "restore_cache":
+      return restoreCache(step, ctx);
+    case "save_artifact":
+      return saveArtifact(step, ctx);
+  }
+}
+
+/** Runs a workspace, cache or artifact step; a failure is exit code 1 with its reason in the log and the result. */
+export async function runArchiveStep(step: ArchiveStep, input: ArchiveStepInput): Promise<StepResult> {
+  const { assignment, connection } = input;
+  const secrets = secretValues(input.env, assignment.secrets);
+  const redactor = new Redactor(secrets);
+  const log = (line: string) => input.log.write(redactor.push(Buffer.from(`${line}\n`)));
+  // Archive steps have no process to signal: stopping aborts their requests instead.
+  const abort = new AbortController();
+  const watch = setInterval(() => {
+    const why = input.stopped();
+    if (why) abort.abort(new Error(why));
+  }, STOP_POLL_MS);
+  const files = new FilesClient({ ...connection, attempt: assignment.attempt, signal: abort.signal });
+  const ctx: StepContext = {
+    dir: input.dir,
+    step: input.index,
+    keys: { dir: input.dir, arch: assignment.arch, env: input.env },
+    files,
+    log,
+  };
+  try {
+    await run(step, ctx);
+    return { exitCode: 0, error: null };
+  } catch (e) {
+    const error = input.stopped() ?? (e as Error).message;
+    log(`error: ${error}`);
+    return { exitCode: 1, error: redactText(error, secrets) };
+  } finally {
+    clearInterval(watch);
+    input.log.write(redactor.flush());
+  }
+}
+
+function redactText(text: string, secrets: string[]): string {
+  const r = new Redactor(secrets);
+  return Buffer.concat([r.push(Buffer.from(text)), r.flush()]).toString();
+}

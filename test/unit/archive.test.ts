@@ -1,0 +1,187 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync, closeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { createGzip } from "node:zlib";
+import tar, { type Header } from "tar-stream";
+import { HostileArchiveError, extractArchive } from "../../agent/archive/extract.ts";
+import { expandGlobs } from "../../agent/archive/globs.ts";
+import { packArchive } from "../../agent/archive/pack.ts";
+
+const scratch = mkdtempSync(join(tmpdir(), "drover-archive-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let n = 0;
+const fresh = (name: string) => {
+  const dir = join(scratch, `${name}-${n++}`);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+};
+
+function put(root: string, files: Record<string, string>): void {
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(join(root, path, ".."), { recursive: true });
+    writeFileSync(join(root, path), content);
+  }
+}
+
+describe("expandGlobs", () => {
+  const root = fresh("globs");
+  put(root, {
+    "dist/a.js": "a",
+    "dist/sub/b.js": "b",
+    "dist/.hidden": "h",
+    "a.txt": "1",
+    "b.txt": "2",
+    "sub/c.txt": "3",
+    "node_modules/x/index.js": "x",
+    "outside/secret": "s",
+  });
+  symlinkSync("dist", join(root, "linkdir"));
+  symlinkSync("/etc", join(root, "etc"));
+
+  test("globs, directory names and plain files, sorted", () => {
+    expect(expandGlobs(root, ["dist/**"]).paths).toEqual(["dist", "dist/.hidden", "dist/a.js", "dist/sub", "dist/sub/b.js"]);
+    expect(expandGlobs(root, ["*.txt"]).paths).toEqual(["a.txt", "b.txt"]);
+    expect(expandGlobs(root, ["**/*.txt"]).paths).toEqual(["a.txt", "b.txt", "sub/c.txt"]);
+    expect(expandGlobs(root, ["node_modules", "./sub/c.txt"]).paths).toEqual([
+      "node_modules",
+      "node_modules/x",
+      "node_modules/x/index.js",
+      "sub/c.txt",
+    ]);
+  });
+
+  test("symlinks are listed, never followed", () => {
+    expect(expandGlobs(root, ["linkdir/**", "etc/**"]).paths).toEqual(["etc", "linkdir"]);
+    expect(expandGlobs(root, ["etc/passwd"]).paths).toEqual([]);
+  });
+
+  test("patterns matching nothing are reported; patterns leaving the root are refused", () => {
+    expect(expandGlobs(root, ["missing/**", "a.txt"])).toEqual({ paths: ["a.txt"], unmatched: ["missing/**"] });
+    expect(() => expandGlobs(root, ["../x"])).toThrow(/outside the work dir/);
+    expect(() => expandGlobs(root, ["/etc/passwd"])).toThrow(/outside the work dir/);
+  });
+});
+
+describe("pack and extract", () => {
+  test("a round trip keeps content, modes, empty dirs and symlinks", async () => {
+    const src = fresh("src");
+    put(src, { "bin/run.sh": "#!/bin/sh\necho hi\n", "lib/tool.js": "tool", "secret.key": "k", "empty": "" });
+    chmodSync(join(src, "bin/run.sh"), 0o755);
+    chmodSync(join(src, "secret.key"), 0o600);
+    mkdirSync(join(src, "emptydir"));
+    mkdirSync(join(src, "node_modules/.bin"), { recursive: true });
+    symlinkSync("../../lib/tool.js", join(src, "node_modules/.bin/tool"));
+    symlinkSync("/etc/passwd", join(src, "passwd"));
+    const packed = packArchive(src, expandGlobs(src, ["**"]).paths);
+    const dest = fresh("dest");
+    expect(await extractArchive(packed.body, dest, true)).toBe(5);
+    const stats = await packed.stats;
+    expect(stats).toEqual({ files: 5, bytes: 33, skipped: ["passwd (symlink to /etc/passwd, outside the work dir)"] });
+    expect(readFileSync(join(dest, "bin/run.sh"), "utf8")).toBe("#!/bin/sh\necho hi\n");
+    expect(lstatSync(join(dest, "bin/run.sh")).mode & 0o777).toBe(0o755);
+    expect(lstatSync(join(dest, "secret.key")).mode & 0o777).toBe(0o600);
+    expect(readFileSync(join(dest, "empty"), "utf8")).toBe("");
+    expect(lstatSync(join(dest, "emptydir")).isDirectory()).toBe(true);
+    expect(readlinkSync(join(dest, "node_modules/.bin/tool"))).toBe("../../lib/tool.js");
+    expect(readFileSync(join(dest, "node_modules/.bin/tool"), "utf8")).toBe("tool");
+    expect(existsSync(join(dest, "passwd"))).toBe(false);
+  });
+
+  test("an unreadable file fails the archive stream with the cause", async () => {
+    const src = fresh("unreadable");
+    put(src, { "a.txt": "a" });
+    const packed = packArchive(src, ["a.txt", "gone.txt"]);
+    await expect(new Response(packed.body).arrayBuffer()).rejects.toThrow();
+    await expect(packed.stats).rejects.toThrow(/ENOENT/);
+    expect(packed.failure()?.message).toMatch(/ENOENT/);
+  });
+});
+
+type Entry = Partial<Header> & { name: string; content?: string };
+
+/** A gzipped tar built entry by entry, the way an attacker would. */
+function tarball(entries: Entry[]): ReadableStream<Uint8Array> {
+  const pack = tar.pack();
+  for (const { content, ...header } of entries) pack.entry(header, content ?? "");
+  pack.finalize();
+  return Readable.toWeb(Readable.from(pack).pipe(createGzip())) as unknown as ReadableStream<Uint8Array>;
+}
+
+describe("hostile archives", () => {
+  const cases: [string, Entry[]][] = [
+    ["an absolute path", [{ name: "/OUTSIDE/pwned", content: "x" }]],
+    ["a path with ..", [{ name: "../outside/pwned", content: "x" }]],
+    ["a symlink to /etc, then a file through it", [{ name: "etc", type: "symlink", linkname: "/etc" }, { name: "etc/drover-pwned", content: "x" }]],
+    ["a relative symlink out, then a file through it", [{ name: "l", type: "symlink", linkname: "../outside" }, { name: "l/pwned", content: "x" }]],
+    ["a hardlink to outside", [{ name: "h", type: "link", linkname: "../outside/pwned" }]],
+    [
+      "a symlink chain, then a file written through the last link",
+      [
+        { name: "d", type: "directory" },
+        { name: "d/l1", type: "symlink", linkname: ".." },
+        { name: "l2", type: "symlink", linkname: "d/l1/../outside/pwned" },
+        { name: "l2", content: "x" },
+      ],
+    ],
+    ["a link made escaping by a later one", [{ name: "a", type: "symlink", linkname: "x/.." }, { name: "x", type: "symlink", linkname: "." }]],
+    ["a character device", [{ name: "null", type: "character-device", devmajor: 1, devminor: 3 }]],
+    ["a fifo", [{ name: "pipe", type: "fifo" }]],
+  ];
+  for (const [what, entries] of cases) {
+    test(`${what} is refused and nothing lands outside`, async () => {
+      const base = fresh("hostile");
+      const dest = join(base, "dest");
+      const outside = join(base, "outside");
+      mkdirSync(outside);
+      const named = entries.map((e) => ({ ...e, name: e.name.replace("/OUTSIDE", outside) }));
+      await expect(extractArchive(tarball(named), dest, true)).rejects.toBeInstanceOf(HostileArchiveError);
+      expect(readdirSync(outside)).toEqual([]);
+      expect(existsSync("/etc/drover-pwned")).toBe(false);
+    });
+  }
+
+  test("a link already in the destination is not written through", async () => {
+    const base = fresh("prelinked");
+    const dest = join(base, "dest");
+    mkdirSync(join(base, "outside"));
+    mkdirSync(dest);
+    symlinkSync("../outside", join(dest, "out"));
+    symlinkSync("../outside/file", join(dest, "file"));
+    await expect(extractArchive(tarball([{ name: "out/pwned", content: "x" }]), dest, true)).rejects.toBeInstanceOf(HostileArchiveError);
+    // A file entry replaces a link of the same name instead of following it.
+    await extractArchive(tarball([{ name: "file", content: "mine" }]), dest, true);
+    expect(readdirSync(join(base, "outside"))).toEqual([]);
+    expect(readFileSync(join(dest, "file"), "utf8")).toBe("mine");
+  });
+});
+
+test("a 300 MiB file packs and extracts with flat memory", async () => {
+  const src = fresh("big");
+  const block = crypto.getRandomValues(new Uint8Array(1024 * 1024));
+  const fd = openSync(join(src, "big.bin"), "w");
+  for (let i = 0; i < 300; i++) writeSync(fd, block);
+  closeSync(fd);
+  Bun.gc(true);
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
+  const dest = fresh("big-dest");
+  try {
+    await extractArchive(packArchive(src, ["big.bin"]).body, dest, true);
+  } finally {
+    clearInterval(sampler);
+  }
+  peak = Math.max(peak, process.memoryUsage().rss);
+  expect(lstatSync(join(dest, "big.bin")).size).toBe(300 * 1024 * 1024);
+  const hash = async (path: string) => {
+    const h = new Bun.CryptoHasher("sha256");
+    for await (const chunk of Bun.file(path).stream()) h.update(chunk);
+    return h.digest("hex");
+  };
+  expect(await hash(join(dest, "big.bin"))).toBe(await hash(join(src, "big.bin")));
+  expect((peak - before) / 1024 / 1024).toBeLessThan(64);
+}, 120_000);
