@@ -86,7 +86,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const gcTimer = setInterval(() => void collectAll({ db, registry, retention: config.retention }), config.gcIntervalMs);
   // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
   const leaseTimer = setInterval(() => {
-    void fleetServices.expireLeases();
+    void fleet.flushLeases().then(() => fleetServices.expireLeases());
     dispatcher.pump();
   }, Math.min(1000, config.leaseTtlMs / 4));
 

@@ -38,7 +38,8 @@ export async function extractArchive(body: ReadableStream<Uint8Array>, dest: str
   let files = 0;
   extract.on("entry", (header, stream, next) => {
     const fail = (why: string | Error) => {
-      stream.resume();
+      // Destroying the extraction errors the entry's stream too; that copy has no reader and must not crash the agent.
+      stream.on("error", () => {});
       extract.destroy(why instanceof Error ? why : new HostileArchiveError(`refused archive entry "${header.name}": ${why}`));
     };
     if (isAbsolute(header.name)) return fail("absolute path");

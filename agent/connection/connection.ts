@@ -42,7 +42,13 @@ export class Connection {
     };
     ws.onmessage = (event) => {
       if (typeof event.data !== "string") return;
-      const parsed = coordinatorMessageSchema.safeParse(JSON.parse(event.data));
+      const raw = JSON.parse(event.data);
+      // log acks are the most frequent frame by far and carry three plain fields: skip full validation
+      if (raw.type === "log_ack" && typeof raw.attempt === "string" && Number.isInteger(raw.step) && Number.isInteger(raw.stored)) {
+        this.handlers.message(raw);
+        return;
+      }
+      const parsed = coordinatorMessageSchema.safeParse(raw);
       if (!parsed.success) {
         console.error(`[agent] ignoring an invalid frame from the coordinator: ${event.data.slice(0, 200)}`);
         return;

@@ -37,7 +37,8 @@ export class StepLog {
     writeSync(this.fd, data, 0, data.length, this.written);
     const offset = this.written;
     this.written += data.length;
-    if (this.sent === offset && this.sent - this.acked < WINDOW_BYTES) {
+    // Sent at once when nothing is in flight (first bytes are fast); what piles up meanwhile goes in big frames on the next ack.
+    if (this.sent === offset && this.sent === this.acked) {
       for (let i = 0; i < data.length; i += READ_BYTES) {
         const part = data.subarray(i, i + READ_BYTES);
         if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: offset + i, data: part }))) return;

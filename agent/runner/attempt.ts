@@ -1,4 +1,5 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
@@ -44,7 +45,8 @@ export class AttemptRunner {
 
   async run(): Promise<void> {
     const a = this.assignment;
-    await this.ctx.report({ type: "accept", ...this.base() });
+    // reports stay pending until acknowledged; only the result must be acknowledged before the attempt is let go
+    void this.ctx.report({ type: "accept", ...this.base() });
     const timeout = a.timeoutMs ? setTimeout(() => this.stop("timeout"), a.timeoutMs) : null;
     let outcome: Outcome;
     try {
@@ -65,7 +67,7 @@ export class AttemptRunner {
       cpuSeconds: this.cpuSeconds,
       peakRssBytes: this.peakRssBytes,
     });
-    rmSync(this.dir, { recursive: true, force: true });
+    await rm(this.dir, { recursive: true, force: true });
   }
 
   private async fetchWorkspace(): Promise<void> {
@@ -80,7 +82,7 @@ export class AttemptRunner {
     const a = this.assignment;
     for (const [index, step] of a.steps.entries()) {
       if (this.stopReason) break;
-      await this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
+      void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
       const log = new StepLog(a.attempt, index, join(this.ctx.workRoot, "spool", `${a.attempt}-${index}.log`), this.ctx.sender);
       this.logs.set(index, log);
       let exitCode: number | null = null;

@@ -16,8 +16,8 @@ export class StepProcess {
   private readonly proc: Subprocess<"ignore", "pipe", "inherit">;
 
   constructor(command: string, cwd: string, env: Record<string, string>) {
-    // The outer shell only joins stderr to stdout, then execs the real one, which sees the command unchanged.
-    this.proc = Bun.spawn(["bash", "-c", 'exec 2>&1; exec bash -eo pipefail -c "$0"', command], {
+    // stderr joins stdout on the command's own first line, so line numbers in bash's messages stay right
+    this.proc = Bun.spawn(["bash", "-eo", "pipefail", "-c", `exec 2>&1; ${command}`], {
       cwd,
       env,
       stdin: "ignore",

@@ -1,5 +1,3 @@
-import { resolveConfig } from "../../coordinator/config.ts";
-import { startCoordinator } from "../../coordinator/server.ts";
 import { parseFlags } from "../args.ts";
 import type { Command } from "../command.ts";
 
@@ -14,6 +12,9 @@ export const serve: Command = {
       data: { type: "string" },
       "no-fsync": { type: "boolean" },
     });
+    // loaded here, not at the top: the client verbs should not pay for loading the whole coordinator
+    const { resolveConfig } = await import("../../coordinator/config.ts");
+    const { startCoordinator } = await import("../../coordinator/server.ts");
     const config = resolveConfig({
       port: values.port ? Number(values.port) : undefined,
       host: values.host,

@@ -19,6 +19,7 @@ import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { tokenRoutes } from "./tokens.ts";
+import { webRoutes } from "../web/routes.tsx";
 
 export function createApp(
   services: Services,
@@ -35,6 +36,7 @@ export function createApp(
   app.route("/", downloadRoutes(options.distDir, options.publicUrl));
   app.route("/", metricsRoute);
   app.route("/api/v1/hooks", hookReceiverRoutes);
+  app.route("/", webRoutes((request) => app.fetch(request)));
   app.use("/api/*", authenticate());
   app.use("/agent/v1/*", authenticate(), requireRole("agent"));
   app.route("/api/v1/runs", runRoutes);

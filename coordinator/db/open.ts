@@ -17,12 +17,12 @@ export interface OpenDbOptions {
 export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
   const local = url.startsWith("file:");
   if (local) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
-  const client = createClient({ url, authToken });
+  // `timeout` is the busy timeout of every pooled connection: a pragma would reach only the first one
+  const client = createClient({ url, authToken, timeout: 5000 } as Parameters<typeof createClient>[0]);
   if (local) {
     await client.execute("PRAGMA journal_mode = WAL");
     // WAL with NORMAL sync is crash-safe; FULL would fsync every commit for no gain in consistency.
     await client.execute("PRAGMA synchronous = NORMAL");
-    await client.execute("PRAGMA busy_timeout = 5000");
   }
   await client.execute("PRAGMA foreign_keys = ON");
   const db = drizzle(client, { schema });

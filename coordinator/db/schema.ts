@@ -76,6 +76,8 @@ export const attempts = sqliteTable(
     index("attempts_digest_ready").on(t.digest, t.readyAt),
     index("attempts_agent_state").on(t.agentId, t.state),
     index("attempts_state").on(t.state),
+    index("attempts_ready").on(t.readyAt),
+    index("attempts_agent_ready").on(t.agentId, t.readyAt),
   ],
 );
 

@@ -19,6 +19,11 @@ const log = (msg: string) => console.error(`[fleet] ${msg}`);
 export class AgentSession {
   private agent: OnlineAgent | null = null;
   private readonly helloTimer: Timer;
+  /** control frames are handled one after another, in the order the agent sent them */
+  private chain: Promise<void> = Promise.resolve();
+  /** log acks waiting to go out: one per step per tick, however many chunks arrived */
+  private readonly acks = new Map<string, { attempt: string; step: number; stored: number }>();
+  private acksScheduled = false;
 
   constructor(
     private readonly socket: AgentSocket,
@@ -44,7 +49,12 @@ export class AgentSession {
     this.socket.close(4000, code);
   }
 
-  async onText(text: string): Promise<void> {
+  onText(text: string): Promise<void> {
+    this.chain = this.chain.then(() => this.handleText(text));
+    return this.chain;
+  }
+
+  private async handleText(text: string): Promise<void> {
     if (text.length > MAX_CONTROL_FRAME_BYTES) return this.protocolError(`control frame of ${text.length} bytes is too large`);
     let raw: unknown;
     try {
@@ -90,7 +100,10 @@ export class AgentSession {
 
   private async handle(agent: OnlineAgent, message: Exclude<AgentMessage, Hello>): Promise<void> {
     const { reports, fleet, dispatcher } = this.services;
-    if (message.type === "heartbeat") return fleet.heartbeat(agent);
+    if (message.type === "heartbeat") {
+      fleet.heartbeat(agent);
+      return;
+    }
     if (message.type === "draining") {
       agent.draining = true;
       return fleet.setState(agent, "draining");
@@ -158,7 +171,11 @@ export class AgentSession {
     const key = { run: found.active.run.id, attempt: chunk.attempt, step: chunk.step };
     try {
       const stored = this.services.logs.append(key, chunk.offset, chunk.data);
-      this.send({ type: "log_ack", attempt: chunk.attempt, step: chunk.step, stored });
+      this.acks.set(`${chunk.attempt}/${chunk.step}`, { attempt: chunk.attempt, step: chunk.step, stored });
+      if (!this.acksScheduled) {
+        this.acksScheduled = true;
+        setImmediate(() => this.flushAcks());
+      }
     } catch (e) {
       if (e instanceof LogGapError) {
         this.protocolError(e.message);
@@ -166,6 +183,12 @@ export class AgentSession {
       }
       throw e;
     }
+  }
+
+  private flushAcks(): void {
+    this.acksScheduled = false;
+    for (const ack of this.acks.values()) this.send({ type: "log_ack", ...ack });
+    this.acks.clear();
   }
 
   onClose(): void {

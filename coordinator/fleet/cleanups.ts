@@ -1,6 +1,8 @@
+import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, isNull } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { CleanupDone } from "../../shared/protocol/index.ts";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { agentCleanups, agents } from "../db/schema.ts";
 import type { Fleet, OnlineAgent } from "./fleet.ts";
@@ -21,8 +23,9 @@ export class Cleanups {
 
   async retire(agent: OnlineAgent, attempts: string[]): Promise<void> {
     const row = agent.row;
-    await this.db.transaction(async (tx) => {
-      await tx.insert(agentCleanups).values({
+    const writes: BatchItem<"sqlite">[] = [];
+    writes.push(
+      this.db.insert(agentCleanups).values({
         id: newId(),
         agentId: row.id,
         agentName: row.name,
@@ -31,9 +34,10 @@ export class Cleanups {
         workDir: row.workDir,
         attempts,
         createdAt: Date.now(),
-      });
-      await tx.delete(agents).where(eq(agents.id, row.id));
-    });
+      }),
+    );
+    writes.push(this.db.delete(agents).where(eq(agents.id, row.id)));
+    await writeAll(this.db, writes);
     this.fleet.known.delete(row.id);
     log(`dynamic agent ${row.name} (${row.id}) removed; cleanup of ${attempts.length} attempt(s) handed to its group`);
     await this.dispatch();
@@ -41,10 +45,7 @@ export class Cleanups {
 
   /** Sends each open cleanup to a live sibling in the same group (one not already asked), if there is one. */
   async dispatch(): Promise<void> {
-    const open = await this.db
-      .select()
-      .from(agentCleanups)
-      .where(isNull(agentCleanups.doneAt));
+    const open = await this.db.select().from(agentCleanups).where(isNull(agentCleanups.doneAt));
     for (const cleanup of open) {
       const asked = cleanup.sentTo ? this.fleet.agents.get(cleanup.sentTo) : undefined;
       if (asked?.socket) continue;

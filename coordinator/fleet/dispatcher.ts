@@ -13,6 +13,9 @@ import { agentMatches, describeNeeds, pickAgent, requested } from "./placement.t
  */
 export class Dispatcher implements QueueSink {
   private readonly queue = new Map<string, AttemptRow>();
+  /** attempt ids are ULIDs, so appends keep FIFO order; only a requeue can break it */
+  private ordered = true;
+  private lastQueued = "";
   private pumping = false;
   private again = false;
   private readonly acceptTimers = new Map<string, Timer>();
@@ -28,6 +31,8 @@ export class Dispatcher implements QueueSink {
 
   enqueue(attempt: AttemptRow): void {
     this.queue.set(attempt.id, attempt);
+    if (attempt.id < this.lastQueued) this.ordered = false;
+    else this.lastQueued = attempt.id;
     this.pump();
   }
 
@@ -66,10 +71,17 @@ export class Dispatcher implements QueueSink {
   }
 
   private async pass(): Promise<void> {
-    const ordered = [...this.queue.values()].sort((a, b) =>
-      a.runId === b.runId ? (a.id < b.id ? -1 : 1) : a.runId < b.runId ? -1 : 1,
-    );
-    for (const queued of ordered) {
+    if (!this.ordered) {
+      const sorted = [...this.queue.values()].sort((a, b) =>
+        a.runId === b.runId ? (a.id < b.id ? -1 : 1) : a.runId < b.runId ? -1 : 1,
+      );
+      this.queue.clear();
+      for (const a of sorted) this.queue.set(a.id, a);
+      this.ordered = true;
+    }
+    for (const queued of [...this.queue.values()]) {
+      // nothing can be placed once every slot is taken; timeouts are still checked on the periodic pump
+      if (!this.anyFreeSlot() && Date.now() - queued.readyAt < this.queueTimeoutMs) break;
       const found = this.scheduler.attempt(queued.id);
       if (!found || found.attempt.state !== "queued") {
         this.queue.delete(queued.id);
@@ -123,6 +135,13 @@ export class Dispatcher implements QueueSink {
     if (message !== task.statusMessage) await this.scheduler.setTaskMessage(task, message);
   }
 
+  private anyFreeSlot(): boolean {
+    for (const agent of this.fleet.agents.values()) {
+      if (agent.socket && !agent.draining && agent.running.size < agent.row.capacity) return true;
+    }
+    return false;
+  }
+
   accepted(attemptId: string): void {
     clearTimeout(this.acceptTimers.get(attemptId));
     this.acceptTimers.delete(attemptId);
@@ -142,7 +161,7 @@ export class Dispatcher implements QueueSink {
       const back = await this.scheduler.transition(attemptId, ["assigned"], { state: "queued", agentId: null });
       if (!back) return;
       if (agentId) this.fleet.agents.get(agentId)?.running.delete(attemptId);
-      this.queue.set(back.id, back);
+      this.enqueue(back);
     });
     this.pump();
   }

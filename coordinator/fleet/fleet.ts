@@ -1,7 +1,9 @@
-import { eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { and, eq } from "drizzle-orm";
 import type { CoordinatorMessage } from "../../shared/protocol/index.ts";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { agents } from "../db/schema.ts";
+import { agents, attempts } from "../db/schema.ts";
 
 export type AgentRow = typeof agents.$inferSelect;
 export interface Resources {
@@ -34,13 +36,35 @@ export class Fleet {
     readonly leaseTtlMs: number,
   ) {}
 
-  async heartbeat(agent: OnlineAgent, now = Date.now()): Promise<void> {
+  /** agents whose lease moved since the last flush */
+  private readonly beating = new Set<OnlineAgent>();
+
+  /** The lease lives in memory; `flushLeases` writes it, so a thousand agents cost one transaction a second. */
+  heartbeat(agent: OnlineAgent, now = Date.now()): void {
     agent.row.leaseExpiresAt = now + this.leaseTtlMs;
     agent.row.lastHeartbeatAt = now;
-    await this.db
-      .update(agents)
-      .set({ leaseExpiresAt: agent.row.leaseExpiresAt, lastHeartbeatAt: now })
-      .where(eq(agents.id, agent.row.id));
+    this.beating.add(agent);
+  }
+
+  /** One row per agent that beat, and the keepalive of the attempts running on them, in one transaction. */
+  async flushLeases(): Promise<void> {
+    if (this.beating.size === 0) return;
+    const batch = [...this.beating];
+    this.beating.clear();
+    const writes: BatchItem<"sqlite">[] = [];
+    for (const agent of batch) {
+      const { leaseExpiresAt, lastHeartbeatAt } = agent.row;
+      writes.push(this.db.update(agents).set({ leaseExpiresAt, lastHeartbeatAt }).where(eq(agents.id, agent.row.id)));
+      if (agent.running.size > 0) {
+        writes.push(
+          this.db
+            .update(attempts)
+            .set({ keepaliveAt: lastHeartbeatAt })
+            .where(and(eq(attempts.agentId, agent.row.id), eq(attempts.state, "running"))),
+        );
+      }
+    }
+    await writeAll(this.db, writes);
   }
 
   /** Agents whose lease ran out; they are taken out of the fleet here. */

@@ -1,4 +1,5 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
 import type { ObjectStore } from "../store/object-store.ts";
 
@@ -11,6 +12,9 @@ export interface LogKey {
 interface LiveLog {
   path: string;
   fd: number;
+  /** hash of everything written, when this process wrote it all: storing then needs no re-read */
+  hash: Hash | null;
+  written: number;
   /** bytes received from the agent (its offsets), including any dropped past the cap */
   received: number;
   firstByteAt: number | null;
@@ -55,7 +59,8 @@ export class LiveLogs {
     if (!log) {
       const path = join(this.dir, name);
       const fd = openSync(path, "a");
-      log = { path, fd, received: statSync(path).size, firstByteAt: null, waiting: null };
+      const size = statSync(path).size;
+      log = { path, fd, received: size, written: size, hash: size === 0 ? createHash("sha256") : null, firstByteAt: null, waiting: null };
       this.logs.set(name, log);
     }
     return log;
@@ -70,12 +75,18 @@ export class LiveLogs {
     const fresh = data.subarray(log.received - offset);
     if (fresh.length === 0) return log.received;
     const room = Math.max(0, this.maxBytes - log.received);
-    if (room > 0) writeSync(log.fd, room >= fresh.length ? fresh : fresh.subarray(0, room));
+    if (room > 0) this.write(log, room >= fresh.length ? fresh : fresh.subarray(0, room));
     log.firstByteAt ??= performance.timeOrigin + performance.now();
     log.received += fresh.length;
     this.notify(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
     return log.received;
+  }
+
+  private write(log: LiveLog, data: Uint8Array): void {
+    writeSync(log.fd, data);
+    log.hash?.update(data);
+    log.written += data.length;
   }
 
   stored(key: LogKey): number {
@@ -105,13 +116,14 @@ export class LiveLogs {
     log.waiting = null;
     const dropped = log.received - Math.min(log.received, this.maxBytes);
     if (dropped > 0) {
-      writeSync(log.fd, `\n[drover: log truncated at ${this.maxBytes} bytes; ${dropped} more bytes were dropped]\n`);
+      this.write(log, Buffer.from(`\n[drover: log truncated at ${this.maxBytes} bytes; ${dropped} more bytes were dropped]\n`));
     }
     if (this.fsync) fsyncSync(log.fd);
     closeSync(log.fd);
     const object = logObjectKey(key);
+    const known = log.hash ? { size: log.written, sha256: log.hash.digest("hex") } : undefined;
     this.store
-      .putFile(object, log.path)
+      .putFile(object, log.path, known)
       .then(({ size, sha256 }) => {
         rmSync(log.path, { force: true });
         this.logs.delete(liveName(key));

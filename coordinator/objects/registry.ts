@@ -1,4 +1,6 @@
+import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray, lt, notExists } from "drizzle-orm";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { objectOwners, objects } from "../db/schema.ts";
 import type { ObjectStore, PutResult } from "../store/object-store.ts";
@@ -20,19 +22,19 @@ export class ObjectRegistry {
   ) {}
 
   async record(key: string, kind: ObjectKind, stored: PutResult, owner: string | null): Promise<void> {
-    await this.db.transaction(async (tx) => {
-      await tx
+    const writes: BatchItem<"sqlite">[] = [];
+    writes.push(
+      this.db
         .insert(objects)
         .values({ key, kind, size: stored.size, sha256: stored.sha256, createdAt: Date.now() })
-        .onConflictDoUpdate({ target: objects.key, set: { size: stored.size, sha256: stored.sha256 } });
-      if (owner) await tx.insert(objectOwners).values({ key, owner }).onConflictDoNothing();
-    });
+        .onConflictDoUpdate({ target: objects.key, set: { size: stored.size, sha256: stored.sha256 } }),
+    );
+    if (owner) writes.push(this.db.insert(objectOwners).values({ key, owner }).onConflictDoNothing());
+    await writeAll(this.db, writes);
   }
 
   async addOwner(keys: string[], owner: string): Promise<void> {
-    const present = keys.length
-      ? await this.db.select({ key: objects.key }).from(objects).where(inArray(objects.key, keys))
-      : [];
+    const present = keys.length ? await this.db.select({ key: objects.key }).from(objects).where(inArray(objects.key, keys)) : [];
     if (present.length === 0) return;
     await this.db
       .insert(objectOwners)
@@ -85,4 +87,3 @@ export class ObjectRegistry {
     return found;
   }
 }
-

@@ -1,6 +1,8 @@
+import type { BatchItem } from "drizzle-orm/batch";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { parsePipeline } from "../../shared/pipeline/index.ts";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, runs, steps, tasks } from "../db/schema.ts";
 import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
@@ -65,12 +67,12 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     };
   });
   return scheduler.serial.run(async () => {
-    await db.transaction(async (tx) => {
-      await tx.insert(runs).values(run);
-      if (taskRows.length) await tx.insert(tasks).values(taskRows);
-      if (keptAttempts.length) await tx.insert(attempts).values(keptAttempts);
-      if (keptSteps.length) await tx.insert(steps).values(keptSteps);
-    });
+    const writes: BatchItem<"sqlite">[] = [];
+    writes.push(db.insert(runs).values(run));
+    if (taskRows.length) writes.push(db.insert(tasks).values(taskRows));
+    if (keptAttempts.length) writes.push(db.insert(attempts).values(keptAttempts));
+    if (keptSteps.length) writes.push(db.insert(steps).values(keptSteps));
+    await writeAll(db, writes);
     scheduler.track(run, taskRows, keptAttempts);
     await scheduler.advanceRun(run.id);
     return run;

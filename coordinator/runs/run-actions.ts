@@ -1,5 +1,7 @@
+import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray } from "drizzle-orm";
 import { DroverError } from "../../shared/errors.ts";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
@@ -18,7 +20,8 @@ export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskNam
     if (!active) throw new DroverError("conflict", `run ${runId} is not running`);
     const task = [...active.tasks.values()].find((t) => t.name === taskName);
     if (!task) throw notFound(`task ${taskName}`);
-    if (task.status !== "waiting_approval") throw new DroverError("conflict", `task ${taskName} is ${task.status}, not waiting for approval`);
+    if (task.status !== "waiting_approval")
+      throw new DroverError("conflict", `task ${taskName} is ${task.status}, not waiting for approval`);
     const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
     if (approvers.includes(user)) throw new DroverError("conflict", `${user} already approved ${taskName}`);
     task.annotations = { ...task.annotations, approvers: [...approvers, user] };
@@ -63,7 +66,14 @@ export async function restartRun(
   const created = await createRun(
     db,
     scheduler,
-    { pipeline: run.pipeline, pipelineFile: run.pipelineFile, group: run.group, user, variables: run.variables, workspace: run.workspace },
+    {
+      pipeline: run.pipeline,
+      pipelineFile: run.pipelineFile,
+      group: run.group,
+      user,
+      variables: run.variables,
+      workspace: run.workspace,
+    },
     kept,
   );
   await shareKeptObjects(db, registry, run, created.id, kept);
@@ -87,17 +97,17 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
       throw new DroverError("conflict", `task ${taskName} is ${task.status}`);
     }
     const reset: TaskRow[] = [task, ...dependants(task, [...byName.values()]).filter((t) => t.status !== "success")];
-    await db.transaction(async (tx) => {
-      for (const t of reset) {
-        t.status = "notstarted";
-        t.endedAt = null;
-        await tx.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id));
-      }
-      if (FINAL_PHASES.has(active.run.phase)) {
-        Object.assign(active.run, { phase: "running", result: "unknown", endedAt: null });
-        await tx.update(runs).set({ phase: "running", result: "unknown", endedAt: null }).where(eq(runs.id, runId));
-      }
-    });
+    const writes: BatchItem<"sqlite">[] = [];
+    for (const t of reset) {
+      t.status = "notstarted";
+      t.endedAt = null;
+      writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
+    }
+    if (FINAL_PHASES.has(active.run.phase)) {
+      Object.assign(active.run, { phase: "running", result: "unknown", endedAt: null });
+      writes.push(db.update(runs).set({ phase: "running", result: "unknown", endedAt: null }).where(eq(runs.id, runId)));
+    }
+    await writeAll(db, writes);
     await scheduler.appendEvent(runId, "rerun", { task: taskName });
     await scheduler.advanceRun(runId);
   });

@@ -1,5 +1,7 @@
+import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
@@ -80,41 +82,39 @@ export class Scheduler {
     const out = advance(engineInput(active, now));
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
     const created: AttemptRow[] = [];
-    await this.db.transaction(async (tx) => {
-      for (const t of changedTasks) {
-        const row = active.tasks.get(t.id)!;
-        const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
-        const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
-        await tx
-          .update(tasks)
-          .set({ status: t.status, startedAt: started, endedAt: ended })
-          .where(eq(tasks.id, t.id));
-        Object.assign(row, { status: t.status, startedAt: started, endedAt: ended });
-      }
-      for (const action of out.actions) {
-        if (action.type === "create_attempt") {
-          const task = active.tasks.get(action.taskId)!;
-          const row: AttemptRow = {
-            id: newId(),
-            runId,
-            taskId: task.id,
-            taskName: task.name,
-            number: action.number,
-            agentId: null,
-            state: "queued",
-            exitCode: null,
-            error: null,
-            digest: commandDigest(task.spec, task.spec.arch ?? ""),
-            readyAt: now,
-            assignedAt: null,
-            startedAt: null,
-            keepaliveAt: null,
-            endedAt: null,
-            cpuSeconds: null,
-            peakRssBytes: null,
-          };
-          await tx.insert(attempts).values(row);
-          await tx.insert(steps).values(
+    const writes: BatchItem<"sqlite">[] = [];
+    for (const t of changedTasks) {
+      const row = active.tasks.get(t.id)!;
+      const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
+      const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
+      writes.push(this.db.update(tasks).set({ status: t.status, startedAt: started, endedAt: ended }).where(eq(tasks.id, t.id)));
+      Object.assign(row, { status: t.status, startedAt: started, endedAt: ended });
+    }
+    for (const action of out.actions) {
+      if (action.type === "create_attempt") {
+        const task = active.tasks.get(action.taskId)!;
+        const row: AttemptRow = {
+          id: newId(),
+          runId,
+          taskId: task.id,
+          taskName: task.name,
+          number: action.number,
+          agentId: null,
+          state: "queued",
+          exitCode: null,
+          error: null,
+          digest: commandDigest(task.spec, task.spec.arch ?? ""),
+          readyAt: now,
+          assignedAt: null,
+          startedAt: null,
+          keepaliveAt: null,
+          endedAt: null,
+          cpuSeconds: null,
+          peakRssBytes: null,
+        };
+        writes.push(this.db.insert(attempts).values(row));
+        writes.push(
+          this.db.insert(steps).values(
             task.spec.steps.map((s, index) => ({
               attemptId: row.id,
               index,
@@ -122,26 +122,27 @@ export class Scheduler {
               kind: s.kind,
               status: "pending",
             })),
-          );
-          created.push(row);
-        } else {
-          const found = active.attempts.get(action.attemptId);
-          if (found) found.cancelRequested = true;
-        }
+          ),
+        );
+        created.push(row);
+      } else {
+        const found = active.attempts.get(action.attemptId);
+        if (found) found.cancelRequested = true;
       }
-      if (out.run.phase !== active.run.phase || out.run.result !== active.run.result) {
-        const terminal = out.run.phase === "finished" || out.run.phase === "cancelled";
-        const patch = {
-          phase: out.run.phase,
-          result: out.run.result,
-          startedAt: active.run.startedAt ?? now,
-          endedAt: terminal ? now : null,
-        };
-        await tx.update(runs).set(patch).where(eq(runs.id, runId));
-        Object.assign(active.run, patch);
-      }
-      if (out.events.length) await tx.insert(events).values(out.events.map((e) => eventRow(runId, e, now)));
-    });
+    }
+    if (out.run.phase !== active.run.phase || out.run.result !== active.run.result) {
+      const terminal = out.run.phase === "finished" || out.run.phase === "cancelled";
+      const patch = {
+        phase: out.run.phase,
+        result: out.run.result,
+        startedAt: active.run.startedAt ?? now,
+        endedAt: terminal ? now : null,
+      };
+      writes.push(this.db.update(runs).set(patch).where(eq(runs.id, runId)));
+      Object.assign(active.run, patch);
+    }
+    if (out.events.length) writes.push(this.db.insert(events).values(out.events.map((e) => eventRow(runId, e, now))));
+    await writeAll(this.db, writes);
     for (const row of created) {
       active.attempts.set(row.id, { ...row, cancelRequested: false });
       this.attemptIndex.set(row.id, active);

@@ -21,8 +21,11 @@ export interface ObjectStore {
   readonly kind: "posix" | "s3";
   /** Stores the whole body or nothing: a failed put leaves any previous object under `key` untouched. */
   put(key: string, body: ObjectBody, opts?: { maxBytes?: number }): Promise<PutResult>;
-  /** The source file may be moved into the store; the caller should not rely on it afterwards. */
-  putFile(key: string, path: string): Promise<PutResult>;
+  /**
+   * The source file may be moved into the store; the caller should not rely on it afterwards.
+   * `known` is the file's size and hash when the caller computed them while writing it, sparing a re-read.
+   */
+  putFile(key: string, path: string, known?: PutResult): Promise<PutResult>;
   /** null when the object is missing. */
   get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null>;
   stat(key: string): Promise<ObjectInfo | null>;

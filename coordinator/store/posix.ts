@@ -63,20 +63,27 @@ export class PosixObjectStore implements ObjectStore {
     }
   }
 
-  async putFile(key: string, path: string): Promise<PutResult> {
+  async putFile(key: string, path: string, known?: PutResult): Promise<PutResult> {
     const dest = this.pathOf(key);
     const fh = await open(path, "r");
     // The file is renamed, not copied, so it must be durable before it becomes the object.
     if (this.fsync) await closeOnError(fh, fh.sync());
-    const meter = metered(key, readStream(fh, 0, Number.POSITIVE_INFINITY), Number.POSITIVE_INFINITY);
-    await meter.stream.pipeTo(new WritableStream());
+    let result: () => PutResult;
+    if (known) {
+      await fh.close();
+      result = () => known;
+    } else {
+      const meter = metered(key, readStream(fh, 0, Number.POSITIVE_INFINITY), Number.POSITIVE_INFINITY);
+      await meter.stream.pipeTo(new WritableStream());
+      result = () => meter.result();
+    }
     try {
       await this.moveIntoPlace(path, dest);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EXDEV") throw err;
       return this.put(key, Bun.file(path).stream(), { maxBytes: Number.POSITIVE_INFINITY });
     }
-    return meter.result();
+    return result();
   }
 
   async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null> {

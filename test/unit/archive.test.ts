@@ -76,9 +76,9 @@ describe("pack and extract", () => {
     symlinkSync("/etc/passwd", join(src, "passwd"));
     const packed = packArchive(src, expandGlobs(src, ["**"]).paths);
     const dest = fresh("dest");
-    expect(await extractArchive(packed.body, dest, true)).toBe(5);
+    expect(await extractArchive(packed.body, dest, true)).toBe(4);
     const stats = await packed.stats;
-    expect(stats).toEqual({ files: 5, bytes: 33, skipped: ["passwd (symlink to /etc/passwd, outside the work dir)"] });
+    expect(stats).toEqual({ files: 4, bytes: 23, skipped: ["passwd (symlink to /etc/passwd, outside the work dir)"] });
     expect(readFileSync(join(dest, "bin/run.sh"), "utf8")).toBe("#!/bin/sh\necho hi\n");
     expect(lstatSync(join(dest, "bin/run.sh")).mode & 0o777).toBe(0o755);
     expect(lstatSync(join(dest, "secret.key")).mode & 0o777).toBe(0o600);

@@ -33,14 +33,14 @@ function expectIndex(details: string[], index: string) {
 
 describe("history query plans", () => {
   const now = Date.now();
-  // [what, filter, index, whether sorting the rows it selects is fine: they are one run's or one agent's]
+  // [what, filter, index, whether sorting the rows it selects is fine: one run's, one agent's, or one window's]
   const cases: [string, Omit<AttemptFilter, "limit">, string, boolean][] = [
     ["by name and window", { name: "build", since: now - 86_400_000, until: now }, "attempts_name_ready", false],
     ["by name and state", { name: "build", state: "failed" }, "attempts_name_ready", false],
     ["by digest, also naming a task", { digest: "d", name: "build", since: now }, "attempts_digest_ready", false],
     ["by run, with every other filter", { run: "r", digest: "d", name: "build", agent: "a", state: "success", since: now }, "attempts_run", true],
-    ["by agent", { agent: "a", state: "success" }, "attempts_agent_state", true],
-    ["by window alone", { since: now - 86_400_000, until: now }, "sqlite_autoindex_attempts_1", false],
+    ["by agent", { agent: "a", state: "success" }, "attempts_agent_ready", true],
+    ["by window alone", { since: now - 86_400_000, until: now }, "attempts_ready", true],
     ["by state alone", { state: "lost" }, "sqlite_autoindex_attempts_1", false],
     ["unfiltered", {}, "sqlite_autoindex_attempts_1", false],
   ];

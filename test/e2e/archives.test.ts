@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { ADMIN_TOKEN, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+  await cluster.startAgent("arch1", ["--capacity", "2"]);
+});
+afterAll(() => cluster.stop());
+
+const PIPELINE = `tasks:
+  build:
+    steps:
+      - run: |
+          mkdir -p dist/sub deps coverage
+          echo built > dist/app.txt
+          printf '#!/bin/sh\\necho tool\\n' > dist/sub/tool.sh && chmod 755 dist/sub/tool.sh
+          ln -s app.txt dist/link.txt
+          echo lock-v1 > deps.lock
+          echo cached > deps/lib.txt
+          echo '<html>' > coverage/index.html
+      - save_to_workspace: { paths: ['dist/**', deps.lock] }
+      - save_cache: { key: 'deps-{{ checksum "deps.lock" }}', paths: [deps] }
+      - save_artifact: { paths: ['coverage/**'] }
+  test:
+    depends: [build]
+    steps:
+      - restore_workspace: {}
+      - restore_cache: { keys: ['deps-{{ checksum "deps.lock" }}', 'deps-'] }
+      - restore_cache: { keys: ['nope-', 'deps-'], dest: again }
+      - restore_cache: { keys: [missing-key] }
+      - run: |
+          test "$(cat dist/app.txt)" = built
+          test -x dist/sub/tool.sh && test "$(dist/sub/tool.sh)" = tool
+          test -L dist/link.txt && test "$(cat dist/link.txt)" = built
+          test "$(cat deps/lib.txt)" = cached
+          test "$(cat again/deps/lib.txt)" = cached
+          echo all-good
+`;
+
+const statuses = (run: RunView) => Object.fromEntries(run.tasks.map((t) => [t.name, t.status]));
+
+test("workspace, cache and artifacts flow from build to test", async () => {
+  const id = await cluster.submit(PIPELINE);
+  const run = await cluster.waitRun(id, 60_000);
+  expect(statuses(run)).toEqual({ build: "success", test: "success" });
+  expect(run.result).toBe("success");
+
+  expect(await cluster.log(id, "build", 1)).toMatch(/^saved 3 files \(\d+ B\) to the workspace, [\d.]+ \w+ compressed\n$/);
+  expect(await cluster.log(id, "build", 2)).toMatch(/^saved cache deps-[0-9a-f]{64}: 1 file \(7 B\)\n$/);
+  expect(await cluster.log(id, "build", 3)).toBe("uploaded coverage/index.html (7 B)\nsaved 1 artifact (7 B)\n");
+  expect(await cluster.log(id, "test", 0)).toMatch(/^restored the workspace of build: 3 files \(.+ compressed\)\n$/);
+  expect(await cluster.log(id, "test", 1)).toMatch(/^restored cache deps-[0-9a-f]{64} \(.+\): 1 file\n$/);
+  expect(await cluster.log(id, "test", 2)).toMatch(/^restored cache deps-[0-9a-f]{64} \(.+, newest for prefix deps-\): 1 file\n$/);
+  expect(await cluster.log(id, "test", 3)).toBe("cache miss for keys: missing-key\n");
+  expect(await cluster.log(id, "test", 4)).toBe("all-good\n");
+
+  const listed = await cluster.api<{ artifacts: { task: string; path: string; url: string }[] }>("GET", `/api/v1/runs/${id}/artifacts`);
+  expect(listed.body.artifacts.map((a) => `${a.task}/${a.path}`)).toEqual(["build/coverage/index.html"]);
+  const download = await fetch(`${cluster.coordinator.url}${listed.body.artifacts[0]!.url}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect(await download.text()).toBe("<html>\n");
+
+  // The same key again: caches are immutable, the second save is skipped.
+  const again = await cluster.submit(PIPELINE);
+  expect((await cluster.waitRun(again, 60_000)).result).toBe("success");
+  expect(await cluster.log(again, "build", 2)).toMatch(/^cache deps-[0-9a-f]{64} exists, not saved\n$/);
+}, 120_000);
+
+test("a cache key that cannot be rendered fails the step with the reason", async () => {
+  const id = await cluster.submit(`tasks:
+  bad: { steps: [ { save_cache: { key: 'k-{{ checksum "missing.lock" }}', paths: [x] } } ] }
+`);
+  const run = await cluster.waitRun(id, 60_000);
+  expect(run.result).toBe("failed");
+  const attempt = run.tasks[0]!.attempts[0]!;
+  expect(attempt.exitCode).toBe(1);
+  expect(attempt.error).toContain("missing.lock is not a file in the work dir");
+  expect(await cluster.log(id, "bad", 0)).toContain("error: cache key \"k-{{ checksum \"missing.lock\" }}\"");
+}, 60_000);

@@ -1,0 +1,44 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type KeyContext, renderCacheKey } from "../../agent/archive/cache-key.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "drover-cache-key-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+writeFileSync(join(dir, "bun.lock"), "lockfile v1\n");
+const LOCK_SHA = new Bun.CryptoHasher("sha256").update("lockfile v1\n").digest("hex");
+
+const ctx: KeyContext = { dir, arch: "arm64", env: { NODE: "22", EMPTY: "" }, now: new Date(Date.UTC(2026, 2, 7, 23, 59)) };
+
+test("renders checksum, arch, os, env and the UTC date", async () => {
+  expect(await renderCacheKey('deps-{{ checksum "bun.lock" }}', ctx)).toBe(`deps-${LOCK_SHA}`);
+  expect(await renderCacheKey('{{os}}-{{ arch }}-node{{ env "NODE" }}', ctx)).toBe("linux-arm64-node22");
+  expect(await renderCacheKey("daily-{{ year }}-{{ month }}-{{ day }}", ctx)).toBe("daily-2026-03-07");
+  expect(await renderCacheKey("plain-key", ctx)).toBe("plain-key");
+});
+
+test("a value containing braces is taken as is", async () => {
+  expect(await renderCacheKey('x-{{ env "B" }}', { ...ctx, env: { B: "{{ y }}" } })).toBe("x-{{ y }}");
+});
+
+test("a missing checksum file is an error naming it", async () => {
+  await expect(renderCacheKey('deps-{{ checksum "package-lock.json" }}', ctx)).rejects.toThrow(
+    'cache key "deps-{{ checksum "package-lock.json" }}": {{ checksum "package-lock.json" }}: package-lock.json is not a file in the work dir',
+  );
+  await expect(renderCacheKey('{{ checksum "." }}', ctx)).rejects.toThrow(/is not a file/);
+});
+
+test("an unset variable is an error, an empty one is not", async () => {
+  await expect(renderCacheKey('k-{{ env "NOPE" }}', ctx)).rejects.toThrow(/NOPE is not set/);
+  expect(await renderCacheKey('k-{{ env "EMPTY" }}', ctx)).toBe("k-");
+});
+
+test("unknown or malformed templates are clear errors", async () => {
+  await expect(renderCacheKey("k-{{ branch }}", ctx)).rejects.toThrow(/unknown template \{\{ branch \}\} \(known: /);
+  await expect(renderCacheKey("k-{{ checksum }}", ctx)).rejects.toThrow(/unknown template \{\{ checksum \}\}/);
+  await expect(renderCacheKey('k-{{ arch "x" }}', ctx)).rejects.toThrow(/unknown template/);
+  await expect(renderCacheKey("k-{{ arch", ctx)).rejects.toThrow(/unbalanced/);
+  await expect(renderCacheKey("k-}}", ctx)).rejects.toThrow(/unbalanced/);
+  await expect(renderCacheKey('{{ env "EMPTY" }}', ctx)).rejects.toThrow(/empty key/);
+});
