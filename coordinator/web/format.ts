@@ -1,4 +1,4 @@
-/** Small text helpers the pages share; client.js has the same `duration` so live values read alike. */
+/** Small text helpers the pages share; browser/common.mjs has the same `duration` so live values read alike. */
 
 export function duration(ms: number): string {
   if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;

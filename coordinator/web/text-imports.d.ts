@@ -1,10 +1,10 @@
-// The stylesheet and the client script are imported as text (`with { type: "text" }`) so they
+// The stylesheet and the browser modules are imported as text (`with { type: "text" }`) so they
 // travel inside the bundle: the browser gets them as they are written, with no build step.
 declare module "*.css" {
   const text: string;
   export default text;
 }
-declare module "*/client.js" {
+declare module "*.mjs" {
   const text: string;
   export default text;
 }

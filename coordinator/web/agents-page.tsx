@@ -1,0 +1,95 @@
+import { asc, inArray } from "drizzle-orm";
+import type { Services } from "../api/env.ts";
+import { agents, attempts } from "../db/schema.ts";
+import { atLeast } from "./auth.ts";
+import { ago, isoTime, seg } from "./format.ts";
+import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
+
+/** Agents from the database, with what each is running now from the live fleet. */
+async function loadAgents({ db, fleet }: Services) {
+  const rows = await db.select().from(agents).orderBy(asc(agents.name));
+  const running = new Map(rows.map((r) => [r.id, [...(fleet.agents.get(r.id)?.running.keys() ?? [])]]));
+  const ids = [...running.values()].flat();
+  const named = ids.length
+    ? await db.select({ id: attempts.id, runId: attempts.runId, task: attempts.taskName, number: attempts.number }).from(attempts).where(inArray(attempts.id, ids))
+    : [];
+  const byId = new Map(named.map((a) => [a.id, a]));
+  return rows.map((r) => ({
+    ...r,
+    connected: !!fleet.agents.get(r.id)?.socket,
+    running: running.get(r.id)!.flatMap((id) => byId.get(id) ?? []),
+  }));
+}
+
+export async function AgentsPage({ services, viewer }: { services: Services; viewer: Viewer }) {
+  const list = await loadAgents(services);
+  const canDrain = atLeast(viewer.principal, "admin");
+  return (
+    <Layout title="Agents" page="agents" viewer={viewer}>
+      <div class="title-row">
+        <h1>Agents</h1>
+        <span class="muted">{list.filter((a) => a.state === "online").length} online</span>
+      </div>
+      <table class="list">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Archs</th>
+            <th>Group</th>
+            <th>Labels</th>
+            <th>State</th>
+            <th>Running</th>
+            <th>Last heartbeat</th>
+            <th>Version</th>
+            {canDrain && <th />}
+          </tr>
+        </thead>
+        <tbody>
+          {list.map((a) => (
+            <tr data-agent={a.name}>
+              <td>
+                <strong>{a.name}</strong>
+                <div class="muted small">
+                  {a.host}
+                  {a.dynamic ? " · dynamic" : ""}
+                </div>
+              </td>
+              <td>{a.archs.join(", ")}</td>
+              <td>{a.group}</td>
+              <td>
+                {Object.entries(a.labels).map(([k, v]) => (
+                  <span class="chip">
+                    {k}={v}
+                  </span>
+                ))}
+              </td>
+              <td>
+                <Badge value={a.state} />
+              </td>
+              <td>
+                <span class="muted">
+                  {a.running.length}/{a.capacity}
+                </span>
+                {a.running.map((r) => (
+                  <a class="chip s-running" href={`/runs/${seg(r.runId)}`}>
+                    {r.task} #{r.number}
+                  </a>
+                ))}
+              </td>
+              <td title={isoTime(a.lastHeartbeatAt)}>{ago(a.lastHeartbeatAt)}</td>
+              <td class="mono">{a.version}</td>
+              {canDrain && (
+                <td>
+                  {a.connected && a.state === "online" && (
+                    <Action api={`/agents/${seg(a.id)}/drain`} label="Drain" kind="danger" confirm={`Drain ${a.name}? It finishes its running attempts and leaves.`} then="reload" />
+                  )}
+                </td>
+              )}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {list.length === 0 && <p class="empty">No agents have registered yet.</p>}
+    </Layout>
+  );
+}

@@ -1,0 +1,81 @@
+// The step log page: the log is fetched with ?follow=1 and streamed into the <pre> as it is
+// written; a search box highlights matches, and Enter steps through them.
+import { ansiParser, toHtml } from "./ansi.mjs";
+import { api, enc, failure, page, setBadge, setLive, setSpan } from "./common.mjs";
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export function followLog() {
+  const pre = document.getElementById("log");
+  const state = document.getElementById("log-state");
+  const search = document.getElementById("log-search");
+  const count = document.getElementById("log-count");
+  const segments = [];
+  let hits = 0;
+  let current = -1;
+
+  const highlight = () => {
+    const { html, count: n } = toHtml(segments, search.value);
+    pre.innerHTML = html;
+    hits = n;
+    current = -1;
+    count.textContent = search.value ? `${n} match${n === 1 ? "" : "es"}` : "";
+  };
+  search.addEventListener("input", highlight);
+  search.addEventListener("keydown", (e) => {
+    if (e.key !== "Enter" || hits === 0) return;
+    for (const m of pre.querySelectorAll("mark.current")) m.classList.remove("current");
+    current = (current + 1) % hits;
+    const marks = pre.querySelectorAll(`mark[data-hit="${current}"]`);
+    for (const m of marks) m.classList.add("current");
+    marks[0]?.scrollIntoView({ block: "center" });
+    count.textContent = `${current + 1} of ${hits}`;
+  });
+
+  const append = (added) => {
+    const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 24;
+    segments.push(...added);
+    // with a search on, a match may span old and new text: redraw it all; else add the new part
+    if (search.value) highlight();
+    else pre.insertAdjacentHTML("beforeend", toHtml(added, "").html);
+    if (atEnd) pre.scrollTop = pre.scrollHeight;
+  };
+
+  /** The step's status and duration once the log has ended, from the run. */
+  const showFinalStatus = async () => {
+    const run = await (await api("GET", `/api/v1/runs/${enc(page.run)}`)).json();
+    const attempts = run.tasks.find((t) => t.name === page.task)?.attempts ?? [];
+    const attempt = page.attempt ? attempts.find((a) => a.number === Number(page.attempt)) : attempts.at(-1);
+    const step = attempt?.steps[page.step];
+    if (!step) return;
+    setBadge(document.querySelector('[data-field="status"]'), step.status);
+    setSpan(document.querySelector('[data-field="duration"]'), step.startedAt, step.endedAt);
+  };
+
+  const follow = async () => {
+    let res = await api("GET", page.src);
+    // no pinned attempt means the task had not started when the page was made: wait for it
+    while (res.status === 404 && !page.attempt) {
+      await sleep(2000);
+      res = await api("GET", page.src);
+    }
+    if (!res.ok) throw await failure(res);
+    setLive(true);
+    state.textContent = "Following the log…";
+    const parse = ansiParser();
+    const decoder = new TextDecoder();
+    const reader = res.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      append(parse(decoder.decode(r.value, { stream: true })));
+    }
+    append(parse(decoder.decode()));
+    state.textContent = segments.length ? "End of log." : "The log is empty.";
+    await showFinalStatus();
+  };
+
+  follow()
+    .catch((err) => {
+      state.textContent = `The log stopped: ${err.message}. Reload to try again.`;
+    })
+    .finally(() => setLive(false));
+}

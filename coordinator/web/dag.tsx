@@ -1,0 +1,97 @@
+import type { TaskSpec } from "../../shared/pipeline/types.ts";
+import type { runView } from "../api/run-view.ts";
+import { seg, span } from "./format.ts";
+import { Action, Badge } from "./layout.tsx";
+
+export type RunData = NonNullable<Awaited<ReturnType<typeof runView>>>;
+type Task = RunData["tasks"][number];
+type Attempt = Task["attempts"][number];
+/** The parts of a task's spec the DAG shows: its parents, approval and step names. */
+export type TaskShape = Pick<TaskSpec, "depends" | "approval" | "steps">;
+
+/** A live duration: browser/app.mjs keeps `data-since` values ticking until the thing ends. */
+const Dur = ({ start, end }: { start: number | null; end: number | null }) => (
+  <span class="dur" data-since={start && !end ? String(start) : undefined}>
+    {span(start, end)}
+  </span>
+);
+
+export const AttemptChip = ({ a }: { a: Attempt }) => (
+  <span class={`chip s-${a.state}`} title={[a.agentId && `agent ${a.agentId}`, a.error].filter(Boolean).join(" · ")}>
+    #{a.number} {a.state} <Dur start={a.startedAt} end={a.endedAt} />
+  </span>
+);
+
+const parentLabel = (d: TaskSpec["depends"][number]) =>
+  d.conditions.length === 1 && d.conditions[0] === "on_success" ? d.task : `${d.task} (${d.conditions.join(", ")})`;
+
+function TaskBox({ run, task, shape, canAct }: { run: string; task: Task; shape: TaskShape; canAct: boolean }) {
+  const latest = task.attempts.at(-1);
+  const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
+  const base = `/runs/${seg(run)}/tasks/${seg(task.name)}`;
+  return (
+    <div class={`task s-${task.status}`} data-task={task.name} data-parents={JSON.stringify(shape.depends.map((d) => d.task))}>
+      <div class="task-head">
+        <span class="task-name" title={task.name}>
+          {task.name}
+        </span>
+        <Badge value={task.status} field="status" />
+      </div>
+      {shape.depends.length > 0 && <div class="parents">after {shape.depends.map(parentLabel).join(", ")}</div>}
+      <div class="attempts" data-field="attempts">
+        {task.attempts.map((a) => (
+          <AttemptChip a={a} />
+        ))}
+      </div>
+      <ol class="steps">
+        {shape.steps.map((s, i) => (
+          <li>
+            <a class={`step s-${latest?.steps[i]?.status ?? "pending"}`} data-step={i} href={`${base}/steps/${i}`}>
+              {s.name}
+            </a>
+          </li>
+        ))}
+      </ol>
+      {shape.approval && (
+        <div class="approval">
+          <span data-field="approvals" data-min={String(shape.approval.minApprovers)}>
+            {`${approvers.length}/${shape.approval.minApprovers} approvals`}
+          </span>
+          {canAct && (
+            <Action
+              api={`/runs/${seg(run)}/tasks/${seg(task.name)}/approve`}
+              label="Approve"
+              kind="primary"
+              showStatus={["waiting_approval"]}
+              hidden={task.status !== "waiting_approval"}
+            />
+          )}
+        </div>
+      )}
+      <div class="message" data-field="message">
+        {task.statusMessage ?? ""}
+      </div>
+    </div>
+  );
+}
+
+/** Tasks in columns by DAG level; browser/run.mjs draws the dependency lines between the boxes. */
+export function Dag({ run, shapes, canAct }: { run: RunData; shapes: Map<string, TaskShape>; canAct: boolean }) {
+  const levels = new Map<number, Task[]>();
+  for (const t of run.tasks) levels.set(t.level, [...(levels.get(t.level) ?? []), t]);
+  return (
+    <div class="dag" id="dag">
+      <svg class="edges" aria-hidden="true" />
+      {[...levels.entries()]
+        .sort(([a], [b]) => a - b)
+        .map(([level, tasks]) => (
+          <div class="level">
+            <div class="level-name">stage {level + 1}</div>
+            {tasks.map((t) => (
+              <TaskBox run={run.id} task={t} shape={shapes.get(t.name) ?? { depends: [], steps: [] }} canAct={canAct} />
+            ))}
+          </div>
+        ))}
+    </div>
+  );
+}

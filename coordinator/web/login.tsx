@@ -1,0 +1,58 @@
+import { Hono, type MiddlewareHandler } from "hono";
+import { deleteCookie, setCookie } from "hono/cookie";
+import { COOKIE, safeNext, userForToken, type WebEnv } from "./auth.ts";
+import { Layout } from "./layout.tsx";
+
+const LoginPage = ({ next, error }: { next: string; error?: string }) => (
+  <Layout title="Log in" page="login">
+    <form class="card login" method="post" action="/login">
+      <h1>Log in</h1>
+      <p class="muted">
+        Use an API token: the admin token <code>drover serve</code> printed, or one made with <code>POST /api/v1/tokens</code>.
+      </p>
+      {error && <p class="error">{error}</p>}
+      <label>
+        Token
+        <input type="password" name="token" autocomplete="current-password" required autofocus />
+      </label>
+      <input type="hidden" name="next" value={next} />
+      <button type="submit" class="btn primary">
+        Log in
+      </button>
+    </form>
+  </Layout>
+);
+
+export const loginRoutes = new Hono<WebEnv>();
+
+/** SameSite guards the pages; these two form posts set and clear the cookie, so they must come from here. */
+const sameOrigin: MiddlewareHandler<WebEnv> = async (c, next) => {
+  const fromHere = c.req.header("sec-fetch-site") === "same-origin" || c.req.header("origin") === new URL(c.req.url).origin;
+  if (!fromHere) return c.text("forms are only accepted from this site's own pages", 403);
+  await next();
+};
+
+loginRoutes.get("/login", (c) => c.html(<LoginPage next={safeNext(c.req.query("next"))} />));
+
+loginRoutes.post("/login", sameOrigin, async (c) => {
+  const form = await c.req.parseBody();
+  const token = typeof form.token === "string" ? form.token.trim() : "";
+  const next = safeNext(typeof form.next === "string" ? form.next : undefined);
+  if (!(await userForToken(c.get("services"), token))) {
+    return c.html(<LoginPage next={next} error="That token is not valid (or was revoked)." />, 401);
+  }
+  // HttpOnly keeps the token from other scripts; SameSite=Strict keeps other sites from using it
+  setCookie(c, COOKIE, token, {
+    httpOnly: true,
+    sameSite: "Strict",
+    path: "/",
+    secure: new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https",
+    maxAge: 30 * 86_400,
+  });
+  return c.redirect(next, 303);
+});
+
+loginRoutes.post("/logout", sameOrigin, (c) => {
+  deleteCookie(c, COOKIE, { path: "/" });
+  return c.redirect("/login", 303);
+});

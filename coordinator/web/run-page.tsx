@@ -1,0 +1,64 @@
+import { eq, max } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { events, tasks } from "../db/schema.ts";
+import { runView } from "../api/run-view.ts";
+import { atLeast } from "./auth.ts";
+import { Dag, type TaskShape } from "./dag.tsx";
+import { ACTIVE_PHASES, FINAL_PHASES, ago, isoTime, seg, span } from "./format.ts";
+import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
+
+/** The run page, or undefined when there is no such run. */
+export async function RunPage({ db, viewer, id }: { db: Db; viewer: Viewer; id: string }) {
+  // the last event before the view is read: the client's event stream starts after it, missing nothing
+  const [last] = await db.select({ seq: max(events.seq) }).from(events).where(eq(events.runId, id));
+  const run = await runView(db, id);
+  if (!run) return undefined;
+  // runView leaves task specs out; the DAG needs their parents, approvals and step names
+  const specs = await db.select({ name: tasks.name, spec: tasks.spec }).from(tasks).where(eq(tasks.runId, id));
+  const shapes = new Map(specs.map((s) => [s.name, s.spec as TaskShape]));
+  const canAct = atLeast(viewer.principal, "member");
+  const active = ACTIVE_PHASES.includes(run.phase);
+  return (
+    <Layout title={`Run ${run.id}`} page="run" viewer={viewer} data={{ run: run.id, phase: run.phase, after: String(last?.seq ?? 0) }}>
+      <div class="title-row">
+        <h1>
+          Run <span class="mono">{run.id}</span>
+        </h1>
+        <Badge value={run.phase} field="phase" />
+        <Badge value={run.result} field="result" />
+        <span class="live" id="live" title="live updates" />
+        {canAct && (
+          <div class="actions">
+            <Action api={`/runs/${seg(run.id)}/cancel`} label="Cancel" kind="danger" confirm="Cancel this run?" showPhase={ACTIVE_PHASES} hidden={!active} />
+            <Action api={`/runs/${seg(run.id)}/restart`} body={{ from: "scratch" }} label="Restart" then="open-run" showPhase={FINAL_PHASES} hidden={active} />
+            <Action api={`/runs/${seg(run.id)}/restart`} body={{ from: "failed" }} label="Restart failed" then="open-run" showPhase={FINAL_PHASES} hidden={active} />
+          </div>
+        )}
+      </div>
+      <dl class="facts">
+        <dt>Group</dt>
+        <dd>
+          <a href={`/?group=${seg(run.group)}`}>{run.group}</a>
+        </dd>
+        <dt>User</dt>
+        <dd>{run.user}</dd>
+        <dt>Created</dt>
+        <dd title={isoTime(run.createdAt)}>{ago(run.createdAt)}</dd>
+        <dt>Duration</dt>
+        <dd>
+          <span class="dur" data-field="duration" data-since={run.startedAt && !run.endedAt ? String(run.startedAt) : undefined}>
+            {span(run.startedAt, run.endedAt) || "not started"}
+          </span>
+        </dd>
+        {run.variables.length > 0 && <dt>Variables</dt>}
+        {run.variables.length > 0 && <dd class="mono">{run.variables.join(", ")}</dd>}
+      </dl>
+      {run.error && <p class="error">{run.error}</p>}
+      <Dag run={run} shapes={shapes} canAct={canAct} />
+      <details class="card pipeline">
+        <summary>Pipeline ({run.pipelineFile})</summary>
+        <pre>{run.pipeline}</pre>
+      </details>
+    </Layout>
+  );
+}

@@ -1,0 +1,119 @@
+import { and, asc, desc, eq, type SQL } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { runs } from "../db/schema.ts";
+import { ago, isoTime, seg, span } from "./format.ts";
+import { Badge, Layout, type Viewer } from "./layout.tsx";
+
+const PHASES = ["queued", "running", "finished", "cancelled", "setuperror"];
+const RESULTS = ["unknown", "success", "failed", "stopped", "error"];
+const FILTERS = ["group", "phase", "result", "user"] as const;
+type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
+
+/** The filters from a query string; empty fields mean "any". */
+export function readFilters(query: Record<string, string>): Filters {
+  return Object.fromEntries(FILTERS.filter((k) => query[k]?.trim()).map((k) => [k, query[k]!.trim()]));
+}
+
+async function loadRuns(db: Db, f: Filters) {
+  const where: SQL[] = [];
+  if (f.group) where.push(eq(runs.group, f.group));
+  if (f.phase) where.push(eq(runs.phase, f.phase));
+  if (f.result) where.push(eq(runs.result, f.result));
+  if (f.user) where.push(eq(runs.user, f.user));
+  const rows = await db
+    .select({ id: runs.id, group: runs.group, user: runs.user, phase: runs.phase, result: runs.result, createdAt: runs.createdAt, startedAt: runs.startedAt, endedAt: runs.endedAt })
+    .from(runs)
+    .where(and(...where))
+    .orderBy(desc(runs.id))
+    .limit(100);
+  const groups = await db.selectDistinct({ group: runs.group }).from(runs).orderBy(asc(runs.group)).limit(500);
+  return { rows, groups: groups.map((g) => g.group) };
+}
+
+const Select = ({ name, options, value }: { name: string; options: string[]; value?: string }) => (
+  <select name={name} id={`filter-${name}`}>
+    <option value="">any</option>
+    {options.map((o) => (
+      <option value={o} selected={o === value}>
+        {o}
+      </option>
+    ))}
+  </select>
+);
+
+export async function RunsListPage({ db, viewer, filters }: { db: Db; viewer: Viewer; filters: Filters }) {
+  const { rows, groups } = await loadRuns(db, filters);
+  return (
+    <Layout title="Runs" page="runs" viewer={viewer}>
+      <div class="title-row">
+        <h1>Runs</h1>
+      </div>
+      <form class="filters card" method="get" action="/">
+        <label>
+          Group
+          <input name="group" value={filters.group ?? ""} list="groups" placeholder="any" />
+          <datalist id="groups">
+            {groups.map((g) => (
+              <option value={g} />
+            ))}
+          </datalist>
+        </label>
+        <label for="filter-phase">
+          Phase
+          <Select name="phase" options={PHASES} value={filters.phase} />
+        </label>
+        <label for="filter-result">
+          Result
+          <Select name="result" options={RESULTS} value={filters.result} />
+        </label>
+        <label>
+          User
+          <input name="user" value={filters.user ?? ""} placeholder="any" />
+        </label>
+        <button type="submit" class="btn primary">
+          Filter
+        </button>
+        <a class="btn" href="/">
+          Clear
+        </a>
+      </form>
+      <table class="list">
+        <thead>
+          <tr>
+            <th>Run</th>
+            <th>Group</th>
+            <th>User</th>
+            <th>Phase</th>
+            <th>Result</th>
+            <th>Created</th>
+            <th>Duration</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr data-run={r.id}>
+              <td>
+                <a class="mono" href={`/runs/${seg(r.id)}`}>
+                  {r.id}
+                </a>
+              </td>
+              <td>{r.group}</td>
+              <td>{r.user}</td>
+              <td>
+                <Badge value={r.phase} />
+              </td>
+              <td>
+                <Badge value={r.result} />
+              </td>
+              <td title={isoTime(r.createdAt)}>{ago(r.createdAt)}</td>
+              <td class="dur" data-since={r.startedAt && !r.endedAt ? String(r.startedAt) : undefined}>
+                {span(r.startedAt, r.endedAt)}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {rows.length === 0 && <p class="empty">No runs match these filters.</p>}
+    </Layout>
+  );
+}
