@@ -4,16 +4,26 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
+/** Backoff with full jitter, so many clients that failed together do not come back in lockstep. */
+export function backoffMs(attempt: number, baseMs = 250, maxMs = 10_000): number {
+  return Math.random() * Math.min(maxMs, baseMs * 2 ** attempt);
+}
+
+export interface RetryOptions {
+  /** whether an error is worth another try; by default every error is */
+  retryIf?: (error: unknown) => boolean;
+  signal?: AbortSignal;
+}
+
 /** Runs `fn` until it succeeds or the tries run out, backing off exponentially with full jitter. */
-export async function retry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>): Promise<T> {
-  let last: unknown;
-  for (let attempt = 1; attempt <= policy.tries; attempt++) {
+export async function retry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (e) {
-      last = e;
-      if (attempt < policy.tries) await Bun.sleep(Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)));
+      const again = attempt < policy.tries && !options.signal?.aborted && (options.retryIf?.(e) ?? true);
+      if (!again) throw e;
+      await Bun.sleep(backoffMs(attempt - 1, policy.baseMs, policy.maxMs));
     }
   }
-  throw last;
 }

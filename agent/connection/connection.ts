@@ -3,17 +3,13 @@ import {
   type CoordinatorMessage,
   coordinatorMessageSchema,
 } from "../../shared/protocol/index.ts";
+import { backoffMs } from "../../shared/retry.ts";
 
 export interface ConnectionHandlers {
   /** called on every (re)connect; returns the hello to send first */
   hello(): AgentMessage;
   message(message: CoordinatorMessage): void;
   closed(code: number, reason: string): void;
-}
-
-/** Backoff with full jitter, so a fleet that lost its coordinator does not come back in lockstep. */
-export function backoffMs(attempt: number, baseMs = 250, maxMs = 10_000): number {
-  return Math.random() * Math.min(maxMs, baseMs * 2 ** attempt);
 }
 
 /** The agent's WebSocket to the coordinator: reconnects by itself until stopped. */

@@ -1,11 +1,5 @@
 import { z } from "zod";
-import { backoffMs } from "./connection.ts";
-
-export interface RetryPolicy {
-  tries: number;
-  baseMs: number;
-  maxMs: number;
-}
+import { type RetryPolicy, retry } from "../../shared/retry.ts";
 
 /** Idempotent reads survive a dropped connection or a coordinator restart; uploads are never retried (their body is a one-shot stream). */
 export const IDEMPOTENT_READ: RetryPolicy = { tries: 3, baseMs: 250, maxMs: 2_000 };
@@ -20,18 +14,8 @@ export class FilesError extends Error {
   }
 }
 
-/** Retries network failures and 5xx/429 answers; any other 4xx is final. */
-export async function withRetry<T>(policy: RetryPolicy, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (e) {
-      const transient = !(e instanceof FilesError) || e.status >= 500 || e.status === 429;
-      if (!transient || attempt >= policy.tries || signal?.aborted) throw e;
-      await Bun.sleep(backoffMs(attempt, policy.baseMs, policy.maxMs));
-    }
-  }
-}
+/** Network failures and 5xx/429 answers are the infrastructure's, not the step's: worth a retry. */
+export const isTransient = (e: unknown) => e instanceof FilesError && (e.status === 0 || e.status >= 500 || e.status === 429);
 
 const storedSchema = z.object({ object: z.string(), size: z.number(), sha256: z.string() });
 const cacheSchema = z.object({ key: z.string(), object: z.string(), size: z.number() });
@@ -69,7 +53,9 @@ export class FilesClient {
       const init = { method, headers, body, signal, duplex: "half" } as RequestInit;
       res = await fetch(`${coordinator}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
     } catch (e) {
-      throw new Error(`${what} failed: ${(e as Error).message}`);
+      if (signal?.aborted) throw e;
+      // no answer at all: status 0 marks a network failure
+      throw new FilesError(0, "network", `${what} failed: ${(e as Error).message}`);
     }
     if (res.ok) return res;
     const text = await res.text();
@@ -86,16 +72,17 @@ export class FilesClient {
     return schema.parse(await res.json());
   }
 
+  private read<T>(fn: () => Promise<T>): Promise<T> {
+    return retry(IDEMPOTENT_READ, fn, { retryIf: isTransient, signal: this.opts.signal });
+  }
+
   /** A cache lookup: 404 means no such cache, which is an answer, not an error. */
   private async findCache(path: string): Promise<CacheEntry | null> {
-    return withRetry(
-      IDEMPOTENT_READ,
-      () =>
-        this.request("GET", path).then(
-          (res) => this.json(cacheSchema, res),
-          (e) => (e instanceof FilesError && e.status === 404 ? null : Promise.reject(e)),
-        ),
-      this.opts.signal,
+    return this.read(() =>
+      this.request("GET", path).then(
+        (res) => this.json(cacheSchema, res),
+        (e) => (e instanceof FilesError && e.status === 404 ? null : Promise.reject(e)),
+      ),
     );
   }
 
@@ -107,19 +94,19 @@ export class FilesClient {
 
   /** The workspace archives of every ancestor task, in the order to extract them. */
   async workspaces(): Promise<WorkspaceArchive[]> {
-    return withRetry(IDEMPOTENT_READ, async () => {
+    return this.read(async () => {
       const res = await this.request("GET", "workspaces");
       return (await this.json(workspacesSchema, res)).archives;
-    }, this.opts.signal);
+    });
   }
 
   /** The bytes of an object this attempt may read, as a stream (retried until it starts, not mid-stream). */
   async object(key: string): Promise<ReadableStream<Uint8Array>> {
-    return withRetry(IDEMPOTENT_READ, async () => {
+    return this.read(async () => {
       const res = await this.request("GET", `objects/${encodePath(key)}`);
       if (!res.body) throw new FilesError(res.status, "empty", `GET objects/${key} returned no body`);
       return res.body;
-    }, this.opts.signal);
+    });
   }
 
   /** The cache named exactly `key`, or null. */

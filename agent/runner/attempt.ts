@@ -87,6 +87,7 @@ export class AttemptRunner {
       this.logs.set(index, log);
       let exitCode: number | null = null;
       let error: string | null = null;
+      let infrastructure = false;
       if (step.kind === "run") {
         const env = this.stepEnv(step.env);
         const proc = new StepProcess(step.command, this.dir, env);
@@ -105,7 +106,7 @@ export class AttemptRunner {
         if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
         else if (result.signal) error = `killed by ${result.signal}`;
       } else {
-        ({ exitCode, error } = await runArchiveStep(step, {
+        ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
           dir: this.dir,
@@ -118,6 +119,7 @@ export class AttemptRunner {
       await log.end();
       await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
       if (this.stopReason === "cancelled") return { status: "stopped", exitCode, error };
+      if (infrastructure) return { status: "error", exitCode, error };
       if (exitCode !== 0 || error) return { status: "failed", exitCode, error };
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };

@@ -2,7 +2,7 @@ import { isAbsolute, relative, resolve } from "node:path";
 import type { KeyContext } from "../archive/cache-key.ts";
 import { expandGlobs } from "../archive/globs.ts";
 import { type PackStats, packArchive } from "../archive/pack.ts";
-import type { FilesClient } from "../connection/files-client.ts";
+import { type FilesClient, FilesError } from "../connection/files-client.ts";
 
 /** What a workspace, cache or artifact step needs from the attempt it runs in. */
 export interface StepContext {
@@ -54,8 +54,10 @@ export async function uploadArchive<T>(
   try {
     result = await upload(packed.body);
   } catch (e) {
-    // A read error on our side reaches the upload only as a broken stream: report the cause.
-    const cause = packed.failure() ?? (e as Error);
+    // The coordinator's answer explains a refused upload; a read error on our side reaches the
+    // upload only as a broken stream, so then the packer knows the cause.
+    const answered = e instanceof FilesError && e.status > 0;
+    const cause = answered ? e : (packed.failure() ?? (e as Error));
     packed.abort(cause);
     throw cause;
   }

@@ -1,5 +1,5 @@
 import type { AssignedStep, Assignment } from "../../shared/protocol/index.ts";
-import { FilesClient } from "../connection/files-client.ts";
+import { FilesClient, isTransient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import type { StepContext } from "./common.ts";
 import { restoreCache } from "./restore-cache.ts";
@@ -16,6 +16,8 @@ export type ArchiveStep = Exclude<AssignedStep, { kind: "run" }>;
 export interface StepResult {
   exitCode: number | null;
   error: string | null;
+  /** the failure was the infrastructure's (storage or coordinator unreachable): the attempt is retried */
+  infrastructure: boolean;
 }
 
 export interface ArchiveStepInput {
@@ -67,11 +69,11 @@ export async function runArchiveStep(step: ArchiveStep, input: ArchiveStepInput)
   };
   try {
     await run(step, ctx);
-    return { exitCode: 0, error: null };
+    return { exitCode: 0, error: null, infrastructure: false };
   } catch (e) {
     const error = input.stopped() ?? (e as Error).message;
     log(`error: ${error}`);
-    return { exitCode: 1, error: redactText(error, secrets) };
+    return { exitCode: 1, error: redactText(error, secrets), infrastructure: !input.stopped() && isTransient(e) };
   } finally {
     clearInterval(watch);
     input.log.write(redactor.flush());

@@ -131,7 +131,11 @@ export class LiveLogs {
         waiting.resolve({ object, size, sha256, firstByteAt: log.firstByteAt });
         this.notify(key);
       })
-      .catch(waiting.reject);
+      .catch((e) => {
+        // the fd is closed and the step is over: forget the log, keep its file for whoever looks at it
+        this.logs.delete(liveName(key));
+        waiting.reject(e);
+      });
   }
 
   /** Path and current size of a log still being written, or null once it has moved to storage. */

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { asc, inArray } from "drizzle-orm";
 import type { Services } from "../api/env.ts";
 import { agents, attempts } from "../db/schema.ts";

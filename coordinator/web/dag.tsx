@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import type { TaskSpec } from "../../shared/pipeline/types.ts";
 import type { runView } from "../api/run-view.ts";
 import { seg, span } from "./format.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
 import type { Principal } from "../api/env.ts";

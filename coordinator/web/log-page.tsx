@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import type { Db } from "../db/open.ts";
 import { runView } from "../api/run-view.ts";
 import { seg, span } from "./format.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { COOKIE, safeNext, userForToken, type WebEnv } from "./auth.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { type Context, Hono } from "hono";
 import { AgentsPage } from "./agents-page.tsx";
 import { assetRoutes } from "./assets.ts";

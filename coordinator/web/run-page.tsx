@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { eq, max } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { events, tasks } from "../db/schema.ts";

@@ -1,3 +1,4 @@
+/** @jsxImportSource hono/jsx */
 import { and, asc, desc, eq, type SQL } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { runs } from "../db/schema.ts";

@@ -2,54 +2,89 @@ import type { Socket } from "bun";
 
 export interface TcpProxy {
   port: number;
+  /** bytes passed from clients to the target so far */
+  bytesUp(): number;
   /** closes every connection through the proxy, as a network cut would */
   cut(): number;
   stop(): void;
 }
 
-interface Pair {
-  client: Socket<Pair>;
-  upstream: Socket<{ peer: Socket<Pair> }> | null;
-  pending: Uint8Array[];
+/** One direction of a connection: bytes the peer socket has not taken yet wait here until it drains. */
+class Pipe {
+  private backlog: Uint8Array[] = [];
+  target: Socket<unknown> | null = null;
+
+  push(chunk: Uint8Array): void {
+    this.backlog.push(new Uint8Array(chunk));
+    this.flush();
+  }
+
+  flush(): void {
+    const target = this.target;
+    if (!target) return;
+    while (this.backlog.length > 0) {
+      const head = this.backlog[0]!;
+      const written = target.write(head);
+      if (written < head.length) {
+        this.backlog[0] = head.subarray(Math.max(0, written));
+        return;
+      }
+      this.backlog.shift();
+    }
+  }
 }
 
-/** A loopback TCP proxy in the test process, to cut an agent's connection mid-stream. */
-export function startTcpProxy(targetPort: number): TcpProxy {
+interface Pair {
+  client: Socket<Pair>;
+  upstream: Socket<Pair> | null;
+  toUpstream: Pipe;
+  toClient: Pipe;
+}
+
+/** A loopback TCP proxy in the test process, to cut a connection mid-stream. */
+export function startTcpProxy(targetPort: number, listenPort = 0): TcpProxy {
   const pairs = new Set<Pair>();
+  let up = 0;
   const server = Bun.listen<Pair>({
     hostname: "127.0.0.1",
-    port: 0,
+    port: listenPort,
     socket: {
       open(client) {
-        const pair: Pair = { client, upstream: null, pending: [] };
+        const pair: Pair = { client, upstream: null, toUpstream: new Pipe(), toClient: new Pipe() };
+        pair.toClient.target = client as Socket<unknown>;
         client.data = pair;
         pairs.add(pair);
-        void Bun.connect<{ peer: Socket<Pair> }>({
+        void Bun.connect<Pair>({
           hostname: "127.0.0.1",
           port: targetPort,
-          data: { peer: client },
+          data: pair,
           socket: {
-            open(up) {
-              pair.upstream = up;
-              for (const chunk of pair.pending) up.write(chunk);
-              pair.pending = [];
+            open(upstream) {
+              pair.upstream = upstream;
+              pair.toUpstream.target = upstream as Socket<unknown>;
+              pair.toUpstream.flush();
             },
-            data(up, chunk) {
-              up.data.peer.write(chunk);
+            data(upstream, chunk) {
+              upstream.data.toClient.push(chunk);
             },
-            close(up) {
-              up.data.peer.end();
+            drain(upstream) {
+              upstream.data.toUpstream.flush();
             },
-            error(up) {
-              up.data.peer.end();
+            close(upstream) {
+              upstream.data.client.end();
+            },
+            error(upstream) {
+              upstream.data.client.end();
             },
           },
         }).catch(() => client.end());
       },
       data(client, chunk) {
-        const pair = client.data;
-        if (pair.upstream) pair.upstream.write(chunk);
-        else pair.pending.push(new Uint8Array(chunk));
+        up += chunk.length;
+        client.data.toUpstream.push(chunk);
+      },
+      drain(client) {
+        client.data.toClient.flush();
       },
       close(client) {
         client.data.upstream?.end();
@@ -59,6 +94,7 @@ export function startTcpProxy(targetPort: number): TcpProxy {
   });
   return {
     port: server.port,
+    bytesUp: () => up,
     cut() {
       const n = pairs.size;
       for (const pair of pairs) {
