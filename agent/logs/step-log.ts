@@ -11,9 +11,11 @@ export interface LogSender {
 }
 
 /**
- * One step's output on the agent. Every byte is appended to a spool file first,
- * so memory stays bounded however much is unacknowledged; bytes go out at once
- * when the sender is caught up, and are re-read from the spool after a reconnect.
+ * One step's output on the agent. Every byte is in a spool file first, so memory
+ * stays bounded however much is unacknowledged; bytes go out at once when the
+ * sender is caught up, and are re-read from the spool after a reconnect. The
+ * spool is either written here (`write`) or, when nothing needs redacting, it is
+ * the step's own output file, written by the step's process (`grew`).
  */
 export class StepLog {
   private readonly fd: number;
@@ -28,8 +30,15 @@ export class StepLog {
     readonly step: number,
     private readonly path: string,
     private readonly sender: LogSender,
+    external = false,
   ) {
-    this.fd = openSync(path, "w+");
+    this.fd = openSync(path, external ? "r" : "w+");
+  }
+
+  /** The step's process wrote up to `size`: send now if nothing is in flight, else on the next ack. */
+  grew(size: number): void {
+    this.written = size;
+    if (this.sent === this.acked) this.pump();
   }
 
   write(data: Uint8Array): void {

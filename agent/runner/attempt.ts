@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
@@ -6,6 +6,7 @@ import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
+import { FileTail } from "../logs/tail.ts";
 import { runArchiveStep } from "../steps/index.ts";
 import { StepProcess } from "./process.ts";
 
@@ -83,29 +84,14 @@ export class AttemptRunner {
     for (const [index, step] of a.steps.entries()) {
       if (this.stopReason) break;
       void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
-      const log = new StepLog(a.attempt, index, join(this.ctx.workRoot, "spool", `${a.attempt}-${index}.log`), this.ctx.sender);
-      this.logs.set(index, log);
       let exitCode: number | null = null;
       let error: string | null = null;
       let infrastructure = false;
+      let log: StepLog;
       if (step.kind === "run") {
-        const env = this.stepEnv(step.env);
-        const proc = new StepProcess(step.command, this.dir, env);
-        this.current = proc;
-        const redactor = new Redactor(secretValues(env, a.secrets));
-        const output = proc.pipeOutput((chunk) => log.write(redactor.push(chunk)));
-        const result = await proc.wait();
-        // Whatever the step left running in its group would hold the output open and outlive the attempt.
-        proc.signal("SIGKILL");
-        await output;
-        log.write(redactor.flush());
-        this.current = null;
-        this.cpuSeconds += result.cpuSeconds;
-        this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
-        exitCode = result.exitCode;
-        if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
-        else if (result.signal) error = `killed by ${result.signal}`;
+        ({ log, exitCode, error } = await this.runCommand(index, step.command, this.stepEnv(step.env)));
       } else {
+        log = this.newLog(index, false);
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
@@ -124,6 +110,53 @@ export class AttemptRunner {
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
     return { status: "success", exitCode: 0, error: null };
+  }
+
+  private newLog(index: number, external: boolean): StepLog {
+    const path = join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${external ? "out" : "log"}`);
+    const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, external);
+    this.logs.set(index, log);
+    return log;
+  }
+
+  /**
+   * Runs a command with its output going straight to a spool file. With no
+   * secrets to redact that file is the log itself; otherwise it is read back
+   * through the redactor into the log.
+   */
+  private async runCommand(index: number, command: string, env: Record<string, string>) {
+    const secrets = secretValues(env, this.assignment.secrets);
+    const outPath = join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.out`);
+    const proc = new StepProcess(command, this.dir, env, outPath);
+    this.current = proc;
+    let log: StepLog;
+    let tail: FileTail;
+    let redactor: Redactor | null = null;
+    if (secrets.length === 0) {
+      log = this.newLog(index, true);
+      tail = new FileTail(outPath, { onSize: (size) => log.grew(size) });
+    } else {
+      log = this.newLog(index, false);
+      const r = new Redactor(secrets);
+      redactor = r;
+      tail = new FileTail(outPath, { onBytes: (bytes) => log.write(r.push(bytes)) });
+    }
+    tail.start();
+    const result = await proc.wait();
+    // Whatever the step left running in its group would outlive the attempt.
+    proc.signal("SIGKILL");
+    tail.finish();
+    if (redactor) {
+      log.write(redactor.flush());
+      rmSync(outPath, { force: true });
+    }
+    this.current = null;
+    this.cpuSeconds += result.cpuSeconds;
+    this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
+    let error: string | null = null;
+    if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
+    else if (result.signal) error = `killed by ${result.signal}`;
+    return { log, exitCode: result.exitCode, error };
   }
 
   private stepEnv(stepEnv: Record<string, string>): Record<string, string> {

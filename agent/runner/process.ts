@@ -1,3 +1,4 @@
+import { closeSync, openSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 export interface StepProcessResult {
@@ -7,32 +8,33 @@ export interface StepProcessResult {
   peakRssBytes: number;
 }
 
-/**
- * One `run` step: `bash -eo pipefail -c` in its own session (so its process
- * group can be signalled as a whole), stdout and stderr merged into one pipe
- * so their interleaving is kept.
- */
+/** One `run` step: `bash -eo pipefail -c` in its own session, so its process group can be signalled as a whole. */
 export class StepProcess {
-  private readonly proc: Subprocess<"ignore", "pipe", "inherit">;
+  private readonly proc: Subprocess<"ignore", number, number>;
 
-  constructor(command: string, cwd: string, env: Record<string, string>) {
-    // stderr joins stdout on the command's own first line, so line numbers in bash's messages stay right
-    this.proc = Bun.spawn(["bash", "-eo", "pipefail", "-c", `exec 2>&1; ${command}`], {
-      cwd,
-      env,
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "inherit",
-      detached: true,
-    });
+  /**
+   * stdout and stderr both go straight to `outputPath` through one shared file
+   * description, so their interleaving is kept and no pipe sits between the step
+   * and its log.
+   */
+  constructor(command: string, cwd: string, env: Record<string, string>, outputPath: string) {
+    const out = openSync(outputPath, "w");
+    try {
+      this.proc = Bun.spawn(["bash", "-eo", "pipefail", "-c", command], {
+        cwd,
+        env,
+        stdin: "ignore",
+        stdout: out,
+        stderr: out,
+        detached: true,
+      });
+    } finally {
+      closeSync(out);
+    }
   }
 
   get pid(): number {
     return this.proc.pid;
-  }
-
-  async pipeOutput(write: (chunk: Uint8Array) => void): Promise<void> {
-    for await (const chunk of this.proc.stdout) write(chunk);
   }
 
   /** Signals the step's whole process group; ESRCH means it is already gone. */

@@ -1,0 +1,60 @@
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+
+const FIRST_POLL_MS = 1;
+const IDLE_POLL_MS = 50;
+const READ_BYTES = 1024 * 1024;
+
+/**
+ * Follows a file another process writes (a step's output). Polling starts every
+ * millisecond, so first bytes are seen at once, and slows down while nothing is
+ * written, so a step that sleeps for an hour costs nothing.
+ */
+export class FileTail {
+  private readonly fd: number;
+  private offset = 0;
+  private delay = FIRST_POLL_MS;
+  private timer: Timer | null = null;
+
+  /** `onBytes` gets the new bytes; without it only `onSize` is told how far the file has grown. */
+  constructor(
+    path: string,
+    private readonly sink: { onSize?(size: number): void; onBytes?(bytes: Uint8Array): void },
+  ) {
+    this.fd = openSync(path, "r");
+  }
+
+  start(): void {
+    this.poll();
+  }
+
+  private poll = (): void => {
+    const grew = this.catchUp();
+    this.delay = grew ? FIRST_POLL_MS : Math.min(IDLE_POLL_MS, this.delay * 2);
+    this.timer = setTimeout(this.poll, this.delay);
+  };
+
+  private catchUp(): boolean {
+    const size = fstatSync(this.fd).size;
+    if (size <= this.offset) return false;
+    if (this.sink.onBytes) {
+      while (this.offset < size) {
+        const buf = new Uint8Array(Math.min(READ_BYTES, size - this.offset));
+        const n = readSync(this.fd, buf, 0, buf.length, this.offset);
+        if (n === 0) break;
+        this.offset += n;
+        this.sink.onBytes(buf.subarray(0, n));
+      }
+    } else {
+      this.offset = size;
+    }
+    this.sink.onSize?.(this.offset);
+    return true;
+  }
+
+  /** The writer is done: take the rest and stop. */
+  finish(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.catchUp();
+    closeSync(this.fd);
+  }
+}
