@@ -23,6 +23,8 @@ export interface CoordinatorConfig {
   /** a queued attempt no agent took in this long fails */
   queueTimeoutMs: number;
   maxLogBytes: number;
+  /** largest archive or artifact accepted when its size is not known up front */
+  maxObjectBytes: number;
   publicUrl?: string;
   /** where scripts/build-agent put the agent binaries served under /download */
   distDir: string;
@@ -72,6 +74,7 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     acceptTimeoutMs: numberFrom(env.DROVER_ACCEPT_TIMEOUT_MS, 5000),
     cancelGraceMs: numberFrom(env.DROVER_CANCEL_GRACE_MS, 10000),
     queueTimeoutMs: numberFrom(env.DROVER_QUEUE_TIMEOUT_MS, 24 * 3600 * 1000),
+    maxObjectBytes: numberFrom(env.DROVER_MAX_OBJECT_BYTES, 1024 ** 3),
     maxLogBytes: numberFrom(env.DROVER_MAX_LOG_BYTES, 100 * 1024 * 1024),
     publicUrl: env.DROVER_PUBLIC_URL,
     retention: retentionFromEnv(env),

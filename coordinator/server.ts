@@ -41,7 +41,7 @@ export interface RunningCoordinator {
 /** Wires the coordinator together: database, storage, scheduler, fleet, HTTP and the agent WebSocket. */
 export async function startCoordinator(config: CoordinatorConfig): Promise<RunningCoordinator> {
   const db = await openDb({ url: config.dbUrl, authToken: config.dbAuthToken });
-  const store = openObjectStore(config.storage, { fsync: config.fsync });
+  const store = openObjectStore(config.storage, { fsync: config.fsync, maxUnknownSizeBytes: config.maxObjectBytes });
   const registry = new ObjectRegistry(db, store);
   const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
   const runEvents = new RunEvents();

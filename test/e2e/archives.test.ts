@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
 
 let cluster: Cluster;
@@ -77,3 +78,18 @@ test("a cache key that cannot be rendered fails the step with the reason", async
   expect(attempt.error).toContain("missing.lock is not a file in the work dir");
   expect(await cluster.log(id, "bad", 0)).toContain("error: cache key \"k-{{ checksum \"missing.lock\" }}\"");
 }, 60_000);
+
+test("two concurrent saves of one cache key store one object", async () => {
+  const cacheFiles = () =>
+    Number(Bun.spawnSync(["bash", "-c", `find ${join(cluster.dir, "data/objects/caches")} -type f 2>/dev/null | wc -l`]).stdout.toString().trim());
+  const before = cacheFiles();
+  const id = await cluster.submit(`tasks:
+  one: { steps: [ { run: 'mkdir -p d && echo one > d/f' }, { save_cache: { key: same-key, paths: [d] } } ] }
+  two: { steps: [ { run: 'mkdir -p d && echo two > d/f' }, { save_cache: { key: same-key, paths: [d] } } ] }
+  use: { depends: [one, two], steps: [ { restore_cache: { keys: [same-key] } }, { run: 'cat d/f' } ] }
+`);
+  const run = await cluster.waitRun(id);
+  expect(run.result).toBe("success");
+  expect(cacheFiles()).toBe(before + 1);
+  expect(["one\n", "two\n"]).toContain(await cluster.log(id, "use", 1));
+});

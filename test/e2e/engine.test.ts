@@ -64,6 +64,19 @@ describe("pipelines", () => {
   });
 });
 
+test("outputs of succeeded matrix combinations stay available when another fails", async () => {
+  const id = await cluster.submit(`tasks:
+  build:
+    matrix: { variant: [good, bad] }
+    steps: [ { run: 'echo "built $MATRIX_VARIANT"; test "$MATRIX_VARIANT" = good' } ]
+`);
+  const run = await cluster.waitRun(id);
+  expect(run.result).toBe("failed");
+  expect(taskOf(run, "build[variant=good]").status).toBe("success");
+  expect(taskOf(run, "build[variant=bad]").status).toBe("failed");
+  expect(await cluster.log(id, encodeURIComponent("build[variant=good]"), 0)).toBe("built good\n");
+});
+
 describe("retries and timeouts", () => {
   test("retries re-run a failed attempt, each attempt keeping its own log", async () => {
     const id = await cluster.submit(`tasks:

@@ -101,3 +101,22 @@ describe("S3 backend", () => {
   });
 });
 
+
+describe("workspaces kept for debugging", () => {
+  test("the latest failed run's workspaces outlive their retention until a newer run of the group finishes", async () => {
+    const c = await cluster({ DROVER_RETENTION_WORKSPACES: "0s" });
+    const flag = join(c.dir, "pass");
+    const pipeline = `tasks:\n  t:\n    steps:\n      - run: 'echo data > out.txt'\n      - save_to_workspace: { paths: [out.txt] }\n      - run: 'test -e ${flag}'\n`;
+    const failed = await c.waitRun(await c.submit(pipeline, "dbg"));
+    expect(failed.result).toBe("failed");
+    const archive = (failed.tasks[0]!.attempts[0]!.steps[1] as unknown as { archiveObject: string }).archiveObject;
+    const file = join(c.dir, "data", "objects", archive);
+    await c.api("POST", "/api/v1/gc");
+    expect(existsSync(file)).toBe(true);
+    await Bun.write(flag, "");
+    expect((await c.waitRun(await c.submit(pipeline, "dbg"))).result).toBe("success");
+    const gc = await c.api<{ removed: Record<string, number> }>("POST", "/api/v1/gc");
+    expect(gc.body.removed.workspaces).toBeGreaterThanOrEqual(1);
+    expect(existsSync(file)).toBe(false);
+  });
+});
