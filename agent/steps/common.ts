@@ -1,4 +1,5 @@
 import { isAbsolute, relative, resolve } from "node:path";
+export { formatBytes } from "../../shared/format.ts";
 import type { KeyContext } from "../archive/cache-key.ts";
 import { expandGlobs } from "../archive/globs.ts";
 import { type PackStats, packArchive } from "../archive/pack.ts";
@@ -16,15 +17,6 @@ export interface StepContext {
   log(line: string): void;
 }
 
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
-}
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 

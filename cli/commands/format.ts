@@ -1,3 +1,4 @@
+import { formatBytes } from "../../shared/format.ts";
 import { UsageError } from "../args.ts";
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -12,14 +13,7 @@ export function parseSince(value: string, now = Date.now()): number {
 }
 
 export function bytes(n: number | null): string {
-  if (n === null) return "-";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
+  return n === null ? "-" : formatBytes(n);
 }
 
 export function age(ms: number, now = Date.now()): string {

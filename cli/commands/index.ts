@@ -1,6 +1,7 @@
 import type { Command } from "../command.ts";
 import { agents } from "./agents.ts";
 import { approve } from "./approve.ts";
+import { artifacts } from "./artifacts.ts";
 import { cancel } from "./cancel.ts";
 import { logs } from "./logs.ts";
 import { restart } from "./restart.ts";
@@ -10,4 +11,4 @@ import { secret } from "./secret.ts";
 import { serve } from "./serve.ts";
 import { tasks } from "./tasks.ts";
 
-export const commands: Command[] = [serve, run, runs, logs, approve, cancel, restart, tasks, agents, secret];
+export const commands: Command[] = [serve, run, runs, logs, approve, cancel, restart, tasks, agents, artifacts, secret];

@@ -1,8 +1,10 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createClient } from "@libsql/client";
 import { drizzle } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
+import { migrationFiles } from "./migration-files.ts" with { type: "macro" };
 import * as schema from "./schema.ts";
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>;
@@ -11,6 +13,16 @@ export interface OpenDbOptions {
   /** `file:…` for an embedded database, `libsql://…` / `http://…` for a server */
   url: string;
   authToken?: string;
+}
+
+/** Writes the embedded migrations where drizzle's migrator can read them (a compiled binary has no folder). */
+function materializeMigrations(): string {
+  const dir = mkdtempSync(join(tmpdir(), "drover-migrations-"));
+  for (const [name, text] of Object.entries(migrationFiles())) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return dir;
 }
 
 /** Opens the database, turns on WAL and foreign keys, and applies the committed migrations. */
@@ -26,6 +38,6 @@ export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
   }
   await client.execute("PRAGMA foreign_keys = ON");
   const db = drizzle(client, { schema });
-  await migrate(db, { migrationsFolder: join(import.meta.dir, "migrations") });
+  await migrate(db, { migrationsFolder: materializeMigrations() });
   return db;
 }

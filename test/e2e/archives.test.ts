@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
-import { ADMIN_TOKEN, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
+import { ADMIN_TOKEN, type Cluster, ROOT, type RunView, startCluster } from "../helpers/cluster.ts";
 
 let cluster: Cluster;
 beforeAll(async () => {
@@ -60,6 +60,12 @@ test("workspace, cache and artifacts flow from build to test", async () => {
   expect(listed.body.artifacts.map((a) => `${a.task}/${a.path}`)).toEqual(["build/coverage/index.html"]);
   const download = await fetch(`${cluster.coordinator.url}${listed.body.artifacts[0]!.url}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   expect(await download.text()).toBe("<html>\n");
+  const into = join(cluster.dir, "downloaded");
+  const cli = Bun.spawnSync(["bun", join(ROOT, "cli/main.ts"), "artifacts", id, "--download", into], {
+    env: { ...process.env, DROVER_URL: cluster.coordinator.url, DROVER_TOKEN: ADMIN_TOKEN },
+  });
+  expect(cli.stdout.toString()).toContain("downloaded 1 artifact(s)");
+  expect(await Bun.file(join(into, "build/coverage/index.html")).text()).toBe("<html>\n");
 
   // The same key again: caches are immutable, the second save is skipped.
   const again = await cluster.submit(PIPELINE);

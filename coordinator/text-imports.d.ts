@@ -8,3 +8,8 @@ declare module "*.mjs" {
   const text: string;
   export default text;
 }
+
+declare module "*.sh" {
+  const text: string;
+  export default text;
+}
