@@ -57,7 +57,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     reports!.ended(a),
   );
   reports = new AttemptReports(db, scheduler, fleet, logs, registry);
-  reports.onPump = () => dispatcher.pump();
+  scheduler.onAdvanced = () => dispatcher.pump();
   const cleanups = new Cleanups(db, fleet);
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,

@@ -23,3 +23,4 @@ if (!result.success) {
   process.exit(1);
 }
 console.log("dist/drover");
+export {};

@@ -16,7 +16,6 @@ import type { Scheduler } from "./scheduler.ts";
 export class AttemptReports {
   /** step log finalisations still in flight, per attempt; the result waits for them */
   private readonly pendingLogs = new Map<string, Promise<unknown>[]>();
-  onPump: () => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -130,7 +129,6 @@ export class AttemptReports {
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step });
       });
     }
-    await this.scheduler.advanceRun(attempt.runId);
-    this.onPump();
+    this.scheduler.requestAdvance(attempt.runId);
   }
 }

@@ -73,6 +73,29 @@ export class Scheduler {
     return active && attempt ? { active, attempt } : undefined;
   }
 
+  private readonly dirty = new Set<string>();
+
+  /**
+   * Advances a run soon rather than now: when many attempts end at once, the
+   * engine then looks at the run once for all of them instead of once each.
+   */
+  requestAdvance(runId: string): void {
+    if (this.dirty.size === 0) {
+      setImmediate(() => {
+        void this.serial.run(async () => {
+          const runs = [...this.dirty];
+          this.dirty.clear();
+          for (const id of runs) await this.advanceRun(id);
+          this.onAdvanced();
+        });
+      });
+    }
+    this.dirty.add(runId);
+  }
+
+  /** called after coalesced advances, so freed slots and new attempts meet in one dispatch pass */
+  onAdvanced: () => void = () => {};
+
   /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
