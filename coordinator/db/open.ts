@@ -29,8 +29,10 @@ function materializeMigrations(): string {
 export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
   const local = url.startsWith("file:");
   if (local) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
-  // `timeout` is the busy timeout of every pooled connection: a pragma would reach only the first one
-  const client = createClient({ url, authToken, timeout: 5000 } as Parameters<typeof createClient>[0]);
+  // One connection, so the pragmas below hold for every statement (the pool would open more connections
+  // without them, and synchronous=FULL would fsync every commit). Nothing holds it across an await:
+  // multi-statement writes are synchronous batches.
+  const client = createClient({ url, authToken, timeout: 5000, concurrency: 1 } as Parameters<typeof createClient>[0]);
   if (local) {
     await client.execute("PRAGMA journal_mode = WAL");
     // WAL with NORMAL sync is crash-safe; FULL would fsync every commit for no gain in consistency.
