@@ -2,7 +2,8 @@ import { createWriteStream, existsSync, mkdirSync, realpathSync, rmSync, symlink
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGunzip } from "node:zlib";
+import type { Transform } from "node:stream";
+import { createGunzip, createZstdDecompress } from "node:zlib";
 import tar from "tar-stream";
 import { linkStaysInside } from "./links.ts";
 
@@ -21,11 +22,11 @@ function realExisting(path: string): string {
 }
 
 /**
- * Extracts a (gzipped) tar under `dest`, refusing anything that would land
+ * Extracts a (compressed) tar under `dest`, refusing anything that would land
  * outside it: absolute names, `..`, links pointing out, hardlinks, devices and fifos.
  * Returns how many files it wrote.
  */
-export async function extractArchive(body: ReadableStream<Uint8Array>, dest: string, gzip: boolean): Promise<number> {
+export async function extractArchive(body: ReadableStream<Uint8Array>, dest: string): Promise<number> {
   mkdirSync(dest, { recursive: true });
   const root = realpathSync(dest);
   // A link extracted earlier could redirect a later entry: check where the parent really is.
@@ -79,8 +80,36 @@ export async function extractArchive(body: ReadableStream<Uint8Array>, dest: str
       return fail(e as Error);
     }
   });
-  const source = Readable.fromWeb(body as unknown as import("node:stream/web").ReadableStream<Uint8Array>);
-  if (gzip) await pipeline(source, createGunzip(), extract);
+  const { stream, decompressor } = await sniffCompression(body);
+  const source = Readable.fromWeb(stream as unknown as import("node:stream/web").ReadableStream<Uint8Array>);
+  if (decompressor) await pipeline(source, decompressor, extract);
   else await pipeline(source, extract);
   return files;
+}
+
+const startsWith = (bytes: Uint8Array, magic: number[]) => magic.every((b, i) => bytes[i] === b);
+
+/**
+ * Archives come zstd-compressed (workspaces and caches), gzipped (direct-run uploads) or plain:
+ * the first bytes say which, and they are put back in front of the stream.
+ */
+async function sniffCompression(body: ReadableStream<Uint8Array>): Promise<{ stream: ReadableStream<Uint8Array>; decompressor: Transform | null }> {
+  const reader = body.getReader();
+  const first = await reader.read();
+  const head = first.value ?? new Uint8Array(0);
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (head.length) controller.enqueue(head);
+      if (first.done) controller.close();
+    },
+    async pull(controller) {
+      const next = await reader.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  if (startsWith(head, [0x28, 0xb5, 0x2f, 0xfd])) return { stream, decompressor: createZstdDecompress() };
+  if (startsWith(head, [0x1f, 0x8b])) return { stream, decompressor: createGunzip() };
+  return { stream, decompressor: null };
 }

@@ -47,7 +47,7 @@ export class FilesClient {
     const { coordinator, attempt, signal } = this.opts;
     const what = `${method} ${path}`;
     const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}`, "x-drover-agent": this.opts.agentId() };
-    if (body instanceof ReadableStream) headers["content-type"] = "application/gzip";
+    if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
     let res: Response;
     try {
       const init = { method, headers, body, signal, duplex: "half" } as RequestInit;
@@ -86,7 +86,7 @@ export class FilesClient {
     );
   }
 
-  /** Uploads a step's workspace archive (a gzipped tar stream of unknown length). */
+  /** Uploads a step's workspace archive (a compressed tar stream of unknown length). */
   async putWorkspace(step: number, archive: ReadableStream<Uint8Array>): Promise<z.infer<typeof storedSchema>> {
     const res = await this.request("PUT", `steps/${step}/workspace`, archive);
     return this.json(storedSchema, res);

@@ -76,7 +76,7 @@ export class AttemptRunner {
       headers: { authorization: `Bearer ${this.ctx.credential()}`, "x-drover-agent": this.ctx.agentId() },
     });
     if (!res.ok || !res.body) throw new Error(`fetching the workspace failed: ${res.status} ${await res.text()}`);
-    await extractArchive(res.body, this.dir, true);
+    await extractArchive(res.body, this.dir);
   }
 
   private async runSteps(): Promise<Outcome> {

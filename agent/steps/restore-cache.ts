@@ -11,7 +11,7 @@ export async function restoreCache(step: { keys: string[]; dest?: string }, ctx:
   for (const key of keys) {
     const hit = (await ctx.files.cache(key)) ?? (await ctx.files.newestCache(key));
     if (!hit) continue;
-    const files = await extractArchive(await ctx.files.object(hit.object), dest, true);
+    const files = await extractArchive(await ctx.files.object(hit.object), dest);
     const how = hit.key === key ? "" : `, newest for prefix ${key}`;
     ctx.log(`restored cache ${hit.key} (${formatBytes(hit.size)}${how}): ${plural(files, "file")}`);
     return;

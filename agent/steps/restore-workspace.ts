@@ -7,7 +7,7 @@ export async function restoreWorkspace(step: { dest?: string }, ctx: StepContext
   const archives = await ctx.files.workspaces();
   if (archives.length === 0) ctx.log("no workspace archives from upstream tasks");
   for (const archive of archives) {
-    const files = await extractArchive(await ctx.files.object(archive.object), dest, true);
+    const files = await extractArchive(await ctx.files.object(archive.object), dest);
     ctx.log(`restored the workspace of ${archive.task}: ${plural(files, "file")} (${formatBytes(archive.size)} compressed)`);
   }
 }

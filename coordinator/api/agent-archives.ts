@@ -53,7 +53,7 @@ agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => 
   const found = ownAttempt(c);
   const step = Number(c.req.param("step"));
   const { store, registry, db } = c.get("services");
-  const key = `workspaces/${found.active.run.id}/${found.attempt.id}-${step}.tar.gz`;
+  const key = `workspaces/${found.active.run.id}/${found.attempt.id}-${step}.tar.zst`;
   const stored = await putStream(store, key, c.req.raw.body);
   await registry.record(key, "workspace", stored, runOwner(found.active.run.id));
   await db
@@ -119,7 +119,7 @@ agentArchiveRoutes.put("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const key = c.req.param("key");
   const { db, store, registry } = c.get("services");
   if (await findCache(c, group, key, false)) return c.json({ stored: false }, 200);
-  const object = `caches/${Bun.hash(group).toString(16)}/${newId()}.tar.gz`;
+  const object = `caches/${Bun.hash(group).toString(16)}/${newId()}.tar.zst`;
   const stored = await putStream(store, object, c.req.raw.body);
   const now = Date.now();
   const inserted = await db

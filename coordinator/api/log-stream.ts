@@ -15,6 +15,7 @@ export interface LogSources {
 }
 
 const SAFETY_WAKE_MS = 1000;
+const READ_BYTES = 4 * 1024 * 1024;
 
 async function stepRow(db: Db, key: LogKey) {
   const [row] = await db
@@ -39,29 +40,43 @@ export function logStream(src: LogSources, key: LogKey, follow: boolean): Readab
     unwatch();
     unsubscribe();
   };
+  // once the log is final, the rest comes from storage, a chunk per pull so a slow reader holds no backlog
+  let stored: ReadableStreamDefaultReader<Uint8Array> | null = null;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
-        const row = await stepRow(src.db, key);
-        if (row?.logObject) {
-          const body = await src.store.get(row.logObject, { start: sent });
-          if (body) for await (const part of body) controller.enqueue(part);
-          stop();
-          controller.close();
+        if (stored) {
+          const part = await stored.read();
+          if (part.done) {
+            stop();
+            controller.close();
+          } else controller.enqueue(part.value);
           return;
         }
+        // live bytes first: the database is only asked once the file has nothing new
         const live = src.logs.live(key);
         if (live && live.size > sent) {
           try {
-            const bytes = await Bun.file(live.path).slice(sent, live.size).bytes();
+            const bytes = await Bun.file(live.path).slice(sent, Math.min(live.size, sent + READ_BYTES)).bytes();
             sent += bytes.length;
             if (bytes.length) {
               controller.enqueue(bytes);
               return;
             }
           } catch {
-            // moved to storage between the check and the read: the next loop finds the object
+            // moved to storage between the check and the read: the object has the rest
           }
+        }
+        const row = await stepRow(src.db, key);
+        if (row?.logObject) {
+          const body = await src.store.get(row.logObject, { start: sent });
+          if (!body) {
+            stop();
+            controller.close();
+            return;
+          }
+          stored = body.getReader();
+          continue;
         }
         const attempt = src.scheduler.attempt(key.attempt)?.attempt;
         const active = attempt && (attempt.state === "queued" || attempt.state === "assigned" || attempt.state === "running");
@@ -80,6 +95,9 @@ export function logStream(src: LogSources, key: LogKey, follow: boolean): Readab
         wake = null;
       }
     },
-    cancel: stop,
+    cancel() {
+      stop();
+      void stored?.cancel();
+    },
   });
 }

@@ -40,8 +40,8 @@ test("a posix store that fails mid-run fails the step clearly, the attempt is re
   expect(failed.archiveObject).toBeNull();
   expect((attempts[1]!.steps[1] as unknown as StepView).archiveObject).toBeTruthy();
   expect(run.result).toBe("success");
-  const archives = (await objectRows(c)).filter((line) => line.endsWith(".tar.gz"));
-  expect(archives).toEqual([`${(attempts[1] as unknown as { id: string }).id}-1.tar.gz`]);
+  const archives = (await objectRows(c)).filter((line) => line.endsWith(".tar.zst"));
+  expect(archives).toEqual([`${(attempts[1] as unknown as { id: string }).id}-1.tar.zst`]);
 });
 
 test("S3 becoming unreachable mid-upload fails the step, and the retried attempt stores the archive", async () => {
