@@ -107,7 +107,7 @@ export class Agent {
         this.attempts.get(message.attempt)?.stop("cancelled", message.graceMs);
         return;
       case "ack":
-        this.reports.ack(message.id);
+        for (const id of message.ids) this.reports.ack(id);
         return;
       case "log_ack":
         this.attempts.get(message.attempt)?.logs.get(message.step)?.ack(message.stored);

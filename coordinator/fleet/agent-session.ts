@@ -23,6 +23,7 @@ export class AgentSession {
   private chain: Promise<void> = Promise.resolve();
   /** log acks waiting to go out: one per step per tick, however many chunks arrived */
   private readonly acks = new Map<string, { attempt: string; step: number; stored: number }>();
+  private readonly reportAcks: string[] = [];
   private acksScheduled = false;
 
   constructor(
@@ -110,14 +111,14 @@ export class AgentSession {
     }
     if (message.type === "cleanup_done") {
       await this.services.cleanups.done(agent, message);
-      this.send({ type: "ack", id: message.id });
+      this.ack(message.id);
       return;
     }
     if (!this.owns(agent, message.attempt)) {
       // A report for an attempt that already ended is a harmless resend: acknowledge it so the agent drops it.
       const ended = this.services.scheduler.attempt(message.attempt)?.attempt.agentId === agent.row.id;
       if (!ended) this.protocolError(`attempt ${message.attempt} is not running on this agent`);
-      this.send({ type: "ack", id: message.id });
+      this.ack(message.id);
       return;
     }
     switch (message.type) {
@@ -138,7 +139,7 @@ export class AgentSession {
         await reports.result(message);
         break;
     }
-    this.send({ type: "ack", id: message.id });
+    this.ack(message.id);
   }
 
   onBinary(frame: Uint8Array): void {
@@ -172,10 +173,7 @@ export class AgentSession {
     try {
       const stored = this.services.logs.append(key, chunk.offset, chunk.data);
       this.acks.set(`${chunk.attempt}/${chunk.step}`, { attempt: chunk.attempt, step: chunk.step, stored });
-      if (!this.acksScheduled) {
-        this.acksScheduled = true;
-        setImmediate(() => this.flushAcks());
-      }
+      this.scheduleAcks();
     } catch (e) {
       if (e instanceof LogGapError) {
         this.protocolError(e.message);
@@ -185,10 +183,23 @@ export class AgentSession {
     }
   }
 
+  private ack(id: string): void {
+    this.reportAcks.push(id);
+    this.scheduleAcks();
+  }
+
+  /** Acks go out once per tick, however many reports and chunks arrived in it. */
+  private scheduleAcks(): void {
+    if (this.acksScheduled) return;
+    this.acksScheduled = true;
+    setImmediate(() => this.flushAcks());
+  }
+
   private flushAcks(): void {
     this.acksScheduled = false;
     for (const ack of this.acks.values()) this.send({ type: "log_ack", ...ack });
     this.acks.clear();
+    if (this.reportAcks.length) this.send({ type: "ack", ids: this.reportAcks.splice(0) });
   }
 
   onClose(): void {

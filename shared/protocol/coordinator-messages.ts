@@ -45,7 +45,8 @@ export const welcomeSchema = z.object({
 export const refuseSchema = z.object({ type: z.literal("refuse"), code: z.string(), message: z.string() });
 export const assignSchema = z.object({ type: z.literal("assign"), assignment: assignmentSchema });
 export const cancelSchema = z.object({ type: z.literal("cancel"), attempt: z.string(), graceMs: z.number().int() });
-export const ackSchema = z.object({ type: z.literal("ack"), id: z.string() });
+/** Reports applied since the last ack frame; the agent may drop them. */
+export const ackSchema = z.object({ type: z.literal("ack"), ids: z.array(z.string()) });
 export const logAckSchema = z.object({
   type: z.literal("log_ack"),
   attempt: z.string(),

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { AGENT_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, killGroup, spawnTracked, waitFor } from "../helpers/processes.ts";
 
 export interface Figure {
@@ -115,3 +115,62 @@ export function sampleRss(pid: number, everyMs = 20): { stop(): number } {
 export const round = (n: number, digits = 2) => Number(n.toFixed(digits));
 
 export const target = (text: string, met: boolean) => `${text} (${met ? "met" : "missed"})`;
+
+/** Resident set of a process now, in MiB (0 if it is gone). */
+export function rssNow(pid: number): number {
+  try {
+    return rssMiB(pid);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may itself hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name; in clock ticks (USER_HZ, 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/**
+ * Coordinator settings for the benchmarks that are about the coordinator alone: no garbage
+ * collector or cleanup pass (every 10 min by default) wandering into the measured window.
+ */
+export const QUIET_ENV = { DROVER_GC_INTERVAL_MS: String(3_600_000) };
+
+export interface SimAgents {
+  proc: Subprocess;
+  stop(): void;
+}
+
+/** `count` simulated agents (test/helpers/sim-agents.ts) in one process of their own, once all are registered. */
+export async function startSimAgents(cluster: Cluster, count: number, capacity: number, prefix = "sim"): Promise<SimAgents> {
+  const proc = spawnTracked([
+    "bun",
+    join(import.meta.dir, "../helpers/sim-agents.ts"),
+    ...["--coordinator", cluster.coordinator.url, "--token", AGENT_TOKEN],
+    ...["--count", String(count), "--capacity", String(capacity), "--prefix", prefix],
+  ]);
+  const out = captureOutput(proc.stdout);
+  const err = captureOutput(proc.stderr);
+  const sims = { proc, stop: () => killGroup(proc) };
+  try {
+    const state = await waitFor(
+      `${count} simulated agents to register`,
+      () => (proc.exitCode !== null ? "exited" : out.text().includes(`ready ${count}`) && "ready"),
+      120_000,
+    );
+    if (state === "exited") throw new Error(`sim-agents exited with ${proc.exitCode}: ${err.text()}`);
+  } catch (e) {
+    sims.stop();
+    throw e;
+  }
+  return sims;
+}
+
+/** `tasks` independent one-step tasks that do nothing. */
+export function widePipeline(tasks: number, command = "true"): string {
+  return `tasks:\n${Array.from({ length: tasks }, (_, i) => `  t${i}:\n    steps: [ { run: '${command}' } ]\n`).join("")}`;
+}

@@ -6,10 +6,15 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { stopAll } from "../helpers/processes.ts";
 import { dispatch } from "./dispatch.ts";
+import { engine } from "./engine.ts";
+import { fleet } from "./fleet.ts";
+import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
 import { log } from "./log-throughput.ts";
+import { storage } from "./storage.ts";
+import { throughput } from "./throughput.ts";
 
-const benchmarks: Benchmark[] = [dispatch, log];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);

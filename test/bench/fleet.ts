@@ -1,0 +1,207 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { AGENT_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { killGroup, spawnTracked, waitFor } from "../helpers/processes.ts";
+import { type Benchmark, cpuSeconds, percentile, QUIET_ENV, round, rssNow, sampleRss, startSimAgents, target } from "./lib.ts";
+
+const IDLE_AGENTS = 1000;
+const IDLE_WINDOW_MS = 30_000;
+const REGISTER_SAMPLES = 5;
+
+interface LostView {
+  tasks: { attempts: { state: string; agentId: string; startedAt: number | null }[] }[];
+}
+
+/** Kills whatever still runs with `DROVER_RUN_ID=run` in its environment: a killed agent's step outlives it (own process group). */
+function killRunProcesses(run: string): void {
+  const needle = `DROVER_RUN_ID=${run}\0`;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, "latin1").includes(needle)) process.kill(Number(entry), "SIGKILL");
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+}
+
+/**
+ * Default lease (heartbeat 5 s, TTL 15 s). The task sleeps on the agent named victim only; once it
+ * runs there, a second agent joins and the victim's process group is SIGKILLed. Measured: kill →
+ * `startedAt` of attempt 2 (on the rescuer), as the coordinator stored it.
+ */
+async function lostReassign(): Promise<number> {
+  const cluster = await startCluster(QUIET_ENV);
+  let run = "";
+  try {
+    const victim = await cluster.startAgent("victim");
+    const pipeline = `tasks:\n  hold:\n    steps:\n      - run: 'if [ "$DROVER_AGENT" = victim ]; then sleep 600; fi'\n`;
+    run = await cluster.submit(pipeline, "bench-lost");
+    const view = async () => (await cluster.api<LostView>("GET", `/api/v1/runs/${run}`)).body.tasks[0]!;
+    await waitFor("the task to run on the victim", async () => (await view()).attempts[0]?.state === "running", 20_000);
+    await cluster.startAgent("rescuer");
+    const killedAt = Date.now();
+    killGroup(victim.proc);
+    const startedAt = await waitFor("attempt 2 to start", async () => (await view()).attempts[1]?.startedAt ?? undefined, 60_000);
+    const run2 = await cluster.waitRun(run, 30_000);
+    if (run2.result !== "success") throw new Error(`the lost task's run ended ${run2.phase}/${run2.result}`);
+    return (startedAt - killedAt) / 1000;
+  } finally {
+    if (run) killRunProcesses(run);
+    await cluster.stop();
+  }
+}
+
+/** Average CPU of a process over `ms`, in % of one core. */
+async function cpuPercent(pid: number, ms: number): Promise<number> {
+  const [cpu0, t0] = [cpuSeconds(pid), performance.now()];
+  await Bun.sleep(ms);
+  return ((cpuSeconds(pid) - cpu0) / ((performance.now() - t0) / 1000)) * 100;
+}
+
+/** The coordinator idle with no agents, then with a thousand simulated ones heart-beating every 5 s. */
+async function idleAgents(): Promise<{ idleCpu: number; cpu: number; rss: number; rssBefore: number }> {
+  const cluster = await startCluster(QUIET_ENV);
+  try {
+    const pid = cluster.coordinator.proc.pid;
+    await Bun.sleep(2000); // start-up (migrations, JIT) is not idling
+    const idleCpu = await cpuPercent(pid, IDLE_WINDOW_MS);
+    const rssBefore = rssNow(pid);
+    const sims = await startSimAgents(cluster, IDLE_AGENTS, 1, "idle");
+    try {
+      await Bun.sleep(5000); // one heartbeat period, so the registration burst is over
+      const rss = sampleRss(pid, 500);
+      const cpu = await cpuPercent(pid, IDLE_WINDOW_MS);
+      const { body } = await cluster.api<{ agents: { state: string; connected: boolean }[] }>("GET", "/api/v1/agents");
+      const count = body.agents.filter((a) => a.state === "online" && a.connected).length;
+      if (count !== IDLE_AGENTS) throw new Error(`${count} agents online after the idle window, expected ${IDLE_AGENTS}`);
+      return { idleCpu, cpu, rss: rss.stop(), rssBefore };
+    } finally {
+      sims.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** Spawns a process and resolves with the ms until `marker` appears on its stderr (or until it exits, when no marker). */
+async function timeTo(cmd: string[], marker?: string): Promise<{ ms: number; pid: number; stop: () => void }> {
+  const t0 = performance.now();
+  const proc = spawnTracked(cmd, { cwd: ROOT });
+  const stop = () => killGroup(proc);
+  try {
+    if (!marker) {
+      await proc.exited;
+      return { ms: performance.now() - t0, pid: proc.pid, stop };
+    }
+    const decoder = new TextDecoder();
+    let text = "";
+    for await (const chunk of proc.stderr) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.includes(marker)) {
+        const ms = performance.now() - t0;
+        // keep draining, so a chatty process never blocks on a full pipe
+        void (async () => {
+          for await (const _ of proc.stderr) {
+          }
+        })().catch(() => {});
+        return { ms, pid: proc.pid, stop };
+      }
+    }
+    throw new Error(`${cmd[0]} exited (${await proc.exited}) before printing "${marker}": ${text}`);
+  } catch (e) {
+    stop();
+    throw e;
+  }
+}
+
+/** Compiles the agent the way scripts/build-agent does, but into a temp dir: dist/ may be in use by other suites. */
+async function buildAgent(dir: string): Promise<string | undefined> {
+  const out = join(dir, "drover-agent-linux-amd64");
+  const proc = spawnTracked(["bun", "build", "--compile", "--target=bun-linux-x64", "agent/main.ts", "--outfile", out], { cwd: ROOT });
+  const err = await new Response(proc.stderr).text();
+  if ((await proc.exited) !== 0) {
+    console.error(`fleet: building the agent failed, skipping the compiled binary: ${err}`);
+    return undefined;
+  }
+  return out;
+}
+
+interface AgentFigures {
+  idleRss: number;
+  registerMs: number;
+}
+
+/** One agent flavour: idle RSS 3 s after registering, and the median of REGISTER_SAMPLES spawn → "registered as". */
+async function agentFigures(cluster: Cluster, command: string[], label: string): Promise<AgentFigures> {
+  const args = (n: string) => [...command, "--coordinator", cluster.coordinator.url, "--token", AGENT_TOKEN, "--name", n, "--work-dir", join(cluster.dir, n)];
+  const idle = await timeTo(args(`${label}-idle`), "registered as");
+  let idleRss: number;
+  try {
+    await Bun.sleep(3000);
+    idleRss = rssNow(idle.pid);
+  } finally {
+    idle.stop();
+  }
+  const times: number[] = [];
+  for (let i = 0; i < REGISTER_SAMPLES; i++) {
+    const started = await timeTo(args(`${label}-${i}`), "registered as");
+    started.stop();
+    times.push(started.ms);
+  }
+  console.error(`fleet: ${label} agent idle RSS ${round(idleRss, 1)} MiB, register ${times.map((t) => round(t)).join(", ")} ms`);
+  return { idleRss, registerMs: percentile(times, 50) };
+}
+
+async function agents(): Promise<{ source: AgentFigures; binary?: AgentFigures; bunStart: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "drover-bench-agent-"));
+  const cluster = await startCluster(QUIET_ENV);
+  try {
+    const binaryPath = await buildAgent(dir);
+    const starts: number[] = [];
+    for (let i = 0; i < REGISTER_SAMPLES; i++) starts.push((await timeTo(["bun", "-e", "process.exit(0)"])).ms);
+    const source = await agentFigures(cluster, ["bun", "agent/main.ts"], "source");
+    const binary = binaryPath ? await agentFigures(cluster, [binaryPath], "binary") : undefined;
+    return { source, binary, bunStart: percentile(starts, 50) };
+  } finally {
+    await cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const fleet: Benchmark = {
+  name: "fleet",
+  async run() {
+    const lost = await lostReassign();
+    const idle = await idleAgents();
+    const { source, binary, bunStart } = await agents();
+    const register = binary?.registerMs ?? source.registerMs;
+    console.error(`fleet: coordinator RSS ${round(idle.rssBefore, 1)} MiB before the agents connected`);
+    return {
+      lost_reassign_s: { value: round(lost, 1), unit: "s", target: target("≤ 16 s", lost <= 16) },
+      idle_agents_1000_cpu_pct: {
+        value: round(idle.cpu),
+        unit: "% of a core",
+        baseline: round(idle.idleCpu),
+        ratio: round(idle.cpu / idle.idleCpu),
+        target: target("≤ 5%", idle.cpu <= 5),
+      },
+      idle_agents_1000_rss_mb: { value: round(idle.rss, 1), unit: "MiB", target: target("≤ 300 MiB", idle.rss <= 300) },
+      agent_idle_rss_mb: { value: round(source.idleRss, 1), unit: "MiB", target: target("≤ 60 MiB", source.idleRss <= 60) },
+      ...(binary && {
+        agent_idle_rss_mb_binary: { value: round(binary.idleRss, 1), unit: "MiB", target: target("≤ 60 MiB", binary.idleRss <= 60) },
+      }),
+      agent_register_ms: {
+        value: round(register, 1),
+        unit: "ms",
+        baseline: round(bunStart, 1),
+        ratio: round(register / bunStart),
+        target: target(`≤ 300 ms${binary ? "" : " (from source: no binary)"}`, register <= 300),
+      },
+      ...(binary && {
+        agent_register_ms_source: { value: round(source.registerMs, 1), unit: "ms", baseline: round(bunStart, 1), ratio: round(source.registerMs / bunStart) },
+      }),
+    };
+  },
+};

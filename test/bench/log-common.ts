@@ -1,0 +1,66 @@
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { MiB, percentile, startPeer, stopPeer } from "./lib.ts";
+
+/** What the log benchmarks stream: one step writing 256 MiB. */
+export const LOG_BYTES = 256 * MiB;
+// One 256 MiB transfer lasts well under a second here, so a single one swings with whatever else the machine
+// does; both sides report the median of a few.
+export const REPEATS = 3;
+/** The default log cap (100 MiB) would drop most of the stream instead of storing it. */
+export const LOG_ENV = { DROVER_MAX_LOG_BYTES: String(2 * LOG_BYTES) };
+export const LOG_PIPELINE = `tasks:\n  log:\n    steps:\n      - run: head -c ${LOG_BYTES} /dev/zero | tr '\\0' 'a'\n`;
+
+export interface LogView {
+  endedAt: number;
+  tasks: { attempts: { steps: { startedAt: number; logSize: number | null }[] }[] }[];
+}
+
+/** The same bytes over a bare loopback WebSocket from another process, written to a file as they arrive (MiB/s). */
+async function rawOnce(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "drover-bench-"));
+  const fd = openSync(join(dir, "sink"), "w");
+  let received = 0;
+  let start = 0;
+  let finish = (_ms: number) => {};
+  const finished = new Promise<number>((resolve) => {
+    finish = resolve;
+  });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req, srv) => (srv.upgrade(req) ? undefined : new Response("expected a WebSocket", { status: 400 })),
+    websocket: {
+      maxPayloadLength: 2 * MiB,
+      open: () => {
+        start = performance.now();
+      },
+      message: (ws, message) => {
+        const bytes = typeof message === "string" ? Buffer.from(message) : message;
+        writeSync(fd, bytes);
+        received += bytes.length;
+        if (received < LOG_BYTES) return;
+        finish(performance.now() - start);
+        ws.close();
+      },
+    },
+  });
+  const peer = startPeer([`ws://127.0.0.1:${server.port}`, "send", String(LOG_BYTES)]);
+  try {
+    const ms = await Promise.race([finished, peer.died]);
+    return LOG_BYTES / MiB / (ms / 1000);
+  } finally {
+    stopPeer(peer);
+    await server.stop(true);
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The raw WebSocket baseline of the log benchmarks: median MiB/s of REPEATS transfers. */
+export async function rawWebSocketMiBs(): Promise<number> {
+  const rates: number[] = [];
+  for (let i = 0; i < REPEATS; i++) rates.push(await rawOnce());
+  return percentile(rates, 50);
+}

@@ -1,0 +1,47 @@
+import { ADMIN_TOKEN, type Cluster } from "../helpers/cluster.ts";
+import { waitFor } from "../helpers/processes.ts";
+import { type Figure, MiB, percentile, round, target, withCluster } from "./lib.ts";
+import { LOG_BYTES, LOG_ENV, LOG_PIPELINE, type LogView, REPEATS, rawWebSocketMiBs } from "./log-common.ts";
+
+/**
+ * The log benchmark's 256 MiB step with a client following its log live (`?follow=1`) from before
+ * the step starts to the end. MiB/s from the step's `startedAt` to the follower's last byte.
+ */
+async function followOnce(cluster: Cluster): Promise<number> {
+  const id = await cluster.submit(LOG_PIPELINE, `bench-${crypto.randomUUID()}`);
+  const url = `${cluster.coordinator.url}/api/v1/runs/${id}/tasks/log/steps/0/log?follow=1`;
+  // 404 until the task has its first attempt
+  const res = await waitFor(
+    "the log to be followable",
+    async () => {
+      const r = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      if (r.ok) return r;
+      await r.body?.cancel();
+      return undefined;
+    },
+    30_000,
+  );
+  let received = 0;
+  for await (const chunk of res.body!) received += chunk.byteLength;
+  const end = Date.now();
+  if (received !== LOG_BYTES) throw new Error(`the follower received ${received} bytes, expected ${LOG_BYTES}`);
+  const { body } = await cluster.api<LogView>("GET", `/api/v1/runs/${id}`);
+  const step = body.tasks[0]!.attempts[0]!.steps[0]!;
+  await cluster.waitRun(id, 60_000);
+  return LOG_BYTES / MiB / ((end - step.startedAt) / 1000);
+}
+
+export async function logFollow(): Promise<Record<string, Figure>> {
+  const baseline = await rawWebSocketMiBs();
+  const rates = await withCluster({ env: LOG_ENV, agentFlags: ["--capacity", "1"] }, async (cluster) => {
+    const out: number[] = [];
+    for (let i = 0; i < REPEATS; i++) out.push(await followOnce(cluster));
+    return out;
+  });
+  console.error(`log follow: ${rates.map((r) => round(r, 1)).join(", ")} MiB/s`);
+  const value = percentile(rates, 50);
+  const ratio = value / baseline;
+  return {
+    log_follow_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 50% of raw WS", ratio >= 0.5) },
+  };
+}

@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDb } from "../../coordinator/db/open.ts";
+import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { type Benchmark, QUIET_ENV, round, startSimAgents, target, widePipeline } from "./lib.ts";
+
+interface RunSummary {
+  id: string;
+  phase: string;
+  result: string;
+  endedAt: number | null;
+}
+
+const FINAL = ["finished", "cancelled", "setuperror"];
+
+/**
+ * Submits `runs` runs of `tasks` one-step tasks at once and returns tasks per second, from just
+ * before the first submit to the last run's `endedAt` as the coordinator stored it (so the
+ * polling interval adds nothing). Polls a one-row-per-run summary, seldom, to stay out of the way.
+ */
+async function tasksPerSecond(cluster: Cluster, runs: number, tasks: number, timeoutMs: number): Promise<number> {
+  const group = `bench-${crypto.randomUUID()}`;
+  const pipeline = widePipeline(tasks);
+  const start = Date.now();
+  const ids = await Promise.all(Array.from({ length: runs }, () => cluster.submit(pipeline, group)));
+  const deadline = start + timeoutMs;
+  for (;;) {
+    const { body } = await cluster.api<{ runs: RunSummary[] }>("GET", `/api/v1/runs?group=${group}&limit=${runs}`);
+    const done = body.runs.filter((r) => FINAL.includes(r.phase));
+    if (done.length === runs) {
+      const bad = done.find((r) => r.result !== "success");
+      if (bad) throw new Error(`run ${bad.id} ended ${bad.phase}/${bad.result}`);
+      const end = Math.max(...done.map((r) => r.endedAt ?? 0));
+      return (runs * tasks) / ((end - start) / 1000);
+    }
+    if (Date.now() > deadline) throw new Error(`runs ${ids.join(", ")} still going after ${timeoutMs} ms: ${body.runs.map((r) => r.phase).join(", ")}`);
+    await Bun.sleep(100);
+  }
+}
+
+/** 50 simulated agents (capacity 4) in a process of their own: the coordinator's own ceiling. */
+async function simulated(): Promise<number> {
+  const cluster = await startCluster(QUIET_ENV);
+  try {
+    const sims = await startSimAgents(cluster, 50, 4);
+    try {
+      await tasksPerSecond(cluster, 1, 200, 60_000); // warm-up: JIT, statement caches
+      return await tasksPerSecond(cluster, 4, 500, 120_000);
+    } finally {
+      sims.stop();
+    }
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** 4 real agents (capacity 2) running `true`: the same with spawning, spooling and reporting. */
+async function realAgents(): Promise<number> {
+  const cluster = await startCluster(QUIET_ENV);
+  try {
+    for (let i = 0; i < 4; i++) await cluster.startAgent(`real-${i}`, ["--capacity", "2"]);
+    await tasksPerSecond(cluster, 1, 20, 60_000);
+    return await tasksPerSecond(cluster, 2, 200, 180_000);
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** Single-row autocommit inserts per second into a WAL database opened the way the coordinator opens its own. */
+async function rawInserts(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), "drover-bench-libsql-"));
+  try {
+    const db = await openDb({ url: `file:${join(dir, "drover.db")}` });
+    const client = db.$client;
+    try {
+      await client.execute("CREATE TABLE scratch (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, name TEXT NOT NULL, state TEXT NOT NULL, at INTEGER NOT NULL)");
+      const insert = (i: number) => client.execute({ sql: "INSERT INTO scratch (run_id, name, state, at) VALUES (?, ?, ?, ?)", args: ["r1", `t${i}`, "queued", Date.now()] });
+      for (let i = 0; i < 200; i++) await insert(i);
+      const n = 5000;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) await insert(i);
+      return n / ((performance.now() - t0) / 1000);
+    } finally {
+      client.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export const throughput: Benchmark = {
+  name: "throughput",
+  async run() {
+    const baseline = await rawInserts();
+    const value = await simulated();
+    const real = await realAgents();
+    return {
+      tasks_per_s: { value: round(value, 1), unit: "tasks/s", baseline: round(baseline), ratio: round(value / baseline, 3), target: target("≥ 500 tasks/s", value >= 500) },
+      tasks_per_s_real_agents: { value: round(real, 1), unit: "tasks/s", target: "(no target; 4 agents × capacity 2)" },
+    };
+  },
+};
