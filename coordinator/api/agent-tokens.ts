@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { newId } from "../../shared/ids.ts";
 import type { Db } from "../db/open.ts";
 import { agentTokens } from "../db/schema.ts";
@@ -9,6 +8,7 @@ import { requireRole, tokenHash } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { parseBody } from "./validate.ts";
+import { CreateAgentToken } from "./openapi/requests.ts";
 
 /** The executor group a registration token is limited to, or undefined if it is not one. */
 export async function agentTokenGroup(db: Db, token: string): Promise<string | undefined> {
@@ -22,7 +22,7 @@ export async function agentTokenGroup(db: Db, token: string): Promise<string | u
 export const agentTokenRoutes = new Hono<AppEnv>();
 
 agentTokenRoutes.post("/", requireRole("admin"), async (c) => {
-  const { group } = await parseBody(c, z.object({ group: z.string().min(1).max(128) }));
+  const { group } = await parseBody(c, CreateAgentToken);
   const token = `drv_reg_${randomBytes(24).toString("base64url")}`;
   const row = { id: newId(), hash: tokenHash(token), group, createdAt: Date.now(), revokedAt: null };
   await c.get("services").db.insert(agentTokens).values(row);

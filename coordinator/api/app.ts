@@ -15,6 +15,7 @@ import { globalEventRoutes, runEventRoutes } from "./events.ts";
 import { groupRoutes } from "./groups.ts";
 import { hookReceiverRoutes, hookRoutes } from "./hooks.ts";
 import { logRoutes } from "./logs.ts";
+import { openApiRoutes } from "./openapi/document.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -36,6 +37,7 @@ export function createApp(
   app.route("/", downloadRoutes(options.distDir, options.publicUrl));
   app.route("/", metricsRoute);
   app.route("/api/v1/hooks", hookReceiverRoutes);
+  app.route("/api/v1", openApiRoutes);
   app.route("/", webRoutes((request) => app.fetch(request)));
   app.use("/api/*", authenticate());
   app.use("/agent/v1/*", authenticate(), requireRole("agent"));

@@ -1,9 +1,10 @@
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { Hono } from "hono";
+import installTemplate from "../../scripts/install.sh" with { type: "text" };
 import type { AppEnv } from "./env.ts";
 
-const INSTALL_TEMPLATE = resolve(import.meta.dir, "../../scripts/install.sh");
+
 const BINARY_NAME = /^drover-agent-linux-(amd64|arm64)(-musl)?(\.sha256)?$/;
 
 /** Public routes: agent binaries built by scripts/build-agent, and the install script that fetches them. */
@@ -11,7 +12,7 @@ export function downloadRoutes(distDir: string, publicUrl: string | undefined) {
   const routes = new Hono<AppEnv>();
   routes.get("/install.sh", async (c) => {
     const base = publicUrl ?? new URL(c.req.url).origin;
-    const script = (await Bun.file(INSTALL_TEMPLATE).text()).replace("__DROVER_COORDINATOR__", base);
+    const script = installTemplate.replace("__DROVER_COORDINATOR__", base);
     return c.body(script, 200, { "content-type": "text/x-shellscript; charset=utf-8" });
   });
   routes.get("/download/:name", (c) => {

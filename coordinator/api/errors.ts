@@ -2,7 +2,8 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { DroverError, type ErrorBody, type ErrorCode } from "../../shared/errors.ts";
 
-const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+/** Every error code with its status; the OpenAPI document lists the codes from here. */
+export const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   bad_request: 400,
   invalid_pipeline: 400,
   unauthorized: 401,

@@ -1,7 +1,8 @@
 import { and, asc, eq, gt, type SQL } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import { events } from "../db/schema.ts";
+import { events, runs } from "../db/schema.ts";
+import { notFound } from "./errors.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -18,6 +19,8 @@ function eventStream(runId: string | null) {
     const { db, runEvents } = c.get("services");
     let after = Number(c.req.header("last-event-id") ?? c.req.query("after") ?? 0) || 0;
     return streamSSE(c, async (stream) => {
+      // a comment first, so the client knows at once that the stream is open
+      await stream.write(": connected\n\n");
       let wake: (() => void) | null = null;
       let pending = true;
       const unsubscribe = runEvents.subscribe(runId, () => {
@@ -61,7 +64,11 @@ function eventStream(runId: string | null) {
 }
 
 export const runEventRoutes = new Hono<AppEnv>();
-runEventRoutes.get("/:id/events", requireRole("viewer"), (c) => eventStream(c.req.param("id"))(c));
+runEventRoutes.get("/:id/events", requireRole("viewer"), async (c) => {
+  const [run] = await c.get("services").db.select({ id: runs.id }).from(runs).where(eq(runs.id, c.req.param("id")));
+  if (!run) throw notFound(`run ${c.req.param("id")}`);
+  return eventStream(run.id)(c);
+});
 
 export const globalEventRoutes = new Hono<AppEnv>();
 globalEventRoutes.get("/", requireRole("viewer"), eventStream(null));

@@ -1,17 +1,12 @@
 import { asc } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { runGroups } from "../db/schema.ts";
 import { requireRole } from "./auth.ts";
 import { DroverError } from "../../shared/errors.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { parseBody } from "./validate.ts";
-
-const settingsSchema = z.object({
-  concurrency: z.number().int().min(1).nullable().default(null),
-  notify: z.object({ url: z.url(), secret: z.string().min(8).max(256) }).nullable().default(null),
-});
+import { GroupSettings, GroupValue } from "./openapi/requests.ts";
 
 export const groupRoutes = new Hono<AppEnv>();
 
@@ -22,7 +17,7 @@ groupRoutes.get("/", requireRole("viewer"), async (c) => {
 
 /** Sets a run group's concurrency limit (null: unlimited); queued runs start at once if room opened up. */
 groupRoutes.put("/:name", requireRole("admin"), async (c) => {
-  const { concurrency, notify } = await parseBody(c, settingsSchema);
+  const { concurrency, notify } = await parseBody(c, GroupSettings);
   const row = { concurrency, notifyUrl: notify?.url ?? null, notifySecret: notify?.secret ?? null };
   const name = c.req.param("name");
   const { db, scheduler } = c.get("services");
@@ -38,7 +33,6 @@ groupRoutes.put("/:name", requireRole("admin"), async (c) => {
   return c.json({ name, concurrency, notify: notify ? { url: notify.url } : null });
 });
 
-const valueSchema = z.object({ value: z.string().max(64 * 1024) });
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function checkName(name: string): string {
@@ -53,7 +47,7 @@ groupRoutes.get("/:name/values", requireRole("member"), async (c) => {
 
 for (const kind of ["variables", "secrets"] as const) {
   groupRoutes.put(`/:name/${kind}/:key`, requireRole("admin"), async (c) => {
-    const { value } = await parseBody(c, valueSchema);
+    const { value } = await parseBody(c, GroupValue);
     const key = checkName(c.req.param("key"));
     await c.get("services").groupValues.set(c.req.param("name"), key, value, kind === "secrets");
     return c.json({ group: c.req.param("name"), name: key, secret: kind === "secrets" });

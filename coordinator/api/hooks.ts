@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { asc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { hooks } from "../db/schema.ts";
@@ -13,17 +12,13 @@ import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { summarize } from "./run-view.ts";
 import { parseBody } from "./validate.ts";
-
-const createSchema = z.object({
-  pipeline: z.string().min(1),
-  group: z.string().min(1).max(200),
-});
+import { CreateHook } from "./openapi/requests.ts";
 
 /** Managing hooks needs a bearer token like the rest of the API. */
 export const hookRoutes = new Hono<AppEnv>();
 
 hookRoutes.post("/", requireRole("member"), async (c) => {
-  const body = await parseBody(c, createSchema);
+  const body = await parseBody(c, CreateHook);
   checkPipeline(body.pipeline);
   const row = { id: newId(), secret: randomBytes(32).toString("hex"), ...body, user: c.get("principal").user, createdAt: Date.now() };
   await c.get("services").db.insert(hooks).values(row);

@@ -1,12 +1,10 @@
 import { Hono } from "hono";
-import { z } from "zod";
 import { approveTask, cancelRun, rerunTask, restartRun } from "../runs/run-actions.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { summarize } from "./run-view.ts";
 import { parseBody } from "./validate.ts";
-
-const restartSchema = z.object({ from: z.enum(["scratch", "failed"]).default("scratch") });
+import { RestartRun } from "./openapi/requests.ts";
 
 export const runActionRoutes = new Hono<AppEnv>();
 
@@ -16,7 +14,7 @@ runActionRoutes.post("/:id/cancel", requireRole("member"), async (c) => {
 });
 
 runActionRoutes.post("/:id/restart", requireRole("member"), async (c) => {
-  const { from } = await parseBody(c, restartSchema);
+  const { from } = await parseBody(c, RestartRun);
   const { db, scheduler, registry } = c.get("services");
   const run = await restartRun(db, scheduler, registry, c.req.param("id"), from, c.get("principal").user);
   return c.json(summarize(run), 201);

@@ -1,6 +1,5 @@
 import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { events, runs } from "../db/schema.ts";
@@ -12,22 +11,7 @@ import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { invalid, parseQuery } from "./validate.ts";
 import { runView, summarize } from "./run-view.ts";
-
-const submitSchema = z.object({
-  pipeline: z.string().min(1),
-  file: z.string().optional(),
-  group: z.string().min(1).max(200).default("default"),
-  variables: z.record(z.string(), z.string()).default({}),
-});
-
-const listSchema = z.object({
-  group: z.string().optional(),
-  phase: z.string().optional(),
-  user: z.string().optional(),
-  since: z.coerce.number().optional(),
-  until: z.coerce.number().optional(),
-  limit: z.coerce.number().int().min(1).max(1000).default(50),
-});
+import { ListRunsQuery, SubmitRun } from "./openapi/requests.ts";
 
 function parseJsonField(name: string, text: string): unknown {
   try {
@@ -63,7 +47,7 @@ runRoutes.post("/", requireRole("member"), async (c) => {
       throw new DroverError("bad_request", "body is not JSON");
     });
   }
-  const parsed = submitSchema.safeParse(fields);
+  const parsed = SubmitRun.safeParse(fields);
   if (!parsed.success) throw invalid(parsed.error);
   try {
     const run = await createRun(db, scheduler, {
@@ -84,7 +68,7 @@ runRoutes.post("/", requireRole("member"), async (c) => {
 });
 
 runRoutes.get("/", requireRole("viewer"), async (c) => {
-  const q = parseQuery(c, listSchema);
+  const q = parseQuery(c, ListRunsQuery);
   const where: SQL[] = [];
   if (q.group) where.push(eq(runs.group, q.group));
   if (q.phase) where.push(eq(runs.phase, q.phase));

@@ -1,6 +1,5 @@
 import { asc, eq, sql } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { newId } from "../../shared/ids.ts";
 import { schedules } from "../db/schema.ts";
 import { cronOf } from "../triggers/tick.ts";
@@ -9,19 +8,7 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { parseBody } from "./validate.ts";
-
-const fields = {
-  pipeline: z.string().min(1),
-  cron: z.string().min(1).max(200),
-  group: z.string().min(1).max(200),
-  variables: z.record(z.string(), z.string()),
-  enabled: z.boolean(),
-};
-const createSchema = z.object({ ...fields, variables: fields.variables.default({}), enabled: fields.enabled.default(true) });
-const updateSchema = z
-  .object(fields)
-  .partial()
-  .refine((o) => Object.keys(o).length > 0, "give at least one field to change");
+import { CreateSchedule, UpdateSchedule } from "./openapi/requests.ts";
 
 /** Variables are listed by name only, as for runs: their values may be secrets. */
 function scheduleView({ variables, ...row }: typeof schedules.$inferSelect) {
@@ -31,7 +18,7 @@ function scheduleView({ variables, ...row }: typeof schedules.$inferSelect) {
 export const scheduleRoutes = new Hono<AppEnv>();
 
 scheduleRoutes.post("/", requireRole("member"), async (c) => {
-  const body = await parseBody(c, createSchema);
+  const body = await parseBody(c, CreateSchedule);
   checkCron(body.cron);
   checkPipeline(body.pipeline);
   const row = { id: newId(), ...body, user: c.get("principal").user, lastTick: null, createdAt: Date.now() };
@@ -45,7 +32,7 @@ scheduleRoutes.get("/", requireRole("viewer"), async (c) => {
 });
 
 scheduleRoutes.put("/:id", requireRole("member"), async (c) => {
-  const body = await parseBody(c, updateSchema);
+  const body = await parseBody(c, UpdateSchedule);
   if (body.cron !== undefined) checkCron(body.cron);
   if (body.pipeline !== undefined) checkPipeline(body.pipeline);
   // A new cron or a re-enable starts counting from now: occurrences before the change were never this schedule's to miss.

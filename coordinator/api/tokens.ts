@@ -1,24 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { Hono } from "hono";
-import { z } from "zod";
 import { newId } from "../../shared/ids.ts";
 import { tokens } from "../db/schema.ts";
 import { requireRole, tokenHash } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { parseBody } from "./validate.ts";
-
-const createSchema = z.object({
-  user: z.string().min(1).max(128),
-  role: z.enum(["admin", "member", "viewer"]),
-  name: z.string().max(128).default(""),
-});
+import { CreateToken } from "./openapi/requests.ts";
 
 export const tokenRoutes = new Hono<AppEnv>();
 
 tokenRoutes.post("/", requireRole("admin"), async (c) => {
-  const body = await parseBody(c, createSchema);
+  const body = await parseBody(c, CreateToken);
   const token = `drv_${randomBytes(24).toString("base64url")}`;
   const row = { id: newId(), hash: tokenHash(token), ...body, createdAt: Date.now(), revokedAt: null };
   await c.get("services").db.insert(tokens).values(row);

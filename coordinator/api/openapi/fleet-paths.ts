@@ -1,0 +1,154 @@
+import { z } from "@hono/zod-openapi";
+import { type Registry, binary, endpoints, json } from "./common.ts";
+import {
+  AgentDraining,
+  AgentList,
+  AncestorArchives,
+  ArtifactStored,
+  AttemptList,
+  AttemptStats,
+  CacheEntry,
+  CacheSaved,
+  StoredObject,
+} from "./fleet-schemas.ts";
+import { AttemptStatsQuery, ListAttemptsQuery } from "./requests.ts";
+import { Deleted } from "./admin-schemas.ts";
+
+/** The agent's id beside its credential: it limits the token to that agent's own running attempts. */
+const agentHeader = z.object({ "x-drover-agent": z.string().openapi({ description: "the calling agent's id" }) });
+const upload = (type: string) => ({
+  required: true,
+  content: { [type]: { schema: z.string().openapi({ format: "binary" }) } },
+});
+const key = (what: string) => z.string().openapi({ description: `${what}; may contain /` });
+
+export function registerFleetPaths(registry: Registry) {
+  const fleet = endpoints(registry, "fleet");
+  fleet({
+    method: "get",
+    path: "/api/v1/agents",
+    role: "viewer",
+    summary: "Registered agents",
+    responses: { 200: json(AgentList, "agents by name") },
+  });
+  fleet({
+    method: "post",
+    path: "/api/v1/agents/{id}/drain",
+    role: "admin",
+    summary: "Drain a connected agent",
+    description: "As SIGTERM does locally: no new attempts, running ones finish, then it leaves.",
+    responses: { 202: json(AgentDraining, "draining") },
+    errors: [409],
+  });
+  fleet({
+    method: "delete",
+    path: "/api/v1/agents/{id}",
+    role: "admin",
+    summary: "Remove an offline agent's record",
+    responses: { 200: json(Deleted, "removed") },
+    errors: [409],
+  });
+  fleet({
+    method: "get",
+    path: "/api/v1/attempts",
+    role: "viewer",
+    summary: "Attempt history across runs, newest first",
+    request: { query: ListAttemptsQuery },
+    responses: { 200: json(AttemptList, "attempts") },
+    errors: [400],
+  });
+  fleet({
+    method: "get",
+    path: "/api/v1/attempts/stats",
+    role: "viewer",
+    summary: "Duration, memory and CPU figures per task name, from its latest successes",
+    request: { query: AttemptStatsQuery },
+    responses: { 200: json(AttemptStats, "figures per task name") },
+    errors: [400],
+  });
+
+  const agent = endpoints(registry, "agent protocol");
+  agent({
+    method: "get",
+    path: "/agent/v1/connect",
+    role: "public",
+    summary: "The agent's WebSocket (its lease)",
+    description: "Authenticated by a registration token (Authorization: Bearer) during the upgrade; see PROTOCOL.md.",
+    responses: { 101: { description: "switching to the WebSocket protocol" } },
+    errors: [400, 401],
+  });
+  const attempt = "/agent/v1/attempts/{attempt}";
+  agent({
+    method: "get",
+    path: `${attempt}/workspace`,
+    role: "agent",
+    summary: "The run's uploaded workspace archive",
+    request: { headers: agentHeader },
+    responses: { 200: binary("application/gzip", "tar.gz") },
+  });
+  agent({
+    method: "put",
+    path: `${attempt}/steps/{step}/workspace`,
+    role: "agent",
+    summary: "Store a save_to_workspace step's archive",
+    params: { step: z.number().int().min(0).openapi({ description: "step index, from 0" }) },
+    request: { headers: agentHeader, body: upload("application/gzip") },
+    responses: { 201: json(StoredObject, "stored") },
+    errors: [400, 413, 503],
+  });
+  agent({
+    method: "get",
+    path: `${attempt}/workspaces`,
+    role: "agent",
+    summary: "Workspace archives of the attempt's ancestor tasks, in restore order",
+    request: { headers: agentHeader },
+    responses: { 200: json(AncestorArchives, "archives") },
+  });
+  agent({
+    method: "get",
+    path: `${attempt}/objects/{key}`,
+    role: "agent",
+    summary: "Read an object the attempt may see",
+    description: "Its ancestors' archives, its cache group's caches, the run's upload.",
+    params: { key: key("object key") },
+    request: { headers: agentHeader },
+    responses: { 200: binary("application/octet-stream", "the object") },
+  });
+  agent({
+    method: "get",
+    path: `${attempt}/caches`,
+    role: "agent",
+    summary: "The newest cache whose key starts with a prefix",
+    request: { headers: agentHeader, query: z.object({ prefix: z.string().optional() }) },
+    responses: { 200: json(CacheEntry, "the cache") },
+  });
+  agent({
+    method: "get",
+    path: `${attempt}/caches/{key}`,
+    role: "agent",
+    summary: "The cache saved under exactly this key",
+    params: { key: key("cache key") },
+    request: { headers: agentHeader },
+    responses: { 200: json(CacheEntry, "the cache") },
+  });
+  agent({
+    method: "put",
+    path: `${attempt}/caches/{key}`,
+    role: "agent",
+    summary: "Save a cache; the first complete save of a key wins",
+    params: { key: key("cache key") },
+    request: { headers: agentHeader, body: upload("application/gzip") },
+    responses: { 200: json(CacheSaved, "the key was already saved"), 201: json(CacheSaved, "stored") },
+    errors: [400, 413, 503],
+  });
+  agent({
+    method: "put",
+    path: `${attempt}/artifacts/{path}`,
+    role: "agent",
+    summary: "Store an artifact",
+    params: { path: key("relative path, without . or .. segments") },
+    request: { headers: agentHeader, body: upload("application/octet-stream") },
+    responses: { 201: json(ArtifactStored, "stored") },
+    errors: [400, 413, 503],
+  });
+}

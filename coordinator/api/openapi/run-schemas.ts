@@ -1,0 +1,117 @@
+import { z } from "@hono/zod-openapi";
+import type { AttemptState, RunPhase as Phase, RunResult as Result, TaskStatus as Status } from "../../engine/types.ts";
+import { STEP_KINDS } from "../../../shared/pipeline/index.ts";
+
+/** Responses about runs; fields and nullability follow coordinator/db/schema.ts and run-view.ts. */
+
+export const ms = z.number().int().openapi({ description: "epoch milliseconds" });
+export const msOrNull = ms.nullable();
+const textOrNull = z.string().nullable();
+
+export const RunPhase = z
+  .enum(["queued", "running", "finished", "cancelled", "setuperror"])
+  .openapi("RunPhase") satisfies z.ZodType<Phase>;
+export const RunResult = z
+  .enum(["unknown", "success", "failed", "stopped", "error"])
+  .openapi("RunResult") satisfies z.ZodType<Result>;
+export const TaskStatus = z
+  .enum(["notstarted", "waiting_approval", "skipped", "cancelled", "running", "stopped", "success", "failed"])
+  .openapi("TaskStatus") satisfies z.ZodType<Status>;
+export const AttemptStateSchema = z
+  .enum(["queued", "assigned", "running", "success", "failed", "stopped", "error", "lost"])
+  .openapi("AttemptState") satisfies z.ZodType<AttemptState>;
+
+export const RunSummary = z
+  .object({
+    id: z.string(),
+    group: z.string(),
+    user: z.string(),
+    pipelineFile: z.string(),
+    variables: z.array(z.string()).openapi({ description: "names only: values may be secrets" }),
+    workspace: textOrNull.openapi({ description: "object key of the uploaded workspace archive" }),
+    cacheGroup: textOrNull,
+    phase: RunPhase,
+    result: RunResult,
+    error: textOrNull,
+    createdAt: ms,
+    startedAt: msOrNull,
+    endedAt: msOrNull,
+  })
+  .openapi("RunSummary");
+
+export const Step = z
+  .object({
+    attemptId: z.string(),
+    index: z.number().int(),
+    name: z.string(),
+    kind: z.enum(STEP_KINDS),
+    status: z.enum(["pending", "running", "success", "failed", "lost"]),
+    exitCode: z.number().int().nullable(),
+    error: textOrNull,
+    startedAt: msOrNull,
+    endedAt: msOrNull,
+    firstByteAt: z.number().nullable(),
+    logObject: textOrNull,
+    logSize: z.number().int(),
+    archiveObject: textOrNull.openapi({ description: "the workspace archive a save_to_workspace step stored" }),
+  })
+  .openapi("Step");
+
+/** The attempts table's columns, shared by the run view and the history. */
+export const attemptFields = {
+  id: z.string(),
+  runId: z.string(),
+  taskId: z.string(),
+  taskName: z.string(),
+  number: z.number().int().min(1),
+  agentId: textOrNull,
+  state: AttemptStateSchema,
+  exitCode: z.number().int().nullable(),
+  error: textOrNull,
+  digest: z.string().openapi({ description: "command digest" }),
+  readyAt: ms,
+  assignedAt: msOrNull,
+  startedAt: msOrNull,
+  keepaliveAt: msOrNull,
+  endedAt: msOrNull,
+  cpuSeconds: z.number().nullable(),
+  peakRssBytes: z.number().int().nullable(),
+};
+
+export const Attempt = z.object({ ...attemptFields, steps: z.array(Step) }).openapi("Attempt");
+
+export const Task = z
+  .object({
+    id: z.string(),
+    runId: z.string(),
+    name: z.string(),
+    level: z.number().int(),
+    status: TaskStatus,
+    statusMessage: textOrNull,
+    annotations: z.record(z.string(), z.unknown()).openapi({ description: "e.g. approvers" }),
+    startedAt: msOrNull,
+    endedAt: msOrNull,
+    attempts: z.array(Attempt),
+  })
+  .openapi("Task");
+
+// Spread rather than .extend: an extended named schema becomes allOf, which a strict check cannot close.
+export const RunView = z.object({ ...RunSummary.shape, pipeline: z.string(), tasks: z.array(Task) }).openapi("RunView");
+
+export const RunList = z.object({ runs: z.array(RunSummary) }).openapi("RunList");
+
+export const RunDeleted = z.object({
+  id: z.string(),
+  deleted: z.literal(true),
+  objectsDeleted: z.number().int(),
+  objectsKept: z.number().int().openapi({ description: "objects other runs still own" }),
+});
+
+export const Artifact = z
+  .object({ task: z.string(), path: z.string(), size: z.number().int(), sha256: z.string(), url: z.string() })
+  .openapi("Artifact");
+
+/** The JSON in each server-sent event's data: what changed is in the kind's own fields. */
+export const RunEvent = z
+  .looseObject({ seq: z.number().int(), run: z.string(), kind: z.string(), at: z.number() })
+  .openapi("RunEvent");
