@@ -1,8 +1,8 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { encodeLogChunk } from "../../shared/protocol/index.ts";
+import { encodeLogChunk, logChunkFrame } from "../../shared/protocol/index.ts";
 
 /** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
-const WINDOW_BYTES = 8 * 1024 * 1024;
+const WINDOW_BYTES = 32 * 1024 * 1024;
 const READ_BYTES = 256 * 1024;
 
 export interface LogSender {
@@ -60,9 +60,11 @@ export class StepLog {
   pump(): void {
     while (this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
       const length = Math.min(READ_BYTES, this.written - this.sent);
-      const buf = new Uint8Array(length);
-      const n = readSync(this.fd, buf, 0, length, this.sent);
-      if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: this.sent, data: buf.subarray(0, n) }))) return;
+      // read straight into the frame: no copy of the bytes on their way out
+      const { frame, data } = logChunkFrame(this.attempt, this.step, this.sent, length);
+      const n = readSync(this.fd, data, 0, length, this.sent);
+      if (n === 0) return;
+      if (!this.sender.sendBinary(n === length ? frame : frame.subarray(0, frame.length - length + n))) return;
       this.sent += n;
     }
   }

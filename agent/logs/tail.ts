@@ -2,17 +2,20 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 const FIRST_POLL_MS = 1;
 const IDLE_POLL_MS = 50;
+/** empty polls at full speed before slowing down: most steps print their first line within this many ms */
+const EAGER_POLLS = 30;
 const READ_BYTES = 1024 * 1024;
 
 /**
- * Follows a file another process writes (a step's output). Polling starts every
- * millisecond, so first bytes are seen at once, and slows down while nothing is
- * written, so a step that sleeps for an hour costs nothing.
+ * Follows a file another process writes (a step's output). Polling runs every
+ * millisecond while output flows or has just stopped, so bytes are seen at once,
+ * and slows down after a quiet spell, so a step that sleeps for an hour costs nothing.
  */
 export class FileTail {
   private readonly fd: number;
   private offset = 0;
   private delay = FIRST_POLL_MS;
+  private empty = 0;
   private timer: Timer | null = null;
 
   /** `onBytes` gets the new bytes; without it only `onSize` is told how far the file has grown. */
@@ -29,7 +32,8 @@ export class FileTail {
 
   private poll = (): void => {
     const grew = this.catchUp();
-    this.delay = grew ? FIRST_POLL_MS : Math.min(IDLE_POLL_MS, this.delay * 2);
+    this.empty = grew ? 0 : this.empty + 1;
+    this.delay = this.empty < EAGER_POLLS ? FIRST_POLL_MS : Math.min(IDLE_POLL_MS, this.delay * 2);
     this.timer = setTimeout(this.poll, this.delay);
   };
 

@@ -1,5 +1,4 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
-import { createHash, type Hash } from "node:crypto";
 import { join } from "node:path";
 import type { ObjectStore } from "../store/object-store.ts";
 
@@ -12,8 +11,6 @@ export interface LogKey {
 interface LiveLog {
   path: string;
   fd: number;
-  /** hash of everything written, when this process wrote it all: storing then needs no re-read */
-  hash: Hash | null;
   written: number;
   /** bytes received from the agent (its offsets), including any dropped past the cap */
   received: number;
@@ -60,7 +57,7 @@ export class LiveLogs {
       const path = join(this.dir, name);
       const fd = openSync(path, "a");
       const size = statSync(path).size;
-      log = { path, fd, received: size, written: size, hash: size === 0 ? createHash("sha256") : null, firstByteAt: null, waiting: null };
+      log = { path, fd, received: size, written: size, firstByteAt: null, waiting: null };
       this.logs.set(name, log);
     }
     return log;
@@ -85,7 +82,6 @@ export class LiveLogs {
 
   private write(log: LiveLog, data: Uint8Array): void {
     writeSync(log.fd, data);
-    log.hash?.update(data);
     log.written += data.length;
   }
 
@@ -121,9 +117,9 @@ export class LiveLogs {
     if (this.fsync) fsyncSync(log.fd);
     closeSync(log.fd);
     const object = logObjectKey(key);
-    const known = log.hash ? { size: log.written, sha256: log.hash.digest("hex") } : undefined;
+    // Logs are not content-addressed, and hashing them would cost a third of the ingest time: no digest.
     this.store
-      .putFile(object, log.path, known)
+      .putFile(object, log.path, { size: log.written, sha256: "" })
       .then(({ size, sha256 }) => {
         rmSync(log.path, { force: true });
         this.logs.delete(liveName(key));

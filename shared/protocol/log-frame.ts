@@ -15,17 +15,23 @@ export interface LogChunk {
   data: Uint8Array;
 }
 
-export function encodeLogChunk(chunk: LogChunk): Uint8Array {
-  const id = encoder.encode(chunk.attempt);
+/** A frame whose header is written and whose `data` view is left for the caller to fill (e.g. straight from a file). */
+export function logChunkFrame(attempt: string, step: number, offset: number, length: number): { frame: Uint8Array; data: Uint8Array } {
+  const id = encoder.encode(attempt);
   const head = 2 + id.length + 2 + 8;
-  const frame = new Uint8Array(head + chunk.data.length);
+  const frame = new Uint8Array(head + length);
   const view = new DataView(frame.buffer);
   frame[0] = FRAME_VERSION;
   frame[1] = id.length;
   frame.set(id, 2);
-  view.setUint16(2 + id.length, chunk.step);
-  view.setFloat64(4 + id.length, chunk.offset);
-  frame.set(chunk.data, head);
+  view.setUint16(2 + id.length, step);
+  view.setFloat64(4 + id.length, offset);
+  return { frame, data: frame.subarray(head) };
+}
+
+export function encodeLogChunk(chunk: LogChunk): Uint8Array {
+  const { frame, data } = logChunkFrame(chunk.attempt, chunk.step, chunk.offset, chunk.data.length);
+  data.set(chunk.data);
   return frame;
 }
 
