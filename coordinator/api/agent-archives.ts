@@ -4,7 +4,7 @@ import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { artifacts, attempts, caches, steps } from "../db/schema.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
-import { putStream } from "../objects/put.ts";
+import { collectingAsItFlows, putStream } from "../objects/put.ts";
 import { ancestors } from "../runs/ancestors.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
@@ -83,7 +83,7 @@ agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
   if (!allowed) throw new DroverError("forbidden", `attempt ${found.attempt.id} may not read ${key}`);
   const body = await store.get(key);
   if (!body) throw notFound(`object ${key}`);
-  return c.body(body, 200, { "content-type": "application/octet-stream" });
+  return c.body(body.pipeThrough(collectingAsItFlows()), 200, { "content-type": "application/octet-stream" });
 });
 
 /** `?prefix=` finds the newest cache whose key starts with it; a path key is an exact lookup. */
