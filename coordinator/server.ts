@@ -88,7 +88,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const leaseTimer = setInterval(() => {
     void fleet.flushLeases().then(() => fleetServices.expireLeases());
     dispatcher.pump();
-  }, Math.min(1000, config.leaseTtlMs / 4));
+  }, Math.min(250, config.leaseTtlMs / 4));
 
   const server = Bun.serve<SocketData>({
     hostname: config.host,
