@@ -1,3 +1,4 @@
+import type { TaskStats } from "../../coordinator/history/stats.ts";
 import { parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
@@ -20,15 +21,6 @@ interface AttemptRow {
   digest: string;
 }
 
-interface TaskStats {
-  name: string;
-  count: number;
-  p50DurationMs: number | null;
-  p95DurationMs: number | null;
-  p50PeakRssBytes: number | null;
-  p95PeakRssBytes: number | null;
-  meanCpuSeconds: number | null;
-}
 
 const when = (ms: number) => new Date(ms).toLocaleString("sv-SE");
 const ms = (n: number | null) => (n === null ? "-" : duration(0, n));

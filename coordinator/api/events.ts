@@ -3,6 +3,7 @@ import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { events, runs } from "../db/schema.ts";
 import { notFound } from "./errors.ts";
+import { Wake } from "./wake.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -21,24 +22,17 @@ function eventStream(runId: string | null) {
     return streamSSE(c, async (stream) => {
       // a comment first, so the client knows at once that the stream is open
       await stream.write(": connected\n\n");
-      let wake: (() => void) | null = null;
+      const wake = new Wake();
       let pending = true;
       const unsubscribe = runEvents.subscribe(runId, () => {
         pending = true;
-        wake?.();
+        wake.signal();
       });
       stream.onAbort(unsubscribe);
       try {
         while (!stream.aborted) {
           if (!pending) {
-            await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, KEEPALIVE_MS);
-              wake = () => {
-                clearTimeout(timer);
-                resolve();
-              };
-            });
-            wake = null;
+            await wake.sleep(KEEPALIVE_MS);
             if (!pending) await stream.write(": keepalive\n\n");
             continue;
           }

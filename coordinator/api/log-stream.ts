@@ -5,6 +5,7 @@ import type { LiveLogs, LogKey } from "../logs/live-logs.ts";
 import type { RunEvents } from "../runs/run-events.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { ObjectStore } from "../store/object-store.ts";
+import { Wake } from "./wake.ts";
 
 export interface LogSources {
   db: Db;
@@ -32,10 +33,9 @@ async function stepRow(db: Db, key: LogKey) {
  */
 export function logStream(src: LogSources, key: LogKey, follow: boolean): ReadableStream<Uint8Array> {
   let sent = 0;
-  let wake: (() => void) | null = null;
-  const signal = () => wake?.();
-  const unwatch = src.logs.watch(key, signal);
-  const unsubscribe = src.runEvents.subscribe(key.run, signal);
+  const wake = new Wake();
+  const unwatch = src.logs.watch(key, wake.signal);
+  const unsubscribe = src.runEvents.subscribe(key.run, wake.signal);
   const stop = () => {
     unwatch();
     unsubscribe();
@@ -85,14 +85,7 @@ export function logStream(src: LogSources, key: LogKey, follow: boolean): Readab
           controller.close();
           return;
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, SAFETY_WAKE_MS);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
+        await wake.sleep(SAFETY_WAKE_MS);
       }
     },
     cancel() {
