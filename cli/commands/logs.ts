@@ -4,6 +4,7 @@ import { Client, ClientError } from "../client.ts";
 import type { Command } from "../command.ts";
 import { prefixedLines } from "../output.ts";
 import { streamStepLog } from "../step-log.ts";
+import { printJson } from "./format.ts";
 
 const POLL_MS = 300;
 
@@ -28,13 +29,15 @@ async function attemptOf(client: Client, run: string, task: string, wanted: numb
 export const logs: Command = {
   name: "logs",
   summary: "print a run's step logs: one step, all steps of a task, or every task in order",
-  usage: "drover logs RUN [TASK] [-f] [--step N] [--attempt N]",
+  usage: "drover logs RUN [TASK] [-f] [--step N] [--attempt N] [--json]",
   async run(argv) {
     const { values, positionals } = parseFlags(argv, {
       follow: { type: "boolean", short: "f" },
       step: { type: "string" },
       attempt: { type: "string" },
+      json: { type: "boolean" },
     });
+    if (values.json && values.follow) throw new UsageError("--json prints whole logs: it cannot follow them");
     const [run, task, ...extra] = positionals;
     if (!run) throw new UsageError("which run? (drover runs lists them)");
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
@@ -46,6 +49,7 @@ export const logs: Command = {
     if (task && !view.tasks.some((t) => t.name === task)) {
       throw new ClientError(`run ${run} has no task "${task}" (it has ${view.tasks.map((t) => t.name).join(", ")})`);
     }
+    const collected: { task: string; attempt: number; step: number; log: string }[] = [];
     for (const name of task ? [task] : view.tasks.map((t) => t.name)) {
       const attempt = await attemptOf(client, run, name, wanted, follow);
       if (!attempt) {
@@ -59,10 +63,18 @@ export const logs: Command = {
       // One task's log goes out as it is; several get a prefix per line to tell them apart.
       const out = task ? { push: (c: Uint8Array) => void process.stdout.write(c), end() {} } : prefixedLines(`[${name}] `);
       for (const index of step === undefined ? attempt.steps.map((s) => s.index) : [step]) {
-        await streamStepLog(client, { run, task: name, step: index, attempt: attempt.number, follow }, (c) => out.push(c));
+        const where = { run, task: name, step: index, attempt: attempt.number, follow };
+        if (values.json) {
+          const chunks: Uint8Array[] = [];
+          await streamStepLog(client, where, (c) => chunks.push(c));
+          collected.push({ task: name, attempt: attempt.number, step: index, log: Buffer.concat(chunks).toString("utf8") });
+          continue;
+        }
+        await streamStepLog(client, where, (c) => out.push(c));
         out.end();
       }
     }
+    if (values.json) printJson(collected);
     return 0;
   },
 };

@@ -90,6 +90,11 @@ describe("drover run", () => {
     expect(first.stdout).toBe("hello from the workspace\n");
     const everyTask = await drover(["logs", runId]);
     expect(everyTask.stdout).toBe("[build] hello from the workspace\n[build] kept\n");
+    const json = await drover(["logs", runId, "--json"]);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { task: "build", attempt: 1, step: 0, log: "hello from the workspace\n" },
+      { task: "build", attempt: 1, step: 1, log: "kept\n" },
+    ]);
   });
 
   test("a failing pipeline exits 1 and says why", async () => {
