@@ -19,6 +19,18 @@ function ownAttempt(c: Context<AppEnv>) {
   return { ...found, task: found.active.tasks.get(found.attempt.taskId)! };
 }
 
+/** Stores what the agent uploads; the upload is aborted should the agent's lease lapse meanwhile. */
+async function putFromAgent(c: Context<AppEnv>, found: ReturnType<typeof ownAttempt>, key: string) {
+  const { store, fleet } = c.get("services");
+  if (!c.req.raw.body) return putStream(store, key, null);
+  const upload = fleet.uploads.track(found.attempt.agentId!, c.req.raw.body);
+  try {
+    return await putStream(store, key, upload.body);
+  } finally {
+    upload.done();
+  }
+}
+
 const cacheGroupOf = (found: ReturnType<typeof ownAttempt>) => found.active.run.cacheGroup ?? found.active.run.group;
 
 /** Workspace archives of the attempt's ancestors, in level-then-name order, step order within a task. */
@@ -52,9 +64,9 @@ export const agentArchiveRoutes = new Hono<AppEnv>();
 agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => {
   const found = ownAttempt(c);
   const step = Number(c.req.param("step"));
-  const { store, registry, db } = c.get("services");
+  const { registry, db } = c.get("services");
   const key = `workspaces/${found.active.run.id}/${found.attempt.id}-${step}.tar.zst`;
-  const stored = await putStream(store, key, c.req.raw.body);
+  const stored = await putFromAgent(c, found, key);
   await registry.record(key, "workspace", stored, runOwner(found.active.run.id));
   await db
     .update(steps)
@@ -120,7 +132,7 @@ agentArchiveRoutes.put("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const { db, store, registry } = c.get("services");
   if (await findCache(c, group, key, false)) return c.json({ stored: false }, 200);
   const object = `caches/${Bun.hash(group).toString(16)}/${newId()}.tar.zst`;
-  const stored = await putStream(store, object, c.req.raw.body);
+  const stored = await putFromAgent(c, found, object);
   const now = Date.now();
   const inserted = await db
     .insert(caches)
@@ -141,10 +153,10 @@ agentArchiveRoutes.put("/attempts/:attempt/artifacts/:path{.+}", async (c) => {
   if (path.startsWith("/") || path.split("/").some((s) => s === ".." || s === "." || s === "")) {
     throw new DroverError("bad_request", `artifact path ${path} must be relative, without . or .. segments`);
   }
-  const { db, store, registry } = c.get("services");
+  const { db, registry } = c.get("services");
   const runId = found.active.run.id;
   const object = `artifacts/${runId}/${found.attempt.id}/${path}`;
-  const stored = await putStream(store, object, c.req.raw.body);
+  const stored = await putFromAgent(c, found, object);
   await registry.record(object, "artifact", stored, runOwner(runId));
   const row = { runId, task: found.task.name, attemptId: found.attempt.id, path, object, ...stored, createdAt: Date.now() };
   await db

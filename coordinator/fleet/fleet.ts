@@ -4,6 +4,7 @@ import type { CoordinatorMessage } from "../../shared/protocol/index.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { agents, attempts } from "../db/schema.ts";
+import { Uploads } from "./uploads.ts";
 
 export type AgentRow = typeof agents.$inferSelect;
 export interface Resources {
@@ -29,6 +30,7 @@ export class Fleet {
   readonly agents = new Map<string, OnlineAgent>();
   /** every registered agent, online or not: whether a task could ever be placed */
   readonly known = new Map<string, AgentRow>();
+  readonly uploads = new Uploads();
 
   constructor(
     private readonly db: Db,

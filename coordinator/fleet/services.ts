@@ -120,6 +120,8 @@ export class FleetServices {
     for (const agent of this.fleet.expired(now)) {
       console.error(`[fleet] agent ${agent.row.name} (${agent.row.id}) lease lapsed`);
       agent.socket?.close(4002, "lease lapsed");
+      const aborted = this.fleet.uploads.abortAll(agent.row.id, "the agent's lease lapsed");
+      if (aborted) console.error(`[fleet] aborted ${aborted} unfinished upload(s) of ${agent.row.name}`);
       const orphaned = await this.scheduler.serial.run(async () => {
         const active = this.attemptsOf(agent.row.id);
         for (const a of active) await this.lose(agent, a.id, "its agent's lease lapsed");

@@ -258,3 +258,35 @@ tasks:
     expect(await c.log(id, "t", 0)).toBe("token=[REDACTED]\npw=[REDACTED] end\n");
   });
 });
+
+describe("uploads of a dead agent", () => {
+  test("an agent that vanishes mid-upload has its upload aborted when its lease lapses; nothing half-written stays", async () => {
+    const c = await cluster();
+    const proxy = startTcpProxy(Number(new URL(c.coordinator.url).port));
+    try {
+      const doomed = await c.startAgent("vanishing", ["--label", "first=yes"], `http://127.0.0.1:${proxy.port}`);
+      const id = await c.submit(`tasks:
+  t:
+    steps:
+      - run: 'head -c 300000000 /dev/urandom > blob'
+      - save_to_workspace: { paths: [blob] }
+`);
+      await waitFor("the attempt to run", async () => (await agentsOf(c)).some((a) => a.name === "vanishing" && a.running.length === 1));
+      const before = proxy.bytesUp();
+      await waitFor("the upload to be under way", () => proxy.bytesUp() - before > 20_000_000, 30_000);
+      proxy.freeze();
+      killGroup(doomed.proc, "SIGKILL");
+      await waitFor("the upload to be aborted", () => c.coordinator.output().includes("aborted 1 unfinished upload(s) of vanishing"), 15_000);
+      await c.startAgent("rescuer");
+      const run = await c.waitRun(id, 60_000);
+      expect(run.result).toBe("success");
+      expect(taskOf(run, "t").attempts.map((a) => a.state)).toEqual(["lost", "success"]);
+      const temp = Bun.spawnSync(["bash", "-c", `ls -A ${join(c.dir, "data", "objects", ".tmp")} 2>/dev/null | wc -l`]);
+      expect(temp.stdout.toString().trim()).toBe("0");
+      const archives = Bun.spawnSync(["bash", "-c", `find ${join(c.dir, "data", "objects", "workspaces")} -type f | wc -l`]);
+      expect(archives.stdout.toString().trim()).toBe("1");
+    } finally {
+      proxy.stop();
+    }
+  });
+});

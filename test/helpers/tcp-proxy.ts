@@ -6,6 +6,8 @@ export interface TcpProxy {
   bytesUp(): number;
   /** closes every connection through the proxy, as a network cut would */
   cut(): number;
+  /** from now on nothing passes and nothing closes: a peer that vanished without a word, as a dead machine does */
+  freeze(): void;
   stop(): void;
 }
 
@@ -45,6 +47,7 @@ interface Pair {
 export function startTcpProxy(targetPort: number, listenPort = 0): TcpProxy {
   const pairs = new Set<Pair>();
   let up = 0;
+  let frozen = false;
   const server = Bun.listen<Pair>({
     hostname: "127.0.0.1",
     port: listenPort,
@@ -65,21 +68,22 @@ export function startTcpProxy(targetPort: number, listenPort = 0): TcpProxy {
               pair.toUpstream.flush();
             },
             data(upstream, chunk) {
-              upstream.data.toClient.push(chunk);
+              if (!frozen) upstream.data.toClient.push(chunk);
             },
             drain(upstream) {
               upstream.data.toUpstream.flush();
             },
             close(upstream) {
-              upstream.data.client.end();
+              if (!frozen) upstream.data.client.end();
             },
             error(upstream) {
-              upstream.data.client.end();
+              if (!frozen) upstream.data.client.end();
             },
           },
         }).catch(() => client.end());
       },
       data(client, chunk) {
+        if (frozen) return;
         up += chunk.length;
         client.data.toUpstream.push(chunk);
       },
@@ -87,7 +91,7 @@ export function startTcpProxy(targetPort: number, listenPort = 0): TcpProxy {
         client.data.toClient.flush();
       },
       close(client) {
-        client.data.upstream?.end();
+        if (!frozen) client.data.upstream?.end();
         pairs.delete(client.data);
       },
     },
@@ -95,6 +99,9 @@ export function startTcpProxy(targetPort: number, listenPort = 0): TcpProxy {
   return {
     port: server.port,
     bytesUp: () => up,
+    freeze() {
+      frozen = true;
+    },
     cut() {
       const n = pairs.size;
       for (const pair of pairs) {
