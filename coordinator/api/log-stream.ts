@@ -67,7 +67,8 @@ export function logStream(src: LogSources, key: LogKey, follow: boolean): Readab
             // moved to storage between the check and the read: the object has the rest
           }
         }
-        const row = await stepRow(src.db, key);
+        // while the log is being written, its end cannot have been stored: no need to ask the database
+        const row = src.logs.writing(key) ? undefined : await stepRow(src.db, key);
         if (row?.logObject) {
           const body = await src.store.get(row.logObject, { start: sent });
           if (!body) {

@@ -142,6 +142,12 @@ export class LiveLogs {
     return size > 0 ? { path: join(this.dir, liveName(key)), size } : null;
   }
 
+  /** Whether this process is still writing the log: then nothing about it is final yet. */
+  writing(key: LogKey): boolean {
+    const log = this.logs.get(liveName(key));
+    return !!log && !log.waiting;
+  }
+
   watch(key: LogKey, listener: () => void): () => void {
     const name = liveName(key);
     const set = this.watchers.get(name) ?? new Set();
