@@ -68,6 +68,8 @@ export const attempts = sqliteTable(
     endedAt: integer("ended_at"),
     cpuSeconds: real("cpu_seconds"),
     peakRssBytes: integer("peak_rss_bytes"),
+    /** set on the copy a restart from failed keeps of an earlier run's attempt: it ran once, there */
+    keptFrom: text("kept_from"),
   },
   (t) => [
     index("attempts_task").on(t.taskId, t.number),

@@ -41,6 +41,8 @@ export function attemptsQuery(db: Db, f: AttemptFilter) {
   const where: SQL[] = equalities
     .filter(([, value]) => value)
     .map(([column, value]) => (column === lead ? eq(column, value) : sql`+${column} = ${value}`));
+  // a run lists the attempts it kept from an earlier run; history counts each execution once
+  if (!f.run) where.push(sql`${attempts.keptFrom} IS NULL`);
   if (f.since) where.push(gte(attempts.readyAt, f.since));
   if (f.until) where.push(lte(attempts.readyAt, f.until));
   // Attempt ids are ULIDs minted just after their readyAt (restart copies even later), so a window's

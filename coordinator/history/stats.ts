@@ -1,6 +1,6 @@
-import { and, desc, eq, gte, sql } from "drizzle-orm";
+import { and, desc, eq, gte, isNull, sql } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
-import { attempts, runs } from "../db/schema.ts";
+import { attempts } from "../db/schema.ts";
 
 /** Like Reflow's predictor, figures come from a task's latest successful attempts, which keeps each name's cost bounded. */
 export const STATS_SAMPLE = 1000;
@@ -41,8 +41,8 @@ export function sampleQuery(db: Db, name: string, since?: number) {
         since ? gte(attempts.readyAt, since) : undefined,
         // `+` keeps the planner off the state index: nearly every attempt is a success.
         sql`+${attempts.state} = 'success'`,
-        // A restart from failed copies kept attempts into the new run with their old readyAt; they ran once and count once.
-        sql`${attempts.readyAt} >= (SELECT ${runs.createdAt} FROM ${runs} WHERE ${runs.id} = ${attempts.runId})`,
+        // A restart from failed copies kept attempts into the new run; they ran once and count once.
+        isNull(attempts.keptFrom),
       ),
     )
     .orderBy(desc(attempts.readyAt))

@@ -49,7 +49,8 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     const id = newId();
     const carried = kept.get(spec.name);
     if (carried) {
-      const attempt = { ...carried.attempt, id: newId(), runId: run.id, taskId: id, number: 1 };
+      const keptFrom = carried.attempt.keptFrom ?? carried.attempt.id;
+      const attempt = { ...carried.attempt, id: newId(), runId: run.id, taskId: id, number: 1, keptFrom };
       keptAttempts.push(attempt);
       keptSteps.push(...carried.steps.map((s) => ({ ...s, attemptId: attempt.id })));
     }

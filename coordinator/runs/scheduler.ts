@@ -134,6 +134,7 @@ export class Scheduler {
           endedAt: null,
           cpuSeconds: null,
           peakRssBytes: null,
+          keptFrom: null,
         };
         writes.push(this.db.insert(attempts).values(row));
         writes.push(

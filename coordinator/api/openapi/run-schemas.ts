@@ -76,6 +76,7 @@ export const attemptFields = {
   endedAt: msOrNull,
   cpuSeconds: z.number().nullable(),
   peakRssBytes: z.number().int().nullable(),
+  keptFrom: textOrNull.openapi({ description: "on an attempt a restart from failed kept: the attempt it copies" }),
 };
 
 export const Attempt = z.object({ ...attemptFields, steps: z.array(Step) }).openapi("Attempt");

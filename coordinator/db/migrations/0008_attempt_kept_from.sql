@@ -1,0 +1,1 @@
+ALTER TABLE `attempts` ADD `kept_from` text;
