@@ -5,6 +5,7 @@ import { agentTokenGroup } from "./api/agent-tokens.ts";
 import { createApp } from "./api/app.ts";
 import type { Services } from "./api/env.ts";
 import type { CoordinatorConfig } from "./config.ts";
+import { background } from "../shared/background.ts";
 import { openDb } from "./db/open.ts";
 import { exposeState } from "./metrics/state.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
@@ -83,12 +84,21 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     agentToken: config.agentToken,
   };
   const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl, retention: config.retention });
-  const gcTimer = setInterval(() => void collectAll({ db, registry, retention: config.retention }), config.gcIntervalMs);
+  const gcTimer = setInterval(
+    () => background("gc", collectAll({ db, registry, retention: config.retention })),
+    config.gcIntervalMs,
+  );
   // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
-  const leaseTimer = setInterval(() => {
-    void fleet.flushLeases().then(() => fleetServices.expireLeases());
-    dispatcher.pump();
-  }, Math.min(250, config.leaseTtlMs / 4));
+  const leaseTimer = setInterval(
+    () => {
+      background(
+        "leases",
+        fleet.flushLeases().then(() => fleetServices.expireLeases()),
+      );
+      dispatcher.pump();
+    },
+    Math.min(250, config.leaseTtlMs / 4),
+  );
 
   const server = Bun.serve<SocketData>({
     hostname: config.host,

@@ -21,6 +21,8 @@ export const serve: Command = {
       dataDir: values.data,
       noFsync: values["no-fsync"],
     });
+    // A stray failure in work nobody awaits is logged, not allowed to take every run and agent down with it.
+    process.on("unhandledRejection", (e) => console.error("[coordinator] unhandled failure:", e));
     const coordinator = await startCoordinator(config);
     console.log(`drover coordinator listening on ${coordinator.url}`);
     console.log(`data: ${config.dataDir}`);

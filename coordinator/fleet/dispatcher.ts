@@ -1,3 +1,4 @@
+import { background } from "../../shared/background.ts";
 import { queueWait } from "../metrics/registry.ts";
 import type { AttemptRow, TaskRow } from "../runs/active-run.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
@@ -42,10 +43,13 @@ export class Dispatcher implements QueueSink {
 
   cancel(attempt: AttemptRow, graceMs: number): void {
     if (this.queue.delete(attempt.id)) {
-      void this.scheduler.serial.run(async () => {
-        const ended = await this.scheduler.transition(attempt.id, ["queued"], { state: "stopped", endedAt: Date.now() });
-        if (ended) await this.onAttemptEnded(ended);
-      });
+      background(
+        "cancel",
+        this.scheduler.serial.run(async () => {
+          const ended = await this.scheduler.transition(attempt.id, ["queued"], { state: "stopped", endedAt: Date.now() });
+          if (ended) await this.onAttemptEnded(ended);
+        }),
+      );
       return;
     }
     const agent = attempt.agentId ? this.fleet.agents.get(attempt.agentId) : undefined;
@@ -59,15 +63,18 @@ export class Dispatcher implements QueueSink {
       return;
     }
     this.pumping = true;
-    void this.scheduler.serial
-      .run(() => this.pass())
-      .finally(() => {
-        this.pumping = false;
-        if (this.again) {
-          this.again = false;
-          this.pump();
-        }
-      });
+    background(
+      "dispatch",
+      this.scheduler.serial
+        .run(() => this.pass())
+        .finally(() => {
+          this.pumping = false;
+          if (this.again) {
+            this.again = false;
+            this.pump();
+          }
+        }),
+    );
   }
 
   private async pass(): Promise<void> {
@@ -149,7 +156,7 @@ export class Dispatcher implements QueueSink {
 
   /** An agent that never confirmed an assignment may not have received it: give the attempt to someone else. */
   private requeueUnaccepted(attemptId: string): void {
-    void this.requeue(attemptId);
+    background("requeue", this.requeue(attemptId));
   }
 
   /** Puts an assigned attempt back in the queue (not accepted in time, or refused by a draining agent). */

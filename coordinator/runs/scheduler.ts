@@ -1,5 +1,6 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray } from "drizzle-orm";
+import { background } from "../../shared/background.ts";
 import { newId } from "../../shared/ids.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
@@ -82,12 +83,15 @@ export class Scheduler {
   requestAdvance(runId: string): void {
     if (this.dirty.size === 0) {
       setImmediate(() => {
-        void this.serial.run(async () => {
-          const runs = [...this.dirty];
-          this.dirty.clear();
-          for (const id of runs) await this.advanceRun(id);
-          this.onAdvanced();
-        });
+        background(
+          "advance",
+          this.serial.run(async () => {
+            const runs = [...this.dirty];
+            this.dirty.clear();
+            for (const id of runs) await this.advanceRun(id);
+            this.onAdvanced();
+          }),
+        );
       });
     }
     this.dirty.add(runId);
