@@ -12,6 +12,8 @@ try {
   console.error(`drover-agent: ${(e as Error).message}`);
   process.exit(2);
 }
+// A failure in work nobody awaits is logged: the agent keeps its lease and its other attempts.
+process.on("unhandledRejection", (e) => console.error("[agent] unhandled failure:", e));
 let terms = 0;
 // First SIGTERM drains; a second one (or SIGQUIT) cancels what is still running.
 process.on("SIGTERM", () => (++terms === 1 ? agent.drain() : agent.cancelAll()));
