@@ -51,8 +51,10 @@ export class AgentSession {
   }
 
   onText(text: string): Promise<void> {
-    this.chain = this.chain.then(() => this.handleText(text));
-    return this.chain;
+    const next = this.chain.then(() => this.handleText(text));
+    // one frame that failed must not stop the frames after it
+    this.chain = next.catch(() => undefined);
+    return next;
   }
 
   private async handleText(text: string): Promise<void> {
