@@ -21,7 +21,14 @@ export class ObjectRegistry {
     private readonly store: ObjectStore,
   ) {}
 
-  async record(key: string, kind: ObjectKind, stored: PutResult, owner: string | null): Promise<void> {
+  /** Records an object and its owner; `alongside` are written in the same batch (the row that references it). */
+  async record(
+    key: string,
+    kind: ObjectKind,
+    stored: PutResult,
+    owner: string | null,
+    alongside: BatchItem<"sqlite">[] = [],
+  ): Promise<void> {
     const writes: BatchItem<"sqlite">[] = [];
     writes.push(
       this.db
@@ -30,7 +37,7 @@ export class ObjectRegistry {
         .onConflictDoUpdate({ target: objects.key, set: { size: stored.size, sha256: stored.sha256 } }),
     );
     if (owner) writes.push(this.db.insert(objectOwners).values({ key, owner }).onConflictDoNothing());
-    await writeAll(this.db, writes);
+    await writeAll(this.db, [...writes, ...alongside]);
   }
 
   async addOwner(keys: string[], owner: string): Promise<void> {

@@ -52,11 +52,7 @@ export class AttemptReports {
     const runId = found.active.run.id;
     const status = report.exitCode === 0 && !report.error ? "success" : "failed";
     const done = this.logs.finalize({ run: runId, attempt: attemptId, step }, report.logSize).then(async (log) => {
-      await this.registry.record(log.object, "log", log, runOwner(runId));
-      logBytes.inc(log.size);
-      const readyAt = this.scheduler.attempt(attemptId)?.attempt.readyAt;
-      if (step === 0 && log.firstByteAt && readyAt) dispatchLatency.observe((log.firstByteAt - readyAt) / 1000);
-      await this.db
+      const stepRow = this.db
         .update(steps)
         .set({
           status,
@@ -68,6 +64,10 @@ export class AttemptReports {
           firstByteAt: log.firstByteAt,
         })
         .where(and(eq(steps.attemptId, attemptId), eq(steps.index, step)));
+      await this.registry.record(log.object, "log", log, runOwner(runId), [stepRow]);
+      logBytes.inc(log.size);
+      const readyAt = this.scheduler.attempt(attemptId)?.attempt.readyAt;
+      if (step === 0 && log.firstByteAt && readyAt) dispatchLatency.observe((log.firstByteAt - readyAt) / 1000);
       this.scheduler.runEvents.publish(runId);
     });
     const list = this.pendingLogs.get(attemptId) ?? [];
