@@ -22,6 +22,8 @@ export class DroverError extends Error {
   }
 }
 
+export const notFound = (what: string) => new DroverError("not_found", `${what} not found`);
+
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; details?: unknown };
 }

@@ -5,15 +5,16 @@ import { newId } from "../../shared/ids.ts";
 import { artifacts, attempts, caches, steps } from "../db/schema.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
 import { collectingAsItFlows, putStream } from "../objects/put.ts";
+import type { AttemptState } from "../engine/types.ts";
 import { ancestors } from "../runs/ancestors.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 
 /** The calling agent's own running attempt, or a 403: an agent may touch only its own attempts. */
-function ownAttempt(c: Context<AppEnv>) {
+function ownAttempt(c: Context<AppEnv>, states: AttemptState[] = ["running"]) {
   const found = c.get("services").scheduler.attempt(c.req.param("attempt") ?? "");
   const principal = c.get("principal");
-  if (!principal.agentId || found?.attempt.agentId !== principal.agentId || found.attempt.state !== "running") {
+  if (!principal.agentId || found?.attempt.agentId !== principal.agentId || !states.includes(found.attempt.state)) {
     throw new DroverError("forbidden", "this attempt is not running on the calling agent");
   }
   return { ...found, task: found.active.tasks.get(found.attempt.taskId)! };
@@ -60,6 +61,15 @@ async function ancestorArchives(c: Context<AppEnv>, found: ReturnType<typeof own
 }
 
 export const agentArchiveRoutes = new Hono<AppEnv>();
+
+/** The run's uploaded source, fetched right after the assignment: the accept may not have been applied yet. */
+agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
+  const found = ownAttempt(c, ["assigned", "running"]);
+  const key = found.active.run.workspace;
+  const body = key ? await c.get("services").store.get(key) : null;
+  if (!body) throw notFound("workspace archive");
+  return c.body(body, 200, { "content-type": "application/gzip" });
+});
 
 agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => {
   const found = ownAttempt(c);

@@ -1,7 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
 import { agentTokenRoutes } from "./agent-tokens.ts";
-import { agentFileRoutes } from "./agent-files.ts";
 import { agentRoutes } from "./agents.ts";
 import { attemptRoutes } from "./attempts.ts";
 import { authenticate, requireRole } from "./auth.ts";
@@ -55,7 +54,6 @@ export function createApp(
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
-  app.route("/agent/v1", agentFileRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
   return app;
 }

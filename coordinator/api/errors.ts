@@ -27,4 +27,4 @@ export function errorResponse(c: Context, err: unknown): Response {
   return c.json(body, 500);
 }
 
-export const notFound = (what: string) => new DroverError("not_found", `${what} not found`);
+export { notFound } from "../../shared/errors.ts";

@@ -1,6 +1,6 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray } from "drizzle-orm";
-import { DroverError } from "../../shared/errors.ts";
+import { DroverError, notFound } from "../../shared/errors.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
@@ -11,7 +11,6 @@ import { loadRun, loadSteps } from "./load-run.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 const FINAL_PHASES = new Set(["finished", "cancelled", "setuperror"]);
-const notFound = (what: string) => new DroverError("not_found", `${what} not found`);
 
 /** Adds the caller to a waiting task's approvers; the engine starts the task once there are enough. */
 export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskName: string, user: string): Promise<string[]> {
