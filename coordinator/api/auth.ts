@@ -4,7 +4,7 @@ import type { MiddlewareHandler } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { tokens } from "../db/schema.ts";
 import { agentByCredential } from "../fleet/registration.ts";
-import type { AppEnv, Role, UserRole } from "./env.ts";
+import type { AppEnv, Principal, Role, Services, UserRole } from "./env.ts";
 
 const same = (a: string, b: string) => {
   const x = Buffer.from(a);
@@ -19,27 +19,34 @@ export const tokenHash = (token: string) => createHash("sha256").update(token).d
  * the API (stored hashed), the fleet registration token, or an agent's own
  * credential (with `X-Drover-Agent: <id>`), which limits it to that agent's attempts.
  */
+/** A person's principal for a token: the admin token, or an API token that is not revoked. */
+export async function userForToken(services: Services, token: string): Promise<Principal | undefined> {
+  if (!token) return undefined;
+  if (same(token, services.adminToken)) return { role: "admin", user: "admin" };
+  const [row] = await services.db
+    .select()
+    .from(tokens)
+    .where(and(eq(tokens.hash, tokenHash(token)), isNull(tokens.revokedAt)));
+  return row ? { role: row.role as UserRole, user: row.user } : undefined;
+}
+
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
     const token = header.startsWith("Bearer ") ? header.slice(7).trim() : (c.req.query("access_token") ?? "");
     if (!token) throw new DroverError("unauthorized", "missing bearer token");
-    const { adminToken, agentToken, db } = c.get("services");
+    const services = c.get("services");
     const agentId = c.req.header("x-drover-agent");
-    if (same(token, adminToken)) {
-      c.set("principal", { role: "admin", user: "admin" });
-    } else if (agentId && (await agentByCredential(db, agentId, token))) {
-      c.set("principal", { role: "agent", user: `agent:${agentId}`, agentId });
-    } else if (same(token, agentToken)) {
-      c.set("principal", { role: "agent", user: "agent" });
+    let principal: Principal | undefined;
+    if (agentId && (await agentByCredential(services.db, agentId, token))) {
+      principal = { role: "agent", user: `agent:${agentId}`, agentId };
+    } else if (same(token, services.agentToken)) {
+      principal = { role: "agent", user: "agent" };
     } else {
-      const [row] = await db
-        .select()
-        .from(tokens)
-        .where(and(eq(tokens.hash, tokenHash(token)), isNull(tokens.revokedAt)));
-      if (!row) throw new DroverError("unauthorized", "invalid bearer token");
-      c.set("principal", { role: row.role as UserRole, user: row.user });
+      principal = await userForToken(services, token);
     }
+    if (!principal) throw new DroverError("unauthorized", "invalid bearer token");
+    c.set("principal", principal);
     await next();
   };
 }
@@ -47,10 +54,12 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
 const RANK: Record<Role, number> = { agent: 0, viewer: 1, member: 2, admin: 3 };
 
 /** Users need at least `min`; agents only get through routes made for them. */
+export const hasRole = (role: Role, min: Role) => (min === "agent" ? role === "agent" : role !== "agent" && RANK[role] >= RANK[min]);
+
 export function requireRole(min: Role): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const { role } = c.get("principal");
-    const allowed = min === "agent" ? role === "agent" : role !== "agent" && RANK[role] >= RANK[min];
+    const allowed = hasRole(role, min);
     if (!allowed) throw new DroverError("forbidden", `this needs the ${min} role; the token has ${role}`);
     await next();
   };

@@ -1,7 +1,8 @@
 /** @jsxImportSource hono/jsx */
 import { Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { COOKIE, safeNext, userForToken, type WebEnv } from "./auth.ts";
+import { userForToken } from "../api/auth.ts";
+import { COOKIE, safeNext, type WebEnv } from "./auth.ts";
 import { Layout } from "./layout.tsx";
 
 const LoginPage = ({ next, error }: { next: string; error?: string }) => (
