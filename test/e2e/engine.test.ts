@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
-import { waitFor } from "../helpers/processes.ts";
+import { liveProcesses, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
 beforeAll(async () => {
@@ -173,8 +173,7 @@ describe("cancel and restart", () => {
     expect(run.result).toBe("stopped");
     expect(taskOf(run, "long").attempts[0]!.state).toBe("stopped");
     expect(taskOf(run, "next").status).toBe("cancelled");
-    const live = Bun.spawnSync(["bash", "-c", `ps -eo stat=,args= | grep -v grep | grep -v '^Z' | grep -c ${marker} || true`]);
-    expect(live.stdout.toString().trim()).toBe("0");
+    expect(liveProcesses(marker)).toBe(0);
   });
 
   test("restart from failed reuses successful tasks and re-runs the rest; the original is untouched", async () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
-import { killGroup, waitFor } from "../helpers/processes.ts";
+import { killGroup, liveProcesses, waitFor } from "../helpers/processes.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 
 const FAST_LEASES = { DROVER_HEARTBEAT_MS: "300", DROVER_LEASE_TTL_MS: "1500", DROVER_RECONNECT_GRACE_MS: "1500" };
@@ -17,9 +17,6 @@ afterEach(async () => {
 });
 
 const taskOf = (run: RunView, name: string) => run.tasks.find((t) => t.name === name)!;
-const liveProcesses = (marker: string) =>
-  Number(Bun.spawnSync(["bash", "-c", `ps -eo stat=,args= | grep -v grep | grep -v '^Z' | grep -c -- '${marker}' || true`]).stdout.toString().trim());
-
 interface AgentView {
   id: string;
   name: string;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../helpers/cluster.ts";
-import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { captureOutput, liveProcesses, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 
 const data = mkdtempSync(join(tmpdir(), "drover-start-"));
 afterAll(async () => {
@@ -46,8 +46,7 @@ test("./scripts/start runs a coordinator and one local agent; Ctrl-C stops both;
 
   process.kill(-first.proc.pid, "SIGINT"); // what a terminal's Ctrl-C sends to the foreground group
   await first.proc.exited;
-  const survivors = Bun.spawnSync(["bash", "-c", `ps -eo stat=,args= | grep -v grep | grep -v '^Z' | grep -c -- '${data}' || true`]);
-  expect(survivors.stdout.toString().trim()).toBe("0");
+  expect(liveProcesses(data)).toBe(0);
   await waitFor("the port to be free", async () => !(await fetch(`${first.url}/healthz`).then(() => true, () => false)), 10_000);
 
   const second = await start(port);

@@ -63,3 +63,9 @@ export function captureOutput(stream: ReadableStream<Uint8Array>): { text: () =>
   })();
   return { text: () => text };
 }
+
+/** Live processes whose command line contains `pattern`; zombies (state Z, left unreaped here) do not count. */
+export function liveProcesses(pattern: string): number {
+  const ps = Bun.spawnSync(["bash", "-c", `ps -eo stat=,args= | grep -v grep | grep -v '^Z' | grep -c -- '${pattern}' || true`]);
+  return Number(ps.stdout.toString().trim());
+}
