@@ -104,8 +104,9 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     hostname: config.host,
     port: config.port,
     idleTimeout: 0,
-    // workspace uploads are bounded by the object store's own limit, not by the HTTP layer's 128 MiB default
-    maxRequestBodySize: 8 * 1024 ** 3,
+    // Bodies are objects to store (or forms carrying one): the store's cap, with room for a form's other fields.
+    // Enforced while a body streams, it also bounds uploads the store writes without looking at them.
+    maxRequestBodySize: config.maxObjectBytes + 16 * 1024 * 1024,
     async fetch(req, srv) {
       const url = new URL(req.url);
       if (url.pathname === "/agent/v1/connect") {

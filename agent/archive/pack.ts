@@ -1,13 +1,12 @@
-import { createReadStream, lstatSync, readlinkSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { constants, createZstdCompress } from "node:zlib";
-import tar, { type Header, type Pack } from "tar-stream";
 import { linkStaysInside } from "./links.ts";
+import { BLOCK, encodeHeader, paddingAfter, type TarEntry } from "./tar-header.ts";
+import { FrameCompressor } from "./zstd-frames.ts";
 
-/** Speed over ratio: zstd at level 1 keeps up with the disk (gzip, even at level 1, does not) and still compresses. */
-const ZSTD_LEVEL = 1;
-const EMPTY = new Uint8Array(0);
+/** Tar bytes per zstd frame: large enough that per-call costs vanish, small enough for flat memory. */
+const CHUNK = 512 * 1024;
+const END_OF_ARCHIVE = new Uint8Array(2 * BLOCK);
 
 export interface PackStats {
   files: number;
@@ -27,72 +26,131 @@ export interface Packed {
   abort(reason: Error): void;
 }
 
-/** An entry without streamed content (a directory, a symlink, an empty file). */
-function addEntry(pack: Pack, header: Partial<Header> & { name: string }): Promise<void> {
-  return new Promise((done, fail) => pack.entry(header, EMPTY, (err) => (err ? fail(err) : done())));
+/**
+ * Fills CHUNK-sized buffers with tar and hands each full one to the compressor. Files are
+ * read straight into the buffer, at most CHUNK bytes per call, so the event loop is never
+ * held for long and nothing is copied twice.
+ */
+class TarWriter {
+  private chunk: Uint8Array;
+  private used = 0;
+
+  constructor(private readonly compressor: FrameCompressor) {
+    this.chunk = compressor.buffer();
+  }
+
+  /** Space left in the current chunk; a full one is compressed first, which may finish a frame. */
+  private async room(): Promise<Uint8Array | null> {
+    if (this.used < CHUNK) return null;
+    const frame = await this.compressor.push(this.chunk, this.used);
+    this.chunk = this.compressor.buffer();
+    this.used = 0;
+    return frame;
+  }
+
+  async *bytes(data: Uint8Array): AsyncGenerator<Uint8Array> {
+    for (let at = 0; at < data.length; ) {
+      const frame = await this.room();
+      if (frame) yield frame;
+      const n = Math.min(data.length - at, CHUNK - this.used);
+      this.chunk.set(data.subarray(at, at + n), this.used);
+      this.used += n;
+      at += n;
+    }
+  }
+
+  /** Exactly `size` bytes of the file, even if it is still growing (a log), then the padding. */
+  async *file(path: string, name: string, size: number): AsyncGenerator<Uint8Array> {
+    const fd = openSync(path, "r");
+    try {
+      for (let left = size; left > 0; ) {
+        const frame = await this.room();
+        if (frame) yield frame;
+        const n = readSync(fd, this.chunk, this.used, Math.min(CHUNK - this.used, left), size - left);
+        if (n === 0) throw new Error(`${name} shrank while it was being archived`);
+        this.used += n;
+        left -= n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    yield* this.bytes(END_OF_ARCHIVE.subarray(0, paddingAfter(size)));
+  }
+
+  /** The end-of-archive blocks, then every frame still compressing. */
+  async *end(): AsyncGenerator<Uint8Array> {
+    yield* this.bytes(END_OF_ARCHIVE);
+    if (this.used) {
+      const frame = await this.compressor.push(this.chunk, this.used);
+      if (frame) yield frame;
+    }
+    for (let frame = await this.compressor.next(); frame; frame = await this.compressor.next()) yield frame;
+  }
 }
 
-async function fill(pack: Pack, root: string, paths: string[]): Promise<PackStats> {
-  const stats: PackStats = { files: 0, bytes: 0, skipped: [] };
+async function* frames(root: string, paths: string[], stats: PackStats): AsyncGenerator<Uint8Array> {
+  const tar = new TarWriter(new FrameCompressor(CHUNK));
   for (const name of paths) {
     const full = join(root, name);
     const st = lstatSync(full);
-    const header = { name, mode: st.mode & 0o7777, mtime: st.mtime };
+    const entry: TarEntry = { name, type: "file", size: 0, mode: st.mode & 0o7777, mtime: st.mtimeMs / 1000, linkname: "" };
     if (st.isDirectory()) {
-      await addEntry(pack, { ...header, type: "directory" });
+      yield* tar.bytes(encodeHeader({ ...entry, name: `${name}/`, type: "directory" }));
     } else if (st.isSymbolicLink()) {
       const linkname = readlinkSync(full);
       if (!linkStaysInside(dirname(name), linkname)) {
         stats.skipped.push(`${name} (symlink to ${linkname}, outside the work dir)`);
         continue;
       }
-      await addEntry(pack, { ...header, type: "symlink", linkname });
-    } else if (st.isFile() && st.size === 0) {
-      await addEntry(pack, { ...header, type: "file", size: 0 });
-      stats.files++;
+      yield* tar.bytes(encodeHeader({ ...entry, type: "symlink", linkname }));
     } else if (st.isFile()) {
-      await new Promise<void>((ok, fail) => {
-        const sink = pack.entry({ ...header, type: "file", size: st.size }, (err) => (err ? fail(err) : ok()));
-        // Exactly the size announced in the header, so a file still growing (a log) does not break the tar.
-        pipeline(createReadStream(full, { end: st.size - 1 }), sink).catch(fail);
-      });
+      yield* tar.bytes(encodeHeader({ ...entry, size: st.size }));
+      yield* tar.file(full, name, st.size);
       stats.files++;
       stats.bytes += st.size;
     } else {
       stats.skipped.push(`${name} (not a file, directory or symlink)`);
     }
   }
-  pack.finalize();
-  return stats;
+  yield* tar.end();
 }
 
 /**
- * Streams a zstd-compressed tar of `paths` (relative to `root`, as given by expandGlobs):
- * files are read as streams and tar-stream waits for the reader, so memory stays
- * flat whatever the sizes. A read error fails the body, so an upload of it breaks.
+ * Streams a zstd-compressed tar of `paths` (relative to `root`, as given by expandGlobs),
+ * packing only as fast as the body is read, so memory stays flat whatever the sizes.
+ * A read error fails the body, so an upload of it breaks.
  */
 export function packArchive(root: string, paths: string[]): Packed {
-  const pack = tar.pack();
-  const compressed = createZstdCompress({ params: { [constants.ZSTD_c_compressionLevel]: ZSTD_LEVEL } });
-  pipeline(pack, compressed).catch(() => {
-    // surfaces through the body, which the compressed stream errors
-  });
+  const counts: PackStats = { files: 0, bytes: 0, skipped: [] };
+  const output = frames(root, paths, counts);
   let failure: Error | null = null;
-  const stats = fill(pack, root, paths);
-  stats.catch((err: Error) => {
-    failure = err;
-    pack.destroy(err);
+  let settle: { ok(stats: PackStats): void; fail(e: Error): void } = { ok: () => {}, fail: () => {} };
+  const stats = new Promise<PackStats>((ok, fail) => {
+    settle = { ok, fail };
   });
-  const chunks = compressed[Symbol.asyncIterator]();
+  // Whoever aborts has the cause already: the promise must not also surface as unhandled.
+  stats.catch(() => {});
+  const stop = (reason: Error) => {
+    failure ??= reason;
+    settle.fail(reason);
+    void output.return(undefined);
+  };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { value, done } = await chunks.next();
-      if (done) controller.close();
-      else controller.enqueue(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+      try {
+        const { value, done } = await output.next();
+        if (done) {
+          settle.ok(counts);
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (e) {
+        stop(e as Error);
+        controller.error(e);
+      }
     },
     cancel(reason) {
-      pack.destroy(reason instanceof Error ? reason : new Error("archive upload cancelled"));
+      stop(reason instanceof Error ? reason : new Error("archive upload cancelled"));
     },
   });
-  return { body, stats, failure: () => failure, abort: (reason) => pack.destroy(reason) };
+  return { body, stats, failure: () => failure, abort: stop };
 }

@@ -59,7 +59,7 @@ export class FilesClient {
     }
     if (res.ok) return res;
     const text = await res.text();
-    let error = { code: "http_error", message: text.slice(0, 500) };
+    let error = { code: "http_error", message: text.slice(0, 500) || res.statusText };
     try {
       error = (JSON.parse(text) as { error: typeof error }).error ?? error;
     } catch {

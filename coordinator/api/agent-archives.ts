@@ -4,7 +4,7 @@ import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { artifacts, attempts, caches, steps } from "../db/schema.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
-import { collectingAsItFlows, putStream } from "../objects/put.ts";
+import { putStream } from "../objects/put.ts";
 import type { AttemptState } from "../engine/types.ts";
 import { ancestors } from "../runs/ancestors.ts";
 import type { AppEnv } from "./env.ts";
@@ -20,13 +20,16 @@ function ownAttempt(c: Context<AppEnv>, states: AttemptState[] = ["running"]) {
   return { ...found, task: found.active.tasks.get(found.attempt.taskId)! };
 }
 
-/** Stores what the agent uploads; the upload is aborted should the agent's lease lapse meanwhile. */
-async function putFromAgent(c: Context<AppEnv>, found: ReturnType<typeof ownAttempt>, key: string) {
+/**
+ * Stores what the agent uploads; the upload is aborted should the agent's lease lapse meanwhile.
+ * Workspaces and caches are not hashed: only the agents read them back, and the hash would be a
+ * third of the coordinator's work on them.
+ */
+async function putFromAgent(c: Context<AppEnv>, found: ReturnType<typeof ownAttempt>, key: string, hash: boolean) {
   const { store, fleet } = c.get("services");
-  if (!c.req.raw.body) return putStream(store, key, null);
-  const upload = fleet.uploads.track(found.attempt.agentId!, c.req.raw.body);
+  const upload = fleet.uploads.track(found.attempt.agentId!);
   try {
-    return await putStream(store, key, upload.body);
+    return await putStream(store, key, c.req.raw.body, { signal: upload.signal, hash });
   } finally {
     upload.done();
   }
@@ -66,7 +69,7 @@ export const agentArchiveRoutes = new Hono<AppEnv>();
 agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
   const found = ownAttempt(c, ["assigned", "running"]);
   const key = found.active.run.workspace;
-  const body = key ? await c.get("services").store.get(key) : null;
+  const body = key ? await c.get("services").store.body(key) : null;
   if (!body) throw notFound("workspace archive");
   return c.body(body, 200, { "content-type": "application/gzip" });
 });
@@ -76,7 +79,7 @@ agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => 
   const step = Number(c.req.param("step"));
   const { registry, db } = c.get("services");
   const key = `workspaces/${found.active.run.id}/${found.attempt.id}-${step}.tar.zst`;
-  const stored = await putFromAgent(c, found, key);
+  const stored = await putFromAgent(c, found, key, false);
   await registry.record(key, "workspace", stored, runOwner(found.active.run.id));
   await db
     .update(steps)
@@ -103,9 +106,9 @@ agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
     allowed = !!cache;
   }
   if (!allowed) throw new DroverError("forbidden", `attempt ${found.attempt.id} may not read ${key}`);
-  const body = await store.get(key);
+  const body = await store.body(key);
   if (!body) throw notFound(`object ${key}`);
-  return c.body(body.pipeThrough(collectingAsItFlows()), 200, { "content-type": "application/octet-stream" });
+  return c.body(body, 200, { "content-type": "application/octet-stream" });
 });
 
 /** `?prefix=` finds the newest cache whose key starts with it; a path key is an exact lookup. */
@@ -142,7 +145,7 @@ agentArchiveRoutes.put("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const { db, store, registry } = c.get("services");
   if (await findCache(c, group, key, false)) return c.json({ stored: false }, 200);
   const object = `caches/${Bun.hash(group).toString(16)}/${newId()}.tar.zst`;
-  const stored = await putFromAgent(c, found, object);
+  const stored = await putFromAgent(c, found, object, false);
   const now = Date.now();
   const inserted = await db
     .insert(caches)
@@ -166,7 +169,7 @@ agentArchiveRoutes.put("/attempts/:attempt/artifacts/:path{.+}", async (c) => {
   const { db, registry } = c.get("services");
   const runId = found.active.run.id;
   const object = `artifacts/${runId}/${found.attempt.id}/${path}`;
-  const stored = await putFromAgent(c, found, object);
+  const stored = await putFromAgent(c, found, object, true);
   await registry.record(object, "artifact", stored, runOwner(runId));
   const row = { runId, task: found.task.name, attemptId: found.attempt.id, path, object, ...stored, createdAt: Date.now() };
   await db

@@ -33,7 +33,7 @@ artifactRoutes.get("/:id/artifacts/:task/:path{.+}", requireRole("viewer"), asyn
     .select()
     .from(artifacts)
     .where(and(eq(artifacts.runId, id), eq(artifacts.task, task), eq(artifacts.path, path)));
-  const body = row ? await store.get(row.object) : null;
+  const body = row ? await store.body(row.object) : null;
   if (!row || !body) throw notFound(`artifact ${task}/${path} of run ${id}`);
   return c.body(body, 200, {
     "content-type": "application/octet-stream",

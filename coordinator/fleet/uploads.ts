@@ -6,30 +6,17 @@
 export class Uploads {
   private readonly byAgent = new Map<string, Set<AbortController>>();
 
-  /** The body, failing as soon as the agent's uploads are aborted; call `done` when the upload ends. */
-  track(agentId: string, body: ReadableStream<Uint8Array>): { body: ReadableStream<Uint8Array>; done: () => void } {
+  /** A signal aborted when the agent's uploads are; call `done` when the upload ends. */
+  track(agentId: string): { signal: AbortSignal; done: () => void } {
     const control = new AbortController();
     const set = this.byAgent.get(agentId) ?? new Set();
     set.add(control);
     this.byAgent.set(agentId, set);
-    const aborted = new Promise<never>((_, reject) => {
-      control.signal.addEventListener("abort", () => reject(control.signal.reason));
-    });
-    aborted.catch(() => {});
-    const reader = body.getReader();
-    const tracked = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const next = await Promise.race([reader.read(), aborted]);
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
     const done = () => {
       set.delete(control);
       if (set.size === 0) this.byAgent.delete(agentId);
     };
-    return { body: tracked, done };
+    return { signal: control.signal, done };
   }
 
   abortAll(agentId: string, reason: string): number {

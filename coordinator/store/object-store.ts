@@ -6,10 +6,20 @@ export interface ObjectInfo {
 
 export interface PutResult {
   size: number;
+  /** hex; empty when the put was asked not to hash (objects nobody checks by checksum) */
   sha256: string;
 }
 
 export type ObjectBody = ReadableStream<Uint8Array> | Uint8Array | string;
+
+export interface PutOptions {
+  /** Cap on the body's size; streams default to the store's cap for bodies of unknown size. */
+  maxBytes?: number;
+  /** Aborting fails the put (nothing is stored), even while it waits for the body's next bytes. */
+  signal?: AbortSignal;
+  /** false skips the sha256 (a third of the coordinator's work on a large upload) */
+  hash?: boolean;
+}
 
 /** Byte range of an object; `end` is exclusive and clamped to the object's size. */
 export interface ByteRange {
@@ -20,7 +30,7 @@ export interface ByteRange {
 export interface ObjectStore {
   readonly kind: "posix" | "s3";
   /** Stores the whole body or nothing: a failed put leaves any previous object under `key` untouched. */
-  put(key: string, body: ObjectBody, opts?: { maxBytes?: number }): Promise<PutResult>;
+  put(key: string, body: ObjectBody, opts?: PutOptions): Promise<PutResult>;
   /**
    * The source file may be moved into the store; the caller should not rely on it afterwards.
    * `known` is the file's size and hash when the caller computed them while writing it, sparing a re-read.
@@ -28,6 +38,8 @@ export interface ObjectStore {
   putFile(key: string, path: string, known?: PutResult): Promise<PutResult>;
   /** null when the object is missing. */
   get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null>;
+  /** The whole object as an HTTP response body (a posix store's file is sent by the kernel); null when missing. */
+  body(key: string): Promise<Blob | ReadableStream<Uint8Array> | null>;
   stat(key: string): Promise<ObjectInfo | null>;
   /** Deleting a missing object is not an error. */
   delete(key: string): Promise<void>;

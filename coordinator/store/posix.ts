@@ -9,16 +9,19 @@ import {
   checkRange,
   DEFAULT_MAX_UNKNOWN_SIZE_BYTES,
   InvalidKeyError,
+  ObjectTooLargeError,
   type ObjectBody,
   type ObjectInfo,
   type ObjectStore,
   type ObjectStoreOptions,
+  type PutOptions,
   type PutResult,
 } from "./object-store.ts";
-import { limitFor, metered } from "./streams.ts";
+import { abortableReader, limitFor, Meter } from "./streams.ts";
 
 const TMP = ".tmp";
 const READ_CHUNK = 256 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 
 function isMissing(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
@@ -42,24 +45,64 @@ export class PosixObjectStore implements ObjectStore {
     mkdirSync(this.tmpDir, { recursive: true });
   }
 
-  async put(key: string, body: ObjectBody, opts: { maxBytes?: number } = {}): Promise<PutResult> {
-    const meter = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown));
+  async put(key: string, body: ObjectBody, opts: PutOptions = {}): Promise<PutResult> {
+    const limit = limitFor(body, opts.maxBytes, this.maxUnknown);
     const tmp = join(this.tmpDir, randomUUID());
-    let fh: FileHandle | undefined;
     try {
       const dest = this.pathOf(key);
-      fh = await open(tmp, "wx");
-      for await (const chunk of meter.stream) await writeAll(fh, chunk);
-      if (this.fsync) await fh.sync();
-      await fh.close();
-      fh = undefined;
+      const result =
+        opts.hash === false && body instanceof ReadableStream
+          ? await this.writeNatively(tmp, key, body, limit, opts.signal)
+          : await this.writeMetered(tmp, key, body, limit, opts);
+      if (this.fsync) await syncPath(tmp);
       await this.moveIntoPlace(tmp, dest);
+      return result;
+    } catch (err) {
+      // An aborted native write may still be going: it goes on into the unlinked file until its body ends.
+      await rm(tmp, { force: true });
+      // A body refused before anyone read it (a bad key) is released all the same.
+      if (body instanceof ReadableStream && !body.locked) await body.cancel(err).catch(() => {});
+      throw err;
+    }
+  }
+
+  /**
+   * The runtime copies the body into the file without handing chunks to JavaScript: four
+   * times faster, and no garbage. The HTTP server caps request bodies; the size is checked again here.
+   */
+  private async writeNatively(tmp: string, key: string, body: ReadableStream<Uint8Array>, limit: number, signal?: AbortSignal): Promise<PutResult> {
+    const written = Bun.write(tmp, new Response(body));
+    const size = await (signal ? untilAborted(written, signal) : written);
+    if (size > limit) throw new ObjectTooLargeError(key, limit);
+    return { size, sha256: "" };
+  }
+
+  private async writeMetered(tmp: string, key: string, body: ObjectBody, limit: number, opts: PutOptions): Promise<PutResult> {
+    const meter = new Meter(key, limit, opts.hash);
+    const source = abortableReader(body, opts.signal);
+    const fh = await open(tmp, "wx");
+    try {
+      // Chunks arrive at 64 KiB; writing them a MiB at a time spares most of the trips to the thread pool.
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      for (let next = await source.read(); !next.done; next = await source.read()) {
+        meter.add(next.value);
+        batch.push(next.value);
+        batched += next.value.byteLength;
+        if (batched >= WRITE_BATCH) {
+          await writeAll(fh, batch);
+          batch = [];
+          batched = 0;
+        }
+      }
+      await writeAll(fh, batch);
       return meter.result();
     } catch (err) {
-      await fh?.close().catch(() => {});
-      await rm(tmp, { force: true });
-      await meter.stream.cancel(err).catch(() => {});
+      await source.cancel(err);
       throw err;
+    } finally {
+      source.release();
+      await fh.close();
     }
   }
 
@@ -73,8 +116,8 @@ export class PosixObjectStore implements ObjectStore {
       await fh.close();
       result = () => known;
     } else {
-      const meter = metered(key, readStream(fh, 0, Number.POSITIVE_INFINITY), Number.POSITIVE_INFINITY);
-      await meter.stream.pipeTo(new WritableStream());
+      const meter = new Meter(key, Number.POSITIVE_INFINITY);
+      for await (const chunk of readStream(fh, 0, Number.POSITIVE_INFINITY)) meter.add(chunk);
       result = () => meter.result();
     }
     try {
@@ -103,6 +146,11 @@ export class PosixObjectStore implements ObjectStore {
       return null;
     }
     return readStream(fh, range?.start ?? 0, Math.min(range?.end ?? info.size, info.size));
+  }
+
+  /** The file itself, which the server sends with sendfile; deleted before it is sent, the response fails. */
+  async body(key: string): Promise<Blob | null> {
+    return (await this.stat(key)) ? Bun.file(this.pathOf(key)) : null;
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {
@@ -160,18 +208,34 @@ export class PosixObjectStore implements ObjectStore {
   private async moveIntoPlace(from: string, dest: string): Promise<void> {
     await mkdir(dirname(dest), { recursive: true });
     await rename(from, dest);
-    if (this.fsync) await syncDir(dirname(dest));
+    if (this.fsync) await syncPath(dirname(dest));
   }
 }
 
-async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
-  for (let off = 0; off < chunk.byteLength; ) {
-    off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+/** Writes the chunks in order, finishing one by one after a short write. */
+async function writeAll(fh: FileHandle, chunks: Uint8Array[]): Promise<void> {
+  if (chunks.length === 0) return;
+  let written = (await fh.writev(chunks)).bytesWritten;
+  for (const chunk of chunks) {
+    let off = Math.min(written, chunk.byteLength);
+    written -= off;
+    while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
   }
 }
 
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
+/** Settles as `pending` does, or rejects with the signal's reason as soon as it is aborted. */
+function untilAborted<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
+/** fsync of a file or a directory (opened read-only, which fsync allows). */
+async function syncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
   try {
     await fh.sync();
   } finally {

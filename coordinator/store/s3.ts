@@ -15,6 +15,7 @@ import {
   type ObjectBody,
   type ObjectInfo,
   type ObjectStore,
+  type PutOptions,
   type PutResult,
 } from "./object-store.ts";
 import { emptyStream, limitFor, metered } from "./streams.ts";
@@ -48,8 +49,8 @@ export class S3ObjectStore implements ObjectStore {
     this.listPageSize = opts.listPageSize ?? 1000;
   }
 
-  async put(key: string, body: ObjectBody, opts: { maxBytes?: number } = {}): Promise<PutResult> {
-    const meter = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown));
+  async put(key: string, body: ObjectBody, opts: PutOptions = {}): Promise<PutResult> {
+    const meter = metered(key, body, limitFor(body, opts.maxBytes, this.maxUnknown), opts);
     try {
       const upload = new Upload({
         client: this.client,
@@ -69,6 +70,10 @@ export class S3ObjectStore implements ObjectStore {
 
   putFile(key: string, path: string): Promise<PutResult> {
     return this.put(key, Bun.file(path).stream(), { maxBytes: Number.POSITIVE_INFINITY });
+  }
+
+  body(key: string): Promise<ReadableStream<Uint8Array> | null> {
+    return this.get(key);
   }
 
   async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null> {

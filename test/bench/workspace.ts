@@ -84,11 +84,14 @@ export async function workspace(): Promise<Record<string, Figure>> {
       "tasks:",
       "  build:",
       "    steps:",
-      `      - run: cp -r '${data}' ws`,
+      // Moved, not copied (one file system): the data stays clean in the page cache, as for the baseline.
+      `      - run: mv '${data}' ws && sync`,
       "      - save_to_workspace: { paths: ['ws/**'] }",
       "  use:",
       "    depends: [build]",
       "    steps:",
+      // The baseline starts with nothing left to write back; so does the restore.
+      "      - run: sync",
       "      - restore_workspace: {}",
       "      - run: du -sb ws && find ws -type f | wc -l",
       "",
@@ -110,9 +113,9 @@ export async function workspace(): Promise<Record<string, Figure>> {
       const { body } = await cluster.api<WorkspaceView>("GET", `/api/v1/runs/${id}`);
       const step = (task: string, index: number) => body.tasks.find((t) => t.name === task)!.attempts[0]!.steps[index]!;
       const seconds = (s: { startedAt: number; endedAt: number }) => (s.endedAt - s.startedAt) / 1000;
-      const [save, restore] = [seconds(step("build", 1)), seconds(step("use", 0))];
+      const [save, restore] = [seconds(step("build", 1)), seconds(step("use", 1))];
       // "<bytes>\tws\n<files>\n"
-      const words = (await cluster.log(id, "use", 1)).trim().split(/\s+/);
+      const words = (await cluster.log(id, "use", 2)).trim().split(/\s+/);
       const [du, count] = [words[0], words.at(-1)];
       if (Number(du) < TOTAL || Number(count) !== FILES) throw new Error(`restored ${du} bytes in ${count} files, expected ${TOTAL}+ in ${FILES}`);
       const value = TOTAL / MiB / (save + restore);

@@ -169,7 +169,9 @@ describe("reconnects", () => {
   });
 
   test("a run started before a kill -9 of the coordinator finishes after its restart with complete logs", async () => {
-    const c = await cluster({ DROVER_LEASE_TTL_MS: "10000", DROVER_RECONNECT_GRACE_MS: "10000" });
+    // Leases long enough for the agent's backoff to find the restarted coordinator, on a loaded machine too.
+    const patient = { ...FAST_LEASES, DROVER_LEASE_TTL_MS: "10000", DROVER_RECONNECT_GRACE_MS: "10000" };
+    const c = await cluster(patient);
     const port = Number(new URL(c.coordinator.url).port);
     await c.startAgent("survivor");
     const id = await c.submit(
@@ -178,7 +180,7 @@ describe("reconnects", () => {
     await waitFor("output to start", async () => (await c.log(id, "a", 0)).includes("a 3"));
     killGroup(c.coordinator.proc, "SIGKILL");
     await Bun.sleep(500);
-    await c.startCoordinator(FAST_LEASES, port);
+    await c.startCoordinator(patient, port);
     const run = await c.waitRun(id, 30_000);
     expect(run.result).toBe("success");
     expect(taskOf(run, "a").attempts.length).toBe(1);

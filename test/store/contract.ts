@@ -153,6 +153,43 @@ export function runObjectStoreContract(
       expect(await keys("e/")).toEqual([]);
     });
 
+    test("hash: false stores the same bytes without a checksum; a cut or oversized body still stores nothing", async () => {
+      const body = generated(6 * MiB, CHUNK);
+      expect(await store.put("nohash/a", body.stream, { hash: false })).toEqual({ size: 6 * MiB, sha256: "" });
+      expect(await hashStream(await store.get("nohash/a"))).toEqual({ size: 6 * MiB, sha256: body.sha256() });
+      await expect(store.put("nohash/cut", generated(3 * MiB, CHUNK, new Error("cut")).stream, { hash: false })).rejects.toThrow("cut");
+      await expect(store.put("nohash/big", generated(2 * MiB, CHUNK).stream, { hash: false, maxBytes: MiB })).rejects.toThrow(ObjectTooLargeError);
+      expect(await keys("nohash/")).toEqual(["nohash/a"]);
+    });
+
+    for (const hash of [true, false]) {
+      test(`an aborted put fails at once, even while the body waits, and stores nothing (hash: ${hash})`, async () => {
+        const control = new AbortController();
+        let sent = 0;
+        const stalled = new ReadableStream<Uint8Array>({
+          async pull(c) {
+            if (sent >= 2 * MiB) return new Promise(() => {}); // a dead peer: no more bytes, no end
+            sent += 256 * 1024;
+            c.enqueue(pattern(256 * 1024, sent));
+          },
+        });
+        const put = store.put("aborted/x", stalled, { signal: control.signal, hash });
+        while (sent < 2 * MiB) await Bun.sleep(5);
+        control.abort(new Error("lease lapsed"));
+        await expect(put).rejects.toThrow("lease lapsed");
+        expect(await keys("aborted/")).toEqual([]);
+      });
+    }
+
+    test("body serves a whole object as an HTTP response body; null when missing", async () => {
+      const bytes = pattern(3 * MiB + 7, 5);
+      await store.put("served/x", bytes);
+      const body = await store.body("served/x");
+      const served: Uint8Array = new Uint8Array(await new Response(body as BodyInit).arrayBuffer());
+      expect(served).toEqual(bytes);
+      expect(await store.body("served/missing")).toBeNull();
+    });
+
     test("a failed put keeps the previous version", async () => {
       await store.put("f", "old");
       await expect(store.put("f", generated(18 * MiB, CHUNK, new Error("cut")).stream)).rejects.toThrow("cut");

@@ -1,7 +1,7 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync, writeSync, closeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { scratchDirs } from "../helpers/scratch.ts";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import tar, { type Header } from "tar-stream";
@@ -9,14 +9,7 @@ import { HostileArchiveError, extractArchive } from "../../agent/archive/extract
 import { expandGlobs } from "../../agent/archive/globs.ts";
 import { packArchive } from "../../agent/archive/pack.ts";
 
-const scratch = mkdtempSync(join(tmpdir(), "drover-archive-"));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
-let n = 0;
-const fresh = (name: string) => {
-  const dir = join(scratch, `${name}-${n++}`);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-};
+const { fresh } = scratchDirs("drover-archive-");
 
 function put(root: string, files: Record<string, string>): void {
   for (const [path, content] of Object.entries(files)) {

@@ -56,7 +56,11 @@ export const AttemptStats = z
   .object({ sample: z.number().int().openapi({ description: "latest successes per name looked at" }), stats: z.array(TaskStats) })
   .openapi("AttemptStats");
 
-export const StoredObject = z.object({ object: z.string(), size: z.number().int(), sha256: z.string() });
+export const StoredObject = z.object({
+  object: z.string(),
+  size: z.number().int(),
+  sha256: z.string().describe("empty: workspace archives are not hashed"),
+});
 export const AncestorArchives = z.object({
   archives: z.array(z.object({ task: z.string(), object: z.string(), size: z.number().int() })),
 });
