@@ -106,7 +106,8 @@ export async function* decompressFrames(head: Uint8Array, input: AsyncIterator<U
         yield* through(createZstdDecompress(), pending.bytes().slice(), input);
         return;
       }
-      running.push(Bun.zstdDecompress(pending.take(end)));
+      const frame = pending.take(end);
+      running.push(Bun.zstdDecompress(frame).finally(() => pending.recycle(frame)));
       collect(end);
       if (running.length > IN_FLIGHT) yield await running.shift()!;
     }
@@ -119,10 +120,19 @@ export async function* decompressFrames(head: Uint8Array, input: AsyncIterator<U
   }
 }
 
-/** Bytes received and not yet taken, in one buffer that grows to the largest frame and is reused. */
+/**
+ * Bytes received and not yet taken, gathered in a buffer that a taken frame leaves with (no copy);
+ * buffers come back once their frame is decompressed, so a whole archive needs only a few.
+ */
 class ByteQueue {
-  private buffer = new Uint8Array(1024 * 1024);
+  private readonly spare: Uint8Array[] = [];
+  private buffer = this.fresh(0);
   private length = 0;
+
+  private fresh(atLeast: number): Uint8Array {
+    const spare = this.spare.pop();
+    return spare && spare.length >= atLeast ? spare : new Uint8Array(Math.max(atLeast, 1024 * 1024));
+  }
 
   bytes(): Uint8Array {
     return this.buffer.subarray(0, this.length);
@@ -130,7 +140,7 @@ class ByteQueue {
 
   append(chunk: Uint8Array): void {
     if (this.length + chunk.length > this.buffer.length) {
-      const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.length + chunk.length));
+      const grown = this.fresh(Math.max(this.buffer.length * 2, this.length + chunk.length));
       grown.set(this.bytes());
       this.buffer = grown;
     }
@@ -138,12 +148,19 @@ class ByteQueue {
     this.length += chunk.length;
   }
 
-  /** A copy of the first `n` bytes (it outlives later appends), removed from the queue. */
+  /** The first `n` bytes, in their own buffer until recycled; the rest moves to another. */
   take(n: number): Uint8Array {
-    const taken = this.buffer.slice(0, n);
-    this.buffer.copyWithin(0, n, this.length);
-    this.length -= n;
+    const taken = this.buffer.subarray(0, n);
+    const rest = this.buffer.subarray(n, this.length);
+    this.buffer = this.fresh(rest.length);
+    this.buffer.set(rest);
+    this.length = rest.length;
     return taken;
+  }
+
+  /** A taken frame's buffer is free again. */
+  recycle(taken: Uint8Array): void {
+    this.spare.push(new Uint8Array(taken.buffer));
   }
 }
 
