@@ -9,6 +9,7 @@ export interface LogKey {
 }
 
 interface LiveLog {
+  name: string;
   path: string;
   fd: number;
   written: number;
@@ -27,6 +28,12 @@ export interface FinalLog {
 
 export class LogGapError extends Error {}
 
+/** Bytes just written to a live log, at `offset` in it. */
+export interface Written {
+  offset: number;
+  data: Uint8Array;
+}
+
 const liveName = (k: LogKey) => `${k.attempt}-${k.step}.log`;
 export const logObjectKey = (k: LogKey) => `logs/${k.run}/${k.attempt}/${k.step}.log`;
 
@@ -39,7 +46,7 @@ export class LiveLogs {
   private readonly logs = new Map<string, LiveLog>();
   /** logs already moved to storage, so a late duplicate chunk is acknowledged, not re-opened */
   private readonly finalized = new Map<string, number>();
-  private readonly watchers = new Map<string, Set<() => void>>();
+  private readonly watchers = new Map<string, Set<(written: Written | null) => void>>();
 
   constructor(
     private readonly dir: string,
@@ -57,7 +64,7 @@ export class LiveLogs {
       const path = join(this.dir, name);
       const fd = openSync(path, "a");
       const size = statSync(path).size;
-      log = { path, fd, received: size, written: size, firstByteAt: null, waiting: null };
+      log = { name, path, fd, received: size, written: size, firstByteAt: null, waiting: null };
       this.logs.set(name, log);
     }
     return log;
@@ -75,14 +82,15 @@ export class LiveLogs {
     if (room > 0) this.write(log, room >= fresh.length ? fresh : fresh.subarray(0, room));
     log.firstByteAt ??= performance.timeOrigin + performance.now();
     log.received += fresh.length;
-    this.notify(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
     return log.received;
   }
 
   private write(log: LiveLog, data: Uint8Array): void {
     writeSync(log.fd, data);
+    const offset = log.written;
     log.written += data.length;
+    this.notify(log.name, { offset, data });
   }
 
   stored(key: LogKey): number {
@@ -125,7 +133,7 @@ export class LiveLogs {
         this.logs.delete(liveName(key));
         this.finalized.set(liveName(key), log.received);
         waiting.resolve({ object, size, sha256, firstByteAt: log.firstByteAt });
-        this.notify(key);
+        this.notify(log.name, null);
       })
       .catch((e) => {
         // the fd is closed and the step is over: forget the log, keep its file for whoever looks at it
@@ -148,7 +156,11 @@ export class LiveLogs {
     return !!log && !log.waiting;
   }
 
-  watch(key: LogKey, listener: () => void): () => void {
+  /**
+   * Calls `listener` with each piece written to the log (at its offset in the file; the buffer is the
+   * agent's message, fresh per message, so a follower may keep it), and with null once the log is stored.
+   */
+  watch(key: LogKey, listener: (written: Written | null) => void): () => void {
     const name = liveName(key);
     const set = this.watchers.get(name) ?? new Set();
     set.add(listener);
@@ -159,8 +171,8 @@ export class LiveLogs {
     };
   }
 
-  private notify(key: LogKey): void {
-    for (const l of this.watchers.get(liveName(key)) ?? []) l();
+  private notify(name: string, written: Written | null): void {
+    for (const l of this.watchers.get(name) ?? []) l(written);
   }
 
   /** Forgets an ended attempt's logs; one that never finished stays as a partial file for inspection. */

@@ -83,6 +83,34 @@ describe("a run end to end", () => {
     expect(rest).toBe("two\n");
     expect((await cluster.waitRun(id)).result).toBe("success");
   });
+
+  test("followers get every byte once, in order, whether they keep up or fall behind", async () => {
+    // ~39 MB of distinct lines, written faster than a slow follower reads; both are there before the first
+    const id = await cluster.submit(`tasks:
+  slow:
+    steps:
+      - run: sleep 1; seq 1 5000000
+`);
+    const expected = Bun.spawnSync(["seq", "1", "5000000"]).stdout;
+    const hash = (parts: Uint8Array[]) => {
+      const h = new Bun.CryptoHasher("sha256");
+      for (const p of parts) h.update(p);
+      return h.digest("hex");
+    };
+    const follow = async (pauseEvery: number) => {
+      const parts: Uint8Array[] = [];
+      let n = 0;
+      for await (const chunk of (await waitForLog(id)).body!) {
+        parts.push(chunk);
+        if (pauseEvery && ++n % pauseEvery === 0) await Bun.sleep(30);
+      }
+      return parts;
+    };
+    const [fast, slow] = await Promise.all([follow(0), follow(3)]);
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    expect(hash(fast)).toBe(hash([expected]));
+    expect(hash(slow)).toBe(hash([expected]));
+  });
 });
 
 async function waitForLog(id: string): Promise<Response> {
