@@ -20,7 +20,7 @@ export interface LogView {
 }
 
 /** The same bytes over a bare loopback WebSocket from another process, written to a file as they arrive (MiB/s). */
-async function rawOnce(): Promise<number> {
+export async function rawOnce(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "drover-bench-"));
   const fd = openSync(join(dir, "sink"), "w");
   let received = 0;
