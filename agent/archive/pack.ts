@@ -5,7 +5,7 @@ import { BLOCK, encodeHeader, paddingAfter, type TarEntry } from "./tar-header.t
 import { FrameCompressor } from "./zstd-frames.ts";
 
 /** Tar bytes per zstd frame: large enough that per-call costs vanish, small enough for flat memory. */
-const CHUNK = 512 * 1024;
+const CHUNK = 1024 * 1024;
 const END_OF_ARCHIVE = new Uint8Array(2 * BLOCK);
 
 export interface PackStats {

@@ -150,25 +150,37 @@ describe("hostile archives", () => {
   });
 });
 
-test("a 300 MiB file packs and extracts with flat memory", async () => {
-  const src = fresh("big");
-  const block = crypto.getRandomValues(new Uint8Array(1024 * 1024));
-  const fd = openSync(join(src, "big.bin"), "w");
-  for (let i = 0; i < 300; i++) writeSync(fd, block);
-  closeSync(fd);
+/** Peak RSS growth while `work` runs, in MiB. */
+async function rssGrowth(work: () => Promise<unknown>): Promise<number> {
   Bun.gc(true);
   const before = process.memoryUsage().rss;
   let peak = before;
   const sampler = setInterval(() => {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
-  const dest = fresh("big-dest");
   try {
-    await extractArchive(packArchive(src, ["big.bin"]).body, dest);
+    await work();
   } finally {
     clearInterval(sampler);
   }
-  peak = Math.max(peak, process.memoryUsage().rss);
+  return (Math.max(peak, process.memoryUsage().rss) - before) / 1024 / 1024;
+}
+
+// Packing and extracting happen in different steps (and usually on different agents): each is measured alone.
+test("a 300 MiB file packs, then extracts, each with flat memory", async () => {
+  const src = fresh("big");
+  const block = crypto.getRandomValues(new Uint8Array(1024 * 1024));
+  const fd = openSync(join(src, "big.bin"), "w");
+  for (let i = 0; i < 300; i++) writeSync(fd, block);
+  closeSync(fd);
+  const archive = join(fresh("big-archive"), "big.tar.zst");
+  const packing = await rssGrowth(async () => {
+    const out = openSync(archive, "w");
+    for await (const frame of packArchive(src, ["big.bin"]).body) writeSync(out, frame);
+    closeSync(out);
+  });
+  const dest = fresh("big-dest");
+  const extracting = await rssGrowth(() => extractArchive(Bun.file(archive).stream(), dest));
   expect(lstatSync(join(dest, "big.bin")).size).toBe(300 * 1024 * 1024);
   const hash = async (path: string) => {
     const h = new Bun.CryptoHasher("sha256");
@@ -176,5 +188,6 @@ test("a 300 MiB file packs and extracts with flat memory", async () => {
     return h.digest("hex");
   };
   expect(await hash(join(dest, "big.bin"))).toBe(await hash(join(src, "big.bin")));
-  expect((peak - before) / 1024 / 1024).toBeLessThan(64);
+  expect(packing).toBeLessThan(64);
+  expect(extracting).toBeLessThan(64);
 }, 120_000);
