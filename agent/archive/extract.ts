@@ -2,14 +2,21 @@ import { closeSync, existsSync, mkdirSync, openSync, realpathSync, rmSync, symli
 import { writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { createGunzip } from "node:zlib";
+import tar from "tar-stream";
 import { linkStaysInside } from "./links.ts";
-import { BLOCK, CorruptArchiveError, decodeHeader, decodePax, paddingAfter, type TarEntry } from "./tar-header.ts";
 import { decompressFrames, through } from "./zstd-frames.ts";
 
 export class HostileArchiveError extends Error {}
+export class CorruptArchiveError extends Error {}
 
-/** Pax and GNU long-name records are a few names long; anything bigger is not one. */
-const MAX_META_BYTES = 1024 * 1024;
+/** What the writer needs of a tar entry. */
+interface TarEntry {
+  name: string;
+  type: string;
+  size: number;
+  mode: number;
+  linkname: string;
+}
 
 function inside(root: string, target: string): boolean {
   const rel = relative(root, target);
@@ -117,107 +124,6 @@ class EntryWriter {
   }
 }
 
-/**
- * Parses tar from chunks of any size: headers (with pax and GNU long-name records applied
- * to the entry they precede), then each entry's content, handed to the writer as it comes.
- */
-class TarReader {
-  private readonly header = new Uint8Array(BLOCK);
-  private headerFill = 0;
-  /** content of the current entry still to come, then its padding */
-  private content = 0;
-  private padding = 0;
-  private entry: TarEntry | null = null;
-  /** a pax or GNU long-name record being collected */
-  private meta: { type: string; bytes: Uint8Array; fill: number } | null = null;
-  private overrides: Record<string, string> = {};
-  private offset = 0;
-  private ended = false;
-
-  constructor(private readonly writer: EntryWriter) {}
-
-  async push(chunk: Uint8Array): Promise<void> {
-    let at = 0;
-    while (at < chunk.length && !this.ended) {
-      const rest = chunk.length - at;
-      if (this.content > 0) {
-        const n = Math.min(rest, this.content);
-        const piece = chunk.subarray(at, at + n);
-        if (this.meta) {
-          this.meta.bytes.set(piece, this.meta.fill);
-          this.meta.fill += n;
-        } else this.writer.write(piece);
-        this.content -= n;
-        at += n;
-        if (this.content === 0) this.finishEntry();
-      } else if (this.padding > 0) {
-        const n = Math.min(rest, this.padding);
-        this.padding -= n;
-        at += n;
-      } else {
-        const n = Math.min(rest, BLOCK - this.headerFill);
-        this.header.set(chunk.subarray(at, at + n), this.headerFill);
-        this.headerFill += n;
-        at += n;
-        if (this.headerFill === BLOCK) {
-          this.headerFill = 0;
-          await this.startEntry(this.offset + at - BLOCK);
-        }
-      }
-    }
-    this.offset += chunk.length;
-  }
-
-  /** The stream ended: anything but a boundary between entries means it was cut short. */
-  end(): void {
-    if (this.content > 0 || this.headerFill > 0) {
-      throw new CorruptArchiveError(`archive ends in the middle of ${this.entry ? `"${this.entry.name}"` : "a header"}`);
-    }
-  }
-
-  private async startEntry(offset: number): Promise<void> {
-    const decoded = decodeHeader(this.header, offset);
-    if (!decoded) {
-      this.ended = true;
-      return;
-    }
-    this.padding = paddingAfter(decoded.size);
-    this.content = decoded.size;
-    if (["pax-header", "pax-global-header", "gnu-long-path", "gnu-long-link-path"].includes(decoded.type)) {
-      if (decoded.size > MAX_META_BYTES) throw new CorruptArchiveError(`a ${decoded.type} record of ${decoded.size} bytes is not plausible`);
-      this.meta = { type: decoded.type, bytes: new Uint8Array(decoded.size), fill: 0 };
-      if (decoded.size === 0) this.finishEntry();
-      return;
-    }
-    const { path, linkpath, size } = this.overrides;
-    this.overrides = {};
-    const entry = { ...decoded, name: (path ?? decoded.name).replace(/\/+$/, ""), linkname: linkpath ?? decoded.linkname };
-    if (size !== undefined) {
-      entry.size = Number(size);
-      this.content = entry.size;
-      this.padding = paddingAfter(entry.size);
-    }
-    this.entry = entry;
-    await this.writer.begin(entry);
-    if (this.content === 0) this.finishEntry();
-  }
-
-  private finishEntry(): void {
-    const meta = this.meta;
-    this.meta = null;
-    if (!meta) {
-      this.writer.end();
-      this.entry = null;
-      return;
-    }
-    const text = () => new TextDecoder().decode(meta.bytes).replace(/\0+$/, "");
-    // A global pax header describes the archive (git writes the commit there), not an entry.
-    if (meta.type === "pax-header") Object.assign(this.overrides, decodePax(meta.bytes));
-    else if (meta.type === "gnu-long-path") this.overrides.path = text();
-    else if (meta.type === "gnu-long-link-path") this.overrides.linkpath = text();
-  }
-}
-
 const startsWith = (bytes: Uint8Array, magic: number[]) => magic.every((b, i) => bytes[i] === b);
 
 /** Archives come zstd-compressed (workspaces and caches), gzipped (direct-run uploads) or plain: the first bytes say which. */
@@ -247,17 +153,73 @@ async function* decompressed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
 export async function extractArchive(body: ReadableStream<Uint8Array>, dest: string): Promise<number> {
   mkdirSync(dest, { recursive: true });
   const writer = new EntryWriter(realpathSync(dest));
-  const reader = new TarReader(writer);
+  const extract = tar.extract();
+  let current: string | null = null;
+  extract.on("entry", (header, content, next) => {
+    // The entry's stream errors along with the extraction, which reports it.
+    content.on("error", () => {});
+    const fail = (e: unknown) => extract.destroy(e as Error);
+    // A global pax header describes the archive (git writes the commit there), not an entry.
+    if ((header.type as string) === "pax-global-header") {
+      content.resume();
+      return next();
+    }
+    current = header.name;
+    const entry = {
+      name: header.name.replace(/\/+$/, ""),
+      type: header.type ?? "file",
+      size: header.size ?? 0,
+      mode: header.mode ?? 0o644,
+      linkname: header.linkname ?? "",
+    };
+    writer.begin(entry).then(() => {
+      content.on("data", (data) => {
+        try {
+          writer.write(data as Uint8Array);
+        } catch (e) {
+          fail(e);
+        }
+      });
+      content.on("end", () => {
+        writer.end();
+        current = null;
+        next();
+      });
+    }, fail);
+  });
+  const finished = new Promise<void>((resolve, reject) => {
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+  });
+  finished.catch(() => {});
   const chunks = decompressed(body);
   try {
-    for await (const chunk of chunks) await reader.push(chunk);
-    reader.end();
+    for await (const chunk of chunks) {
+      if (!extract.write(chunk))
+        await Promise.race([new Promise<void>((drained) => extract.once("drain", () => drained())), finished]);
+    }
+    extract.end(undefined);
+    await finished;
     await writer.finish();
   } catch (e) {
     await chunks.return(undefined).catch(() => {});
+    extract.destroy();
     // Nothing may still be writing once this returns.
     await writer.finish().catch(() => {});
-    throw e;
+    throw explained(e as Error, current);
   }
   return writer.files;
+}
+
+/** tar-stream's errors, said in terms of the archive. */
+function explained(e: Error, entry: string | null): Error {
+  if (e instanceof HostileArchiveError) return e;
+  if (/^Invalid (tar )?header/.test(e.message))
+    return new CorruptArchiveError(
+      "not a valid tar archive: a header is damaged (or the archive is compressed in a way not known here)",
+    );
+  if (e.message === "Unexpected end of data") {
+    return new CorruptArchiveError(`archive ends in the middle of ${entry ? `"${entry}"` : "a header"}`);
+  }
+  return e;
 }

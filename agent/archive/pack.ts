@@ -1,12 +1,14 @@
 import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
+import tar, { type Header, type Pack } from "tar-stream";
+
+type EntryHeader = Partial<Header> & { name: string };
 import { linkStaysInside } from "./links.ts";
-import { BLOCK, encodeHeader, paddingAfter, type TarEntry } from "./tar-header.ts";
 import { FrameCompressor } from "./zstd-frames.ts";
 
-/** Tar bytes per zstd frame: large enough that per-call costs vanish, small enough for flat memory. */
+/** Tar bytes per zstd frame (and per file read): per-call costs vanish, memory stays flat. */
 const CHUNK = 1024 * 1024;
-const END_OF_ARCHIVE = new Uint8Array(2 * BLOCK);
+const EMPTY = new Uint8Array(0);
 
 export interface PackStats {
   files: number;
@@ -27,92 +29,122 @@ export interface Packed {
 }
 
 /**
- * Fills CHUNK-sized buffers with tar and hands each full one to the compressor. Files are
- * read straight into the buffer, at most CHUNK bytes per call, so the event loop is never
- * held for long and nothing is copied twice.
+ * File reads go into a few buffers used over and over: tar-stream hands each on untouched, and
+ * once its bytes are copied into a frame's chunk it is free again. Fresh ones would make a GiB of
+ * garbage per GiB archived, and touching new memory is slow on a VM.
  */
-class TarWriter {
-  private chunk: Uint8Array;
-  private used = 0;
+class ReadBuffers {
+  private readonly free: Uint8Array[] = [];
+  private readonly ours = new WeakSet<ArrayBufferLike>();
 
-  constructor(private readonly compressor: FrameCompressor) {
-    this.chunk = compressor.buffer();
+  take(): Uint8Array {
+    const buffer = this.free.pop() ?? new Uint8Array(CHUNK);
+    this.ours.add(buffer.buffer);
+    return buffer;
   }
 
-  /** Space left in the current chunk; a full one is compressed first, which may finish a frame. */
-  private async room(): Promise<Uint8Array | null> {
-    if (this.used < CHUNK) return null;
-    const frame = await this.compressor.push(this.chunk, this.used);
-    this.chunk = this.compressor.buffer();
-    this.used = 0;
-    return frame;
-  }
-
-  async *bytes(data: Uint8Array): AsyncGenerator<Uint8Array> {
-    for (let at = 0; at < data.length; ) {
-      const frame = await this.room();
-      if (frame) yield frame;
-      const n = Math.min(data.length - at, CHUNK - this.used);
-      this.chunk.set(data.subarray(at, at + n), this.used);
-      this.used += n;
-      at += n;
-    }
-  }
-
-  /** Exactly `size` bytes of the file, even if it is still growing (a log), then the padding. */
-  async *file(path: string, name: string, size: number): AsyncGenerator<Uint8Array> {
-    const fd = openSync(path, "r");
-    try {
-      for (let left = size; left > 0; ) {
-        const frame = await this.room();
-        if (frame) yield frame;
-        const n = readSync(fd, this.chunk, this.used, Math.min(CHUNK - this.used, left), size - left);
-        if (n === 0) throw new Error(`${name} shrank while it was being archived`);
-        this.used += n;
-        left -= n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    yield* this.bytes(END_OF_ARCHIVE.subarray(0, paddingAfter(size)));
-  }
-
-  /** The end-of-archive blocks, then every frame still compressing. */
-  async *end(): AsyncGenerator<Uint8Array> {
-    yield* this.bytes(END_OF_ARCHIVE);
-    if (this.used) {
-      const frame = await this.compressor.push(this.chunk, this.used);
-      if (frame) yield frame;
-    }
-    for (let frame = await this.compressor.next(); frame; frame = await this.compressor.next()) yield frame;
+  /** Any chunk the archive stream produced; those read into one of ours free it. */
+  giveBack(chunk: Uint8Array): void {
+    if (this.ours.has(chunk.buffer)) this.free.push(new Uint8Array(chunk.buffer));
   }
 }
 
-async function* frames(root: string, paths: string[], stats: PackStats): AsyncGenerator<Uint8Array> {
-  const tar = new TarWriter(new FrameCompressor(CHUNK));
+/** An entry without content (a directory, a symlink, an empty file). */
+function addEntry(pack: Pack, header: EntryHeader): Promise<void> {
+  return new Promise((done, fail) => pack.entry(header, EMPTY, (err) => (err ? fail(err) : done())));
+}
+
+/**
+ * Exactly `size` bytes of the file, even if it is still growing (a log), read a CHUNK at a time
+ * into the entry and no faster than the archive is read (the entry's backpressure).
+ */
+function addFile(pack: Pack, header: EntryHeader, path: string, name: string, size: number, reads: ReadBuffers): Promise<void> {
+  return new Promise((done, fail) => {
+    const sink = pack.entry({ ...header, type: "file", size }, (err) => (err ? fail(err) : done()));
+    const fd = openSync(path, "r");
+    let left = size;
+    const pump = () => {
+      try {
+        while (left > 0) {
+          const chunk = reads.take();
+          const n = readSync(fd, chunk, 0, Math.min(CHUNK, left), size - left);
+          if (n === 0) throw new Error(`${name} shrank while it was being archived`);
+          left -= n;
+          if (!sink.write(chunk.subarray(0, n))) return void sink.once("drain", pump);
+        }
+        closeSync(fd);
+        sink.end(undefined);
+      } catch (e) {
+        closeSync(fd);
+        sink.destroy(e as Error);
+        fail(e);
+      }
+    };
+    pump();
+  });
+}
+
+async function fill(pack: Pack, root: string, paths: string[], stats: PackStats, reads: ReadBuffers): Promise<void> {
   for (const name of paths) {
     const full = join(root, name);
     const st = lstatSync(full);
-    const entry: TarEntry = { name, type: "file", size: 0, mode: st.mode & 0o7777, mtime: st.mtimeMs / 1000, linkname: "" };
+    const header = { name, mode: st.mode & 0o7777, mtime: st.mtime };
     if (st.isDirectory()) {
-      yield* tar.bytes(encodeHeader({ ...entry, name: `${name}/`, type: "directory" }));
+      await addEntry(pack, { ...header, type: "directory" });
     } else if (st.isSymbolicLink()) {
       const linkname = readlinkSync(full);
       if (!linkStaysInside(dirname(name), linkname)) {
         stats.skipped.push(`${name} (symlink to ${linkname}, outside the work dir)`);
         continue;
       }
-      yield* tar.bytes(encodeHeader({ ...entry, type: "symlink", linkname }));
+      await addEntry(pack, { ...header, type: "symlink", linkname });
     } else if (st.isFile()) {
-      yield* tar.bytes(encodeHeader({ ...entry, size: st.size }));
-      yield* tar.file(full, name, st.size);
+      if (st.size === 0) await addEntry(pack, { ...header, type: "file", size: 0 });
+      else await addFile(pack, header, full, name, st.size, reads);
       stats.files++;
       stats.bytes += st.size;
     } else {
       stats.skipped.push(`${name} (not a file, directory or symlink)`);
     }
   }
-  yield* tar.end();
+  pack.finalize();
+}
+
+/**
+ * The tar (tar-stream) cut into CHUNK-sized pieces, each compressed as one zstd frame on the thread
+ * pool while the next is filled; the pieces are reused buffers, so a GiB of tar makes no GiB of garbage.
+ */
+async function* frames(root: string, paths: string[], stats: PackStats): AsyncGenerator<Uint8Array> {
+  const pack = tar.pack();
+  const reads = new ReadBuffers();
+  fill(pack, root, paths, stats, reads).catch((e: Error) => pack.destroy(e));
+  const compressor = new FrameCompressor(CHUNK);
+  let chunk = compressor.buffer();
+  let used = 0;
+  try {
+    for await (const data of pack as AsyncIterable<Uint8Array>) {
+      for (let at = 0; at < data.length; ) {
+        const n = Math.min(data.length - at, CHUNK - used);
+        chunk.set(data.subarray(at, at + n), used);
+        used += n;
+        at += n;
+        if (at === data.length) reads.giveBack(data);
+        if (used < CHUNK) continue;
+        const frame = await compressor.push(chunk, used);
+        if (frame) yield frame;
+        chunk = compressor.buffer();
+        used = 0;
+      }
+    }
+    if (used) {
+      const frame = await compressor.push(chunk, used);
+      if (frame) yield frame;
+    }
+    for (let frame = await compressor.next(); frame; frame = await compressor.next()) yield frame;
+  } finally {
+    // stopped early (an abort, a failed upload): the files being read are closed
+    pack.destroy(new Error("archive no longer wanted"));
+  }
 }
 
 /**

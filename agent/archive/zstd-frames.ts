@@ -165,7 +165,11 @@ class ByteQueue {
 }
 
 /** `head` and the rest of `input` through a streaming transform (a decompressor, which also reports truncation and corruption). */
-export async function* through(transform: Transform, head: Uint8Array, input: AsyncIterator<Uint8Array>): AsyncGenerator<Uint8Array> {
+export async function* through(
+  transform: Transform,
+  head: Uint8Array,
+  input: AsyncIterator<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
   async function* source() {
     yield head;
     for (let next = await input.next(); !next.done; next = await input.next()) yield next.value;

@@ -105,7 +105,9 @@ export function logStream(src: LogSources, key: LogKey, follow: boolean): Readab
           if (live && live.size > sent) {
             reading = true;
             try {
-              const bytes = await Bun.file(live.path).slice(sent, Math.min(live.size, sent + READ_BYTES)).bytes();
+              const bytes = await Bun.file(live.path)
+                .slice(sent, Math.min(live.size, sent + READ_BYTES))
+                .bytes();
               sent += bytes.length;
               if (bytes.length) {
                 controller.enqueue(bytes);

@@ -50,7 +50,8 @@ function snapshot(dir: string, prefix = ""): Record<string, string> {
   return out;
 }
 
-const packed = async (dir: string) => new Uint8Array(await new Response(packArchive(dir, expandGlobs(dir, ["**"]).paths).body).arrayBuffer());
+const packed = async (dir: string) =>
+  new Uint8Array(await new Response(packArchive(dir, expandGlobs(dir, ["**"]).paths).body).arrayBuffer());
 const streamOf = (bytes: Uint8Array) => new Response(bytes as Uint8Array<ArrayBuffer>).body!;
 
 function tar(args: string[], cwd = scratch): void {
@@ -92,7 +93,9 @@ describe("the archive format", () => {
     const src = sampleTree();
     const tarFile = join(fresh("one-frame"), "a.tar");
     tar(["-cf", tarFile, "-C", src, "."]);
-    const compressed = Readable.toWeb(Readable.from([readFileSync(tarFile)]).pipe(createZstdCompress())) as unknown as ReadableStream<Uint8Array>;
+    const compressed = Readable.toWeb(
+      Readable.from([readFileSync(tarFile)]).pipe(createZstdCompress()),
+    ) as unknown as ReadableStream<Uint8Array>;
     const dest = fresh("from-one-frame");
     await extractArchive(compressed, dest);
     expect(snapshot(dest)).toEqual(snapshot(src));
@@ -101,21 +104,38 @@ describe("the archive format", () => {
   test("a cut archive fails rather than extracting part of it quietly", async () => {
     const src = sampleTree();
     const archive = await packed(src);
-    await expect(extractArchive(streamOf(archive.subarray(0, Math.floor(archive.length / 2))), fresh("cut-zstd"))).rejects.toThrow();
+    await expect(
+      extractArchive(streamOf(archive.subarray(0, Math.floor(archive.length / 2))), fresh("cut-zstd")),
+    ).rejects.toThrow();
     const plain = Bun.zstdDecompressSync(archive);
     // big.bin is most of the archive
-    await expect(extractArchive(streamOf(plain.subarray(0, plain.length / 2)), fresh("cut-plain"))).rejects.toThrow(/ends in the middle of "big.bin"/);
+    await expect(extractArchive(streamOf(plain.subarray(0, plain.length / 2)), fresh("cut-plain"))).rejects.toThrow(
+      /ends in the middle of "big.bin"/,
+    );
   });
 
   test("a damaged header is reported as not a tar archive", async () => {
     const plain = Bun.zstdDecompressSync(await packed(sampleTree()));
     plain[10] = plain[10]! ^ 0xff;
-    await expect(extractArchive(streamOf(plain), fresh("damaged"))).rejects.toThrow(/not a valid tar archive: bad header checksum at byte 0/);
+    await expect(extractArchive(streamOf(plain), fresh("damaged"))).rejects.toThrow(
+      /not a valid tar archive: a header is damaged/,
+    );
   });
 
   test("a global pax header, as git archive writes one, describes the archive and is not extracted", async () => {
     const out = fresh("git");
-    const run = Bun.spawnSync(["git", "-C", ROOT, "archive", "--format=tar", "-o", join(out, "a.tar"), "HEAD", "--", "README.md"]);
+    const run = Bun.spawnSync([
+      "git",
+      "-C",
+      ROOT,
+      "archive",
+      "--format=tar",
+      "-o",
+      join(out, "a.tar"),
+      "HEAD",
+      "--",
+      "README.md",
+    ]);
     if (run.exitCode !== 0) throw new Error(run.stderr.toString());
     const dest = fresh("from-git");
     expect(await extractArchive(Bun.file(join(out, "a.tar")).stream(), dest)).toBe(1);
