@@ -1,12 +1,12 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { encodeLogChunk, logChunkFrame } from "../../shared/protocol/index.ts";
+import { encodeLogChunk, logChunkFrame, setLogChunkOffset } from "../../shared/protocol/index.ts";
 
 /** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
 const WINDOW_BYTES = 32 * 1024 * 1024;
 const READ_BYTES = 256 * 1024;
 
 export interface LogSender {
-  /** false while disconnected: the bytes stay spooled and go out after the reconnect */
+  /** Sends a copy of the frame (the caller reuses its buffer); false while disconnected: the bytes stay spooled and go out after the reconnect. */
   sendBinary(frame: Uint8Array): boolean;
 }
 
@@ -24,6 +24,7 @@ export class StepLog {
   acked = 0;
   private ended = false;
   private drained: (() => void) | null = null;
+  private frame: { frame: Uint8Array; data: Uint8Array } | null = null;
 
   constructor(
     private readonly attempt: string,
@@ -58,13 +59,14 @@ export class StepLog {
 
   /** Sends what the spool holds past `sent`, as far as the window allows. */
   pump(): void {
+    // One frame buffer, read into in place: the socket copies what it sends, so it is free again at once.
+    this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
+    const { frame, data } = this.frame;
     while (this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
-      const length = Math.min(READ_BYTES, this.written - this.sent);
-      // read straight into the frame: no copy of the bytes on their way out
-      const { frame, data } = logChunkFrame(this.attempt, this.step, this.sent, length);
-      const n = readSync(this.fd, data, 0, length, this.sent);
+      const n = readSync(this.fd, data, 0, Math.min(READ_BYTES, this.written - this.sent), this.sent);
       if (n === 0) return;
-      if (!this.sender.sendBinary(n === length ? frame : frame.subarray(0, frame.length - length + n))) return;
+      setLogChunkOffset(frame, this.sent);
+      if (!this.sender.sendBinary(frame.subarray(0, frame.length - READ_BYTES + n))) return;
       this.sent += n;
     }
   }

@@ -29,6 +29,11 @@ export function logChunkFrame(attempt: string, step: number, offset: number, len
   return { frame, data: frame.subarray(head) };
 }
 
+/** Points a frame made by logChunkFrame at another offset, so one buffer can carry chunk after chunk. */
+export function setLogChunkOffset(frame: Uint8Array, offset: number): void {
+  new DataView(frame.buffer, frame.byteOffset).setFloat64(4 + frame[1]!, offset);
+}
+
 export function encodeLogChunk(chunk: LogChunk): Uint8Array {
   const { frame, data } = logChunkFrame(chunk.attempt, chunk.step, chunk.offset, chunk.data.length);
   data.set(chunk.data);
