@@ -1,10 +1,10 @@
 import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import tar, { type Header, type Pack } from "tar-stream";
-
-type EntryHeader = Partial<Header> & { name: string };
 import { linkStaysInside } from "./links.ts";
 import { FrameCompressor } from "./zstd-frames.ts";
+
+type EntryHeader = Partial<Header> & { name: string };
 
 /** Tar bytes per zstd frame (and per file read): per-call costs vanish, memory stays flat. */
 const CHUNK = 1024 * 1024;
@@ -35,17 +35,25 @@ export interface Packed {
  */
 class ReadBuffers {
   private readonly free: Uint8Array[] = [];
-  private readonly ours = new WeakSet<ArrayBufferLike>();
+  /** bytes of each buffer in use not yet copied out */
+  private readonly pending = new Map<ArrayBufferLike, number>();
 
+  /** A buffer to read into; `filled` says how much of it the archive stream will carry. */
   take(): Uint8Array {
-    const buffer = this.free.pop() ?? new Uint8Array(CHUNK);
-    this.ours.add(buffer.buffer);
-    return buffer;
+    return this.free.pop() ?? new Uint8Array(CHUNK);
   }
 
-  /** Any chunk the archive stream produced; those read into one of ours free it. */
-  giveBack(chunk: Uint8Array): void {
-    if (this.ours.has(chunk.buffer)) this.free.push(new Uint8Array(chunk.buffer));
+  filled(buffer: Uint8Array, bytes: number): void {
+    this.pending.set(buffer.buffer, bytes);
+  }
+
+  /** Any chunk the archive stream produced, once copied out; a buffer of ours is free when all it carried is. */
+  copied(chunk: Uint8Array): void {
+    const left = this.pending.get(chunk.buffer);
+    if (left === undefined) return;
+    if (left > chunk.length) return void this.pending.set(chunk.buffer, left - chunk.length);
+    this.pending.delete(chunk.buffer);
+    this.free.push(new Uint8Array(chunk.buffer));
   }
 }
 
@@ -69,6 +77,7 @@ function addFile(pack: Pack, header: EntryHeader, path: string, name: string, si
           const chunk = reads.take();
           const n = readSync(fd, chunk, 0, Math.min(CHUNK, left), size - left);
           if (n === 0) throw new Error(`${name} shrank while it was being archived`);
+          reads.filled(chunk, n);
           left -= n;
           if (!sink.write(chunk.subarray(0, n))) return void sink.once("drain", pump);
         }
@@ -128,7 +137,7 @@ async function* frames(root: string, paths: string[], stats: PackStats): AsyncGe
         chunk.set(data.subarray(at, at + n), used);
         used += n;
         at += n;
-        if (at === data.length) reads.giveBack(data);
+        if (at === data.length) reads.copied(data);
         if (used < CHUNK) continue;
         const frame = await compressor.push(chunk, used);
         if (frame) yield frame;
