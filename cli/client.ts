@@ -30,7 +30,7 @@ export class Client {
     }
     if (!res.ok) {
       const text = await res.text();
-      let message = text;
+      let message = text || res.statusText;
       try {
         message = JSON.parse(text).error.message;
       } catch {

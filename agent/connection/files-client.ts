@@ -59,7 +59,9 @@ export class FilesClient {
     }
     if (res.ok) return res;
     const text = await res.text();
-    let error = { code: "http_error", message: text.slice(0, 500) || res.statusText };
+    // The HTTP server refuses a body past the store's cap before any handler sees it, with no JSON.
+    const fallback = res.status === 413 ? "larger than the coordinator's object size limit" : res.statusText;
+    let error = { code: "http_error", message: text.slice(0, 500) || fallback };
     try {
       error = (JSON.parse(text) as { error: typeof error }).error ?? error;
     } catch {
