@@ -7,7 +7,8 @@ import { linkStaysInside } from "./links.ts";
 import { decompressFrames, through } from "./zstd-frames.ts";
 
 export class HostileArchiveError extends Error {}
-export class CorruptArchiveError extends Error {}
+/** A damaged or cut archive (as opposed to a hostile one). */
+class CorruptArchiveError extends Error {}
 
 /** What the writer needs of a tar entry. */
 interface TarEntry {
