@@ -32,120 +32,158 @@ const PUSH_AHEAD_BYTES = 8 * 1024 * 1024;
 /**
  * A step's log as a stream: live bytes as they are stored, then the rest from
  * object storage once the step's log is final. Without `follow` it ends at what
- * is stored now. A follower that keeps up is handed each piece as it is written,
- * or keeps it for its next read, instead of reading it back from the file.
+ * is stored now. It is a direct stream: each piece goes straight to the
+ * response (or the reader), with no queue in between, and a follower that keeps
+ * up is handed each piece as the coordinator writes it.
  */
 export function logStream(src: LogSources, key: LogKey, follow: boolean): ReadableStream<Uint8Array> {
-  let sent = 0;
-  let reading = false;
-  let controller: ReadableStreamDefaultController<Uint8Array> | null = null;
-  const wake = new Wake();
-  // once the log is final, the rest comes from storage, a chunk per pull so a slow reader holds no backlog
-  let stored: ReadableStreamDefaultReader<Uint8Array> | null = null;
-  // pieces written since, in order: a reader catching up takes them before it reads the file
-  const recent: Written[] = [];
-  let recentBytes = 0;
-  const keep = (written: Written) => {
-    recent.push(written);
-    recentBytes += written.data.length;
-    while (recentBytes > PUSH_AHEAD_BYTES) recentBytes -= recent.shift()!.data.length;
+  const reader = new LogReader(src, key, follow);
+  const source: Bun.DirectUnderlyingSource<Uint8Array> = {
+    type: "direct",
+    pull: (controller) => reader.run(controller),
+    cancel: () => reader.cancel(),
   };
+  // the DOM typings, which the project includes, do not know Bun's direct streams
+  return new ReadableStream<Uint8Array>(source as unknown as UnderlyingDefaultSource<Uint8Array>);
+}
+
+class LogReader {
+  private sent = 0;
+  private controller: ReadableStreamDirectController | null = null;
+  /** the response has not taken the last write yet: nothing more goes out until it has */
+  private full: Promise<unknown> | null = null;
+  /** a read of the live file is on its way: pieces written meanwhile wait in `recent` */
+  private reading = false;
+  // once the log is final, the rest comes from storage, a chunk per write so a slow reader holds no backlog
+  private stored: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  // pieces written and not yet sent, in order: a reader catching up takes them before it reads the file
+  private readonly recent: Written[] = [];
+  private recentBytes = 0;
+  private readonly wake = new Wake();
+  private gone = false;
+  private readonly left: Promise<void>;
+  private leave = () => {};
+  private readonly stops: (() => void)[];
+
+  constructor(
+    private readonly src: LogSources,
+    private readonly key: LogKey,
+    private readonly follow: boolean,
+  ) {
+    this.left = new Promise((resolve) => {
+      this.leave = resolve;
+    });
+    this.stops = [src.logs.watch(key, this.written), src.runEvents.subscribe(key.run, this.wake.signal)];
+  }
+
+  private readonly written = (written: Written | null): void => {
+    if (written && !this.stored && !this.gone) {
+      // Straight to the response only in order, and never while a read of the file is on its way: no byte twice.
+      const inOrder = this.controller && !this.full && !this.reading && this.recent.length === 0 && written.offset === this.sent;
+      if (inOrder) this.send(written.data);
+      else this.keep(written);
+    }
+    this.wake.signal();
+  };
+
+  private send(piece: Uint8Array): void {
+    const taken = this.controller!.write(piece);
+    this.controller!.flush();
+    this.sent += piece.length;
+    if (taken instanceof Promise) {
+      this.full = taken.finally(() => {
+        this.full = null;
+      });
+    }
+  }
+
+  private keep(written: Written): void {
+    this.recent.push(written);
+    this.recentBytes += written.data.length;
+    while (this.recentBytes > PUSH_AHEAD_BYTES) this.recentBytes -= this.recent.shift()!.data.length;
+  }
+
   /** What of the kept pieces follows `sent` directly; null when they start later (the file has the gap) or there are none. */
-  const takeRecent = (): Uint8Array | null => {
-    while (recent.length) {
-      const { offset, data } = recent[0]!;
-      if (offset > sent) return null;
-      recent.shift();
-      recentBytes -= data.length;
-      if (offset + data.length <= sent) continue;
-      const piece = data.subarray(sent - offset);
-      sent += piece.length;
-      return piece;
+  private takeRecent(): Uint8Array | null {
+    while (this.recent.length) {
+      const { offset, data } = this.recent[0]!;
+      if (offset > this.sent) return null;
+      this.recent.shift();
+      this.recentBytes -= data.length;
+      if (offset + data.length <= this.sent) continue;
+      return data.subarray(this.sent - offset);
     }
     return null;
-  };
-  const unwatch = src.logs.watch(key, (written) => {
-    if (written && !stored) {
-      // Straight to the reader only in order, and never while a read of the file is on its way: no byte twice.
-      const inOrder = !reading && recent.length === 0 && written.offset === sent;
-      if (controller && inOrder && (controller.desiredSize ?? 0) > 0) {
-        controller.enqueue(written.data);
-        sent += written.data.length;
-      } else keep(written);
+  }
+
+  async run(controller: ReadableStreamDirectController): Promise<void> {
+    this.controller = controller;
+    try {
+      while (!this.gone) {
+        if (this.full) await Promise.race([this.full, this.left]);
+        else if (!(await this.next())) break;
+      }
+      if (!this.gone) controller.close();
+    } finally {
+      this.stop();
     }
-    wake.signal();
-  });
-  const unsubscribe = src.runEvents.subscribe(key.run, wake.signal);
-  const stop = () => {
-    unwatch();
-    unsubscribe();
-  };
-  return new ReadableStream<Uint8Array>(
-    {
-      start(c) {
-        controller = c;
-      },
-      async pull(controller) {
-        for (;;) {
-          if (stored) {
-            const part = await stored.read();
-            if (part.done) {
-              stop();
-              controller.close();
-            } else controller.enqueue(part.value);
-            return;
-          }
-          const kept = takeRecent();
-          if (kept) {
-            controller.enqueue(kept);
-            return;
-          }
-          // live bytes first: the database is only asked once the file has nothing new
-          const live = src.logs.live(key);
-          if (live && live.size > sent) {
-            reading = true;
-            try {
-              const bytes = await Bun.file(live.path)
-                .slice(sent, Math.min(live.size, sent + READ_BYTES))
-                .bytes();
-              sent += bytes.length;
-              if (bytes.length) {
-                controller.enqueue(bytes);
-                return;
-              }
-            } catch {
-              // moved to storage between the check and the read: the object has the rest
-            } finally {
-              reading = false;
-            }
-          }
-          // while the log is being written, its end cannot have been stored: no need to ask the database
-          const row = src.logs.writing(key) ? undefined : await stepRow(src.db, key);
-          if (row?.logObject) {
-            const body = await src.store.get(row.logObject, { start: sent });
-            if (!body) {
-              stop();
-              controller.close();
-              return;
-            }
-            stored = body.getReader();
-            continue;
-          }
-          const attempt = src.scheduler.attempt(key.attempt)?.attempt;
-          const active = attempt && (attempt.state === "queued" || attempt.state === "assigned" || attempt.state === "running");
-          if (!follow || !active) {
-            stop();
-            controller.close();
-            return;
-          }
-          await wake.sleep(SAFETY_WAKE_MS);
+  }
+
+  cancel(): void {
+    this.gone = true;
+    this.leave();
+    this.stop();
+    void this.stored?.cancel();
+  }
+
+  private stop(): void {
+    for (const stop of this.stops) stop();
+    this.wake.signal();
+  }
+
+  /** Sends the next piece, or waits for news; false once there is nothing more to send. */
+  private async next(): Promise<boolean> {
+    if (this.stored) {
+      const part = await this.stored.read();
+      if (part.done) return false;
+      this.send(part.value);
+      return true;
+    }
+    const kept = this.takeRecent();
+    if (kept) {
+      this.send(kept);
+      return true;
+    }
+    // live bytes first: the database is only asked once the file has nothing new
+    const live = this.src.logs.live(this.key);
+    if (live && live.size > this.sent) {
+      this.reading = true;
+      try {
+        const bytes = await Bun.file(live.path)
+          .slice(this.sent, Math.min(live.size, this.sent + READ_BYTES))
+          .bytes();
+        if (bytes.length) {
+          this.send(bytes);
+          return true;
         }
-      },
-      cancel() {
-        stop();
-        void stored?.cancel();
-      },
-    },
-    new ByteLengthQueuingStrategy({ highWaterMark: PUSH_AHEAD_BYTES }),
-  );
+      } catch {
+        // moved to storage between the check and the read: the object has the rest
+      } finally {
+        this.reading = false;
+      }
+    }
+    // while the log is being written, its end cannot have been stored: no need to ask the database
+    const row = this.src.logs.writing(this.key) ? undefined : await stepRow(this.src.db, this.key);
+    if (row?.logObject) {
+      const body = await this.src.store.get(row.logObject, { start: this.sent });
+      if (!body) return false;
+      this.stored = body.getReader();
+      return true;
+    }
+    const attempt = this.src.scheduler.attempt(this.key.attempt)?.attempt;
+    const active = attempt && (attempt.state === "queued" || attempt.state === "assigned" || attempt.state === "running");
+    if (!this.follow || !active) return false;
+    await this.wake.sleep(SAFETY_WAKE_MS);
+    return true;
+  }
 }
