@@ -12,12 +12,22 @@ export interface ConnectionHandlers {
   closed(code: number, reason: string): void;
 }
 
+/**
+ * What Bun's WebSocket may hold unsent before binary frames wait: it moves its whole backlog along as
+ * the socket takes bytes, so a deep backlog costs CPU per byte (a third of the agent's, unbounded).
+ */
+const SEND_BACKLOG_BYTES = 2 * 1024 * 1024;
+// Bun's client WebSocket has no drain event: whoever waits for room is called back from a poll.
+const DRAIN_POLL_MS = 1;
+
 /** The agent's WebSocket to the coordinator: reconnects by itself until stopped. */
 export class Connection {
   private ws: WebSocket | null = null;
   private failures = 0;
   private stopped = false;
   open = false;
+  private readonly waiting = new Set<() => void>();
+  private drainPoll: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     private readonly url: string,
@@ -73,10 +83,27 @@ export class Connection {
     return true;
   }
 
+  /** False while disconnected or while the socket's backlog is full (then `whenWritable` says when to try again). */
   sendBinary(frame: Uint8Array): boolean {
-    if (!this.open || !this.ws) return false;
+    if (!this.open || !this.ws || this.ws.bufferedAmount > SEND_BACKLOG_BYTES) return false;
     this.ws.send(frame as Uint8Array<ArrayBuffer>);
     return true;
+  }
+
+  /** Calls `fn` once binary frames may go again; nothing while disconnected (a reconnect resumes every log). */
+  whenWritable(fn: () => void): void {
+    if (!this.open) return;
+    this.waiting.add(fn);
+    this.drainPoll ??= setInterval(() => this.checkWritable(), DRAIN_POLL_MS);
+  }
+
+  private checkWritable(): void {
+    if (this.open && this.ws && this.ws.bufferedAmount > SEND_BACKLOG_BYTES) return;
+    clearInterval(this.drainPoll!);
+    this.drainPoll = null;
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    if (this.open) for (const fn of waiting) fn();
   }
 
   stop(): void {

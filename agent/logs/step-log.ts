@@ -6,8 +6,13 @@ const WINDOW_BYTES = 32 * 1024 * 1024;
 const READ_BYTES = 256 * 1024;
 
 export interface LogSender {
-  /** Sends a copy of the frame (the caller reuses its buffer); false while disconnected: the bytes stay spooled and go out after the reconnect. */
+  /**
+   * Sends a copy of the frame (the caller reuses its buffer); false while disconnected (the bytes stay
+   * spooled and go out after the reconnect) or while the socket is full.
+   */
   sendBinary(frame: Uint8Array): boolean;
+  /** Calls `fn` once the socket has room again. */
+  whenWritable(fn: () => void): void;
 }
 
 /**
@@ -25,6 +30,7 @@ export class StepLog {
   private ended = false;
   private drained: (() => void) | null = null;
   private frame: { frame: Uint8Array; data: Uint8Array } | null = null;
+  private closed = false;
 
   constructor(
     private readonly attempt: string,
@@ -51,7 +57,10 @@ export class StepLog {
     if (this.sent === offset && this.sent === this.acked) {
       for (let i = 0; i < data.length; i += READ_BYTES) {
         const part = data.subarray(i, i + READ_BYTES);
-        if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: offset + i, data: part }))) return;
+        if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: offset + i, data: part }))) {
+          this.sender.whenWritable(this.pumpLater);
+          return;
+        }
         this.sent = offset + i + part.length;
       }
     }
@@ -62,14 +71,19 @@ export class StepLog {
     // One frame buffer, read into in place: the socket copies what it sends, so it is free again at once.
     this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
     const { frame, data } = this.frame;
-    while (this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
+    while (!this.closed && this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
       const n = readSync(this.fd, data, 0, Math.min(READ_BYTES, this.written - this.sent), this.sent);
       if (n === 0) return;
       setLogChunkOffset(frame, this.sent);
-      if (!this.sender.sendBinary(frame.subarray(0, frame.length - READ_BYTES + n))) return;
+      if (!this.sender.sendBinary(frame.subarray(0, frame.length - READ_BYTES + n))) {
+        this.sender.whenWritable(this.pumpLater);
+        return;
+      }
       this.sent += n;
     }
   }
+
+  private readonly pumpLater = () => this.pump();
 
   ack(stored: number): void {
     this.acked = Math.max(this.acked, stored);
@@ -105,6 +119,7 @@ export class StepLog {
   }
 
   close(): void {
+    this.closed = true;
     try {
       closeSync(this.fd);
     } catch {

@@ -113,6 +113,24 @@ describe("a run end to end", () => {
   });
 });
 
+test("two steps writing at once through one agent connection each store their whole log", async () => {
+  // ~50 MB each, catted faster than one connection carries: the agent's socket fills and each log waits its turn
+  const id = await cluster.submit(`tasks:
+  a:
+    steps: [ { run: "seq -f 'a%.0f' 1 3000000 > lines && cat lines lines" } ]
+  b:
+    steps: [ { run: "seq -f 'b%.0f' 1 3000000 > lines && cat lines lines" } ]
+`);
+  expect((await cluster.waitRun(id, 60_000)).result).toBe("success");
+  for (const task of ["a", "b"]) {
+    const lines = Bun.spawnSync(["seq", "-f", `${task}%.0f`, "1", "3000000"]).stdout;
+    const expected = Buffer.concat([lines, lines]);
+    const log = new Uint8Array(await (await fetch(`${cluster.coordinator.url}/api/v1/runs/${id}/tasks/${task}/steps/0/log`, { headers: { authorization: "Bearer test-admin-token" } })).arrayBuffer());
+    expect(log.length).toBe(expected.length);
+    expect(Bun.hash(log)).toBe(Bun.hash(expected));
+  }
+});
+
 async function waitForLog(id: string): Promise<Response> {
   for (let i = 0; i < 200; i++) {
     const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${id}/tasks/slow/steps/0/log?follow=1`, {
