@@ -1,11 +1,13 @@
-import { and, desc, eq, isNotNull, like } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, sql } from "drizzle-orm";
 import { type Context, Hono } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
-import { artifacts, attempts, caches, steps } from "../db/schema.ts";
+import type { Db } from "../db/open.ts";
+import { artifacts, caches, steps } from "../db/schema.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
 import { putStream } from "../objects/put.ts";
 import type { AttemptState } from "../engine/types.ts";
+import type { AttemptRow } from "../runs/active-run.ts";
 import { ancestors } from "../runs/ancestors.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
@@ -37,28 +39,38 @@ async function putFromAgent(c: Context<AppEnv>, found: ReturnType<typeof ownAtte
 
 const cacheGroupOf = (found: ReturnType<typeof ownAttempt>) => found.active.run.cacheGroup ?? found.active.run.group;
 
-/** Workspace archives of the attempt's ancestors, in level-then-name order, step order within a task. */
+/**
+ * Workspace archive keys of the attempt's ancestors, in level-then-name order, step order within a task.
+ * The run is active, so memory holds all its attempts: each parent's latest success needs no query.
+ */
+async function ancestorArchiveKeys(db: Db, found: ReturnType<typeof ownAttempt>) {
+  const latest = new Map<string, AttemptRow>();
+  for (const a of found.active.attempts.values()) {
+    const seen = latest.get(a.taskId);
+    if (a.state === "success" && (!seen || a.number > seen.number)) latest.set(a.taskId, a);
+  }
+  const parents = ancestors(found.active, found.task).flatMap((t) => {
+    const attempt = latest.get(t.id);
+    return attempt ? [{ task: t.name, attemptId: attempt.id }] : [];
+  });
+  if (parents.length === 0) return [];
+  const rows = await db
+    .select({ attemptId: steps.attemptId, object: steps.archiveObject })
+    .from(steps)
+    .where(and(inArray(steps.attemptId, parents.map((p) => p.attemptId)), isNotNull(steps.archiveObject)))
+    .orderBy(steps.index);
+  return parents.flatMap((p) =>
+    rows.filter((r) => r.attemptId === p.attemptId).map((r) => ({ task: p.task, object: r.object! })),
+  );
+}
+
+/** The ancestors' archives that are in storage, with their sizes. */
 async function ancestorArchives(c: Context<AppEnv>, found: ReturnType<typeof ownAttempt>) {
-  const { db } = c.get("services");
-  const parents = ancestors(found.active, found.task);
+  const { db, store } = c.get("services");
   const archives: { task: string; object: string; size: number }[] = [];
-  for (const parent of parents) {
-    const [attempt] = await db
-      .select({ id: attempts.id })
-      .from(attempts)
-      .where(and(eq(attempts.taskId, parent.id), eq(attempts.state, "success")))
-      .orderBy(desc(attempts.number))
-      .limit(1);
-    if (!attempt) continue;
-    const rows = await db
-      .select({ object: steps.archiveObject })
-      .from(steps)
-      .where(and(eq(steps.attemptId, attempt.id), isNotNull(steps.archiveObject)))
-      .orderBy(steps.index);
-    for (const r of rows) {
-      const stat = await c.get("services").store.stat(r.object!);
-      if (stat) archives.push({ task: parent.name, object: r.object!, size: stat.size });
-    }
+  for (const archive of await ancestorArchiveKeys(db, found)) {
+    const stat = await store.stat(archive.object);
+    if (stat) archives.push({ ...archive, size: stat.size });
   }
   return archives;
 }
@@ -97,7 +109,7 @@ agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
   const found = ownAttempt(c);
   const key = c.req.param("key");
   const { db, store } = c.get("services");
-  let allowed = key === found.active.run.workspace || (await ancestorArchives(c, found)).some((a) => a.object === key);
+  let allowed = key === found.active.run.workspace || (await ancestorArchiveKeys(db, found)).some((a) => a.object === key);
   if (!allowed) {
     const [cache] = await db
       .select({ key: caches.key })
@@ -114,11 +126,12 @@ agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
 /** `?prefix=` finds the newest cache whose key starts with it; a path key is an exact lookup. */
 async function findCache(c: Context<AppEnv>, group: string, key: string, prefix: boolean) {
   const { db } = c.get("services");
-  const escaped = key.replace(/[\\%_]/g, (m) => `\\${m}`);
+  // LIKE would read `_` and `%` in the prefix as wildcards, and ignore case
+  const startsWith = sql`substr(${caches.key}, 1, length(${key})) = ${key}`;
   const [row] = await db
     .select()
     .from(caches)
-    .where(and(eq(caches.group, group), prefix ? like(caches.key, `${escaped}%`) : eq(caches.key, key)))
+    .where(and(eq(caches.group, group), prefix ? startsWith : eq(caches.key, key)))
     .orderBy(desc(caches.createdAt))
     .limit(1);
   if (row) await db.update(caches).set({ lastUsedAt: Date.now() }).where(and(eq(caches.group, group), eq(caches.key, row.key)));

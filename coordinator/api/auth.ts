@@ -1,18 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { tokens } from "../db/schema.ts";
 import { agentByCredential } from "../fleet/registration.ts";
+import { sameSecret, tokenHash } from "../secrets/digests.ts";
 import type { AppEnv, Principal, Role, Services, UserRole } from "./env.ts";
-
-const same = (a: string, b: string) => {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-};
-
-export const tokenHash = (token: string) => createHash("sha256").update(token).digest("hex");
 
 /**
  * Bearer tokens: the admin token from the environment, API tokens created through
@@ -22,7 +14,7 @@ export const tokenHash = (token: string) => createHash("sha256").update(token).d
 /** A person's principal for a token: the admin token, or an API token that is not revoked. */
 export async function userForToken(services: Services, token: string): Promise<Principal | undefined> {
   if (!token) return undefined;
-  if (same(token, services.adminToken)) return { role: "admin", user: "admin" };
+  if (sameSecret(token, services.adminToken)) return { role: "admin", user: "admin" };
   const [row] = await services.db
     .select()
     .from(tokens)
@@ -40,7 +32,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     let principal: Principal | undefined;
     if (agentId && (await agentByCredential(services.db, agentId, token))) {
       principal = { role: "agent", user: `agent:${agentId}`, agentId };
-    } else if (same(token, services.agentToken)) {
+    } else if (sameSecret(token, services.agentToken)) {
       principal = { role: "agent", user: "agent" };
     } else {
       principal = await userForToken(services, token);

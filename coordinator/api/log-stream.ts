@@ -1,6 +1,7 @@
 import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
+import { ACTIVE_ATTEMPT_STATES } from "../engine/types.ts";
 import type { LiveLogs, LogKey, Written } from "../logs/live-logs.ts";
 import type { RunEvents } from "../runs/run-events.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
@@ -181,7 +182,7 @@ class LogReader {
       return true;
     }
     const attempt = this.src.scheduler.attempt(this.key.attempt)?.attempt;
-    const active = attempt && (attempt.state === "queued" || attempt.state === "assigned" || attempt.state === "running");
+    const active = attempt && ACTIVE_ATTEMPT_STATES.has(attempt.state);
     if (!this.follow || !active) return false;
     await this.wake.sleep(SAFETY_WAKE_MS);
     return true;

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createClient } from "@libsql/client";
@@ -40,6 +40,11 @@ export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
   }
   await client.execute("PRAGMA foreign_keys = ON");
   const db = drizzle(client, { schema });
-  await migrate(db, { migrationsFolder: materializeMigrations() });
+  const migrations = materializeMigrations();
+  try {
+    await migrate(db, { migrationsFolder: migrations });
+  } finally {
+    rmSync(migrations, { recursive: true, force: true });
+  }
   return db;
 }

@@ -8,12 +8,14 @@ import {
   type EngineInput,
   type EngineOutput,
   type EngineTask,
+  FINAL_RUN_PHASES,
   FINAL_TASK_STATUSES,
   type RunResult,
   type TaskStatus,
 } from "./types.ts";
 
-const byLevelThenName = (a: EngineTask, b: EngineTask) => a.level - b.level || (a.name < b.name ? -1 : 1);
+type Ranked = Pick<EngineTask, "level" | "name">;
+export const byLevelThenName = (a: Ranked, b: Ranked) => a.level - b.level || (a.name < b.name ? -1 : 1);
 
 /**
  * The run engine: state in, state and actions out, no I/O. Tasks are visited in
@@ -21,7 +23,7 @@ const byLevelThenName = (a: EngineTask, b: EngineTask) => a.level - b.level || (
  * in the same pass, and the output never depends on declaration or storage order.
  */
 export function advance({ run, tasks, attempts }: EngineInput): EngineOutput {
-  if (run.phase === "finished" || run.phase === "cancelled" || run.phase === "setuperror") {
+  if (FINAL_RUN_PHASES.has(run.phase)) {
     return { run, tasks, actions: [], events: [] };
   }
   const ordered = tasks.map((t) => ({ ...t })).sort(byLevelThenName);

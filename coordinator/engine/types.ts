@@ -12,6 +12,7 @@ export type TaskStatus =
 export type AttemptState = "queued" | "assigned" | "running" | "success" | "failed" | "stopped" | "error" | "lost";
 export type Condition = "on_success" | "on_failure" | "on_skipped";
 
+export const FINAL_RUN_PHASES: ReadonlySet<RunPhase> = new Set(["finished", "cancelled", "setuperror"]);
 export const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set([
   "skipped",
   "cancelled",

@@ -170,6 +170,5 @@ export class Dispatcher implements QueueSink {
       if (agentId) this.fleet.agents.get(agentId)?.running.delete(attemptId);
       this.enqueue(back);
     });
-    this.pump();
   }
 }

@@ -1,12 +1,13 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { Hello } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
 import { agents } from "../db/schema.ts";
+import { sameSecret, tokenHash } from "../secrets/digests.ts";
 import type { AgentRow } from "./fleet.ts";
 
-const hash = (s: string) => createHash("sha256").update(s).digest("hex");
+const credentialMatches = (credential: string, row: AgentRow) => sameSecret(tokenHash(credential), row.credentialHash);
 
 export type Registration = { ok: true; row: AgentRow; credential?: string } | { ok: false; message: string };
 
@@ -34,8 +35,7 @@ export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promis
   if (hello.id) {
     const [existing] = await db.select().from(agents).where(eq(agents.id, hello.id));
     if (existing) {
-      const given = Buffer.from(hash(hello.credential ?? ""));
-      if (!timingSafeEqual(given, Buffer.from(existing.credentialHash))) {
+      if (!credentialMatches(hello.credential ?? "", existing)) {
         return { ok: false, message: `wrong credential for agent ${hello.id}` };
       }
       const [row] = await db.update(agents).set(fields).where(eq(agents.id, hello.id)).returning();
@@ -45,7 +45,7 @@ export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promis
   const credential = randomBytes(24).toString("base64url");
   const [row] = await db
     .insert(agents)
-    .values({ id: newId(), credentialHash: hash(credential), createdAt: now, ...fields })
+    .values({ id: newId(), credentialHash: tokenHash(credential), createdAt: now, ...fields })
     .returning();
   return { ok: true, row: row!, credential };
 }
@@ -53,6 +53,5 @@ export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promis
 export async function agentByCredential(db: Db, id: string, credential: string): Promise<AgentRow | undefined> {
   const [row] = await db.select().from(agents).where(eq(agents.id, id));
   if (!row) return undefined;
-  const given = Buffer.from(hash(credential));
-  return timingSafeEqual(given, Buffer.from(row.credentialHash)) ? row : undefined;
+  return credentialMatches(credential, row) ? row : undefined;
 }

@@ -1,11 +1,9 @@
-import { createHmac } from "node:crypto";
 import { eq } from "drizzle-orm";
 import { retry } from "../../shared/retry.ts";
 import type { Db } from "../db/open.ts";
 import { runGroups } from "../db/schema.ts";
 import type { RunRow } from "../runs/active-run.ts";
-
-export const signature = (secret: string, body: string) => `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+import { signature } from "../secrets/digests.ts";
 
 /** Posts a signed JSON notice to the run group's webhook when a run ends; retried with backoff, never blocking the run. */
 export function notifyRunFinished(db: Db, run: RunRow, baseUrl: string): void {

@@ -63,14 +63,13 @@ export class ObjectRegistry {
    * Deletes objects nobody owns that are older than `olderThan`: bytes first, then
    * the row, so a crash in between leaves a row to retry, never a dangling reference.
    */
-  async deleteUnowned({ olderThan, kinds, keys }: { olderThan: number; kinds?: ObjectKind[]; keys?: string[] }): Promise<number> {
+  async deleteUnowned({ olderThan, keys }: { olderThan: number; keys?: string[] }): Promise<number> {
     const orphans = await this.db
       .select({ key: objects.key })
       .from(objects)
       .where(
         and(
           lt(objects.createdAt, olderThan),
-          kinds ? inArray(objects.kind, kinds) : undefined,
           keys ? inArray(objects.key, keys) : undefined,
           notExists(this.db.select().from(objectOwners).where(eq(objectOwners.key, objects.key))),
         ),
@@ -81,16 +80,5 @@ export class ObjectRegistry {
       await this.db.delete(objects).where(eq(objects.key, key));
     }
     return orphans.length;
-  }
-
-  /** Bytes in storage with no row (a put that finished after a crash): nothing references them. */
-  async unrecorded(prefix: string, olderThan: number): Promise<string[]> {
-    const found: string[] = [];
-    for await (const info of this.store.list(prefix)) {
-      if (info.modifiedAt >= olderThan) continue;
-      const [row] = await this.db.select({ key: objects.key }).from(objects).where(eq(objects.key, info.key));
-      if (!row) found.push(info.key);
-    }
-    return found;
   }
 }

@@ -1,3 +1,4 @@
+import { byLevelThenName } from "../engine/advance.ts";
 import type { ActiveRun, TaskRow } from "./active-run.ts";
 
 /** Every task the given one depends on, directly or not, in level-then-name order. */
@@ -14,5 +15,5 @@ export function ancestors(active: ActiveRun, task: TaskRow): TaskRow[] {
     }
   };
   visit(task);
-  return [...found.values()].sort((a, b) => a.level - b.level || (a.name < b.name ? -1 : 1));
+  return [...found.values()].sort(byLevelThenName);
 }

@@ -4,13 +4,12 @@ import { DroverError, notFound } from "../../shared/errors.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
+import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../engine/types.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { RunRow, TaskRow } from "./active-run.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
 import { loadRun, loadSteps } from "./load-run.ts";
 import type { Scheduler } from "./scheduler.ts";
-
-const FINAL_PHASES = new Set(["finished", "cancelled", "setuperror"]);
 
 /** Adds the caller to a waiting task's approvers; the engine starts the task once there are enough. */
 export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskName: string, user: string): Promise<string[]> {
@@ -52,7 +51,7 @@ export async function restartRun(
 ): Promise<RunRow> {
   const stored = await loadRun(db, runId);
   if (!stored) throw notFound(`run ${runId}`);
-  if (!FINAL_PHASES.has(stored.run.phase)) throw new DroverError("conflict", `run ${runId} is still ${stored.run.phase}`);
+  if (!FINAL_RUN_PHASES.has(stored.run.phase)) throw new DroverError("conflict", `run ${runId} is still ${stored.run.phase}`);
   const kept: KeptResults = new Map();
   if (from === "failed") {
     for (const task of stored.tasks) {
@@ -92,7 +91,7 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
     const byName = new Map([...active.tasks.values()].map((t) => [t.name, t]));
     const task = byName.get(taskName);
     if (!task) throw notFound(`task ${taskName}`);
-    if (!["success", "failed", "stopped", "cancelled", "skipped"].includes(task.status)) {
+    if (!FINAL_TASK_STATUSES.has(task.status)) {
       throw new DroverError("conflict", `task ${taskName} is ${task.status}`);
     }
     const reset: TaskRow[] = [task, ...dependants(task, [...byName.values()]).filter((t) => t.status !== "success")];
@@ -102,7 +101,7 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
       t.endedAt = null;
       writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
     }
-    if (FINAL_PHASES.has(active.run.phase)) {
+    if (FINAL_RUN_PHASES.has(active.run.phase)) {
       Object.assign(active.run, { phase: "running", result: "unknown", endedAt: null });
       writes.push(db.update(runs).set({ phase: "running", result: "unknown", endedAt: null }).where(eq(runs.id, runId)));
     }

@@ -6,7 +6,7 @@ import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
-import type { AttemptState, EngineEvent } from "../engine/types.ts";
+import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadRun } from "./load-run.ts";
 import { commandDigest } from "./digest.ts";
@@ -159,7 +159,7 @@ export class Scheduler {
       }
     }
     if (out.run.phase !== active.run.phase || out.run.result !== active.run.result) {
-      const terminal = out.run.phase === "finished" || out.run.phase === "cancelled";
+      const terminal = FINAL_RUN_PHASES.has(out.run.phase);
       const patch = {
         phase: out.run.phase,
         result: out.run.result,
@@ -182,7 +182,7 @@ export class Scheduler {
       if (found) this.queue.cancel(found, this.cancelGraceMs);
     }
     if (out.events.length) this.runEvents.publish(runId);
-    if (active.run.phase !== "queued" && active.run.phase !== "running") {
+    if (FINAL_RUN_PHASES.has(active.run.phase)) {
       this.forget(active);
       this.onFinished(active.run);
       await this.startNextInGroup(active.run.group);

@@ -1,5 +1,5 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
 import { DroverError } from "../../shared/errors.ts";
+import { sameSecret, signature } from "../secrets/digests.ts";
 
 const MAX_BODY = 5 * 1024 * 1024;
 const MAX_VARIABLES = 64;
@@ -19,12 +19,9 @@ export async function readHookBody(req: Request): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-/** GitHub's scheme: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`. */
-export function signatureMatches(secret: string, body: Uint8Array, header: string | undefined): boolean {
-  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(body).digest("hex")}`);
-  const given = Buffer.from(header ?? "");
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
+/** GitHub's scheme: the signature arrives in `X-Hub-Signature-256`. */
+export const signatureMatches = (secret: string, body: Uint8Array, header: string | undefined) =>
+  sameSecret(header ?? "", signature(secret, body));
 
 /** Top-level string fields of a JSON object payload become `HOOK_<FIELD>` variables; anything else is ignored. */
 export function hookVariables(body: Uint8Array): Record<string, string> {

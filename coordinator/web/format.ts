@@ -1,3 +1,5 @@
+import { FINAL_RUN_PHASES } from "../engine/types.ts";
+
 /** Small text helpers the pages share; browser/common.mjs has the same `duration` so live values read alike. */
 
 export function duration(ms: number): string {
@@ -27,7 +29,7 @@ export function ago(at: number | null, now = Date.now()): string {
 export const isoTime = (at: number | null) => (at ? new Date(at).toISOString() : "");
 
 export const ACTIVE_PHASES = ["queued", "running"];
-export const FINAL_PHASES = ["finished", "cancelled", "setuperror"];
+export const FINAL_PHASES = [...FINAL_RUN_PHASES];
 
 /** URL-safe path segment: matrix task names hold brackets, '=' and ','. */
 export const seg = (s: string | number) => encodeURIComponent(String(s));

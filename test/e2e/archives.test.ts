@@ -99,3 +99,15 @@ test("two concurrent saves of one cache key store one object", async () => {
   expect(cacheFiles()).toBe(before + 1);
   expect(["one\n", "two\n"]).toContain(await cluster.log(id, "use", 1));
 });
+
+test("a restore_cache prefix with `_` finds the key it starts, not one `_` would match as a wildcard", async () => {
+  const id = await cluster.submit(`tasks:
+  save: { steps: [ { run: 'mkdir -p d && echo underscore > d/f' }, { save_cache: { key: under_score-v1, paths: [d] } } ] }
+  decoy: { depends: [save], steps: [ { run: 'mkdir -p d && echo decoy > d/f' }, { save_cache: { key: underXscore-v2, paths: [d] } } ] }
+  use: { depends: [decoy], steps: [ { restore_cache: { keys: [under_score-] } }, { run: 'cat d/f' } ] }
+`);
+  const run = await cluster.waitRun(id);
+  expect(run.result).toBe("success");
+  expect(await cluster.log(id, "use", 0)).toMatch(/^restored cache under_score-v1 \(.+, newest for prefix under_score-\): 1 file\n$/);
+  expect(await cluster.log(id, "use", 1)).toBe("underscore\n");
+});
