@@ -6,6 +6,8 @@ import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import type { WorkspaceFile } from "./workspace-files.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /**
  * Streams `files` (from `workspaceFiles`) as a tar.gz, reading each file only when the
  * consumer asks for more, so a large workspace never sits in memory. `onBytes` sees
@@ -19,8 +21,11 @@ export function packWorkspace(root: string, files: WorkspaceFile[], onBytes: (n:
       const header = { name: file.name, mode: file.stat.mode & 0o777, mtime: file.stat.mtime };
       if (file.stat.isDirectory()) pack.entry({ ...header, type: "directory" });
       else if (file.linkname !== undefined) pack.entry({ ...header, type: "symlink", linkname: file.linkname });
+      // A read stream cannot be bounded to zero bytes (`end` is inclusive), so an empty file gets no stream.
+      else if (file.stat.size === 0) pack.entry({ ...header, type: "file" }, EMPTY);
       else {
-        const source = createReadStream(join(root, file.name));
+        // Only the bytes the header counts: a file still growing (a log) must not overrun its entry.
+        const source = createReadStream(join(root, file.name), { end: file.stat.size - 1 });
         source.on("data", (chunk) => onBytes(chunk.length));
         await pipeline(source, pack.entry({ ...header, type: "file", size: file.stat.size }));
       }

@@ -1,19 +1,14 @@
 /** A failed API call, with the coordinator's own error message. */
 export class ClientError extends Error {}
 
-export interface ClientOptions {
-  url?: string;
-  token?: string;
-}
-
 /** The CLI's thin HTTP client: one place for the base URL, the token and the error shape. */
 export class Client {
   readonly url: string;
   private readonly token: string;
 
-  constructor({ url = process.env.DROVER_URL ?? "http://127.0.0.1:8080", token = process.env.DROVER_TOKEN ?? "" }: ClientOptions = {}) {
-    this.url = url.replace(/\/$/, "");
-    this.token = token;
+  constructor() {
+    this.url = (process.env.DROVER_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
+    this.token = process.env.DROVER_TOKEN ?? "";
     if (!this.token) throw new ClientError("DROVER_TOKEN is not set (the admin token is printed by `drover serve`)");
   }
 

@@ -3,12 +3,13 @@ import type { Client } from "./client.ts";
 import { duration, paint, prefixedLines, statusColour } from "./output.ts";
 import { streamStepLog } from "./step-log.ts";
 
+const POLL_MS = 300;
+
 export interface FollowOptions {
   client: Client;
   run: string;
   /** stream logs and task status lines to stdout; without it, only wait for the end */
   print?: boolean;
-  pollMs?: number;
 }
 
 interface Followed {
@@ -42,7 +43,7 @@ function statusLine(task: TaskView): string {
  * Follows a run to its end by polling it: each attempt's step logs stream as soon as
  * the attempt starts, and a task's status line comes after the last of its logs.
  */
-export async function followRun({ client, run: id, print = true, pollMs = 300 }: FollowOptions): Promise<RunView> {
+export async function followRun({ client, run: id, print = true }: FollowOptions): Promise<RunView> {
   const followed = new Map<string, Followed>();
   const pending: Promise<void>[] = [];
   for (;;) {
@@ -65,6 +66,6 @@ export async function followRun({ client, run: id, print = true, pollMs = 300 }:
       await Promise.all([...pending, ...attempts]);
       return run;
     }
-    await Bun.sleep(pollMs);
+    await Bun.sleep(POLL_MS);
   }
 }

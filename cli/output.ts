@@ -2,8 +2,8 @@ const COLOURS = { red: 31, green: 32, yellow: 33, dim: 2 } as const;
 export type Colour = keyof typeof COLOURS;
 
 /** Colour only for a person at a terminal: a pipe or a file gets plain text. */
-export function paint(text: string, colour: Colour, stream: NodeJS.WriteStream = process.stdout): string {
-  if (!stream.isTTY || process.env.NO_COLOR) return text;
+export function paint(text: string, colour: Colour): string {
+  if (!process.stdout.isTTY || process.env.NO_COLOR) return text;
   return `\x1b[${COLOURS[colour]}m${text}\x1b[0m`;
 }
 
@@ -13,9 +13,9 @@ export function statusColour(status: string): Colour {
   return "yellow";
 }
 
-export function duration(startedAt: number | null, endedAt: number | null, now = Date.now()): string {
+export function duration(startedAt: number | null, endedAt: number | null): string {
   if (startedAt === null) return "-";
-  const seconds = ((endedAt ?? now) - startedAt) / 1000;
+  const seconds = ((endedAt ?? Date.now()) - startedAt) / 1000;
   if (seconds < 60) return `${seconds.toFixed(1)}s`;
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) return `${minutes}m${String(Math.floor(seconds % 60)).padStart(2, "0")}s`;
@@ -37,7 +37,8 @@ export function table(header: string[], rows: string[][], style: (cell: string, 
  * Writes a byte stream as whole lines, each with `prefix`. Several tasks write to
  * stdout at once; a line is only written once complete, so lines never interleave.
  */
-export function prefixedLines(prefix: string, write: (text: string) => void = (t) => process.stdout.write(t)) {
+export function prefixedLines(prefix: string) {
+  const write = (text: string) => process.stdout.write(text);
   const decoder = new TextDecoder();
   let partial = "";
   return {

@@ -6,7 +6,6 @@ export interface Progress {
 export interface ProgressOptions {
   label: string;
   total: number;
-  stream?: NodeJS.WriteStream;
 }
 
 const REDRAW_MS = 100;
@@ -14,7 +13,8 @@ const WIDTH = 30;
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
 /** A one-line byte progress bar; drawn only on a terminal, so logs and pipes stay clean. */
-export function progressBar({ label, total, stream = process.stderr }: ProgressOptions): Progress {
+export function progressBar({ label, total }: ProgressOptions): Progress {
+  const stream = process.stderr;
   if (!stream.isTTY) return { add() {}, done() {} };
   let current = 0;
   let drawnAt = 0;

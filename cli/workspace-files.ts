@@ -1,6 +1,7 @@
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
-import { isAbsolute, join, posix, relative, resolve } from "node:path";
+import { join, posix } from "node:path";
 import ignore, { type Ignore } from "ignore";
+import { linkStaysInside } from "../shared/archive-links.ts";
 
 export interface WorkspaceFile {
   /** path inside the workspace, `/`-separated */
@@ -52,9 +53,8 @@ export function workspaceFiles(root: string): WorkspaceFile[] {
         found.push({ name, stat });
       } else if (stat.isSymbolicLink()) {
         const linkname = readlinkSync(path);
-        // The agent refuses an archive with a link leading out of the workspace, which would fail the whole run.
-        const target = relative(root, resolve(join(root, dir), linkname));
-        if (!isAbsolute(linkname) && !target.startsWith("..")) found.push({ name, stat, linkname });
+        // The agent refuses an archive with a link leading out of the workspace, failing the whole run: its own rule decides.
+        if (linkStaysInside(dir, linkname)) found.push({ name, stat, linkname });
       }
       // sockets, fifos and devices have no place in a workspace
     }

@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { linkStaysInside } from "./links.ts";
+import { linkStaysInside } from "../../shared/archive-links.ts";
 import { decompressFrames, through } from "./zstd-frames.ts";
 
 export class HostileArchiveError extends Error {}

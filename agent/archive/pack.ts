@@ -1,7 +1,7 @@
 import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import tar, { type Header, type Pack } from "tar-stream";
-import { linkStaysInside } from "./links.ts";
+import { linkStaysInside } from "../../shared/archive-links.ts";
 import { FrameCompressor } from "./zstd-frames.ts";
 
 type EntryHeader = Partial<Header> & { name: string };

@@ -4,7 +4,7 @@ import { Client, ClientError } from "../client.ts";
 import type { Command } from "../command.ts";
 import { prefixedLines } from "../output.ts";
 import { streamStepLog } from "../step-log.ts";
-import { printJson } from "./format.ts";
+import { noExtra, printJson } from "./format.ts";
 
 const POLL_MS = 300;
 
@@ -15,15 +15,12 @@ function number(value: string | undefined, flag: string, min: number): number | 
   return n;
 }
 
-/** The requested (or latest) attempt; when following, waits for it to be created. */
-async function attemptOf(client: Client, run: string, task: string, wanted: number | undefined, follow: boolean): Promise<AttemptView | undefined> {
-  for (;;) {
-    const view = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(run)}`);
-    const attempts = view.tasks.find((t) => t.name === task)?.attempts ?? [];
-    const found = wanted === undefined ? attempts.at(-1) : attempts.find((a) => a.number === wanted);
-    if (found || !follow || ENDED_PHASES.has(view.phase)) return found;
-    await Bun.sleep(POLL_MS);
-  }
+const fetchRun = (client: Client, run: string) => client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(run)}`);
+
+/** The requested (or latest) attempt of `task`. */
+function attemptIn(view: RunView, task: string, wanted: number | undefined): AttemptView | undefined {
+  const attempts = view.tasks.find((t) => t.name === task)?.attempts ?? [];
+  return wanted === undefined ? attempts.at(-1) : attempts.find((a) => a.number === wanted);
 }
 
 export const logs: Command = {
@@ -40,18 +37,26 @@ export const logs: Command = {
     if (values.json && values.follow) throw new UsageError("--json prints whole logs: it cannot follow them");
     const [run, task, ...extra] = positionals;
     if (!run) throw new UsageError("which run? (drover runs lists them)");
-    if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    noExtra(extra);
     const step = number(values.step, "--step", 0);
     const wanted = number(values.attempt, "--attempt", 1);
     const follow = values.follow ?? false;
     const client = new Client();
-    const view = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(run)}`);
+    let view = await fetchRun(client, run);
     if (task && !view.tasks.some((t) => t.name === task)) {
       throw new ClientError(`run ${run} has no task "${task}" (it has ${view.tasks.map((t) => t.name).join(", ")})`);
     }
     const collected: { task: string; attempt: number; step: number; log: string }[] = [];
-    for (const name of task ? [task] : view.tasks.map((t) => t.name)) {
-      const attempt = await attemptOf(client, run, name, wanted, follow);
+    for (const [i, name] of (task ? [task] : view.tasks.map((t) => t.name)).entries()) {
+      // Following takes time: each later task is looked up afresh, so an attempt started meanwhile is found.
+      if (follow && i > 0) view = await fetchRun(client, run);
+      let attempt = attemptIn(view, name, wanted);
+      // Following waits for the attempt to be created.
+      while (!attempt && follow && !ENDED_PHASES.has(view.phase)) {
+        await Bun.sleep(POLL_MS);
+        view = await fetchRun(client, run);
+        attempt = attemptIn(view, name, wanted);
+      }
       if (!attempt) {
         // Every task is listed when none is named; those that never started have nothing to show.
         if (task) throw new ClientError(wanted ? `task ${name} has no attempt ${wanted}` : `task ${name} has not started yet`);

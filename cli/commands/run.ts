@@ -11,6 +11,7 @@ import { multipart } from "../multipart.ts";
 import { paint, statusColour } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { workspaceFiles } from "../workspace-files.ts";
+import { noExtra, printJson } from "./format.ts";
 
 /** Direct runs of one directory share a group, so `drover runs --group` finds them; the uuid tells two checkouts apart. */
 function directGroup(dir: string): string {
@@ -45,7 +46,7 @@ export const run: Command = {
       json: { type: "boolean" },
       "no-follow": { type: "boolean" },
     });
-    if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    noExtra(positionals);
     const variables = parseVariables(values.var ?? []);
     const client = new Client();
     const dir = process.cwd();
@@ -69,12 +70,13 @@ export const run: Command = {
       .then((res) => res.json() as Promise<RunSummary>)
       .finally(() => progress.done());
     if (values["no-follow"]) {
-      console.log(values.json ? JSON.stringify(created, null, 2) : created.id);
+      if (values.json) printJson(created);
+      else console.log(created.id);
       return 0;
     }
     console.error(`run ${created.id} in group ${created.group}`);
     const ended = await followRun({ client, run: created.id, print: !values.json });
-    if (values.json) console.log(JSON.stringify(ended, null, 2));
+    if (values.json) printJson(ended);
     else console.log(paint(`run ${ended.id} ${ended.phase}: ${ended.result}${ended.error ? ` (${ended.error})` : ""}`, statusColour(ended.result)));
     return ended.result === "success" ? 0 : 1;
   },

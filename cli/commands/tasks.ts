@@ -3,7 +3,7 @@ import { parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
 import { duration, paint, statusColour, table } from "../output.ts";
-import { bytes, noExtra, parseSince, printJson } from "./format.ts";
+import { bytes, noExtra, parseSince, printJson, when } from "./format.ts";
 
 interface AttemptRow {
   runId: string;
@@ -21,8 +21,6 @@ interface AttemptRow {
   digest: string;
 }
 
-
-const when = (ms: number) => new Date(ms).toLocaleString("sv-SE");
 const ms = (n: number | null) => (n === null ? "-" : duration(0, n));
 const cpu = (n: number | null) => (n === null ? "-" : `${n.toFixed(2)}s`);
 

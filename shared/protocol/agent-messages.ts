@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { ARCHS } from "../pipeline/types.ts";
 
-export const ARCHS = ["amd64", "arm64", "arm", "386"] as const;
 export const archSchema = z.enum(ARCHS);
 export type Arch = z.infer<typeof archSchema>;
 
@@ -97,4 +97,3 @@ export const agentMessageSchema = z.discriminatedUnion("type", [
 export type AgentMessage = z.infer<typeof agentMessageSchema>;
 /** Messages the agent keeps until acknowledged (everything with an id but the hello). */
 export type Report = Extract<AgentMessage, { id: string }>;
-export type AttemptReport = Extract<AgentMessage, { attempt: string }>;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { spawnTracked, stopAll } from "../helpers/processes.ts";
@@ -95,6 +95,18 @@ describe("drover run", () => {
       { task: "build", attempt: 1, step: 0, log: "hello from the workspace\n" },
       { task: "build", attempt: 1, step: 1, log: "kept\n" },
     ]);
+  });
+
+  test("a link the agent would refuse (a `..` after a name) is left out instead of failing the run", async () => {
+    const linked = project({
+      ".drover.yml": "tasks:\n  t:\n    steps: [ { run: test ! -L climbs && cat inside } ]\n",
+      "sub/x.txt": "through a link\n",
+    });
+    symlinkSync("sub/x.txt", join(linked, "inside"));
+    symlinkSync("sub/../sub/x.txt", join(linked, "climbs"));
+    const { code, stdout, output } = await drover(["run"], linked);
+    expect(code, output).toBe(0);
+    expect(stdout).toContain("[t] through a link\n");
   });
 
   test("a failing pipeline exits 1 and says why", async () => {
