@@ -30,10 +30,7 @@ export class Agent {
   private identity: Identity | null;
   private heartbeat: Timer | null = null;
   private draining = false;
-  private finished = 0;
   private readonly identityFile: string;
-  readonly registered: Promise<void>;
-  private markRegistered: () => void = () => {};
   private exit: (code: number) => void = () => {};
   readonly done = new Promise<number>((resolve) => {
     this.exit = resolve;
@@ -44,9 +41,6 @@ export class Agent {
     // per name, so agents sharing a work root stay distinct; a dynamic agent is new each time it starts
     this.identityFile = join(config.workDir, `identity-${config.name}.json`);
     this.identity = config.dynamic ? null : this.loadIdentity();
-    this.registered = new Promise((resolve) => {
-      this.markRegistered = resolve;
-    });
     this.connection = new Connection(config.coordinator, config.token, {
       hello: () => this.hello(),
       message: (m) => this.onMessage(m),
@@ -148,7 +142,6 @@ export class Agent {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.heartbeat = setInterval(() => this.connection.send({ type: "heartbeat" }), message.heartbeatMs);
     log(`registered as ${this.config.name} (${message.agentId})`);
-    this.markRegistered();
   }
 
   private onClosed(code: number, reason: string): void {
@@ -179,8 +172,7 @@ export class Agent {
       .catch((e) => log(`attempt ${assignment.attempt} crashed: ${e}`))
       .finally(() => {
         this.attempts.delete(assignment.attempt);
-        this.finished++;
-        if (this.config.once && this.finished >= 1) this.drain();
+        if (this.config.once) this.drain();
         else if (this.draining && this.attempts.size === 0) this.stop(0);
       });
   }

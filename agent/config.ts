@@ -1,6 +1,7 @@
 import { availableParallelism, homedir, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { memoryToBytes } from "../shared/pipeline/units.ts";
 import { type Arch, archSchema } from "../shared/protocol/index.ts";
 
 export interface AgentConfig {
@@ -21,7 +22,7 @@ export interface AgentConfig {
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES] [--dynamic] [--once] [--work-dir DIR]";
+  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -55,6 +56,8 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     labels[k] = v.join("=");
   }
   const name = values.name ?? env.DROVER_AGENT_NAME ?? hostname();
+  const memoryBytes = memoryToBytes(values.memory ?? totalmem());
+  if (memoryBytes === null) throw new Error(`--memory wants a byte count or a size like 512M or 4G, got "${values.memory}"`);
   return {
     coordinator: coordinator.replace(/\/$/, ""),
     token,
@@ -65,7 +68,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     capacity: Number(values.capacity ?? env.DROVER_AGENT_CAPACITY ?? 1),
     resources: {
       cpu: Number(values.cpu ?? availableParallelism()),
-      memoryBytes: Number(values.memory ?? totalmem()),
+      memoryBytes,
     },
     dynamic: values.dynamic ?? false,
     once: values.once ?? false,

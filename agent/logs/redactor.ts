@@ -1,4 +1,5 @@
 const MARK = Buffer.from("[REDACTED]");
+const EMPTY = Buffer.alloc(0);
 /** Values this short would blank out ordinary output; they are not treated as secrets. */
 const MIN_SECRET_LENGTH = 3;
 const SECRET_NAME = /(_TOKEN|_SECRET|_PASSWORD|_KEY)$/;
@@ -18,16 +19,19 @@ export function secretValues(env: Record<string, string>, marked: string[] = [])
  */
 export class Redactor {
   private readonly secrets: Buffer[];
-  private pending = Buffer.alloc(0);
+  private pending = EMPTY;
 
   constructor(values: string[]) {
     // longest first, so a secret containing another is replaced whole
     this.secrets = values.map((v) => Buffer.from(v)).sort((a, b) => b.length - a.length);
   }
 
+  /** The result may share `chunk`'s memory: use it before the chunk is overwritten. */
   push(chunk: Uint8Array): Uint8Array {
     if (this.secrets.length === 0) return chunk;
-    const buf = this.pending.length ? Buffer.concat([this.pending, chunk]) : Buffer.from(chunk);
+    const buf = this.pending.length
+      ? Buffer.concat([this.pending, chunk])
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     const out: Buffer[] = [];
     let from = 0;
     for (;;) {
@@ -46,14 +50,15 @@ export class Redactor {
     }
     const hold = this.partialTail(buf, from);
     out.push(buf.subarray(from, buf.length - hold));
-    this.pending = Buffer.from(buf.subarray(buf.length - hold));
-    return Buffer.concat(out);
+    // Only the held tail outlives this call (the caller may reuse chunk's memory), so only it is copied.
+    this.pending = hold ? Buffer.from(buf.subarray(buf.length - hold)) : EMPTY;
+    return out.length === 1 ? out[0]! : Buffer.concat(out);
   }
 
   /** Output held back at the end of the stream cannot complete a secret any more. */
   flush(): Uint8Array {
     const rest = this.pending;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     return rest;
   }
 

@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { encodeLogChunk, logChunkFrame, setLogChunkOffset } from "../../shared/protocol/index.ts";
+import { logChunkFrame, setLogChunkOffset } from "../../shared/protocol/index.ts";
 
 /** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
 const WINDOW_BYTES = 32 * 1024 * 1024;
@@ -55,9 +55,12 @@ export class StepLog {
     this.written += data.length;
     // Sent at once when nothing is in flight (first bytes are fast); what piles up meanwhile goes in big frames on the next ack.
     if (this.sent === offset && this.sent === this.acked) {
+      const { frame, data: room } = this.reusableFrame();
       for (let i = 0; i < data.length; i += READ_BYTES) {
         const part = data.subarray(i, i + READ_BYTES);
-        if (!this.sender.sendBinary(encodeLogChunk({ attempt: this.attempt, step: this.step, offset: offset + i, data: part }))) {
+        room.set(part);
+        setLogChunkOffset(frame, offset + i);
+        if (!this.sender.sendBinary(frame.subarray(0, frame.length - READ_BYTES + part.length))) {
           this.sender.whenWritable(this.pumpLater);
           return;
         }
@@ -66,11 +69,15 @@ export class StepLog {
     }
   }
 
+  /** One frame buffer for every send: the socket copies what it sends, so it is free again at once. */
+  private reusableFrame(): { frame: Uint8Array; data: Uint8Array } {
+    this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
+    return this.frame;
+  }
+
   /** Sends what the spool holds past `sent`, as far as the window allows. */
   pump(): void {
-    // One frame buffer, read into in place: the socket copies what it sends, so it is free again at once.
-    this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
-    const { frame, data } = this.frame;
+    const { frame, data } = this.reusableFrame();
     while (!this.closed && this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
       const n = readSync(this.fd, data, 0, Math.min(READ_BYTES, this.written - this.sent), this.sent);
       if (n === 0) return;

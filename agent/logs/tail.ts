@@ -17,8 +17,12 @@ export class FileTail {
   private delay = FIRST_POLL_MS;
   private empty = 0;
   private timer: Timer | null = null;
+  private buffer: Uint8Array | null = null;
 
-  /** `onBytes` gets the new bytes; without it only `onSize` is told how far the file has grown. */
+  /**
+   * `onBytes` gets the new bytes in a buffer that the next read overwrites, so it must use or copy them
+   * before returning; without it only `onSize` is told how far the file has grown.
+   */
   constructor(
     path: string,
     private readonly sink: { onSize?(size: number): void; onBytes?(bytes: Uint8Array): void },
@@ -41,9 +45,10 @@ export class FileTail {
     const size = fstatSync(this.fd).size;
     if (size <= this.offset) return false;
     if (this.sink.onBytes) {
+      this.buffer ??= new Uint8Array(READ_BYTES);
+      const buf = this.buffer;
       while (this.offset < size) {
-        const buf = new Uint8Array(Math.min(READ_BYTES, size - this.offset));
-        const n = readSync(this.fd, buf, 0, buf.length, this.offset);
+        const n = readSync(this.fd, buf, 0, Math.min(READ_BYTES, size - this.offset), this.offset);
         if (n === 0) break;
         this.offset += n;
         this.sink.onBytes(buf.subarray(0, n));

@@ -82,6 +82,7 @@ export class AttemptRunner {
   private async runSteps(): Promise<Outcome> {
     const a = this.assignment;
     for (const [index, step] of a.steps.entries()) {
+      // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
       void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
       let exitCode: number | null = null;
@@ -91,7 +92,7 @@ export class AttemptRunner {
       if (step.kind === "run") {
         ({ log, exitCode, error } = await this.runCommand(index, step.command, this.stepEnv(step.env)));
       } else {
-        log = this.newLog(index, false);
+        log = this.newLog(index);
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
@@ -109,14 +110,21 @@ export class AttemptRunner {
       if (exitCode !== 0 || error) return { status: "failed", exitCode, error };
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
+    // every step that ran succeeded, but time ran out before the attempt was through
+    if (this.stopReason === "timeout") return { status: "failed", exitCode: null, error: "timeout" };
     return { status: "success", exitCode: 0, error: null };
   }
 
-  private newLog(index: number, external: boolean): StepLog {
-    const path = join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${external ? "out" : "log"}`);
-    const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, external);
+  /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
+  private newLog(index: number, outputPath?: string): StepLog {
+    const path = outputPath ?? this.spoolPath(index, "log");
+    const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, outputPath !== undefined);
     this.logs.set(index, log);
     return log;
+  }
+
+  private spoolPath(index: number, kind: "out" | "log"): string {
+    return join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${kind}`);
   }
 
   /**
@@ -126,17 +134,17 @@ export class AttemptRunner {
    */
   private async runCommand(index: number, command: string, env: Record<string, string>) {
     const secrets = secretValues(env, this.assignment.secrets);
-    const outPath = join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.out`);
+    const outPath = this.spoolPath(index, "out");
     const proc = new StepProcess(command, this.dir, env, outPath);
     this.current = proc;
     let log: StepLog;
     let tail: FileTail;
     let redactor: Redactor | null = null;
     if (secrets.length === 0) {
-      log = this.newLog(index, true);
+      log = this.newLog(index, outPath);
       tail = new FileTail(outPath, { onSize: (size) => log.grew(size) });
     } else {
-      log = this.newLog(index, false);
+      log = this.newLog(index);
       const r = new Redactor(secrets);
       redactor = r;
       tail = new FileTail(outPath, { onBytes: (bytes) => log.write(r.push(bytes)) });

@@ -48,12 +48,11 @@ export function cleanUpAfter(request: CleanupRequest, ownWorkDir: string): Clean
     }
   }
   if (request.workDir === ownWorkDir) {
+    const spool = join(request.workDir, "spool");
+    const spooled = existsSync(spool) ? readdirSync(spool) : [];
     for (const attempt of attempts) {
       const paths = [join(request.workDir, "attempts", attempt)];
-      const spool = join(request.workDir, "spool");
-      if (existsSync(spool)) {
-        for (const f of readdirSync(spool)) if (f.startsWith(`${attempt}-`)) paths.push(join(spool, f));
-      }
+      for (const f of spooled) if (f.startsWith(`${attempt}-`)) paths.push(join(spool, f));
       for (const path of paths) {
         if (!existsSync(path)) continue;
         try {

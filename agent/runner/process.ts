@@ -33,10 +33,6 @@ export class StepProcess {
     }
   }
 
-  get pid(): number {
-    return this.proc.pid;
-  }
-
   /** Signals the step's whole process group; ESRCH means it is already gone. */
   signal(sig: NodeJS.Signals): void {
     try {

@@ -101,6 +101,35 @@ describe("retries and timeouts", () => {
     expect(taskOf(run, "slow").attempts[0]!.error).toBe("timeout");
   });
 
+  test("a timeout while a finished step's end awaits its ack fails the attempt; later steps do not run", async () => {
+    const flag = `${cluster.dir}/between-steps-${Date.now()}`;
+    const id = await cluster.submit(`tasks:
+  t:
+    timeout: 3s
+    steps:
+      - run: 'until [ -e ${flag} ]; do sleep 0.01; done'
+      - run: echo never
+`);
+    await waitFor("the first step to run", async () => taskOf(await getRun(id), "t").attempts[0]?.state === "running");
+    // A stopped coordinator acks nothing: the first step exits 0 at once, and its step_end stays unacknowledged
+    // until the timeout (started before the attempt showed as running) has surely elapsed.
+    const coordinator = cluster.coordinator.proc.pid;
+    process.kill(coordinator, "SIGSTOP");
+    try {
+      await Bun.write(flag, "");
+      await Bun.sleep(4000);
+    } finally {
+      process.kill(coordinator, "SIGCONT");
+    }
+    const run = await cluster.waitRun(id);
+    expect(run.result).toBe("failed");
+    const attempt = taskOf(run, "t").attempts[0]!;
+    expect(attempt.error).toBe("timeout");
+    expect(attempt.steps[0]).toMatchObject({ status: "success", exitCode: 0 });
+    expect(attempt.steps[1]?.status).not.toBe("success");
+    expect(await cluster.log(id, "t", 1)).toBe("");
+  });
+
   test("a task no agent can take says so", async () => {
     const id = await cluster.submit("tasks:\n  gpu: { labels: { gpu: 'yes' }, steps: [ { run: echo x } ] }\n");
     const message = await waitFor("the status message", async () => {
