@@ -27,7 +27,7 @@ function prng(seed: number): () => number {
  * skip on a failed or missing parent, on_failure / on_skipped conditions),
  * approvals, and parents settled earlier in the same pass.
  */
-export function midRun(cancelRequested = false): EngineInput {
+function midRun(cancelRequested = false): EngineInput {
   const rnd = prng(42);
   const pick = <T>(values: T[]) => values[Math.floor(rnd() * values.length)]!;
   const tasks: EngineTask[] = [];

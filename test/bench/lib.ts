@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { AGENT_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
+import { AGENT_TOKEN, type Cluster, END_PHASES, type RunSummary, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, killGroup, spawnTracked, waitFor } from "../helpers/processes.ts";
 
 export interface Figure {
@@ -40,12 +40,6 @@ export async function withCluster<T>(
   }
 }
 
-interface RunSummary {
-  id: string;
-  phase: string;
-  result: string;
-}
-
 /**
  * Submits a pipeline under a group of its own and waits for the run to end.
  * It polls the run list (a one-row summary), not the full run view, so that
@@ -59,7 +53,7 @@ export async function runToEnd(cluster: Cluster, pipeline: string, timeoutMs: nu
     async () => {
       const { body } = await cluster.api<{ runs: RunSummary[] }>("GET", `/api/v1/runs?group=${group}&limit=1`);
       const found = body.runs[0];
-      return found && ["finished", "cancelled", "setuperror"].includes(found.phase) ? found : undefined;
+      return found && END_PHASES.includes(found.phase) ? found : undefined;
     },
     timeoutMs,
   );
@@ -141,7 +135,6 @@ export function cpuSeconds(pid: number): number {
 export const QUIET_ENV = { DROVER_GC_INTERVAL_MS: String(3_600_000) };
 
 export interface SimAgents {
-  proc: Subprocess;
   stop(): void;
 }
 
@@ -155,7 +148,7 @@ export async function startSimAgents(cluster: Cluster, count: number, capacity: 
   ]);
   const out = captureOutput(proc.stdout);
   const err = captureOutput(proc.stderr);
-  const sims = { proc, stop: () => killGroup(proc) };
+  const sims: SimAgents = { stop: () => killGroup(proc) };
   try {
     const state = await waitFor(
       `${count} simulated agents to register`,
@@ -171,6 +164,6 @@ export async function startSimAgents(cluster: Cluster, count: number, capacity: 
 }
 
 /** `tasks` independent one-step tasks that do nothing. */
-export function widePipeline(tasks: number, command = "true"): string {
-  return `tasks:\n${Array.from({ length: tasks }, (_, i) => `  t${i}:\n    steps: [ { run: '${command}' } ]\n`).join("")}`;
+export function widePipeline(tasks: number): string {
+  return `tasks:\n${Array.from({ length: tasks }, (_, i) => `  t${i}:\n    steps: [ { run: 'true' } ]\n`).join("")}`;
 }

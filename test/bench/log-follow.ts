@@ -7,7 +7,7 @@ import { LOG_BYTES, LOG_ENV, LOG_PIPELINE, type LogView, REPEATS, rawOnce } from
  * The log benchmark's 256 MiB step with a client following its log live (`?follow=1`) from before
  * the step starts to the end. MiB/s from the step's `startedAt` to the follower's last byte.
  */
-export async function followOnce(cluster: Cluster): Promise<number> {
+async function followOnce(cluster: Cluster): Promise<number> {
   const id = await cluster.submit(LOG_PIPELINE, `bench-${crypto.randomUUID()}`);
   const url = `${cluster.coordinator.url}/api/v1/runs/${id}/tasks/log/steps/0/log?follow=1`;
   // 404 until the task has its first attempt

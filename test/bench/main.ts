@@ -4,7 +4,6 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { stopAll } from "../helpers/processes.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { fleet } from "./fleet.ts";
@@ -39,8 +38,6 @@ for (const bench of selected) {
   } catch (e) {
     failed = true;
     console.error(`benchmark ${bench.name} failed:`, e);
-    // A cluster that failed half-way through starting never got a stop() of its own.
-    await stopAll();
   }
 }
 writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);

@@ -2,17 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDb } from "../../coordinator/db/open.ts";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { type Cluster, END_PHASES, type RunSummary, startCluster } from "../helpers/cluster.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { type Benchmark, QUIET_ENV, round, startSimAgents, target, widePipeline } from "./lib.ts";
-
-interface RunSummary {
-  id: string;
-  phase: string;
-  result: string;
-  endedAt: number | null;
-}
-
-const FINAL = ["finished", "cancelled", "setuperror"];
 
 /**
  * Submits `runs` runs of `tasks` one-step tasks at once and returns tasks per second, from just
@@ -24,19 +16,24 @@ async function tasksPerSecond(cluster: Cluster, runs: number, tasks: number, tim
   const pipeline = widePipeline(tasks);
   const start = Date.now();
   const ids = await Promise.all(Array.from({ length: runs }, () => cluster.submit(pipeline, group)));
-  const deadline = start + timeoutMs;
-  for (;;) {
-    const { body } = await cluster.api<{ runs: RunSummary[] }>("GET", `/api/v1/runs?group=${group}&limit=${runs}`);
-    const done = body.runs.filter((r) => FINAL.includes(r.phase));
-    if (done.length === runs) {
-      const bad = done.find((r) => r.result !== "success");
-      if (bad) throw new Error(`run ${bad.id} ended ${bad.phase}/${bad.result}`);
-      const end = Math.max(...done.map((r) => r.endedAt ?? 0));
-      return (runs * tasks) / ((end - start) / 1000);
-    }
-    if (Date.now() > deadline) throw new Error(`runs ${ids.join(", ")} still going after ${timeoutMs} ms: ${body.runs.map((r) => r.phase).join(", ")}`);
-    await Bun.sleep(100);
-  }
+  let phases = "";
+  const done = await waitFor(
+    `runs ${ids.join(", ")} to end`,
+    async () => {
+      const { body } = await cluster.api<{ runs: RunSummary[] }>("GET", `/api/v1/runs?group=${group}&limit=${runs}`);
+      phases = body.runs.map((r) => r.phase).join(", ");
+      const ended = body.runs.filter((r) => END_PHASES.includes(r.phase));
+      return ended.length === runs ? ended : undefined;
+    },
+    timeoutMs,
+    100,
+  ).catch((e: Error) => {
+    throw new Error(`${e.message} (phases: ${phases})`);
+  });
+  const bad = done.find((r) => r.result !== "success");
+  if (bad) throw new Error(`run ${bad.id} ended ${bad.phase}/${bad.result}`);
+  const end = Math.max(...done.map((r) => r.endedAt ?? 0));
+  return (runs * tasks) / ((end - start) / 1000);
 }
 
 /** 50 simulated agents (capacity 4) in a process of their own: the coordinator's own ceiling. */

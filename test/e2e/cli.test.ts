@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
-import { spawnTracked, stopAll } from "../helpers/processes.ts";
+import { spawnTracked } from "../helpers/processes.ts";
 
 let cluster: Cluster | undefined;
 
@@ -10,11 +10,7 @@ beforeAll(async () => {
   cluster = await startCluster();
   await cluster.startAgent("a1", ["--capacity", "2"]);
 });
-// startCluster may fail half way, before `cluster` is set: stopAll still ends what it started.
-afterAll(async () => {
-  if (cluster) await cluster.stop();
-  else await stopAll();
-});
+afterAll(() => cluster?.stop());
 
 /** A temp project directory holding `files` (path → content). */
 function project(files: Record<string, string>): string {

@@ -74,7 +74,8 @@ describe("leases and lost agents", () => {
     await waitFor("the orphan-to-be to run", () => liveProcesses(marker) === 1);
     expect(await Bun.file(join(workspace, "mine")).exists()).toBe(true);
     killGroup(doomed.proc, "SIGKILL"); // the agent dies; its task's process group lives on as an orphan
-    await Bun.sleep(100);
+    await doomed.proc.exited;
+    await Bun.sleep(100); // no event marks "still alive": a short window for a death tied to the agent's to show
     expect(liveProcesses(marker)).toBe(1);
     await c.startAgent("dyn-b", ["--dynamic", "--group", "pool", "--work-dir", shared]);
     const run = await c.waitRun(id, 20_000);
@@ -179,7 +180,8 @@ describe("reconnects", () => {
     );
     await waitFor("output to start", async () => (await c.log(id, "a", 0)).includes("a 3"));
     killGroup(c.coordinator.proc, "SIGKILL");
-    await Bun.sleep(500);
+    await c.coordinator.proc.exited;
+    await waitFor("the port to be free", async () => !(await fetch(`${c.coordinator.url}/healthz`).then(() => true, () => false)), 10_000);
     await c.startCoordinator(patient, port);
     const run = await c.waitRun(id, 30_000);
     expect(run.result).toBe("success");
@@ -212,7 +214,7 @@ describe("drain and one-shot", () => {
     const id = await c.submit("tasks:\n  a: { steps: [ { run: sleep 600 } ] }\n");
     await waitFor("the attempt to run", async () => (await agentsOf(c)).some((a) => a.running.length === 1));
     agent.proc.kill("SIGTERM");
-    await Bun.sleep(200);
+    await waitFor("draining state", async () => (await agentsOf(c))[0]!.state === "draining");
     agent.proc.kill("SIGTERM");
     expect(await agent.proc.exited).toBe(0);
     const run = await c.waitRun(id);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { PROTOCOL_VERSION } from "../../shared/protocol/index.ts";
 import { AGENT_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
+import { waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
 
@@ -131,15 +132,20 @@ test("two steps writing at once through one agent connection each store their wh
   }
 });
 
-async function waitForLog(id: string): Promise<Response> {
-  for (let i = 0; i < 200; i++) {
-    const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${id}/tasks/slow/steps/0/log?follow=1`, {
-      headers: { authorization: "Bearer test-admin-token" },
-    });
-    if (res.status === 200) return res;
-    await Bun.sleep(20);
-  }
-  throw new Error("log never became available");
+/** Follows task `slow`'s first step log once it can be followed (404 until the task has its first attempt). */
+function waitForLog(id: string): Promise<Response> {
+  return waitFor(
+    `run ${id}'s log to be followable`,
+    async () => {
+      const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${id}/tasks/slow/steps/0/log?follow=1`, {
+        headers: { authorization: "Bearer test-admin-token" },
+      });
+      if (res.status === 200) return res;
+      await res.body?.cancel();
+      return undefined;
+    },
+    10_000,
+  );
 }
 
 describe("tokens", () => {
@@ -197,7 +203,9 @@ describe("protocol", () => {
       ...over,
     });
   const until = async (frames: unknown[], n: number) => {
-    for (let i = 0; i < 200 && frames.length < n; i++) await Bun.sleep(10);
+    await waitFor(`${n} frames from the coordinator`, () => frames.length >= n, 5_000).catch((e: Error) => {
+      throw new Error(`${e.message}; got ${frames.length}: ${JSON.stringify(frames)}`);
+    });
     return frames as { type: string; code?: string; message?: string }[];
   };
 
@@ -212,7 +220,8 @@ describe("protocol", () => {
     ws.send("x".repeat(300 * 1024));
     ws.send(JSON.stringify({ type: "accept", id: "r1", attempt: "01NOTMINE" }));
     ws.send(new Uint8Array([1, 9, ...new TextEncoder().encode("01NOTMINE"), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 65]));
-    const got = await until(frames, 10);
+    // one answer each, and the foreign accept an ack besides its error: 4 + 5 frames
+    const got = await until(frames, 9);
     const errors = got.filter((f) => f.type === "error");
     expect(errors.length).toBeGreaterThanOrEqual(7);
     expect(errors.every((e) => e.code === "protocol_error")).toBe(true);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { TaskStats } from "../../coordinator/history/stats.ts";
 import { ADMIN_TOKEN, AGENT_TOKEN, type Cluster, ROOT, type RunView, startCluster } from "../helpers/cluster.ts";
-import { spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { spawnTracked, waitFor } from "../helpers/processes.ts";
 
 interface Attempt {
   id: string;
@@ -35,10 +35,7 @@ beforeAll(async () => {
     await cluster.waitRun(runs[key]);
   }
 });
-afterAll(async () => {
-  if (cluster) await cluster.stop();
-  else await stopAll();
-});
+afterAll(() => cluster?.stop());
 
 async function attempts(query: string, token = ADMIN_TOKEN): Promise<Attempt[]> {
   const res = await cluster!.api<{ attempts: Attempt[] }>("GET", `/api/v1/attempts?${query}`, undefined, token);

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { AGENT_TOKEN, type Cluster, ROOT, type RunView, startCluster } from "../helpers/cluster.ts";
-import { captureOutput, spawnTracked, waitFor } from "../helpers/processes.ts";
+import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
 
 const hasQemu = Bun.which("qemu-aarch64-static") !== null && Bun.spawnSync(["test", "-d", "/usr/aarch64-linux-gnu"]).exitCode === 0;
 let cluster: Cluster;
-let dist: string;
+// afterAll hooks run in the order registered: the coordinator serving from `dist` stops before the dir goes
+afterAll(() => cluster?.stop());
+const { root: dist } = scratchDirs("drover-dist-");
 
 beforeAll(async () => {
-  dist = join(await import("node:os").then((os) => os.tmpdir()), `drover-dist-${process.pid}`);
-  mkdirSync(dist, { recursive: true });
   const targets = hasQemu ? "linux-x64 linux-arm64" : "linux-x64";
   const build = Bun.spawnSync(["bash", "-c", `./scripts/build-agent ${targets}`], { cwd: ROOT });
   expect(build.exitCode).toBe(0);
@@ -18,10 +18,6 @@ beforeAll(async () => {
     Bun.spawnSync(["cp", join(ROOT, name), join(ROOT, `${name}.sha256`), dist]);
   }
   cluster = await startCluster({ DROVER_AGENT_DIST: dist });
-});
-afterAll(async () => {
-  await cluster.stop();
-  Bun.spawnSync(["rm", "-rf", dist]);
 });
 
 test("install.sh detects the arch, verifies and installs the agent, which then runs a task", async () => {
@@ -39,13 +35,15 @@ test("install.sh detects the arch, verifies and installs the agent, which then r
   const config = await Bun.file(join(prefix, "etc/drover/agent.env")).text();
   expect(config).toContain(`DROVER_COORDINATOR=${cluster.coordinator.url}`);
   const agent = spawnTracked(["sh", "-c", `set -a; . ${prefix}/etc/drover/agent.env; set +a; exec ${prefix}/bin/drover-agent`]);
-  const err = captureOutput(agent.stderr);
-  await waitFor("the installed agent to register", () => err.text().includes("registered as installed"));
-  const id = await cluster.submit("tasks:\n  t: { steps: [ { run: 'echo on $DROVER_AGENT' } ] }\n");
-  expect((await cluster.waitRun(id)).result).toBe("success");
-  expect(await cluster.log(id, "t", 0)).toBe("on installed\n");
-  agent.kill("SIGTERM");
-  await agent.exited;
+  try {
+    const err = captureOutput(agent.stderr);
+    await waitFor("the installed agent to register", () => err.text().includes("registered as installed"));
+    const id = await cluster.submit("tasks:\n  t: { steps: [ { run: 'echo on $DROVER_AGENT' } ] }\n");
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    expect(await cluster.log(id, "t", 0)).toBe("on installed\n");
+  } finally {
+    await stopAll([agent]);
+  }
 });
 
 test("a tampered binary is refused by install.sh", async () => {
@@ -79,17 +77,21 @@ test.skipIf(!hasQemu)("a heterogeneous fleet: an emulated arm64 agent beside an 
     "--work-dir",
     join(cluster.dir, "arm-work"),
   ]);
-  const armOut = captureOutput(arm.stderr);
-  await waitFor("the arm64 agent to register", () => armOut.text().includes("registered as"), 60_000);
-  await cluster.startAgent("amd-agent", ["--arch", "amd64"]);
-  const agents = (await cluster.api<{ agents: { name: string; archs: string[] }[] }>("GET", "/api/v1/agents")).body.agents;
-  expect(agents.find((a) => a.name === "arm-agent")!.archs).toEqual(["arm64"]);
-  const id = await cluster.submit(`tasks:
+  try {
+    const armOut = captureOutput(arm.stderr);
+    await waitFor("the arm64 agent to register", () => armOut.text().includes("registered as"), 60_000);
+    await cluster.startAgent("amd-agent", ["--arch", "amd64"]);
+    const agents = (await cluster.api<{ agents: { name: string; archs: string[] }[] }>("GET", "/api/v1/agents")).body.agents;
+    expect(agents.find((a) => a.name === "arm-agent")!.archs).toEqual(["arm64"]);
+    const id = await cluster.submit(`tasks:
   on-arm: { arch: arm64, steps: [ { run: 'echo "$DROVER_AGENT $DROVER_ARCH"' } ] }
   on-amd: { arch: amd64, steps: [ { run: 'echo "$DROVER_AGENT $DROVER_ARCH"' } ] }
 `);
-  const run = await cluster.waitRun(id, 60_000);
-  expect((run as RunView).result).toBe("success");
-  expect(await cluster.log(id, "on-arm", 0)).toBe("arm-agent arm64\n");
-  expect(await cluster.log(id, "on-amd", 0)).toBe("amd-agent amd64\n");
+    const run = await cluster.waitRun(id, 60_000);
+    expect((run as RunView).result).toBe("success");
+    expect(await cluster.log(id, "on-arm", 0)).toBe("arm-agent arm64\n");
+    expect(await cluster.log(id, "on-amd", 0)).toBe("amd-agent amd64\n");
+  } finally {
+    await stopAll([arm]);
+  }
 });

@@ -1,15 +1,11 @@
 import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { ROOT } from "../helpers/cluster.ts";
 import { captureOutput, liveProcesses, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
 
-const data = mkdtempSync(join(tmpdir(), "drover-start-"));
-afterAll(async () => {
-  await stopAll();
-  rmSync(data, { recursive: true, force: true });
-});
+// afterAll hooks run in the order registered: whatever still runs in `data` is ended before the dir goes
+afterAll(() => stopAll());
+const { root: data } = scratchDirs("drover-start-");
 
 function freePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

@@ -150,10 +150,39 @@ describe("notifications and metrics", () => {
     }
   });
 
-  test("/metrics exposes runs, agents, queue and latency figures", async () => {
-    const text = await (await fetch(`${cluster.coordinator.url}/metrics`)).text();
+  test("/metrics exposes runs, agents, queue and latency figures, and they count a run's work", async () => {
+    const scrape = async () => {
+      const res = await fetch(`${cluster.coordinator.url}/metrics`);
+      expect(res.status).toBe(200);
+      return res.text();
+    };
+    /** The value of one series, by its name and labels exactly as exposed; NaN (failing any comparison) if it is not exposed. */
+    const value = (text: string, series: string) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
+    };
+    const figures = (text: string) => ({
+      finishedRuns: value(text, 'drover_runs{phase="finished"}'),
+      queueWaits: value(text, "drover_queue_wait_seconds_count"),
+      dispatches: value(text, "drover_dispatch_latency_seconds_count"),
+      logBytes: value(text, "drover_log_bytes_total"),
+    });
+    const before = figures(await scrape());
+    before.finishedRuns ||= 0; // no series for a phase until some run is in it
+    const id = await cluster.submit("tasks:\n  t: { steps: [ { run: 'echo metered' } ] }\n");
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    const text = await scrape();
     for (const name of ["drover_runs{phase=", "drover_agents{state=", "drover_queue_length", "drover_queue_wait_seconds_bucket", "drover_dispatch_latency_seconds_bucket", "drover_log_bytes_total"]) {
       expect(text).toContain(name);
     }
+    const after = figures(text);
+    // the run just finished was counted: finished, waited in the queue once, dispatched once, and its 8 log bytes stored
+    expect(after.finishedRuns - before.finishedRuns).toBeGreaterThanOrEqual(1);
+    expect(after.queueWaits - before.queueWaits).toBeGreaterThanOrEqual(1);
+    expect(after.dispatches - before.dispatches).toBeGreaterThanOrEqual(1);
+    expect(after.logBytes - before.logBytes).toBeGreaterThanOrEqual("metered\n".length);
+    expect(value(text, 'drover_agents{state="online"}')).toBeGreaterThanOrEqual(1);
+    // nothing is left waiting for an agent once every run submitted here has ended
+    await waitFor("the queue to be empty", async () => value(await scrape(), "drover_queue_length") === 0);
   });
 });

@@ -26,6 +26,17 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** The phases a run ends in; a run in any other phase is still going. */
+export const END_PHASES: readonly string[] = ["finished", "cancelled", "setuperror"];
+
+/** A run as `GET /api/v1/runs` lists it: one row per run, cheap to poll. */
+export interface RunSummary {
+  id: string;
+  phase: string;
+  result: string;
+  endedAt: number | null;
+}
+
 export interface RunView {
   id: string;
   phase: string;
@@ -37,7 +48,10 @@ export interface RunView {
   }[];
 }
 
-/** A coordinator (and agents) as real subprocesses, on a random port and a temp dir. */
+/**
+ * A coordinator (and agents) as real subprocesses, on a random port and a temp dir.
+ * If the coordinator fails to start, what was started is stopped and the dir removed before the error is rethrown.
+ */
 export async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "drover-test-"));
   const mine: Subprocess[] = [];
@@ -56,8 +70,17 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
       });
       const out = captureOutput(proc.stdout);
       const err = captureOutput(proc.stderr);
-      const url = await waitFor("the coordinator to listen", () => out.text().match(/listening on (http:\/\/\S+)/)?.[1], 20_000);
-      cluster.coordinator = { url, proc, output: () => out.text() + err.text() };
+      const output = () => out.text() + err.text();
+      // An exit before listening ends the wait at once; either failure says what the coordinator printed.
+      const url = await waitFor(
+        "the coordinator to listen",
+        () => out.text().match(/listening on (http:\/\/\S+)/)?.[1] ?? (proc.exitCode !== null || proc.signalCode !== null ? null : undefined),
+        20_000,
+      ).catch((e: Error) => {
+        throw new Error(`${e.message}; the coordinator printed:\n${output()}`);
+      });
+      if (url === null) throw new Error(`the coordinator exited (${proc.exitCode ?? proc.signalCode}) before listening:\n${output()}`);
+      cluster.coordinator = { url, proc, output };
       return cluster.coordinator;
     },
     async startAgent(name, flags = [], url = cluster.coordinator.url) {
@@ -95,7 +118,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
         `run ${id} to end`,
         async () => {
           const { body } = await cluster.api<RunView>("GET", `/api/v1/runs/${id}`);
-          return ["finished", "cancelled", "setuperror"].includes(body.phase) ? body : undefined;
+          return END_PHASES.includes(body.phase) ? body : undefined;
         },
         timeoutMs,
       );
@@ -111,6 +134,11 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  await cluster.startCoordinator();
+  try {
+    await cluster.startCoordinator();
+  } catch (e) {
+    await cluster.stop();
+    throw e;
+  }
   return cluster;
 }

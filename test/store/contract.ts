@@ -8,6 +8,7 @@ import {
   type ObjectStoreOptions,
   ObjectTooLargeError,
 } from "../../coordinator/store/object-store.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { collect, generated, hashStream, pattern, readAll, sha256Hex } from "./streams.ts";
 
 export interface StoreFixture {
@@ -174,7 +175,7 @@ export function runObjectStoreContract(
           },
         });
         const put = store.put("aborted/x", stalled, { signal: control.signal, hash });
-        while (sent < 2 * MiB) await Bun.sleep(5);
+        await waitFor("the store to read the body up to its stall", () => sent >= 2 * MiB, 15_000);
         control.abort(new Error("lease lapsed"));
         await expect(put).rejects.toThrow("lease lapsed");
         expect(await keys("aborted/")).toEqual([]);

@@ -1,11 +1,10 @@
-import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type KeyContext, renderCacheKey } from "../../agent/archive/cache-key.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "drover-cache-key-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const { root: dir } = scratchDirs("drover-cache-key-");
 writeFileSync(join(dir, "bun.lock"), "lockfile v1\n");
 const LOCK_SHA = new Bun.CryptoHasher("sha256").update("lockfile v1\n").digest("hex");
 

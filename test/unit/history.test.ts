@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "drizzle-orm";
 import { ulid } from "ulid";
@@ -9,14 +7,15 @@ import { type Db, openDb } from "../../coordinator/db/open.ts";
 import { attempts, runs, tasks } from "../../coordinator/db/schema.ts";
 import { type AttemptFilter, attemptsQuery, listAttempts, ulidFloor } from "../../coordinator/history/attempts.ts";
 import { attemptStats, sampleQuery, taskNamesQuery } from "../../coordinator/history/stats.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
 
-let dir: string;
 let db: Db;
+// afterAll hooks run in the order registered: the database is closed before its dir goes
+afterAll(() => db?.$client.close());
+const { root: dir } = scratchDirs("drover-history-");
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "drover-history-"));
   db = await openDb({ url: `file:${join(dir, "drover.db")}` });
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function plan(query: { toSQL(): { sql: string; params: unknown[] } }): Promise<string[]> {
   const { sql: text, params } = query.toSQL();
