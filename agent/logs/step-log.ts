@@ -48,36 +48,18 @@ export class StepLog {
     if (this.sent === this.acked) this.pump();
   }
 
+  /** Spools bytes (redacted output); they go out as the step's own output does. */
   write(data: Uint8Array): void {
     if (data.length === 0) return;
     writeSync(this.fd, data, 0, data.length, this.written);
-    const offset = this.written;
-    this.written += data.length;
-    // Sent at once when nothing is in flight (first bytes are fast); what piles up meanwhile goes in big frames on the next ack.
-    if (this.sent === offset && this.sent === this.acked) {
-      const { frame, data: room } = this.reusableFrame();
-      for (let i = 0; i < data.length; i += READ_BYTES) {
-        const part = data.subarray(i, i + READ_BYTES);
-        room.set(part);
-        setLogChunkOffset(frame, offset + i);
-        if (!this.sender.sendBinary(frame.subarray(0, frame.length - READ_BYTES + part.length))) {
-          this.sender.whenWritable(this.pumpLater);
-          return;
-        }
-        this.sent = offset + i + part.length;
-      }
-    }
-  }
-
-  /** One frame buffer for every send: the socket copies what it sends, so it is free again at once. */
-  private reusableFrame(): { frame: Uint8Array; data: Uint8Array } {
-    this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
-    return this.frame;
+    this.grew(this.written + data.length);
   }
 
   /** Sends what the spool holds past `sent`, as far as the window allows. */
   pump(): void {
-    const { frame, data } = this.reusableFrame();
+    // One frame buffer, read into in place: the socket copies what it sends, so it is free again at once.
+    this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
+    const { frame, data } = this.frame;
     while (!this.closed && this.sent < this.written && this.sent - this.acked < WINDOW_BYTES) {
       const n = readSync(this.fd, data, 0, Math.min(READ_BYTES, this.written - this.sent), this.sent);
       if (n === 0) return;
