@@ -1,45 +1,16 @@
-/** The parts of the coordinator's run JSON the CLI reads. */
-export interface RunSummary {
-  id: string;
-  group: string;
-  user: string;
-  phase: string;
-  result: string;
-  error: string | null;
-  createdAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-}
+import type { z } from "@hono/zod-openapi";
+import type * as fleet from "../coordinator/api/openapi/fleet-schemas.ts";
+import type * as runs from "../coordinator/api/openapi/run-schemas.ts";
 
-export interface StepView {
-  index: number;
-  name: string;
-  status: string;
-  exitCode: number | null;
-}
-
-export interface AttemptView {
-  number: number;
-  state: string;
-  exitCode: number | null;
-  error: string | null;
-  steps: StepView[];
-}
-
-export interface TaskView {
-  name: string;
-  status: string;
-  statusMessage: string | null;
-  startedAt: number | null;
-  endedAt: number | null;
-  attempts: AttemptView[];
-}
-
-export interface RunView extends RunSummary {
-  tasks: TaskView[];
-}
-
-export const ENDED_PHASES: ReadonlySet<string> = new Set(["finished", "cancelled", "setuperror"]);
-export const ENDED_TASK_STATUSES: ReadonlySet<string> = new Set(["skipped", "cancelled", "stopped", "success", "failed"]);
-/** An attempt has (or had) logs once an agent accepted it. */
-export const STARTED_ATTEMPT_STATES: ReadonlySet<string> = new Set(["running", "success", "failed", "stopped", "error", "lost"]);
+// Types only: the client verbs must not load the coordinator, or zod, at runtime.
+export type RunSummary = z.infer<typeof runs.RunSummary>;
+export type RunView = z.infer<typeof runs.RunView>;
+export type TaskView = z.infer<typeof runs.Task>;
+export type AttemptView = z.infer<typeof runs.Attempt>;
+export type RunList = z.infer<typeof runs.RunList>;
+export type Artifact = z.infer<typeof runs.Artifact>;
+export type AgentList = z.infer<typeof fleet.AgentList>;
+export type AttemptList = z.infer<typeof fleet.AttemptList>;
+export type AttemptHistoryItem = z.infer<typeof fleet.AttemptHistoryItem>;
+export type AttemptStats = z.infer<typeof fleet.AttemptStats>;
+export type TaskStats = z.infer<typeof fleet.TaskStats>;

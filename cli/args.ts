@@ -1,4 +1,5 @@
 import { parseArgs } from "node:util";
+import { durationToMs } from "../shared/pipeline/units.ts";
 
 export type FlagSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean }>;
 
@@ -11,4 +12,17 @@ export function parseFlags<T extends FlagSpec>(argv: string[], options: T) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+}
+
+export const noExtra = (extra: string[]) => {
+  if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"`);
+};
+
+/** `--since 7d` (an age such as 12h, 2w or 1h30m) or an absolute date such as 2025-01-31, as epoch ms. */
+export function parseSince(value: string): number {
+  const age = durationToMs(value);
+  if (age !== null) return Date.now() - age;
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) throw new UsageError(`--since wants an age like 7d or 12h, or a date; got "${value}"`);
+  return at;
 }

@@ -1,9 +1,12 @@
-import { type AttemptView, ENDED_PHASES, ENDED_TASK_STATUSES, type RunView, STARTED_ATTEMPT_STATES, type TaskView } from "./api-types.ts";
+import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../coordinator/engine/types.ts";
+import type { AttemptView, RunView, TaskView } from "./api-types.ts";
 import type { Client } from "./client.ts";
 import { duration, paint, prefixedLines, statusColour } from "./output.ts";
 import { streamStepLog } from "./step-log.ts";
 
 const POLL_MS = 300;
+/** An attempt has (or had) logs once an agent accepted it. */
+const STARTED_ATTEMPT_STATES: ReadonlySet<AttemptView["state"]> = new Set(["running", "success", "failed", "stopped", "error", "lost"]);
 
 export interface FollowOptions {
   client: Client;
@@ -56,12 +59,12 @@ export async function followRun({ client, run: id, print = true }: FollowOptions
           if (!STARTED_ATTEMPT_STATES.has(attempt.state) || f.attempts.has(attempt.number)) continue;
           f.attempts.set(attempt.number, followAttempt(client, id, task.name, attempt));
         }
-        if (f.ended || !ENDED_TASK_STATUSES.has(task.status)) continue;
+        if (f.ended || !FINAL_TASK_STATUSES.has(task.status)) continue;
         f.ended = true;
         pending.push(Promise.all(f.attempts.values()).then(() => void process.stdout.write(statusLine(task))));
       }
     }
-    if (ENDED_PHASES.has(run.phase)) {
+    if (FINAL_RUN_PHASES.has(run.phase)) {
       const attempts = [...followed.values()].flatMap((f) => [...f.attempts.values()]);
       await Promise.all([...pending, ...attempts]);
       return run;

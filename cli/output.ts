@@ -1,3 +1,5 @@
+import { formatBytes } from "../shared/format.ts";
+
 const COLOURS = { red: 31, green: 32, yellow: 33, dim: 2 } as const;
 export type Colour = keyof typeof COLOURS;
 
@@ -21,6 +23,23 @@ export function duration(startedAt: number | null, endedAt: number | null): stri
   if (minutes < 60) return `${minutes}m${String(Math.floor(seconds % 60)).padStart(2, "0")}s`;
   return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, "0")}m`;
 }
+
+export function bytes(n: number | null): string {
+  return n === null ? "-" : formatBytes(n);
+}
+
+export function age(ms: number): string {
+  const seconds = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (seconds < 120) return `${seconds}s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m ago`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)}h ago`;
+  return `${Math.round(seconds / 86_400)}d ago`;
+}
+
+// Sweden's locale writes the local time as "2025-01-31 14:05:00", which sorts and reads well.
+export const when = (ms: number) => new Date(ms).toLocaleString("sv-SE");
+
+export const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 
 /** Left-aligned columns; `style` decorates a cell after padding, so colour codes do not skew the widths. */
 export function table(header: string[], rows: string[][], style: (cell: string, row: number, col: number) => string = (c) => c): string {

@@ -1,22 +1,8 @@
-import { parseFlags } from "../args.ts";
+import type { AgentList } from "../api-types.ts";
+import { noExtra, parseFlags } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { type Colour, paint, table } from "../output.ts";
-import { age, noExtra, printJson } from "./format.ts";
-
-interface AgentView {
-  id: string;
-  name: string;
-  archs: string[];
-  group: string;
-  labels: Record<string, string>;
-  capacity: number;
-  state: string;
-  version: string;
-  lastHeartbeatAt: number;
-  running: string[];
-  connected: boolean;
-}
+import { age, type Colour, paint, printJson, table } from "../output.ts";
 
 const STATE_COLOUR: Record<string, Colour> = { online: "green", draining: "yellow", offline: "red" };
 
@@ -27,7 +13,7 @@ export const agents: Command = {
   async run(argv) {
     const { values, positionals } = parseFlags(argv, { json: { type: "boolean" } });
     noExtra(positionals);
-    const { agents } = await new Client().json<{ agents: AgentView[] }>("GET", "/api/v1/agents");
+    const { agents } = await new Client().json<AgentList>("GET", "/api/v1/agents");
     if (values.json) {
       printJson(agents);
       return 0;

@@ -1,20 +1,12 @@
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseFlags, UsageError } from "../args.ts";
+import type { Artifact } from "../api-types.ts";
+import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client, ClientError } from "../client.ts";
 import type { Command } from "../command.ts";
-import { table } from "../output.ts";
+import { bytes, printJson, table } from "../output.ts";
 import { progressBar } from "../progress.ts";
-import { bytes, noExtra, printJson } from "./format.ts";
-
-interface Artifact {
-  task: string;
-  path: string;
-  size: number;
-  sha256: string;
-  url: string;
-}
 
 /** Streams one artifact to disk with a progress bar, checking its sha256 on the way. */
 async function download(client: Client, artifact: Artifact, dir: string): Promise<string> {

@@ -1,7 +1,7 @@
-import { parseFlags, UsageError } from "../args.ts";
+import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { noExtra, printJson } from "./format.ts";
+import { printJson } from "../output.ts";
 
 export const cancel: Command = {
   name: "cancel",

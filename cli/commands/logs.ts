@@ -1,10 +1,10 @@
-import { type AttemptView, ENDED_PHASES, type RunView } from "../api-types.ts";
-import { parseFlags, UsageError } from "../args.ts";
+import { FINAL_RUN_PHASES } from "../../coordinator/engine/types.ts";
+import type { AttemptView, RunView } from "../api-types.ts";
+import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client, ClientError } from "../client.ts";
 import type { Command } from "../command.ts";
-import { prefixedLines } from "../output.ts";
+import { prefixedLines, printJson } from "../output.ts";
 import { streamStepLog } from "../step-log.ts";
-import { noExtra, printJson } from "./format.ts";
 
 const POLL_MS = 300;
 
@@ -52,7 +52,7 @@ export const logs: Command = {
       if (follow && i > 0) view = await fetchRun(client, run);
       let attempt = attemptIn(view, name, wanted);
       // Following waits for the attempt to be created.
-      while (!attempt && follow && !ENDED_PHASES.has(view.phase)) {
+      while (!attempt && follow && !FINAL_RUN_PHASES.has(view.phase)) {
         await Bun.sleep(POLL_MS);
         view = await fetchRun(client, run);
         attempt = attemptIn(view, name, wanted);

@@ -1,8 +1,8 @@
 import type { RunSummary } from "../api-types.ts";
-import { parseFlags, UsageError } from "../args.ts";
+import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { noExtra, printJson } from "./format.ts";
+import { printJson } from "../output.ts";
 
 export const restart: Command = {
   name: "restart",

@@ -3,15 +3,14 @@ import { userInfo } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { packWorkspace } from "../archive.ts";
 import type { RunSummary } from "../api-types.ts";
-import { parseFlags, UsageError } from "../args.ts";
+import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
 import { followRun } from "../follow.ts";
 import { multipart } from "../multipart.ts";
-import { paint, statusColour } from "../output.ts";
+import { paint, printJson, statusColour } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { workspaceFiles } from "../workspace-files.ts";
-import { noExtra, printJson } from "./format.ts";
 
 /** Direct runs of one directory share a group, so `drover runs --group` finds them; the uuid tells two checkouts apart. */
 function directGroup(dir: string): string {

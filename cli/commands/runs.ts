@@ -1,9 +1,8 @@
-import type { RunSummary } from "../api-types.ts";
-import { parseFlags, UsageError } from "../args.ts";
+import type { RunList } from "../api-types.ts";
+import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { duration, paint, statusColour, table } from "../output.ts";
-import { noExtra, printJson, when } from "./format.ts";
+import { duration, paint, printJson, statusColour, table, when } from "../output.ts";
 
 export const runs: Command = {
   name: "runs",
@@ -20,7 +19,7 @@ export const runs: Command = {
     if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) throw new UsageError("--limit wants a positive number");
     const query = new URLSearchParams();
     for (const key of ["group", "phase", "limit"] as const) if (values[key]) query.set(key, values[key]);
-    const { runs } = await new Client().json<{ runs: RunSummary[] }>("GET", `/api/v1/runs?${query}`);
+    const { runs } = await new Client().json<RunList>("GET", `/api/v1/runs?${query}`);
     if (values.json) {
       printJson(runs);
       return 0;

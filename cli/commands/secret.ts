@@ -1,7 +1,7 @@
 import { parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { printJson } from "./format.ts";
+import { printJson } from "../output.ts";
 
 /** The value comes from stdin when not given, so it stays out of shell history and `ps`. */
 async function readValue(given: string | undefined): Promise<string> {

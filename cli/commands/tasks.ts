@@ -1,30 +1,13 @@
-import type { TaskStats } from "../../coordinator/history/stats.ts";
-import { parseFlags, UsageError } from "../args.ts";
+import type { AttemptHistoryItem, AttemptList, AttemptStats, TaskStats } from "../api-types.ts";
+import { noExtra, parseFlags, parseSince, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { duration, paint, statusColour, table } from "../output.ts";
-import { bytes, noExtra, parseSince, printJson, when } from "./format.ts";
-
-interface AttemptRow {
-  runId: string;
-  taskName: string;
-  number: number;
-  agentId: string | null;
-  agentName: string | null;
-  state: string;
-  exitCode: number | null;
-  readyAt: number;
-  startedAt: number | null;
-  endedAt: number | null;
-  cpuSeconds: number | null;
-  peakRssBytes: number | null;
-  digest: string;
-}
+import { bytes, duration, paint, printJson, statusColour, table, when } from "../output.ts";
 
 const ms = (n: number | null) => (n === null ? "-" : duration(0, n));
 const cpu = (n: number | null) => (n === null ? "-" : `${n.toFixed(2)}s`);
 
-function attemptsTable(rows: AttemptRow[]): string {
+function attemptsTable(rows: AttemptHistoryItem[]): string {
   const cells = rows.map((a) => [
     a.runId,
     a.taskName,
@@ -78,12 +61,12 @@ export const tasks: Command = {
     if (values.since) query.set("since", String(parseSince(values.since)));
     const client = new Client();
     if (values.stats) {
-      const { stats } = await client.json<{ stats: TaskStats[] }>("GET", `/api/v1/attempts/stats?${query}`);
+      const { stats } = await client.json<AttemptStats>("GET", `/api/v1/attempts/stats?${query}`);
       if (values.json) printJson(stats);
       else console.log(statsTable(stats));
       return 0;
     }
-    const { attempts } = await client.json<{ attempts: AttemptRow[] }>("GET", `/api/v1/attempts?${query}`);
+    const { attempts } = await client.json<AttemptList>("GET", `/api/v1/attempts?${query}`);
     if (values.json) printJson(attempts);
     else console.log(attemptsTable(attempts));
     return 0;

@@ -1,8 +1,8 @@
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
-const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/;
+const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
 
-/** `90s`, `20m`, `1h30m`, `500ms`, `1d` → milliseconds; null when not a duration. */
+/** `90s`, `20m`, `1h30m`, `500ms`, `1d`, `2w` → milliseconds; null when not a duration. */
 export function durationToMs(s: string): number | null {
   const text = s.trim();
   if (!DURATION.test(text)) return null;
