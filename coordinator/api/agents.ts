@@ -1,6 +1,7 @@
-import { asc, eq } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { agents } from "../db/schema.ts";
+import { listAgents } from "../fleet/agent-list.ts";
 import { requireRole } from "./auth.ts";
 import { DroverError } from "../../shared/errors.ts";
 import type { AppEnv } from "./env.ts";
@@ -10,13 +11,7 @@ export const agentRoutes = new Hono<AppEnv>();
 
 agentRoutes.get("/", requireRole("viewer"), async (c) => {
   const { db, fleet } = c.get("services");
-  const rows = await db.select().from(agents).orderBy(asc(agents.name));
-  return c.json({
-    agents: rows.map(({ credentialHash: _hidden, ...row }) => {
-      const online = fleet.agents.get(row.id);
-      return { ...row, running: online ? [...online.running.keys()] : [], connected: !!online?.socket };
-    }),
-  });
+  return c.json({ agents: await listAgents(db, fleet) });
 });
 
 /** Drains an agent remotely, as SIGTERM does locally: no new attempts, running ones finish, then it leaves. */
@@ -24,8 +19,7 @@ agentRoutes.post("/:id/drain", requireRole("admin"), async (c) => {
   const { fleet } = c.get("services");
   const agent = fleet.agents.get(c.req.param("id"));
   if (!agent?.socket) throw new DroverError("conflict", `agent ${c.req.param("id")} is not connected`);
-  agent.draining = true;
-  await fleet.setState(agent, "draining");
+  await fleet.drain(agent);
   agent.socket.send({ type: "drain" });
   return c.json({ id: agent.row.id, state: "draining" }, 202);
 });

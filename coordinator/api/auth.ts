@@ -6,11 +6,6 @@ import { agentByCredential } from "../fleet/registration.ts";
 import { sameSecret, tokenHash } from "../secrets/digests.ts";
 import type { AppEnv, Principal, Role, Services, UserRole } from "./env.ts";
 
-/**
- * Bearer tokens: the admin token from the environment, API tokens created through
- * the API (stored hashed), the fleet registration token, or an agent's own
- * credential (with `X-Drover-Agent: <id>`), which limits it to that agent's attempts.
- */
 /** A person's principal for a token: the admin token, or an API token that is not revoked. */
 export async function userForToken(services: Services, token: string): Promise<Principal | undefined> {
   if (!token) return undefined;
@@ -22,6 +17,11 @@ export async function userForToken(services: Services, token: string): Promise<P
   return row ? { role: row.role as UserRole, user: row.user } : undefined;
 }
 
+/**
+ * Bearer tokens: the admin token from the environment, API tokens created through
+ * the API (stored hashed), the fleet registration token, or an agent's own
+ * credential (with `X-Drover-Agent: <id>`), which limits it to that agent's attempts.
+ */
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";

@@ -1,41 +1,40 @@
-import { asc, eq, inArray } from "drizzle-orm";
-import type { Db } from "../db/open.ts";
-import { attempts, runs, steps, tasks } from "../db/schema.ts";
+import type { runs } from "../db/schema.ts";
+import type { StoredRunWithSteps } from "../runs/load-run.ts";
 
 export type RunSummary = Omit<typeof runs.$inferSelect, "pipeline" | "variables"> & { variables: string[] };
 
 /** Variables are listed by name only: their values may be secrets. */
-export function summarize(run: typeof runs.$inferSelect): RunSummary {
+export function summarize(run: Omit<typeof runs.$inferSelect, "pipeline"> & { pipeline?: string }): RunSummary {
   const { pipeline: _pipeline, variables, ...rest } = run;
   return { ...rest, variables: Object.keys(variables) };
 }
 
-/** One run with its tasks, each task's attempts, and each attempt's steps. */
-export async function runView(db: Db, id: string) {
-  const [run] = await db.select().from(runs).where(eq(runs.id, id));
-  if (!run) return undefined;
-  const taskRows = await db.select().from(tasks).where(eq(tasks.runId, id)).orderBy(asc(tasks.level), asc(tasks.name));
-  const attemptRows = await db.select().from(attempts).where(eq(attempts.runId, id)).orderBy(asc(attempts.number));
-  const stepRows = attemptRows.length
-    ? await db
-        .select()
-        .from(steps)
-        .where(
-          inArray(
-            steps.attemptId,
-            attemptRows.map((a) => a.id),
-          ),
-        )
-        .orderBy(asc(steps.index))
-    : [];
+export type RunView = ReturnType<typeof runView>;
+
+/** Code-unit order, as SQLite's default BINARY collation sorts; localeCompare would reorder some names. */
+const binary = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * One run with its tasks (by level, then name), each task's attempts and each
+ * attempt's steps, in order; task specs are left out.
+ */
+export function runView({ run, tasks, attempts, steps }: StoredRunWithSteps) {
+  const stepsOf = Map.groupBy(
+    steps.toSorted((a, b) => a.index - b.index),
+    (s) => s.attemptId,
+  );
+  const attemptsOf = Map.groupBy(
+    attempts.toSorted((a, b) => a.number - b.number),
+    (a) => a.taskId,
+  );
   return {
     ...summarize(run),
     pipeline: run.pipeline,
-    tasks: taskRows.map(({ spec: _spec, ...t }) => ({
-      ...t,
-      attempts: attemptRows
-        .filter((a) => a.taskId === t.id)
-        .map((a) => ({ ...a, steps: stepRows.filter((s) => s.attemptId === a.id) })),
-    })),
+    tasks: tasks
+      .toSorted((a, b) => a.level - b.level || binary(a.name, b.name))
+      .map(({ spec: _spec, ...t }) => ({
+        ...t,
+        attempts: (attemptsOf.get(t.id) ?? []).map((a) => ({ ...a, steps: stepsOf.get(a.id) ?? [] })),
+      })),
   };
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, lte, type SQL } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
@@ -6,6 +6,8 @@ import { events, runs } from "../db/schema.ts";
 import { putStream } from "../objects/put.ts";
 import { runOwner } from "../objects/registry.ts";
 import { createRun } from "../runs/create-run.ts";
+import { listRuns } from "../runs/list-runs.ts";
+import { loadRunWithSteps } from "../runs/load-run.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
@@ -68,27 +70,14 @@ runRoutes.post("/", requireRole("member"), async (c) => {
 });
 
 runRoutes.get("/", requireRole("viewer"), async (c) => {
-  const q = parseQuery(c, ListRunsQuery);
-  const where: SQL[] = [];
-  if (q.group) where.push(eq(runs.group, q.group));
-  if (q.phase) where.push(eq(runs.phase, q.phase));
-  if (q.user) where.push(eq(runs.user, q.user));
-  if (q.since) where.push(gte(runs.createdAt, q.since));
-  if (q.until) where.push(lte(runs.createdAt, q.until));
-  const rows = await c
-    .get("services")
-    .db.select()
-    .from(runs)
-    .where(and(...where))
-    .orderBy(desc(runs.id))
-    .limit(q.limit);
+  const rows = await listRuns(c.get("services").db, parseQuery(c, ListRunsQuery));
   return c.json({ runs: rows.map(summarize) });
 });
 
 runRoutes.get("/:id", requireRole("viewer"), async (c) => {
-  const view = await runView(c.get("services").db, c.req.param("id"));
-  if (!view) throw notFound(`run ${c.req.param("id")}`);
-  return c.json(view);
+  const stored = await loadRunWithSteps(c.get("services").db, c.req.param("id"));
+  if (!stored) throw notFound(`run ${c.req.param("id")}`);
+  return c.json(runView(stored));
 });
 
 /** Drops the run and its ownership of objects; objects no other run owns are deleted with it. */

@@ -108,8 +108,7 @@ export class AgentSession {
       return;
     }
     if (message.type === "draining") {
-      agent.draining = true;
-      return fleet.setState(agent, "draining");
+      return fleet.drain(agent);
     }
     if (message.type === "cleanup_done") {
       await this.services.cleanups.done(agent, message);

@@ -76,6 +76,12 @@ export class Fleet {
     return gone;
   }
 
+  /** The dispatcher gives a draining agent no new attempts; the ones it runs finish. */
+  async drain(agent: OnlineAgent): Promise<void> {
+    agent.draining = true;
+    await this.setState(agent, "draining");
+  }
+
   async setState(agent: OnlineAgent, state: "online" | "draining" | "offline"): Promise<void> {
     agent.row.state = state;
     this.known.set(agent.row.id, agent.row);

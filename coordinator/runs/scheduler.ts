@@ -8,7 +8,7 @@ import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts
 import { advance } from "../engine/advance.ts";
 import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
-import { loadRun } from "./load-run.ts";
+import { loadOpenRuns } from "./load-run.ts";
 import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
@@ -43,13 +43,7 @@ export class Scheduler {
     for (const g of await this.db.select().from(runGroups)) {
       if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
     }
-    const open = await this.db
-      .select({ id: runs.id })
-      .from(runs)
-      .where(inArray(runs.phase, ["queued", "running"]));
-    for (const { id } of open) {
-      const stored = await loadRun(this.db, id);
-      if (!stored) continue;
+    for (const stored of await loadOpenRuns(this.db)) {
       this.track(stored.run, stored.tasks, stored.attempts);
       for (const a of stored.attempts) if (a.state === "queued") this.queue.enqueue(a);
     }

@@ -1,25 +1,21 @@
 /** @jsxImportSource hono/jsx */
-import { asc, inArray } from "drizzle-orm";
+import { inArray } from "drizzle-orm";
 import type { Services } from "../api/env.ts";
-import { agents, attempts } from "../db/schema.ts";
+import { attempts } from "../db/schema.ts";
+import { listAgents } from "../fleet/agent-list.ts";
 import { atLeast } from "./auth.ts";
 import { ago, isoTime, seg } from "./format.ts";
 import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
 
-/** Agents from the database, with what each is running now from the live fleet. */
+/** The agent list, with each running attempt named by its run, task and number. */
 async function loadAgents({ db, fleet }: Services) {
-  const rows = await db.select().from(agents).orderBy(asc(agents.name));
-  const running = new Map(rows.map((r) => [r.id, [...(fleet.agents.get(r.id)?.running.keys() ?? [])]]));
-  const ids = [...running.values()].flat();
+  const list = await listAgents(db, fleet);
+  const ids = list.flatMap((a) => a.running);
   const named = ids.length
     ? await db.select({ id: attempts.id, runId: attempts.runId, task: attempts.taskName, number: attempts.number }).from(attempts).where(inArray(attempts.id, ids))
     : [];
   const byId = new Map(named.map((a) => [a.id, a]));
-  return rows.map((r) => ({
-    ...r,
-    connected: !!fleet.agents.get(r.id)?.socket,
-    running: running.get(r.id)!.flatMap((id) => byId.get(id) ?? []),
-  }));
+  return list.map((a) => ({ ...a, running: a.running.flatMap((id) => byId.get(id) ?? []) }));
 }
 
 export async function AgentsPage({ services, viewer }: { services: Services; viewer: Viewer }) {

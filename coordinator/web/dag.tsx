@@ -1,11 +1,10 @@
 /** @jsxImportSource hono/jsx */
 import type { TaskSpec } from "../../shared/pipeline/types.ts";
-import type { runView } from "../api/run-view.ts";
+import type { RunView } from "../api/run-view.ts";
 import { seg, span } from "./format.ts";
 import { Action, Badge } from "./layout.tsx";
 
-export type RunData = NonNullable<Awaited<ReturnType<typeof runView>>>;
-type Task = RunData["tasks"][number];
+type Task = RunView["tasks"][number];
 type Attempt = Task["attempts"][number];
 /** The parts of a task's spec the DAG shows: its parents, approval and step names. */
 export type TaskShape = Pick<TaskSpec, "depends" | "approval" | "steps">;
@@ -77,7 +76,7 @@ function TaskBox({ run, task, shape, canAct }: { run: string; task: Task; shape:
 }
 
 /** Tasks in columns by DAG level; browser/run.mjs draws the dependency lines between the boxes. */
-export function Dag({ run, shapes, canAct }: { run: RunData; shapes: Map<string, TaskShape>; canAct: boolean }) {
+export function Dag({ run, shapes, canAct }: { run: RunView; shapes: Map<string, TaskShape>; canAct: boolean }) {
   const levels = new Map<number, Task[]>();
   for (const t of run.tasks) levels.set(t.level, [...(levels.get(t.level) ?? []), t]);
   return (

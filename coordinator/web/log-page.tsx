@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { Db } from "../db/open.ts";
 import { runView } from "../api/run-view.ts";
+import { loadRunWithSteps } from "../runs/load-run.ts";
 import { seg, span } from "./format.ts";
 import { Badge, Layout, type Viewer } from "./layout.tsx";
 
@@ -16,9 +17,11 @@ interface Params {
 
 /** One step's log, followed live by browser/log.mjs, or undefined when the run, task or step does not exist. */
 export async function LogPage({ db, viewer, id, task: taskName, index, attempt: wanted }: Params) {
-  const run = await runView(db, id);
-  const task = run?.tasks.find((t) => t.name === taskName);
-  if (!run || !task) return undefined;
+  const stored = await loadRunWithSteps(db, id);
+  if (!stored) return undefined;
+  const run = runView(stored);
+  const task = run.tasks.find((t) => t.name === taskName);
+  if (!task) return undefined;
   const attempt = wanted ? task.attempts.find((a) => a.number === wanted) : task.attempts.at(-1);
   if (wanted && !attempt) return undefined;
   const step = attempt?.steps[index];

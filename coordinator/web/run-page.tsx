@@ -1,8 +1,9 @@
 /** @jsxImportSource hono/jsx */
 import { eq, max } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
-import { events, tasks } from "../db/schema.ts";
+import { events } from "../db/schema.ts";
 import { runView } from "../api/run-view.ts";
+import { loadRunWithSteps } from "../runs/load-run.ts";
 import { atLeast } from "./auth.ts";
 import { Dag, type TaskShape } from "./dag.tsx";
 import { ACTIVE_PHASES, FINAL_PHASES, ago, isoTime, seg, span } from "./format.ts";
@@ -12,11 +13,11 @@ import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
 export async function RunPage({ db, viewer, id }: { db: Db; viewer: Viewer; id: string }) {
   // the last event before the view is read: the client's event stream starts after it, missing nothing
   const [last] = await db.select({ seq: max(events.seq) }).from(events).where(eq(events.runId, id));
-  const run = await runView(db, id);
-  if (!run) return undefined;
+  const stored = await loadRunWithSteps(db, id);
+  if (!stored) return undefined;
+  const run = runView(stored);
   // runView leaves task specs out; the DAG needs their parents, approvals and step names
-  const specs = await db.select({ name: tasks.name, spec: tasks.spec }).from(tasks).where(eq(tasks.runId, id));
-  const shapes = new Map(specs.map((s) => [s.name, s.spec as TaskShape]));
+  const shapes = new Map<string, TaskShape>(stored.tasks.map((t) => [t.name, t.spec]));
   const canAct = atLeast(viewer.principal, "member");
   const active = ACTIVE_PHASES.includes(run.phase);
   return (

@@ -1,7 +1,8 @@
 /** @jsxImportSource hono/jsx */
-import { and, asc, desc, eq, type SQL } from "drizzle-orm";
+import { asc } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { runs } from "../db/schema.ts";
+import { listRuns } from "../runs/list-runs.ts";
 import { ago, isoTime, seg, span } from "./format.ts";
 import { Badge, Layout, type Viewer } from "./layout.tsx";
 
@@ -16,17 +17,7 @@ export function readFilters(query: Record<string, string>): Filters {
 }
 
 async function loadRuns(db: Db, f: Filters) {
-  const where: SQL[] = [];
-  if (f.group) where.push(eq(runs.group, f.group));
-  if (f.phase) where.push(eq(runs.phase, f.phase));
-  if (f.result) where.push(eq(runs.result, f.result));
-  if (f.user) where.push(eq(runs.user, f.user));
-  const rows = await db
-    .select({ id: runs.id, group: runs.group, user: runs.user, phase: runs.phase, result: runs.result, createdAt: runs.createdAt, startedAt: runs.startedAt, endedAt: runs.endedAt })
-    .from(runs)
-    .where(and(...where))
-    .orderBy(desc(runs.id))
-    .limit(100);
+  const rows = await listRuns(db, { ...f, limit: 100 });
   const groups = await db.selectDistinct({ group: runs.group }).from(runs).orderBy(asc(runs.group)).limit(500);
   return { rows, groups: groups.map((g) => g.group) };
 }

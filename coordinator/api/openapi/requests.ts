@@ -22,6 +22,7 @@ export const SubmitRun = z
 export const ListRunsQuery = z.object({
   group: z.string().optional(),
   phase: z.string().optional().openapi({ description: "a RunPhase" }),
+  result: z.string().optional().openapi({ description: "a RunResult" }),
   user: z.string().optional(),
   since: z.coerce.number().optional().openapi({ type: "number", description: "createdAt lower bound, epoch ms" }),
   until: z.coerce.number().optional().openapi({ type: "number", description: "createdAt upper bound, epoch ms" }),

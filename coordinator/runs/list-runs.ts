@@ -1,0 +1,34 @@
+import { and, desc, eq, getTableColumns, gte, lte, type SQL } from "drizzle-orm";
+import type { Db } from "../db/open.ts";
+import { runs } from "../db/schema.ts";
+
+export interface RunFilters {
+  group?: string;
+  phase?: string;
+  result?: string;
+  user?: string;
+  /** createdAt bounds, epoch ms */
+  since?: number;
+  until?: number;
+  limit: number;
+}
+
+// lists never show the pipeline text, the largest column
+const { pipeline: _pipeline, ...listed } = getTableColumns(runs);
+
+/** Runs matching every filter given, newest first. */
+export async function listRuns(db: Db, f: RunFilters) {
+  const where: SQL[] = [];
+  if (f.group) where.push(eq(runs.group, f.group));
+  if (f.phase) where.push(eq(runs.phase, f.phase));
+  if (f.result) where.push(eq(runs.result, f.result));
+  if (f.user) where.push(eq(runs.user, f.user));
+  if (f.since) where.push(gte(runs.createdAt, f.since));
+  if (f.until) where.push(lte(runs.createdAt, f.until));
+  return db
+    .select(listed)
+    .from(runs)
+    .where(and(...where))
+    .orderBy(desc(runs.id))
+    .limit(f.limit);
+}
