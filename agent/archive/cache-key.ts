@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 
 export interface KeyContext {
@@ -15,7 +15,9 @@ const KNOWN = '{{ checksum "file" }}, {{ arch }}, {{ os }}, {{ env "NAME" }}, {{
 
 async function checksum(dir: string, file: string): Promise<string> {
   const path = resolve(dir, file);
-  if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`{{ checksum "${file}" }}: ${file} is not a file in the work dir`);
+  // Any stat error, not only a missing file (Bun's throwIfNoEntry still throws ENOTDIR for "file/x"), means no file to hash.
+  const isFile = await stat(path).then((s) => s.isFile(), () => false);
+  if (!isFile) throw new Error(`{{ checksum "${file}" }}: ${file} is not a file in the work dir`);
   const hash = new Bun.CryptoHasher("sha256");
   for await (const chunk of Bun.file(path).stream()) hash.update(chunk);
   return hash.digest("hex");

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, realpathSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, symlinkSync, writeSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { createGunzip } from "node:zlib";
@@ -44,6 +44,13 @@ class EntryWriter {
   private small: { target: string; mode: number; pieces: Uint8Array[] } | null = null;
   private readonly writing = new Map<string, Promise<void>>();
   private failure: Error | null = null;
+  /**
+   * Parent dirs already made and found inside the root, with their real paths: most entries share a
+   * parent, and checking one costs a mkdir and a realpath. Only removing something other than a
+   * regular file (a link above all) can change where such a path leads, so that clears them, as does
+   * making a link.
+   */
+  private readonly checkedDirs = new Map<string, string>();
 
   constructor(private readonly root: string) {}
 
@@ -62,18 +69,14 @@ class EntryWriter {
     await this.writing.get(target);
     if (this.writing.size >= WRITES_IN_FLIGHT) await Promise.race(this.writing.values());
     if (this.failure) throw this.failure;
-    // A link extracted earlier could redirect this entry: check where the parent really is.
-    mkdirSync(dirname(target), { recursive: true });
-    const parent = realpathSync(dirname(target));
-    if (!inside(this.root, parent)) this.refuse(entry, "path leaves the destination through a link");
+    const parent = this.checkedParent(entry, target);
     switch (entry.type) {
       case "directory":
         mkdirSync(target, { recursive: true });
         return;
       case "file":
       case "contiguous-file": {
-        // An existing link at the name would be written through: replace it, as tar does.
-        rmSync(target, { force: true });
+        this.remove(target);
         const mode = entry.mode & 0o777;
         if (entry.size <= SMALL_FILE) this.small = { target, mode, pieces: [] };
         else this.fd = openSync(target, "wx", mode);
@@ -85,13 +88,38 @@ class EntryWriter {
         if (!linkStaysInside(relative(this.root, parent), entry.linkname) || !inside(this.root, realExisting(pointsAt))) {
           this.refuse(entry, "symlink leaves the destination");
         }
-        rmSync(target, { force: true });
+        this.remove(target);
+        this.checkedDirs.clear();
         symlinkSync(entry.linkname, target);
         return;
       }
       default:
         this.refuse(entry, `entries of type ${entry.type} are not allowed`);
     }
+  }
+
+  /** The real path of the entry's parent dir, made if missing; refuses the entry when that is outside the root. */
+  private checkedParent(entry: TarEntry, target: string): string {
+    const dir = dirname(target);
+    const known = this.checkedDirs.get(dir);
+    if (known) return known;
+    // A link (extracted earlier, or already there) could redirect this entry: check where the parent
+    // really is, first where it already exists, so that no directory is made beyond such a link.
+    if (!inside(this.root, realExisting(dir))) this.refuse(entry, "path leaves the destination through a link");
+    mkdirSync(dir, { recursive: true });
+    const parent = realpathSync(dir);
+    if (!inside(this.root, parent)) this.refuse(entry, "path leaves the destination through a link");
+    this.checkedDirs.set(dir, parent);
+    return parent;
+  }
+
+  /** Clears the name for a new file or link: an existing link there would be written through, so it is replaced, as tar does. */
+  private remove(target: string): void {
+    const existing = lstatSync(target, { throwIfNoEntry: false });
+    if (!existing) return;
+    // A regular file cannot be on the way to a checked dir; anything else might be.
+    if (!existing.isFile()) this.checkedDirs.clear();
+    rmSync(target, { force: true });
   }
 
   write(data: Uint8Array): void {

@@ -102,13 +102,23 @@ export class FilesClient {
     });
   }
 
-  /** The bytes of an object this attempt may read, as a stream (retried until it starts, not mid-stream). */
-  async object(key: string): Promise<ReadableStream<Uint8Array>> {
+  /** A download as a stream, retried until it starts, not mid-stream. */
+  private stream(path: string): Promise<ReadableStream<Uint8Array>> {
     return this.read(async () => {
-      const res = await this.request("GET", `objects/${encodePath(key)}`);
-      if (!res.body) throw new FilesError(res.status, "empty", `GET objects/${key} returned no body`);
+      const res = await this.request("GET", path);
+      if (!res.body) throw new FilesError(res.status, "empty", `GET ${path} returned no body`);
       return res.body;
     });
+  }
+
+  /** The run's uploaded source, which the attempt's work dir starts from. */
+  async runWorkspace(): Promise<ReadableStream<Uint8Array>> {
+    return this.stream("workspace");
+  }
+
+  /** The bytes of an object this attempt may read. */
+  async object(key: string): Promise<ReadableStream<Uint8Array>> {
+    return this.stream(`objects/${encodePath(key)}`);
   }
 
   /** The cache named exactly `key`, or null. */

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
+import { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
@@ -29,6 +30,9 @@ export class AttemptRunner {
   readonly logs = new Map<number, StepLog>();
   private current: StepProcess | null = null;
   private stopReason: "cancelled" | "timeout" | null = null;
+  /** stopping aborts the attempt's uploads and downloads, which have no process to signal */
+  private readonly abort = new AbortController();
+  private readonly files: FilesClient;
   private killTimer: Timer | null = null;
   private cpuSeconds = 0;
   private peakRssBytes = 0;
@@ -38,6 +42,8 @@ export class AttemptRunner {
     private readonly ctx: AttemptContext,
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
+    const { coordinator, agentId, credential } = ctx;
+    this.files = new FilesClient({ coordinator, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
   }
 
   private base() {
@@ -72,11 +78,12 @@ export class AttemptRunner {
   }
 
   private async fetchWorkspace(): Promise<void> {
-    const res = await fetch(`${this.ctx.coordinator}/agent/v1/attempts/${this.assignment.attempt}/workspace`, {
-      headers: { authorization: `Bearer ${this.ctx.credential()}`, "x-drover-agent": this.ctx.agentId() },
-    });
-    if (!res.ok || !res.body) throw new Error(`fetching the workspace failed: ${res.status} ${await res.text()}`);
-    await extractArchive(res.body, this.dir);
+    try {
+      await extractArchive(await this.files.runWorkspace(), this.dir);
+    } catch (e) {
+      // Stopped mid-fetch: runSteps then runs no step and reports the stop (cancelled or timeout), not an error.
+      if (!this.stopReason) throw e;
+    }
   }
 
   private async runSteps(): Promise<Outcome> {
@@ -99,8 +106,8 @@ export class AttemptRunner {
           dir: this.dir,
           env: this.stepEnv({}),
           log,
-          connection: this.ctx,
-          stopped: () => this.stopReason,
+          files: this.files,
+          signal: this.abort.signal,
         }));
       }
       await log.end();
@@ -186,6 +193,7 @@ export class AttemptRunner {
   stop(reason: "cancelled" | "timeout", graceMs = this.ctx.cancelGraceMs): void {
     if (this.stopReason) return;
     this.stopReason = reason;
+    this.abort.abort(new Error(reason));
     const proc = this.current;
     if (!proc) return;
     proc.signal("SIGTERM");
@@ -195,6 +203,7 @@ export class AttemptRunner {
   /** Ends the attempt's processes at once and drops its spooled output (the coordinator gave it up). */
   abandon(): void {
     this.stopReason = "cancelled";
+    this.abort.abort(new Error("cancelled"));
     this.current?.signal("SIGKILL");
     for (const log of this.logs.values()) log.close();
   }

@@ -1,5 +1,5 @@
 import type { AssignedStep, Assignment } from "../../shared/protocol/index.ts";
-import { FilesClient, isTransient } from "../connection/files-client.ts";
+import { type FilesClient, isTransient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import type { StepContext } from "./common.ts";
 import { restoreCache } from "./restore-cache.ts";
@@ -7,9 +7,6 @@ import { restoreWorkspace } from "./restore-workspace.ts";
 import { saveArtifact } from "./save-artifact.ts";
 import { saveCache } from "./save-cache.ts";
 import { saveToWorkspace } from "./save-to-workspace.ts";
-
-/** How often a running archive step checks whether its attempt was cancelled or timed out. */
-const STOP_POLL_MS = 200;
 
 export type ArchiveStep = Exclude<AssignedStep, { kind: "run" }>;
 
@@ -27,9 +24,10 @@ export interface ArchiveStepInput {
   /** the environment a run step would see: `{{ env "NAME" }}` and redaction use it */
   env: Record<string, string>;
   log: { write(data: Uint8Array): void };
-  connection: { coordinator: string; agentId(): string; credential(): string };
-  /** why the attempt is stopping ("cancelled", "timeout"), or null */
-  stopped(): string | null;
+  /** the attempt's client, whose requests `signal` aborts: archive steps have no process to signal */
+  files: FilesClient;
+  /** aborted when the attempt stops, with an Error saying why ("cancelled", "timeout") as its reason */
+  signal: AbortSignal;
 }
 
 function run(step: ArchiveStep, ctx: StepContext): Promise<void> {
@@ -49,33 +47,25 @@ function run(step: ArchiveStep, ctx: StepContext): Promise<void> {
 
 /** Runs a workspace, cache or artifact step; a failure is exit code 1 with its reason in the log and the result. */
 export async function runArchiveStep(step: ArchiveStep, input: ArchiveStepInput): Promise<StepResult> {
-  const { assignment, connection } = input;
+  const { assignment, signal } = input;
   const secrets = secretValues(input.env, assignment.secrets);
   const redactor = new Redactor(secrets);
   const log = (line: string) => input.log.write(redactor.push(Buffer.from(`${line}\n`)));
-  // Archive steps have no process to signal: stopping aborts their requests instead.
-  const abort = new AbortController();
-  const watch = setInterval(() => {
-    const why = input.stopped();
-    if (why) abort.abort(new Error(why));
-  }, STOP_POLL_MS);
-  const files = new FilesClient({ ...connection, attempt: assignment.attempt, signal: abort.signal });
   const ctx: StepContext = {
     dir: input.dir,
     step: input.index,
     keys: { dir: input.dir, arch: assignment.arch, env: input.env },
-    files,
+    files: input.files,
     log,
   };
   try {
     await run(step, ctx);
     return { exitCode: 0, error: null, infrastructure: false };
   } catch (e) {
-    const error = input.stopped() ?? (e as Error).message;
+    const error = signal.aborted ? (signal.reason as Error).message : (e as Error).message;
     log(`error: ${error}`);
-    return { exitCode: 1, error: redactText(error, secrets), infrastructure: !input.stopped() && isTransient(e) };
+    return { exitCode: 1, error: redactText(error, secrets), infrastructure: !signal.aborted && isTransient(e) };
   } finally {
-    clearInterval(watch);
     input.log.write(redactor.flush());
   }
 }

@@ -143,6 +143,8 @@ describe("hostile archives", () => {
     symlinkSync("../outside", join(dest, "out"));
     symlinkSync("../outside/file", join(dest, "file"));
     await expect(extractArchive(tarball([{ name: "out/pwned", content: "x" }]), dest)).rejects.toBeInstanceOf(HostileArchiveError);
+    // nor are directories made beyond it on the way to a deeper entry
+    await expect(extractArchive(tarball([{ name: "out/made/pwned", content: "x" }]), dest)).rejects.toBeInstanceOf(HostileArchiveError);
     // A file entry replaces a link of the same name instead of following it.
     await extractArchive(tarball([{ name: "file", content: "mine" }]), dest);
     expect(readdirSync(join(base, "outside"))).toEqual([]);
