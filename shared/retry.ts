@@ -23,7 +23,22 @@ export async function retry<T>(policy: RetryPolicy, fn: (attempt: number) => Pro
     } catch (e) {
       const again = attempt < policy.tries && !options.signal?.aborted && (options.retryIf?.(e) ?? true);
       if (!again) throw e;
-      await Bun.sleep(backoffMs(attempt - 1, policy.baseMs, policy.maxMs));
+      await pause(backoffMs(attempt - 1, policy.baseMs, policy.maxMs), options.signal);
+      // aborted during the pause: the error that led to it is the answer, no further try
+      if (options.signal?.aborted) throw e;
     }
   }
+}
+
+/** Sleeps `ms`, waking at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
