@@ -44,8 +44,12 @@ test("a posix store that fails mid-run fails the step clearly, the attempt is re
   expect(archives).toEqual([`${(attempts[1] as unknown as { id: string }).id}-1.tar.zst`]);
 });
 
-test("S3 becoming unreachable mid-upload fails the step, and the retried attempt stores the archive", async () => {
-  const s3 = await startS3rver("drover-fail");
+/**
+ * A cluster storing in S3 through a proxy the test controls, and a run whose 40 MB workspace is on its
+ * way there: returns once the upload is flowing. `proxy.restart()` brings S3 back on the same port.
+ */
+async function uploadThroughProxy(name: string) {
+  const s3 = await startS3rver(`drover-${name}`);
   cleanup.push(() => s3.stop());
   const s3Port = Number(new URL(s3.endpoint).port);
   let proxy = startTcpProxy(s3Port);
@@ -54,22 +58,35 @@ test("S3 becoming unreachable mid-upload fails the step, and the retried attempt
   const spec = s3.spec.replace(s3.endpoint, `http://127.0.0.1:${proxyPort}`);
   const c = await startCluster({ DROVER_STORAGE: spec, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" });
   cleanup.push(() => c.stop());
-  await c.startAgent("sf");
+  await c.startAgent(name);
   const id = await c.submit(`tasks:
   t:
     steps:
       - run: 'head -c 40000000 /dev/urandom > blob'
       - save_to_workspace: { paths: [blob] }
 `);
-  // once the archive is flowing to S3, the network to it goes away, then comes back for the retry
   const before = proxy.bytesUp();
   await waitFor("the upload to start", () => proxy.bytesUp() - before > 2_000_000, 30_000);
+  const control = {
+    stop: () => proxy.stop(),
+    freeze: () => proxy.freeze(),
+    restart: () => {
+      proxy.stop();
+      proxy = startTcpProxy(s3Port, proxyPort);
+    },
+  };
+  return { c, id, proxy: control };
+}
+
+test("S3 becoming unreachable mid-upload fails the step, and the retried attempt stores the archive", async () => {
+  // once the archive is flowing to S3, the network to it goes away, then comes back for the retry
+  const { c, id, proxy } = await uploadThroughProxy("sf");
   proxy.stop();
   await waitFor("the first attempt to fail", async () => {
     const run = (await c.api<RunView>("GET", `/api/v1/runs/${id}`)).body;
     return taskOf(run, "t").attempts[0]?.state === "error";
   });
-  proxy = startTcpProxy(s3Port, proxyPort);
+  proxy.restart();
   const run = await c.waitRun(id, 40_000);
   const attempts = taskOf(run, "t").attempts;
   expect(attempts[0]!.state).toBe("error");
@@ -79,3 +96,19 @@ test("S3 becoming unreachable mid-upload fails the step, and the retried attempt
   expect(attempts.at(-1)!.state).toBe("success");
   expect(run.result).toBe("success");
 });
+
+test("cancelling a run aborts an upload that hangs", async () => {
+  // S3 stops answering mid-upload: the coordinator stops reading, and the agent's upload hangs until aborted
+  const { c, id, proxy } = await uploadThroughProxy("cancel");
+  proxy.freeze();
+  expect((await c.api("POST", `/api/v1/runs/${id}/cancel`)).status).toBe(202);
+  // Logs are stored in S3 too, so it comes back for the attempt to report; an upload still hanging by
+  // then would fail with S3's error rather than "cancelled". Nothing outside the agent shows the abort.
+  await Bun.sleep(1_000);
+  proxy.restart();
+  const run = await c.waitRun(id, 30_000);
+  const attempt = taskOf(run, "t").attempts[0]!;
+  expect([run.phase, run.result, attempt.state]).toEqual(["cancelled", "stopped", "stopped"]);
+  expect((attempt.steps[1] as unknown as StepView).error).toBe("cancelled");
+  expect(await c.log(id, "t", 1)).toBe("error: cancelled\n");
+}, 90_000);
