@@ -20,6 +20,7 @@ beforeAll(async () => {
   cluster = await startCluster({ DROVER_AGENT_DIST: dist });
 });
 
+// The installed agent is the compiled binary: this is also the test that the binary registers and runs a task.
 test("install.sh detects the arch, verifies and installs the agent, which then runs a task", async () => {
   const prefix = join(cluster.dir, "prefix");
   const script = await fetch(`${cluster.coordinator.url}/install.sh`);
@@ -38,9 +39,9 @@ test("install.sh detects the arch, verifies and installs the agent, which then r
   try {
     const err = captureOutput(agent.stderr);
     await waitFor("the installed agent to register", () => err.text().includes("registered as installed"));
-    const id = await cluster.submit("tasks:\n  t: { steps: [ { run: 'echo on $DROVER_AGENT' } ] }\n");
+    const id = await cluster.submit("tasks:\n  t: { steps: [ { run: 'echo on $DROVER_AGENT, $DROVER_ARCH' } ] }\n");
     expect((await cluster.waitRun(id)).result).toBe("success");
-    expect(await cluster.log(id, "t", 0)).toBe("on installed\n");
+    expect(await cluster.log(id, "t", 0)).toBe("on installed, amd64\n");
   } finally {
     await stopAll([agent]);
   }
