@@ -18,8 +18,8 @@ const IN_FLIGHT = 2;
 /** A frame declaring more content than this is decompressed by streaming, so memory stays bounded. */
 const MAX_ONE_SHOT = 32 * 1024 * 1024;
 const FRAME_MAGIC = 0xfd2fb528;
-/** Frames are fresh buffers: collected every 32 MiB, an archive of any size adds a few tens of MiB to the agent's RSS. */
-const COLLECT_EVERY_BYTES = 32 * 1024 * 1024;
+/** Frames are fresh buffers: collected every 16 MiB, an archive of any size adds a few tens of MiB to the agent's RSS. */
+const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
 
 /**
  * Compresses chunks into frames, keeping their order and at most IN_FLIGHT compressions
