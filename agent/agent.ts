@@ -13,6 +13,7 @@ import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
+import { markTopDir } from "./runner/top-dir.ts";
 import { newId } from "../shared/ids.ts";
 
 interface Identity {
@@ -38,6 +39,9 @@ export class Agent {
 
   constructor(private readonly config: AgentConfig) {
     mkdirSync(join(config.workDir, "spool"), { recursive: true });
+    const attempts = join(config.workDir, "attempts");
+    mkdirSync(attempts, { recursive: true });
+    markTopDir(attempts);
     // per name, so agents sharing a work root stay distinct; a dynamic agent is new each time it starts
     this.identityFile = join(config.workDir, `identity-${config.name}.json`);
     this.identity = config.dynamic ? null : this.loadIdentity();

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { PROTOCOL_VERSION } from "../../shared/protocol/index.ts";
 import { AGENT_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
@@ -40,6 +41,10 @@ describe("a run end to end", () => {
     const firstEnd = (first!.attempts[0] as unknown as { endedAt: number }).endedAt;
     const secondStart = (second!.attempts[0] as unknown as { startedAt: number }).startedAt;
     expect(secondStart).toBeGreaterThanOrEqual(firstEnd);
+    // the agent has its attempt dirs spread over the filesystem's block groups (agent/runner/top-dir.ts)
+    const attempts = join(cluster.dir, "agent-a1", "attempts");
+    const fsType = Bun.spawnSync(["stat", "-f", "-c", "%T", attempts]).stdout.toString().trim();
+    if (fsType === "ext2/ext3") expect(Bun.spawnSync(["lsattr", "-d", attempts]).stdout.toString().split(/\s+/)[0]).toContain("T");
   });
 
   test("a failing command fails its task and the run, with its exit code; dependants are skipped", async () => {
