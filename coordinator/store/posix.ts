@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type Dirent, mkdirSync } from "node:fs";
+import { closeSync, type Dirent, mkdirSync, openSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
@@ -17,6 +17,7 @@ import {
   type PutOptions,
   type PutResult,
 } from "./object-store.ts";
+import { DropBehind, streamDroppingBehind } from "./drop-behind.ts";
 import { abortableReader, limitFor, Meter } from "./streams.ts";
 
 const TMP = ".tmp";
@@ -71,10 +72,20 @@ export class PosixObjectStore implements ObjectStore {
    * times faster, and no garbage. The HTTP server caps request bodies; the size is checked again here.
    */
   private async writeNatively(tmp: string, key: string, body: ReadableStream<Uint8Array>, limit: number, signal?: AbortSignal): Promise<PutResult> {
-    const written = Bun.write(tmp, new Response(body));
-    const size = await (signal ? untilAborted(written, signal) : written);
-    if (size > limit) throw new ObjectTooLargeError(key, limit);
-    return { size, sha256: "" };
+    // made here, so that the handle drop-behind follows is on the file the runtime writes
+    const fd = openSync(tmp, "wx");
+    const behind = DropBehind.follow(fd);
+    let complete = false;
+    try {
+      const written = Bun.write(tmp, new Response(body));
+      const size = await (signal ? untilAborted(written, signal) : written);
+      if (size > limit) throw new ObjectTooLargeError(key, limit);
+      complete = true;
+      return { size, sha256: "" };
+    } finally {
+      behind?.stop(complete);
+      closeSync(fd);
+    }
   }
 
   private async writeMetered(tmp: string, key: string, body: ObjectBody, limit: number, opts: PutOptions): Promise<PutResult> {
@@ -148,9 +159,9 @@ export class PosixObjectStore implements ObjectStore {
     return readStream(fh, range?.start ?? 0, Math.min(range?.end ?? info.size, info.size));
   }
 
-  /** The file itself, which the server sends with sendfile; deleted before it is sent, the response fails. */
-  async body(key: string): Promise<Blob | null> {
-    return (await this.stat(key)) ? Bun.file(this.pathOf(key)) : null;
+  /** The file, read past the page cache (see drop-behind.ts); deleted before it is sent, the response fails. */
+  async body(key: string): Promise<ReadableStream<Uint8Array> | null> {
+    return (await this.stat(key)) ? streamDroppingBehind(this.pathOf(key)) : null;
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {

@@ -126,6 +126,46 @@ describe("posix object store", () => {
     }));
 });
 
+/** Bytes of `path` in the page cache, as util-linux's fincore counts them. */
+function cachedBytes(path: string): number {
+  const out = Bun.spawnSync(["fincore", "--bytes", "--noheadings", "--output", "RES", path]);
+  if (out.exitCode !== 0) throw new Error(`fincore failed: ${out.stderr.toString()}`);
+  return Number(out.stdout.toString().trim());
+}
+
+describe("posix objects stay out of the page cache", () => {
+  test("a streamed put leaves nothing cached; a slow HTTP reader gets every byte, and nothing stays cached either", () =>
+    withStore(
+      async ({ root, store }) => {
+        const size = 48 * MiB;
+        const body = generated(size, 256 * 1024);
+        // hash: false is the runtime's native write, which drop-behind follows from outside
+        await store.put("ws/a", body.stream, { hash: false });
+        const path = join(root, "ws/a");
+        expect(cachedBytes(path)).toBeLessThan(MiB);
+        const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async () => new Response(await store.body("ws/a")) });
+        try {
+          const res = await fetch(`http://127.0.0.1:${server.port}/`);
+          const hash = new Bun.CryptoHasher("sha256");
+          let got = 0;
+          let chunks = 0;
+          // pauses let the response fill up, so the reader's buffers are reused while writes wait
+          for await (const chunk of res.body!) {
+            hash.update(chunk);
+            got += chunk.byteLength;
+            if (++chunks % 16 === 0) await Bun.sleep(5);
+          }
+          expect(got).toBe(size);
+          expect(hash.digest("hex")).toBe(body.sha256());
+        } finally {
+          server.stop(true);
+        }
+        expect(cachedBytes(path)).toBeLessThan(MiB);
+      },
+      { fsync: false },
+    ));
+});
+
 describe("openObjectStore", () => {
   test("opens posix stores from posix: specs and bare paths", () =>
     withStore(async ({ root }) => {
