@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, type Dirent, mkdirSync, openSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { DropBehind } from "../../shared/drop-behind.ts";
 import {
   type ByteRange,
   checkKey,
@@ -17,7 +18,7 @@ import {
   type PutOptions,
   type PutResult,
 } from "./object-store.ts";
-import { DropBehind, streamDroppingBehind } from "./drop-behind.ts";
+import { uncachedStream } from "./uncached-stream.ts";
 import { abortableReader, limitFor, Meter } from "./streams.ts";
 
 const TMP = ".tmp";
@@ -74,7 +75,7 @@ export class PosixObjectStore implements ObjectStore {
   private async writeNatively(tmp: string, key: string, body: ReadableStream<Uint8Array>, limit: number, signal?: AbortSignal): Promise<PutResult> {
     // made here, so that the handle drop-behind follows is on the file the runtime writes
     const fd = openSync(tmp, "wx");
-    const behind = DropBehind.follow(fd);
+    const stopFollowing = DropBehind.of(fd)?.follow();
     let complete = false;
     try {
       const written = Bun.write(tmp, new Response(body));
@@ -83,7 +84,7 @@ export class PosixObjectStore implements ObjectStore {
       complete = true;
       return { size, sha256: "" };
     } finally {
-      behind?.stop(complete);
+      stopFollowing?.(complete);
       closeSync(fd);
     }
   }
@@ -159,9 +160,9 @@ export class PosixObjectStore implements ObjectStore {
     return readStream(fh, range?.start ?? 0, Math.min(range?.end ?? info.size, info.size));
   }
 
-  /** The file, read past the page cache (see drop-behind.ts); deleted before it is sent, the response fails. */
+  /** The file, kept out of the page cache as it is read; deleted before it is sent, the response fails. */
   async body(key: string): Promise<ReadableStream<Uint8Array> | null> {
-    return (await this.stat(key)) ? streamDroppingBehind(this.pathOf(key)) : null;
+    return (await this.stat(key)) ? uncachedStream(this.pathOf(key)) : null;
   }
 
   async stat(key: string): Promise<ObjectInfo | null> {

@@ -1,0 +1,53 @@
+import { closeSync, fstatSync, openSync, read } from "node:fs";
+import { dropCached, readingSequentially, SEGMENT } from "../../shared/drop-behind.ts";
+
+/** Bytes read at a time; two buffers take turns. */
+const READ_BLOCK = 1024 * 1024;
+
+const readAt = (fd: number, into: Uint8Array, position: number) =>
+  new Promise<number>((resolve, reject) => read(fd, into, 0, into.length, position, (err, n) => (err ? reject(err) : resolve(n))));
+
+/**
+ * An object's file as a response body, dropped from the page cache behind the reader (see
+ * shared/drop-behind.ts for why). Read a block ahead into two buffers that take turns: the response
+ * copies what it is given, and a write it has not taken yet is waited for before going on.
+ */
+export function uncachedStream(path: string): ReadableStream<Uint8Array> {
+  let cancelled = false;
+  const source: Bun.DirectUnderlyingSource<Uint8Array> = {
+    type: "direct",
+    async pull(controller) {
+      const fd = openSync(path, "r");
+      try {
+        const size = fstatSync(fd).size;
+        readingSequentially(fd);
+        const blocks = [new Uint8Array(READ_BLOCK), new Uint8Array(READ_BLOCK)];
+        let position = 0;
+        let dropped = 0;
+        let next = readAt(fd, blocks[0]!, 0);
+        for (let turn = 0; position < size && !cancelled; turn ^= 1) {
+          const n = await next;
+          if (n === 0) break;
+          position += n;
+          const taken = controller.write(blocks[turn]!.subarray(0, n));
+          if (taken instanceof Promise) await taken;
+          if (position < size) next = readAt(fd, blocks[turn ^ 1]!, position);
+          if (position - dropped >= SEGMENT) {
+            dropCached(fd, dropped, position - dropped);
+            dropped = position;
+          }
+        }
+        controller.flush();
+        dropCached(fd, dropped, 0);
+        if (!cancelled) controller.close();
+      } finally {
+        closeSync(fd);
+      }
+    },
+    cancel() {
+      cancelled = true;
+    },
+  };
+  // the DOM typings, which the project includes, do not know Bun's direct streams
+  return new ReadableStream<Uint8Array>(source as unknown as UnderlyingDefaultSource<Uint8Array>);
+}
