@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, type Dirent, mkdirSync, openSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { DropBehind } from "../../shared/drop-behind.ts";
+import { followWrites } from "./drop-behind.ts";
 import {
   type ByteRange,
   checkKey,
@@ -75,7 +75,7 @@ export class PosixObjectStore implements ObjectStore {
   private async writeNatively(tmp: string, key: string, body: ReadableStream<Uint8Array>, limit: number, signal?: AbortSignal): Promise<PutResult> {
     // made here, so that the handle drop-behind follows is on the file the runtime writes
     const fd = openSync(tmp, "wx");
-    const stopFollowing = DropBehind.of(fd)?.follow();
+    const stopFollowing = followWrites(fd);
     let complete = false;
     try {
       const written = Bun.write(tmp, new Response(body));

@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, read } from "node:fs";
-import { dropCached, readingSequentially, SEGMENT } from "../../shared/drop-behind.ts";
+import { dropCached, readingSequentially, SEGMENT } from "./drop-behind.ts";
 
 /** Bytes read at a time; two buffers take turns. */
 const READ_BLOCK = 1024 * 1024;

@@ -1,0 +1,63 @@
+import { fstatSync } from "node:fs";
+import { libc } from "../../shared/libc.ts";
+
+// <fcntl.h>
+const SYNC_FILE_RANGE_WAIT_BEFORE = 1;
+const SYNC_FILE_RANGE_WRITE = 2;
+const SYNC_FILE_RANGE_WAIT_AFTER = 4;
+const POSIX_FADV_SEQUENTIAL = 2;
+const POSIX_FADV_DONTNEED = 4;
+
+/** Writeback is started a segment at a time; the segment before is waited for and dropped. */
+export const SEGMENT = 16 * 1024 * 1024;
+const FOLLOW_TICK_MS = 10;
+
+/**
+ * Keeps a file that another writer (the runtime's native write of a request body) is filling out of
+ * the page cache as it grows: every few milliseconds the writeback of each new full segment is
+ * started, and the segment before, on the disk by then, is dropped from the cache. An object is
+ * written once and read about once, mostly by an agent on another machine; caching it only pushes
+ * out what is hot, and each new GiB of page cache is memory the machine may not have touched for a
+ * while (on a VM whose host takes back what the guest frees, writing a GiB that way costs 2.3-3.1 s
+ * here, against 0.5 s when the same few MiB are reused). At most two segments stay cached; the data
+ * is the same, a reader gets every byte, from the cache or from the disk. Returns the function that
+ * stops following (`complete`: also write and drop the rest), or null where the calls are missing
+ * (not Linux with glibc), and the file is then cached as usual.
+ */
+export function followWrites(fd: number): ((complete: boolean) => void) | null {
+  const c = libc();
+  if (!c) return null;
+  let started = 0;
+  let dropped = 0;
+  const step = (through: number, keep: number) => {
+    if (through > started) {
+      c.sync_file_range(fd, started, through - started, SYNC_FILE_RANGE_WRITE);
+      started = through;
+    }
+    // the latest segment's writeback was only started; the ones before it have had time to finish
+    const settled = started - keep;
+    if (settled > dropped) {
+      c.sync_file_range(fd, dropped, settled - dropped, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      c.posix_fadvise(fd, dropped, settled - dropped, POSIX_FADV_DONTNEED);
+      dropped = settled;
+    }
+  };
+  const timer = setInterval(() => {
+    const size = fstatSync(fd).size;
+    step(size - (size % SEGMENT), SEGMENT);
+  }, FOLLOW_TICK_MS);
+  return (complete) => {
+    clearInterval(timer);
+    if (complete) step(fstatSync(fd).size, 0);
+  };
+}
+
+/** Drops the clean cached pages of [start, start + length) (length 0: to the end). */
+export function dropCached(fd: number, start: number, length: number): void {
+  libc()?.posix_fadvise(fd, start, length, POSIX_FADV_DONTNEED);
+}
+
+/** Tells the kernel `fd` will be read from start to end: it reads further ahead. */
+export function readingSequentially(fd: number): void {
+  libc()?.posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
