@@ -15,40 +15,39 @@ const FOLLOW_TICK_MS = 10;
 /**
  * Keeps a file that another writer (the runtime's native write of a request body) is filling out of
  * the page cache as it grows: every few milliseconds the writeback of each new full segment is
- * started, and the segment before, on the disk by then, is dropped from the cache. An object is
+ * started, and the segments older than the one before are dropped from the cache. An object is
  * written once and read about once, mostly by an agent on another machine; caching it only pushes
  * out what is hot, and each new GiB of page cache is memory the machine may not have touched for a
  * while (on a VM whose host takes back what the guest frees, writing a GiB that way costs 2.3-3.1 s
- * here, against 0.5 s when the same few MiB are reused). At most two segments stay cached; the data
- * is the same, a reader gets every byte, from the cache or from the disk. Returns the function that
- * stops following (`complete`: also write and drop the rest), or null where the calls are missing
- * (not Linux with glibc), and the file is then cached as usual.
+ * here, against 0.5 s when the same few MiB are reused). Nothing here waits for the disk while the
+ * body streams (on a slow disk that would stall the event loop): pages still being written back are
+ * simply dropped on a later tick. Once the body is complete, the rest is written and dropped, which
+ * the fsync that follows would have waited for anyway. The data is the same, a reader gets every byte,
+ * from the cache or from the disk. Returns the function that stops following, or null where the calls
+ * are missing (not Linux with glibc), and the file is then cached as usual.
  */
 export function followWrites(fd: number): ((complete: boolean) => void) | null {
   const c = libc();
   if (!c) return null;
   let started = 0;
   let dropped = 0;
-  const step = (through: number, keep: number) => {
+  const timer = setInterval(() => {
+    const size = fstatSync(fd).size;
+    const through = size - (size % SEGMENT);
     if (through > started) {
       c.sync_file_range(fd, started, through - started, SYNC_FILE_RANGE_WRITE);
       started = through;
+      // from a segment before the last drop, for pages that were still under writeback then
+      const from = Math.max(0, dropped - SEGMENT);
+      dropped = Math.max(dropped, started - 2 * SEGMENT);
+      if (dropped > from) c.posix_fadvise(fd, from, dropped - from, POSIX_FADV_DONTNEED);
     }
-    // the latest segment's writeback was only started; the ones before it have had time to finish
-    const settled = started - keep;
-    if (settled > dropped) {
-      c.sync_file_range(fd, dropped, settled - dropped, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      c.posix_fadvise(fd, dropped, settled - dropped, POSIX_FADV_DONTNEED);
-      dropped = settled;
-    }
-  };
-  const timer = setInterval(() => {
-    const size = fstatSync(fd).size;
-    step(size - (size % SEGMENT), SEGMENT);
   }, FOLLOW_TICK_MS);
   return (complete) => {
     clearInterval(timer);
-    if (complete) step(fstatSync(fd).size, 0);
+    if (!complete) return;
+    c.sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+    c.posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   };
 }
 
