@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { closeSync, type Dirent, mkdirSync, openSync } from "node:fs";
+import { closeSync, type Dirent, fsync, mkdirSync, openSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { followWrites } from "./drop-behind.ts";
+import { promisify } from "node:util";
+import { dropCached, followWrites } from "./drop-behind.ts";
 import {
   type ByteRange,
   checkKey,
@@ -52,11 +53,10 @@ export class PosixObjectStore implements ObjectStore {
     const tmp = join(this.tmpDir, randomUUID());
     try {
       const dest = this.pathOf(key);
-      const result =
-        opts.hash === false && body instanceof ReadableStream
-          ? await this.writeNatively(tmp, key, body, limit, opts.signal)
-          : await this.writeMetered(tmp, key, body, limit, opts);
-      if (this.fsync) await syncPath(tmp);
+      const native = opts.hash === false && body instanceof ReadableStream;
+      const result = native ? await this.writeNatively(tmp, key, body, limit, opts.signal) : await this.writeMetered(tmp, key, body, limit, opts);
+      // a native write syncs its file itself, before dropping it from the cache
+      if (this.fsync && !native) await syncPath(tmp);
       await this.moveIntoPlace(tmp, dest);
       return result;
     } catch (err) {
@@ -76,15 +76,17 @@ export class PosixObjectStore implements ObjectStore {
     // made here, so that the handle drop-behind follows is on the file the runtime writes
     const fd = openSync(tmp, "wx");
     const stopFollowing = followWrites(fd);
-    let complete = false;
     try {
       const written = Bun.write(tmp, new Response(body));
       const size = await (signal ? untilAborted(written, signal) : written);
       if (size > limit) throw new ObjectTooLargeError(key, limit);
-      complete = true;
+      stopFollowing?.(true);
+      if (this.fsync) await promisify(fsync)(fd);
+      // all of it once synced; without the fsync, what the writeback has finished
+      dropCached(fd, 0, 0);
       return { size, sha256: "" };
     } finally {
-      stopFollowing?.(complete);
+      stopFollowing?.(false);
       closeSync(fd);
     }
   }
