@@ -182,12 +182,14 @@ export function runObjectStoreContract(
       });
     }
 
-    test("body serves a whole object as an HTTP response body; null when missing", async () => {
+    test("body serves a whole object (or an empty one) as an HTTP response body; null when missing", async () => {
       const bytes = pattern(3 * MiB + 7, 5);
       await store.put("served/x", bytes);
       const body = await store.body("served/x");
       const served: Uint8Array = new Uint8Array(await new Response(body as BodyInit).arrayBuffer());
       expect(served).toEqual(bytes);
+      await store.put("served/empty", "");
+      expect((await new Response((await store.body("served/empty")) as BodyInit).arrayBuffer()).byteLength).toBe(0);
       expect(await store.body("served/missing")).toBeNull();
     });
 

@@ -1,10 +1,11 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidKeyError, type ObjectStoreOptions, ObjectTooLargeError } from "../../coordinator/store/object-store.ts";
 import { openObjectStore } from "../../coordinator/store/open.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { runObjectStoreContract, type StoreFixture } from "./contract.ts";
 import { collect, generated, hashStream, measure, pattern, readAll, sha256Hex } from "./streams.ts";
 
@@ -126,6 +127,14 @@ describe("posix object store", () => {
     }));
 });
 
+function readlinkSafe(path: string): string | null {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return null;
+  }
+}
+
 /** Bytes of `path` in the page cache, as util-linux's fincore counts them. */
 function cachedBytes(path: string): number {
   const out = Bun.spawnSync(["fincore", "--bytes", "--noheadings", "--output", "RES", path]);
@@ -165,6 +174,26 @@ describe("posix objects stay out of the page cache", () => {
       // the store's default: the put syncs the object, then drops all of it
       { fsync: true },
     ));
+
+  test("a download the client abandons midway stops reading and closes the object's file", () =>
+    withStore(async ({ root, store }) => {
+      await store.put("ws/c", generated(64 * MiB, 256 * 1024).stream, { hash: false });
+      const path = join(root, "ws/c");
+      const openOnIt = () => readdirSync("/proc/self/fd").filter((fd) => readlinkSafe(`/proc/self/fd/${fd}`) === path).length;
+      const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: async () => new Response(await store.body("ws/c")) });
+      try {
+        const aborting = new AbortController();
+        const res = await fetch(`http://127.0.0.1:${server.port}/`, { signal: aborting.signal });
+        const reader = res.body!.getReader();
+        await reader.read();
+        expect(openOnIt()).toBe(1);
+        aborting.abort();
+        await reader.cancel().catch(() => {});
+        await waitFor("the object's file to be closed", () => (openOnIt() === 0 ? true : undefined), 5_000);
+      } finally {
+        server.stop(true);
+      }
+    }));
 
   test("while a put streams, what has been written back leaves the cache (here without fsync)", () =>
     withStore(
