@@ -34,15 +34,18 @@ const sameOrigin: MiddlewareHandler<WebEnv> = async (c, next) => {
   await next();
 };
 
-loginRoutes.get("/login", (c) => c.html(<LoginPage next={safeNext(c.req.query("next"))} />));
+const REFUSED = "That token is not valid (or was revoked).";
+
+loginRoutes.get("/login", (c) =>
+  c.html(<LoginPage next={safeNext(c.req.query("next"))} error={c.req.query("error") === "invalid" ? REFUSED : undefined} />),
+);
 
 loginRoutes.post("/login", sameOrigin, async (c) => {
   const form = await c.req.parseBody();
   const token = typeof form.token === "string" ? form.token.trim() : "";
   const next = safeNext(typeof form.next === "string" ? form.next : undefined);
-  if (!(await userForToken(c.get("services"), token))) {
-    return c.html(<LoginPage next={next} error="That token is not valid (or was revoked)." />, 401);
-  }
+  // post, redirect, get: the refusal is a page of its own, which a reload shows again without posting the token
+  if (!(await userForToken(c.get("services"), token))) return c.redirect(`/login?next=${encodeURIComponent(next)}&error=invalid`, 303);
   // HttpOnly keeps the token from other scripts; SameSite=Strict keeps other sites from using it
   setCookie(c, COOKIE, token, {
     httpOnly: true,

@@ -58,6 +58,8 @@ describe.skipIf(!haveChromium)("web UI", () => {
     expect(new URL(page.url()).pathname).toBe("/login");
     await page.fill('input[name="token"]', "not-a-token");
     await page.click('button[type="submit"]');
+    // refused: back on the form, with the reason, and still on the way to the page first asked for
+    await page.waitForURL(/\/login\?next=%2Fruns%2Fnope&error=invalid$/);
     await expect(page.locator(".login .error").textContent()).resolves.toContain("not valid");
     await shot(page, "login");
     await page.fill('input[name="token"]', ADMIN_TOKEN);
@@ -67,9 +69,11 @@ describe.skipIf(!haveChromium)("web UI", () => {
     const [cookie] = await context.cookies();
     expect(cookie).toMatchObject({ name: "drover_token", value: ADMIN_TOKEN, httpOnly: true, sameSite: "Strict" });
     // the login form only takes posts from the UI's own pages, and only sends users on within the site
-    const post = (origin: string, next: string) =>
-      fetch(`${cluster.coordinator.url}/login`, { method: "POST", redirect: "manual", headers: { origin }, body: new URLSearchParams({ token: ADMIN_TOKEN, next }) });
+    const post = (origin: string, next: string, token = ADMIN_TOKEN) =>
+      fetch(`${cluster.coordinator.url}/login`, { method: "POST", redirect: "manual", headers: { origin }, body: new URLSearchParams({ token, next }) });
     expect((await post("http://evil.example", "/")).status).toBe(403);
+    const refused = await post(cluster.coordinator.url, "/agents", "not-a-token");
+    expect([refused.status, refused.headers.get("location"), refused.headers.get("set-cookie")]).toEqual([303, "/login?next=%2Fagents&error=invalid", null]);
     expect((await post(cluster.coordinator.url, "//evil.example/x")).headers.get("location")).toBe("/");
     await page.click("text=Log out");
     await page.waitForURL(/\/login$/);
