@@ -7,7 +7,7 @@ const symbols = {
   posix_fadvise: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.i32], returns: FFIType.i32 },
 } as const;
 
-export type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
+type Libc = ReturnType<typeof dlopen<typeof symbols>>["symbols"];
 
 let loaded: Libc | null | undefined;
 

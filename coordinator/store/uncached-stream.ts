@@ -9,7 +9,7 @@ const readAt = (fd: number, into: Uint8Array, position: number) =>
 
 /**
  * An object's file as a response body, dropped from the page cache behind the reader (see
- * shared/drop-behind.ts for why). Read a block ahead into two buffers that take turns: the response
+ * drop-behind.ts for why). Read a block ahead into two buffers that take turns: the response
  * copies what it is given, and a write it has not taken yet is waited for before going on.
  */
 export function uncachedStream(path: string): ReadableStream<Uint8Array> {
