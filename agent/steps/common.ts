@@ -35,12 +35,16 @@ export function matchPaths(ctx: StepContext, patterns: string[]): string[] {
   return paths;
 }
 
-/** Packs what `patterns` match and hands the archive stream to `upload`. */
+/**
+ * Packs what `patterns` match and hands the archive stream to `upload`. `stats` is null when the
+ * coordinator answered without taking the whole archive (a cache another task stored meanwhile):
+ * the runtime then cancels the rest of the body, which is no failure.
+ */
 export async function uploadArchive<T>(
   ctx: StepContext,
   patterns: string[],
   upload: (body: ReadableStream<Uint8Array>) => Promise<T>,
-): Promise<{ result: T; stats: PackStats }> {
+): Promise<{ result: T; stats: PackStats | null }> {
   const packed = packArchive(ctx.dir, matchPaths(ctx, patterns));
   let result: T;
   try {
@@ -53,7 +57,14 @@ export async function uploadArchive<T>(
     packed.abort(cause);
     throw cause;
   }
-  const stats = await packed.stats;
-  for (const skipped of stats.skipped) ctx.log(`skipped ${skipped}`);
+  // answered, so any failure of the packing now is the cancel of a body the coordinator did not need
+  const stats = await packed.stats.catch(() => null);
+  for (const skipped of stats?.skipped ?? []) ctx.log(`skipped ${skipped}`);
   return { result, stats };
+}
+
+/** The counts of an archive the coordinator stored, which it can only have done having taken all of it. */
+export function storedWhole(stats: PackStats | null): PackStats {
+  if (!stats) throw new Error("the coordinator answered before it had taken the whole archive");
+  return stats;
 }
