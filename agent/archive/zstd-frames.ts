@@ -121,15 +121,15 @@ export async function* decompressFrames(head: Uint8Array, input: AsyncIterator<U
 }
 
 /**
- * Bytes received and not yet taken, gathered in a buffer that a taken frame leaves with (no copy);
- * buffers come back once their frame is decompressed, so a whole archive needs only a few.
- */
-/**
  * A queue's buffer holds a whole frame (a MiB of content, a little more as stored blocks) and the start
  * of the next: at 1 MiB it had to grow, with a copy, for nearly every frame.
  */
 const QUEUE_BYTES = 2 * 1024 * 1024;
 
+/**
+ * Bytes received and not yet taken, gathered in a buffer that a taken frame leaves with (no copy);
+ * buffers come back once their frame is decompressed, so a whole archive needs only a few.
+ */
 class ByteQueue {
   private readonly spare: Uint8Array[] = [];
   private buffer = this.fresh(0);
