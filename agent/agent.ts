@@ -11,6 +11,7 @@ import {
 import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
+import { KeptWorkspaces } from "./archive/kept.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
 import { markTopDir } from "./runner/top-dir.ts";
@@ -32,6 +33,7 @@ export class Agent {
   private heartbeat: Timer | null = null;
   private draining = false;
   private readonly identityFile: string;
+  private readonly kept: KeptWorkspaces;
   private exit: (code: number) => void = () => {};
   readonly done = new Promise<number>((resolve) => {
     this.exit = resolve;
@@ -42,6 +44,7 @@ export class Agent {
     const attempts = join(config.workDir, "attempts");
     mkdirSync(attempts, { recursive: true });
     markTopDir(attempts);
+    this.kept = new KeptWorkspaces(join(config.workDir, "kept"), config.keepWorkspacesBytes);
     // per name, so agents sharing a work root stay distinct; a dynamic agent is new each time it starts
     this.identityFile = join(config.workDir, `identity-${config.name}.json`);
     this.identity = config.dynamic ? null : this.loadIdentity();
@@ -130,6 +133,7 @@ export class Agent {
       this.identity = { id: message.agentId, credential: message.credential };
       if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
     }
+    this.kept.open(message.agentId);
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);
       if (!runner) continue;
@@ -169,6 +173,7 @@ export class Agent {
       sender: this.connection,
       report: (r) => this.reports.send(r),
       cancelGraceMs: this.config.cancelGraceMs,
+      kept: this.kept,
     });
     this.attempts.set(assignment.attempt, runner);
     runner
@@ -194,6 +199,7 @@ export class Agent {
 
   stop(code: number): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.kept.close();
     this.connection.stop();
     this.exit(code);
   }

@@ -17,12 +17,14 @@ export interface AgentConfig {
   once: boolean;
   workDir: string;
   cancelGraceMs: number;
+  /** bytes of saved workspaces kept for downstream tasks on this agent (kept.ts); 0 keeps none */
+  keepWorkspacesBytes: number;
 }
 
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR]";
+  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -41,6 +43,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
       dynamic: { type: "boolean" },
       once: { type: "boolean" },
       "work-dir": { type: "string" },
+      "keep-workspaces": { type: "string" },
     },
   });
   const coordinator = values.coordinator ?? env.DROVER_COORDINATOR;
@@ -58,6 +61,9 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   const name = values.name ?? env.DROVER_AGENT_NAME ?? hostname();
   const memoryBytes = memoryToBytes(values.memory ?? totalmem());
   if (memoryBytes === null) throw new Error(`--memory wants a byte count or a size like 512M or 4G, got "${values.memory}"`);
+  const keep = values["keep-workspaces"] ?? env.DROVER_AGENT_KEEP_WORKSPACES ?? "4G";
+  const keepWorkspacesBytes = keep.trim() === "0" ? 0 : memoryToBytes(keep);
+  if (keepWorkspacesBytes === null) throw new Error(`--keep-workspaces wants a byte count, a size like 4G, or 0, got "${keep}"`);
   return {
     coordinator: coordinator.replace(/\/$/, ""),
     token,
@@ -74,5 +80,6 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     once: values.once ?? false,
     workDir: resolve(values["work-dir"] ?? env.DROVER_AGENT_WORK_DIR ?? join(homedir(), ".drover", `agent-${name}`)),
     cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
+    keepWorkspacesBytes,
   };
 }

@@ -1,9 +1,23 @@
-import { closeSync, existsSync, lstatSync, mkdirSync, openSync, realpathSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeSync,
+} from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { linkStaysInside } from "../../shared/archive-links.ts";
+import type { KeptArchive } from "./kept.ts";
 import { decompressFrames, through } from "./zstd-frames.ts";
 
 export class HostileArchiveError extends Error {}
@@ -52,24 +66,35 @@ class EntryWriter {
    */
   private readonly checkedDirs = new Map<string, string>();
 
+  private readonly umask = process.umask();
+
   constructor(private readonly root: string) {}
 
   private refuse(entry: TarEntry, why: string): never {
     throw new HostileArchiveError(`refused archive entry "${entry.name}": ${why}`);
   }
 
-  /** Creates the entry; file content follows through `write`. */
-  async begin(entry: TarEntry): Promise<void> {
+  /**
+   * Checks where the entry would land and waits until nothing else is writing that name; the
+   * target and its parent's real path, or null for the destination itself (`tar -C dir .` names it "./").
+   */
+  private async place(entry: TarEntry): Promise<{ target: string; parent: string } | null> {
     if (isAbsolute(entry.name)) this.refuse(entry, "absolute path");
     const target = resolve(this.root, entry.name);
     if (!inside(this.root, target)) this.refuse(entry, "path leaves the destination");
-    // `tar -C dir .` names the root itself "./"
-    if (target === this.root) return entry.type === "directory" ? undefined : this.refuse(entry, "names the destination itself");
+    if (target === this.root) return entry.type === "directory" ? null : this.refuse(entry, "names the destination itself");
     // An earlier entry of the same name must be on disk before this one replaces it.
     await this.writing.get(target);
     if (this.writing.size >= WRITES_IN_FLIGHT) await Promise.race(this.writing.values());
     if (this.failure) throw this.failure;
-    const parent = this.checkedParent(entry, target);
+    return { target, parent: this.checkedParent(entry, target) };
+  }
+
+  /** Creates the entry; file content follows through `write`. */
+  async begin(entry: TarEntry): Promise<void> {
+    const placed = await this.place(entry);
+    if (!placed) return;
+    const { target, parent } = placed;
     switch (entry.type) {
       case "directory":
         mkdirSync(target, { recursive: true });
@@ -96,6 +121,22 @@ class EntryWriter {
       default:
         this.refuse(entry, `entries of type ${entry.type} are not allowed`);
     }
+  }
+
+  /**
+   * A file entry whose content is already on this filesystem at `from` (a kept copy): moved into
+   * place, then given what writing it would have given it, the entry's mode under the umask and
+   * the time as its mtime.
+   */
+  async adopt(entry: TarEntry, from: string): Promise<void> {
+    const placed = await this.place(entry);
+    if (!placed) this.refuse(entry, "names the destination itself");
+    this.remove(placed.target);
+    renameSync(from, placed.target);
+    chmodSync(placed.target, entry.mode & 0o777 & ~this.umask);
+    const now = new Date();
+    utimesSync(placed.target, now, now);
+    this.files++;
   }
 
   /** The real path of the entry's parent dir, made if missing; refuses the entry when that is outside the root. */
@@ -237,6 +278,21 @@ export async function extractArchive(body: ReadableStream<Uint8Array>, dest: str
     await writer.finish().catch(() => {});
     throw explained(e as Error, current);
   }
+  return writer.files;
+}
+
+/**
+ * Puts a kept archive (kept.ts) under `dest` as extracting it would, entry by entry with the same
+ * checks, moving its files into place. Returns how many files it placed.
+ */
+export async function adoptKept(kept: KeptArchive, dest: string): Promise<number> {
+  mkdirSync(dest, { recursive: true });
+  const writer = new EntryWriter(realpathSync(dest));
+  for (const [i, entry] of kept.entries.entries()) {
+    if (entry.type === "file") await writer.adopt(entry, kept.path(i));
+    else await writer.begin(entry);
+  }
+  await writer.finish();
   return writer.files;
 }
 

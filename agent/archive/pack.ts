@@ -2,6 +2,7 @@ import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs"
 import { dirname, join } from "node:path";
 import tar, { type Header, type Pack } from "tar-stream";
 import { linkStaysInside } from "../../shared/archive-links.ts";
+import type { Keeping } from "./kept.ts";
 import { FrameCompressor } from "./zstd-frames.ts";
 
 type EntryHeader = Partial<Header> & { name: string };
@@ -93,12 +94,21 @@ function addFile(pack: Pack, header: EntryHeader, path: string, name: string, si
   });
 }
 
-async function fill(pack: Pack, root: string, paths: string[], stats: PackStats, reads: ReadBuffers): Promise<void> {
+async function fill(
+  pack: Pack,
+  root: string,
+  paths: string[],
+  stats: PackStats,
+  reads: ReadBuffers,
+  keep: Keeping | null,
+): Promise<void> {
   for (const name of paths) {
     const full = join(root, name);
-    const st = lstatSync(full);
-    const header = { name, mode: st.mode & 0o7777, mtime: st.mtime };
+    const st = keep ? await keep.settled(full) : lstatSync(full, { bigint: true });
+    const mode = Number(st.mode & 0o7777n);
+    const header = { name, mode, mtime: st.mtime };
     if (st.isDirectory()) {
+      keep?.other({ name, type: "directory", mode, size: 0, linkname: "" });
       await addEntry(pack, { ...header, type: "directory" });
     } else if (st.isSymbolicLink()) {
       const linkname = readlinkSync(full);
@@ -106,12 +116,15 @@ async function fill(pack: Pack, root: string, paths: string[], stats: PackStats,
         stats.skipped.push(`${name} (symlink to ${linkname}, outside the work dir)`);
         continue;
       }
+      keep?.other({ name, type: "symlink", mode, size: 0, linkname });
       await addEntry(pack, { ...header, type: "symlink", linkname });
     } else if (st.isFile()) {
-      if (st.size === 0) await addEntry(pack, { ...header, type: "file", size: 0 });
-      else await addFile(pack, header, full, name, st.size, reads);
+      const size = Number(st.size);
+      keep?.file(name, mode, full, st);
+      if (size === 0) await addEntry(pack, { ...header, type: "file", size: 0 });
+      else await addFile(pack, header, full, name, size, reads);
       stats.files++;
-      stats.bytes += st.size;
+      stats.bytes += size;
     } else {
       stats.skipped.push(`${name} (not a file, directory or symlink)`);
     }
@@ -123,10 +136,10 @@ async function fill(pack: Pack, root: string, paths: string[], stats: PackStats,
  * The tar (tar-stream) cut into CHUNK-sized pieces, each compressed as one zstd frame on the thread
  * pool while the next is filled; the pieces are reused buffers, so a GiB of tar makes no GiB of garbage.
  */
-async function* frames(root: string, paths: string[], stats: PackStats): AsyncGenerator<Uint8Array> {
+async function* frames(root: string, paths: string[], stats: PackStats, keep: Keeping | null): AsyncGenerator<Uint8Array> {
   const pack = tar.pack();
   const reads = new ReadBuffers();
-  fill(pack, root, paths, stats, reads).catch((e: Error) => pack.destroy(e));
+  fill(pack, root, paths, stats, reads, keep).catch((e: Error) => pack.destroy(e));
   const compressor = new FrameCompressor(CHUNK);
   let chunk = compressor.buffer();
   let used = 0;
@@ -159,11 +172,12 @@ async function* frames(root: string, paths: string[], stats: PackStats): AsyncGe
 /**
  * Streams a zstd-compressed tar of `paths` (relative to `root`, as given by expandGlobs),
  * packing only as fast as the body is read, so memory stays flat whatever the sizes.
- * A read error fails the body, so an upload of it breaks.
+ * A read error fails the body, so an upload of it breaks. With `keep`, each file is also linked
+ * there as it is packed (see kept.ts).
  */
-export function packArchive(root: string, paths: string[]): Packed {
+export function packArchive(root: string, paths: string[], keep: Keeping | null = null): Packed {
   const counts: PackStats = { files: 0, bytes: 0, skipped: [] };
-  const output = frames(root, paths, counts);
+  const output = frames(root, paths, counts, keep);
   let failure: Error | null = null;
   let settle: { ok(stats: PackStats): void; fail(e: Error): void } = { ok: () => {}, fail: () => {} };
   const stats = new Promise<PackStats>((ok, fail) => {

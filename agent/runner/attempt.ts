@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
+import type { KeptWorkspaces } from "../archive/kept.ts";
 import { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
@@ -20,6 +21,7 @@ export interface AttemptContext {
   sender: LogSender;
   report(report: Report): Promise<void>;
   cancelGraceMs: number;
+  kept: KeptWorkspaces;
 }
 
 type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
@@ -107,6 +109,7 @@ export class AttemptRunner {
           env: this.stepEnv({}),
           log,
           files: this.files,
+          kept: this.ctx.kept,
           signal: this.abort.signal,
         }));
       }

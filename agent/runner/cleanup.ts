@@ -50,6 +50,16 @@ export function cleanUpAfter(request: CleanupRequest, ownWorkDir: string): Clean
   if (request.workDir === ownWorkDir) {
     const spool = join(request.workDir, "spool");
     const spooled = existsSync(spool) ? readdirSync(spool) : [];
+    // the workspaces it kept for downstream tasks (kept.ts) go with it
+    const kept = join(request.workDir, "kept", request.agent);
+    if (existsSync(kept)) {
+      try {
+        rmSync(kept, { recursive: true, force: true });
+        result.removedPaths.push(kept);
+      } catch (e) {
+        result.errors.push(`removing ${kept}: ${(e as Error).message}`);
+      }
+    }
     for (const attempt of attempts) {
       const paths = [join(request.workDir, "attempts", attempt)];
       for (const f of spooled) if (f.startsWith(`${attempt}-`)) paths.push(join(spool, f));

@@ -2,6 +2,7 @@ import { isAbsolute, relative, resolve } from "node:path";
 export { formatBytes } from "../../shared/format.ts";
 import type { KeyContext } from "../archive/cache-key.ts";
 import { expandGlobs } from "../archive/globs.ts";
+import type { Keeping, KeptWorkspaces } from "../archive/kept.ts";
 import { type PackStats, packArchive } from "../archive/pack.ts";
 import { type FilesClient, FilesError } from "../connection/files-client.ts";
 
@@ -13,10 +14,11 @@ export interface StepContext {
   step: number;
   keys: KeyContext;
   files: FilesClient;
+  /** this agent's kept workspace archives */
+  kept: KeptWorkspaces;
   /** one human-readable line to the step's log */
   log(line: string): void;
 }
-
 
 export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
@@ -38,14 +40,16 @@ export function matchPaths(ctx: StepContext, patterns: string[]): string[] {
 /**
  * Packs what `patterns` match and hands the archive stream to `upload`. `stats` is null when the
  * coordinator answered without taking the whole archive (a cache another task stored meanwhile):
- * the runtime then cancels the rest of the body, which is no failure.
+ * the runtime then cancels the rest of the body, which is no failure. With `keep`, the packed files
+ * are linked there too.
  */
 export async function uploadArchive<T>(
   ctx: StepContext,
   patterns: string[],
   upload: (body: ReadableStream<Uint8Array>) => Promise<T>,
+  keep: Keeping | null = null,
 ): Promise<{ result: T; stats: PackStats | null }> {
-  const packed = packArchive(ctx.dir, matchPaths(ctx, patterns));
+  const packed = packArchive(ctx.dir, matchPaths(ctx, patterns), keep);
   let result: T;
   try {
     result = await upload(packed.body);

@@ -1,4 +1,5 @@
 import type { AssignedStep, Assignment } from "../../shared/protocol/index.ts";
+import type { KeptWorkspaces } from "../archive/kept.ts";
 import { type FilesClient, isTransient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import type { StepContext } from "./common.ts";
@@ -26,6 +27,7 @@ export interface ArchiveStepInput {
   log: { write(data: Uint8Array): void };
   /** the attempt's client, whose requests `signal` aborts: archive steps have no process to signal */
   files: FilesClient;
+  kept: KeptWorkspaces;
   /** aborted when the attempt stops, with an Error saying why ("cancelled", "timeout") as its reason */
   signal: AbortSignal;
 }
@@ -56,6 +58,7 @@ export async function runArchiveStep(step: ArchiveStep, input: ArchiveStepInput)
     step: input.index,
     keys: { dir: input.dir, arch: assignment.arch, env: input.env },
     files: input.files,
+    kept: input.kept,
     log,
   };
   try {

@@ -1,4 +1,5 @@
-import { extractArchive } from "../archive/extract.ts";
+import { adoptKept, extractArchive, HostileArchiveError } from "../archive/extract.ts";
+import type { WorkspaceArchive } from "../connection/files-client.ts";
 import { type StepContext, destDir, formatBytes, plural } from "./common.ts";
 
 /** Extracts the workspace archives of every ancestor task, in the coordinator's order (later ones win). */
@@ -7,7 +8,31 @@ export async function restoreWorkspace(step: { dest?: string }, ctx: StepContext
   const archives = await ctx.files.workspaces();
   if (archives.length === 0) ctx.log("no workspace archives from upstream tasks");
   for (const archive of archives) {
+    const moved = await fromKept(archive, dest, ctx);
+    if (moved !== null) {
+      ctx.log(`restored the workspace of ${archive.task}: ${plural(moved, "file")}, moved from the copy kept on this agent`);
+      continue;
+    }
     const files = await extractArchive(await ctx.files.object(archive.object), dest);
     ctx.log(`restored the workspace of ${archive.task}: ${plural(files, "file")} (${formatBytes(archive.size)} compressed)`);
+  }
+}
+
+/**
+ * Places the copy of `archive` kept on this agent, if there is one still as saved: how many files
+ * it moved, or null to download. Extraction would refuse a hostile placement the same way; any other
+ * failure part way leaves files that the download then overwrites.
+ */
+async function fromKept(archive: WorkspaceArchive, dest: string, ctx: StepContext): Promise<number | null> {
+  const kept = ctx.kept.claim(archive.object, ctx.log);
+  if (!kept) return null;
+  try {
+    return await adoptKept(kept, dest);
+  } catch (e) {
+    if (e instanceof HostileArchiveError) throw e;
+    ctx.log(`could not use the copy kept on this agent (${(e as Error).message}): downloading the archive`);
+    return null;
+  } finally {
+    await kept.release();
   }
 }

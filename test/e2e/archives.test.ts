@@ -50,7 +50,8 @@ test("workspace, cache and artifacts flow from build to test", async () => {
   expect(await cluster.log(id, "build", 1)).toMatch(/^saved 3 files \(\d+ B\) to the workspace, [\d.]+ \w+ compressed\n$/);
   expect(await cluster.log(id, "build", 2)).toMatch(/^saved cache deps-[0-9a-f]{64}: 1 file \(7 B\)\n$/);
   expect(await cluster.log(id, "build", 3)).toBe("uploaded coverage/index.html (7 B)\nsaved 1 artifact (7 B)\n");
-  expect(await cluster.log(id, "test", 0)).toMatch(/^restored the workspace of build: 3 files \(.+ compressed\)\n$/);
+  // one agent: the files build saved were kept here, and moved into place
+  expect(await cluster.log(id, "test", 0)).toBe("restored the workspace of build: 3 files, moved from the copy kept on this agent\n");
   expect(await cluster.log(id, "test", 1)).toMatch(/^restored cache deps-[0-9a-f]{64} \(.+\): 1 file\n$/);
   expect(await cluster.log(id, "test", 2)).toMatch(/^restored cache deps-[0-9a-f]{64} \(.+, newest for prefix deps-\): 1 file\n$/);
   expect(await cluster.log(id, "test", 3)).toBe("cache miss for keys: missing-key\n");
@@ -72,6 +73,42 @@ test("workspace, cache and artifacts flow from build to test", async () => {
   expect((await cluster.waitRun(again, 60_000)).result).toBe("success");
   expect(await cluster.log(again, "build", 2)).toMatch(/^cache deps-[0-9a-f]{64} exists, not saved\n$/);
 }, 120_000);
+
+test("a workspace kept on the agent that saved it goes to one restore there; another, or one after a change, downloads it", async () => {
+  const check = "test \"$(cat out/a.txt)\" = saved-a && test \"$(cat out/b.txt)\" = saved-b && echo ok";
+  const id = await cluster.submit(`tasks:
+  build:
+    steps:
+      - run: mkdir -p out && echo saved-a > out/a.txt && echo saved-b > out/b.txt
+      - save_to_workspace: { paths: ['out/**'] }
+  first: { depends: [build], steps: [ { restore_workspace: {} }, { run: '${check}' } ] }
+  second: { depends: [first], steps: [ { restore_workspace: {} }, { run: '${check}' } ] }
+`);
+  const run = await cluster.waitRun(id);
+  expect(run.result).toBe("success");
+  expect(await cluster.log(id, "first", 0)).toBe("restored the workspace of build: 2 files, moved from the copy kept on this agent\n");
+  expect(await cluster.log(id, "second", 0)).toMatch(/^restored the workspace of build: 2 files \(.+ compressed\)\n$/);
+  expect(await cluster.log(id, "second", 1)).toBe("ok\n");
+
+  // A later step of the saving task writes to a saved file in place: the kept copy is void and
+  // the restore gets the archive, as saved.
+  const changed = await cluster.submit(`tasks:
+  build:
+    steps:
+      - run: mkdir -p out && echo saved-a > out/a.txt && echo saved-b > out/b.txt
+      - save_to_workspace: { paths: ['out/**'] }
+      - run: echo after-the-save >> out/b.txt
+  use: { depends: [build], steps: [ { restore_workspace: {} }, { run: '${check}' } ] }
+`);
+  const after = await cluster.waitRun(changed);
+  expect(after.result).toBe("success");
+  expect(await cluster.log(changed, "use", 0)).toMatch(
+    /^the copy kept on this agent has changed since it was saved \(out\/b.txt\): downloading the archive\nrestored the workspace of build: 2 files \(.+ compressed\)\n$/,
+  );
+  expect(await cluster.log(changed, "use", 1)).toBe("ok\n");
+  // nothing kept stays behind once used or void
+  expect(Bun.spawnSync(["bash", "-c", `find ${join(cluster.dir, "agent-arch1", "kept")} -type f | wc -l`]).stdout.toString().trim()).toBe("0");
+});
 
 test("a cache key that cannot be rendered fails the step with the reason", async () => {
   const id = await cluster.submit(`tasks:

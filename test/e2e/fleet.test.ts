@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
 import { killGroup, liveProcesses, waitFor } from "../helpers/processes.ts";
@@ -57,13 +58,14 @@ describe("leases and lost agents", () => {
     expect(doomedRow.state).toBe("offline");
   });
 
-  test("dynamic agents: a sibling ends the dead one's orphans and removes its workspace; its record goes", async () => {
+  test("dynamic agents: a sibling ends the dead one's orphans and removes its workspaces, kept ones too; its record goes", async () => {
     const c = await cluster();
     const shared = join(c.dir, "shared-work");
     const marker = `drover-orphan-${Date.now()}`;
     const doomed = await c.startAgent("dyn-a", ["--dynamic", "--group", "pool", "--work-dir", shared]);
+    // k saves a workspace, which dyn-a keeps for a restore there (none comes)
     const id = await c.submit(
-      `tasks:\n  t:\n    group: pool\n    steps:\n      - run: 'if [ "$DROVER_AGENT" = dyn-a ]; then echo > mine; exec -a ${marker} sleep 600; fi; echo ok'\n`,
+      `tasks:\n  k:\n    group: pool\n    steps:\n      - run: echo kept > k.txt\n      - save_to_workspace: { paths: [k.txt] }\n  t:\n    group: pool\n    depends: [k]\n    steps:\n      - run: 'if [ "$DROVER_AGENT" = dyn-a ]; then echo > mine; exec -a ${marker} sleep 600; fi; echo ok'\n`,
     );
     const run0 = await waitFor("the attempt to run on dyn-a", async () => {
       const run = (await c.api<RunView>("GET", `/api/v1/runs/${id}`)).body;
@@ -73,6 +75,9 @@ describe("leases and lost agents", () => {
     const workspace = join(shared, "attempts", attemptId);
     await waitFor("the orphan-to-be to run", () => liveProcesses(marker) === 1);
     expect(await Bun.file(join(workspace, "mine")).exists()).toBe(true);
+    const [doomedId] = readdirSync(join(shared, "kept"));
+    const keptFiles = () => Number(Bun.spawnSync(["bash", "-c", `find '${join(shared, "kept", doomedId!)}' -type f 2>/dev/null | wc -l`]).stdout.toString());
+    expect(keptFiles()).toBe(1);
     killGroup(doomed.proc, "SIGKILL"); // the agent dies; its task's process group lives on as an orphan
     await doomed.proc.exited;
     await Bun.sleep(100); // no event marks "still alive": a short window for a death tied to the agent's to show
@@ -83,6 +88,7 @@ describe("leases and lost agents", () => {
     expect(taskOf(run, "t").attempts.map((a) => a.state)).toEqual(["lost", "success"]);
     await waitFor("the orphan to be ended", () => liveProcesses(marker) === 0);
     await waitFor("the workspace to be removed", async () => !(await Bun.file(join(workspace, "mine")).exists()));
+    await waitFor("the kept workspace to be removed", () => !existsSync(join(shared, "kept", doomedId!)));
     const names = (await agentsOf(c)).map((a) => a.name);
     expect(names).toEqual(["dyn-b"]);
   });

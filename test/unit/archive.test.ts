@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { putSampleTree } from "../helpers/sample-tree.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
@@ -60,13 +61,7 @@ describe("expandGlobs", () => {
 describe("pack and extract", () => {
   test("a round trip keeps content, modes, empty dirs and symlinks", async () => {
     const src = fresh("src");
-    put(src, { "bin/run.sh": "#!/bin/sh\necho hi\n", "lib/tool.js": "tool", "secret.key": "k", "empty": "" });
-    chmodSync(join(src, "bin/run.sh"), 0o755);
-    chmodSync(join(src, "secret.key"), 0o600);
-    mkdirSync(join(src, "emptydir"));
-    mkdirSync(join(src, "node_modules/.bin"), { recursive: true });
-    symlinkSync("../../lib/tool.js", join(src, "node_modules/.bin/tool"));
-    symlinkSync("/etc/passwd", join(src, "passwd"));
+    putSampleTree(src);
     const packed = packArchive(src, expandGlobs(src, ["**"]).paths);
     const dest = fresh("dest");
     expect(await extractArchive(packed.body, dest)).toBe(4);

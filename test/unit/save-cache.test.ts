@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FilesClient } from "../../agent/connection/files-client.ts";
+import { KeptWorkspaces } from "../../agent/archive/kept.ts";
 import { saveCache } from "../../agent/steps/save-cache.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "drover-save-cache-"));
@@ -28,7 +29,7 @@ test("a save_cache the coordinator answers with stored: false before reading the
     writeFileSync(join(dir, "d", "f"), crypto.getRandomValues(new Uint8Array(64 * 1024)).join(","));
     const lines: string[] = [];
     const files = new FilesClient({ coordinator: `http://127.0.0.1:${server.port}`, attempt: "a1", agentId: () => "agent", credential: () => "t" });
-    await saveCache({ key: "same-key", paths: ["d"] }, { dir, step: 0, keys: { dir, arch: "amd64", env: {} }, files, log: (l) => lines.push(l) });
+    await saveCache({ key: "same-key", paths: ["d"] }, { dir, step: 0, keys: { dir, arch: "amd64", env: {} }, files, kept: new KeptWorkspaces(join(dir, "kept"), 0), log: (l) => lines.push(l) });
     expect(puts).toEqual(["/agent/v1/attempts/a1/caches/same-key"]);
     expect(lines).toEqual(["cache same-key was saved by another task meanwhile, not stored"]);
   } finally {

@@ -1,0 +1,219 @@
+import { type BigIntStats, linkSync, lstatSync, mkdirSync, rmSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { newId } from "../../shared/ids.ts";
+
+/**
+ * Workspace archives this agent saved, kept as hard links to the files it packed, so that a
+ * downstream task that runs here moves them into place instead of downloading and extracting the
+ * archive again (as Concourse reuses a volume on the worker that made it). The coordinator's copy
+ * stays the truth: a kept copy is used only while every file is the very one packed (same inode,
+ * size and mtime); otherwise, and on any other agent, the archive is downloaded.
+ */
+
+/** An entry as packed, in archive order; files carry what identifies the inode that was read. */
+export interface KeptEntry {
+  name: string;
+  type: "file" | "directory" | "symlink";
+  mode: number;
+  size: number;
+  linkname: string;
+  ino?: bigint;
+  mtimeNs?: bigint;
+}
+
+/**
+ * A file whose mtime is this close to when it was looked at may be written again within the same
+ * tick of the kernel's coarse clock, leaving its mtime unchanged (git's "racily clean" files), so
+ * it could change unnoticed: it is looked at again once this has passed, and if it is still being
+ * written after a few tries, its archive is not kept.
+ */
+const RACY_NS = 20_000_000n;
+const RACY_TRIES = 3;
+/**
+ * How long until a racily new file is not one, in ms; null when it is not one. An mtime a little
+ * ahead of the clock is new too (Date.now() is whole ms, mtimes can be finer); one far ahead is not
+ * (a write now would change it).
+ */
+function racyFor(st: BigIntStats): number | null {
+  const age = BigInt(Date.now()) * 1_000_000n - st.mtimeNs;
+  // whole ms, one more: Date.now() may be up to a ms behind
+  return age > -RACY_NS && age < RACY_NS ? Math.ceil(Number(RACY_NS - age) / 1e6) + 1 : null;
+}
+
+/** Kept copies older than this are dropped: downstream tasks start within seconds of their upstream. */
+const MAX_AGE_MS = 30 * 60_000;
+
+/** One archive's links, gathered while it is packed. */
+export class Keeping {
+  readonly entries: KeptEntry[] = [];
+  bytes = 0;
+  /** why this archive is not kept, once something rules it out */
+  refused: string | null = null;
+
+  constructor(
+    readonly dir: string,
+    private readonly budget: number,
+  ) {}
+
+  /** Where the link for entry `index` lives. */
+  path(index: number): string {
+    return join(this.dir, String(index));
+  }
+
+  /** lstat of `path`, taken once a file in it is not racily new (see RACY_NS); the packer uses this one. */
+  async settled(path: string): Promise<BigIntStats> {
+    for (let tries = 1; ; tries++) {
+      const st = lstatSync(path, { bigint: true });
+      const wait = racyFor(st);
+      if (this.refused || !st.isFile() || wait === null || tries === RACY_TRIES) return st;
+      await Bun.sleep(wait);
+    }
+  }
+
+  /** A directory or symlink, as packed. */
+  other(entry: KeptEntry): void {
+    if (!this.refused) this.entries.push(entry);
+  }
+
+  /** A regular file about to be read into the archive: `st` is its `settled` lstat, taken before reading it. */
+  file(name: string, mode: number, path: string, st: BigIntStats): void {
+    if (this.refused) return;
+    this.bytes += Number(st.size);
+    this.refused = this.refusal(name, path, st);
+    if (!this.refused) {
+      this.entries.push({ name, type: "file", mode, size: Number(st.size), linkname: "", ino: st.ino, mtimeNs: st.mtimeNs });
+    }
+  }
+
+  /** Why the file rules the archive out, or null once it is linked. */
+  private refusal(name: string, path: string, st: BigIntStats): string | null {
+    // Another name for the inode (in the work dir or anywhere) would stay linked to the restored file.
+    if (st.nlink !== 1n) return `${name} has more than one name`;
+    if (racyFor(st) !== null) return `${name} was being written`;
+    if (this.bytes > this.budget) return "it is larger than this agent keeps";
+    try {
+      linkSync(path, this.path(this.entries.length));
+      return null;
+    } catch (e) {
+      return `linking ${name}: ${(e as Error).message}`;
+    }
+  }
+}
+
+/** A kept archive taken for one restore; `release` removes what the restore left of it. */
+export interface KeptArchive {
+  entries: KeptEntry[];
+  path(index: number): string;
+  release(): Promise<void>;
+}
+
+interface Kept {
+  keeping: Keeping;
+  at: number;
+}
+
+/** This agent's kept workspace archives, by object, within a byte budget; 0 keeps none. */
+export class KeptWorkspaces {
+  private root: string | null = null;
+  private readonly kept = new Map<string, Kept>();
+  private total = 0;
+
+  constructor(
+    private readonly base: string,
+    private readonly budget: number,
+  ) {}
+
+  /**
+   * Kept copies live under the agent's id, so that a sibling can remove them after this agent dies;
+   * whatever an earlier process with the same id left there is of no use now.
+   */
+  open(agentId: string): void {
+    const root = join(this.base, agentId);
+    if (root === this.root) return;
+    this.close();
+    rmSync(root, { recursive: true, force: true });
+    this.root = root;
+  }
+
+  /** Drops every kept copy (the agent is leaving). */
+  close(): void {
+    for (const object of [...this.kept.keys()]) this.drop(object);
+    if (this.root) rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** Starts keeping an archive about to be packed; null when keeping is off. */
+  start(): Keeping | null {
+    if (this.budget === 0 || !this.root) return null;
+    const dir = join(this.root, newId());
+    mkdirSync(dir, { recursive: true });
+    return new Keeping(dir, this.budget);
+  }
+
+  /** The archive was stored as `object`: its links are kept, oldest copies making room. */
+  keep(keeping: Keeping, object: string): void {
+    if (keeping.refused) {
+      this.discard(keeping);
+      return;
+    }
+    this.evict(Date.now() - MAX_AGE_MS);
+    while (this.total + keeping.bytes > this.budget && this.kept.size > 0) this.drop(this.kept.keys().next().value!);
+    this.drop(object);
+    this.kept.set(object, { keeping, at: Date.now() });
+    this.total += keeping.bytes;
+    // an idle agent lets go of it too
+    setTimeout(() => this.evict(Date.now() - MAX_AGE_MS), MAX_AGE_MS + 1000).unref();
+  }
+
+  /** The archive was not stored: its links go. */
+  discard(keeping: Keeping): void {
+    void rm(keeping.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * The kept copy of `object`, taken off the list (a second restore downloads), or null when there
+   * is none or a file in it is no longer the one packed; `note` says which.
+   */
+  claim(object: string, note: (line: string) => void): KeptArchive | null {
+    this.evict(Date.now() - MAX_AGE_MS);
+    const keeping = this.take(object);
+    if (!keeping) return null;
+    const release = () => rm(keeping.dir, { recursive: true, force: true });
+    const changed = changedFile(keeping);
+    if (changed) {
+      note(`the copy kept on this agent has changed since it was saved (${changed}): downloading the archive`);
+      void release();
+      return null;
+    }
+    return { entries: keeping.entries, path: (i) => keeping.path(i), release };
+  }
+
+  private evict(before: number): void {
+    for (const [object, { at }] of this.kept) if (at < before) this.drop(object);
+  }
+
+  /** Takes `object` off the list, if it is on it. */
+  private take(object: string): Keeping | null {
+    const found = this.kept.get(object);
+    if (!found) return null;
+    this.kept.delete(object);
+    this.total -= found.keeping.bytes;
+    return found.keeping;
+  }
+
+  private drop(object: string): void {
+    const keeping = this.take(object);
+    if (keeping) this.discard(keeping);
+  }
+}
+
+/** The name of the first kept file that is not the inode packed, unchanged; null when none is. */
+function changedFile(keeping: Keeping): string | null {
+  for (const [i, entry] of keeping.entries.entries()) {
+    if (entry.type !== "file") continue;
+    const st = lstatSync(keeping.path(i), { bigint: true, throwIfNoEntry: false });
+    const same = st?.isFile() && st.ino === entry.ino && st.size === BigInt(entry.size) && st.mtimeNs === entry.mtimeNs;
+    if (!same) return entry.name;
+  }
+  return null;
+}

@@ -1,0 +1,199 @@
+import { describe, expect, test } from "bun:test";
+import {
+  appendFileSync,
+  chmodSync,
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from "node:fs";
+import { join, relative } from "node:path";
+import { adoptKept, extractArchive, HostileArchiveError } from "../../agent/archive/extract.ts";
+import { expandGlobs } from "../../agent/archive/globs.ts";
+import { type KeptArchive, KeptWorkspaces } from "../../agent/archive/kept.ts";
+import { packArchive } from "../../agent/archive/pack.ts";
+import { putFiles, putSampleTree } from "../helpers/sample-tree.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
+
+const { fresh } = scratchDirs("drover-kept-");
+
+/** Every entry under `root`: kind, mode and content or link target, by relative name. */
+function tree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      const key = relative(root, path);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out[key] = `link -> ${readlinkSync(path)}`;
+      else if (st.isDirectory()) {
+        out[key] = `dir`;
+        walk(path);
+      } else out[key] = `file ${mode} ${readFileSync(path, "utf8")}`;
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** A KeptWorkspaces opened for an agent, with a budget. */
+function workspaces(budget = 1 << 30): { kept: KeptWorkspaces; base: string } {
+  const base = fresh("kept");
+  const kept = new KeptWorkspaces(base, budget);
+  kept.open("agent-1");
+  return { kept, base };
+}
+
+/** Packs `patterns` under `src` as save_to_workspace does, keeping it as `object`; returns the archive's bytes and why it was not kept. */
+async function save(
+  kept: KeptWorkspaces,
+  src: string,
+  object: string,
+  patterns = ["**"],
+): Promise<{ archive: Blob; refused: string | null }> {
+  const keeping = kept.start()!;
+  const packed = packArchive(src, expandGlobs(src, patterns).paths, keeping);
+  const archive = await new Response(packed.body).blob();
+  await packed.stats;
+  kept.keep(keeping, object);
+  return { archive, refused: keeping.refused };
+}
+
+function claim(kept: KeptWorkspaces, object: string): { archive: KeptArchive | null; notes: string[] } {
+  const notes: string[] = [];
+  return { archive: kept.claim(object, (line) => notes.push(line)), notes };
+}
+
+/** The sample tree, with a setgid script (extraction drops the bit) and a file three dirs deep. */
+function sample(): string {
+  const src = fresh("src");
+  putSampleTree(src);
+  chmodSync(join(src, "bin/run.sh"), 0o2755);
+  putFiles(src, { "a/b/c/deep.txt": "deep" });
+  return src;
+}
+
+describe("kept workspaces", () => {
+  test("a kept copy restores what extracting the archive does, moving its files; a second claim finds none", async () => {
+    const { kept } = workspaces();
+    const src = sample();
+    const { archive, refused } = await save(kept, src, "obj-1");
+    expect(refused).toBeNull();
+    const extracted = fresh("extracted");
+    expect(await extractArchive(archive.stream(), extracted)).toBe(5);
+    const { archive: found, notes } = claim(kept, "obj-1");
+    expect(notes).toEqual([]);
+    const dest = fresh("dest");
+    expect(await adoptKept(found!, dest)).toBe(5);
+    await found!.release();
+    expect(tree(dest)).toEqual(tree(extracted));
+    expect(tree(dest)["passwd"]).toBeUndefined();
+    // moved, not copied: the inode packed is the one restored, with the time of the restore as its mtime
+    expect(lstatSync(join(dest, "lib/tool.js")).ino).toBe(lstatSync(join(src, "lib/tool.js")).ino);
+    expect(lstatSync(join(dest, "lib/tool.js")).mtimeMs).toBeGreaterThan(Date.now() - 5000);
+    expect(claim(kept, "obj-1").archive).toBeNull();
+    expect(claim(kept, "never-saved").archive).toBeNull();
+  });
+
+  test("a file written in place after the save voids the copy; one replaced under its name does not", async () => {
+    const { kept } = workspaces();
+    const src = fresh("src");
+    putFiles(src, { "out/a.txt": "packed a", "out/b.txt": "packed b" });
+    await save(kept, src, "obj-written");
+    appendFileSync(join(src, "out/b.txt"), " and more");
+    const written = claim(kept, "obj-written");
+    expect(written.archive).toBeNull();
+    expect(written.notes).toEqual([
+      "the copy kept on this agent has changed since it was saved (out/b.txt): downloading the archive",
+    ]);
+
+    const other = fresh("src");
+    putFiles(other, { "out/a.txt": "packed a" });
+    await save(kept, other, "obj-replaced");
+    writeFileSync(join(other, "new.txt"), "replacement");
+    renameSync(join(other, "new.txt"), join(other, "out/a.txt"));
+    const { archive } = claim(kept, "obj-replaced");
+    const dest = fresh("dest");
+    await adoptKept(archive!, dest);
+    await archive!.release();
+    expect(readFileSync(join(dest, "out/a.txt"), "utf8")).toBe("packed a");
+  });
+
+  test("files with another name, files still being written and archives over the budget are not kept", async () => {
+    const { kept, base } = workspaces(100);
+    const linked = fresh("src");
+    putFiles(linked, { "a.txt": "a" });
+    linkSync(join(linked, "a.txt"), join(fresh("elsewhere"), "same-inode"));
+    expect((await save(kept, linked, "obj-linked")).refused).toBe("a.txt has more than one name");
+
+    const busy = fresh("src");
+    putFiles(busy, { "log.txt": "start\n" });
+    const append = () => appendFileSync(join(busy, "log.txt"), "line\n");
+    append();
+    const writer = setInterval(append, 2);
+    try {
+      expect((await save(kept, busy, "obj-busy")).refused).toBe("log.txt was being written");
+    } finally {
+      clearInterval(writer);
+    }
+
+    const big = fresh("src");
+    putFiles(big, { "a.bin": "x".repeat(60), "b.bin": "y".repeat(60) });
+    expect((await save(kept, big, "obj-big")).refused).toBe("it is larger than this agent keeps");
+
+    for (const object of ["obj-linked", "obj-busy", "obj-big"]) expect(claim(kept, object).archive).toBeNull();
+    // nothing of them stays on disk once their links are gone
+    await Bun.sleep(50);
+    expect(readdirSync(join(base, "agent-1"))).toEqual([]);
+  });
+
+  test("the oldest copies make room within the budget", async () => {
+    const { kept } = workspaces(100);
+    const first = fresh("src");
+    putFiles(first, { "a.bin": "1".repeat(60) });
+    const second = fresh("src");
+    putFiles(second, { "a.bin": "2".repeat(60) });
+    await save(kept, first, "obj-first");
+    await save(kept, second, "obj-second");
+    expect(claim(kept, "obj-first").archive).toBeNull();
+    const { archive } = claim(kept, "obj-second");
+    expect(archive?.entries.map((e) => e.name)).toEqual(["a.bin"]);
+    await archive!.release();
+  });
+
+  test("placing a kept copy makes the checks extraction makes: nothing lands outside through a link", async () => {
+    const { kept } = workspaces();
+    const src = fresh("src");
+    putFiles(src, { "ws/pwned": "x" });
+    await save(kept, src, "obj-hostile");
+    const dest = fresh("dest");
+    const outside = fresh("outside");
+    symlinkSync(outside, join(dest, "ws"));
+    const { archive } = claim(kept, "obj-hostile");
+    await expect(adoptKept(archive!, dest)).rejects.toThrow(HostileArchiveError);
+    await archive!.release();
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
+  test("opening again under the same id drops what an earlier process kept; closing drops everything", async () => {
+    const { kept, base } = workspaces();
+    const src = fresh("src");
+    putFiles(src, { "a.txt": "a" });
+    await save(kept, src, "obj-1");
+    expect(readdirSync(join(base, "agent-1")).length).toBe(1);
+    const again = new KeptWorkspaces(base, 1 << 30);
+    again.open("agent-1");
+    expect(existsSync(join(base, "agent-1"))).toBe(false);
+    kept.close();
+    expect(existsSync(join(base, "agent-1"))).toBe(false);
+    expect(readFileSync(join(src, "a.txt"), "utf8")).toBe("a");
+  });
+});
