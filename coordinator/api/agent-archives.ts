@@ -7,8 +7,7 @@ import { artifacts, caches, steps } from "../db/schema.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
 import { putStream } from "../objects/put.ts";
 import type { AttemptState } from "../engine/types.ts";
-import type { AttemptRow } from "../runs/active-run.ts";
-import { ancestors } from "../runs/ancestors.ts";
+import { succeededAncestors } from "../runs/ancestors.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 
@@ -39,20 +38,9 @@ async function putFromAgent(c: Context<AppEnv>, found: ReturnType<typeof ownAtte
 
 const cacheGroupOf = (found: ReturnType<typeof ownAttempt>) => found.active.run.cacheGroup ?? found.active.run.group;
 
-/**
- * Workspace archive keys of the attempt's ancestors, in level-then-name order, step order within a task.
- * The run is active, so memory holds all its attempts: each parent's latest success needs no query.
- */
+/** Workspace archive keys of the attempt's ancestors, in level-then-name order, step order within a task. */
 async function ancestorArchiveKeys(db: Db, found: ReturnType<typeof ownAttempt>) {
-  const latest = new Map<string, AttemptRow>();
-  for (const a of found.active.attempts.values()) {
-    const seen = latest.get(a.taskId);
-    if (a.state === "success" && (!seen || a.number > seen.number)) latest.set(a.taskId, a);
-  }
-  const parents = ancestors(found.active, found.task).flatMap((t) => {
-    const attempt = latest.get(t.id);
-    return attempt ? [{ task: t.name, attemptId: attempt.id }] : [];
-  });
+  const parents = succeededAncestors(found.active, found.task).map((p) => ({ task: p.task.name, attemptId: p.attempt.id }));
   if (parents.length === 0) return [];
   const rows = await db
     .select({ attemptId: steps.attemptId, object: steps.archiveObject })

@@ -6,7 +6,7 @@ import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "./fleet.ts";
-import { agentMatches, describeNeeds, pickAgent, requested } from "./placement.ts";
+import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
 
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
@@ -95,7 +95,7 @@ export class Dispatcher implements QueueSink {
         continue;
       }
       const task = found.active.tasks.get(queued.taskId)!;
-      const agent = pickAgent(this.fleet.agents.values(), task.spec);
+      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
       if (!agent) {
         await this.unplaced(queued, task);
         continue;

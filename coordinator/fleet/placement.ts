@@ -1,4 +1,6 @@
 import type { TaskSpec } from "../../shared/pipeline/index.ts";
+import type { ActiveRun, TaskRow } from "../runs/active-run.ts";
+import { succeededAncestors } from "../runs/ancestors.ts";
 import type { AgentRow, OnlineAgent, Resources } from "./fleet.ts";
 
 /** What a task holds on its agent while it runs; tasks that ask for nothing hold no cpu or memory. */
@@ -26,12 +28,34 @@ function fits(agent: OnlineAgent, need: Resources): boolean {
   return cpu <= agent.row.resources.cpu && memory <= agent.row.resources.memoryBytes;
 }
 
-/** Least loaded matching agent with a free slot and room for the task's resources; ties go to the smaller id. */
-export function pickAgent(agents: Iterable<OnlineAgent>, task: TaskSpec): OnlineAgent | undefined {
+/**
+ * The agents that ran the attempts whose workspaces the task restores, most recent first: each may
+ * still keep that workspace's files (agent/archive/kept.ts), which a restore there moves into place
+ * instead of downloading. None for a task that restores no workspace.
+ */
+export function workspaceHolders(active: ActiveRun, task: TaskRow): string[] {
+  if (!task.spec.steps.some((s) => s.kind === "restore_workspace")) return [];
+  const holders = succeededAncestors(active, task)
+    .filter((p) => p.task.spec.steps.some((s) => s.kind === "save_to_workspace") && p.attempt.agentId)
+    .sort((a, b) => (b.attempt.endedAt ?? 0) - (a.attempt.endedAt ?? 0))
+    .map((p) => p.attempt.agentId!);
+  return [...new Set(holders)];
+}
+
+/**
+ * The first of `preferred` (agent ids) that can take the task now, else the least loaded matching agent
+ * with a free slot and room for the task's resources; ties go to the smaller id. A preferred agent that
+ * is busy is not waited for.
+ */
+export function pickAgent(agents: Iterable<OnlineAgent>, task: TaskSpec, preferred: readonly string[] = []): OnlineAgent | undefined {
   const need = requested(task);
+  const able = [...agents].filter((a) => a.socket && !a.draining && agentMatches(a.row, task) && fits(a, need));
+  for (const id of preferred) {
+    const holder = able.find((a) => a.row.id === id);
+    if (holder) return holder;
+  }
   let best: OnlineAgent | undefined;
-  for (const agent of agents) {
-    if (!agent.socket || agent.draining || !agentMatches(agent.row, task) || !fits(agent, need)) continue;
+  for (const agent of able) {
     const load = agent.running.size / agent.row.capacity;
     const bestLoad = best ? best.running.size / best.row.capacity : Infinity;
     if (load < bestLoad || (load === bestLoad && best && agent.row.id < best.row.id)) best = agent;

@@ -128,6 +128,23 @@ describe("placement", () => {
     }
   });
 
+  test("a task that restores a workspace goes to the free agent that saved it, which moves the kept files into place", async () => {
+    const c = await cluster();
+    // ids follow registration: with both idle, "first" would win the tie
+    await c.startAgent("first", ["--capacity", "2"]);
+    await c.startAgent("second", ["--capacity", "2", "--label", "role=builder"]);
+    const id = await c.submit(`tasks:
+  build: { labels: { role: builder }, steps: [ { run: 'mkdir -p out && echo built > out/a.txt' }, { save_to_workspace: { paths: ['out/**'] } } ] }
+  use: { depends: [build], steps: [ { restore_workspace: {} }, { run: 'cat out/a.txt' } ] }
+`);
+    const run = await c.waitRun(id, 30_000);
+    expect(run.result).toBe("success");
+    const agentOf = (task: string) => (taskOf(run, task).attempts[0] as unknown as { agentId: string }).agentId;
+    expect(agentOf("use")).toBe(agentOf("build"));
+    expect(await c.log(id, "use", 0)).toBe("restored the workspace of build: 1 file, moved from the copy kept on this agent\n");
+    expect(await c.log(id, "use", 1)).toBe("built\n");
+  });
+
   test("resources and labels: tasks go where they fit, one 2-cpu task at a time on a 2-cpu agent", async () => {
     const c = await cluster();
     await c.startAgent("small", ["--capacity", "4", "--cpu", "2", "--label", "disk=ssd"]);
