@@ -1,4 +1,4 @@
-import { type BigIntStats, linkSync, lstatSync, mkdirSync, rmSync } from "node:fs";
+import { type BigIntStats, linkSync, lstatSync, mkdirSync, rmSync, type StatsFs, statfsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
@@ -43,6 +43,12 @@ function racyFor(st: BigIntStats): number | null {
 
 /** Kept copies older than this are dropped: downstream tasks start within seconds of their upstream. */
 const MAX_AGE_MS = 30 * 60_000;
+
+/** Kept copies hold disk space that removing the attempt would free: none is kept while less than this share is free. */
+const MIN_FREE_SHARE = 0.1;
+
+/** Whether the filesystem is too full to keep a copy on (see MIN_FREE_SHARE). */
+export const diskTooFull = (fs: Pick<StatsFs, "bavail" | "blocks">) => fs.bavail < fs.blocks * MIN_FREE_SHARE;
 
 /** One archive's links, gathered while it is packed. */
 export class Keeping {
@@ -150,11 +156,12 @@ export class KeptWorkspaces {
     return new Keeping(dir, this.budget);
   }
 
-  /** The archive was stored as `object`: its links are kept, oldest copies making room. */
-  keep(keeping: Keeping, object: string): void {
+  /** The archive was stored as `object`: its links are kept, oldest copies making room; else why not. */
+  keep(keeping: Keeping, object: string): string | null {
+    if (!keeping.refused && diskTooFull(statfsSync(keeping.dir))) keeping.refused = "the disk is nearly full";
     if (keeping.refused) {
       this.discard(keeping);
-      return;
+      return keeping.refused;
     }
     this.evict(Date.now() - MAX_AGE_MS);
     while (this.total + keeping.bytes > this.budget && this.kept.size > 0) this.drop(this.kept.keys().next().value!);
@@ -163,6 +170,7 @@ export class KeptWorkspaces {
     this.total += keeping.bytes;
     // an idle agent lets go of it too
     setTimeout(() => this.evict(Date.now() - MAX_AGE_MS), MAX_AGE_MS + 1000).unref();
+    return null;
   }
 
   /** The archive was not stored: its links go. */

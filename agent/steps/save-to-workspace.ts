@@ -19,6 +19,6 @@ export async function saveToWorkspace(step: { paths: string[] }, ctx: StepContex
     throw e;
   }
   if (!keeping) return;
-  if (keeping.refused) ctx.log(`not kept on this agent: ${keeping.refused}`);
-  ctx.kept.keep(keeping, stored.object);
+  const notKept = ctx.kept.keep(keeping, stored.object);
+  if (notKept) ctx.log(`not kept on this agent: ${notKept}`);
 }

@@ -10,6 +10,7 @@ import {
   readFileSync,
   readlinkSync,
   renameSync,
+  statfsSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -17,7 +18,7 @@ import {
 import { join, relative } from "node:path";
 import { adoptKept, extractArchive, HostileArchiveError } from "../../agent/archive/extract.ts";
 import { expandGlobs } from "../../agent/archive/globs.ts";
-import { type KeptArchive, KeptWorkspaces } from "../../agent/archive/kept.ts";
+import { diskTooFull, type KeptArchive, KeptWorkspaces } from "../../agent/archive/kept.ts";
 import { packArchive } from "../../agent/archive/pack.ts";
 import { putFiles, putSampleTree } from "../helpers/sample-tree.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
@@ -153,6 +154,13 @@ describe("kept workspaces", () => {
     // nothing of them stays on disk once their links are gone
     await Bun.sleep(50);
     expect(readdirSync(join(base, "agent-1"))).toEqual([]);
+  });
+
+  test("nothing is kept on a filesystem with less than a tenth of it free: kept copies hold space the build would free", () => {
+    expect(diskTooFull({ bavail: 9, blocks: 100 })).toBe(true);
+    expect(diskTooFull({ bavail: 10, blocks: 100 })).toBe(false);
+    // this machine's scratch disk has room, so the other tests here keep their copies
+    expect(diskTooFull(statfsSync(fresh("statfs")))).toBe(false);
   });
 
   test("the oldest copies make room within the budget", async () => {
