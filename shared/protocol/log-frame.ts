@@ -15,15 +15,10 @@ export interface LogChunk {
   data: Uint8Array;
 }
 
-const headBytes = (idLength: number) => 2 + idLength + 2 + 8;
-
-/** Bytes of a frame's header for this attempt: what a frame of at most MAX_LOG_FRAME_BYTES leaves for log bytes. */
-export const logFrameHeadBytes = (attempt: string) => headBytes(encoder.encode(attempt).length);
-
 /** A frame whose header is written and whose `data` view is left for the caller to fill (e.g. straight from a file). */
 export function logChunkFrame(attempt: string, step: number, offset: number, length: number): { frame: Uint8Array; data: Uint8Array } {
   const id = encoder.encode(attempt);
-  const head = headBytes(id.length);
+  const head = 2 + id.length + 2 + 8;
   const frame = new Uint8Array(head + length);
   const view = new DataView(frame.buffer);
   frame[0] = FRAME_VERSION;
@@ -50,7 +45,7 @@ export class MalformedFrameError extends Error {}
 export function decodeLogChunk(frame: Uint8Array): LogChunk {
   if (frame.length < 12 || frame[0] !== FRAME_VERSION) throw new MalformedFrameError("bad log frame header");
   const idLength = frame[1]!;
-  const head = headBytes(idLength);
+  const head = 2 + idLength + 2 + 8;
   if (idLength === 0 || frame.length < head) throw new MalformedFrameError("truncated log frame");
   const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
   const offset = view.getFloat64(4 + idLength);

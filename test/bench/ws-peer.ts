@@ -1,18 +1,15 @@
 /**
  * The agent's side of the raw baselines, in a process of its own like a real agent:
  *   bun ws-peer.ts URL spawn          on each message, spawn `bash -c 'echo x'` and send back its first byte
- *   bun ws-peer.ts URL send BYTES     send BYTES as 1 MiB binary frames, then wait to be closed
+ *   bun ws-peer.ts URL send BYTES     send BYTES as 256 KiB binary frames, then wait to be closed
  */
-import { MAX_LOG_FRAME_BYTES } from "../../shared/protocol/version.ts";
-
 const [url, mode, bytes] = process.argv.slice(2);
 if (!url || (mode !== "spawn" && mode !== "send")) {
   console.error("usage: bun ws-peer.ts URL spawn | send BYTES");
   process.exit(2);
 }
 
-/** Frames of the size the agent's log frames are (the largest the protocol takes), so both sides pay the same per frame. */
-const FRAME = MAX_LOG_FRAME_BYTES;
+const FRAME = 256 * 1024;
 // Same in-flight limit as the agent's log window, so neither side gets to buffer the whole stream in memory.
 const WINDOW = 8 * 1024 * 1024;
 
