@@ -160,7 +160,7 @@ export class KeptWorkspaces {
   keep(keeping: Keeping, object: string): string | null {
     if (!keeping.refused && diskTooFull(statfsSync(keeping.dir))) keeping.refused = "the disk is nearly full";
     if (keeping.refused) {
-      this.discard(keeping);
+      void this.discard(keeping);
       return keeping.refused;
     }
     this.evict(Date.now() - MAX_AGE_MS);
@@ -173,9 +173,9 @@ export class KeptWorkspaces {
     return null;
   }
 
-  /** The archive was not stored: its links go. */
-  discard(keeping: Keeping): void {
-    void rm(keeping.dir, { recursive: true, force: true });
+  /** The archive was not stored, or its copy is done with: its links go. */
+  discard(keeping: Keeping): Promise<void> {
+    return rm(keeping.dir, { recursive: true, force: true });
   }
 
   /**
@@ -186,7 +186,7 @@ export class KeptWorkspaces {
     this.evict(Date.now() - MAX_AGE_MS);
     const keeping = this.take(object);
     if (!keeping) return null;
-    const release = () => rm(keeping.dir, { recursive: true, force: true });
+    const release = () => this.discard(keeping);
     const changed = changedFile(keeping);
     if (changed) {
       note(`the copy kept on this agent has changed since it was saved (${changed}): downloading the archive`);
@@ -211,7 +211,7 @@ export class KeptWorkspaces {
 
   private drop(object: string): void {
     const keeping = this.take(object);
-    if (keeping) this.discard(keeping);
+    if (keeping) void this.discard(keeping);
   }
 }
 

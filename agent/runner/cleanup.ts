@@ -51,26 +51,18 @@ export function cleanUpAfter(request: CleanupRequest, ownWorkDir: string): Clean
     const spool = join(request.workDir, "spool");
     const spooled = existsSync(spool) ? readdirSync(spool) : [];
     // the workspaces it kept for downstream tasks (kept.ts) go with it
-    const kept = join(request.workDir, "kept", request.agent);
-    if (existsSync(kept)) {
-      try {
-        rmSync(kept, { recursive: true, force: true });
-        result.removedPaths.push(kept);
-      } catch (e) {
-        result.errors.push(`removing ${kept}: ${(e as Error).message}`);
-      }
-    }
+    const paths = [join(request.workDir, "kept", request.agent)];
     for (const attempt of attempts) {
-      const paths = [join(request.workDir, "attempts", attempt)];
+      paths.push(join(request.workDir, "attempts", attempt));
       for (const f of spooled) if (f.startsWith(`${attempt}-`)) paths.push(join(spool, f));
-      for (const path of paths) {
-        if (!existsSync(path)) continue;
-        try {
-          rmSync(path, { recursive: true, force: true });
-          result.removedPaths.push(path);
-        } catch (e) {
-          result.errors.push(`removing ${path}: ${(e as Error).message}`);
-        }
+    }
+    for (const path of paths) {
+      if (!existsSync(path)) continue;
+      try {
+        rmSync(path, { recursive: true, force: true });
+        result.removedPaths.push(path);
+      } catch (e) {
+        result.errors.push(`removing ${path}: ${(e as Error).message}`);
       }
     }
   }

@@ -6,19 +6,15 @@ import { type StepContext, formatBytes, plural, storedWhole, uploadArchive } fro
  */
 export async function saveToWorkspace(step: { paths: string[] }, ctx: StepContext): Promise<void> {
   const keeping = ctx.kept.start();
-  let stored: Awaited<ReturnType<typeof ctx.files.putWorkspace>>;
-  try {
-    const { result, stats } = await uploadArchive(ctx, step.paths, (body) => ctx.files.putWorkspace(ctx.step, body), keeping);
-    const counts = storedWhole(stats);
-    stored = result;
-    ctx.log(
-      `saved ${plural(counts.files, "file")} (${formatBytes(counts.bytes)}) to the workspace, ${formatBytes(result.size)} compressed`,
-    );
-  } catch (e) {
-    if (keeping) ctx.kept.discard(keeping);
+  const saved = uploadArchive(ctx, step.paths, (body) => ctx.files.putWorkspace(ctx.step, body), keeping).then(
+    ({ result, stats }) => ({ result, counts: storedWhole(stats) }),
+  );
+  const { result, counts } = await saved.catch((e) => {
+    if (keeping) void ctx.kept.discard(keeping);
     throw e;
-  }
+  });
+  ctx.log(`saved ${plural(counts.files, "file")} (${formatBytes(counts.bytes)}) to the workspace, ${formatBytes(result.size)} compressed`);
   if (!keeping) return;
-  const notKept = ctx.kept.keep(keeping, stored.object);
+  const notKept = ctx.kept.keep(keeping, result.object);
   if (notKept) ctx.log(`not kept on this agent: ${notKept}`);
 }
