@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { AppendReservation } from "../../shared/reserve-space.ts";
 
 const FIRST_POLL_MS = 1;
 const IDLE_POLL_MS = 50;
@@ -18,6 +19,7 @@ export class FileTail {
   private empty = 0;
   private timer: Timer | null = null;
   private buffer: Uint8Array | null = null;
+  private readonly reservation: AppendReservation;
 
   /**
    * `onBytes` gets the new bytes in a buffer that the next read overwrites, so it must use or copy them
@@ -27,7 +29,9 @@ export class FileTail {
     path: string,
     private readonly sink: { onSize?(size: number): void; onBytes?(bytes: Uint8Array): void },
   ) {
-    this.fd = openSync(path, "r");
+    // writable only to reserve disk space ahead of the writer
+    this.fd = openSync(path, "r+");
+    this.reservation = new AppendReservation(this.fd);
   }
 
   start(): void {
@@ -44,6 +48,7 @@ export class FileTail {
   private catchUp(): boolean {
     const size = fstatSync(this.fd).size;
     if (size <= this.offset) return false;
+    this.reservation.grow(size);
     if (this.sink.onBytes) {
       this.buffer ??= new Uint8Array(READ_BYTES);
       const buf = this.buffer;

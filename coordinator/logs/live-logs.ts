@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { AppendReservation } from "../../shared/reserve-space.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
 export interface LogKey {
@@ -12,6 +13,7 @@ interface LiveLog {
   name: string;
   path: string;
   fd: number;
+  reservation: AppendReservation;
   written: number;
   /** bytes received from the agent (its offsets), including any dropped past the cap */
   received: number;
@@ -64,7 +66,16 @@ export class LiveLogs {
       const path = join(this.dir, name);
       const fd = openSync(path, "a");
       const size = statSync(path).size;
-      log = { name, path, fd, received: size, written: size, firstByteAt: null, waiting: null };
+      log = {
+        name,
+        path,
+        fd,
+        reservation: new AppendReservation(fd),
+        received: size,
+        written: size,
+        firstByteAt: null,
+        waiting: null,
+      };
       this.logs.set(name, log);
     }
     return log;
@@ -87,6 +98,7 @@ export class LiveLogs {
   }
 
   private write(log: LiveLog, data: Uint8Array): void {
+    log.reservation.grow(log.written);
     writeSync(log.fd, data);
     const offset = log.written;
     log.written += data.length;
@@ -122,6 +134,7 @@ export class LiveLogs {
     if (dropped > 0) {
       this.write(log, Buffer.from(`\n[drover: log truncated at ${this.maxBytes} bytes; ${dropped} more bytes were dropped]\n`));
     }
+    log.reservation.release(log.written);
     if (this.fsync) fsyncSync(log.fd);
     closeSync(log.fd);
     const object = logObjectKey(key);
@@ -181,6 +194,7 @@ export class LiveLogs {
     this.finalized.delete(name);
     const log = this.logs.get(name);
     if (log && !log.waiting) {
+      log.reservation.release(log.written);
       closeSync(log.fd);
       this.logs.delete(name);
     }

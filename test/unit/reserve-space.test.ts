@@ -1,0 +1,96 @@
+import { expect, test } from "bun:test";
+import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { FileTail } from "../../agent/logs/tail.ts";
+import { LiveLogs } from "../../coordinator/logs/live-logs.ts";
+import { openObjectStore } from "../../coordinator/store/open.ts";
+import { AppendReservation } from "../../shared/reserve-space.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const dirs = scratchDirs("drover-reserve-");
+/** Bytes the file holds on disk (st_blocks counts 512-byte units). */
+const onDisk = (path: string) => statSync(path).blocks * 512;
+
+test("space is reserved past the end of a growing file, its size untouched, and given back on release", () => {
+  const path = join(dirs.fresh("grow"), "log");
+  const fd = openSync(path, "a");
+  try {
+    const reservation = new AppendReservation(fd);
+    writeSync(fd, new Uint8Array(100 * KiB));
+    reservation.grow(100 * KiB);
+    // small files are left alone
+    expect(onDisk(path)).toBeLessThan(200 * KiB);
+    writeSync(fd, new Uint8Array(2 * MiB - 100 * KiB));
+    reservation.grow(2 * MiB);
+    expect(statSync(path).size).toBe(2 * MiB);
+    // as far ahead as the file is long
+    expect(onDisk(path)).toBeGreaterThanOrEqual(4 * MiB);
+    writeSync(fd, new Uint8Array(MiB).fill(7));
+    reservation.grow(3 * MiB);
+    expect(statSync(path).size).toBe(3 * MiB);
+    reservation.release(3 * MiB);
+    expect(statSync(path).size).toBe(3 * MiB);
+    expect(onDisk(path)).toBeLessThan(3 * MiB + 64 * KiB);
+    expect(
+      readFileSync(path)
+        .subarray(2 * MiB)
+        .every((b) => b === 7),
+    ).toBe(true);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test("a reservation never runs more than 32 MiB ahead", () => {
+  const path = join(dirs.fresh("cap"), "log");
+  const fd = openSync(path, "a");
+  try {
+    writeSync(fd, new Uint8Array(40 * MiB));
+    new AppendReservation(fd).grow(40 * MiB);
+    expect(onDisk(path)).toBeGreaterThanOrEqual(72 * MiB);
+    expect(onDisk(path)).toBeLessThan(73 * MiB);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test("a stored live log keeps nothing reserved, nor does one whose writer stopped after reserving", async () => {
+  const dir = dirs.fresh("live");
+  const store = openObjectStore(`posix:${join(dir, "objects")}`, { fsync: false });
+  const logs = new LiveLogs(join(dir, "live"), store, 100 * MiB, false);
+  const key = { run: "r", attempt: "a", step: 0 };
+  const piece = new Uint8Array(256 * KiB).fill(120);
+  for (let offset = 0; offset < 3 * MiB; offset += piece.length) logs.append(key, offset, piece);
+  const live = logs.live(key)!;
+  expect(onDisk(live.path)).toBeGreaterThan(4 * MiB);
+  const { object, size } = await logs.finalize(key, 3 * MiB);
+  expect(size).toBe(3 * MiB);
+  const stored = join(dir, "objects", object);
+  expect(statSync(stored).size).toBe(3 * MiB);
+  expect(onDisk(stored)).toBeLessThan(3 * MiB + 64 * KiB);
+
+  // A coordinator that stopped mid-log left a reservation; the one that finishes the log frees it too.
+  const other = { run: "r", attempt: "b", step: 0 };
+  for (let offset = 0; offset < 2 * MiB; offset += piece.length) logs.append(other, offset, piece);
+  const restarted = new LiveLogs(join(dir, "live"), store, 100 * MiB, false);
+  const final = await restarted.finalize(other, 2 * MiB);
+  expect(onDisk(join(dir, "objects", final.object))).toBeLessThan(2 * MiB + 64 * KiB);
+  expect(readdirSync(join(dir, "live"))).toEqual([]);
+});
+
+test("the agent reserves space ahead of a step writing its output, and reads every byte", () => {
+  const path = join(dirs.fresh("tail"), "out");
+  const writer = openSync(path, "w");
+  let seen = 0;
+  const tail = new FileTail(path, { onSize: (size) => (seen = size) });
+  try {
+    writeSync(writer, new Uint8Array(3 * MiB));
+    tail.finish();
+    expect(seen).toBe(3 * MiB);
+    expect(onDisk(path)).toBeGreaterThanOrEqual(6 * MiB);
+  } finally {
+    closeSync(writer);
+  }
+});
