@@ -17,6 +17,7 @@ import { dirname, isAbsolute, relative, resolve } from "node:path";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
 import { linkStaysInside } from "../../shared/archive-links.ts";
+import { AppendReservation } from "../../shared/reserve-space.ts";
 import type { KeptArchive } from "./kept.ts";
 import { decompressFrames, through } from "./zstd-frames.ts";
 
@@ -53,7 +54,8 @@ const WRITES_IN_FLIGHT = 8;
 /** Writes entries under `root`, refusing anything that would land outside it. */
 class EntryWriter {
   files = 0;
-  private fd: number | null = null;
+  /** the large file being written, with space reserved ahead of it */
+  private file: { fd: number; written: number; reservation: AppendReservation } | null = null;
   /** a small file's content, collected to be written in one go */
   private small: { target: string; mode: number; pieces: Uint8Array[] } | null = null;
   private readonly writing = new Map<string, Promise<void>>();
@@ -104,7 +106,10 @@ class EntryWriter {
         this.remove(target);
         const mode = entry.mode & 0o777;
         if (entry.size <= SMALL_FILE) this.small = { target, mode, pieces: [] };
-        else this.fd = openSync(target, "wx", mode);
+        else {
+          const fd = openSync(target, "wx", mode);
+          this.file = { fd, written: 0, reservation: new AppendReservation(fd, entry.size) };
+        }
         this.files++;
         return;
       }
@@ -165,12 +170,17 @@ class EntryWriter {
 
   write(data: Uint8Array): void {
     if (this.small) this.small.pieces.push(data);
-    else if (this.fd !== null) for (let at = 0; at < data.length; ) at += writeSync(this.fd, data, at, data.length - at);
+    else if (this.file) {
+      const { fd, reservation } = this.file;
+      reservation.grow(this.file.written);
+      for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
+      this.file.written += data.length;
+    }
   }
 
   end(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    if (this.file) closeSync(this.file.fd);
+    this.file = null;
     if (this.small) this.writeSmall(this.small);
     this.small = null;
   }

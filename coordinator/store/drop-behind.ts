@@ -1,5 +1,6 @@
 import { fstatSync } from "node:fs";
 import { libc } from "../../shared/libc.ts";
+import { AppendReservation } from "../../shared/reserve-space.ts";
 
 // <fcntl.h>
 const SYNC_FILE_RANGE_WRITE = 2;
@@ -22,15 +23,19 @@ const FOLLOW_TICK_MS = 10;
  * simply dropped on a later tick. Once the body is complete, the writeback of the rest is started and
  * what is clean dropped; the caller drops the rest after its fsync. The data is the same, a reader gets
  * every byte, from the cache or from the disk. Returns the function that stops following, or null where
- * the calls are missing (not Linux with glibc), and the file is then cached as usual.
+ * the calls are missing (not Linux with glibc), and the file is then cached as usual. Disk space is
+ * reserved ahead of the writer as well (see AppendReservation), and what is left of it freed once the
+ * file is complete.
  */
 export function followWrites(fd: number): ((complete: boolean) => void) | null {
   const c = libc();
   if (!c) return null;
   let started = 0;
   let dropped = 0;
+  const reservation = new AppendReservation(fd);
   const timer = setInterval(() => {
     const size = fstatSync(fd).size;
+    reservation.grow(size);
     const through = size - (size % SEGMENT);
     if (through > started) {
       c.sync_file_range(fd, started, through - started, SYNC_FILE_RANGE_WRITE);
@@ -44,6 +49,7 @@ export function followWrites(fd: number): ((complete: boolean) => void) | null {
   return (complete) => {
     clearInterval(timer);
     if (!complete) return;
+    reservation.release(fstatSync(fd).size);
     // the rest's writeback starts; the fsync that follows (if any) waits for it, off the event loop
     c.sync_file_range(fd, started, 0, SYNC_FILE_RANGE_WRITE);
     c.posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);

@@ -1,5 +1,5 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readdirSync, readlinkSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -141,6 +141,44 @@ function cachedBytes(path: string): number {
   if (out.exitCode !== 0) throw new Error(`fincore failed: ${out.stderr.toString()}`);
   return Number(out.stdout.toString().trim());
 }
+
+test("a put that streams for a while gets disk space reserved ahead, and the object keeps none of it", () =>
+  withStore(async ({ root, store }) => {
+    const size = 24 * MiB;
+    const body = generated(size, 256 * 1024);
+    let passed = 0;
+    // paced, so that the writer is seen mid-way as an upload over a network would be
+    const paced = body.stream.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        async transform(chunk, out) {
+          passed += chunk.byteLength;
+          if (passed % (2 * MiB) === 0) await Bun.sleep(15);
+          out.enqueue(chunk);
+        },
+      }),
+    );
+    let mostAhead = 0;
+    const watching = setInterval(() => {
+      for (const name of readdirSync(join(root, ".tmp"))) {
+        try {
+          const st = statSync(join(root, ".tmp", name));
+          mostAhead = Math.max(mostAhead, st.blocks * 512 - st.size);
+        } catch {
+          // renamed into place meanwhile
+        }
+      }
+    }, 3);
+    try {
+      await store.put("ws/paced", paced, { hash: false });
+    } finally {
+      clearInterval(watching);
+    }
+    expect(mostAhead).toBeGreaterThan(MiB);
+    const path = join(root, "ws/paced");
+    expect(statSync(path).size).toBe(size);
+    expect(statSync(path).blocks * 512).toBeLessThan(size + 64 * 1024);
+    expect(sha256Hex(await readAll(await store.get("ws/paced")))).toBe(body.sha256());
+  }));
 
 describe("posix objects stay out of the page cache", () => {
   test("a streamed put leaves nothing cached; a slow HTTP reader gets every byte, and nothing stays cached either", () =>

@@ -1,6 +1,8 @@
 import { expect, test } from "bun:test";
 import { closeSync, openSync, readdirSync, readFileSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import tar from "tar-stream";
+import { extractArchive } from "../../agent/archive/extract.ts";
 import { FileTail } from "../../agent/logs/tail.ts";
 import { LiveLogs } from "../../coordinator/logs/live-logs.ts";
 import { openObjectStore } from "../../coordinator/store/open.ts";
@@ -38,6 +40,19 @@ test("space is reserved past the end of a growing file, its size untouched, and 
         .subarray(2 * MiB)
         .every((b) => b === 7),
     ).toBe(true);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test("a reservation never runs past a known end", () => {
+  const path = join(dirs.fresh("end"), "file");
+  const fd = openSync(path, "a");
+  try {
+    writeSync(fd, new Uint8Array(2 * MiB));
+    new AppendReservation(fd, 3 * MiB).grow(2 * MiB);
+    expect(onDisk(path)).toBeGreaterThanOrEqual(3 * MiB);
+    expect(onDisk(path)).toBeLessThan(3 * MiB + 64 * KiB);
   } finally {
     closeSync(fd);
   }
@@ -93,4 +108,36 @@ test("the agent reserves space ahead of a step writing its output, and reads eve
   } finally {
     closeSync(writer);
   }
+});
+
+/** A plain tar of one file entry, as bytes. */
+async function tarOf(name: string, content: Uint8Array): Promise<Uint8Array> {
+  const pack = tar.pack();
+  pack.entry({ name, size: content.length }, Buffer.from(content));
+  pack.finalize();
+  return new Uint8Array(await new Response(pack as unknown as ReadableStream).arrayBuffer());
+}
+
+const streamOf = (bytes: Uint8Array) => new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+
+test("extracted large files hold what they are, with space reserved only as far as their data goes", async () => {
+  const dest = dirs.fresh("extract");
+  const content = new Uint8Array(5 * MiB).map((_, i) => i % 251);
+  await extractArchive(streamOf(await tarOf("big.bin", content)), dest);
+  const path = join(dest, "big.bin");
+  expect(Buffer.from(readFileSync(path)).equals(Buffer.from(content))).toBe(true);
+  expect(onDisk(path)).toBeLessThan(5 * MiB + 64 * KiB);
+
+  // A header claiming 1 GiB followed by 4 MiB: the partial file reserves about what arrived, not the claim.
+  const archive = await tarOf("claims.bin", new Uint8Array(4 * MiB).fill(1));
+  const header = archive.subarray(0, 512);
+  header.set(new TextEncoder().encode(`${(1024 * MiB).toString(8).padStart(11, "0")}\0`), 124);
+  header.fill(32, 148, 156);
+  const sum = header.reduce((a, b) => a + b, 0);
+  header.set(new TextEncoder().encode(`${sum.toString(8).padStart(6, "0")}\0 `), 148);
+  const hostile = dirs.fresh("claims");
+  await expect(extractArchive(streamOf(archive.subarray(0, 512 + 4 * MiB)), hostile)).rejects.toThrow();
+  const partial = join(hostile, "claims.bin");
+  expect(statSync(partial).size).toBe(4 * MiB);
+  expect(onDisk(partial)).toBeLessThanOrEqual(8 * MiB);
 });
