@@ -1,5 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
+import { html } from "hono/html";
 import { hasRole, userForToken } from "../api/auth.ts";
 import type { AppEnv, Principal, UserRole } from "../api/env.ts";
 
@@ -15,6 +16,17 @@ export const atLeast = (p: Principal, role: UserRole) => hasRole(p.role, role);
 /** Only same-site paths, so `next` cannot send a user elsewhere after login. */
 export const safeNext = (next: string | undefined) => (next?.startsWith("/") && !next.startsWith("//") ? next : "/");
 
+/**
+ * A 303 to `location` whose body is the short note with a link that RFC 9110 suggests for it: a browser
+ * follows the redirect, and a client that does not (curl without -L) still gets a page that says where to go.
+ */
+export const seeOther = (c: Context, location: string) =>
+  c.html(
+    html`<!doctype html><html><head><title>See other</title></head><body><a href="${location}">Continue to ${location}</a></body></html>`,
+    303,
+    { location },
+  );
+
 /** Reads the login cookie (a person's token: agent tokens are not accepted); without a valid one, the browser goes to /login and comes back after. */
 export function webAuth(): MiddlewareHandler<WebEnv> {
   return async (c: Context<WebEnv>, next) => {
@@ -22,7 +34,7 @@ export function webAuth(): MiddlewareHandler<WebEnv> {
     const principal = await userForToken(c.get("services"), token);
     if (!principal) {
       const url = new URL(c.req.url);
-      return c.redirect(`/login?next=${encodeURIComponent(url.pathname + url.search)}`, 303);
+      return seeOther(c, `/login?next=${encodeURIComponent(url.pathname + url.search)}`);
     }
     c.set("principal", principal);
     c.set("token", token);

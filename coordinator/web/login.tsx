@@ -2,7 +2,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { userForToken } from "../api/auth.ts";
-import { COOKIE, safeNext, type WebEnv } from "./auth.ts";
+import { COOKIE, safeNext, seeOther, type WebEnv } from "./auth.ts";
 import { Layout } from "./layout.tsx";
 
 const LoginPage = ({ next, error }: { next: string; error?: string }) => (
@@ -45,7 +45,8 @@ loginRoutes.post("/login", sameOrigin, async (c) => {
   const token = typeof form.token === "string" ? form.token.trim() : "";
   const next = safeNext(typeof form.next === "string" ? form.next : undefined);
   // post, redirect, get: the refusal is a page of its own, which a reload shows again without posting the token
-  if (!(await userForToken(c.get("services"), token))) return c.redirect(`/login?next=${encodeURIComponent(next)}&error=invalid`, 303);
+  if (!(await userForToken(c.get("services"), token)))
+    return seeOther(c, `/login?next=${encodeURIComponent(next)}&error=invalid`);
   // HttpOnly keeps the token from other scripts; SameSite=Strict keeps other sites from using it
   setCookie(c, COOKIE, token, {
     httpOnly: true,
@@ -54,10 +55,10 @@ loginRoutes.post("/login", sameOrigin, async (c) => {
     secure: new URL(c.req.url).protocol === "https:" || c.req.header("x-forwarded-proto") === "https",
     maxAge: 30 * 86_400,
   });
-  return c.redirect(next, 303);
+  return seeOther(c, next);
 });
 
 loginRoutes.post("/logout", sameOrigin, (c) => {
   deleteCookie(c, COOKIE, { path: "/" });
-  return c.redirect("/login", 303);
+  return seeOther(c, "/login");
 });

@@ -186,3 +186,25 @@ describe("notifications and metrics", () => {
     await waitFor("the queue to be empty", async () => value(await scrape(), "drover_queue_length") === 0);
   });
 });
+
+describe("web UI without a browser", () => {
+  test("an anonymous visit to / is sent to the login page, and the redirect's body links there too", async () => {
+    const res = await fetch(`${cluster.coordinator.url}/`, { redirect: "manual" });
+    expect([res.status, res.headers.get("location")]).toEqual([303, "/login?next=%2F"]);
+    const body = await res.text();
+    expect(body).toContain("<html");
+    expect(body).toContain('<a href="/login?next=%2F">');
+    // a refused login goes back to the form; the link in the note is escaped like any other text
+    const refused = await fetch(`${cluster.coordinator.url}/login`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { origin: cluster.coordinator.url },
+      body: new URLSearchParams({ token: "not-a-token", next: "/agents" }),
+    });
+    expect([refused.status, refused.headers.get("location")]).toEqual([303, "/login?next=%2Fagents&error=invalid"]);
+    expect(await refused.text()).toContain('href="/login?next=%2Fagents&amp;error=invalid"');
+    const page = await fetch(`${cluster.coordinator.url}/`);
+    expect(page.url).toEndWith("/login?next=%2F");
+    expect(await page.text()).toContain('name="token"');
+  });
+});
