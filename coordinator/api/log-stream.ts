@@ -29,15 +29,26 @@ const READ_BYTES = 4 * 1024 * 1024;
 class LiveFileReads {
   private handle: FileHandle | null = null;
   private buffer: Uint8Array | null = null;
+  private closed = false;
 
   async read(path: string, from: number, to: number): Promise<Uint8Array> {
-    this.handle ??= await open(path, "r");
+    if (!this.handle) {
+      const opened = await open(path, "r");
+      // closed while it opened: nobody else would close this one
+      if (this.closed) {
+        await opened.close();
+        throw new Error("the log reader has stopped");
+      }
+      this.handle = opened;
+    }
     this.buffer ??= new Uint8Array(READ_BYTES);
     const { bytesRead } = await this.handle.read(this.buffer, 0, Math.min(READ_BYTES, to - from), from);
     return this.buffer.subarray(0, bytesRead);
   }
 
+  /** For good: the reader has moved on to the stored object, or stopped. */
   close(): void {
+    this.closed = true;
     void this.handle?.close();
     this.handle = null;
   }
