@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { PROTOCOL_VERSION } from "../../shared/protocol/index.ts";
@@ -116,6 +117,52 @@ describe("a run end to end", () => {
     expect((await cluster.waitRun(id)).result).toBe("success");
     expect(hash(fast)).toBe(hash([expected]));
     expect(hash(slow)).toBe(hash([expected]));
+  });
+
+  test("followers that leave mid-log, caught up or behind, leave no file open in the coordinator", async () => {
+    const id = await cluster.submit(`tasks:
+  slow:
+    steps:
+      - run: sleep 1; seq 1 5000000; sleep 1
+`);
+    const leaveAfter = async (chunks: number, pause: number) => {
+      const reader = (await waitForLog(id)).body!.getReader();
+      for (let n = 0; n < chunks; n++) {
+        if ((await reader.read()).done) break;
+        await Bun.sleep(pause);
+      }
+      await reader.cancel();
+    };
+    // One follows to the end; once it has 16 MiB, one more joins, which starts at byte 0 and so reads the live
+    // file (the step is still running: its log is not stored yet), then leaves; others leave early or fall behind.
+    let received = 0;
+    let joined: Promise<void> | null = null;
+    const whole = (async () => {
+      for await (const chunk of (await waitForLog(id)).body!) {
+        received += chunk.byteLength;
+        if (received >= 16 * 1024 * 1024) joined ??= leaveAfter(3, 0);
+      }
+    })();
+    await Promise.all([whole, leaveAfter(1, 0), leaveAfter(20, 0), leaveAfter(8, 40)]);
+    await joined;
+    expect(received).toBe(38_888_896);
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    const data = join(cluster.dir, "data");
+    const fds = `/proc/${cluster.coordinator.proc.pid}/fd`;
+    const open = () =>
+      readdirSync(fds)
+        .map((fd) => {
+          try {
+            return readlinkSync(join(fds, fd));
+          } catch {
+            return "";
+          }
+        })
+        .filter((target) => target.startsWith(data) && target.includes(".log"));
+    // Handles close on the thread pool as each reader stops: a moment, not long enough for a collection to
+    // close a forgotten one behind our back.
+    await waitFor("the coordinator to close the log files", () => (open().length === 0 ? true : undefined), 500).catch(() => {});
+    expect(open()).toEqual([]);
   });
 });
 
