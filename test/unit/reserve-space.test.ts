@@ -45,31 +45,24 @@ test("space is reserved past the end of a growing file, its size untouched, and 
   }
 });
 
-test("a reservation never runs past a known end", () => {
-  const path = join(dirs.fresh("end"), "file");
-  const fd = openSync(path, "a");
-  try {
-    writeSync(fd, new Uint8Array(2 * MiB));
-    new AppendReservation(fd, 3 * MiB).grow(2 * MiB);
-    expect(onDisk(path)).toBeGreaterThanOrEqual(3 * MiB);
-    expect(onDisk(path)).toBeLessThan(3 * MiB + 64 * KiB);
-  } finally {
-    closeSync(fd);
-  }
-});
-
-test("a reservation never runs more than 32 MiB ahead", () => {
-  const path = join(dirs.fresh("cap"), "log");
-  const fd = openSync(path, "a");
-  try {
-    writeSync(fd, new Uint8Array(40 * MiB));
-    new AppendReservation(fd).grow(40 * MiB);
-    expect(onDisk(path)).toBeGreaterThanOrEqual(72 * MiB);
-    expect(onDisk(path)).toBeLessThan(73 * MiB);
-  } finally {
-    closeSync(fd);
-  }
-});
+// [bytes written, known end, where the reservation should stop]: as far ahead as the file is long, capped
+for (const [written, end, until] of [
+  [2 * MiB, 3 * MiB, 3 * MiB],
+  [40 * MiB, undefined, 72 * MiB],
+] as const) {
+  test(`a ${written / MiB} MiB file${end ? ` ending at ${end / MiB} MiB` : ""} is reserved up to ${until / MiB} MiB`, () => {
+    const path = join(dirs.fresh("ahead"), "file");
+    const fd = openSync(path, "a");
+    try {
+      writeSync(fd, new Uint8Array(written));
+      new AppendReservation(fd, end).grow(written);
+      expect(onDisk(path)).toBeGreaterThanOrEqual(until);
+      expect(onDisk(path)).toBeLessThan(until + 64 * KiB);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
 
 test("a stored live log keeps nothing reserved, nor does one whose writer stopped after reserving", async () => {
   const dir = dirs.fresh("live");
