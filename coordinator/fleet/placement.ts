@@ -47,20 +47,25 @@ export function workspaceHolders(active: ActiveRun, task: TaskRow): string[] {
  * with a free slot and room for the task's resources; ties go to the smaller id. A preferred agent that
  * is busy is not waited for.
  */
-export function pickAgent(agents: Iterable<OnlineAgent>, task: TaskSpec, preferred: readonly string[] = []): OnlineAgent | undefined {
+export function pickAgent(
+  agents: Iterable<OnlineAgent>,
+  task: TaskSpec,
+  preferred: readonly string[] = [],
+): OnlineAgent | undefined {
   const need = requested(task);
-  const able = [...agents].filter((a) => a.socket && !a.draining && agentMatches(a.row, task) && fits(a, need));
-  for (const id of preferred) {
-    const holder = able.find((a) => a.row.id === id);
-    if (holder) return holder;
-  }
+  // one pass, no copy of the fleet: this runs for every queued attempt on every dispatch pass
   let best: OnlineAgent | undefined;
-  for (const agent of able) {
+  let holder: OnlineAgent | undefined;
+  let holderRank = preferred.length;
+  for (const agent of agents) {
+    if (!agent.socket || agent.draining || !agentMatches(agent.row, task) || !fits(agent, need)) continue;
+    const rank = preferred.indexOf(agent.row.id);
+    if (rank !== -1 && rank < holderRank) [holder, holderRank] = [agent, rank];
     const load = agent.running.size / agent.row.capacity;
     const bestLoad = best ? best.running.size / best.row.capacity : Infinity;
     if (load < bestLoad || (load === bestLoad && best && agent.row.id < best.row.id)) best = agent;
   }
-  return best;
+  return holder ?? best;
 }
 
 /** Says what a task needs, for the status message of a task no agent can take. */
