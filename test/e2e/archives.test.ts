@@ -57,10 +57,16 @@ test("workspace, cache and artifacts flow from build to test", async () => {
   expect(await cluster.log(id, "test", 3)).toBe("cache miss for keys: missing-key\n");
   expect(await cluster.log(id, "test", 4)).toBe("all-good\n");
 
-  const listed = await cluster.api<{ artifacts: { task: string; path: string; url: string }[] }>("GET", `/api/v1/runs/${id}/artifacts`);
-  expect(listed.body.artifacts.map((a) => `${a.task}/${a.path}`)).toEqual(["build/coverage/index.html"]);
+  const listed = await cluster.api<{ artifacts: { task: string; path: string; size: number; sha256: string; url: string }[] }>(
+    "GET",
+    `/api/v1/runs/${id}/artifacts`,
+  );
+  const content = "<html>\n";
+  expect(listed.body.artifacts.map(({ task, path, size, sha256 }) => ({ task, path, size, sha256 }))).toEqual([
+    { task: "build", path: "coverage/index.html", size: content.length, sha256: new Bun.CryptoHasher("sha256").update(content).digest("hex") },
+  ]);
   const download = await fetch(`${cluster.coordinator.url}${listed.body.artifacts[0]!.url}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-  expect(await download.text()).toBe("<html>\n");
+  expect(await download.text()).toBe(content);
   const into = join(cluster.dir, "downloaded");
   const cli = Bun.spawnSync(["bun", join(ROOT, "cli/main.ts"), "artifacts", id, "--download", into], {
     env: { ...process.env, DROVER_URL: cluster.coordinator.url, DROVER_TOKEN: ADMIN_TOKEN },
@@ -148,3 +154,26 @@ test("a restore_cache prefix with `_` finds the key it starts, not one `_` would
   expect(await cluster.log(id, "use", 0)).toMatch(/^restored cache under_score-v1 \(.+, newest for prefix under_score-\): 1 file\n$/);
   expect(await cluster.log(id, "use", 1)).toBe("underscore\n");
 });
+
+test("caches belong to the run's group unless the pipeline names a cache_group that groups share", async () => {
+  const save = (key: string, text: string, cacheGroup = "") => `${cacheGroup}tasks:
+  save: { steps: [ { run: 'mkdir -p d && echo ${text} > d/f' }, { save_cache: { key: ${key}, paths: [d] } } ] }
+`;
+  const restore = (key: string, cacheGroup = "") => `${cacheGroup}tasks:
+  use: { steps: [ { restore_cache: { keys: [${key}] } }, { run: 'cat d/f 2>/dev/null || echo none' } ] }
+`;
+  const ran = async (pipeline: string, group: string) => {
+    const id = await cluster.submit(pipeline, group);
+    expect((await cluster.waitRun(id, 60_000)).result).toBe("success");
+    return id;
+  };
+  // the run group is the cache group: another group does not see the cache, the same group does
+  await ran(save("grouped", "alpha"), "cache-a");
+  expect(await cluster.log(await ran(restore("grouped"), "cache-b"), "use", 1)).toBe("none\n");
+  expect(await cluster.log(await ran(restore("grouped"), "cache-a"), "use", 1)).toBe("alpha\n");
+  // a cache_group shared by two projects' pipelines crosses their run groups, and only theirs
+  const shared = "cache_group: shared-tools\n";
+  await ran(save("tools", "beta", shared), "project-1");
+  expect(await cluster.log(await ran(restore("tools", shared), "project-2"), "use", 1)).toBe("beta\n");
+  expect(await cluster.log(await ran(restore("tools"), "project-1"), "use", 1)).toBe("none\n");
+}, 120_000);

@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { openObjectStore } from "../../coordinator/store/open.ts";
 import { type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { startS3rver } from "../helpers/s3rver.ts";
 
 let clusters: Cluster[] = [];
@@ -128,5 +129,28 @@ describe("workspaces kept for debugging", () => {
     const gc = await c.api<{ removed: Record<string, number> }>("POST", "/api/v1/gc");
     expect(gc.body.removed.workspaces).toBeGreaterThanOrEqual(1);
     expect(existsSync(file)).toBe(false);
+  });
+});
+
+describe("slots", () => {
+  test("an attempt's slot frees once its own log and archive are stored, while its run goes on", async () => {
+    const c = await startCluster();
+    clusters.push(c);
+    await c.startAgent("only", ["--capacity", "1"]);
+    const first = await c.submit(`tasks:
+  build: { steps: [ { run: 'mkdir -p out && echo built > out/f' }, { save_to_workspace: { paths: ['out/**'] } } ] }
+  deploy: { depends: [build], approval: { min_approvers: 1 }, steps: [ { run: echo deployed } ] }
+`);
+    const view = async (id: string) => (await c.api<RunView>("GET", `/api/v1/runs/${id}`)).body;
+    const task = (run: RunView, name: string) => run.tasks.find((t) => t.name === name)!;
+    await waitFor("deploy to wait for its approval", async () => (task(await view(first), "deploy").status === "waiting_approval" ? true : undefined), 30_000);
+    // the only slot there is: held until the run ended, this run would wait for the approval
+    const second = await c.submit("tasks:\n  other: { steps: [ { run: echo other } ] }\n");
+    expect((await c.waitRun(second)).result).toBe("success");
+    const run = await view(first);
+    expect(run.phase).toBe("running");
+    const [log, archive] = task(run, "build").attempts[0]!.steps as unknown as { logObject: string | null; archiveObject: string | null }[];
+    expect(log!.logObject).toBeTruthy();
+    expect(archive!.archiveObject).toBeTruthy();
   });
 });
