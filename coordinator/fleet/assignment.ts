@@ -25,5 +25,6 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
     timeoutMs: task.spec.timeoutMs ?? null,
     secrets: group.secrets,
     steps: task.spec.steps,
+    checkout: null,
   };
 }

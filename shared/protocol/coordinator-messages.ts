@@ -10,6 +10,31 @@ export const stepSchema = z.discriminatedUnion("kind", [
 ]);
 export type AssignedStep = z.infer<typeof stepSchema>;
 
+/**
+ * What the agent checks out before a repository task's first step. Credentials travel only here and
+ * reach git only: never a step's environment, a log, a process's arguments or a file left in the work dir.
+ */
+export const checkoutSchema = z.object({
+  /** clone URL (https://…, ssh://…, git@host:path, or a local path in tests) */
+  url: z.string(),
+  /** the exact commit to check out */
+  sha: z.string(),
+  /** the ref to fetch so that the sha is reachable: refs/heads/main, refs/tags/v1, refs/pull/5/head, refs/merge-requests/5/head */
+  ref: z.string().nullable(),
+  /** shallow depth; null for the full history */
+  depth: z.number().int().min(1).nullable(),
+  submodules: z.boolean(),
+  /** where in the work dir, relative to it ("" for the work dir itself) */
+  path: z.string(),
+  credentials: z
+    .discriminatedUnion("kind", [
+      z.object({ kind: z.literal("token"), username: z.string(), token: z.string() }),
+      z.object({ kind: z.literal("ssh"), privateKey: z.string() }),
+    ])
+    .nullable(),
+});
+export type CheckoutSpec = z.infer<typeof checkoutSchema>;
+
 export const assignmentSchema = z.object({
   attempt: z.string(),
   run: z.string(),
@@ -23,6 +48,8 @@ export const assignmentSchema = z.object({
   /** values the agent must redact from output (variables marked secret) */
   secrets: z.array(z.string()),
   steps: z.array(stepSchema),
+  /** repository runs: the commit to check out before the first step; null for none */
+  checkout: checkoutSchema.nullable().default(null),
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 
