@@ -6,10 +6,10 @@ import type { RunSummary } from "../api-types.ts";
 import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { followRun } from "../follow.ts";
 import { multipart } from "../multipart.ts";
-import { paint, printJson, statusColour } from "../output.ts";
+import { printJson } from "../output.ts";
 import { progressBar } from "../progress.ts";
+import { watchRun } from "../watch.ts";
 import { workspaceFiles } from "../workspace-files.ts";
 
 /** Direct runs of one directory share a group, so `drover runs --group` finds them; the uuid tells two checkouts apart. */
@@ -73,10 +73,7 @@ export const run: Command = {
       else console.log(created.id);
       return 0;
     }
-    console.error(`run ${created.id} in group ${created.group}`);
-    const ended = await followRun({ client, run: created.id, print: !values.json });
-    if (values.json) printJson(ended);
-    else console.log(paint(`run ${ended.id} ${ended.phase}: ${ended.result}${ended.error ? ` (${ended.error})` : ""}`, statusColour(ended.result)));
-    return ended.result === "success" ? 0 : 1;
+    if (!values.json) console.error(`run ${created.id} in group ${created.group}`);
+    return watchRun(client, created.id, { json: values.json });
   },
 };
