@@ -1,8 +1,8 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
-import { parsePipeline } from "../../shared/pipeline/index.ts";
-import { writeAll } from "../db/batch.ts";
+import { parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
+import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, runs, steps, tasks } from "../db/schema.ts";
 import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
@@ -24,6 +24,7 @@ export type KeptResults = Map<string, { attempt: AttemptRow; steps: StepRow[] }>
 /** Validates the pipeline before anything is stored: an invalid file never becomes a run. */
 export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kept: KeptResults = new Map()): Promise<RunRow> {
   const file = input.pipelineFile ?? ".drover.yml";
+  if (pipelineTooLarge(input.pipeline)) throw new DroverError("too_large", tooLarge(input.pipeline, file));
   const parsed = parsePipeline(input.pipeline, file);
   if (!parsed.ok) throw new DroverError("invalid_pipeline", parsed.errors.join("\n"), { errors: parsed.errors });
   const now = Date.now();
@@ -39,6 +40,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     phase: "queued",
     result: "unknown",
     error: null,
+    cancelRequestedAt: null,
     createdAt: now,
     startedAt: null,
     endedAt: null,
@@ -70,9 +72,8 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
   return scheduler.serial.run(async () => {
     const writes: BatchItem<"sqlite">[] = [];
     writes.push(db.insert(runs).values(run));
-    if (taskRows.length) writes.push(db.insert(tasks).values(taskRows));
-    if (keptAttempts.length) writes.push(db.insert(attempts).values(keptAttempts));
-    if (keptSteps.length) writes.push(db.insert(steps).values(keptSteps));
+    writes.push(...chunkedInserts(db, tasks, taskRows), ...chunkedInserts(db, attempts, keptAttempts));
+    writes.push(...chunkedInserts(db, steps, keptSteps));
     await writeAll(db, writes);
     scheduler.track(run, taskRows, keptAttempts);
     await scheduler.advanceRun(run.id);
