@@ -154,9 +154,14 @@ export const taskSchema = z.strictObject({
   retries: z.number().int().min(0).default(0),
   env: envSchema.default({}),
   depends: dependsSchema.default([]),
+  // `approval: true` is the common case: one approver.
   approval: z
-    .strictObject({ min_approvers: z.number().int().min(1) })
-    .transform((approval) => ({ minApprovers: approval.min_approvers }))
+    .union([z.boolean(), z.strictObject({ min_approvers: z.number().int().min(1) })], {
+      error: "expected true, false or { min_approvers: N }",
+    })
+    .transform((approval) =>
+      approval === false ? undefined : { minApprovers: approval === true ? 1 : approval.min_approvers },
+    )
     .optional(),
   ignore_failure: z.boolean().default(false),
   matrix: z.record(matrixKey, z.array(matrixValue).min(1, "needs at least one value")).optional(),
