@@ -11,6 +11,7 @@ import { exposeState } from "./metrics/state.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
 import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
 import { GroupValues } from "./secrets/group-values.ts";
+import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { AgentSession } from "./fleet/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
@@ -55,8 +56,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
   };
   const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
-  const groupValues = new GroupValues(db, new SecretCipher(loadSecretKey(config.dataDir, config.secretKey)));
-  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, (a) =>
+  const cipher = new SecretCipher(loadSecretKey(config.dataDir, config.secretKey));
+  const groupValues = new GroupValues(db, cipher);
+  const projects = new Projects(db, cipher, join(config.dataDir, "mirrors"));
+  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, projects, (a) =>
     reports!.ended(a),
   );
   reports = new AttemptReports(db, scheduler, fleet, logs, registry);
@@ -85,6 +88,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     fleet,
     dispatcher,
     runEvents,
+    projects,
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };

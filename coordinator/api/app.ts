@@ -16,6 +16,7 @@ import { hookReceiverRoutes, hookRoutes } from "./hooks.ts";
 import { logRoutes } from "./logs.ts";
 import { openApiRoutes } from "./openapi/document.ts";
 import { pipelineSchemaRoute } from "./pipeline-schema.ts";
+import { projectRoutes } from "./projects.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -56,6 +57,7 @@ export function createApp(
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
+  app.route("/api/v1/projects", projectRoutes(options.publicUrl));
   app.route("/agent/v1", agentArchiveRoutes);
   return app;
 }

@@ -9,9 +9,9 @@ import type { Db } from "./open.ts";
  * arriving meanwhile on another pooled connection would block the one thread
  * that could release it.
  */
-export async function writeAll(db: Db, statements: BatchItem<"sqlite">[]): Promise<void> {
-  if (statements.length === 0) return;
-  await db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+export async function writeAll(db: Db, statements: BatchItem<"sqlite">[]): Promise<unknown[]> {
+  if (statements.length === 0) return [];
+  return db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }
 
 /** SQLite refuses a statement with more bound parameters than this (SQLITE_MAX_VARIABLE_NUMBER since 3.32). */

@@ -3,7 +3,7 @@ import { byName, checkGraph, levels } from "./dag.ts";
 import { type Located, locate, type Problem, render, zodProblems } from "./errors.ts";
 import { checkMatrix, matrixEnv, type Variant, variants } from "./matrix.ts";
 import { formatBytes, formatCount, LIMITS } from "./limits.ts";
-import { type DeclaredTask, pipelineSchema, taskSchema } from "./schema.ts";
+import { type DeclaredCheckout, type DeclaredTask, pipelineSchema, resolveCheckout, taskSchema } from "./schema.ts";
 import { type Dependency, isArch, type ParseResult, type TaskSpec } from "./types.ts";
 
 /** Parses and checks `.drover.yml` text; errors are `file:line:column: message`, all of them, in source order. */
@@ -53,7 +53,8 @@ export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
   }
   if (!head.success || problems.length > 0) return fail(problems.map((problem) => locate(doc, problem)));
 
-  const pipeline = { env: head.data.env, cacheGroup: head.data.cache_group, tasks: expand(declared, levels(graph)) };
+  const tasks = expand(declared, levels(graph), head.data.checkout);
+  const pipeline = { env: head.data.env, cacheGroup: head.data.cache_group, on: head.data.on, tasks };
   return { ok: true, pipeline: compact(pipeline) };
 }
 
@@ -70,18 +71,28 @@ const combinations = (task: DeclaredTask) =>
   Object.values(task.matrix ?? {}).reduce((product, values) => product * values.length, 1);
 
 /** Matrix tasks become one task per combination; a dependency on one depends on all of them. */
-function expand(declared: ReadonlyMap<string, DeclaredTask>, level: ReadonlyMap<string, number>): TaskSpec[] {
+function expand(
+  declared: ReadonlyMap<string, DeclaredTask>,
+  level: ReadonlyMap<string, number>,
+  checkout: DeclaredCheckout | undefined,
+): TaskSpec[] {
   const variantsOf = new Map([...declared].map(([name, task]) => [name, variants(name, task.matrix)]));
   const tasks = [...declared].flatMap(([name, task]) => {
     const depends = task.depends
       .flatMap(({ task: parent, conditions }) => variantsOf.get(parent)!.map((v): Dependency => ({ task: v.name, conditions })))
       .sort((a, b) => byName(a.task, b.task));
-    return variantsOf.get(name)!.map((variant) => toSpec(task, variant, level.get(name)!, depends));
+    return variantsOf.get(name)!.map((variant) => toSpec(task, variant, level.get(name)!, depends, checkout));
   });
   return tasks.sort((a, b) => a.level - b.level || byName(a.name, b.name));
 }
 
-function toSpec(task: DeclaredTask, { name, matrix }: Variant, level: number, depends: Dependency[]): TaskSpec {
+function toSpec(
+  task: DeclaredTask,
+  { name, matrix }: Variant,
+  level: number,
+  depends: Dependency[],
+  checkout: DeclaredCheckout | undefined,
+): TaskSpec {
   const matrixArch = matrix?.arch;
   return compact({
     name,
@@ -98,6 +109,8 @@ function toSpec(task: DeclaredTask, { name, matrix }: Variant, level: number, de
     matrix,
     level,
     steps: task.steps,
+    changed: task.changed,
+    checkout: checkout === undefined && task.checkout === undefined ? undefined : resolveCheckout(checkout, task.checkout),
   });
 }
 
