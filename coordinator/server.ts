@@ -17,7 +17,7 @@ import { AgentSession } from "./fleet/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./fleet/dispatcher.ts";
 import { Fleet } from "./fleet/fleet.ts";
-import { restoreFleet } from "./fleet/restore.ts";
+import { restoreFleet, restoreSlots } from "./fleet/restore.ts";
 import { FleetServices } from "./fleet/services.ts";
 import { LiveLogs } from "./logs/live-logs.ts";
 import { ObjectRegistry } from "./objects/registry.ts";
@@ -37,6 +37,8 @@ interface SocketData {
 export interface RunningCoordinator {
   url: string;
   services: Services;
+  /** the HTTP routes, for in-process requests (`app.request`) */
+  app: ReturnType<typeof createApp>;
   stop(): Promise<void>;
 }
 
@@ -69,7 +71,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   scheduler.onFinished = (run) => notifyRunFinished(db, run, config.publicUrl ?? `http://${config.host}:${config.port}`);
   exposeState(db, scheduler, fleet, dispatcher);
   await restoreFleet(db, fleet);
-  await scheduler.serial.run(() => scheduler.load());
+  await scheduler.serial.run(async () => {
+    await scheduler.load();
+    restoreSlots(fleet, scheduler);
+  });
   const ticker = new ScheduleTicker(db, scheduler);
   ticker.start();
 
@@ -151,11 +156,14 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   return {
     url: `http://${config.host}:${server.port}`,
     services,
+    app,
     async stop() {
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
       await server.stop(true);
+      // let the state change in flight finish before the database goes
+      await scheduler.serial.run(async () => {});
       db.$client.close();
     },
   };

@@ -19,6 +19,8 @@ export const runs = sqliteTable(
     phase: text("phase").notNull(),
     result: text("result").notNull(),
     error: text("error"),
+    /** set by a cancel; stored so that a restart in the middle of stopping still stops the run */
+    cancelRequestedAt: integer("cancel_requested_at"),
     createdAt: integer("created_at").notNull(),
     startedAt: integer("started_at"),
     endedAt: integer("ended_at"),

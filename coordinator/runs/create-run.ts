@@ -2,9 +2,9 @@ import { eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
-import { type Pipeline, parsePipeline } from "../../shared/pipeline/index.ts";
+import { type Pipeline, parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
-import { writeAll } from "../db/batch.ts";
+import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, projects, runs, steps, tasks } from "../db/schema.ts";
 import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
@@ -33,6 +33,7 @@ export type KeptResults = Map<string, { attempt: AttemptRow; steps: StepRow[] }>
 /** Validates the pipeline before anything is stored: an invalid file never becomes a run. */
 export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kept: KeptResults = new Map()): Promise<RunRow> {
   const file = input.pipelineFile ?? ".drover.yml";
+  if (pipelineTooLarge(input.pipeline)) throw new DroverError("too_large", tooLarge(input.pipeline, file));
   const parsed = input.parsed ? { pipeline: input.parsed } : parsePipeline(input.pipeline, file);
   if (!("pipeline" in parsed)) throw new DroverError("invalid_pipeline", parsed.errors.join("\n"), { errors: parsed.errors });
   const now = Date.now();
@@ -48,6 +49,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     phase: "queued",
     result: "unknown",
     error: null,
+    cancelRequestedAt: null,
     createdAt: now,
     startedAt: null,
     endedAt: null,
@@ -92,9 +94,8 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     } else {
       writes.push(db.insert(runs).values(run));
     }
-    if (taskRows.length) writes.push(db.insert(tasks).values(taskRows));
-    if (keptAttempts.length) writes.push(db.insert(attempts).values(keptAttempts));
-    if (keptSteps.length) writes.push(db.insert(steps).values(keptSteps));
+    writes.push(...chunkedInserts(db, tasks, taskRows), ...chunkedInserts(db, attempts, keptAttempts));
+    writes.push(...chunkedInserts(db, steps, keptSteps));
     const results = await writeAll(db, writes);
     if (projectId) run.number = (results[0] as { number: number }[])[0]!.number;
     scheduler.track(run, taskRows, keptAttempts);

@@ -1,10 +1,12 @@
 import { z } from "zod";
 import { ARCHS, type CheckoutOptions, CONDITIONS, type Dependency, type StepKind, type StepSpec, type Triggers } from "./types.ts";
+import { formatCount, LIMITS } from "./limits.ts";
 import { durationToMs, memoryToBytes } from "./units.ts";
 
 // Matrix task names are built as `name[key=value,…]`, so declared names keep clear of those characters.
-export const taskName = z
-  .string()
+const name = z.string().max(LIMITS.nameLength, `a name may be at most ${LIMITS.nameLength} characters`);
+
+export const taskName = name
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "a task name may only hold letters, digits, '_', '.' and '-'");
 
 const envName = z
@@ -137,8 +139,7 @@ const matrixValue = z
   .transform(String)
   .pipe(z.string().regex(/^[^[\],=]+$/, "a matrix value must be non-empty and hold none of '[', ']', ',', '='"));
 
-const matrixKey = z
-  .string()
+const matrixKey = name
   .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "a matrix key must match [A-Za-z_][A-Za-z0-9_-]*");
 
 const globs = z
@@ -208,7 +209,10 @@ export function resolveCheckout(pipeline: DeclaredCheckout | undefined, task: De
 export const taskSchema = z.strictObject({
   arch: z.enum(ARCHS).optional(),
   group: nonEmpty.optional(),
-  labels: z.record(nonEmpty, scalarString).default({}),
+  labels: z
+    .record(nonEmpty.pipe(name), scalarString.pipe(z.string().max(LIMITS.labelBytes, `a label may be at most ${LIMITS.labelBytes} characters`)))
+    .refine((labels) => Object.keys(labels).length <= LIMITS.labels, `at most ${LIMITS.labels} labels`)
+    .default({}),
   resources: resources.optional(),
   timeout: duration.optional(),
   retries: z.number().int().min(0).default(0),
@@ -225,7 +229,10 @@ export const taskSchema = z.strictObject({
     .optional(),
   ignore_failure: z.boolean().default(false),
   matrix: z.record(matrixKey, z.array(matrixValue).min(1, "needs at least one value")).optional(),
-  steps: z.array(stepSchema).min(1, "a task needs at least one step"),
+  steps: z
+    .array(stepSchema)
+    .min(1, "a task needs at least one step")
+    .max(LIMITS.stepsPerTask, `a task may have at most ${formatCount(LIMITS.stepsPerTask)} steps`),
   /** repository runs: the task is skipped unless the push or pull request changed a file matching one of these */
   changed: globs.optional(),
   checkout: checkoutSchema.optional(),

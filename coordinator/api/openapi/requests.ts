@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { formatCount, LIMITS } from "../../../shared/pipeline/index.ts";
 import { MAX_TIME } from "../../history/attempts.ts";
 
 /**
@@ -7,7 +8,12 @@ import { MAX_TIME } from "../../history/attempts.ts";
  */
 
 const group = z.string().min(1).max(200);
-const variables = z.record(z.string(), z.string());
+const variables = z
+  .record(
+    z.string().min(1).max(LIMITS.nameLength, `a variable name may be at most ${LIMITS.nameLength} characters`),
+    z.string().max(LIMITS.variableBytes, `a variable's value may be at most ${formatCount(LIMITS.variableBytes)} characters`),
+  )
+  .refine((v) => Object.keys(v).length <= LIMITS.variables, `at most ${formatCount(LIMITS.variables)} variables`);
 
 /** What `drover run` knows of the local checkout it uploads. */
 const LocalCheckout = z
