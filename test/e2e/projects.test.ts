@@ -108,6 +108,13 @@ describe("projects", () => {
     expect(broken.status).toBe(400);
     expect(broken.body.error.code).toBe("invalid_pipeline");
     expect(broken.body.error.details!.errors).toContain('.drover.yml:2:3: tasks.a: missing required key "steps"');
+    const text = `# ${"x".repeat(1024 * 1024)}\n${PIPELINE}`;
+    await server.commit("acme/app.git", { ".drover.yml": text }, { branch: "huge" });
+    const huge = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "huge" });
+    expect(huge.status).toBe(400);
+    expect(huge.body.error.details!.errors).toEqual([
+      `.drover.yml:1:1: .drover.yml is ${text.length} bytes at ` + (await server.git("acme/app.git", "rev-parse", "--short=12", "HEAD")).trim() + "; a pipeline file may be at most 1 MiB",
+    ]);
     const two = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "main", tag: "v1.0" });
     expect(two.status).toBe(400);
     const unknown = await cluster.api<ApiError>("POST", "/api/v1/projects/nope/runs", {});
