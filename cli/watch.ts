@@ -1,12 +1,13 @@
+import type { RunSummary } from "./api-types.ts";
 import type { Client } from "./client.ts";
 import { followRun } from "./follow.ts";
 import { askOnInterrupt } from "./interrupt.ts";
-import { paint, printJson, statusColour } from "./output.ts";
+import { paint, printJson, runLabel, statusColour } from "./output.ts";
 import { runUrl, summaryTable } from "./run-report.ts";
 
 /**
- * Follows a run for a person (run, rerun, restart): its address first, then its logs and what it
- * waits for, a table of its tasks at the end; Ctrl-C asks whether to cancel or detach.
+ * Follows a run for a person (run, rerun, restart, project run): its address first, then its logs and
+ * what it waits for, a table of its tasks at the end; Ctrl-C asks whether to cancel or detach.
  * Resolves to the exit code: 0 when the run succeeded.
  */
 export async function watchRun(client: Client, run: string, { json = false, onlyNew = false } = {}): Promise<number> {
@@ -17,10 +18,17 @@ export async function watchRun(client: Client, run: string, { json = false, only
     if (json) printJson(ended);
     else {
       console.log(`\n${summaryTable(ended)}\n`);
-      console.log(paint(`run ${ended.id} ${ended.phase}: ${ended.result}${ended.error ? ` (${ended.error})` : ""}`, statusColour(ended.result)));
+      const why = ended.error ? ` (${ended.error})` : "";
+      console.log(paint(`run ${runLabel(ended)} ${ended.phase}: ${ended.result}${why}`, statusColour(ended.result)));
     }
     return ended.result === "success" ? 0 : 1;
   } finally {
     stopAsking();
   }
+}
+
+/** What `drover run` and `drover project run` do with the run they started. */
+export function followToEnd(client: Client, created: RunSummary, json = false): Promise<number> {
+  console.error(`run ${runLabel(created)}${created.project ? ` (${created.id})` : ""} in group ${created.group}`);
+  return watchRun(client, created.id, { json });
 }

@@ -8,15 +8,18 @@ import type { CoordinatorConfig } from "./config.ts";
 import { background } from "../shared/background.ts";
 import { openDb } from "./db/open.ts";
 import { exposeState } from "./metrics/state.ts";
+import { CommitStatuses } from "./forges/status-notifier.ts";
+import { statusTargets } from "./forges/status-target.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
 import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
 import { GroupValues } from "./secrets/group-values.ts";
+import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { AgentSession } from "./fleet/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./fleet/dispatcher.ts";
 import { Fleet } from "./fleet/fleet.ts";
-import { restoreFleet } from "./fleet/restore.ts";
+import { restoreFleet, restoreSlots } from "./fleet/restore.ts";
 import { FleetServices } from "./fleet/services.ts";
 import { LiveLogs } from "./logs/live-logs.ts";
 import { ObjectRegistry } from "./objects/registry.ts";
@@ -24,6 +27,7 @@ import { AttemptReports } from "./runs/attempt-reports.ts";
 import { RunEvents } from "./runs/run-events.ts";
 import { Scheduler } from "./runs/scheduler.ts";
 import { openObjectStore } from "./store/open.ts";
+import { ProjectPoller } from "./triggers/poll.ts";
 import { ScheduleTicker } from "./triggers/ticker.ts";
 
 interface SocketData {
@@ -36,6 +40,8 @@ interface SocketData {
 export interface RunningCoordinator {
   url: string;
   services: Services;
+  /** the HTTP routes, for in-process requests (`app.request`) */
+  app: ReturnType<typeof createApp>;
   stop(): Promise<void>;
 }
 
@@ -53,8 +59,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
   };
   const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
-  const groupValues = new GroupValues(db, new SecretCipher(loadSecretKey(config.dataDir, config.secretKey)));
-  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, (a) =>
+  const cipher = new SecretCipher(loadSecretKey(config.dataDir, config.secretKey));
+  const groupValues = new GroupValues(db, cipher);
+  const projects = new Projects(db, cipher, join(config.dataDir, "mirrors"));
+  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, projects, (a) =>
     reports!.ended(a),
   );
   reports = new AttemptReports(db, scheduler, fleet, logs, registry);
@@ -63,11 +71,23 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
   });
-  scheduler.onFinished = (run) => notifyRunFinished(db, run, config.publicUrl ?? `http://${config.host}:${config.port}`);
+  // with --port 0 the port is known once the server listens
+  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
+  const statuses = new CommitStatuses({
+    db,
+    runEvents,
+    runUrl: (run) => `${publicUrl}/runs/${run.id}`,
+    target: statusTargets(projects),
+  });
+  scheduler.onPhase = (run) => statuses.onPhase(run);
   exposeState(db, scheduler, fleet, dispatcher);
   await restoreFleet(db, fleet);
-  await scheduler.serial.run(() => scheduler.load());
-  const ticker = new ScheduleTicker(db, scheduler);
+  await scheduler.serial.run(async () => {
+    await scheduler.load();
+    restoreSlots(fleet, scheduler);
+  });
+  const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }));
   ticker.start();
 
   const services: Services = {
@@ -80,6 +100,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     fleet,
     dispatcher,
     runEvents,
+    projects,
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };
@@ -144,14 +165,18 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     },
   });
 
+  publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
   return {
     url: `http://${config.host}:${server.port}`,
     services,
+    app,
     async stop() {
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
       await server.stop(true);
+      // let the state change in flight finish before the database goes
+      await scheduler.serial.run(async () => {});
       db.$client.close();
     },
   };

@@ -1,11 +1,14 @@
 import { eq } from "drizzle-orm";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { DroverError } from "../../shared/errors.ts";
+import { formatBytes, LIMITS } from "../../shared/pipeline/index.ts";
 import { newId } from "../../shared/ids.ts";
 import { events, runs } from "../db/schema.ts";
 import { putStream } from "../objects/put.ts";
 import { runOwner } from "../objects/registry.ts";
 import { createRun } from "../runs/create-run.ts";
+import { sourceOf } from "../../shared/source.ts";
 import { listRuns } from "../runs/list-runs.ts";
 import { loadRunWithSteps } from "../runs/load-run.ts";
 import { requireRole } from "./auth.ts";
@@ -25,7 +28,18 @@ function parseJsonField(name: string, text: string): unknown {
 
 export const runRoutes = new Hono<AppEnv>();
 
-runRoutes.post("/", requireRole("member"), async (c) => {
+/** A JSON submission holds a pipeline (1 MiB) and variables: no more than this of it is read. */
+const jsonLimit = bodyLimit({
+  maxSize: 16 * 1024 * 1024,
+  onError: () => {
+    throw new DroverError("too_large", `a run submission's JSON may be at most 16 MiB (its pipeline at most ${formatBytes(LIMITS.pipelineBytes)})`);
+  },
+});
+/** A multipart submission carries the workspace archive, bounded by the server's body limit instead. */
+const submissionLimit: MiddlewareHandler<AppEnv> = (c, next) =>
+  (c.req.header("content-type") ?? "").startsWith("multipart/form-data") ? next() : jsonLimit(c, next);
+
+runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
   const { db, scheduler, store, registry } = c.get("services");
   const contentType = c.req.header("content-type") ?? "";
   let fields: unknown;
@@ -34,11 +48,13 @@ runRoutes.post("/", requireRole("member"), async (c) => {
     const form = await c.req.formData();
     const file = form.get("workspace");
     const variables = form.get("variables");
+    const source = form.get("source");
     fields = {
       pipeline: form.get("pipeline") ?? undefined,
       file: form.get("file") ?? undefined,
       group: form.get("group") ?? undefined,
       variables: typeof variables === "string" ? parseJsonField("variables", variables) : undefined,
+      source: typeof source === "string" ? parseJsonField("source", source) : undefined,
     };
     if (file instanceof File) {
       workspace = `uploads/${newId()}.tar.gz`;
@@ -52,13 +68,16 @@ runRoutes.post("/", requireRole("member"), async (c) => {
   const parsed = SubmitRun.safeParse(fields);
   if (!parsed.success) throw invalid(parsed.error);
   try {
+    const user = c.get("principal").user;
+    const local = parsed.data.source;
     const run = await createRun(db, scheduler, {
       pipeline: parsed.data.pipeline,
       pipelineFile: parsed.data.file,
       group: parsed.data.group,
-      user: c.get("principal").user,
+      user,
       variables: parsed.data.variables,
       workspace,
+      source: local ? sourceOf("direct", user, local) : sourceOf("api", user),
     });
     if (workspace) await registry.addOwner([workspace], runOwner(run.id));
     return c.json(summarize(run), 201);

@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { type GitServer, startGitServer } from "../helpers/git-server.ts";
+import { spawnTracked, waitFor } from "../helpers/processes.ts";
+
+let cluster: Cluster;
+let server: GitServer;
+let repo: string;
+
+const PIPELINE = `tasks:
+  show:
+    steps:
+      - run: |
+          echo "project=$DROVER_PROJECT number=$DROVER_RUN_NUMBER event=$DROVER_EVENT"
+          echo "sha=$DROVER_COMMIT_SHA ref=$DROVER_COMMIT_REF branch=$DROVER_BRANCH tag=$DROVER_TAG"
+          echo "message=$DROVER_COMMIT_MESSAGE author=$DROVER_COMMIT_AUTHOR repo=$DROVER_REPO_URL"
+          echo "head=$(git rev-parse HEAD) readme=$(cat README.md)"
+`;
+
+type Project = { name: string; hook_url: string; hook_secret?: string; api_url: string | null; repo: { credentials: string | null } };
+type Run = { id: string; project: string | null; number: number | null; group: string; source: Record<string, unknown> | null };
+type ApiError = { error: { code: string; message: string; details?: { errors: string[] } } };
+
+beforeAll(async () => {
+  server = startGitServer();
+  repo = server.createRepo("acme/app.git", { private: true });
+  cluster = await startCluster();
+  await cluster.startAgent("p1");
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+  await server?.stop();
+});
+
+describe("projects", () => {
+  test("created with a token, listed and shown without it; bad input is a 400 naming the field", async () => {
+    const created = await cluster.api<Project>("POST", "/api/v1/projects", {
+      name: "app",
+      repo: { url: repo, forge: "github", credentials: { token: server.token } },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.hook_url).toBe(`${cluster.coordinator.url}/api/v1/projects/app/hook`);
+    expect(created.body.hook_secret).toMatch(/^[0-9a-f]{64}$/);
+    expect(created.body.api_url).toBe(`${server.url}/api/v3`);
+    expect(created.body.repo.credentials).toBe("token");
+    const shown = await cluster.api<Project>("GET", "/api/v1/projects/app");
+    const listed = await cluster.api<{ projects: Project[] }>("GET", "/api/v1/projects");
+    for (const body of [shown.body, listed.body]) {
+      expect(JSON.stringify(body)).not.toContain(server.token);
+      expect(JSON.stringify(body)).not.toContain(created.body.hook_secret!);
+    }
+    expect(listed.body.projects.map((p) => p.name)).toEqual(["app"]);
+    // stored encrypted: the database file does not hold the token either
+    const db = readFileSync(join(cluster.dir, "data", "drover.db"));
+    expect(db.includes(Buffer.from(server.token))).toBe(false);
+
+    const again = await cluster.api<ApiError>("POST", "/api/v1/projects", { name: "app", repo: { url: repo } });
+    expect(again.status).toBe(409);
+    const bad = await cluster.api<ApiError>("POST", "/api/v1/projects", { name: "x y", repo: { url: "-oops", forge: "svn" } });
+    expect(bad.status).toBe(400);
+    for (const field of ["name", "repo.url", "repo.forge"]) expect(bad.body.error.message).toContain(field);
+    const inUrl = await cluster.api<ApiError>("POST", "/api/v1/projects", { name: "b", repo: { url: "https://u:secret@host/r.git" } });
+    expect(inUrl.body.error.message).toContain("repo.credentials");
+    const poll = await cluster.api<ApiError>("POST", "/api/v1/projects", { name: "b", repo: { url: repo }, poll: "1s" });
+    expect(poll.status).toBe(400);
+    expect(poll.body.error.message).toContain("poll");
+  });
+
+  test("a manual run reads the pipeline at the branch's commit, is numbered, and its tasks see the source", async () => {
+    const first = await server.commit("acme/app.git", { ".drover.yml": PIPELINE, "README.md": "one" }, { message: "first commit" });
+    const second = await server.commit("acme/app.git", { "README.md": "two" }, { message: "second commit" });
+    const started = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", {});
+    expect(started.status).toBe(201);
+    expect(started.body).toMatchObject({ project: "app", number: 1, group: "app" });
+    expect(started.body.source).toMatchObject({ event: "manual", sha: second, branch: "main", ref: "refs/heads/main", message: "second commit", author: "Drover Test", trigger: "admin", repoUrl: repo });
+    expect((await cluster.waitRun(started.body.id)).result).toBe("success");
+    // the agent checked the commit out (its lines open the log), and the step saw the source
+    const log = await cluster.log(started.body.id, "show", 0);
+    expect(log).toContain(`checkout: HEAD is ${second}\n`);
+    expect(log).toEndWith(
+      `project=app number=1 event=manual\nsha=${second} ref=refs/heads/main branch=main tag=\nmessage=second commit author=Drover Test repo=${repo}\nhead=${second} readme=two\n`,
+    );
+    expect(log).not.toContain(server.token);
+    const bySha = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { sha: first.slice(0, 10) });
+    expect(bySha.status).toBe(201);
+    expect(bySha.body.number).toBe(2);
+    expect(bySha.body.source).toMatchObject({ sha: first, branch: null });
+    await server.git("acme/app.git", "tag", "v1.0", first);
+    await server.git("acme/app.git", "push", "-q", "origin", "v1.0");
+    const byTag = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { tag: "v1.0" });
+    expect(byTag.body.source).toMatchObject({ sha: first, tag: "v1.0", ref: "refs/tags/v1.0" });
+    const listed = await cluster.api<{ runs: Run[] }>("GET", "/api/v1/runs?project=app&event=manual");
+    expect(listed.body.runs.map((r) => r.number)).toEqual([3, 2, 1]);
+    expect((await cluster.api<{ runs: Run[] }>("GET", "/api/v1/runs?project=app&branch=main")).body.runs.map((r) => r.number)).toEqual([1]);
+    // the coordinator's mirror fetched with the token without writing it anywhere under its data dir
+    const mirrors = join(cluster.dir, "data", "mirrors");
+    expect(readdirSync(mirrors)).toHaveLength(1);
+    expect(Bun.spawnSync(["grep", "-rlF", server.token, mirrors]).stdout.toString()).toBe("");
+  }, 60_000);
+
+  test("a branch the repository lacks, a commit without a pipeline and an invalid pipeline are 400s that say so", async () => {
+    const nope = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "nope" });
+    expect(nope.status).toBe(400);
+    expect(nope.body.error.message).toContain("has no branch nope");
+    await server.commit("acme/app.git", { ".drover.yml": null }, { branch: "bare", message: "no pipeline" });
+    const none = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "bare" });
+    expect(none.status).toBe(400);
+    expect(none.body.error.message).toContain("has no .drover.yml");
+    await server.commit("acme/app.git", { ".drover.yml": "tasks:\n  a:\n    stepz: []\n" }, { branch: "broken" });
+    const broken = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "broken" });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.code).toBe("invalid_pipeline");
+    expect(broken.body.error.details!.errors).toContain('.drover.yml:2:3: tasks.a: missing required key "steps"');
+    const text = `# ${"x".repeat(1024 * 1024)}\n${PIPELINE}`;
+    await server.commit("acme/app.git", { ".drover.yml": text }, { branch: "huge" });
+    const huge = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "huge" });
+    expect(huge.status).toBe(400);
+    expect(huge.body.error.details!.errors).toEqual([
+      `.drover.yml:1:1: .drover.yml is ${text.length} bytes at ` + (await server.git("acme/app.git", "rev-parse", "--short=12", "HEAD")).trim() + "; a pipeline file may be at most 1 MiB",
+    ]);
+    const two = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "main", tag: "v1.0" });
+    expect(two.status).toBe(400);
+    const unknown = await cluster.api<ApiError>("POST", "/api/v1/projects/nope/runs", {});
+    expect(unknown.status).toBe(404);
+  }, 60_000);
+
+  test("a repository the coordinator cannot fetch is a 400 with git's reason and no token", async () => {
+    const wrong = await cluster.api<Project>("POST", "/api/v1/projects", {
+      name: "wrong-token",
+      repo: { url: repo, forge: "gitea", credentials: "not-the-token" },
+    });
+    expect(wrong.status).toBe(201);
+    const res = await cluster.api<ApiError>("POST", "/api/v1/projects/wrong-token/runs", {});
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain("cannot fetch");
+    expect(res.body.error.message).not.toContain("not-the-token");
+    expect((await cluster.api("DELETE", "/api/v1/projects/wrong-token")).status).toBe(200);
+    expect((await cluster.api("GET", "/api/v1/projects/wrong-token")).status).toBe(404);
+    await waitFor("its mirror to go", () => readdirSync(join(cluster.dir, "data", "mirrors")).length === 1);
+  }, 60_000);
+});
+
+describe("drover project", () => {
+  const drover = async (...args: string[]) => {
+    const proc = spawnTracked(["bun", join(ROOT, "cli/main.ts"), ...args], {
+      cwd: cluster.dir,
+      env: { DROVER_URL: cluster.coordinator.url, DROVER_TOKEN: ADMIN_TOKEN, NO_COLOR: "1" },
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr, output: stdout + stderr };
+  };
+
+  test("add (credentials from a file), list, run at a branch following its logs, rm", async () => {
+    const file = join(cluster.dir, "clone.token");
+    writeFileSync(file, `${server.token}\n`, { mode: 0o600 });
+    const added = await drover("project", "add", "cli-app", "--repo", repo, "--forge", "gitea", "--credentials-file", file, "--api-url", `${server.url}/api/v1`);
+    expect(added.code, added.output).toBe(0);
+    expect(added.stdout).toContain(`webhook URL:    ${cluster.coordinator.url}/api/v1/projects/cli-app/hook`);
+    expect(added.stdout).toMatch(/webhook secret: [0-9a-f]{64} \(shown only now\)/);
+    const listed = await drover("project", "list");
+    expect(listed.stdout).toMatch(new RegExp(`cli-app +gitea +${repo.replaceAll(".", "\\.")} +main +token`));
+    expect(listed.output).not.toContain(server.token);
+    const ran = await drover("project", "run", "cli-app", "--branch", "main");
+    expect(ran.code, ran.output).toBe(0);
+    expect(ran.stderr).toMatch(/^run cli-app #1 \(\S+\) in group cli-app/m);
+    expect(ran.stdout).toContain("[show] project=cli-app number=1 event=manual");
+    expect(ran.stdout).toContain("run cli-app #1 finished: success");
+    const runs = await drover("runs", "--project", "cli-app");
+    expect(runs.stdout).toMatch(/ cli-app #1 +cli-app +finished +success +manual +main +[0-9a-f]{8} +second commit +Drover Test +admin /);
+    const both = await drover("project", "run", "cli-app", "--branch", "main", "--tag", "v1.0");
+    expect(both.code).toBe(2);
+    const missing = await drover("project", "run", "cli-app", "--branch", "nope", "--no-follow");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("has no branch nope");
+    expect((await drover("project", "rm", "cli-app")).code).toBe(0);
+    expect((await drover("project", "list", "--json")).stdout).not.toContain("cli-app");
+  }, 60_000);
+});
