@@ -105,7 +105,7 @@ describe("memory follows the database", () => {
     db.batch = (() => {
       db.batch = batch;
       return Promise.reject(new Error("disk I/O error"));
-    }) as typeof db.batch;
+    }) as unknown as typeof db.batch;
     expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(500);
     expect(h.coordinator.services.scheduler.active.get(behind)?.run.phase).toBe("queued");
     expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(202);
