@@ -178,6 +178,7 @@ export class Agent {
       report: (r) => this.reports.send(r),
       cancelGraceMs: this.config.cancelGraceMs,
       kept: this.kept,
+      checkout: this.config.checkout,
     });
     this.attempts.set(assignment.attempt, runner);
     runner

@@ -1,9 +1,10 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
+import { type CheckoutOptions, checkout } from "../checkout/checkout.ts";
 import type { KeptWorkspaces } from "../archive/kept.ts";
 import { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
@@ -22,6 +23,7 @@ export interface AttemptContext {
   report(report: Report): Promise<void>;
   cancelGraceMs: number;
   kept: KeptWorkspaces;
+  checkout: CheckoutOptions;
 }
 
 type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
@@ -94,14 +96,25 @@ export class AttemptRunner {
       // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
       void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
+      // The checkout is the start of the first step's log (pipeline steps keep their indices); a failed one fails that step.
+      const preamble = index === 0 && a.checkout ? await this.checkout(a.checkout) : null;
+      if (preamble?.error) {
+        const log = this.newLog(index);
+        log.write(preamble.output);
+        await log.end();
+        const { error } = preamble;
+        await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode: null, error, logSize: log.written });
+        return { status: this.stopReason === "cancelled" ? "stopped" : "failed", exitCode: null, error };
+      }
       let exitCode: number | null = null;
       let error: string | null = null;
       let infrastructure = false;
       let log: StepLog;
       if (step.kind === "run") {
-        ({ log, exitCode, error } = await this.runCommand(index, step.command, this.stepEnv(step.env)));
+        ({ log, exitCode, error } = await this.runCommand(index, step.command, this.stepEnv(step.env), preamble?.output));
       } else {
         log = this.newLog(index);
+        if (preamble) log.write(preamble.output);
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
@@ -125,6 +138,19 @@ export class AttemptRunner {
     return { status: "success", exitCode: 0, error: null };
   }
 
+  /** Checks the commit out into the work dir; its log lines (credentials redacted) and the error, if any. */
+  private async checkout(spec: NonNullable<Assignment["checkout"]>): Promise<{ output: Buffer; error: string | null }> {
+    const lines: string[] = [];
+    let error: string | null = null;
+    try {
+      await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line));
+    } catch (e) {
+      error = (e as Error).message;
+      lines.push(`error: ${error}`);
+    }
+    return { output: Buffer.from(lines.map((l) => `${l}\n`).join("")), error };
+  }
+
   /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
   private newLog(index: number, outputPath?: string): StepLog {
     const path = outputPath ?? this.spoolPath(index, "log");
@@ -142,9 +168,11 @@ export class AttemptRunner {
    * secrets to redact that file is the log itself; otherwise it is read back
    * through the redactor into the log.
    */
-  private async runCommand(index: number, command: string, env: Record<string, string>) {
+  private async runCommand(index: number, command: string, env: Record<string, string>, preamble?: Uint8Array) {
     const secrets = secretValues(env, this.assignment.secrets);
     const outPath = this.spoolPath(index, "out");
+    // the step's process appends to what the checkout wrote
+    writeFileSync(outPath, preamble ?? "");
     const proc = new StepProcess(command, this.dir, env, outPath);
     this.current = proc;
     let log: StepLog;

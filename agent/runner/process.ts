@@ -19,10 +19,10 @@ export class StepProcess {
   /**
    * stdout and stderr both go straight to `outputPath` through one shared file
    * description, so their interleaving is kept and no pipe sits between the step
-   * and its log.
+   * and its log. It appends: the file may start with the checkout's output.
    */
   constructor(command: string, cwd: string, env: Record<string, string>, outputPath: string) {
-    const out = openSync(outputPath, "w");
+    const out = openSync(outputPath, "a");
     const scriptPath = `${outputPath}.sh`;
     const script = openSync(scriptPath, "w+", 0o600);
     try {

@@ -6,7 +6,7 @@ import { createRun } from "../runs/create-run.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import { triggerRefusal, unchangedTasks } from "./filter.ts";
 import { GitError } from "./git.ts";
-import { isSha, type Mirror } from "./mirror.ts";
+import { isSha, type Mirror, PipelineTooLarge } from "./mirror.ts";
 import type { ProjectRow, Projects } from "./projects.ts";
 import { fetchRef } from "./refs.ts";
 
@@ -56,14 +56,13 @@ export async function startProjectRun(deps: ProjectRunDeps, project: ProjectRow,
       return { text };
     })
     .catch((e: unknown) => {
-      if (e instanceof GitError) return { failure: e.message };
+      if (e instanceof GitError || e instanceof PipelineTooLarge) return { failure: e };
       throw e;
     });
   if ("failure" in read) {
-    const tooLarge = read.failure.includes("pipeline files are limited");
-    return tooLarge
-      ? { outcome: "invalid_pipeline", reason: read.failure, errors: [`${file}:1:1: ${read.failure}`] }
-      : { outcome: "unreachable", reason: read.failure };
+    const reason = read.failure.message;
+    if (read.failure instanceof PipelineTooLarge) return { outcome: "invalid_pipeline", reason, errors: [`${file}:1:1: ${reason}`] };
+    return { outcome: "unreachable", reason };
   }
   if (read.text === undefined) return { outcome: "no_pipeline", reason: `commit ${sha.slice(0, 12)} has no ${file}` };
   const parsed = parsePipeline(read.text, file);

@@ -1,6 +1,7 @@
 import { and, eq, isNull, lt, or } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { schedules } from "../db/schema.ts";
+import { sourceOf } from "../../shared/source.ts";
 import { createRun } from "../runs/create-run.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import { dueTick } from "./tick.ts";
@@ -58,6 +59,7 @@ export class ScheduleTicker {
       group: schedule.group,
       user: schedule.user,
       variables: { ...schedule.variables, DROVER_SCHEDULE_TICK: new Date(tick).toISOString() },
+      source: sourceOf("schedule", `schedule:${schedule.id}`),
     }).catch((e) => console.error(`[triggers] schedule ${schedule.id} could not start its run:`, e));
   }
 }
