@@ -16,6 +16,7 @@ const PIPELINE = `tasks:
           echo "project=$DROVER_PROJECT number=$DROVER_RUN_NUMBER event=$DROVER_EVENT"
           echo "sha=$DROVER_COMMIT_SHA ref=$DROVER_COMMIT_REF branch=$DROVER_BRANCH tag=$DROVER_TAG"
           echo "message=$DROVER_COMMIT_MESSAGE author=$DROVER_COMMIT_AUTHOR repo=$DROVER_REPO_URL"
+          echo "head=$(git rev-parse HEAD) readme=$(cat README.md)"
 `;
 
 type Project = { name: string; hook_url: string; hook_secret?: string; api_url: string | null; repo: { credentials: string | null } };
@@ -75,9 +76,13 @@ describe("projects", () => {
     expect(started.body).toMatchObject({ project: "app", number: 1, group: "app" });
     expect(started.body.source).toMatchObject({ event: "manual", sha: second, branch: "main", ref: "refs/heads/main", message: "second commit", author: "Drover Test", trigger: "admin", repoUrl: repo });
     expect((await cluster.waitRun(started.body.id)).result).toBe("success");
-    expect(await cluster.log(started.body.id, "show", 0)).toBe(
-      `project=app number=1 event=manual\nsha=${second} ref=refs/heads/main branch=main tag=\nmessage=second commit author=Drover Test repo=${repo}\n`,
+    // the agent checked the commit out (its lines open the log), and the step saw the source
+    const log = await cluster.log(started.body.id, "show", 0);
+    expect(log).toContain(`checkout: HEAD is ${second}\n`);
+    expect(log).toEndWith(
+      `project=app number=1 event=manual\nsha=${second} ref=refs/heads/main branch=main tag=\nmessage=second commit author=Drover Test repo=${repo}\nhead=${second} readme=two\n`,
     );
+    expect(log).not.toContain(server.token);
     const bySha = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { sha: first.slice(0, 10) });
     expect(bySha.status).toBe(201);
     expect(bySha.body.number).toBe(2);
