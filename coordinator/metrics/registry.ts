@@ -11,6 +11,13 @@ export const gcRemoved = new Counter({
   registers: [metrics],
 });
 
+export const diskFull = new Counter({
+  name: "drover_disk_full_total",
+  help: "Writes the coordinator refused because its disk was full; each failed an attempt (what: log)",
+  labelNames: ["what"] as const,
+  registers: [metrics],
+});
+
 export const logBytes = new Counter({
   name: "drover_log_bytes_total",
   help: "Step log bytes stored",
