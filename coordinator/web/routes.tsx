@@ -14,7 +14,7 @@ import { readFilters, RunsListPage } from "./runs-list.tsx";
 /** Serves a request with the API in the same process, as the UI's own requests would be. */
 export type ApiFetch = (request: Request) => Response | Promise<Response>;
 
-const viewerOf = (c: Context<WebEnv>): Viewer => ({ principal: c.get("principal"), token: c.get("token") });
+const viewerOf = (c: Context<WebEnv>): Viewer => ({ principal: c.get("principal") });
 
 function notFoundPage(c: Context<WebEnv>, what: string) {
   return c.html(
