@@ -1,4 +1,4 @@
-import { parsePipeline } from "../../shared/pipeline/index.ts";
+import { type Pipeline, parsePipeline } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
 import type { Db } from "../db/open.ts";
 import type { RunRow } from "../runs/active-run.ts";
@@ -74,7 +74,7 @@ export async function startProjectRun(deps: ProjectRunDeps, project: ProjectRow,
   const run = await createRun(deps.db, deps.scheduler, {
     pipeline: read.text,
     pipelineFile: file,
-    parsed: parsed.pipeline,
+    parsed: source.pr?.fromFork && project.forkApproval ? withForkApproval(parsed.pipeline) : parsed.pipeline,
     group: project.name,
     user: source.trigger,
     project: { id: project.id, name: project.name },
@@ -102,4 +102,10 @@ async function changedFiles(mirror: Mirror, source: RunSource, sha: string): Pro
     }
     return null;
   });
+}
+
+/** `fork_approval: true`: a fork's code runs nowhere until someone approves each task (one approver at least). */
+function withForkApproval(pipeline: Pipeline): Pipeline {
+  const tasks = pipeline.tasks.map((t) => ({ ...t, approval: { minApprovers: Math.max(1, t.approval?.minApprovers ?? 0) } }));
+  return { ...pipeline, tasks };
 }

@@ -4,11 +4,12 @@ import { schedules } from "../db/schema.ts";
 import { sourceOf } from "../../shared/source.ts";
 import { createRun } from "../runs/create-run.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
+import type { ProjectPoller } from "./poll.ts";
 import { dueTick } from "./tick.ts";
 
 type ScheduleRow = typeof schedules.$inferSelect;
 
-/** Polls the enabled schedules and starts a run for each due tick. */
+/** Polls the enabled schedules and starts a run for each due tick; starts the project polls that are due. */
 export class ScheduleTicker {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
@@ -16,6 +17,7 @@ export class ScheduleTicker {
   constructor(
     private readonly db: Db,
     private readonly scheduler: Scheduler,
+    private readonly poller?: ProjectPoller,
     private readonly everyMs = 500,
   ) {}
 
@@ -32,12 +34,14 @@ export class ScheduleTicker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.pass;
+    await this.poller?.stop();
   }
 
   private async runDue(now: number): Promise<void> {
     try {
       const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
       for (const row of rows) await this.fire(row, now);
+      await this.poller?.tick(now);
     } catch (e) {
       console.error("[triggers] schedule pass failed:", e);
     }
