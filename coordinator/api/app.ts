@@ -18,6 +18,7 @@ import { logRoutes } from "./logs.ts";
 import { openApiRoutes } from "./openapi/document.ts";
 import { pipelineSchemaRoute } from "./pipeline-schema.ts";
 import { projectRoutes } from "./projects.ts";
+import { queueRoutes } from "./queue.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -56,6 +57,7 @@ export function createApp(
   app.route("/api/v1/runs", artifactRoutes);
   app.route("/api/v1/gc", gcRoutes(options.retention));
   app.route("/api/v1/agents", agentRoutes);
+  app.route("/api/v1/queue", queueRoutes);
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
