@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { fleet } from "./fleet.ts";
@@ -13,7 +14,7 @@ import { log } from "./log-throughput.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
 
-const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, checkoutBench];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);
