@@ -7,6 +7,7 @@ import { authenticate, requireRole } from "./auth.ts";
 import type { AppEnv, Services } from "./env.ts";
 import type { Retention } from "../gc/retention.ts";
 import { artifactRoutes } from "./artifacts.ts";
+import { deliveryRoutes, projectHookRoutes } from "./deliveries.ts";
 import { downloadRoutes } from "./downloads.ts";
 import { gcRoutes, metricsRoute } from "./gc.ts";
 import { errorResponse } from "./errors.ts";
@@ -17,6 +18,7 @@ import { logRoutes } from "./logs.ts";
 import { openApiRoutes } from "./openapi/document.ts";
 import { pipelineSchemaRoute } from "./pipeline-schema.ts";
 import { projectRoutes } from "./projects.ts";
+import { queueRoutes } from "./queue.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -39,6 +41,7 @@ export function createApp(
   app.route("/", metricsRoute);
   app.route("/", pipelineSchemaRoute);
   app.route("/api/v1/hooks", hookReceiverRoutes);
+  app.route("/api/v1/projects", projectHookRoutes);
   app.route("/api/v1", openApiRoutes);
   app.route("/", webRoutes((request) => app.fetch(request)));
   app.use("/api/*", authenticate());
@@ -54,10 +57,12 @@ export function createApp(
   app.route("/api/v1/runs", artifactRoutes);
   app.route("/api/v1/gc", gcRoutes(options.retention));
   app.route("/api/v1/agents", agentRoutes);
+  app.route("/api/v1/queue", queueRoutes);
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
   app.route("/api/v1/projects", projectRoutes(options.publicUrl));
+  app.route("/api/v1/projects", deliveryRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
   return app;
 }

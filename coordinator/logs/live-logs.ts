@@ -110,11 +110,13 @@ export class LiveLogs {
     return this.logs.get(name)?.received ?? this.finalized.get(name) ?? this.fileSize(key);
   }
 
+  /** A live log file that is not there holds no bytes; any other failure to look is not "0 bytes stored". */
   private fileSize(key: LogKey): number {
     try {
       return statSync(join(this.dir, liveName(key))).size;
-    } catch {
-      return 0;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw e;
     }
   }
 

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { QueueBucket } from "../fleet/queue-depth.ts";
 
 /** The coordinator's Prometheus metrics, served at /metrics. */
 export const metrics = new Registry();
@@ -36,6 +37,8 @@ export interface StateSources {
   tasksByStatus(): Record<string, number>;
   agentsByState(): Record<string, number>;
   queueLength(): number;
+  /** buckets by group and arch only */
+  queueDepth(): QueueBucket[];
 }
 
 /** Gauges are read from the live state when Prometheus scrapes, never kept in step by hand. */
@@ -64,4 +67,18 @@ export function registerStateGauges(sources: StateSources): void {
       this.set(sources.queueLength());
     },
   });
+  // Per group and arch (labels left out: their combinations are unbounded), for autoscalers.
+  const perPool = (name: string, help: string, value: (bucket: QueueBucket) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["group", "arch"] as const,
+      registers: [metrics],
+      collect() {
+        this.reset();
+        for (const bucket of sources.queueDepth()) this.set({ group: bucket.group, arch: bucket.arch }, value(bucket));
+      },
+    });
+  perPool("drover_queue_depth", "Attempts waiting for an agent, by the executor group and arch they ask for", (b) => b.queued);
+  perPool("drover_queue_oldest_seconds", "Age of the oldest attempt waiting, by executor group and arch", (b) => b.oldestAgeSeconds);
 }

@@ -9,6 +9,7 @@ import {
   AttemptStats,
   CacheEntry,
   CacheSaved,
+  QueueDepth,
   StoredObject,
 } from "./fleet-schemas.ts";
 import { AttemptStatsQuery, ListAttemptsQuery } from "./requests.ts";
@@ -47,6 +48,14 @@ export function registerFleetPaths(registry: Registry) {
     summary: "Remove an offline agent's record",
     responses: { 200: json(Deleted, "removed") },
     errors: [409],
+  });
+  fleet({
+    method: "get",
+    path: "/api/v1/queue",
+    role: "viewer",
+    summary: "Queued attempts by executor group, arch and labels, with the oldest one's age",
+    description: "What an autoscaler sizes its pools by; /metrics has drover_queue_depth{group,arch} too.",
+    responses: { 200: json(QueueDepth, "the queue's depth") },
   });
   fleet({
     method: "get",

@@ -22,7 +22,8 @@ export const AttemptStateSchema = z
   .enum(["queued", "assigned", "running", "success", "failed", "stopped", "error", "lost"])
   .openapi("AttemptState") satisfies z.ZodType<AttemptState>;
 
-export const RunSource = runSourceSchema.openapi("RunSource", {
+// Rebuilt from its shape with this module's z: a schema made before @hono/zod-openapi loaded has no .openapi.
+export const RunSource = z.object(runSourceSchema.shape).openapi("RunSource", {
   description: "what the run builds and why: event, commit, ref, branch, tag, pull request, message, author, trigger",
 });
 
@@ -38,6 +39,7 @@ export const RunSummary = z
     phase: RunPhase,
     result: RunResult,
     error: textOrNull,
+    cancelRequestedAt: msOrNull.openapi({ description: "when a cancel was asked for; null if never" }),
     createdAt: ms,
     startedAt: msOrNull,
     endedAt: msOrNull,
