@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge as PromGauge, type GaugeConfiguration, Histogram, Registry } from "prom-client";
 import type { QueueBucket } from "../fleet/queue-depth.ts";
 
 /** The coordinator's Prometheus metrics, served at /metrics. */
@@ -9,6 +9,13 @@ export const gcRemoved = new Counter({
   name: "drover_gc_removed_total",
   help: "Objects (or cache entries) removed by each garbage collector",
   labelNames: ["collector"] as const,
+  registers: [metrics],
+});
+
+export const diskFull = new Counter({
+  name: "drover_disk_full_total",
+  help: "Writes the coordinator refused because its disk was full; each failed an attempt (what: log)",
+  labelNames: ["what"] as const,
   registers: [metrics],
 });
 
@@ -44,7 +51,13 @@ export interface StateSources {
 /** Gauges are read from the live state when Prometheus scrapes, never kept in step by hand. */
 export function registerStateGauges(sources: StateSources): void {
   // a process that starts a second coordinator (the in-process tests) reads the newest one's state
-  for (const name of ["drover_runs", "drover_tasks", "drover_agents", "drover_queue_length"]) metrics.removeSingleMetric(name);
+  const registered = new Set(metrics.getMetricsAsArray().map((m) => m.name));
+  const Gauge = class<T extends string> extends PromGauge<T> {
+    constructor(config: GaugeConfiguration<T>) {
+      if (registered.has(config.name)) metrics.removeSingleMetric(config.name);
+      super(config);
+    }
+  };
   const byLabel = (name: string, help: string, label: string, read: () => Promise<Record<string, number>> | Record<string, number>) =>
     new Gauge({
       name,
