@@ -92,9 +92,12 @@ export class AttemptRunner {
 
   private async runSteps(): Promise<Outcome> {
     const a = this.assignment;
+    let failure: Outcome | null = null;
     for (const [index, step] of a.steps.entries()) {
       // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
+      // After a failure only test_results steps run: the failed tests' reports are what explains it.
+      if (failure && step.kind !== "test_results") continue;
       void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
       // The checkout is the start of the first step's log (pipeline steps keep their indices); a failed one fails that step.
       const preamble = index === 0 && a.checkout ? await this.checkout(a.checkout) : null;
@@ -130,9 +133,10 @@ export class AttemptRunner {
       await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
       if (this.stopReason === "cancelled") return { status: "stopped", exitCode, error };
       if (infrastructure) return { status: "error", exitCode, error };
-      if (exitCode !== 0 || error) return { status: "failed", exitCode, error };
+      if ((exitCode !== 0 || error) && !failure) failure = { status: "failed", exitCode, error };
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
+    if (failure) return failure;
     // every step that ran succeeded, but time ran out before the attempt was through
     if (this.stopReason === "timeout") return { status: "failed", exitCode: null, error: "timeout" };
     return { status: "success", exitCode: 0, error: null };

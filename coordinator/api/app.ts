@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
+import { agentTestReportRoutes } from "./agent-test-reports.ts";
 import { agentTokenRoutes } from "./agent-tokens.ts";
 import { agentRoutes } from "./agents.ts";
 import { attemptRoutes } from "./attempts.ts";
@@ -22,6 +23,7 @@ import { queueRoutes } from "./queue.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
+import { testRoutes } from "./tests.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { webRoutes } from "../web/routes.tsx";
 
@@ -55,6 +57,7 @@ export function createApp(
   app.route("/api/v1/agent-tokens", agentTokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/runs", artifactRoutes);
+  app.route("/api/v1/runs", testRoutes);
   app.route("/api/v1/gc", gcRoutes(options.retention));
   app.route("/api/v1/agents", agentRoutes);
   app.route("/api/v1/queue", queueRoutes);
@@ -64,5 +67,6 @@ export function createApp(
   app.route("/api/v1/projects", projectRoutes(options.publicUrl));
   app.route("/api/v1/projects", deliveryRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
+  app.route("/agent/v1", agentTestReportRoutes);
   return app;
 }

@@ -40,6 +40,7 @@ export function Layout({ title, page, viewer, data, children }: Props) {
             {viewer && (
               <nav>
                 <a href="/">Runs</a>
+                <a href="/projects">Projects</a>
                 <a href="/agents">Agents</a>
               </nav>
             )}

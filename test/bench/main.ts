@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { fleet } from "./fleet.ts";
@@ -14,7 +15,7 @@ import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
 import { webhook } from "./webhook.ts";
 
-const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, checkoutBench];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);

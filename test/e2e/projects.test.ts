@@ -100,6 +100,31 @@ describe("projects", () => {
     expect(Bun.spawnSync(["grep", "-rlF", server.token, mirrors]).stdout.toString()).toBe("");
   }, 60_000);
 
+  test("the run-finished webhook names the project, the number and the source", async () => {
+    const notices: { event: string; run: Run & { phase: string } }[] = [];
+    const receiver = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        notices.push(await req.json());
+        return new Response("ok");
+      },
+    });
+    try {
+      const url = `http://127.0.0.1:${receiver.port}/notify`;
+      expect((await cluster.api("PUT", "/api/v1/groups/app", { notify: { url, secret: "notify-secret" } })).status).toBe(200);
+      const started = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { branch: "main" });
+      await cluster.waitRun(started.body.id);
+      const notice = await waitFor("the notice", () => notices.find((n) => n.run.id === started.body.id));
+      expect(notice.run).toMatchObject({ project: "app", number: started.body.number, group: "app", phase: "finished" });
+      expect(notice.run.source).toMatchObject({ event: "manual", branch: "main", sha: (await server.git("acme/app.git", "rev-parse", "main")).trim() });
+      expect(JSON.stringify(notice)).not.toContain(server.token);
+    } finally {
+      await cluster.api("PUT", "/api/v1/groups/app", { notify: null });
+      await receiver.stop(true);
+    }
+  }, 60_000);
+
   test("a branch the repository lacks, a commit without a pipeline and an invalid pipeline are 400s that say so", async () => {
     const nope = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "nope" });
     expect(nope.status).toBe(400);

@@ -11,9 +11,11 @@ import {
   CacheSaved,
   QueueDepth,
   StoredObject,
+  TestReportStored,
 } from "./fleet-schemas.ts";
 import { AttemptStatsQuery, ListAttemptsQuery } from "./requests.ts";
 import { Deleted } from "./admin-schemas.ts";
+import { TEST_REPORT_FORMATS } from "../../../shared/pipeline/index.ts";
 
 /** The agent's id beside its credential: it limits the token to that agent's own running attempts. */
 const agentHeader = z.object({ "x-drover-agent": z.string().openapi({ description: "the calling agent's id" }) });
@@ -159,5 +161,19 @@ export function registerFleetPaths(registry: Registry) {
     request: { headers: agentHeader, body: upload("application/octet-stream") },
     responses: { 201: json(ArtifactStored, "stored") },
     errors: [400, 413, 503],
+  });
+  agent({
+    method: "put",
+    path: `${attempt}/test-reports/{step}/{path}`,
+    role: "agent",
+    summary: "Send a test report for the coordinator to parse and store",
+    params: { step: z.string().openapi({ description: "the test_results step's index" }), path: key("the report's relative path") },
+    request: {
+      headers: agentHeader,
+      query: z.object({ format: z.enum(TEST_REPORT_FORMATS) }),
+      body: upload("application/octet-stream"),
+    },
+    responses: { 201: json(TestReportStored, "parsed and stored") },
+    errors: [400, 413],
   });
 }

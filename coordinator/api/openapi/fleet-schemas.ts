@@ -42,6 +42,12 @@ export const QueueDepth = z
   })
   .openapi("QueueDepth");
 
+export const TestReportStored = z.object({
+  cases: z.number().int(),
+  failed: z.number().int().openapi({ description: "failed or errored cases" }),
+  skipped: z.number().int(),
+});
+
 export const AgentDraining = z.object({ id: z.string(), state: z.literal("draining") });
 
 export const AttemptHistoryItem = z

@@ -127,3 +127,34 @@ export const Artifact = z
 export const RunEvent = z
   .looseObject({ seq: z.number().int(), run: z.string(), kind: z.string(), at: z.number() })
   .openapi("RunEvent");
+
+export const TestCase = z
+  .object({
+    id: z.number().int(),
+    runId: z.string(),
+    task: z.string(),
+    attemptId: z.string(),
+    attempt: z.number().int(),
+    step: z.number().int().openapi({ description: "the test_results step's index" }),
+    file: z.string().openapi({ description: "the report, relative to the work dir" }),
+    suite: z.string(),
+    name: z.string(),
+    status: z.enum(["passed", "failed", "error", "skipped"]),
+    durationMs: z.number().nullable(),
+    message: textOrNull.openapi({ description: "the one-line reason of a failure, error or skip" }),
+    details: textOrNull.openapi({ description: "a stack trace or diagnostic, clipped at 8,000 characters" }),
+  })
+  .openapi("TestCase");
+
+export const RunTests = z
+  .object({
+    summary: z.object({
+      total: z.number().int(),
+      passed: z.number().int(),
+      failed: z.number().int(),
+      error: z.number().int(),
+      skipped: z.number().int(),
+    }),
+    cases: z.array(TestCase).openapi({ description: "failed, then errored, skipped and passed" }),
+  })
+  .openapi("RunTests");
