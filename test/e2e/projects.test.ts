@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
+import { startJsonReceiver } from "../helpers/json-receiver.ts";
 import { spawnTracked, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
@@ -101,18 +102,10 @@ describe("projects", () => {
   }, 60_000);
 
   test("the run-finished webhook names the project, the number and the source", async () => {
-    const notices: { event: string; run: Run & { phase: string } }[] = [];
-    const receiver = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(req) {
-        notices.push(await req.json());
-        return new Response("ok");
-      },
-    });
+    const receiver = startJsonReceiver<{ event: string; run: Run & { phase: string } }>();
+    const notices = receiver.bodies;
     try {
-      const url = `http://127.0.0.1:${receiver.port}/notify`;
-      expect((await cluster.api("PUT", "/api/v1/groups/app", { notify: { url, secret: "notify-secret" } })).status).toBe(200);
+      expect((await cluster.api("PUT", "/api/v1/groups/app", { notify: { url: receiver.url, secret: "notify-secret" } })).status).toBe(200);
       const started = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { branch: "main" });
       await cluster.waitRun(started.body.id);
       const notice = await waitFor("the notice", () => notices.find((n) => n.run.id === started.body.id));
@@ -121,7 +114,7 @@ describe("projects", () => {
       expect(JSON.stringify(notice)).not.toContain(server.token);
     } finally {
       await cluster.api("PUT", "/api/v1/groups/app", { notify: null });
-      await receiver.stop(true);
+      await receiver.stop();
     }
   }, 60_000);
 
