@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import examples from "@octokit/webhooks-examples";
 import Ajv2020 from "ajv/dist/2020";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
 import { type ForgeApi, startForgeApi } from "../helpers/forge-api.ts";
 import { deliver, forgeHeaders, giteaPush, gitlabMergeRequest } from "../helpers/forge-deliveries.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
@@ -207,6 +207,17 @@ test("deliveries answer as the OpenAPI document describes them, every field docu
   expect(new Set(list.deliveries.map((d) => d.outcome)).size).toBeGreaterThanOrEqual(6);
   expect(validate(list) || validate.errors).toBe(true);
   expect((await cluster.api("GET", "/api/v1/projects/app/deliveries?limit=501")).status).toBe(400);
+});
+
+test("the project's deliveries page lists them with their outcome, reason and run", async () => {
+  const page = await fetch(`${cluster.coordinator.url}/projects/app/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } });
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain('data-delivery="gh-2"');
+  expect(html).toContain("on.push.branches (main) does not match branch feature");
+  // one row of gh-1 (the first; the other is its duplicate) links run #1
+  expect(html).toMatch(/data-delivery="gh-1">(?:(?!<\/tr>)[\s\S])*<a href="\/runs\/[0-9A-Z]+">#1<\/a>/);
+  expect((await fetch(`${cluster.coordinator.url}/projects/nope/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).status).toBe(404);
 });
 
 describe("a slow repository", () => {
