@@ -2,7 +2,8 @@ import { availableParallelism, homedir, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { memoryToBytes } from "../shared/pipeline/units.ts";
-import { type Arch, archSchema } from "../shared/protocol/index.ts";
+import { readFileSync } from "node:fs";
+import { type Arch, archSchema, EXECUTORS, type Executor } from "../shared/protocol/index.ts";
 
 export interface AgentConfig {
   coordinator: string;
@@ -19,12 +20,21 @@ export interface AgentConfig {
   cancelGraceMs: number;
   /** bytes of saved workspaces kept for downstream tasks on this agent (kept.ts); 0 keeps none */
   keepWorkspacesBytes: number;
+  executor: Executor;
+  /** the user steps run as (an agent running as root only) */
+  runAs: string | null;
+  /** the token file, hidden from sandboxed steps */
+  tokenFile: string | null;
+  /** more paths a sandboxed step must not see (a co-located coordinator's data dir, say) */
+  sandboxHide: string[];
+  /** cap on the processes of one step's tree, where a cgroup or rlimit can hold it */
+  maxProcesses: number;
 }
 
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0]";
+  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -33,6 +43,11 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     options: {
       coordinator: { type: "string" },
       token: { type: "string" },
+      "token-file": { type: "string" },
+      executor: { type: "string" },
+      "run-as": { type: "string" },
+      "sandbox-hide": { type: "string", multiple: true },
+      "max-processes": { type: "string" },
       name: { type: "string" },
       arch: { type: "string" },
       group: { type: "string" },
@@ -47,8 +62,13 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     },
   });
   const coordinator = values.coordinator ?? env.DROVER_COORDINATOR;
-  const token = values.token ?? env.DROVER_AGENT_TOKEN;
-  if (!coordinator || !token) throw new Error(`--coordinator and --token are required\nusage: ${USAGE}`);
+  const tokenFile = values["token-file"] ? resolve(values["token-file"]) : null;
+  const token = tokenFile ? readToken(tokenFile) : (values.token ?? env.DROVER_AGENT_TOKEN);
+  if (!coordinator || !token) throw new Error(`--coordinator and a token (--token-file, DROVER_AGENT_TOKEN or --token) are required\nusage: ${USAGE}`);
+  const executor = values.executor ?? env.DROVER_AGENT_EXECUTOR ?? "host";
+  if (!(EXECUTORS as readonly string[]).includes(executor)) throw new Error(`--executor wants host or sandbox, got "${executor}"`);
+  const maxProcesses = Number(values["max-processes"] ?? 4096);
+  if (!Number.isInteger(maxProcesses) || maxProcesses < 1) throw new Error(`--max-processes wants a whole number above 0, got "${values["max-processes"]}"`);
   const own = NODE_ARCH[process.arch];
   const archs = (values.arch ?? own ?? "").split(",").filter(Boolean).map((a) => archSchema.parse(a.trim()));
   if (archs.length === 0) throw new Error(`cannot tell this machine's arch (${process.arch}): pass --arch`);
@@ -81,5 +101,20 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     workDir: resolve(values["work-dir"] ?? env.DROVER_AGENT_WORK_DIR ?? join(homedir(), ".drover", `agent-${name}`)),
     cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
     keepWorkspacesBytes,
+    executor: executor as Executor,
+    runAs: values["run-as"] ?? null,
+    tokenFile,
+    sandboxHide: (values["sandbox-hide"] ?? []).map((p) => resolve(p)),
+    maxProcesses,
   };
+}
+
+function readToken(file: string): string {
+  try {
+    const token = readFileSync(file, "utf8").trim();
+    if (token) return token;
+  } catch (e) {
+    throw new Error(`--token-file ${file}: ${(e as Error).message}`);
+  }
+  throw new Error(`--token-file ${file} is empty`);
 }

@@ -10,7 +10,8 @@ import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
 import { runArchiveStep } from "../steps/index.ts";
-import { StepProcess } from "./process.ts";
+import type { Executor } from "../executor/executor.ts";
+import type { StepProcess } from "../executor/step-process.ts";
 
 export interface AttemptContext {
   agentName: string;
@@ -22,6 +23,7 @@ export interface AttemptContext {
   report(report: Report): Promise<void>;
   cancelGraceMs: number;
   kept: KeptWorkspaces;
+  executor: Executor;
 }
 
 type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
@@ -38,6 +40,8 @@ export class AttemptRunner {
   private killTimer: Timer | null = null;
   private cpuSeconds = 0;
   private peakRssBytes = 0;
+  /** given up (the coordinator said so, or the lease lapsed): nothing more is reported */
+  private abandoned = false;
 
   constructor(
     readonly assignment: Assignment,
@@ -48,6 +52,10 @@ export class AttemptRunner {
     this.files = new FilesClient({ coordinator, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
   }
 
+  private report(report: Report): Promise<void> {
+    return this.abandoned ? Promise.resolve() : this.ctx.report(report);
+  }
+
   private base() {
     return { id: newId(), attempt: this.assignment.attempt };
   }
@@ -55,11 +63,13 @@ export class AttemptRunner {
   async run(): Promise<void> {
     const a = this.assignment;
     // reports stay pending until acknowledged; only the result must be acknowledged before the attempt is let go
-    void this.ctx.report({ type: "accept", ...this.base() });
+    void this.report({ type: "accept", ...this.base() });
     const timeout = a.timeoutMs ? setTimeout(() => this.stop("timeout"), a.timeoutMs) : null;
     let outcome: Outcome;
     try {
-      mkdirSync(this.dir, { recursive: true });
+      if (a.sandbox && this.ctx.executor.kind !== "sandbox") throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.ctx.executor.own(this.dir);
       if (a.workspace) await this.fetchWorkspace();
       outcome = await this.runSteps();
     } catch (e) {
@@ -68,7 +78,7 @@ export class AttemptRunner {
       if (timeout) clearTimeout(timeout);
       if (this.killTimer) clearTimeout(this.killTimer);
     }
-    await this.ctx.report({
+    await this.report({
       type: "result",
       ...this.base(),
       at: Date.now(),
@@ -93,7 +103,7 @@ export class AttemptRunner {
     for (const [index, step] of a.steps.entries()) {
       // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
-      void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
+      void this.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
       let exitCode: number | null = null;
       let error: string | null = null;
       let infrastructure = false;
@@ -114,7 +124,7 @@ export class AttemptRunner {
         }));
       }
       await log.end();
-      await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
+      await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
       if (this.stopReason === "cancelled") return { status: "stopped", exitCode, error };
       if (infrastructure) return { status: "error", exitCode, error };
       if (exitCode !== 0 || error) return { status: "failed", exitCode, error };
@@ -145,7 +155,19 @@ export class AttemptRunner {
   private async runCommand(index: number, command: string, env: Record<string, string>) {
     const secrets = secretValues(env, this.assignment.secrets);
     const outPath = this.spoolPath(index, "out");
-    const proc = new StepProcess(command, this.dir, env, outPath);
+    // what an archive step or the workspace fetch just wrote is the step user's too
+    if (index > 0 || this.assignment.workspace) this.ctx.executor.own(this.dir);
+    const a = this.assignment;
+    const proc = this.ctx.executor.start({
+      attempt: a.attempt,
+      index,
+      command,
+      dir: this.dir,
+      env,
+      outputPath: outPath,
+      memoryBytes: a.memoryBytes,
+      network: a.network,
+    });
     this.current = proc;
     let log: StepLog;
     let tail: FileTail;
@@ -160,9 +182,8 @@ export class AttemptRunner {
       tail = new FileTail(outPath, { onBytes: (bytes) => log.write(r.push(bytes)) });
     }
     tail.start();
+    // whatever the step left running anywhere is killed before this returns
     const result = await proc.wait();
-    // Whatever the step left running in its group would outlive the attempt.
-    proc.signal("SIGKILL");
     tail.finish();
     if (redactor) {
       log.write(redactor.flush());
@@ -173,6 +194,7 @@ export class AttemptRunner {
     this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
     let error: string | null = null;
     if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
+    else if (result.error) error = result.error;
     else if (result.signal) error = `killed by ${result.signal}`;
     return { log, exitCode: result.exitCode, error };
   }
@@ -180,7 +202,7 @@ export class AttemptRunner {
   private stepEnv(stepEnv: Record<string, string>): Record<string, string> {
     return {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-      HOME: process.env.HOME ?? this.dir,
+      HOME: this.ctx.executor.home(this.dir),
       LANG: process.env.LANG ?? "C.UTF-8",
       ...this.assignment.env,
       ...stepEnv,
@@ -205,6 +227,7 @@ export class AttemptRunner {
 
   /** Ends the attempt's processes at once and drops its spooled output (the coordinator gave it up). */
   abandon(): void {
+    this.abandoned = true;
     this.stopReason = "cancelled";
     this.abort.abort(new Error("cancelled"));
     this.current?.signal("SIGKILL");

@@ -25,6 +25,9 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
     timeoutMs: task.spec.timeoutMs ?? null,
     secrets: group.secrets,
     steps: task.spec.steps,
+    sandbox: task.spec.sandbox ?? false,
+    network: task.spec.network ?? false,
+    memoryBytes: task.spec.resources?.memoryBytes ?? null,
     checkout: null,
   };
 }

@@ -73,6 +73,8 @@ function toSpec(task: DeclaredTask, { name, matrix }: Variant, level: number, de
     depends,
     approval: task.approval,
     ignoreFailure: task.ignore_failure,
+    sandbox: task.sandbox,
+    network: task.network,
     matrix,
     level,
     steps: task.steps,

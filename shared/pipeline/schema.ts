@@ -155,6 +155,10 @@ export const taskSchema = z.strictObject({
     .transform((approval) => ({ minApprovers: approval.min_approvers }))
     .optional(),
   ignore_failure: z.boolean().default(false),
+  /** run only on an agent with the sandbox executor (bubblewrap) */
+  sandbox: z.boolean().optional(),
+  /** in the sandbox: the host's network (without it, none) */
+  network: z.boolean().optional(),
   matrix: z.record(matrixKey, z.array(matrixValue).min(1, "needs at least one value")).optional(),
   steps: z.array(stepSchema).min(1, "a task needs at least one step"),
 });

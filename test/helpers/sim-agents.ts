@@ -44,6 +44,8 @@ function simAgent(url: string, token: string, name: string, capacity: number, on
       capacity,
       resources: { cpu: 64, memoryBytes: 2 ** 40 },
       dynamic: true,
+      executor: "host",
+      limits: { memory: null, pids: null },
       host: "sim",
       workDir: `/nonexistent/${name}`,
       running: [],
@@ -51,7 +53,7 @@ function simAgent(url: string, token: string, name: string, capacity: number, on
   ws.onmessage = (e) => {
     const m = JSON.parse(String(e.data)) as CoordinatorMessage;
     if (m.type === "welcome") {
-      setInterval(() => send({ type: "heartbeat" }), m.heartbeatMs);
+      setInterval(() => send({ type: "heartbeat", seq: 0 }), m.heartbeatMs);
       onReady();
     } else if (m.type === "assign") run(m.assignment);
     else if (m.type === "refuse") console.error(`${name} refused: ${m.message}`);

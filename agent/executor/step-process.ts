@@ -1,0 +1,78 @@
+import { closeSync, openSync } from "node:fs";
+import type { Subprocess } from "bun";
+
+export interface StepProcessResult {
+  exitCode: number | null;
+  signal: string | null;
+  cpuSeconds: number;
+  peakRssBytes: number;
+  /** why the step was killed, when the agent knows better than a signal's name (a memory limit) */
+  error: string | null;
+}
+
+/** What holds a step's whole tree, whatever its processes do to their session or group (executor.ts). */
+export interface StepTree {
+  /** signals every process of the tree it can find (SIGKILL reaches them all where a cgroup holds them) */
+  signal(sig: NodeJS.Signals): void;
+  /** after the step's first process exited: kills what is left, releases the tree, and says why it was killed */
+  end(): string | null;
+}
+
+/** One `run` step's first process, in its own session, with its output going straight to a file. */
+export class StepProcess {
+  private readonly proc: Subprocess<"ignore", number, number>;
+
+  /**
+   * stdout and stderr both go straight to `outputPath` through one shared file
+   * description, so their interleaving is kept and no pipe sits between the step
+   * and its log.
+   */
+  constructor(
+    argv: string[],
+    opts: { cwd: string; env: Record<string, string>; outputPath: string },
+    private readonly tree: StepTree,
+  ) {
+    const out = openSync(opts.outputPath, "w");
+    try {
+      this.proc = Bun.spawn(argv, {
+        cwd: opts.cwd,
+        env: opts.env,
+        stdin: "ignore",
+        stdout: out,
+        stderr: out,
+        detached: true,
+      });
+    } finally {
+      closeSync(out);
+    }
+  }
+
+  get pid(): number {
+    return this.proc.pid;
+  }
+
+  /** Signals the step's process group and the rest of its tree; ESRCH means it is already gone. */
+  signal(sig: NodeJS.Signals): void {
+    try {
+      process.kill(-this.proc.pid, sig);
+    } catch {
+      // the group has exited
+    }
+    this.tree.signal(sig);
+  }
+
+  /** Waits for the step's first process; whatever it left running anywhere is then killed. */
+  async wait(): Promise<StepProcessResult> {
+    const exitCode = await this.proc.exited;
+    this.signal("SIGKILL");
+    const error = this.tree.end();
+    const usage = this.proc.resourceUsage();
+    return {
+      exitCode: this.proc.signalCode ? null : exitCode,
+      signal: this.proc.signalCode ? String(this.proc.signalCode) : null,
+      cpuSeconds: usage ? Number(usage.cpuTime.total) / 1e6 : 0,
+      peakRssBytes: usage?.maxRSS ?? 0,
+      error,
+    };
+  }
+}
