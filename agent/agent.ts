@@ -128,10 +128,15 @@ export class Agent {
       limits: this.executor.limits,
       host: hostname(),
       workDir: this.config.workDir,
-      running: [...this.attempts.values()].map((r) => ({
-        attempt: r.assignment.attempt,
-        steps: [...r.logs.values()].map((l) => ({ index: l.step, stored: l.acked })),
-      })),
+      // An attempt that ended but whose result is not acknowledged is still listed: the coordinator keeps
+      // its slot taken until the resent result is applied, so it never gives this agent more than its capacity.
+      running: [
+        ...[...this.attempts.values()].map((r) => ({
+          attempt: r.assignment.attempt,
+          steps: [...r.logs.values()].map((l) => ({ index: l.step, stored: l.acked })),
+        })),
+        ...[...this.reports.attempts()].filter((id) => !this.attempts.has(id)).map((attempt) => ({ attempt, steps: [] })),
+      ],
     };
   }
 
@@ -186,15 +191,14 @@ export class Agent {
     this.kept.open(message.agentId);
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);
-      if (!runner) continue;
       if (r.action === "abandon") {
         log(`abandoning attempt ${r.attempt}`);
-        runner.abandon();
+        runner?.abandon();
         this.reports.dropAttempt(r.attempt);
         this.attempts.delete(r.attempt);
         continue;
       }
-      for (const s of r.steps) runner.logs.get(s.index)?.resume(s.stored);
+      for (const s of r.steps) runner?.logs.get(s.index)?.resume(s.stored);
     }
     this.reports.resendAll();
     if (this.heartbeat) clearInterval(this.heartbeat);

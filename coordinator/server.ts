@@ -11,12 +11,13 @@ import { exposeState } from "./metrics/state.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
 import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
 import { GroupValues } from "./secrets/group-values.ts";
+import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { AgentSession } from "./fleet/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./fleet/dispatcher.ts";
 import { Fleet } from "./fleet/fleet.ts";
-import { restoreFleet } from "./fleet/restore.ts";
+import { restoreFleet, restoreSlots } from "./fleet/restore.ts";
 import { FleetServices } from "./fleet/services.ts";
 import { LiveLogs } from "./logs/live-logs.ts";
 import { ObjectRegistry } from "./objects/registry.ts";
@@ -36,6 +37,8 @@ interface SocketData {
 export interface RunningCoordinator {
   url: string;
   services: Services;
+  /** the HTTP routes, for in-process requests (`app.request`) */
+  app: ReturnType<typeof createApp>;
   stop(): Promise<void>;
 }
 
@@ -53,8 +56,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
   };
   const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
-  const groupValues = new GroupValues(db, new SecretCipher(loadSecretKey(config.dataDir, config.secretKey)));
-  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, (a) =>
+  const cipher = new SecretCipher(loadSecretKey(config.dataDir, config.secretKey));
+  const groupValues = new GroupValues(db, cipher);
+  const projects = new Projects(db, cipher, join(config.dataDir, "mirrors"));
+  const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, projects, (a) =>
     reports!.ended(a),
   );
   reports = new AttemptReports(db, scheduler, fleet, logs, registry);
@@ -66,7 +71,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   scheduler.onFinished = (run) => notifyRunFinished(db, run, config.publicUrl ?? `http://${config.host}:${config.port}`);
   exposeState(db, scheduler, fleet, dispatcher);
   await restoreFleet(db, fleet);
-  await scheduler.serial.run(() => scheduler.load());
+  await scheduler.serial.run(async () => {
+    await scheduler.load();
+    restoreSlots(fleet, scheduler);
+  });
   const ticker = new ScheduleTicker(db, scheduler);
   ticker.start();
 
@@ -80,6 +88,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     fleet,
     dispatcher,
     runEvents,
+    projects,
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };
@@ -147,11 +156,14 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   return {
     url: `http://${config.host}:${server.port}`,
     services,
+    app,
     async stop() {
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
       await server.stop(true);
+      // let the state change in flight finish before the database goes
+      await scheduler.serial.run(async () => {});
       db.$client.close();
     },
   };

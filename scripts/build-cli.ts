@@ -1,11 +1,14 @@
-// Compiles the drover command (client verbs and `drover serve`) into one binary, dist/drover.
+// Compiles the drover command (client verbs and `drover serve`) into one binary for this machine's
+// arch, dist/drover-linux-<arch> with its sha256: the coordinator serves both under /download.
 // libsql picks its native addon with a computed require, which a bundler cannot follow:
 // the plugin names this platform's addon outright so it is embedded.
+const arch = process.arch === "arm64" ? "arm64" : "amd64";
 const native = `@libsql/linux-${process.arch === "arm64" ? "arm64" : "x64"}-gnu`;
+const outfile = `dist/drover-linux-${arch}`;
 
 const result = await Bun.build({
   entrypoints: ["cli/main.ts"],
-  compile: { outfile: "dist/drover" },
+  compile: { outfile },
   plugins: [
     {
       name: "libsql-native",
@@ -22,5 +25,7 @@ if (!result.success) {
   for (const log of result.logs) console.error(log);
   process.exit(1);
 }
-console.log("dist/drover");
+const sum = new Bun.CryptoHasher("sha256").update(await Bun.file(outfile).arrayBuffer()).digest("hex");
+await Bun.write(`${outfile}.sha256`, `${sum}\n`);
+console.log(outfile);
 export {};

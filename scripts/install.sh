@@ -3,7 +3,6 @@
 # its address filled in:  curl -fsSL http://COORDINATOR/install.sh | sh -s -- --token TOKEN
 #   [--prefix /usr/local] [--name NAME] [--group GROUP] [--capacity N] [--work-dir DIR] [--no-systemd]
 set -eu
-COORDINATOR="${DROVER_COORDINATOR:-__DROVER_COORDINATOR__}"
 TOKEN="${DROVER_AGENT_TOKEN:-}"
 PREFIX=/usr/local
 NAME=$(hostname)
@@ -26,33 +25,11 @@ done
 [ -n "$TOKEN" ] || { echo "install.sh: pass --token (the coordinator's agent token)" >&2; exit 2; }
 [ -n "$WORK_DIR" ] || WORK_DIR="$PREFIX/var/lib/drover-agent"
 
-case "$(uname -m)" in
-  x86_64|amd64) ARCH=amd64 ;;
-  aarch64|arm64) ARCH=arm64 ;;
-  *) echo "install.sh: no agent build for $(uname -m)" >&2; exit 1 ;;
-esac
+__DROVER_LIB__
 LIBC=
 if ls /lib/ld-musl-* >/dev/null 2>&1; then LIBC=-musl; fi
 BINARY="drover-agent-linux-$ARCH$LIBC"
-
-fetch() {
-  if command -v curl >/dev/null 2>&1; then curl -fsSL "$1" -o "$2"
-  elif command -v wget >/dev/null 2>&1; then wget -q "$1" -O "$2"
-  else echo "install.sh: needs curl or wget" >&2; exit 1; fi
-}
-sha256() {
-  if command -v sha256sum >/dev/null 2>&1; then sha256sum "$1" | cut -d' ' -f1
-  else shasum -a 256 "$1" | cut -d' ' -f1; fi
-}
-
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-echo "downloading $BINARY from $COORDINATOR"
-fetch "$COORDINATOR/download/$BINARY" "$TMP/drover-agent"
-fetch "$COORDINATOR/download/$BINARY.sha256" "$TMP/sum"
-expected=$(cut -d' ' -f1 <"$TMP/sum")
-actual=$(sha256 "$TMP/drover-agent")
-[ "$expected" = "$actual" ] || { echo "install.sh: checksum mismatch ($actual, expected $expected)" >&2; exit 1; }
+download "$BINARY" "$TMP/drover-agent"
 
 mkdir -p "$PREFIX/bin" "$PREFIX/etc/drover" "$WORK_DIR"
 install -m 0755 "$TMP/drover-agent" "$PREFIX/bin/drover-agent"

@@ -29,6 +29,13 @@ export class PendingReports {
     for (const report of this.pending.values()) this.sender.send(report);
   }
 
+  /** Attempts with a report not yet acknowledged: the coordinator still counts them as this agent's. */
+  attempts(): Set<string> {
+    const ids = new Set<string>();
+    for (const report of this.pending.values()) if ("attempt" in report) ids.add(report.attempt);
+    return ids;
+  }
+
   /** Drops everything about an attempt the coordinator told us to abandon. */
   dropAttempt(attempt: string): void {
     for (const [id, report] of this.pending) {

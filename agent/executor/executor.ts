@@ -103,7 +103,7 @@ export class Executor {
         }),
       );
     }
-    argv.push("bash", "-eo", "pipefail", "-c", step.command);
+    argv.push("bash", "-eo", "pipefail", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {
       signal: (sig) => {
@@ -122,7 +122,11 @@ export class Executor {
     };
     // recorded before it starts, so that no moment exists where it runs and nothing on disk says so
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
-    const proc = new StepProcess(argv, { cwd: step.dir, env: step.env, outputPath: step.outputPath }, tree);
+    const proc = new StepProcess(
+      argv,
+      { cwd: step.dir, env: step.env, outputPath: step.outputPath, script: step.command, owner: this.opts.runAs },
+      tree,
+    );
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: proc.pid, cgroups: groups.dirs });
     return proc;
   }

@@ -1,4 +1,4 @@
-import { closeSync, openSync } from "node:fs";
+import { closeSync, fchownSync, openSync, unlinkSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
 
 export interface StepProcessResult {
@@ -18,7 +18,12 @@ export interface StepTree {
   end(): string | null;
 }
 
-/** One `run` step's first process, in its own session, with its output going straight to a file. */
+/**
+ * One `run` step's first process, in its own session, with its output going straight to a file. The command
+ * reaches bash as a script on file descriptor 3 (the argv ends in `/dev/fd/3`), not as an argument: a command
+ * of any size fits (no E2BIG), and the script's file is unlinked before bash starts, so no later step of any
+ * attempt can read it.
+ */
 export class StepProcess {
   private readonly proc: Subprocess<"ignore", number, number>;
 
@@ -29,21 +34,26 @@ export class StepProcess {
    */
   constructor(
     argv: string[],
-    opts: { cwd: string; env: Record<string, string>; outputPath: string },
+    opts: { cwd: string; env: Record<string, string>; outputPath: string; script: string; owner: { uid: number; gid: number } | null },
     private readonly tree: StepTree,
   ) {
     const out = openSync(opts.outputPath, "w");
+    const scriptPath = `${opts.outputPath}.sh`;
+    const script = openSync(scriptPath, "w+", 0o600);
     try {
+      unlinkSync(scriptPath);
+      writeSync(script, opts.script);
+      // bash opens /dev/fd/3 anew, which checks the file's owner: a step run as another user must own it
+      if (opts.owner) fchownSync(script, opts.owner.uid, opts.owner.gid);
       this.proc = Bun.spawn(argv, {
         cwd: opts.cwd,
         env: opts.env,
-        stdin: "ignore",
-        stdout: out,
-        stderr: out,
+        stdio: ["ignore", out, out, script],
         detached: true,
-      });
+      }) as Subprocess<"ignore", number, number>;
     } finally {
       closeSync(out);
+      closeSync(script);
     }
   }
 

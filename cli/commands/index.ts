@@ -3,6 +3,8 @@ import { agents } from "./agents.ts";
 import { approve } from "./approve.ts";
 import { artifacts } from "./artifacts.ts";
 import { cancel } from "./cancel.ts";
+import { init } from "./init.ts";
+import { lint } from "./lint.ts";
 import { logs } from "./logs.ts";
 import { restart } from "./restart.ts";
 import { run } from "./run.ts";
@@ -11,4 +13,4 @@ import { secret } from "./secret.ts";
 import { serve } from "./serve.ts";
 import { tasks } from "./tasks.ts";
 
-export const commands: Command[] = [serve, run, runs, logs, approve, cancel, restart, tasks, agents, artifacts, secret];
+export const commands: Command[] = [init, lint, serve, run, runs, logs, approve, cancel, restart, tasks, agents, artifacts, secret];

@@ -15,6 +15,8 @@ import { groupRoutes } from "./groups.ts";
 import { hookReceiverRoutes, hookRoutes } from "./hooks.ts";
 import { logRoutes } from "./logs.ts";
 import { openApiRoutes } from "./openapi/document.ts";
+import { pipelineSchemaRoute } from "./pipeline-schema.ts";
+import { projectRoutes } from "./projects.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -35,6 +37,7 @@ export function createApp(
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.route("/", downloadRoutes(options.distDir, options.publicUrl));
   app.route("/", metricsRoute);
+  app.route("/", pipelineSchemaRoute);
   app.route("/api/v1/hooks", hookReceiverRoutes);
   app.route("/api/v1", openApiRoutes);
   app.route("/", webRoutes((request) => app.fetch(request)));
@@ -54,6 +57,7 @@ export function createApp(
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
+  app.route("/api/v1/projects", projectRoutes(options.publicUrl));
   app.route("/agent/v1", agentArchiveRoutes);
   return app;
 }

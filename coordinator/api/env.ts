@@ -5,6 +5,7 @@ import type { Dispatcher } from "../fleet/dispatcher.ts";
 import type { RunEvents } from "../runs/run-events.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { ObjectRegistry } from "../objects/registry.ts";
+import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
@@ -28,6 +29,7 @@ export interface Services {
   fleet: Fleet;
   dispatcher: Dispatcher;
   runEvents: RunEvents;
+  projects: Projects;
   adminToken: string;
   agentToken: string;
 }

@@ -1,37 +1,58 @@
 import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
-import { attempts, tasks } from "../db/schema.ts";
+import { z } from "zod";
+import { DroverError } from "../../shared/errors.ts";
+import { attempts, steps, tasks } from "../db/schema.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { logStream } from "./log-stream.ts";
+import { parseQuery } from "./validate.ts";
+
+const LogQuery = z.object({
+  attempt: z
+    .string()
+    .regex(/^[1-9]\d{0,5}$/, "attempt is a number from 1")
+    .transform(Number)
+    .optional(),
+  follow: z.string().optional(),
+});
 
 export const logRoutes = new Hono<AppEnv>();
 
 logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async (c) => {
   const services = c.get("services");
-  const { id, task: taskName } = c.req.param();
-  const step = Number(c.req.param("index"));
+  const { id, task: taskName, index } = c.req.param();
+  const { attempt: number } = parseQuery(c, LogQuery);
+  if (!/^\d{1,6}$/.test(index)) throw new DroverError("bad_request", `step ${index} is not a step index (0, 1, 2…)`);
+  const step = Number(index);
   const [task] = await services.db
     .select({ id: tasks.id })
     .from(tasks)
     .where(and(eq(tasks.runId, id), eq(tasks.name, taskName)));
   if (!task) throw notFound(`task ${taskName} of run ${id}`);
-  const number = c.req.query("attempt");
   const [attempt] = await services.db
     .select({ id: attempts.id })
     .from(attempts)
-    .where(and(eq(attempts.taskId, task.id), number ? eq(attempts.number, Number(number)) : undefined))
+    .where(and(eq(attempts.taskId, task.id), number === undefined ? undefined : eq(attempts.number, number)))
     .orderBy(desc(attempts.number))
     .limit(1);
   if (!attempt) throw notFound(`attempt ${number ?? "(latest)"} of task ${taskName}`);
-  if (!Number.isInteger(step) || step < 0) throw notFound(`step ${c.req.param("index")}`);
+  const [known] = await services.db
+    .select({ index: steps.index })
+    .from(steps)
+    .where(and(eq(steps.attemptId, attempt.id), eq(steps.index, step)));
+  if (!known) throw notFound(`step ${step} of task ${taskName}`);
   const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
   const body = logStream(services, { run: id, attempt: attempt.id, step }, follow);
   const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
   // a followed log is not compressed: gzip would hold lines back until its buffer fills
   if (!follow && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {
-    return c.body(body.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>), 200, { ...headers, "content-encoding": "gzip", vary: "accept-encoding" });
+    return c.body(body.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>), 200, {
+      ...headers,
+      "content-encoding": "gzip",
+      vary: "accept-encoding",
+    });
   }
   return c.body(body, 200, headers);
 });

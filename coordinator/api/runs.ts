@@ -1,6 +1,8 @@
 import { eq } from "drizzle-orm";
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { DroverError } from "../../shared/errors.ts";
+import { formatBytes, LIMITS } from "../../shared/pipeline/index.ts";
 import { newId } from "../../shared/ids.ts";
 import { events, runs } from "../db/schema.ts";
 import { putStream } from "../objects/put.ts";
@@ -25,7 +27,18 @@ function parseJsonField(name: string, text: string): unknown {
 
 export const runRoutes = new Hono<AppEnv>();
 
-runRoutes.post("/", requireRole("member"), async (c) => {
+/** A JSON submission holds a pipeline (1 MiB) and variables: no more than this of it is read. */
+const jsonLimit = bodyLimit({
+  maxSize: 16 * 1024 * 1024,
+  onError: () => {
+    throw new DroverError("too_large", `a run submission's JSON may be at most 16 MiB (its pipeline at most ${formatBytes(LIMITS.pipelineBytes)})`);
+  },
+});
+/** A multipart submission carries the workspace archive, bounded by the server's body limit instead. */
+const submissionLimit: MiddlewareHandler<AppEnv> = (c, next) =>
+  (c.req.header("content-type") ?? "").startsWith("multipart/form-data") ? next() : jsonLimit(c, next);
+
+runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
   const { db, scheduler, store, registry } = c.get("services");
   const contentType = c.req.header("content-type") ?? "";
   let fields: unknown;

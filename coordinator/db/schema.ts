@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { RunSource } from "../../shared/source.ts";
 
 const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
 
@@ -18,11 +19,52 @@ export const runs = sqliteTable(
     phase: text("phase").notNull(),
     result: text("result").notNull(),
     error: text("error"),
+    /** set by a cancel; stored so that a restart in the middle of stopping still stops the run */
+    cancelRequestedAt: integer("cancel_requested_at"),
     createdAt: integer("created_at").notNull(),
     startedAt: integer("started_at"),
     endedAt: integer("ended_at"),
+    /** the project a repository run builds; runs outlive their project, so its name is kept beside the id */
+    projectId: text("project_id"),
+    project: text("project"),
+    /** 1, 2, 3… per project, taken from projects.next_run_number in the run's own write batch */
+    number: integer("number"),
+    /** what the run builds and why; null for runs stored before sources existed */
+    source: json<RunSource>("source"),
   },
-  (t) => [index("runs_group_created").on(t.group, t.createdAt), index("runs_created").on(t.createdAt)],
+  (t) => [
+    index("runs_group_created").on(t.group, t.createdAt),
+    index("runs_created").on(t.createdAt),
+    uniqueIndex("runs_project_number").on(t.projectId, t.number),
+    index("runs_project_id").on(t.project, t.id),
+  ],
+);
+
+/** Repositories Drover builds. Clone credentials and the webhook secret are AES-256-GCM encrypted like group secrets. */
+export const projects = sqliteTable(
+  "projects",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    repoUrl: text("repo_url").notNull(),
+    /** github | gitea | forgejo | gitlab | git */
+    forge: text("forge").notNull(),
+    /** the forge's REST API base (commit statuses); null for plain git */
+    apiUrl: text("api_url"),
+    defaultBranch: text("default_branch").notNull(),
+    pipelinePath: text("pipeline_path").notNull(),
+    /** poll the repository's heads this often; null: webhooks only */
+    pollMs: integer("poll_ms"),
+    forkApproval: integer("fork_approval", { mode: "boolean" }).notNull(),
+    /** encrypted JSON of the clone credentials (see projects/credentials.ts); null for a public repository */
+    credentials: text("credentials"),
+    /** encrypted webhook secret: forges sign deliveries with it (or send it, GitLab) */
+    hookSecret: text("hook_secret").notNull(),
+    nextRunNumber: integer("next_run_number").notNull().default(1),
+    user: text("user").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [uniqueIndex("projects_name").on(t.name)],
 );
 
 export const tasks = sqliteTable(

@@ -102,7 +102,7 @@ export class AgentSession {
   }
 
   private async handle(agent: OnlineAgent, message: Exclude<AgentMessage, Hello>): Promise<void> {
-    const { reports, fleet, dispatcher } = this.services;
+    const { fleet } = this.services;
     if (message.type === "heartbeat") {
       // An agent whose lease lapsed is fenced: renewing it now would let its steps run beside their replacements.
       if (fleet.agents.get(agent.row.id) !== agent) {
@@ -128,6 +128,33 @@ export class AgentSession {
       this.ack(message.id);
       return;
     }
+    let acked = false;
+    const ackNow = () => {
+      acked = true;
+      this.ack(message.id);
+      this.flushAcks();
+    };
+    try {
+      await this.apply(message, ackNow);
+    } catch (e) {
+      // A report that cannot be applied still gets an answer, and its attempt ends (as an infrastructure
+      // error, retried elsewhere) rather than staying running until the agent reconnects.
+      log(`applying ${message.type} of attempt ${message.attempt} from ${agent.row.name} failed: ${(e as Error).message}`);
+      this.send({
+        type: "error",
+        code: "internal",
+        message: `coordinator failed to apply ${message.type}: ${(e as Error).message}`,
+      });
+      await this.services.failAttempt(
+        message.attempt,
+        `coordinator failed to apply the agent's ${message.type} report: ${(e as Error).message}`,
+      );
+    }
+    if (!acked) this.ack(message.id);
+  }
+
+  private async apply(message: Extract<AgentMessage, { attempt: string }>, ackNow: () => void): Promise<void> {
+    const { reports, dispatcher } = this.services;
     switch (message.type) {
       case "accept":
         dispatcher.accepted(message.attempt);
@@ -143,10 +170,9 @@ export class AgentSession {
         reports.stepEnd(message.attempt, message.step, message);
         break;
       case "result":
-        await reports.result(message);
+        await reports.result(message, ackNow);
         break;
     }
-    this.ack(message.id);
   }
 
   onBinary(frame: Uint8Array): void {

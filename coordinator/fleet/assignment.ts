@@ -1,9 +1,20 @@
 import type { Assignment } from "../../shared/protocol/index.ts";
+import { type CheckoutAccess, checkoutFor, sourceEnv } from "../projects/checkout.ts";
 import type { ActiveRun, AttemptRow } from "../runs/active-run.ts";
 import type { ResolvedValues } from "../secrets/group-values.ts";
 
-/** Everything an agent needs to run one attempt; the agent adds what only it knows (agent, arch, work dir). */
-export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: string, group: ResolvedValues): Assignment {
+/**
+ * Everything an agent needs to run one attempt; the agent adds what only it knows (agent, arch, work dir).
+ * `repo` is the run's project's clone access (null for runs without a project): the checkout carries its
+ * credentials to the agent's git, and nothing else does.
+ */
+export function buildAssignment(
+  active: ActiveRun,
+  attempt: AttemptRow,
+  arch: string,
+  group: ResolvedValues,
+  repo: CheckoutAccess | null = null,
+): Assignment {
   const task = active.tasks.get(attempt.taskId)!;
   return {
     attempt: attempt.id,
@@ -20,6 +31,7 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
       DROVER_RUN_ID: active.run.id,
       DROVER_TASK: task.name,
       DROVER_ATTEMPT: String(attempt.number),
+      ...sourceEnv(active.run),
     },
     workspace: active.run.workspace,
     timeoutMs: task.spec.timeoutMs ?? null,
@@ -28,6 +40,6 @@ export function buildAssignment(active: ActiveRun, attempt: AttemptRow, arch: st
     sandbox: task.spec.sandbox ?? false,
     network: task.spec.network ?? false,
     memoryBytes: task.spec.resources?.memoryBytes ?? null,
-    checkout: null,
+    checkout: checkoutFor(active.run.source, task.spec, repo),
   };
 }

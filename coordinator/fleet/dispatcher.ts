@@ -1,6 +1,7 @@
 import { background } from "../../shared/background.ts";
 import { queueWait } from "../metrics/registry.ts";
 import type { AttemptRow, TaskRow } from "../runs/active-run.ts";
+import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
@@ -27,6 +28,7 @@ export class Dispatcher implements QueueSink {
     private readonly acceptTimeoutMs: number,
     private readonly queueTimeoutMs: number,
     private readonly groupValues: GroupValues,
+    private readonly projects: Pick<Projects, "checkoutAccess">,
     private readonly onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
   ) {}
 
@@ -113,7 +115,8 @@ export class Dispatcher implements QueueSink {
       agent.running.set(assigned.id, requested(task.spec));
       queueWait.observe((Date.now() - assigned.readyAt) / 1000);
       const values = await this.groupValues.resolve(found.active.run.group);
-      agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values) });
+      const repo = found.active.run.projectId ? await this.projects.checkoutAccess(found.active.run.projectId) : null;
+      agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values, repo) });
       this.acceptTimers.set(
         assigned.id,
         setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),

@@ -40,24 +40,39 @@ export class FleetServices {
     if (!registered.ok) return registered;
     // back before its attempts were lost: they are still its own, to continue or to give up (resume)
     this.fencing.delete(registered.row.id);
-    const previous = this.fleet.agents.get(registered.row.id);
-    if (previous?.socket && previous.socket !== socket) previous.socket.close(4001, "replaced by a newer connection");
-    const agent: OnlineAgent = previous ?? { row: registered.row, socket, running: new Map(), draining: false };
-    agent.row = registered.row;
-    agent.socket = socket;
-    this.fleet.agents.set(agent.row.id, agent);
-    this.fleet.known.set(agent.row.id, agent.row);
-    const resume = await this.resume(agent, hello);
-    const welcome: Welcome = {
-      type: "welcome",
-      agentId: agent.row.id,
-      credential: registered.credential,
-      heartbeatMs: this.fleet.heartbeatMs,
-      leaseTtlMs: this.fleet.leaseTtlMs,
-      resume,
-    };
-    socket.send(welcome);
-    console.error(`[fleet] agent ${agent.row.name} (${agent.row.id}) joined: ${agent.row.archs.join(",")} group=${agent.row.group}`);
+    const agent = await this.scheduler.serial.run(async () => {
+      const previous = this.fleet.agents.get(registered.row.id);
+      if (previous?.socket && previous.socket !== socket) previous.socket.close(4001, "replaced by a newer connection");
+      const agent: OnlineAgent = previous ?? { row: registered.row, socket: null, running: new Map(), draining: false };
+      agent.socket = null;
+      agent.row = registered.row;
+      this.fleet.known.set(agent.row.id, agent.row);
+      // Its slots are counted before it can be chosen: the socket is set, and the agent put in the fleet,
+      // in the same serial section as the attempts it still runs are registered, so no dispatch pass
+      // sees it connected with fewer attempts than it holds.
+      const resume = await this.resume(agent, hello);
+      agent.socket = socket;
+      this.fleet.agents.set(agent.row.id, agent);
+      const welcome: Welcome = {
+        type: "welcome",
+        agentId: agent.row.id,
+        credential: registered.credential,
+        heartbeatMs: this.fleet.heartbeatMs,
+        leaseTtlMs: this.fleet.leaseTtlMs,
+        resume,
+      };
+      socket.send(welcome);
+      // a cancel sent while the agent was away was never heard: it goes again
+      for (const r of resume) {
+        if (r.action === "continue" && this.scheduler.attempt(r.attempt)?.attempt.cancelRequested) {
+          socket.send({ type: "cancel", attempt: r.attempt, graceMs: this.scheduler.cancelGraceMs });
+        }
+      }
+      return agent;
+    });
+    console.error(
+      `[fleet] agent ${agent.row.name} (${agent.row.id}) joined: ${agent.row.archs.join(",")} group=${agent.row.group}`,
+    );
     this.dispatcher.pump();
     await this.cleanups.dispatch();
     return { ok: true, agent };
@@ -66,33 +81,30 @@ export class FleetServices {
   /**
    * Attempts the agent still runs continue from the log bytes stored here; ones we
    * no longer consider its own are abandoned. Ones we thought it ran but it no
-   * longer knows were lost with its previous process.
+   * longer knows were lost with its previous process. Callers hold `serial`.
    */
-  private resume(agent: OnlineAgent, hello: Hello): Promise<Welcome["resume"]> {
-    return this.scheduler.serial.run(async () => {
-      const listed = new Set(hello.running.map((r) => r.attempt));
-      const resume: Welcome["resume"] = [];
-      for (const r of hello.running) {
-        const found = this.scheduler.attempt(r.attempt);
-        const mine =
-          found?.attempt.agentId === agent.row.id &&
-          (found.attempt.state === "assigned" || found.attempt.state === "running");
-        if (!found || !mine) {
-          resume.push({ attempt: r.attempt, action: "abandon", steps: [] });
-          continue;
-        }
-        agent.running.set(r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
-        const steps = r.steps.map((s) => ({
-          index: s.index,
-          stored: this.logs.stored({ run: found.active.run.id, attempt: r.attempt, step: s.index }),
-        }));
-        resume.push({ attempt: r.attempt, action: "continue", steps });
+  private async resume(agent: OnlineAgent, hello: Hello): Promise<Welcome["resume"]> {
+    const listed = new Set(hello.running.map((r) => r.attempt));
+    const resume: Welcome["resume"] = [];
+    for (const r of hello.running) {
+      const found = this.scheduler.attempt(r.attempt);
+      const mine =
+        found?.attempt.agentId === agent.row.id && (found.attempt.state === "assigned" || found.attempt.state === "running");
+      if (!found || !mine) {
+        resume.push({ attempt: r.attempt, action: "abandon", steps: [] });
+        continue;
       }
-      for (const found of this.attemptsOf(agent.row.id)) {
-        if (!listed.has(found.id)) await this.lose(agent, found.id, "the agent restarted without it");
-      }
-      return resume;
-    });
+      agent.running.set(r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
+      const steps = r.steps.map((s) => ({
+        index: s.index,
+        stored: this.logs.stored({ run: found.active.run.id, attempt: r.attempt, step: s.index }),
+      }));
+      resume.push({ attempt: r.attempt, action: "continue", steps });
+    }
+    for (const found of this.attemptsOf(agent.row.id)) {
+      if (!listed.has(found.id)) await this.lose(agent, found.id, "the agent restarted without it");
+    }
+    return resume;
   }
 
   private attemptsOf(agentId: string) {
@@ -106,16 +118,28 @@ export class FleetServices {
   }
 
   /** Callers hold `serial`. */
-  private async lose(agent: OnlineAgent, attemptId: string, why: string): Promise<void> {
-    agent.running.delete(attemptId);
-    const lost = await this.scheduler.transition(attemptId, ["assigned", "running"], {
-      state: "lost",
-      error: `lost: ${why}`,
-      endedAt: Date.now(),
+  private lose(agent: OnlineAgent, attemptId: string, why: string): Promise<void> {
+    return this.end(agent, attemptId, "lost", `lost: ${why}`);
+  }
+
+  /** Ends an attempt whose report could not be applied: an infrastructure error, retried on its own budget. */
+  failAttempt(attemptId: string, why: string): Promise<void> {
+    return this.scheduler.serial.run(async () => {
+      const agentId = this.scheduler.attempt(attemptId)?.attempt.agentId;
+      const agent = agentId ? this.fleet.agents.get(agentId) : undefined;
+      if (!agent) return;
+      agent.socket?.send({ type: "cancel", attempt: attemptId, graceMs: 0 });
+      await this.end(agent, attemptId, "error", why);
     });
-    if (!lost) return;
-    await this.reports.keepPartialLogs(lost);
-    await this.reports.ended(lost);
+  }
+
+  /** Callers hold `serial`. */
+  private async end(agent: OnlineAgent, attemptId: string, state: "lost" | "error", error: string): Promise<void> {
+    agent.running.delete(attemptId);
+    const ended = await this.scheduler.transition(attemptId, ["assigned", "running"], { state, error, endedAt: Date.now() });
+    if (!ended) return;
+    await this.reports.keepPartialLogs(ended);
+    await this.reports.ended(ended);
   }
 
   /** A closed connection is not yet a lost agent: it has the reconnect grace to come back. */

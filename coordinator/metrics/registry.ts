@@ -40,6 +40,8 @@ export interface StateSources {
 
 /** Gauges are read from the live state when Prometheus scrapes, never kept in step by hand. */
 export function registerStateGauges(sources: StateSources): void {
+  // a process that starts a second coordinator (the in-process tests) reads the newest one's state
+  for (const name of ["drover_runs", "drover_tasks", "drover_agents", "drover_queue_length"]) metrics.removeSingleMetric(name);
   const byLabel = (name: string, help: string, label: string, read: () => Promise<Record<string, number>> | Record<string, number>) =>
     new Gauge({
       name,

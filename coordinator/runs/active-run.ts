@@ -10,7 +10,6 @@ export type StepRow = typeof steps.$inferSelect;
 /** What the coordinator keeps in memory for a run that is not finished yet; the db is written through. */
 export interface ActiveRun {
   run: RunRow;
-  cancelRequested: boolean;
   tasks: Map<string, TaskRow>;
   attempts: Map<string, AttemptRow & { cancelRequested: boolean }>;
 }
@@ -21,7 +20,7 @@ export function engineInput(active: ActiveRun, now: number): EngineInput {
       id: active.run.id,
       phase: active.run.phase,
       result: active.run.result,
-      cancelRequested: active.cancelRequested,
+      cancelRequested: active.run.cancelRequestedAt !== null,
     },
     tasks: [...active.tasks.values()].map((t) => ({
       id: t.id,

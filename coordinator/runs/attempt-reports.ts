@@ -75,8 +75,11 @@ export class AttemptReports {
     this.pendingLogs.set(attemptId, list);
   }
 
-  /** The attempt ends, and its slot frees, once its own logs are stored. */
-  async result(report: AttemptResultReport): Promise<void> {
+  /**
+   * The attempt ends, and its slot frees, once its own logs are stored. `applied` runs as the result is
+   * stored and before the slot frees: the agent hears that its attempt ended before it can be given another.
+   */
+  async result(report: AttemptResultReport, applied: () => void = () => {}): Promise<void> {
     const pending = this.pendingLogs.get(report.attempt) ?? [];
     const stored = await Promise.allSettled(pending);
     const lostLog = stored.find((s) => s.status === "rejected");
@@ -90,6 +93,7 @@ export class AttemptReports {
         cpuSeconds: report.cpuSeconds,
         peakRssBytes: report.peakRssBytes,
       });
+      applied();
       if (ended) await this.ended(ended);
     });
   }

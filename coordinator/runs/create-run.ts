@@ -1,10 +1,12 @@
+import { eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
-import { parsePipeline } from "../../shared/pipeline/index.ts";
-import { writeAll } from "../db/batch.ts";
+import { type Pipeline, parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
+import type { RunSource } from "../../shared/source.ts";
+import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { attempts, runs, steps, tasks } from "../db/schema.ts";
+import { attempts, projects, runs, steps, tasks } from "../db/schema.ts";
 import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
 import type { Scheduler } from "./scheduler.ts";
 
@@ -16,6 +18,13 @@ export interface NewRun {
   variables?: Record<string, string>;
   /** object key of the uploaded workspace archive, if any */
   workspace?: string | null;
+  /** a repository run: numbered within its project */
+  project?: { id: string; name: string } | null;
+  source?: RunSource | null;
+  /** tasks that start out skipped, with the reason (a `changed:` filter no changed file matched) */
+  skip?: ReadonlyMap<string, string>;
+  /** the pipeline already parsed from `pipeline`, so it is not parsed twice */
+  parsed?: Pipeline;
 }
 
 /** Results carried over from an earlier run (restart from failed): task name → its kept attempt and steps. */
@@ -24,8 +33,9 @@ export type KeptResults = Map<string, { attempt: AttemptRow; steps: StepRow[] }>
 /** Validates the pipeline before anything is stored: an invalid file never becomes a run. */
 export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kept: KeptResults = new Map()): Promise<RunRow> {
   const file = input.pipelineFile ?? ".drover.yml";
-  const parsed = parsePipeline(input.pipeline, file);
-  if (!parsed.ok) throw new DroverError("invalid_pipeline", parsed.errors.join("\n"), { errors: parsed.errors });
+  if (pipelineTooLarge(input.pipeline)) throw new DroverError("too_large", tooLarge(input.pipeline, file));
+  const parsed = input.parsed ? { pipeline: input.parsed } : parsePipeline(input.pipeline, file);
+  if (!("pipeline" in parsed)) throw new DroverError("invalid_pipeline", parsed.errors.join("\n"), { errors: parsed.errors });
   const now = Date.now();
   const run: RunRow = {
     id: newId(),
@@ -39,15 +49,21 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     phase: "queued",
     result: "unknown",
     error: null,
+    cancelRequestedAt: null,
     createdAt: now,
     startedAt: null,
     endedAt: null,
+    projectId: input.project?.id ?? null,
+    project: input.project?.name ?? null,
+    number: null,
+    source: input.source ?? null,
   };
   const keptAttempts: AttemptRow[] = [];
   const keptSteps: StepRow[] = [];
   const taskRows: TaskRow[] = parsed.pipeline.tasks.map((spec) => {
     const id = newId();
     const carried = kept.get(spec.name);
+    const skipped = carried ? undefined : input.skip?.get(spec.name);
     if (carried) {
       const keptFrom = carried.attempt.keptFrom ?? carried.attempt.id;
       const attempt = { ...carried.attempt, id: newId(), runId: run.id, taskId: id, number: 1, keptFrom };
@@ -60,8 +76,8 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
       name: spec.name,
       level: spec.level,
       spec: { ...spec, env: { ...parsed.pipeline.env, ...spec.env } },
-      status: carried ? "success" : "notstarted",
-      statusMessage: carried ? `kept from run ${carried.attempt.runId}` : null,
+      status: carried ? "success" : skipped ? "skipped" : "notstarted",
+      statusMessage: carried ? `kept from run ${carried.attempt.runId}` : (skipped ?? null),
       annotations: {},
       startedAt: carried?.attempt.startedAt ?? null,
       endedAt: carried?.attempt.endedAt ?? null,
@@ -69,11 +85,19 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
   });
   return scheduler.serial.run(async () => {
     const writes: BatchItem<"sqlite">[] = [];
-    writes.push(db.insert(runs).values(run));
-    if (taskRows.length) writes.push(db.insert(tasks).values(taskRows));
-    if (keptAttempts.length) writes.push(db.insert(attempts).values(keptAttempts));
-    if (keptSteps.length) writes.push(db.insert(steps).values(keptSteps));
-    await writeAll(db, writes);
+    const projectId = run.projectId;
+    if (projectId) {
+      // The number is read and advanced in the run's own batch, so two coordinators never hand out the same one.
+      const next = sql`(select ${projects.nextRunNumber} from ${projects} where ${projects.id} = ${projectId})`;
+      writes.push(db.insert(runs).values({ ...run, number: next }).returning({ number: runs.number }));
+      writes.push(db.update(projects).set({ nextRunNumber: sql`${projects.nextRunNumber} + 1` }).where(eq(projects.id, projectId)));
+    } else {
+      writes.push(db.insert(runs).values(run));
+    }
+    writes.push(...chunkedInserts(db, tasks, taskRows), ...chunkedInserts(db, attempts, keptAttempts));
+    writes.push(...chunkedInserts(db, steps, keptSteps));
+    const results = await writeAll(db, writes);
+    if (projectId) run.number = (results[0] as { number: number }[])[0]!.number;
     scheduler.track(run, taskRows, keptAttempts);
     await scheduler.advanceRun(run.id);
     return run;

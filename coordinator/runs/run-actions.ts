@@ -1,7 +1,7 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray } from "drizzle-orm";
 import { DroverError, notFound } from "../../shared/errors.ts";
-import { writeAll } from "../db/batch.ts";
+import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
 import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../engine/types.ts";
@@ -82,18 +82,17 @@ export async function restartRun(
 /** Runs one task again in its run, keeping its earlier attempts; dependants that did not succeed get another chance too. */
 export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, taskName: string): Promise<void> {
   await scheduler.serial.run(async () => {
-    let active = scheduler.active.get(runId);
-    if (!active) {
-      const stored = await loadRun(db, runId);
-      if (!stored) throw notFound(`run ${runId}`);
-      active = scheduler.track(stored.run, stored.tasks, stored.attempts);
-    }
-    const byName = new Map([...active.tasks.values()].map((t) => [t.name, t]));
+    const stored = scheduler.active.has(runId) ? undefined : await loadRun(db, runId);
+    if (!scheduler.active.has(runId) && !stored) throw notFound(`run ${runId}`);
+    const taskRows = stored ? stored.tasks : [...scheduler.active.get(runId)!.tasks.values()];
+    const byName = new Map(taskRows.map((t) => [t.name, t]));
     const task = byName.get(taskName);
     if (!task) throw notFound(`task ${taskName}`);
     if (!FINAL_TASK_STATUSES.has(task.status)) {
       throw new DroverError("conflict", `task ${taskName} is ${task.status}`);
     }
+    // a finished run is tracked again only once the rerun is sure to happen: a refused one leaves it finished
+    const active = stored ? scheduler.track(stored.run, stored.tasks, stored.attempts) : scheduler.active.get(runId)!;
     const reset: TaskRow[] = [task, ...dependants(task, [...byName.values()]).filter((t) => t.status !== "success")];
     const writes: BatchItem<"sqlite">[] = [];
     for (const t of reset) {
@@ -102,8 +101,10 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
       writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
     }
     if (FINAL_RUN_PHASES.has(active.run.phase)) {
-      Object.assign(active.run, { phase: "running", result: "unknown", endedAt: null });
-      writes.push(db.update(runs).set({ phase: "running", result: "unknown", endedAt: null }).where(eq(runs.id, runId)));
+      // an earlier cancel is spent: the rerun is a new request to run
+      const reopen = { phase: "running" as const, result: "unknown" as const, endedAt: null, cancelRequestedAt: null };
+      Object.assign(active.run, reopen);
+      writes.push(db.update(runs).set(reopen).where(eq(runs.id, runId)));
     }
     await writeAll(db, writes);
     await scheduler.appendEvent(runId, "rerun", { task: taskName });
@@ -124,7 +125,7 @@ async function shareKeptObjects(db: Db, registry: ObjectRegistry, original: RunR
         .from(artifacts)
         .where(and(eq(artifacts.runId, original.id), inArray(artifacts.attemptId, keptAttempts)))
     : [];
-  if (carried.length) await db.insert(artifacts).values(carried.map((a) => ({ ...a, runId: newRunId })));
+  await writeAll(db, chunkedInserts(db, artifacts, carried.map((a) => ({ ...a, runId: newRunId }))));
   keys.push(...carried.map((a) => a.object));
   await registry.addOwner(keys, runOwner(newRunId));
 }

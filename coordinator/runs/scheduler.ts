@@ -2,7 +2,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray } from "drizzle-orm";
 import { background } from "../../shared/background.ts";
 import { newId } from "../../shared/ids.ts";
-import { writeAll } from "../db/batch.ts";
+import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
@@ -35,7 +35,7 @@ export class Scheduler {
     private readonly db: Db,
     private readonly queue: QueueSink,
     readonly runEvents: RunEvents,
-    private readonly cancelGraceMs: number,
+    readonly cancelGraceMs: number,
   ) {}
 
   /** Loads unfinished runs after a start; queued attempts go back to the queue. */
@@ -53,7 +53,6 @@ export class Scheduler {
   track(run: RunRow, taskRows: TaskRow[], attemptRows: AttemptRow[]): ActiveRun {
     const active: ActiveRun = {
       run,
-      cancelRequested: false,
       tasks: new Map(taskRows.map((t) => [t.id, t])),
       attempts: new Map(attemptRows.map((a) => [a.id, { ...a, cancelRequested: false }])),
     };
@@ -98,7 +97,8 @@ export class Scheduler {
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
     if (!active) return;
-    if (active.run.phase === "queued" && !this.groupHasRoom(active)) return;
+    // a cancel needs no slot: the engine ends a run that never started at once
+    if (active.run.phase === "queued" && active.run.cancelRequestedAt === null && !this.groupHasRoom(active)) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
@@ -135,17 +135,8 @@ export class Scheduler {
           keptFrom: null,
         };
         writes.push(this.db.insert(attempts).values(row));
-        writes.push(
-          this.db.insert(steps).values(
-            task.spec.steps.map((s, index) => ({
-              attemptId: row.id,
-              index,
-              name: s.name,
-              kind: s.kind,
-              status: "pending",
-            })),
-          ),
-        );
+        const stepRows = task.spec.steps.map((s, index) => ({ attemptId: row.id, index, name: s.name, kind: s.kind, status: "pending" }));
+        writes.push(...chunkedInserts(this.db, steps, stepRows));
         created.push(row);
       } else {
         const found = active.attempts.get(action.attemptId);
@@ -163,7 +154,7 @@ export class Scheduler {
       writes.push(this.db.update(runs).set(patch).where(eq(runs.id, runId)));
       Object.assign(active.run, patch);
     }
-    if (out.events.length) writes.push(this.db.insert(events).values(out.events.map((e) => eventRow(runId, e, now))));
+    writes.push(...chunkedInserts(this.db, events, out.events.map((e) => eventRow(runId, e, now))));
     await writeAll(this.db, writes);
     for (const row of created) {
       active.attempts.set(row.id, { ...row, cancelRequested: false });
@@ -227,7 +218,11 @@ export class Scheduler {
   async requestCancel(runId: string): Promise<boolean> {
     const active = this.active.get(runId);
     if (!active) return false;
-    active.cancelRequested = true;
+    if (active.run.cancelRequestedAt === null) {
+      const at = Date.now();
+      await this.db.update(runs).set({ cancelRequestedAt: at }).where(eq(runs.id, runId));
+      active.run.cancelRequestedAt = at;
+    }
     await this.advanceRun(runId);
     return true;
   }

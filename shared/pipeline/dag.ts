@@ -1,4 +1,5 @@
 import type { Problem } from "./errors.ts";
+import { didYouMean } from "./suggest.ts";
 import type { Dependency } from "./types.ts";
 
 /** Declared task name → its declared dependencies. */
@@ -12,7 +13,7 @@ export function checkGraph(graph: Graph, known: ReadonlySet<string>): Problem[] 
   for (const [name, depends] of graph) {
     for (const { task } of depends) {
       if (!known.has(task)) {
-        problems.push({ path: ["tasks", name, "depends", task], message: `unknown task "${task}"`, at: "key" });
+        problems.push({ path: ["tasks", name, "depends", task], message: `unknown task "${task}"${didYouMean(task, [...known])}`, at: "key" });
       }
     }
   }

@@ -1,5 +1,7 @@
 import { type Document, isAlias, isMap, isScalar, isSeq, type LineCounter, type Node } from "yaml";
 import type { z } from "zod";
+import { keysAt } from "./json-schema.ts";
+import { didYouMean } from "./suggest.ts";
 
 export type Path = readonly PropertyKey[];
 
@@ -21,7 +23,7 @@ export function zodProblems(issues: readonly z.core.$ZodIssue[], prefix: Path = 
     const path = [...prefix, ...issue.path];
     switch (issue.code) {
       case "unrecognized_keys":
-        return issue.keys.map((key) => ({ path: [...path, key], message: `unknown key "${key}"`, at: "key" }));
+        return issue.keys.map((key) => ({ path: [...path, key], message: `unknown key "${key}"${didYouMean(String(key), keysAt(path))}`, at: "key" }));
       case "invalid_key":
         return [{ path, message: issue.issues[0]?.message ?? issue.message, at: "key" }];
       case "invalid_union": {

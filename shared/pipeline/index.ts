@@ -1,4 +1,5 @@
-export { parsePipeline } from "./parse.ts";
+export { formatBytes, formatCount, LIMITS } from "./limits.ts";
+export { parsePipeline, pipelineTooLarge, tooLarge } from "./parse.ts";
 export { STEP_KINDS } from "./schema.ts";
 export * from "./types.ts";
 export { durationToMs, memoryToBytes } from "./units.ts";

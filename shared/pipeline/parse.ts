@@ -2,11 +2,13 @@ import { LineCounter, parseDocument } from "yaml";
 import { byName, checkGraph, levels } from "./dag.ts";
 import { type Located, locate, type Problem, render, zodProblems } from "./errors.ts";
 import { checkMatrix, matrixEnv, type Variant, variants } from "./matrix.ts";
-import { type DeclaredTask, pipelineSchema, taskSchema } from "./schema.ts";
+import { formatBytes, formatCount, LIMITS } from "./limits.ts";
+import { type DeclaredCheckout, type DeclaredTask, pipelineSchema, resolveCheckout, taskSchema } from "./schema.ts";
 import { type Dependency, isArch, type ParseResult, type TaskSpec } from "./types.ts";
 
 /** Parses and checks `.drover.yml` text; errors are `file:line:column: message`, all of them, in source order. */
 export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
+  if (pipelineTooLarge(text)) return { ok: false, errors: [tooLarge(text, file)] };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
   const fail = (located: Located[]): ParseResult => ({ ok: false, errors: render(file, lineCounter, located) });
@@ -41,25 +43,56 @@ export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
     if (depends.success) graph.set(name, depends.data);
   }
   problems.push(...checkGraph(graph, new Set(Object.keys(bodies))));
+  const expanded = [...declared.values()].reduce((sum, task) => sum + combinations(task), 0);
+  if (expanded > LIMITS.tasks) {
+    problems.push({
+      path: ["tasks"],
+      message: `${formatCount(expanded)} tasks after matrix expansion: a pipeline may have at most ${formatCount(LIMITS.tasks)}`,
+      at: "key",
+    });
+  }
   if (!head.success || problems.length > 0) return fail(problems.map((problem) => locate(doc, problem)));
 
-  const pipeline = { env: head.data.env, cacheGroup: head.data.cache_group, tasks: expand(declared, levels(graph)) };
+  const tasks = expand(declared, levels(graph), head.data.checkout);
+  const pipeline = { env: head.data.env, cacheGroup: head.data.cache_group, on: head.data.on, tasks };
   return { ok: true, pipeline: compact(pipeline) };
 }
 
+/** The text's size is checked before the YAML is parsed, so a huge file costs no more than its bytes. */
+export const pipelineTooLarge = (text: string) =>
+  text.length > LIMITS.pipelineBytes || Buffer.byteLength(text) > LIMITS.pipelineBytes;
+
+export function tooLarge(text: string, file: string): string {
+  const bytes = Buffer.byteLength(text);
+  return `${file}: the pipeline is ${formatCount(bytes)} bytes: at most ${formatBytes(LIMITS.pipelineBytes)} (${formatCount(LIMITS.pipelineBytes)} bytes) allowed`;
+}
+
+const combinations = (task: DeclaredTask) =>
+  Object.values(task.matrix ?? {}).reduce((product, values) => product * values.length, 1);
+
 /** Matrix tasks become one task per combination; a dependency on one depends on all of them. */
-function expand(declared: ReadonlyMap<string, DeclaredTask>, level: ReadonlyMap<string, number>): TaskSpec[] {
+function expand(
+  declared: ReadonlyMap<string, DeclaredTask>,
+  level: ReadonlyMap<string, number>,
+  checkout: DeclaredCheckout | undefined,
+): TaskSpec[] {
   const variantsOf = new Map([...declared].map(([name, task]) => [name, variants(name, task.matrix)]));
   const tasks = [...declared].flatMap(([name, task]) => {
     const depends = task.depends
       .flatMap(({ task: parent, conditions }) => variantsOf.get(parent)!.map((v): Dependency => ({ task: v.name, conditions })))
       .sort((a, b) => byName(a.task, b.task));
-    return variantsOf.get(name)!.map((variant) => toSpec(task, variant, level.get(name)!, depends));
+    return variantsOf.get(name)!.map((variant) => toSpec(task, variant, level.get(name)!, depends, checkout));
   });
   return tasks.sort((a, b) => a.level - b.level || byName(a.name, b.name));
 }
 
-function toSpec(task: DeclaredTask, { name, matrix }: Variant, level: number, depends: Dependency[]): TaskSpec {
+function toSpec(
+  task: DeclaredTask,
+  { name, matrix }: Variant,
+  level: number,
+  depends: Dependency[],
+  checkout: DeclaredCheckout | undefined,
+): TaskSpec {
   const matrixArch = matrix?.arch;
   return compact({
     name,
@@ -78,6 +111,8 @@ function toSpec(task: DeclaredTask, { name, matrix }: Variant, level: number, de
     matrix,
     level,
     steps: task.steps,
+    changed: task.changed,
+    checkout: checkout === undefined && task.checkout === undefined ? undefined : resolveCheckout(checkout, task.checkout),
   });
 }
 

@@ -1,10 +1,12 @@
 import { z } from "zod";
-import { ARCHS, CONDITIONS, type Dependency, type StepKind, type StepSpec } from "./types.ts";
+import { ARCHS, type CheckoutOptions, CONDITIONS, type Dependency, type StepKind, type StepSpec, type Triggers } from "./types.ts";
+import { formatCount, LIMITS } from "./limits.ts";
 import { durationToMs, memoryToBytes } from "./units.ts";
 
 // Matrix task names are built as `name[key=value,…]`, so declared names keep clear of those characters.
-export const taskName = z
-  .string()
+const name = z.string().max(LIMITS.nameLength, `a name may be at most ${LIMITS.nameLength} characters`);
+
+export const taskName = name
   .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, "a task name may only hold letters, digits, '_', '.' and '-'");
 
 const envName = z
@@ -137,22 +139,93 @@ const matrixValue = z
   .transform(String)
   .pipe(z.string().regex(/^[^[\],=]+$/, "a matrix value must be non-empty and hold none of '[', ']', ',', '='"));
 
-const matrixKey = z
-  .string()
+const matrixKey = name
   .regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, "a matrix key must match [A-Za-z_][A-Za-z0-9_-]*");
+
+const globs = z
+  .union([nonEmpty.transform((glob) => [glob]), z.array(nonEmpty).min(1, "needs at least one pattern")], {
+    error: "expected a glob or a list of globs",
+  });
+
+const ANY = ["**"];
+
+/** `push: true` (or an empty map) takes every branch and tag; a map with only `branches` or only `tags` takes only those. */
+const pushTrigger = z
+  .union([z.boolean(), z.strictObject({ branches: globs.optional(), tags: globs.optional() }).nullable()], {
+    error: "expected true, false, or { branches?, tags? }",
+  })
+  .transform((push) => {
+    if (push === false) return { branches: [], tags: [] };
+    if (push === true || push === null || (!push.branches && !push.tags)) return { branches: ANY, tags: ANY };
+    return { branches: push.branches ?? [], tags: push.tags ?? [] };
+  });
+
+const pullRequestTrigger = z
+  .union([z.boolean(), z.strictObject({ branches: globs.optional() }).nullable()], {
+    error: "expected true, false, or { branches? } (target branches)",
+  })
+  .transform((pr) => ({ branches: pr === false ? [] : pr === true || pr === null ? ANY : (pr.branches ?? ANY) }));
+
+/** Events a pipeline does not list do not start it, except manual runs, which a person asked for. */
+export const onSchema = z
+  .strictObject({ push: pushTrigger.optional(), pull_request: pullRequestTrigger.optional(), manual: z.boolean().default(true) })
+  .transform(
+    (on): Triggers => ({
+      push: on.push ?? { branches: [], tags: [] },
+      pullRequest: on.pull_request ?? { branches: [] },
+      manual: on.manual,
+    }),
+  );
+
+/** Without `on:`, pushes to any branch and manual runs start the pipeline; tags and pull requests do not. */
+export const DEFAULT_TRIGGERS: Triggers = { push: { branches: ANY, tags: [] }, pullRequest: { branches: [] }, manual: true };
+
+/** `checkout: false` turns the checkout off; `.` or an absent path is the work dir itself. */
+export const checkoutSchema = z.union(
+  [
+    z.literal(false),
+    z.literal(true).transform(() => ({})),
+    z.strictObject({
+      depth: z.number().int().min(1, "depth is at least 1").nullable().optional(),
+      submodules: z.boolean().optional(),
+      path: z
+        .string()
+        .refine((path) => !path.startsWith("/") && !path.split("/").includes(".."), "must be a path inside the work dir (not absolute, no '..')")
+        .transform((path) => path.replace(/^\.\/?|\/+$/g, ""))
+        .optional(),
+    }),
+  ],
+  { error: "expected false, or { depth?, submodules?, path? }" },
+);
+export type DeclaredCheckout = z.output<typeof checkoutSchema>;
+
+/** A task's checkout: its own options over the pipeline's, over full history, no submodules, in the work dir. */
+export function resolveCheckout(pipeline: DeclaredCheckout | undefined, task: DeclaredCheckout | undefined): CheckoutOptions | false {
+  if (task === false || (task === undefined && pipeline === false)) return false;
+  const merged = { ...(pipeline || {}), ...task };
+  return { depth: merged.depth ?? null, submodules: merged.submodules ?? false, path: merged.path ?? "" };
+}
 
 export const taskSchema = z.strictObject({
   arch: z.enum(ARCHS).optional(),
   group: nonEmpty.optional(),
-  labels: z.record(nonEmpty, scalarString).default({}),
+  labels: z
+    .record(nonEmpty.pipe(name), scalarString.pipe(z.string().max(LIMITS.labelBytes, `a label may be at most ${LIMITS.labelBytes} characters`)))
+    .refine((labels) => Object.keys(labels).length <= LIMITS.labels, `at most ${LIMITS.labels} labels`)
+    .default({}),
   resources: resources.optional(),
   timeout: duration.optional(),
   retries: z.number().int().min(0).default(0),
   env: envSchema.default({}),
   depends: dependsSchema.default([]),
+  // `approval: true` is the common case: one approver.
   approval: z
-    .strictObject({ min_approvers: z.number().int().min(1) })
-    .transform((approval) => ({ minApprovers: approval.min_approvers }))
+    .union([z.boolean(), z.strictObject({ min_approvers: z.number().int().min(1) })], {
+      error: "expected true, false or { min_approvers: N }",
+    })
+    .transform((approval) =>
+      approval === false ? undefined : { minApprovers: approval === true ? 1 : approval.min_approvers },
+    )
     .optional(),
   ignore_failure: z.boolean().default(false),
   /** run only on an agent with the sandbox executor (bubblewrap) */
@@ -160,7 +233,13 @@ export const taskSchema = z.strictObject({
   /** in the sandbox: the host's network (without it, none) */
   network: z.boolean().optional(),
   matrix: z.record(matrixKey, z.array(matrixValue).min(1, "needs at least one value")).optional(),
-  steps: z.array(stepSchema).min(1, "a task needs at least one step"),
+  steps: z
+    .array(stepSchema)
+    .min(1, "a task needs at least one step")
+    .max(LIMITS.stepsPerTask, `a task may have at most ${formatCount(LIMITS.stepsPerTask)} steps`),
+  /** repository runs: the task is skipped unless the push or pull request changed a file matching one of these */
+  changed: globs.optional(),
+  checkout: checkoutSchema.optional(),
 });
 
 export type DeclaredTask = z.output<typeof taskSchema>;
@@ -171,4 +250,6 @@ export const pipelineSchema = z.strictObject({
   env: envSchema.default({}),
   tasks: z.record(taskName, z.unknown()).refine((tasks) => Object.keys(tasks).length > 0, "needs at least one task"),
   cache_group: nonEmpty.optional(),
+  on: onSchema.optional(),
+  checkout: checkoutSchema.optional(),
 });

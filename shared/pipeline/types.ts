@@ -19,6 +19,21 @@ export type StepSpec =
 
 export type StepKind = StepSpec["kind"];
 
+/** Which repository events start a pipeline: globs over branch names, tag names and PR target branches. */
+export interface Triggers {
+  push: { branches: string[]; tags: string[] };
+  pullRequest: { branches: string[] };
+  manual: boolean;
+}
+
+export interface CheckoutOptions {
+  /** null: the full history */
+  depth: number | null;
+  submodules: boolean;
+  /** relative to the work dir; "" for the work dir itself */
+  path: string;
+}
+
 export interface TaskSpec {
   name: string;
   arch?: Arch;
@@ -40,11 +55,17 @@ export interface TaskSpec {
   /** Depth in the DAG: 0 for roots, else 1 + the deepest parent's level. */
   level: number;
   steps: StepSpec[];
+  /** repository runs: skipped unless a changed file matches one of these globs */
+  changed?: string[];
+  /** repository runs: set when the pipeline or the task says how to check out (or not to) */
+  checkout?: CheckoutOptions | false;
 }
 
 export interface Pipeline {
   env: Record<string, string>;
   cacheGroup?: string;
+  /** absent: the default triggers (pushes to any branch, manual runs) */
+  on?: Triggers;
   /** Sorted by (level, name). */
   tasks: TaskSpec[];
 }

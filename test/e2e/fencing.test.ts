@@ -15,6 +15,11 @@ afterEach(async () => {
   cluster = undefined;
 });
 
+async function newCluster(env: Record<string, string>): Promise<Cluster> {
+  cluster = await startCluster(env);
+  return cluster;
+}
+
 /** A task whose step appends "attempt ms agent" to `file` every 100 ms for `seconds`. */
 const marking = (file: string, seconds: number) => `tasks:
   fenced:
@@ -59,7 +64,7 @@ async function startRunning(c: Cluster, file: string, seconds: number) {
 
 describe("fencing", () => {
   test("an agent stopped (SIGSTOP) past its lease ends its step before the task runs elsewhere, and never writes again", async () => {
-    const c = (cluster = await startCluster(LEASE));
+    const c = await newCluster(LEASE);
     const agents = { a1: await c.startAgent("a1"), a2: await c.startAgent("a2") };
     const file = join(c.dir, "marks");
     const { id, agent } = await startRunning(c, file, 8);
@@ -78,7 +83,7 @@ describe("fencing", () => {
   }, 90_000);
 
   test("an agent killed with kill -9 leaves its step to its watchdog, which ends it before the task runs elsewhere", async () => {
-    const c = (cluster = await startCluster(LEASE));
+    const c = await newCluster(LEASE);
     const agents = { a1: await c.startAgent("a1"), a2: await c.startAgent("a2") };
     const file = join(c.dir, "marks");
     const { id, agent } = await startRunning(c, file, 8);
@@ -89,7 +94,7 @@ describe("fencing", () => {
   }, 60_000);
 
   test("a restarted agent ends what its previous run left, even when its watchdog died with it", async () => {
-    const c = (cluster = await startCluster({ DROVER_LEASE_TTL_MS: "60000", DROVER_HEARTBEAT_MS: "500" }));
+    const c = await newCluster({ DROVER_LEASE_TTL_MS: "60000", DROVER_HEARTBEAT_MS: "500" });
     const a1 = await c.startAgent("a1");
     const file = join(c.dir, "marks");
     await startRunning(c, file, 60);

@@ -131,10 +131,23 @@ describe("the DESIGN.md example", () => {
 });
 
 describe("errors", () => {
-  test("unknown keys point at the key", () => {
-    expect(errors("tasks:\n  a:\n    stepz: []\n    steps: [ { run: x, nmae: y } ]\n")).toEqual([
-      '.drover.yml:3:5: tasks.a.stepz: unknown key "stepz"',
+  test("unknown keys point at the key, and suggest the key of that place they misspell", () => {
+    expect(errors("tasks:\n  a:\n    stepz: []\n    steps: [ { run: x, nmae: y }, { save_cache: { key: k, pathz: [p] } } ]\n  b:\n    xyz: 1\n    steps: [ { runn: x } ]\n")).toEqual([
+      '.drover.yml:3:5: tasks.a.stepz: unknown key "stepz" (did you mean "steps"?)',
       '.drover.yml:4:24: tasks.a.steps[0].nmae: unknown key "nmae"',
+      '.drover.yml:4:37: tasks.a.steps[1].save_cache: missing required key "paths"',
+      '.drover.yml:4:59: tasks.a.steps[1].save_cache.pathz: unknown key "pathz" (did you mean "paths"?)',
+      '.drover.yml:6:5: tasks.b.xyz: unknown key "xyz"',
+      ".drover.yml:7:14: tasks.b.steps[0]: a step needs one of run, save_to_workspace, restore_workspace, save_cache, restore_cache, save_artifact",
+      '.drover.yml:7:16: tasks.b.steps[0].runn: unknown key "runn" (did you mean "run"?)',
+    ]);
+  });
+
+  test("approval: true is one approver, false none", () => {
+    const pipeline = ok("tasks:\n  a: { approval: true, steps: [ { run: x } ] }\n  b: { approval: false, steps: [ { run: x } ] }\n");
+    expect(pipeline.tasks.map((t) => t.approval)).toEqual([{ minApprovers: 1 }, undefined]);
+    expect(errors("tasks:\n  a: { approval: yes please, steps: [ { run: x } ] }\n")).toEqual([
+      ".drover.yml:2:18: tasks.a.approval: expected true, false or { min_approvers: N }",
     ]);
   });
 
@@ -152,12 +165,13 @@ describe("errors", () => {
     depends: { nope: [on_failure] }
     steps: [ { run: x } ]
   b:
-    depends: [a, gone]
+    depends: [a, gone, bb]
     steps: [ { run: x } ]
 `;
     expect(errors(text)).toEqual([
       '.drover.yml:3:16: tasks.a.depends.nope: unknown task "nope"',
       '.drover.yml:6:18: tasks.b.depends.gone: unknown task "gone"',
+      '.drover.yml:6:24: tasks.b.depends.bb: unknown task "bb" (did you mean "b"?)',
     ]);
   });
 

@@ -5,6 +5,7 @@ import type { AppEnv } from "../env.ts";
 import { registerAdminPaths } from "./admin-paths.ts";
 import { type Registry, binary, endpoints, json } from "./common.ts";
 import { registerFleetPaths } from "./fleet-paths.ts";
+import { registerProjectPaths } from "./project-paths.ts";
 import { registerRunPaths } from "./run-paths.ts";
 import { RunEvent } from "./run-schemas.ts";
 import { registerTriggerPaths } from "./trigger-paths.ts";
@@ -63,7 +64,7 @@ function buildDocument() {
   });
   // Only described in prose by the event streams, so registered by hand to appear among the schemas.
   registry.register("RunEvent", RunEvent);
-  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerOpsPaths]) {
+  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerOpsPaths]) {
     register(registry);
   }
   return getOpenAPI31Document({

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { formatCount, LIMITS } from "../../../shared/pipeline/index.ts";
 import { MAX_TIME } from "../../history/attempts.ts";
 
 /**
@@ -7,7 +8,12 @@ import { MAX_TIME } from "../../history/attempts.ts";
  */
 
 const group = z.string().min(1).max(200);
-const variables = z.record(z.string(), z.string());
+const variables = z
+  .record(
+    z.string().min(1).max(LIMITS.nameLength, `a variable name may be at most ${LIMITS.nameLength} characters`),
+    z.string().max(LIMITS.variableBytes, `a variable's value may be at most ${formatCount(LIMITS.variableBytes)} characters`),
+  )
+  .refine((v) => Object.keys(v).length <= LIMITS.variables, `at most ${formatCount(LIMITS.variables)} variables`);
 
 export const SubmitRun = z
   .object({
@@ -24,6 +30,9 @@ export const ListRunsQuery = z.object({
   phase: z.string().optional().openapi({ description: "a RunPhase" }),
   result: z.string().optional().openapi({ description: "a RunResult" }),
   user: z.string().optional(),
+  project: z.string().optional().openapi({ description: "a project's name" }),
+  branch: z.string().optional().openapi({ description: "the source's branch (a pull request's source branch)" }),
+  event: z.string().optional().openapi({ description: "the source's event: push, tag, pull_request, manual, schedule, direct, api" }),
   since: z.coerce.number().optional().openapi({ type: "number", description: "createdAt lower bound, epoch ms" }),
   until: z.coerce.number().optional().openapi({ type: "number", description: "createdAt upper bound, epoch ms" }),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
@@ -101,3 +110,62 @@ export const UpdateSchedule = z
   .openapi("UpdateSchedule", { description: "at least one field", minProperties: 1 });
 
 export const CreateHook = z.object({ pipeline: z.string().min(1), group }).openapi("CreateHook");
+
+const FORGES = ["github", "gitea", "forgejo", "gitlab", "git"] as const;
+
+// A leading '-' would reach git as an option; credentials belong in repo.credentials, where they are encrypted.
+const repoUrl = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(/^(https?:\/\/|ssh:\/\/|git:\/\/|file:\/\/|\/|[\w.-]+@[\w.-]+:)/, "a clone URL: https://…, ssh://…, git@host:path or an absolute path")
+  .refine((url) => !/^\w+:\/\/[^/@]*:[^/@]*@/.test(url), "put the password or token in repo.credentials, not in the URL")
+  .openapi({ description: "clone URL, e.g. https://github.com/acme/app.git" });
+
+const credentials = z
+  .union([
+    z.string().min(1).openapi({ description: "a token (HTTPS); the user name is the forge's usual one" }),
+    z.strictObject({ token: z.string().min(1), username: z.string().min(1).optional() }),
+    z.strictObject({ username: z.string().min(1), password: z.string().min(1) }),
+    z.strictObject({ ssh_key: z.string().min(1).openapi({ description: "a private key (PEM / OpenSSH), for ssh:// or git@ URLs" }) }),
+  ])
+  .openapi({ description: "stored encrypted, given to git only, never returned" });
+
+/** Branch and tag names: git's rules, roughly; above all nothing git could read as an option or a range. */
+export const refName = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^(?!-)(?!.*\.\.)(?!.*\/\/)[^\s~^:?*[\\\p{Cc}]+(?<![/.])$/u, "not a valid git branch or tag name");
+
+export const CreateProject = z
+  .object({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/, "1-100 letters, digits, '_', '.' or '-', starting with a letter or digit"),
+    repo: z.object({ url: repoUrl, forge: z.enum(FORGES).default("git"), credentials: credentials.optional() }),
+    api_url: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .openapi({ description: "the forge's REST API base (e.g. https://api.github.com, https://host/api/v3, https://host/api/v1); defaulted from the repository URL" }),
+    default_branch: refName.default("main"),
+    pipeline_path: z
+      .string()
+      .min(1)
+      .max(1024)
+      .refine((p) => !p.startsWith("/") && !p.split("/").includes(".."), "a path inside the repository")
+      .default(".drover.yml"),
+    poll: z
+      .string()
+      .regex(/^(\d+(ms|s|m|h|d))+$/, "a duration like 2m or 1h")
+      .optional()
+      .openapi({ description: "poll the repository's heads this often (at least 10s); absent: webhooks only" }),
+    fork_approval: z.boolean().default(false).openapi({ description: "pull requests from forks wait for an approval" }),
+  })
+  .openapi("CreateProject");
+
+export const ProjectRunRequest = z
+  .object({ branch: refName, tag: refName, sha: z.string().regex(/^[0-9a-f]{7,64}$/, "a hex commit sha") })
+  .partial()
+  .refine((o) => Object.keys(o).length <= 1, "give at most one of branch, tag or sha")
+  .openapi("ProjectRunRequest", { description: "at most one of branch, tag or sha; none: the default branch", maxProperties: 1 });

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { AttemptState, RunPhase as Phase, RunResult as Result, TaskStatus as Status } from "../../engine/types.ts";
 import { STEP_KINDS } from "../../../shared/pipeline/index.ts";
+import { runSourceSchema } from "../../../shared/source.ts";
 
 /** Responses about runs; fields and nullability follow coordinator/db/schema.ts and run-view.ts. */
 
@@ -21,6 +22,10 @@ export const AttemptStateSchema = z
   .enum(["queued", "assigned", "running", "success", "failed", "stopped", "error", "lost"])
   .openapi("AttemptState") satisfies z.ZodType<AttemptState>;
 
+export const RunSource = runSourceSchema.openapi("RunSource", {
+  description: "what the run builds and why: event, commit, ref, branch, tag, pull request, message, author, trigger",
+});
+
 export const RunSummary = z
   .object({
     id: z.string(),
@@ -36,6 +41,10 @@ export const RunSummary = z
     createdAt: ms,
     startedAt: msOrNull,
     endedAt: msOrNull,
+    projectId: textOrNull,
+    project: textOrNull.openapi({ description: "the project's name, for a repository run" }),
+    number: z.number().int().nullable().openapi({ description: "1, 2, 3… within the project; shown as `project #N`" }),
+    source: RunSource.nullable(),
   })
   .openapi("RunSummary");
 

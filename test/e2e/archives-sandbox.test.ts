@@ -1,0 +1,5 @@
+// The archive suite again, against an agent with the sandbox executor: workspaces, caches, artifacts, secret
+// redaction and log streaming must work the same when steps run in bubblewrap.
+process.env.DROVER_TEST_EXECUTOR = "sandbox";
+await import("./archives.test.ts");
+export {};

@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+
+let h: InProcess;
+beforeAll(async () => {
+  h = await startInProcess();
+  await h.agent("a1", { capacity: 4 });
+});
+afterAll(() => h.stop());
+
+type Err = { error: { code: string; message: string; details?: { errors: string[] } } };
+const errorText = (body: Err) => [body.error.message, ...(body.error.details?.errors ?? [])].join("\n");
+const tasks = (n: number) => `tasks:\n${Array.from({ length: n }, (_, i) => `  t${i}:\n    steps: [ { run: "true" } ]\n`).join("")}`;
+
+describe("input bounds", () => {
+  test("a pipeline over 1 MiB is a 413 naming the bound", async () => {
+    const pipeline = `${tasks(1)}# ${"x".repeat(2 * 1024 * 1024)}\n`;
+    const res = await h.api<Err>("POST", "/api/v1/runs", { pipeline });
+    expect(res.status).toBe(413);
+    expect(res.body.error.message).toContain("1 MiB");
+  });
+
+  test("a JSON submission far past any bound is refused before it is parsed", async () => {
+    const res = await h.api<Err>("POST", "/api/v1/runs", JSON.stringify({ pipeline: "x".repeat(20 * 1024 * 1024) }));
+    expect(res.status).toBe(413);
+  });
+
+  test("5,000 tasks, or 2,048 after matrix expansion, are a 400 naming 1,000", async () => {
+    const many = await h.api<Err>("POST", "/api/v1/runs", { pipeline: tasks(5000) });
+    expect(many.status).toBe(400);
+    expect(errorText(many.body)).toContain("1,000");
+    const values = Array.from({ length: 16 }, (_, i) => i + 1).join(",");
+    const matrix = `tasks:\n${Array.from({ length: 8 }, (_, i) => `  m${i}:\n    matrix: { a: [${values}], b: [${values}] }\n    steps: [ { run: "true" } ]\n`).join("")}`;
+    const expanded = await h.api<Err>("POST", "/api/v1/runs", { pipeline: matrix });
+    expect(expanded.status).toBe(400);
+    expect(errorText(expanded.body)).toContain("2,048 tasks after matrix expansion");
+  });
+
+  test("1,000 tasks (the bound itself) are accepted and stored", async () => {
+    const res = await h.api<{ id: string }>("POST", "/api/v1/runs", { pipeline: tasks(1000) });
+    expect(res.status).toBe(201);
+    await h.waitPhase(res.body.id, ["finished"], 30_000);
+    expect((await h.run(res.body.id)).tasks.length).toBe(1000);
+  });
+
+  test("steps per task, labels, variables and names are bounded with a 400 naming the bound", async () => {
+    const steps = `tasks:\n  t:\n    steps:\n${"      - run: 'true'\n".repeat(201)}`;
+    const cases: [unknown, string][] = [
+      [{ pipeline: steps }, "at most 200 steps"],
+      [{ pipeline: `tasks:\n  ${"n".repeat(129)}:\n    steps: [ { run: "true" } ]\n` }, "at most 128 characters"],
+      [{ pipeline: tasks(1), variables: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`V${i}`, "x"])) }, "at most 200 variables"],
+      [{ pipeline: tasks(1), variables: { BIG: "x".repeat(65 * 1024) } }, "65,536"],
+      [{ pipeline: `tasks:\n  t:\n    labels: { k: ${"v".repeat(513)} }\n    steps: [ { run: "true" } ]\n` }, "at most 512"],
+    ];
+    for (const [body, bound] of cases) {
+      const res = await h.api<Err>("POST", "/api/v1/runs", body);
+      expect(res.status).toBe(400);
+      expect(errorText(res.body)).toContain(bound);
+    }
+  });
+});
+
+describe("the log route's input", () => {
+  test("?attempt=abc is a 400, a step that does not exist a 404, steps/0x1 a 400", async () => {
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: echo ok } ]\n");
+    await h.waitPhase(id, ["finished"]);
+    const log = (path: string) => h.api<Err | string>("GET", `/api/v1/runs/${id}/tasks/t/${path}`);
+    expect((await log("steps/0/log")).body).toBe("ok\n");
+    expect((await log("steps/0/log?attempt=1")).status).toBe(200);
+    expect((await log("steps/0/log?attempt=abc")).status).toBe(400);
+    expect((await log("steps/0/log?attempt=2")).status).toBe(404);
+    expect((await log("steps/7/log")).status).toBe(404);
+    expect((await log("steps/0x1/log")).status).toBe(400);
+    expect((await log("steps/-1/log")).status).toBe(400);
+  });
+});

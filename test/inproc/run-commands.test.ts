@@ -1,0 +1,92 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { waitFor } from "../helpers/processes.ts";
+
+let h: InProcess;
+afterEach(() => h?.stop());
+
+const HOLD = "tasks:\n  t:\n    steps: [ { run: hold } ]\n";
+const QUICK = "tasks:\n  t:\n    steps: [ { run: echo hi } ]\n";
+
+describe("cancel", () => {
+  test("a run queued behind its group's concurrency limit is cancelled at once, and stays cancelled after a restart", async () => {
+    h = await startInProcess();
+    await h.agent("a1", { capacity: 4 });
+    expect((await h.api("PUT", "/api/v1/groups/one", { concurrency: 1 })).status).toBe(200);
+    const first = await h.submit(HOLD, "one");
+    await h.waitPhase(first, ["running"]);
+    const behind = await h.submit(QUICK, "one");
+    expect((await h.run(behind)).phase).toBe("queued");
+    expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(202);
+    // at once: no waiting for the first run's slot
+    expect((await h.run(behind)).phase).toBe("cancelled");
+    await h.restart();
+    expect((await h.run(behind)).phase).toBe("cancelled");
+  });
+
+  test("a cancel the agent never heard of still stops the run after a coordinator restart", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1");
+    const id = await h.submit(HOLD);
+    await waitFor("the attempt to be held", () => agent.held.size === 1);
+    agent.disconnect();
+    await Bun.sleep(50);
+    expect((await h.api("POST", `/api/v1/runs/${id}/cancel`)).status).toBe(202);
+    await h.restart();
+    await agent.connect();
+    expect(await h.waitPhase(id, ["cancelled", "finished"])).toBe("cancelled");
+    expect((await h.run(id)).result).toBe("stopped");
+  });
+});
+
+describe("rerun", () => {
+  test("rerunning an unknown task of a finished run is a 404 that leaves the run finished: DELETE works, no second notice", async () => {
+    const notices: unknown[] = [];
+    const receiver = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        notices.push(await req.json());
+        return new Response("ok");
+      },
+    });
+    try {
+      h = await startInProcess();
+      await h.agent("a1");
+      const notify = { url: `http://127.0.0.1:${receiver.port}/hook`, secret: "s3cret-s3cret" };
+      expect((await h.api("PUT", "/api/v1/groups/notified", { notify })).status).toBe(200);
+      const id = await h.submit(QUICK, "notified");
+      await h.waitPhase(id, ["finished"]);
+      await waitFor("the run-finished notice", () => notices.length === 1);
+      const rerun = await h.api<{ error: { message: string } }>("POST", `/api/v1/runs/${id}/tasks/nope/rerun`);
+      expect(rerun.status).toBe(404);
+      expect(rerun.body.error.message).toContain("nope");
+      expect(h.coordinator.services.scheduler.active.has(id)).toBe(false);
+      expect((await h.api("POST", `/api/v1/runs/${id}/cancel`)).status).toBe(409);
+      expect((await h.api("DELETE", `/api/v1/runs/${id}`)).status).toBe(200);
+      await Bun.sleep(200);
+      expect(notices.length).toBe(1);
+    } finally {
+      receiver.stop(true);
+    }
+  });
+});
+
+describe("capacity", () => {
+  test("no agent is ever given more attempts than its capacity, across a coordinator restart with results unacknowledged", async () => {
+    h = await startInProcess();
+    const agents = await Promise.all([1, 2, 3].map((i) => h.agent(`c${i}`, { capacity: 2 })));
+    const pipeline = `tasks:\n${Array.from({ length: 12 }, (_, i) => `  t${i}:\n    steps: [ { run: "sleep 0.05" } ]\n`).join("")}`;
+    const runs = await Promise.all(Array.from({ length: 4 }, () => h.submit(pipeline)));
+    // partway through, every agent loses its connection and the coordinator restarts: results sent
+    // meanwhile stay unacknowledged until the agents are back
+    await waitFor("some attempts to finish", () => agents.every((a) => a.results.size > 0));
+    for (const a of agents) a.disconnect();
+    await Bun.sleep(100);
+    await h.restart();
+    await Promise.all(agents.map((a) => a.connect()));
+    for (const id of runs) expect(await h.waitPhase(id, ["finished"], 30_000)).toBe("finished");
+    for (const id of runs) expect((await h.run(id)).result).toBe("success");
+    for (const a of agents) expect(a.maxHeld).toBeLessThanOrEqual(2);
+  });
+});
