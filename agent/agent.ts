@@ -19,6 +19,7 @@ import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
 import { Watchdog } from "./executor/watchdog.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
+import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
 import { markTopDir } from "./runner/top-dir.ts";
 import { newId } from "../shared/ids.ts";
@@ -43,6 +44,7 @@ export class Agent {
   private readonly lease: LeaseClock;
   private readonly watchdog: Watchdog;
   private readonly executor: Executor;
+  private readonly hooks: Hooks;
   private exit: (code: number) => void = () => {};
   readonly done = new Promise<number>((resolve) => {
     this.exit = resolve;
@@ -77,12 +79,15 @@ export class Agent {
     const left = this.watchdog.killLeftovers();
     if (left > 0) log(`killed what ${left} step(s) of this agent's previous run left`);
     this.watchdog.start();
+    this.hooks = new Hooks(config.hooksDir);
     this.executor = new Executor({
       kind: config.executor,
       runAs,
       workRoot: config.workDir,
-      hide: [...(config.tokenFile ? [config.tokenFile] : []), ...config.sandboxHide],
-      readOnly: [],
+      // git mirrors hold every repository this agent checked out, for any project: not a step's to read
+      hide: [...(config.tokenFile ? [config.tokenFile] : []), config.checkout.mirrorsDir, ...config.sandboxHide],
+      // hooks run in the sandbox too, and may live under /tmp, which it replaces
+      readOnly: config.hooksDir ? [config.hooksDir] : [],
       maxProcesses: config.maxProcesses,
       cgroups: Cgroups.detect(`drover-${config.name.replace(/[^A-Za-z0-9_.-]/g, "_")}`),
       watchdog: this.watchdog,
@@ -234,6 +239,8 @@ export class Agent {
       cancelGraceMs: this.config.cancelGraceMs,
       kept: this.kept,
       executor: this.executor,
+      hooks: this.hooks,
+      checkout: this.config.checkout,
     });
     this.attempts.set(assignment.attempt, runner);
     runner

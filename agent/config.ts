@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { memoryToBytes } from "../shared/pipeline/units.ts";
 import { readFileSync } from "node:fs";
+import { allowedRepoPattern, type CheckoutOptions } from "./checkout/checkout.ts";
 import { type Arch, archSchema, EXECUTORS, type Executor } from "../shared/protocol/index.ts";
 
 export interface AgentConfig {
@@ -29,12 +30,16 @@ export interface AgentConfig {
   sandboxHide: string[];
   /** cap on the processes of one step's tree, where a cgroup or rlimit can hold it */
   maxProcesses: number;
+  /** agent hooks run around every task (runner/hooks.ts) */
+  hooksDir: string | null;
+  /** repository checkouts: mirrors dir and budget, allowed repositories, mirror lock bound */
+  checkout: CheckoutOptions;
 }
 
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096]";
+  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -48,6 +53,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
       "run-as": { type: "string" },
       "sandbox-hide": { type: "string", multiple: true },
       "max-processes": { type: "string" },
+      "hooks-dir": { type: "string" },
       name: { type: "string" },
       arch: { type: "string" },
       group: { type: "string" },
@@ -59,6 +65,9 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
       once: { type: "boolean" },
       "work-dir": { type: "string" },
       "keep-workspaces": { type: "string" },
+      "git-mirrors": { type: "string" },
+      "git-mirrors-budget": { type: "string" },
+      "allowed-repos": { type: "string" },
     },
   });
   const coordinator = values.coordinator ?? env.DROVER_COORDINATOR;
@@ -84,6 +93,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   const keep = values["keep-workspaces"] ?? env.DROVER_AGENT_KEEP_WORKSPACES ?? "4G";
   const keepWorkspacesBytes = keep.trim() === "0" ? 0 : memoryToBytes(keep);
   if (keepWorkspacesBytes === null) throw new Error(`--keep-workspaces wants a byte count, a size like 4G, or 0, got "${keep}"`);
+  const workDir = resolve(values["work-dir"] ?? env.DROVER_AGENT_WORK_DIR ?? join(homedir(), ".drover", `agent-${name}`));
   return {
     coordinator: coordinator.replace(/\/$/, ""),
     token,
@@ -98,7 +108,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     },
     dynamic: values.dynamic ?? false,
     once: values.once ?? false,
-    workDir: resolve(values["work-dir"] ?? env.DROVER_AGENT_WORK_DIR ?? join(homedir(), ".drover", `agent-${name}`)),
+    workDir,
     cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
     keepWorkspacesBytes,
     executor: executor as Executor,
@@ -106,6 +116,28 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     tokenFile,
     sandboxHide: (values["sandbox-hide"] ?? []).map((p) => resolve(p)),
     maxProcesses,
+    hooksDir: values["hooks-dir"] ? resolve(values["hooks-dir"]) : (env.DROVER_AGENT_HOOKS_DIR ?? null),
+    checkout: checkoutOptions(values, env, workDir),
+  };
+}
+
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string): CheckoutOptions {
+  const budget = String(values["git-mirrors-budget"] ?? env.DROVER_AGENT_GIT_MIRRORS_BUDGET ?? "10G");
+  const budgetBytes = budget.trim() === "0" ? 0 : memoryToBytes(budget);
+  if (budgetBytes === null) throw new Error(`--git-mirrors-budget wants a byte count, a size like 10G, or 0, got "${budget}"`);
+  const allowed = (values["allowed-repos"] ?? env.DROVER_AGENT_ALLOWED_REPOS) as string | undefined;
+  try {
+    if (allowed !== undefined) allowedRepoPattern(allowed);
+  } catch (e) {
+    throw new Error(`--allowed-repos wants a regular expression: ${(e as Error).message}`);
+  }
+  return {
+    mirrorsDir: resolve(String(values["git-mirrors"] ?? env.DROVER_AGENT_GIT_MIRRORS ?? join(workDir, "git-mirrors"))),
+    budgetBytes,
+    allowedRepos: allowed ?? null,
+    lockTimeoutMs: Number(env.DROVER_GIT_MIRROR_LOCK_MS ?? 120_000),
   };
 }
 

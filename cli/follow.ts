@@ -1,7 +1,8 @@
 import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../coordinator/engine/types.ts";
 import type { AttemptView, RunView, TaskView } from "./api-types.ts";
 import type { Client } from "./client.ts";
-import { duration, paint, prefixedLines, statusColour } from "./output.ts";
+import type { RunSummary } from "./api-types.ts";
+import { duration, paint, prefixedLines, printJson, runLabel, statusColour } from "./output.ts";
 import { streamStepLog } from "./step-log.ts";
 
 const POLL_MS = 300;
@@ -71,4 +72,16 @@ export async function followRun({ client, run: id, print = true }: FollowOptions
     }
     await Bun.sleep(POLL_MS);
   }
+}
+
+/** What `drover run` and `drover project run` do with the run they started: follow it, say how it ended, exit 0 on success. */
+export async function followToEnd(client: Client, created: RunSummary, json = false): Promise<number> {
+  console.error(`run ${runLabel(created)}${created.project ? ` (${created.id})` : ""} in group ${created.group}`);
+  const ended = await followRun({ client, run: created.id, print: !json });
+  if (json) printJson(ended);
+  else {
+    const why = ended.error ? ` (${ended.error})` : "";
+    console.log(paint(`run ${runLabel(ended)} ${ended.phase}: ${ended.result}${why}`, statusColour(ended.result)));
+  }
+  return ended.result === "success" ? 0 : 1;
 }

@@ -16,7 +16,7 @@ interface Rules {
   rules: Ignore;
 }
 
-/** Never uploaded: git's own data, and the CLI's per-directory state (`.drover/repo-uuid`). */
+/** Never uploaded: git's own data, and `.drover/`, where the CLI kept per-directory state. */
 const alwaysSkipped = (name: string, entry: string) => entry === ".git" || name === ".drover";
 
 /** Deeper `.gitignore` files win over shallower ones, as in git; within one file the last matching rule wins. */

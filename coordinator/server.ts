@@ -8,6 +8,8 @@ import type { CoordinatorConfig } from "./config.ts";
 import { background } from "../shared/background.ts";
 import { openDb } from "./db/open.ts";
 import { exposeState } from "./metrics/state.ts";
+import { CommitStatuses } from "./forges/status-notifier.ts";
+import { statusTargets } from "./forges/status-target.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
 import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
 import { GroupValues } from "./secrets/group-values.ts";
@@ -25,6 +27,7 @@ import { AttemptReports } from "./runs/attempt-reports.ts";
 import { RunEvents } from "./runs/run-events.ts";
 import { Scheduler } from "./runs/scheduler.ts";
 import { openObjectStore } from "./store/open.ts";
+import { ProjectPoller } from "./triggers/poll.ts";
 import { ScheduleTicker } from "./triggers/ticker.ts";
 
 interface SocketData {
@@ -68,14 +71,23 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
   });
-  scheduler.onFinished = (run) => notifyRunFinished(db, run, config.publicUrl ?? `http://${config.host}:${config.port}`);
+  // with --port 0 the port is known once the server listens
+  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
+  const statuses = new CommitStatuses({
+    db,
+    runEvents,
+    runUrl: (run) => `${publicUrl}/runs/${run.id}`,
+    target: statusTargets(projects),
+  });
+  scheduler.onPhase = (run) => statuses.onPhase(run);
   exposeState(db, scheduler, fleet, dispatcher);
   await restoreFleet(db, fleet);
   await scheduler.serial.run(async () => {
     await scheduler.load();
     restoreSlots(fleet, scheduler);
   });
-  const ticker = new ScheduleTicker(db, scheduler);
+  const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }));
   ticker.start();
 
   const services: Services = {
@@ -153,6 +165,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     },
   });
 
+  publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
   return {
     url: `http://${config.host}:${server.port}`,
     services,

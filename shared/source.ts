@@ -36,3 +36,9 @@ export const runSourceSchema = z.object({
   dirty: z.boolean().optional(),
 });
 export type RunSource = z.infer<typeof runSourceSchema>;
+
+/** A source with nothing known but its event and trigger; `known` fills in what is (undefined values are left out). */
+export function sourceOf(event: RunEvent, trigger: string, known: Partial<RunSource> = {}): RunSource {
+  const given = Object.fromEntries(Object.entries(known).filter(([, value]) => value !== undefined));
+  return { event, sha: null, ref: null, branch: null, tag: null, pr: null, before: null, message: null, author: null, repoUrl: null, ...given, trigger };
+}

@@ -1,4 +1,4 @@
-import { chownSync, readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import type { Executor as ExecutorKind, Limits } from "../../shared/protocol/index.ts";
 import { formatBytes } from "../../shared/format.ts";
 import { Cgroups, killGroup, members, removeGroup, type StepGroups } from "./cgroups.ts";
@@ -13,7 +13,7 @@ export interface ExecutorOptions {
   workRoot: string;
   /** paths a sandboxed step must not see besides the work root (the token file, --sandbox-hide) */
   hide: string[];
-  /** host dirs a sandboxed step sees read-only although they are under a hidden one */
+  /** host dirs a sandboxed step sees read-only even under a hidden or private one (the hooks dir) */
   readOnly: string[];
   maxProcesses: number;
   cgroups: Cgroups;
@@ -22,7 +22,8 @@ export interface ExecutorOptions {
 
 export interface StepStart {
   attempt: string;
-  index: number;
+  /** unique within the attempt: the step's index, or the hook's name */
+  name: string;
   command: string;
   dir: string;
   env: Record<string, string>;
@@ -72,7 +73,6 @@ export class Executor {
   own(dir: string): void {
     const user = this.opts.runAs;
     if (!user) return;
-    chownSync(dir, user.uid, user.gid);
     Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, dir]);
   }
 
@@ -83,7 +83,7 @@ export class Executor {
   }
 
   start(step: StepStart): StepProcess {
-    const name = `${step.attempt}-${step.index}`;
+    const name = `${step.attempt}-${step.name}`;
     const groups = this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
     const prefix = [STEP_START, "drover-step", this.opts.watchdog.leaseFile];
     for (const file of groups.procsFiles) prefix.push(`cg=${file}`);

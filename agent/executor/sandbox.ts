@@ -1,4 +1,4 @@
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 
 /** What a sandboxed step is given and what it must not see. */
 export interface SandboxSpec {
@@ -8,7 +8,7 @@ export interface SandboxSpec {
   attemptDir: string;
   /** files and dirs to hide besides (the token file, --sandbox-hide paths) */
   hide: string[];
-  /** read-only views of host dirs under a hidden one (git mirrors, for the checkout) */
+  /** host dirs seen read-only even under a hidden or private one (the hooks dir) */
   readOnly: string[];
   network: boolean;
   env: Record<string, string>;
@@ -35,7 +35,7 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
     // a file is replaced by an empty one; a dir by an empty tmpfs
     args.push(...(dir ? ["--tmpfs", path] : ["--ro-bind", "/dev/null", path]));
   }
-  for (const path of spec.readOnly) if (existsSync(path)) args.push("--ro-bind", path, path);
+  for (const path of spec.readOnly) args.push("--ro-bind", path, path);
   args.push("--bind", spec.attemptDir, spec.attemptDir, "--chdir", spec.attemptDir, "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--");

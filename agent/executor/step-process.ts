@@ -37,7 +37,8 @@ export class StepProcess {
     opts: { cwd: string; env: Record<string, string>; outputPath: string; script: string; owner: { uid: number; gid: number } | null },
     private readonly tree: StepTree,
   ) {
-    const out = openSync(opts.outputPath, "w");
+    // it appends: the file may start with the checkout's output
+    const out = openSync(opts.outputPath, "a");
     const scriptPath = `${opts.outputPath}.sh`;
     const script = openSync(scriptPath, "w+", 0o600);
     try {

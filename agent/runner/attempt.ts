@@ -1,9 +1,10 @@
-import { mkdirSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
+import { type CheckoutOptions, checkout } from "../checkout/checkout.ts";
 import type { KeptWorkspaces } from "../archive/kept.ts";
 import { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
@@ -11,7 +12,8 @@ import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
 import { runArchiveStep } from "../steps/index.ts";
 import type { Executor } from "../executor/executor.ts";
-import type { StepProcess } from "../executor/step-process.ts";
+import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
+import type { HookName, Hooks } from "./hooks.ts";
 
 export interface AttemptContext {
   agentName: string;
@@ -24,6 +26,8 @@ export interface AttemptContext {
   cancelGraceMs: number;
   kept: KeptWorkspaces;
   executor: Executor;
+  checkout: CheckoutOptions;
+  hooks: Hooks;
 }
 
 type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
@@ -42,6 +46,8 @@ export class AttemptRunner {
   private peakRssBytes = 0;
   /** given up (the coordinator said so, or the lease lapsed): nothing more is reported */
   private abandoned = false;
+  /** what the `environment` hook exported */
+  private readonly hookEnv: Record<string, string> = {};
 
   constructor(
     readonly assignment: Assignment,
@@ -100,18 +106,32 @@ export class AttemptRunner {
 
   private async runSteps(): Promise<Outcome> {
     const a = this.assignment;
+    const last = a.steps.length - 1;
     for (const [index, step] of a.steps.entries()) {
       // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
       void this.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
+      // Hooks before the task and the checkout are the start of the first step's log (pipeline steps keep their
+      // indices); a failure there fails that step.
+      const preamble = index === 0 ? await this.prelude() : null;
+      if (preamble?.error) {
+        const log = this.newLog(index);
+        log.write(preamble.output);
+        const failed: Outcome = { status: this.stopReason === "cancelled" ? "stopped" : "failed", exitCode: null, error: preamble.error };
+        return this.endStep(index, log, (b) => log.write(b), failed, failed);
+      }
       let exitCode: number | null = null;
       let error: string | null = null;
       let infrastructure = false;
       let log: StepLog;
+      let append: (bytes: Uint8Array) => void;
       if (step.kind === "run") {
-        ({ log, exitCode, error } = await this.runCommand(index, step.command, this.stepEnv(step.env)));
+        ({ log, exitCode, error, append } = await this.runCommand(index, step.command, this.stepEnv(step.env), preamble?.output));
       } else {
-        log = this.newLog(index);
+        const archiveLog = this.newLog(index);
+        log = archiveLog;
+        append = (b) => archiveLog.write(b);
+        if (preamble) log.write(preamble.output);
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
@@ -123,16 +143,98 @@ export class AttemptRunner {
           signal: this.abort.signal,
         }));
       }
-      await log.end();
-      await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
-      if (this.stopReason === "cancelled") return { status: "stopped", exitCode, error };
-      if (infrastructure) return { status: "error", exitCode, error };
-      if (exitCode !== 0 || error) return { status: "failed", exitCode, error };
+      let outcome: Outcome | null = null;
+      if (this.stopReason === "cancelled") outcome = { status: "stopped", exitCode, error };
+      else if (infrastructure) outcome = { status: "error", exitCode, error };
+      else if (exitCode !== 0 || error) outcome = { status: "failed", exitCode, error };
+      else if (index === last) {
+        // every step that ran succeeded, but time ran out before the attempt was through
+        outcome = this.stopReason === "timeout" ? { status: "failed", exitCode: null, error: "timeout" } : { status: "success", exitCode: 0, error: null };
+      }
+      if (outcome) return this.endStep(index, log, append, { exitCode, error }, outcome);
+      await this.endStep(index, log, append, { exitCode, error }, null);
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
-    // every step that ran succeeded, but time ran out before the attempt was through
-    if (this.stopReason === "timeout") return { status: "failed", exitCode: null, error: "timeout" };
-    return { status: "success", exitCode: 0, error: null };
+    return { status: "failed", exitCode: null, error: "timeout" };
+  }
+
+  /**
+   * Ends a step's log and reports its end. After the task's last step (`outcome` given) the post-task hook runs
+   * first, whatever the outcome, with it in its environment; its output closes that step's log, and its failure
+   * fails a task that had succeeded.
+   */
+  private async endStep(
+    index: number,
+    log: StepLog,
+    append: (bytes: Uint8Array) => void,
+    step: { exitCode: number | null; error: string | null },
+    outcome: Outcome | null,
+  ): Promise<Outcome> {
+    if (outcome && !this.abandoned) {
+      const post = await this.hook("post-task", {
+        DROVER_TASK_RESULT: outcome.status,
+        DROVER_TASK_EXIT_CODE: outcome.exitCode === null ? "" : String(outcome.exitCode),
+        DROVER_TASK_ERROR: outcome.error ?? "",
+      });
+      if (post) append(post.output);
+      if (post?.error && outcome.status === "success") outcome = { status: "failed", exitCode: null, error: post.error };
+    }
+    await log.end();
+    await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), ...step, logSize: log.written });
+    return outcome ?? { status: "success", exitCode: 0, error: null };
+  }
+
+  /** Before the first step: the environment hook, then (for a repository task) pre-checkout, the checkout and post-checkout, then pre-task. */
+  private async prelude(): Promise<{ output: Buffer; error: string | null } | null> {
+    const parts: Buffer[] = [];
+    const hook = async (name: HookName) => {
+      const done = await this.hook(name);
+      if (!done) return null;
+      parts.push(done.output);
+      Object.assign(this.hookEnv, done.exported);
+      return done.error;
+    };
+    const checkout = this.assignment.checkout;
+    let error = await hook("environment");
+    if (!error && checkout) error = await hook("pre-checkout");
+    if (!error && checkout) {
+      const done = await this.checkout(checkout);
+      parts.push(done.output);
+      error = done.error ?? (await hook("post-checkout"));
+    }
+    if (!error) error = await hook("pre-task");
+    return parts.length > 0 || error ? { output: Buffer.concat(parts), error } : null;
+  }
+
+  /** Runs a hook the agent has, in the steps' executor, its output redacted like theirs. */
+  private async hook(name: HookName, extra: Record<string, string> = {}) {
+    if (!this.ctx.hooks.path(name)) return null;
+    const env = { ...this.stepEnv({}), ...extra };
+    const done = await this.ctx.hooks.run(name, env, this.dir, this.spoolPath(`hook-${name}`, "out"), (id, command, e, out) =>
+      this.start(id, command, e, out),
+    );
+    if (!done) return null;
+    this.current = null;
+    this.account(done.usage);
+    const secrets = secretValues(env, this.assignment.secrets);
+    if (secrets.length > 0) {
+      const r = new Redactor(secrets);
+      done.output = Buffer.concat([r.push(done.output), r.flush()]);
+    }
+    return done;
+  }
+
+  /** Checks the commit out into the work dir; its log lines (credentials redacted) and the error, if any. */
+  private async checkout(spec: NonNullable<Assignment["checkout"]>): Promise<{ output: Buffer; error: string | null }> {
+    const lines: string[] = [];
+    let error: string | null = null;
+    try {
+      await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line));
+    } catch (e) {
+      error = (e as Error).message;
+      lines.push(`error: ${error}`);
+    }
+    return { output: Buffer.from(lines.map((l) => `${l}\n`).join("")), error };
   }
 
   /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
@@ -143,7 +245,7 @@ export class AttemptRunner {
     return log;
   }
 
-  private spoolPath(index: number, kind: "out" | "log"): string {
+  private spoolPath(index: number | string, kind: "out" | "log"): string {
     return join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${kind}`);
   }
 
@@ -152,23 +254,12 @@ export class AttemptRunner {
    * secrets to redact that file is the log itself; otherwise it is read back
    * through the redactor into the log.
    */
-  private async runCommand(index: number, command: string, env: Record<string, string>) {
+  private async runCommand(index: number, command: string, env: Record<string, string>, preamble?: Uint8Array) {
     const secrets = secretValues(env, this.assignment.secrets);
     const outPath = this.spoolPath(index, "out");
-    // what an archive step or the workspace fetch just wrote is the step user's too
-    if (index > 0 || this.assignment.workspace) this.ctx.executor.own(this.dir);
-    const a = this.assignment;
-    const proc = this.ctx.executor.start({
-      attempt: a.attempt,
-      index,
-      command,
-      dir: this.dir,
-      env,
-      outputPath: outPath,
-      memoryBytes: a.memoryBytes,
-      network: a.network,
-    });
-    this.current = proc;
+    // the step's process appends to what the checkout wrote
+    writeFileSync(outPath, preamble ?? "");
+    const proc = this.start(String(index), command, env, outPath);
     let log: StepLog;
     let tail: FileTail;
     let redactor: Redactor | null = null;
@@ -190,13 +281,43 @@ export class AttemptRunner {
       rmSync(outPath, { force: true });
     }
     this.current = null;
-    this.cpuSeconds += result.cpuSeconds;
-    this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
+    this.account(result);
     let error: string | null = null;
     if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
     else if (result.error) error = result.error;
     else if (result.signal) error = `killed by ${result.signal}`;
-    return { log, exitCode: result.exitCode, error };
+    // the post-task hook's output goes where the step's did
+    const append = redactor
+      ? (bytes: Uint8Array) => log.write(bytes)
+      : (bytes: Uint8Array) => {
+          appendFileSync(outPath, bytes);
+          log.grew(statSync(outPath).size);
+        };
+    return { log, exitCode: result.exitCode, error, append };
+  }
+
+  /** Starts a step's or a hook's process in the agent's executor, as the attempt's current one (what a stop signals). */
+  private start(name: string, command: string, env: Record<string, string>, outputPath: string): StepProcess {
+    // what the checkout, the workspace fetch or an archive step just wrote is the step user's too
+    this.ctx.executor.own(this.dir);
+    const a = this.assignment;
+    const proc = this.ctx.executor.start({
+      attempt: a.attempt,
+      name,
+      command,
+      dir: this.dir,
+      env,
+      outputPath,
+      memoryBytes: a.memoryBytes,
+      network: a.network,
+    });
+    this.current = proc;
+    return proc;
+  }
+
+  private account(usage: StepProcessResult): void {
+    this.cpuSeconds += usage.cpuSeconds;
+    this.peakRssBytes = Math.max(this.peakRssBytes, usage.peakRssBytes);
   }
 
   private stepEnv(stepEnv: Record<string, string>): Record<string, string> {
@@ -205,6 +326,7 @@ export class AttemptRunner {
       HOME: this.ctx.executor.home(this.dir),
       LANG: process.env.LANG ?? "C.UTF-8",
       ...this.assignment.env,
+      ...this.hookEnv,
       ...stepEnv,
       DROVER_AGENT: this.ctx.agentName,
       DROVER_ARCH: this.assignment.arch,

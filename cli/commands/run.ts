@@ -1,26 +1,22 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { basename, relative, resolve } from "node:path";
 import { packWorkspace } from "../archive.ts";
 import type { RunSummary } from "../api-types.ts";
 import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { followRun } from "../follow.ts";
+import { followToEnd } from "../follow.ts";
 import { multipart } from "../multipart.ts";
-import { paint, printJson, statusColour } from "../output.ts";
+import { printJson } from "../output.ts";
 import { progressBar } from "../progress.ts";
+import { localCheckout } from "../local-checkout.ts";
 import { workspaceFiles } from "../workspace-files.ts";
 
-/** Direct runs of one directory share a group, so `drover runs --group` finds them; the uuid tells two checkouts apart. */
+/** Direct runs of one directory share a readable group, so `drover runs --group direct/me/app` finds them. */
 function directGroup(dir: string): string {
-  const file = join(dir, ".drover", "repo-uuid");
-  if (!existsSync(file)) {
-    mkdirSync(join(dir, ".drover"), { recursive: true });
-    writeFileSync(file, `${crypto.randomUUID()}\n`);
-  }
   const user = process.env.USER || userInfo().username;
-  return `direct/${user}/${readFileSync(file, "utf8").trim()}`;
+  return `direct/${user}/${basename(dir) || "root"}`;
 }
 
 function parseVariables(pairs: string[]): Record<string, string> {
@@ -56,7 +52,12 @@ export const run: Command = {
 
     const files = workspaceFiles(dir);
     const progress = progressBar({ label: "uploading", total: files.reduce((sum, f) => sum + (f.stat.isFile() ? f.stat.size : 0), 0) });
-    const fields: Record<string, string> = { pipeline, file: relative(dir, pipelinePath), group };
+    const fields: Record<string, string> = {
+      pipeline,
+      file: relative(dir, pipelinePath),
+      group,
+      source: JSON.stringify(localCheckout(dir)),
+    };
     if (values.var) fields.variables = JSON.stringify(variables);
     const body = multipart(fields, {
       field: "workspace",
@@ -73,10 +74,6 @@ export const run: Command = {
       else console.log(created.id);
       return 0;
     }
-    console.error(`run ${created.id} in group ${created.group}`);
-    const ended = await followRun({ client, run: created.id, print: !values.json });
-    if (values.json) printJson(ended);
-    else console.log(paint(`run ${ended.id} ${ended.phase}: ${ended.result}${ended.error ? ` (${ended.error})` : ""}`, statusColour(ended.result)));
-    return ended.result === "success" ? 0 : 1;
+    return followToEnd(client, created, values.json);
   },
 };

@@ -7,6 +7,7 @@ import { authenticate, requireRole } from "./auth.ts";
 import type { AppEnv, Services } from "./env.ts";
 import type { Retention } from "../gc/retention.ts";
 import { artifactRoutes } from "./artifacts.ts";
+import { deliveryRoutes, projectHookRoutes } from "./deliveries.ts";
 import { downloadRoutes } from "./downloads.ts";
 import { gcRoutes, metricsRoute } from "./gc.ts";
 import { errorResponse } from "./errors.ts";
@@ -39,6 +40,7 @@ export function createApp(
   app.route("/", metricsRoute);
   app.route("/", pipelineSchemaRoute);
   app.route("/api/v1/hooks", hookReceiverRoutes);
+  app.route("/api/v1/projects", projectHookRoutes);
   app.route("/api/v1", openApiRoutes);
   app.route("/", webRoutes((request) => app.fetch(request)));
   app.use("/api/*", authenticate());
@@ -58,6 +60,7 @@ export function createApp(
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
   app.route("/api/v1/projects", projectRoutes(options.publicUrl));
+  app.route("/api/v1/projects", deliveryRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
   return app;
 }

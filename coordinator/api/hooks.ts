@@ -5,6 +5,7 @@ import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { hooks } from "../db/schema.ts";
 import { createRun } from "../runs/create-run.ts";
+import { sourceOf } from "../../shared/source.ts";
 import { hookVariables, readHookBody, signatureMatches } from "../triggers/hook.ts";
 import { checkPipeline } from "../triggers/validate.ts";
 import { requireRole } from "./auth.ts";
@@ -50,6 +51,12 @@ hookReceiverRoutes.post("/:id", async (c) => {
   if (!signatureMatches(hook.secret, body, c.req.header("x-hub-signature-256"))) {
     throw new DroverError("unauthorized", "missing or wrong X-Hub-Signature-256 signature");
   }
-  const run = await createRun(db, scheduler, { pipeline: hook.pipeline, group: hook.group, user: hook.user, variables: hookVariables(body) });
+  const run = await createRun(db, scheduler, {
+    pipeline: hook.pipeline,
+    group: hook.group,
+    user: hook.user,
+    variables: hookVariables(body),
+    source: sourceOf("api", `hook:${hook.id}`),
+  });
   return c.json(summarize(run), 201);
 });

@@ -8,6 +8,7 @@ import { events, runs } from "../db/schema.ts";
 import { putStream } from "../objects/put.ts";
 import { runOwner } from "../objects/registry.ts";
 import { createRun } from "../runs/create-run.ts";
+import { sourceOf } from "../../shared/source.ts";
 import { listRuns } from "../runs/list-runs.ts";
 import { loadRunWithSteps } from "../runs/load-run.ts";
 import { requireRole } from "./auth.ts";
@@ -47,11 +48,13 @@ runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
     const form = await c.req.formData();
     const file = form.get("workspace");
     const variables = form.get("variables");
+    const source = form.get("source");
     fields = {
       pipeline: form.get("pipeline") ?? undefined,
       file: form.get("file") ?? undefined,
       group: form.get("group") ?? undefined,
       variables: typeof variables === "string" ? parseJsonField("variables", variables) : undefined,
+      source: typeof source === "string" ? parseJsonField("source", source) : undefined,
     };
     if (file instanceof File) {
       workspace = `uploads/${newId()}.tar.gz`;
@@ -65,13 +68,16 @@ runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
   const parsed = SubmitRun.safeParse(fields);
   if (!parsed.success) throw invalid(parsed.error);
   try {
+    const user = c.get("principal").user;
+    const local = parsed.data.source;
     const run = await createRun(db, scheduler, {
       pipeline: parsed.data.pipeline,
       pipelineFile: parsed.data.file,
       group: parsed.data.group,
-      user: c.get("principal").user,
+      user,
       variables: parsed.data.variables,
       workspace,
+      source: local ? sourceOf("direct", user, local) : sourceOf("api", user),
     });
     if (workspace) await registry.addOwner([workspace], runOwner(run.id));
     return c.json(summarize(run), 201);

@@ -330,3 +330,48 @@ export const artifacts = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.task, t.path] })],
 );
+
+/** Every webhook delivery a project's receiver got, and what became of it (forges/deliveries.ts). */
+export const deliveries = sqliteTable(
+  "deliveries",
+  {
+    id: text("id").primaryKey(),
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    project: text("project").notNull(),
+    /** github | gitea | forgejo | gitlab; null when the headers named no forge */
+    forge: text("forge"),
+    event: text("event"),
+    /** the forge's delivery id (or a hash of the body when it sent none) */
+    deliveryId: text("delivery_id"),
+    /** the delivery id while this delivery holds it: a second delivery of that id is a duplicate */
+    claim: text("claim"),
+    ref: text("ref"),
+    receivedAt: integer("received_at").notNull(),
+    outcome: text("outcome").notNull(),
+    reason: text("reason"),
+    runId: text("run_id"),
+    runNumber: integer("run_number"),
+    /** the HTTP status the forge got */
+    status: integer("status").notNull(),
+  },
+  (t) => [
+    uniqueIndex("deliveries_claim").on(t.projectId, t.claim),
+    index("deliveries_project_received").on(t.projectId, t.receivedAt),
+  ],
+);
+
+/** The branch heads a polled project had at its last poll: each head starts one run, also across restarts. */
+export const polledHeads = sqliteTable(
+  "polled_heads",
+  {
+    projectId: text("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    ref: text("ref").notNull(),
+    sha: text("sha").notNull(),
+    seenAt: integer("seen_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.ref] })],
+);

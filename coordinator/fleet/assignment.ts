@@ -6,7 +6,8 @@ import type { ResolvedValues } from "../secrets/group-values.ts";
 /**
  * Everything an agent needs to run one attempt; the agent adds what only it knows (agent, arch, work dir).
  * `repo` is the run's project's clone access (null for runs without a project): the checkout carries its
- * credentials to the agent's git, and nothing else does.
+ * credentials to the agent's git, and nothing else does. A pull request from a fork gets none of the group's
+ * secrets: its code is not the project's, and could send them anywhere.
  */
 export function buildAssignment(
   active: ActiveRun,
@@ -16,6 +17,7 @@ export function buildAssignment(
   repo: CheckoutAccess | null = null,
 ): Assignment {
   const task = active.tasks.get(attempt.taskId)!;
+  const fromFork = active.run.source?.pr?.fromFork === true;
   return {
     attempt: attempt.id,
     run: active.run.id,
@@ -24,7 +26,7 @@ export function buildAssignment(
     arch,
     env: {
       ...task.spec.env,
-      ...group.env,
+      ...(fromFork ? group.plain : group.env),
       ...active.run.variables,
       CI: "true",
       DROVER: "true",
@@ -35,7 +37,7 @@ export function buildAssignment(
     },
     workspace: active.run.workspace,
     timeoutMs: task.spec.timeoutMs ?? null,
-    secrets: group.secrets,
+    secrets: fromFork ? [] : group.secrets,
     steps: task.spec.steps,
     sandbox: task.spec.sandbox ?? false,
     network: task.spec.network ?? false,

@@ -35,13 +35,18 @@ export function triggerRefusal(pipeline: Pipeline, source: RunSource): string | 
   }
 }
 
+const UNCHANGED = "no changed file matches changed: ";
+
+/** Whether a task's status message says `changed:` skipped it (a restart of its run skips it again). */
+export const isUnchangedSkip = (message: string | null) => !!message?.startsWith(UNCHANGED);
+
 /** Task name → why it is skipped: it has `changed:` globs and no changed file matches them. */
 export function unchangedTasks(pipeline: Pipeline, changedFiles: string[]): Map<string, string> {
   const skipped = new Map<string, string>();
   for (const task of pipeline.tasks) {
     if (!task.changed) continue;
     const isMatch = picomatch(task.changed, { dot: true });
-    if (!changedFiles.some((file) => isMatch(file))) skipped.set(task.name, `no changed file matches changed: ${task.changed.join(", ")}`);
+    if (!changedFiles.some((file) => isMatch(file))) skipped.set(task.name, `${UNCHANGED}${task.changed.join(", ")}`);
   }
   return skipped;
 }

@@ -1,9 +1,9 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { formatBytes, LIMITS } from "../../shared/pipeline/limits.ts";
 import { git, GitError, type RepoAccess } from "./git.ts";
 
-/** The largest pipeline file read from a repository, as for one submitted through the API. */
-export const MAX_PIPELINE_BYTES = 1024 * 1024;
+export class PipelineTooLarge extends Error {}
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const ZERO = /^0+$/;
@@ -86,8 +86,9 @@ export class Mirror {
     const spec = `${sha}:${path.replace(/^\.\//, "")}`;
     const size = await git(["cat-file", "-s", spec], { cwd: this.dir, allow: [128] });
     if (size.code !== 0) return undefined;
-    if (Number(size.stdout) > MAX_PIPELINE_BYTES) {
-      throw new GitError(`${path} at ${sha.slice(0, 12)} is ${size.stdout.trim()} bytes; pipeline files are limited to ${MAX_PIPELINE_BYTES}`);
+    // checked before reading, so a huge file never reaches memory; the same bound as a submitted pipeline's
+    if (Number(size.stdout) > LIMITS.pipelineBytes) {
+      throw new PipelineTooLarge(`${path} is ${size.stdout.trim()} bytes at ${sha.slice(0, 12)}; a pipeline file may be at most ${formatBytes(LIMITS.pipelineBytes)}`);
     }
     return (await git(["cat-file", "blob", spec], { cwd: this.dir })).stdout;
   }

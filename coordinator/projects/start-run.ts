@@ -1,4 +1,4 @@
-import { parsePipeline } from "../../shared/pipeline/index.ts";
+import { type Pipeline, parsePipeline } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
 import type { Db } from "../db/open.ts";
 import type { RunRow } from "../runs/active-run.ts";
@@ -6,7 +6,7 @@ import { createRun } from "../runs/create-run.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import { triggerRefusal, unchangedTasks } from "./filter.ts";
 import { GitError } from "./git.ts";
-import { isSha, type Mirror } from "./mirror.ts";
+import { isSha, type Mirror, PipelineTooLarge } from "./mirror.ts";
 import type { ProjectRow, Projects } from "./projects.ts";
 import { fetchRef } from "./refs.ts";
 
@@ -56,14 +56,13 @@ export async function startProjectRun(deps: ProjectRunDeps, project: ProjectRow,
       return { text };
     })
     .catch((e: unknown) => {
-      if (e instanceof GitError) return { failure: e.message };
+      if (e instanceof GitError || e instanceof PipelineTooLarge) return { failure: e };
       throw e;
     });
   if ("failure" in read) {
-    const tooLarge = read.failure.includes("pipeline files are limited");
-    return tooLarge
-      ? { outcome: "invalid_pipeline", reason: read.failure, errors: [`${file}:1:1: ${read.failure}`] }
-      : { outcome: "unreachable", reason: read.failure };
+    const reason = read.failure.message;
+    if (read.failure instanceof PipelineTooLarge) return { outcome: "invalid_pipeline", reason, errors: [`${file}:1:1: ${reason}`] };
+    return { outcome: "unreachable", reason };
   }
   if (read.text === undefined) return { outcome: "no_pipeline", reason: `commit ${sha.slice(0, 12)} has no ${file}` };
   const parsed = parsePipeline(read.text, file);
@@ -75,7 +74,7 @@ export async function startProjectRun(deps: ProjectRunDeps, project: ProjectRow,
   const run = await createRun(deps.db, deps.scheduler, {
     pipeline: read.text,
     pipelineFile: file,
-    parsed: parsed.pipeline,
+    parsed: source.pr?.fromFork && project.forkApproval ? withForkApproval(parsed.pipeline) : parsed.pipeline,
     group: project.name,
     user: source.trigger,
     project: { id: project.id, name: project.name },
@@ -103,4 +102,10 @@ async function changedFiles(mirror: Mirror, source: RunSource, sha: string): Pro
     }
     return null;
   });
+}
+
+/** `fork_approval: true`: a fork's code runs nowhere until someone approves each task (one approver at least). */
+function withForkApproval(pipeline: Pipeline): Pipeline {
+  const tasks = pipeline.tasks.map((t) => ({ ...t, approval: { minApprovers: Math.max(1, t.approval?.minApprovers ?? 0) } }));
+  return { ...pipeline, tasks };
 }

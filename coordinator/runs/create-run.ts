@@ -99,6 +99,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     const results = await writeAll(db, writes);
     if (projectId) run.number = (results[0] as { number: number }[])[0]!.number;
     scheduler.track(run, taskRows, keptAttempts);
+    scheduler.onPhase(run);
     await scheduler.advanceRun(run.id);
     return run;
   });

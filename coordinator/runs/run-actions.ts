@@ -7,6 +7,7 @@ import { artifacts, runs, tasks } from "../db/schema.ts";
 import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../engine/types.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { RunRow, TaskRow } from "./active-run.ts";
+import { isUnchangedSkip } from "../projects/filter.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
 import { loadRun, loadSteps } from "./load-run.ts";
 import type { Scheduler } from "./scheduler.ts";
@@ -71,6 +72,10 @@ export async function restartRun(
       user,
       variables: run.variables,
       workspace: run.workspace,
+      // the same commit of the same project, numbered anew; tasks `changed:` skipped stay skipped
+      project: run.projectId && run.project ? { id: run.projectId, name: run.project } : null,
+      source: run.source,
+      skip: new Map(stored.tasks.filter((t) => t.status === "skipped" && isUnchangedSkip(t.statusMessage)).map((t) => [t.name, t.statusMessage!])),
     },
     kept,
   );

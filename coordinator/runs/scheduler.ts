@@ -30,6 +30,8 @@ export class Scheduler {
   readonly groupLimits = new Map<string, number>();
   /** called once for each run that reaches a final phase */
   onFinished: (run: RunRow) => void = () => {};
+  /** called when a run is created and whenever its phase or result changes; must not block (it is on the scheduler's path) */
+  onPhase: (run: RunRow) => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -143,7 +145,8 @@ export class Scheduler {
         if (found) found.cancelRequested = true;
       }
     }
-    if (out.run.phase !== active.run.phase || out.run.result !== active.run.result) {
+    const phaseChanged = out.run.phase !== active.run.phase || out.run.result !== active.run.result;
+    if (phaseChanged) {
       const terminal = FINAL_RUN_PHASES.has(out.run.phase);
       const patch = {
         phase: out.run.phase,
@@ -167,6 +170,7 @@ export class Scheduler {
       if (found) this.queue.cancel(found, this.cancelGraceMs);
     }
     if (out.events.length) this.runEvents.publish(runId);
+    if (phaseChanged) this.onPhase(active.run);
     if (FINAL_RUN_PHASES.has(active.run.phase)) {
       this.forget(active);
       this.onFinished(active.run);

@@ -5,6 +5,8 @@ import type { SecretCipher } from "./cipher.ts";
 
 export interface ResolvedValues {
   env: Record<string, string>;
+  /** the variables without the secrets: what a pull request from a fork gets */
+  plain: Record<string, string>;
   /** values the agent must redact from output */
   secrets: string[];
 }
@@ -48,12 +50,15 @@ export class GroupValues {
     if (cached) return cached;
     const rows = await this.db.select().from(groupValues).where(eq(groupValues.group, group));
     const env: Record<string, string> = {};
+    const plain: Record<string, string> = {};
     const secrets: string[] = [];
     for (const r of rows) {
       env[r.name] = r.secret ? this.cipher.decrypt(r.value) : r.value;
       if (r.secret) secrets.push(env[r.name]!);
+      else plain[r.name] = r.value;
     }
-    this.cache.set(group, { env, secrets });
-    return { env, secrets };
+    const resolved = { env, plain, secrets };
+    this.cache.set(group, resolved);
+    return resolved;
   }
 }

@@ -7,12 +7,16 @@ const MAX_VALUE = 4096;
 
 /** The receiver needs no token, so its body is bounded here rather than by the server's multi-GiB upload limit. */
 export async function readHookBody(req: Request): Promise<Uint8Array> {
+  const tooLarge = () => new DroverError("too_large", `webhook bodies are limited to 5 MiB (${MAX_BODY} bytes)`);
+  // a declared length over the bound is refused before a byte is read
+  if (Number(req.headers.get("content-length") ?? 0) > MAX_BODY) throw tooLarge();
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (req.body) {
     for await (const chunk of req.body) {
       size += chunk.length;
-      if (size > MAX_BODY) throw new DroverError("too_large", `hook payloads are limited to ${MAX_BODY} bytes`);
+      // leaving the loop cancels the stream: the rest of the body is not read
+      if (size > MAX_BODY) throw tooLarge();
       chunks.push(chunk);
     }
   }

@@ -1,13 +1,15 @@
 import { and, eq, isNull, lt, or } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { schedules } from "../db/schema.ts";
+import { sourceOf } from "../../shared/source.ts";
 import { createRun } from "../runs/create-run.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
+import type { ProjectPoller } from "./poll.ts";
 import { dueTick } from "./tick.ts";
 
 type ScheduleRow = typeof schedules.$inferSelect;
 
-/** Polls the enabled schedules and starts a run for each due tick. */
+/** Polls the enabled schedules and starts a run for each due tick; starts the project polls that are due. */
 export class ScheduleTicker {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
@@ -15,6 +17,7 @@ export class ScheduleTicker {
   constructor(
     private readonly db: Db,
     private readonly scheduler: Scheduler,
+    private readonly poller?: ProjectPoller,
     private readonly everyMs = 500,
   ) {}
 
@@ -31,12 +34,14 @@ export class ScheduleTicker {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.pass;
+    await this.poller?.stop();
   }
 
   private async runDue(now: number): Promise<void> {
     try {
       const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
       for (const row of rows) await this.fire(row, now);
+      await this.poller?.tick(now);
     } catch (e) {
       console.error("[triggers] schedule pass failed:", e);
     }
@@ -58,6 +63,7 @@ export class ScheduleTicker {
       group: schedule.group,
       user: schedule.user,
       variables: { ...schedule.variables, DROVER_SCHEDULE_TICK: new Date(tick).toISOString() },
+      source: sourceOf("schedule", `schedule:${schedule.id}`),
     }).catch((e) => console.error(`[triggers] schedule ${schedule.id} could not start its run:`, e));
   }
 }

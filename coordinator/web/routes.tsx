@@ -1,6 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import { type Context, Hono } from "hono";
 import { AgentsPage } from "./agents-page.tsx";
+import { DeliveriesPage } from "./deliveries-page.tsx";
 import { assetRoutes } from "./assets.ts";
 import { webAuth, type WebEnv } from "./auth.ts";
 import { seg } from "./format.ts";
@@ -68,6 +69,11 @@ export function webRoutes(api: ApiFetch): Hono<WebEnv> {
     const headers = new Headers(res.headers);
     headers.set("content-disposition", `attachment; filename="${name}"`);
     return new Response(res.body, { status: res.status, headers });
+  });
+
+  web.get("/projects/:name/deliveries", auth, async (c) => {
+    const page = await DeliveriesPage({ services: c.get("services"), viewer: viewerOf(c), name: c.req.param("name") });
+    return page ? c.html(page) : notFoundPage(c, `project ${c.req.param("name")}`);
   });
 
   web.get("/agents", auth, async (c) => c.html(await AgentsPage({ services: c.get("services"), viewer: viewerOf(c) })));

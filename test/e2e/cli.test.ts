@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { spawnTracked } from "../helpers/processes.ts";
 
@@ -63,19 +63,17 @@ describe("drover run", () => {
     expect(stdout).toContain("[build] kept\n");
     expect(stdout).toContain("==> build success");
     expect(stdout).toMatch(/run \S+ finished: success/);
-    const uuid = readFileSync(join(dir, ".drover/repo-uuid"), "utf8").trim();
-    expect(stderr).toContain(`in group direct/tester/${uuid}`);
+    expect(stderr).toContain(`in group direct/tester/${basename(dir)}`);
     runId = stderr.match(/run (\S+) in group/)![1]!;
   });
 
   test("drover runs --json lists the run in its group", async () => {
-    const uuid = readFileSync(join(dir, ".drover/repo-uuid"), "utf8").trim();
-    const { code, stdout, output } = await drover(["runs", "--json", "--group", `direct/tester/${uuid}`]);
+    const { code, stdout, output } = await drover(["runs", "--json", "--group", `direct/tester/${basename(dir)}`]);
     expect(code, output).toBe(0);
     const runs = JSON.parse(stdout) as { id: string; result: string }[];
     expect(runs.map((r) => [r.id, r.result])).toEqual([[runId, "success"]]);
     const table = await drover(["runs", "--limit", "5"]);
-    expect(table.stdout).toMatch(new RegExp(`${runId} +direct/tester/\\S+ +finished +success`));
+    expect(table.stdout).toMatch(new RegExp(`${runId} +- +direct/tester/\\S+ +finished +success +direct +- +- +- +- +admin `));
   });
 
   test("drover logs prints a task's log, or one step of it", async () => {
@@ -126,6 +124,31 @@ describe("drover run", () => {
     const { code, output } = await drover(["run"], invalid);
     expect(code, output).toBe(1);
     expect(output).toContain(".drover.yml:4:9");
+  });
+
+  test("a direct run of a git checkout records its HEAD, branch, message, author and whether the tree was dirty", async () => {
+    const dir = project({ ".drover.yml": "tasks:\n  t:\n    steps: [ { run: echo \"$DROVER_EVENT $DROVER_COMMIT_SHA $DROVER_BRANCH\" } ]\n" });
+    const git = (...args: string[]) => Bun.spawnSync(["git", "-C", dir, "-c", "user.name=Dee Veloper", "-c", "user.email=d@x.invalid", ...args]);
+    git("init", "-q", "-b", "topic");
+    git("add", "-A");
+    git("commit", "-q", "-m", "local change\n\nbody");
+    const sha = git("rev-parse", "HEAD").stdout.toString().trim();
+    const clean = await drover(["run", "--json"], dir);
+    expect(clean.code, clean.output).toBe(0);
+    const run = JSON.parse(clean.stdout) as { id: string; group: string; source: Record<string, unknown> };
+    expect(run.group).toBe(`direct/tester/${basename(dir)}`);
+    expect(run.source).toEqual({
+      event: "direct", sha, ref: null, branch: "topic", tag: null, pr: null, before: null,
+      message: "local change\n\nbody", author: "Dee Veloper", repoUrl: null, trigger: "admin", dirty: false,
+    });
+    expect(await cluster!.log(run.id, "t", 0)).toBe(`direct ${sha} topic\n`);
+    writeFileSync(join(dir, "new.txt"), "not committed\n");
+    const dirty = await drover(["run", "--json"], dir);
+    expect((JSON.parse(dirty.stdout) as { source: { dirty: boolean } }).source.dirty).toBe(true);
+    const listed = await drover(["runs", "--group", `direct/tester/${basename(dir)}`]);
+    expect(listed.stdout).toContain(` topic   ${sha.slice(0, 8)}+  local change `);
+    const api = await cluster!.api<{ source: { event: string; trigger: string } }>("POST", "/api/v1/runs", { pipeline: "tasks:\n  t:\n    steps: [ { run: 'true' } ]\n" });
+    expect(api.body.source).toMatchObject({ event: "api", trigger: "admin", sha: null });
   });
 
   test("a missing pipeline file is a usage error", async () => {

@@ -57,7 +57,9 @@ function expectNoOverlap(marks: Marks): void {
 
 async function startRunning(c: Cluster, file: string, seconds: number) {
   const id = await c.submit(marking(file, seconds));
-  await waitFor("the first mark", () => existsSync(file) && readFileSync(file, "utf8").length > 0, 20_000);
+  await waitFor("the first mark", () => existsSync(file) && readFileSync(file, "utf8").length > 0, 20_000).catch(async (e: Error) => {
+    throw new Error(`${e.message}; the run: ${JSON.stringify((await c.api("GET", `/api/v1/runs/${id}`)).body)}`);
+  });
   const agent = readFileSync(file, "utf8").split("\n")[0]!.split(" ")[2]!;
   return { id, agent };
 }

@@ -14,7 +14,9 @@ test("a private repository needs the token to fetch; pushes need it always; publ
   const sha = await server.commit("org/secret.git", { "a/b.txt": "hello\n" }, { message: "first" });
   await server.commit("org/open.git", { "README.md": "open\n" });
   expect((await fetch(`${privateUrl}/info/refs?service=git-upload-pack`)).status).toBe(401);
-  await expect(runGit(["clone", "-q", privateUrl, dirs.fresh("no-token")])).rejects.toThrow(/401|Authentication failed|could not read Username/);
+  await expect(runGit(["clone", "-q", privateUrl, dirs.fresh("no-token")])).rejects.toThrow(
+    /401|Authentication failed|could not read Username/,
+  );
   const clone = dirs.fresh("with-token");
   await runGit(["clone", "-q", privateUrl, clone], { env: server.authEnv() });
   expect(readFileSync(join(clone, "a/b.txt"), "utf8")).toBe("hello\n");

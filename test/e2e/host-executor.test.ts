@@ -111,6 +111,46 @@ ${probe.replace(/^/gm, "          ")}
     60_000,
   );
 
+  test("limits: a step over its memory limit is killed, saying so; a process cap holds the whole tree; both reported", async () => {
+    const { body } = await cluster.api<{ agents: { name: string; executor: string; limits: unknown }[] }>("GET", "/api/v1/agents");
+    const h1 = body.agents.find((a) => a.name === "h1")!;
+    expect(h1.executor).toBe("host");
+    // this machine lets root make cgroups (v1 memory and pids, v2 for the tree)
+    expect(h1.limits).toEqual(root ? { memory: "cgroup", pids: "cgroup" } : { memory: "rlimit", pids: "rlimit" });
+    const id = await cluster.submit(`tasks:
+  hog:
+    resources: { memory: 64M }
+    steps: [ { run: "python3 -c 'b = bytearray(400 * 1024 * 1024); print(len(b))'" } ]
+`);
+    const run = await cluster.waitRun(id);
+    const attempt = run.tasks[0]!.attempts[0]!;
+    expect(run.result).toBe("failed");
+    expect(attempt.error).toBe(root ? "killed: memory limit 64 MiB" : attempt.error);
+    await cluster.startAgent("p1", ["--max-processes", "20", "--label", "who=p1"]);
+    const forks = await cluster.submit(`tasks:
+  forks:
+    labels: { who: p1 }
+    steps:
+      - run: |
+          python3 -c '
+          import os, time
+          n = 0
+          for i in range(60):
+              try:
+                  if os.fork() == 0:
+                      time.sleep(3)
+                      os._exit(0)
+                  n += 1
+              except OSError:
+                  pass
+          print("forked", n)'
+`);
+    await cluster.waitRun(forks);
+    const forked = Number((await cluster.log(forks, "forks", 0)).match(/forked (\d+)/)?.[1]);
+    expect(forked).toBeGreaterThan(0);
+    expect(forked).toBeLessThan(20);
+  });
+
   test("the agent's environment never reaches a step", async () => {
     const id = await cluster.submit("tasks:\n  t:\n    steps:\n      - run: env | cut -d= -f1 | sort\n");
     await cluster.waitRun(id);

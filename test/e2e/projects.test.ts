@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
-import { waitFor } from "../helpers/processes.ts";
+import { spawnTracked, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
 let server: GitServer;
@@ -16,6 +16,7 @@ const PIPELINE = `tasks:
           echo "project=$DROVER_PROJECT number=$DROVER_RUN_NUMBER event=$DROVER_EVENT"
           echo "sha=$DROVER_COMMIT_SHA ref=$DROVER_COMMIT_REF branch=$DROVER_BRANCH tag=$DROVER_TAG"
           echo "message=$DROVER_COMMIT_MESSAGE author=$DROVER_COMMIT_AUTHOR repo=$DROVER_REPO_URL"
+          echo "head=$(git rev-parse HEAD) readme=$(cat README.md)"
 `;
 
 type Project = { name: string; hook_url: string; hook_secret?: string; api_url: string | null; repo: { credentials: string | null } };
@@ -75,9 +76,13 @@ describe("projects", () => {
     expect(started.body).toMatchObject({ project: "app", number: 1, group: "app" });
     expect(started.body.source).toMatchObject({ event: "manual", sha: second, branch: "main", ref: "refs/heads/main", message: "second commit", author: "Drover Test", trigger: "admin", repoUrl: repo });
     expect((await cluster.waitRun(started.body.id)).result).toBe("success");
-    expect(await cluster.log(started.body.id, "show", 0)).toBe(
-      `project=app number=1 event=manual\nsha=${second} ref=refs/heads/main branch=main tag=\nmessage=second commit author=Drover Test repo=${repo}\n`,
+    // the agent checked the commit out (its lines open the log), and the step saw the source
+    const log = await cluster.log(started.body.id, "show", 0);
+    expect(log).toContain(`checkout: HEAD is ${second}\n`);
+    expect(log).toEndWith(
+      `project=app number=1 event=manual\nsha=${second} ref=refs/heads/main branch=main tag=\nmessage=second commit author=Drover Test repo=${repo}\nhead=${second} readme=two\n`,
     );
+    expect(log).not.toContain(server.token);
     const bySha = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { sha: first.slice(0, 10) });
     expect(bySha.status).toBe(201);
     expect(bySha.body.number).toBe(2);
@@ -108,6 +113,13 @@ describe("projects", () => {
     expect(broken.status).toBe(400);
     expect(broken.body.error.code).toBe("invalid_pipeline");
     expect(broken.body.error.details!.errors).toContain('.drover.yml:2:3: tasks.a: missing required key "steps"');
+    const text = `# ${"x".repeat(1024 * 1024)}\n${PIPELINE}`;
+    await server.commit("acme/app.git", { ".drover.yml": text }, { branch: "huge" });
+    const huge = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "huge" });
+    expect(huge.status).toBe(400);
+    expect(huge.body.error.details!.errors).toEqual([
+      `.drover.yml:1:1: .drover.yml is ${text.length} bytes at ` + (await server.git("acme/app.git", "rev-parse", "--short=12", "HEAD")).trim() + "; a pipeline file may be at most 1 MiB",
+    ]);
     const two = await cluster.api<ApiError>("POST", "/api/v1/projects/app/runs", { branch: "main", tag: "v1.0" });
     expect(two.status).toBe(400);
     const unknown = await cluster.api<ApiError>("POST", "/api/v1/projects/nope/runs", {});
@@ -127,5 +139,42 @@ describe("projects", () => {
     expect((await cluster.api("DELETE", "/api/v1/projects/wrong-token")).status).toBe(200);
     expect((await cluster.api("GET", "/api/v1/projects/wrong-token")).status).toBe(404);
     await waitFor("its mirror to go", () => readdirSync(join(cluster.dir, "data", "mirrors")).length === 1);
+  }, 60_000);
+});
+
+describe("drover project", () => {
+  const drover = async (...args: string[]) => {
+    const proc = spawnTracked(["bun", join(ROOT, "cli/main.ts"), ...args], {
+      cwd: cluster.dir,
+      env: { DROVER_URL: cluster.coordinator.url, DROVER_TOKEN: ADMIN_TOKEN, NO_COLOR: "1" },
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr, output: stdout + stderr };
+  };
+
+  test("add (credentials from a file), list, run at a branch following its logs, rm", async () => {
+    const file = join(cluster.dir, "clone.token");
+    writeFileSync(file, `${server.token}\n`, { mode: 0o600 });
+    const added = await drover("project", "add", "cli-app", "--repo", repo, "--forge", "gitea", "--credentials-file", file, "--api-url", `${server.url}/api/v1`);
+    expect(added.code, added.output).toBe(0);
+    expect(added.stdout).toContain(`webhook URL:    ${cluster.coordinator.url}/api/v1/projects/cli-app/hook`);
+    expect(added.stdout).toMatch(/webhook secret: [0-9a-f]{64} \(shown only now\)/);
+    const listed = await drover("project", "list");
+    expect(listed.stdout).toMatch(new RegExp(`cli-app +gitea +${repo.replaceAll(".", "\\.")} +main +token`));
+    expect(listed.output).not.toContain(server.token);
+    const ran = await drover("project", "run", "cli-app", "--branch", "main");
+    expect(ran.code, ran.output).toBe(0);
+    expect(ran.stderr).toMatch(/^run cli-app #1 \(\S+\) in group cli-app/m);
+    expect(ran.stdout).toContain("[show] project=cli-app number=1 event=manual");
+    expect(ran.stdout).toContain("run cli-app #1 finished: success");
+    const runs = await drover("runs", "--project", "cli-app");
+    expect(runs.stdout).toMatch(/ cli-app #1 +cli-app +finished +success +manual +main +[0-9a-f]{8} +second commit +Drover Test +admin /);
+    const both = await drover("project", "run", "cli-app", "--branch", "main", "--tag", "v1.0");
+    expect(both.code).toBe(2);
+    const missing = await drover("project", "run", "cli-app", "--branch", "nope", "--no-follow");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("has no branch nope");
+    expect((await drover("project", "rm", "cli-app")).code).toBe(0);
+    expect((await drover("project", "list", "--json")).stdout).not.toContain("cli-app");
   }, 60_000);
 });

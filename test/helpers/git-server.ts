@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import type { CheckoutSpec } from "../../shared/protocol/index.ts";
 
 /**
  * A git server for tests on 127.0.0.1: git's own `git http-backend` (smart HTTP, protocol v0/v2,
@@ -106,6 +107,20 @@ async function cgiResponse(stdout: ReadableStream<Uint8Array>): Promise<Response
     },
   });
   return new Response(body, { status, headers });
+}
+
+/** An assignment's checkout of `sha` on main from this server, with its token; `more` overrides any field. */
+export function checkoutSpec(server: GitServer, url: string, sha: string, more: Partial<CheckoutSpec> = {}): CheckoutSpec {
+  return {
+    url,
+    sha,
+    ref: "refs/heads/main",
+    depth: null,
+    submodules: false,
+    path: "",
+    credentials: { kind: "token", username: "x-access-token", token: server.token },
+    ...more,
+  };
 }
 
 export function startGitServer(): GitServer {

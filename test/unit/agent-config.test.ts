@@ -13,3 +13,43 @@ test("--keep-workspaces: 4 GiB by default, a size, or 0 to keep none; anything e
   );
   expect(() => parseAgentConfig([...base, "--keep-workspaces=-1"], {})).toThrow(/--keep-workspaces wants/);
 });
+
+test("checkout flags: mirrors under the work dir and a 10 GiB budget by default; --allowed-repos must be a regular expression", () => {
+  const config = parseAgentConfig([...base, "--work-dir", "/tmp/drover-a"], {});
+  expect(config.checkout).toEqual({
+    mirrorsDir: "/tmp/drover-a/git-mirrors",
+    budgetBytes: 10 * 1024 ** 3,
+    allowedRepos: null,
+    lockTimeoutMs: 120_000,
+  });
+  const set = parseAgentConfig(
+    [
+      ...base,
+      "--git-mirrors",
+      "/var/cache/mirrors",
+      "--git-mirrors-budget",
+      "512M",
+      "--allowed-repos",
+      "https://github\\.com/acme/.*",
+    ],
+    { DROVER_GIT_MIRROR_LOCK_MS: "500" },
+  );
+  expect(set.checkout).toEqual({
+    mirrorsDir: "/var/cache/mirrors",
+    budgetBytes: 512 * 1024 ** 2,
+    allowedRepos: "https://github\\.com/acme/.*",
+    lockTimeoutMs: 500,
+  });
+  expect(
+    parseAgentConfig(base, { DROVER_AGENT_GIT_MIRRORS_BUDGET: "0", DROVER_AGENT_ALLOWED_REPOS: "x" }).checkout,
+  ).toMatchObject({
+    budgetBytes: 0,
+    allowedRepos: "x",
+  });
+  expect(() => parseAgentConfig([...base, "--git-mirrors-budget", "huge"], {})).toThrow(
+    '--git-mirrors-budget wants a byte count, a size like 10G, or 0, got "huge"',
+  );
+  expect(() => parseAgentConfig([...base, "--allowed-repos", "https://(github"], {})).toThrow(
+    /--allowed-repos wants a regular expression: .+/,
+  );
+});

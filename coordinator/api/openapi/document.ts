@@ -4,6 +4,7 @@ import { AGENT_VERSION } from "../../../shared/protocol/version.ts";
 import type { AppEnv } from "../env.ts";
 import { registerAdminPaths } from "./admin-paths.ts";
 import { type Registry, binary, endpoints, json } from "./common.ts";
+import { registerDeliveryPaths } from "./delivery-paths.ts";
 import { registerFleetPaths } from "./fleet-paths.ts";
 import { registerProjectPaths } from "./project-paths.ts";
 import { registerRunPaths } from "./run-paths.ts";
@@ -64,7 +65,7 @@ function buildDocument() {
   });
   // Only described in prose by the event streams, so registered by hand to appear among the schemas.
   registry.register("RunEvent", RunEvent);
-  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerOpsPaths]) {
+  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerDeliveryPaths, registerOpsPaths]) {
     register(registry);
   }
   return getOpenAPI31Document({

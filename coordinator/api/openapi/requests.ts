@@ -15,12 +15,25 @@ const variables = z
   )
   .refine((v) => Object.keys(v).length <= LIMITS.variables, `at most ${formatCount(LIMITS.variables)} variables`);
 
+/** What `drover run` knows of the local checkout it uploads. */
+const LocalCheckout = z
+  .object({
+    sha: z.string().regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/, "a full commit sha").nullable(),
+    branch: z.string().max(255).nullable(),
+    message: z.string().max(64 * 1024).nullable(),
+    author: z.string().max(512).nullable(),
+    dirty: z.boolean(),
+  })
+  .partial()
+  .openapi("LocalCheckout", { description: "a direct run's local HEAD: sha, branch, message, author, and whether the tree had uncommitted changes" });
+
 export const SubmitRun = z
   .object({
     pipeline: z.string().min(1).openapi({ description: "the .drover.yml text" }),
     file: z.string().optional().openapi({ description: "file name used in error positions (default .drover.yml)" }),
     group: group.default("default"),
     variables: variables.default({}),
+    source: LocalCheckout.optional().openapi({ description: "given: a direct run (event direct) of this checkout; absent: event api" }),
   })
   .openapi("SubmitRun");
 

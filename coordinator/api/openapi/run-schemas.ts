@@ -38,6 +38,7 @@ export const RunSummary = z
     phase: RunPhase,
     result: RunResult,
     error: textOrNull,
+    cancelRequestedAt: msOrNull.openapi({ description: "when a cancel was asked for; null if never" }),
     createdAt: ms,
     startedAt: msOrNull,
     endedAt: msOrNull,

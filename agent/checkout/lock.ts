@@ -1,0 +1,45 @@
+import type { Subprocess } from "bun";
+
+/** flock(1)'s exit code when the lock could not be had within -w seconds. */
+const TIMED_OUT = 75;
+
+/**
+ * An flock(2) lock on `path`, held by a small `flock` process for as long as it lives: the kernel
+ * drops it when the holder exits, so a crashed agent never leaves a mirror locked, and two agents
+ * sharing a mirrors dir exclude each other as two attempts of one agent do.
+ */
+export class FileLock {
+  private constructor(private readonly holder: Subprocess<"pipe", "pipe", "ignore">) {}
+
+  /** The lock, or null when it could not be had within `timeoutMs`. */
+  static async acquire(path: string, timeoutMs: number, shared = false): Promise<FileLock | null> {
+    const holder = Bun.spawn(
+      [
+        "flock",
+        shared ? "-s" : "-x",
+        "-w",
+        String(timeoutMs / 1000),
+        "-E",
+        String(TIMED_OUT),
+        path,
+        "sh",
+        "-c",
+        "echo locked; exec cat >/dev/null",
+      ],
+      { stdin: "pipe", stdout: "pipe", stderr: "ignore" },
+    );
+    const reader = holder.stdout.getReader();
+    const { value } = await reader.read();
+    reader.releaseLock();
+    if (value && new TextDecoder().decode(value).startsWith("locked")) return new FileLock(holder);
+    const code = await holder.exited;
+    if (code === TIMED_OUT) return null;
+    throw new Error(`cannot lock ${path} (flock exited with ${code})`);
+  }
+
+  /** Releases the lock: the holder's stdin closes, its `cat` ends, flock exits. */
+  async release(): Promise<void> {
+    await this.holder.stdin.end();
+    await this.holder.exited;
+  }
+}

@@ -1,0 +1,87 @@
+import { type RetryPolicy, retry } from "../../shared/retry.ts";
+import type { Db } from "../db/open.ts";
+import { events } from "../db/schema.ts";
+import type { RunRow } from "../runs/active-run.ts";
+import type { RunEvents } from "../runs/run-events.ts";
+import { ForgeRefused, postStatus, type StatusTarget } from "./status-clients.ts";
+import { type RunStatus, runStatusState } from "./status-state.ts";
+
+/** The event a run gets when its forge would not take a status: shown on the run page and in its event stream. */
+export const STATUS_EVENT = "forge_status";
+
+export interface CommitStatusOptions {
+  db: Db;
+  runEvents: RunEvents;
+  /** the run page's URL */
+  runUrl: (run: RunRow) => string;
+  /** where the run's statuses go, with the commit and context; null when they go nowhere (no project, plain git) */
+  target: (run: RunRow) => Promise<{ target: StatusTarget; sha: string; context: string } | null>;
+  /** by default 6 tries, doubling from half a second: a forge down for about 15 s still gets the status */
+  policy?: RetryPolicy;
+}
+
+/**
+ * Posts each run's state to its forge as it changes (queued, running, finished), off the scheduler's path:
+ * the call only snapshots the run and queues the post. One run's posts go out in order, and a state that a
+ * newer one has already replaced is not sent (or retried) any more. A forge that keeps refusing is recorded
+ * on the run as an event, never dropped silently.
+ */
+export class CommitStatuses {
+  private readonly chains = new Map<string, Promise<void>>();
+  /** run id → the state last queued, so an unchanged state (a task starting in a running run) posts nothing */
+  private readonly queued = new Map<string, string>();
+
+  constructor(private readonly options: CommitStatusOptions) {}
+
+  onPhase(run: RunRow): void {
+    const snapshot = { ...run };
+    const { state, description } = runStatusState(snapshot);
+    if (this.queued.get(run.id) === state) return;
+    this.queued.set(run.id, state);
+    const chain = (this.chains.get(run.id) ?? Promise.resolve()).then(() => this.send(snapshot, state, description));
+    this.chains.set(run.id, chain);
+    void chain.finally(() => {
+      if (this.chains.get(run.id) !== chain) return;
+      this.chains.delete(run.id);
+      this.queued.delete(run.id);
+    });
+  }
+
+  /** Waits for every queued post (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.chains.size) await Promise.all(this.chains.values());
+  }
+
+  private superseded(runId: string, state: string): boolean {
+    return this.queued.get(runId) !== state;
+  }
+
+  private async send(run: RunRow, state: RunStatus["state"], description: string): Promise<void> {
+    if (this.superseded(run.id, state)) return;
+    const { db, runEvents, runUrl, target: targetOf, policy = { tries: 6, baseMs: 500, maxMs: 30_000 } } = this.options;
+    let where: Awaited<ReturnType<typeof targetOf>> = null;
+    try {
+      where = await targetOf(run);
+      if (!where) return;
+      const status: RunStatus = { sha: where.sha, state, targetUrl: runUrl(run), description, context: where.context };
+      const target = where.target;
+      await retry(policy, () => postStatus(target, status), {
+        retryIf: (e) => !this.superseded(run.id, state) && (!(e instanceof ForgeRefused) || e.transient),
+      });
+    } catch (e) {
+      if (this.superseded(run.id, state)) return;
+      const message = (e as Error).message;
+      console.error(`[forges] run ${run.id}: the ${state} commit status was not taken: ${message}`);
+      await db
+        .insert(events)
+        .values({
+          runId: run.id,
+          kind: STATUS_EVENT,
+          data: { state, context: where?.context ?? null, error: message },
+          at: Date.now(),
+        })
+        .catch((err) => console.error(`[forges] run ${run.id}: recording the refused status failed:`, err));
+      runEvents.publish(run.id);
+    }
+  }
+}

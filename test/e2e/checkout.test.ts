@@ -1,0 +1,148 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type CheckoutOptions, checkout } from "../../agent/checkout/checkout.ts";
+import type { CheckoutSpec } from "../../shared/protocol/index.ts";
+import { checkoutSpec, runGit, startGitServer } from "../helpers/git-server.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
+
+const server = startGitServer();
+const dirs = scratchDirs("drover-checkout-test-");
+afterAll(() => server.stop());
+
+const spec = (url: string, sha: string, more: Partial<CheckoutSpec> = {}) => checkoutSpec(server, url, sha, more);
+const options = (mirrorsDir = dirs.fresh("mirrors"), more: Partial<CheckoutOptions> = {}): CheckoutOptions => ({
+  mirrorsDir,
+  budgetBytes: 10 * 1024 ** 3,
+  allowedRepos: null,
+  lockTimeoutMs: 10_000,
+  ...more,
+});
+const head = async (dir: string) => (await runGit(["rev-parse", "HEAD"], { cwd: dir })).trim();
+async function run(s: CheckoutSpec, opts: CheckoutOptions, dir = dirs.fresh("work")) {
+  const lines: string[] = [];
+  await checkout(s, dir, opts, (l) => lines.push(l));
+  return { dir, log: lines.join("\n") };
+}
+/** Every file under dir (with .git) whose bytes contain the needle. */
+function filesHolding(dir: string, needle: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && readFileSync(join(e.parentPath, e.name)).includes(needle))
+    .map((e) => join(e.parentPath, e.name));
+}
+
+test("the exact commit through the mirror; a later checkout fetches only what it lacks; the token is in no file", async () => {
+  const url = server.createRepo("acme/app.git", { private: true });
+  const first = await server.commit("acme/app.git", { "src/main.ts": "one\n" });
+  const second = await server.commit("acme/app.git", { "src/main.ts": "two\n" });
+  const opts = options();
+  const a = await run(spec(url, first), opts);
+  expect(await head(a.dir)).toBe(first);
+  expect(readFileSync(join(a.dir, "src/main.ts"), "utf8")).toBe("one\n");
+  expect(a.log).toContain("fetched refs/heads/main into the mirror");
+  expect((await runGit(["remote", "get-url", "origin"], { cwd: a.dir })).trim()).toBe(url);
+  expect(filesHolding(a.dir, server.token)).toEqual([]);
+  expect(filesHolding(opts.mirrorsDir, server.token)).toEqual([]);
+  // the mirror already holds `second` (fetched with main): no request reaches the server
+  const before = server.requests.length;
+  const b = await run(spec(url, second), opts);
+  expect(await head(b.dir)).toBe(second);
+  expect(b.log).toContain("the mirror has the commit already");
+  expect(server.requests.length).toBe(before);
+  const third = await server.commit("acme/app.git", { "src/main.ts": "three\n" });
+  const c = await run(spec(url, third, { path: "deep/app" }), opts);
+  expect(await head(join(c.dir, "deep/app"))).toBe(third);
+  // one fetch session (one ref advertisement); protocol v2 names the wanted ref in the request body
+  expect(
+    server.requests.slice(before).filter((r) => r.path.endsWith("/info/refs") && r.service === "git-upload-pack").length,
+  ).toBe(1);
+});
+
+test("pull request heads, a shallow depth, and submodules on the same host with the same token", async () => {
+  const subUrl = server.createRepo("acme/lib.git", { private: true });
+  await server.commit("acme/lib.git", { "lib.txt": "library\n" });
+  const url = server.createRepo("acme/pr.git", { private: true });
+  await server.commit("acme/pr.git", { "a.txt": "a\n" });
+  await server.git("acme/pr.git", "submodule", "add", "-q", subUrl, "vendor/lib");
+  const withSub = await server.commit("acme/pr.git", { "b.txt": "b\n" }, { message: "add lib" });
+  await server.git("acme/pr.git", "push", "-q", "origin", "HEAD:refs/pull/7/head");
+  const opts = options();
+  const pr = await run(spec(url, withSub, { ref: "refs/pull/7/head", submodules: true }), opts);
+  expect(await head(pr.dir)).toBe(withSub);
+  expect(readFileSync(join(pr.dir, "vendor/lib/lib.txt"), "utf8")).toBe("library\n");
+  expect(filesHolding(pr.dir, server.token)).toEqual([]);
+  const shallow = await run(spec(url, withSub, { depth: 1 }), options());
+  expect(await head(shallow.dir)).toBe(withSub);
+  expect((await runGit(["rev-parse", "--is-shallow-repository"], { cwd: shallow.dir })).trim()).toBe("true");
+  expect(existsSync(join(shallow.dir, "vendor/lib/lib.txt"))).toBe(false);
+});
+
+test("a force-pushed-away sha, a wrong token, a refused repository and a bad path are clear errors", async () => {
+  const url = server.createRepo("acme/force.git", { private: true });
+  await server.commit("acme/force.git", { "x.txt": "1\n" });
+  const gone = await server.commit("acme/force.git", { "x.txt": "2\n" });
+  await server.git("acme/force.git", "reset", "-q", "--hard", "HEAD~1");
+  await server.git("acme/force.git", "commit", "-q", "--allow-empty", "-m", "rewritten");
+  await server.git("acme/force.git", "push", "-q", "-f", "origin", "HEAD:main");
+  await server.commit("acme/force.git", { "x.txt": "4\n" });
+  await expect(run(spec(url, gone), options())).rejects.toThrow(`commit ${gone} is not in refs/heads/main any more`);
+  const wrong = "wrong-token-0123456789";
+  const bad = run(spec(url, gone, { credentials: { kind: "token", username: "x", token: wrong } }), options());
+  await expect(bad).rejects.toThrow(/checkout of .* failed: [\s\S]*Authentication failed/);
+  await bad.catch((e) => expect(String(e.message)).not.toContain(wrong));
+  await expect(run(spec(url, gone), options(undefined, { allowedRepos: "https://github\\.com/acme/.*" }))).rejects.toThrow(
+    `this agent may not clone ${url} (--allowed-repos https://github\\.com/acme/.*)`,
+  );
+  await expect(run(spec(url, gone, { path: "../out" }), options())).rejects.toThrow('path "../out" is outside the work dir');
+  await expect(run(spec(url, "--upload-pack=touch /tmp/x"), options())).rejects.toThrow("is not a full commit sha");
+});
+
+test("a busy mirror lock falls back to a plain clone; two checkouts sharing a mirror both get their commit", async () => {
+  const url = server.createRepo("acme/busy.git", { private: true });
+  const one = await server.commit("acme/busy.git", { "f.txt": "1\n" });
+  const two = await server.commit("acme/busy.git", { "f.txt": "2\n" }, { branch: "other" });
+  const mirrors = dirs.fresh("shared-mirrors");
+  // two "agents" (separate option objects, one dir) at once: the lock serialises their fetches
+  const [a, b] = await Promise.all([
+    run(spec(url, one), options(mirrors)),
+    run(spec(url, two, { ref: "refs/heads/other" }), options(mirrors)),
+  ]);
+  expect([await head(a.dir), await head(b.dir)]).toEqual([one, two]);
+  const lockFile = `${join(mirrors, readdirSync(mirrors).find((n) => n.endsWith(".git"))!)}.lock`;
+  const holder = Bun.spawn(["flock", lockFile, "sleep", "30"], { stdout: "ignore" });
+  await Bun.sleep(200);
+  try {
+    const c = await run(spec(url, two, { ref: "refs/heads/other" }), options(mirrors, { lockTimeoutMs: 300 }));
+    expect(await head(c.dir)).toBe(two);
+    expect(c.log).toContain("the mirror is busy after 0.3 s; cloning from the remote instead");
+  } finally {
+    holder.kill();
+  }
+});
+
+test("mirrors beyond the budget are removed least recently used first, never the one just used", async () => {
+  const mirrors = dirs.fresh("budget-mirrors");
+  const urls = ["acme/p1.git", "acme/p2.git", "acme/p3.git"].map((n) => server.createRepo(n));
+  const shas = await Promise.all(["acme/p1.git", "acme/p2.git", "acme/p3.git"].map((n) => server.commit(n, { "x.txt": n })));
+  for (const i of [0, 1]) await run(spec(urls[i]!, shas[i]!, { credentials: null }), options(mirrors));
+  // the budget counts the bytes of the mirrors' files
+  const size = (n: string) =>
+    readdirSync(join(mirrors, n), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .reduce((sum, e) => sum + statSync(join(e.parentPath, e.name)).size, 0);
+  const names = readdirSync(mirrors).filter((n) => n.endsWith(".git"));
+  const one = Math.max(...names.map(size));
+  // room for about two mirrors: the third checkout drops p1 (least recently used), keeps p2 and p3
+  const c = await run(spec(urls[2]!, shas[2]!, { credentials: null }), options(mirrors, { budgetBytes: Math.floor(one * 2.5) }));
+  expect(c.log).toContain("removed 1 least recently used mirror(s)");
+  const left = readdirSync(mirrors).filter((n) => n.endsWith(".git"));
+  expect(left.some((n) => n.startsWith("p1-"))).toBe(false);
+  expect(left.filter((n) => n.startsWith("p2-") || n.startsWith("p3-")).length).toBe(2);
+  // the checkout made from a mirror that is then removed keeps working (its objects were hardlinked, not borrowed)
+  const d = await run(spec(urls[0]!, shas[0]!, { credentials: null }), options(mirrors, { budgetBytes: 1 }));
+  expect(readdirSync(mirrors).filter((n) => n.endsWith(".git")).length).toBe(1);
+  expect(await head(d.dir)).toBe(shas[0]!);
+  expect(existsSync(join(mirrors, left.find((n) => n.startsWith("p3-"))!))).toBe(false);
+  await runGit(["fsck", "--no-progress", "--strict"], { cwd: c.dir });
+  expect((await runGit(["cat-file", "-t", shas[2]!], { cwd: c.dir })).trim()).toBe("commit");
+});

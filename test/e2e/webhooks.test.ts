@@ -1,0 +1,209 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import examples from "@octokit/webhooks-examples";
+import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { type ForgeApi, startForgeApi } from "../helpers/forge-api.ts";
+import { deliver, forgeHeaders, giteaPush, gitlabMergeRequest } from "../helpers/forge-deliveries.ts";
+import { type GitServer, startGitServer } from "../helpers/git-server.ts";
+import { waitFor } from "../helpers/processes.ts";
+
+let cluster: Cluster;
+let git: GitServer;
+let forge: ForgeApi;
+let repo: string;
+let secret: string;
+let hookUrl: string;
+const ZERO = "0".repeat(40);
+
+const PIPELINE = `on:
+  push: { branches: [main], tags: ['v*'] }
+  pull_request: { branches: [main] }
+tasks:
+  show:
+    steps:
+      - run: |
+          echo "event=$DROVER_EVENT sha=$DROVER_COMMIT_SHA"
+          echo "secret=\${FORK_SECRET:-none} plain=\${PLAIN:-none}"
+`;
+
+type Delivery = { delivery_id: string; outcome: string; reason: string | null; run: { id: string; number: number } | null; status: number; forge: string; event: string };
+type Run = { id: string; number: number; phase: string; result: string; source: Record<string, unknown>; tasks: { name: string; status: string }[] };
+
+/** GitHub's own push example, pointed at this test's repository and commit. */
+function githubPush(ref: string, before: string, after: string, message: string) {
+  const pushes = examples.find((e) => e.name === "push")!.examples as unknown as { ref: string }[];
+  const example = pushes.find((p) => p.ref === "refs/heads/master")!;
+  const payload = structuredClone(example) as unknown as { repository: Record<string, unknown>; head_commit: Record<string, unknown> };
+  payload.repository.clone_url = repo;
+  payload.head_commit = { ...payload.head_commit, id: after, message };
+  return { ...payload, ref, before, after, commits: [payload.head_commit] };
+}
+
+type PrEnd = { ref: string; sha: string; repo: { id: number; clone_url: string } };
+
+/** GitHub's own pull_request example, its head at `sha`, from another repository when `fork`. */
+function githubPullRequest(action: string, number: number, sha: string, fork: boolean) {
+  const prs = examples.find((e) => e.name === "pull_request")!.examples as unknown as { action: string }[];
+  const example = prs.find((p) => p.action === "opened")!;
+  const payload = structuredClone(example) as unknown as { action: string; number: number; pull_request: { number: number; head: PrEnd; base: PrEnd }; repository: Record<string, unknown> };
+  payload.action = action;
+  payload.number = number;
+  payload.pull_request.number = number;
+  payload.pull_request.base.ref = "main";
+  payload.pull_request.base.repo.clone_url = repo;
+  payload.pull_request.head = { ...payload.pull_request.head, sha, ref: "feature", repo: { ...payload.pull_request.head.repo, id: fork ? 999 : payload.pull_request.base.repo.id } };
+  return payload;
+}
+
+async function deliveries(project = "app"): Promise<Delivery[]> {
+  return (await cluster.api<{ deliveries: Delivery[] }>("GET", `/api/v1/projects/${project}/deliveries`)).body.deliveries;
+}
+
+const runOf = async (id: string) => (await cluster.api<Run>("GET", `/api/v1/runs/${id}`)).body;
+
+beforeAll(async () => {
+  git = startGitServer();
+  forge = startForgeApi();
+  repo = git.createRepo("acme/app.git", { private: true });
+  cluster = await startCluster();
+  await cluster.startAgent("w1");
+  const created = await cluster.api<{ hook_secret: string; hook_url: string }>("POST", "/api/v1/projects", {
+    name: "app",
+    repo: { url: repo, forge: "github", credentials: { token: git.token } },
+    api_url: forge.githubUrl,
+    fork_approval: true,
+  });
+  expect(created.status).toBe(201);
+  secret = created.body.hook_secret;
+  hookUrl = created.body.hook_url;
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+  await git?.stop();
+  await forge?.stop();
+});
+
+describe("the webhook receiver", () => {
+  let first: string;
+  let second: string;
+
+  test("a signed GitHub push builds its commit; the forge gets queued, running and the result, as GitHub's API describes", async () => {
+    first = await git.commit("acme/app.git", { ".drover.yml": PIPELINE, "README.md": "one" }, { message: "first" });
+    second = await git.commit("acme/app.git", { "README.md": "two" }, { message: "second" });
+    const res = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", first, second, "second"), "gh-1");
+    expect(res.status).toBe(201);
+    const delivery = (await res.json()) as Delivery;
+    expect(delivery).toMatchObject({ delivery_id: "gh-1", forge: "github", event: "push", outcome: "created", run: { number: 1 } });
+    const run = await cluster.waitRun(delivery.run!.id, 60_000);
+    expect(run.result).toBe("success");
+    expect(await cluster.log(run.id, "show", 0)).toContain(`event=push sha=${second}`);
+    const statuses = await waitFor(
+      "the success status",
+      () => {
+        const sent = forge.requests.filter((r) => r.path.endsWith(`/statuses/${second}`));
+        return sent.at(-1)?.body.state === "success" ? sent : undefined;
+      },
+      20_000,
+    );
+    expect(forge.mismatches).toEqual([]);
+    expect(statuses.map((r) => r.path)).toContain(`/github/repos/acme/app/statuses/${second}`);
+    expect(statuses.map((r) => r.body.state)).toEqual(["pending", "pending", "success"]);
+    expect(statuses.at(-1)).toMatchObject({
+      headers: { authorization: `token ${git.token}` },
+      body: { context: "drover/app", target_url: `${cluster.coordinator.url}/runs/${run.id}`, description: "Run #1 succeeded" },
+    });
+  }, 90_000);
+
+  test("the same delivery again starts nothing and is recorded as a duplicate", async () => {
+    const res = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", first, second, "second"), "gh-1");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ outcome: "duplicate", run: null });
+    expect((await deliveries())[0]).toMatchObject({ delivery_id: "gh-1", outcome: "duplicate" });
+  });
+
+  test("a push `on:` leaves out, a ping and a closed pull request answer 2xx, start nothing, and say why", async () => {
+    const feature = await git.commit("acme/app.git", { "f.txt": "x" }, { branch: "feature", message: "feature work" });
+    const filtered = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/feature", ZERO, feature, "feature work"), "gh-2");
+    expect(filtered.status).toBe(200);
+    expect(await filtered.json()).toMatchObject({ outcome: "filtered", reason: "on.push.branches (main) does not match branch feature" });
+    const ping = examples.find((e) => e.name === "ping")!.examples[0];
+    expect(await (await deliver(hookUrl, "github", "ping", secret, ping, "gh-3")).json()).toMatchObject({ outcome: "ignored", reason: "ping" });
+    const closed = await deliver(hookUrl, "github", "pull_request", secret, githubPullRequest("closed", 4, feature, false), "gh-4");
+    expect(await closed.json()).toMatchObject({ outcome: "ignored", reason: "pull request closed: nothing to build" });
+  });
+
+  test("bad deliveries: unsigned or wrongly signed 401, unknown shape 400, too large 413, each recorded with its reason", async () => {
+    const body = JSON.stringify(githubPush("refs/heads/main", first, second, "second"));
+    const wrong = await fetch(hookUrl, { method: "POST", headers: forgeHeaders("github", "push", "not-the-secret", body, "bad-1"), body });
+    expect(wrong.status).toBe(401);
+    const { "X-Hub-Signature-256": _dropped, ...unsigned } = forgeHeaders("github", "push", secret, body, "bad-2");
+    expect((await fetch(hookUrl, { method: "POST", headers: unsigned, body })).status).toBe(401);
+    const shapeless = await deliver(hookUrl, "github", "push", secret, { ref: "refs/heads/main", after: second }, "bad-3");
+    expect(shapeless.status).toBe(400);
+    const shapeError = ((await shapeless.json()) as { error: { message: string } }).error.message;
+    expect(shapeError).toBe("not a push payload: repository: Invalid input: expected object, received undefined");
+    const huge = JSON.stringify({ pad: "x".repeat(5 * 1024 * 1024) });
+    const tooLarge = await fetch(hookUrl, { method: "POST", headers: forgeHeaders("github", "push", secret, huge, "bad-4"), body: huge });
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.text()).toContain("5 MiB");
+    const notForge = await fetch(hookUrl, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+    expect(notForge.status).toBe(400);
+    const recorded = await deliveries();
+    expect(recorded.find((d) => d.delivery_id === "bad-1")).toMatchObject({ outcome: "refused", status: 401 });
+    expect(recorded.find((d) => d.delivery_id === "bad-2")).toMatchObject({ outcome: "refused", status: 401 });
+    expect(recorded.find((d) => d.delivery_id === "bad-3")).toMatchObject({ outcome: "invalid", reason: shapeError, status: 400 });
+    expect(recorded.find((d) => d.delivery_id === "bad-4")).toMatchObject({ outcome: "refused", status: 413 });
+    expect(recorded.find((d) => d.forge === null)).toMatchObject({ outcome: "invalid", status: 400 });
+    // a refused delivery holds no claim on its id: the real one still builds (here: recorded, not a duplicate)
+    expect(recorded.filter((d) => d.outcome === "created")).toHaveLength(1);
+  });
+
+  test("Gitea pushes and GitLab merge requests build too, signed their own ways", async () => {
+    const third = await git.commit("acme/app.git", { "README.md": "three" }, { message: "third" });
+    const gitea = giteaPush("refs/heads/main", second, third, "third");
+    gitea.repository.clone_url = repo;
+    const viaGitea = await deliver(hookUrl, "gitea", "push", secret, gitea, "gt-1");
+    expect(viaGitea.status).toBe(201);
+    const giteaRun = ((await viaGitea.json()) as Delivery).run!;
+    expect((await runOf(giteaRun.id)).source).toMatchObject({ event: "push", sha: third, author: "Gitea", trigger: "webhook:gt-1" });
+
+    const mrHead = await git.commit("acme/app.git", { "mr.txt": "mr" }, { branch: "ms-viewport", message: "fixed readme" });
+    await git.git("acme/app.git", "push", "-q", "origin", `${mrHead}:refs/merge-requests/5/head`);
+    const mr = gitlabMergeRequest("open", 5, mrHead);
+    mr.object_attributes.target_branch = "main";
+    const viaGitlab = await deliver(hookUrl, "gitlab", "Merge Request Hook", secret, mr, "gl-1");
+    const gitlabDelivery = (await viaGitlab.json()) as Delivery;
+    expect(gitlabDelivery).toMatchObject({ forge: "gitlab", outcome: "created" });
+    expect((await runOf(gitlabDelivery.run!.id)).source).toMatchObject({ event: "pull_request", sha: mrHead, pr: { number: 5, fromFork: false } });
+    expect((await deliver(hookUrl, "gitlab", "Merge Request Hook", "wrong", mr, "gl-2")).status).toBe(401);
+    await cluster.waitRun(giteaRun.id, 60_000);
+    await cluster.waitRun(gitlabDelivery.run!.id, 60_000);
+  }, 120_000);
+});
+
+describe("forks", () => {
+  test("a pull request from a fork waits for approval and gets the group's variables but none of its secrets", async () => {
+    await cluster.api("PUT", "/api/v1/groups/app/secrets/FORK_SECRET", { value: "s3cr3t-value" });
+    await cluster.api("PUT", "/api/v1/groups/app/variables/PLAIN", { value: "plain-value" });
+    const head = await git.commit("acme/app.git", { "fork.txt": "from a fork" }, { branch: "fork-feature", message: "fork change" });
+    await git.git("acme/app.git", "push", "-q", "origin", `${head}:refs/pull/9/head`);
+    const res = await deliver(hookUrl, "github", "pull_request", secret, githubPullRequest("opened", 9, head, true), "fork-1");
+    const delivery = (await res.json()) as Delivery;
+    expect(delivery.outcome).toBe("created");
+    const waiting = await waitFor("the task to wait for approval", async () => {
+      const run = await runOf(delivery.run!.id);
+      return run.tasks[0]?.status === "waiting_approval" ? run : undefined;
+    });
+    expect(waiting.source).toMatchObject({ event: "pull_request", pr: { number: 9, fromFork: true } });
+    expect((await cluster.api("POST", `/api/v1/runs/${delivery.run!.id}/tasks/show/approve`)).status).toBe(200);
+    const run = await cluster.waitRun(delivery.run!.id, 60_000);
+    expect(run.result).toBe("success");
+    const log = await cluster.log(run.id, "show", 0);
+    expect(log).toContain(`sha=${head}`);
+    expect(log).toContain("secret=none plain=plain-value");
+
+    // the same pull request from the project's own repository gets the secret (and needs no approval)
+    const own = await deliver(hookUrl, "github", "pull_request", secret, githubPullRequest("synchronize", 9, head, false), "own-1");
+    const ownRun = await cluster.waitRun(((await own.json()) as Delivery).run!.id, 60_000);
+    expect(await cluster.log(ownRun.id, "show", 0)).toContain("secret=[REDACTED] plain=plain-value");
+  }, 120_000);
+});

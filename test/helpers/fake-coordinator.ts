@@ -1,0 +1,88 @@
+import type { ServerWebSocket } from "bun";
+import { type AgentMessage, type Assignment, decodeLogChunk } from "../../shared/protocol/index.ts";
+
+/**
+ * A stand-in coordinator for agent tests that need an assignment the real coordinator cannot build yet:
+ * it welcomes real agent processes, hands each connected agent the assignments given to `assign`, acks
+ * every report and log chunk, and collects what the agent sent back.
+ */
+export interface FakeCoordinator {
+  url: string;
+  /** Resolves once an agent named `agent` has connected. */
+  connected(agent: string): Promise<void>;
+  /** Sends the assignment to the agent; resolves with its reports and logs once its result arrives. */
+  assign(agent: string, assignment: Assignment): Promise<AttemptOutcome>;
+  stop(): void;
+}
+
+export interface AttemptOutcome {
+  reports: AgentMessage[];
+  result: Extract<AgentMessage, { type: "result" }>;
+  /** each step's log, by step index */
+  logs: Map<number, string>;
+}
+
+interface Pending {
+  reports: AgentMessage[];
+  logs: Map<number, Buffer>;
+  done: (o: AttemptOutcome) => void;
+}
+
+export function startFakeCoordinator(): FakeCoordinator {
+  const sockets = new Map<string, ServerWebSocket<{ name: string }>>();
+  const waiting = new Map<string, () => void>();
+  const pending = new Map<string, Pending>();
+  const server = Bun.serve<{ name: string }>({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req, srv) {
+      if (new URL(req.url).pathname === "/agent/v1/connect" && srv.upgrade(req, { data: { name: "" } })) return;
+      return new Response("not here", { status: 404 });
+    },
+    websocket: {
+      message(ws, raw) {
+        if (typeof raw !== "string") {
+          const chunk = decodeLogChunk(new Uint8Array(raw));
+          const p = pending.get(chunk.attempt);
+          if (!p) return;
+          const bytes = Buffer.concat([(p.logs.get(chunk.step) ?? Buffer.alloc(0)).subarray(0, chunk.offset), chunk.data]);
+          p.logs.set(chunk.step, bytes);
+          ws.send(JSON.stringify({ type: "log_ack", attempt: chunk.attempt, step: chunk.step, stored: bytes.length }));
+          return;
+        }
+        const m = JSON.parse(raw) as AgentMessage;
+        if (m.type === "hello") {
+          ws.data.name = m.name;
+          sockets.set(m.name, ws);
+          ws.send(JSON.stringify({ type: "welcome", agentId: `id-${m.name}`, heartbeatMs: 5000, leaseTtlMs: 30000, resume: [] }));
+          waiting.get(m.name)?.();
+          return;
+        }
+        // the lease renewal the agent waits for: without it, it ends its steps when the TTL runs out (fencing)
+        if (m.type === "heartbeat") ws.send(JSON.stringify({ type: "lease", seq: m.seq }));
+        if (!("attempt" in m)) return;
+        ws.send(JSON.stringify({ type: "ack", ids: [m.id] }));
+        const p = pending.get(m.attempt);
+        if (!p) return;
+        p.reports.push(m);
+        if (m.type === "result") {
+          pending.delete(m.attempt);
+          p.done({ reports: p.reports, result: m, logs: new Map([...p.logs].map(([step, b]) => [step, b.toString()])) });
+        }
+      },
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    connected: (agent) => (sockets.has(agent) ? Promise.resolve() : new Promise((resolve) => waiting.set(agent, resolve))),
+    assign(agent, assignment) {
+      const ws = sockets.get(agent);
+      if (!ws) throw new Error(`agent ${agent} is not connected`);
+      return new Promise((done) => {
+        pending.set(assignment.attempt, { reports: [], logs: new Map(), done });
+        ws.send(JSON.stringify({ type: "assign", assignment }));
+      });
+    },
+    stop: () => void server.stop(true),
+  };
+}
