@@ -1,8 +1,8 @@
 import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../coordinator/engine/types.ts";
-import type { AttemptView, RunView, TaskView } from "./api-types.ts";
+import type { AttemptView, RunView } from "./api-types.ts";
 import type { Client } from "./client.ts";
-import type { RunSummary } from "./api-types.ts";
-import { duration, paint, prefixedLines, printJson, runLabel, statusColour } from "./output.ts";
+import { prefixedLines } from "./output.ts";
+import { statusLine, waitingNote } from "./run-report.ts";
 import { streamStepLog } from "./step-log.ts";
 
 const POLL_MS = 300;
@@ -12,13 +12,16 @@ const STARTED_ATTEMPT_STATES: ReadonlySet<AttemptView["state"]> = new Set(["runn
 export interface FollowOptions {
   client: Client;
   run: string;
-  /** stream logs and task status lines to stdout; without it, only wait for the end */
+  /** stream logs, notes and task status lines to stdout; without it, only wait for the end */
   print?: boolean;
+  /** leave out what had already ended when following began (a rerun: only the new attempts) */
+  onlyNew?: boolean;
 }
 
 interface Followed {
   attempts: Map<number, Promise<void>>;
   ended: boolean;
+  note: string | null;
 }
 
 async function followAttempt(client: Client, run: string, task: string, attempt: AttemptView): Promise<void> {
@@ -36,52 +39,53 @@ async function followAttempt(client: Client, run: string, task: string, attempt:
   }
 }
 
-function statusLine(task: TaskView): string {
-  const last = task.attempts.at(-1);
-  const why = task.status === "success" ? null : (task.statusMessage ?? last?.error ?? (last?.exitCode ? `exit code ${last.exitCode}` : null));
-  const text = `==> ${task.name} ${task.status}${why ? `: ${why}` : ""} (${duration(task.startedAt, task.endedAt)})`;
-  return `${paint(text, statusColour(task.status))}\n`;
-}
-
 /**
- * Follows a run to its end by polling it: each attempt's step logs stream as soon as
- * the attempt starts, and a task's status line comes after the last of its logs.
+ * Follows a run to its end by polling it: each attempt's step logs stream as soon as the attempt
+ * starts; why a task waits (an approval, no agent) is said once each time it changes; a task's status
+ * line comes after the last of its logs, and the lines come in the order the tasks ended, so a failure
+ * is printed before what it caused (the tasks skipped or cancelled because of it).
  */
-export async function followRun({ client, run: id, print = true }: FollowOptions): Promise<RunView> {
+export async function followRun({ client, run: id, print = true, onlyNew = false }: FollowOptions): Promise<RunView> {
   const followed = new Map<string, Followed>();
-  const pending: Promise<void>[] = [];
+  const write = (text: string) => void process.stdout.write(text);
+  let lines = Promise.resolve();
+  let first = true;
   for (;;) {
     const run = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(id)}`);
     if (print) {
       for (const task of run.tasks) {
-        const f = followed.get(task.name) ?? { attempts: new Map(), ended: false };
-        followed.set(task.name, f);
+        let f = followed.get(task.name);
+        if (!f) {
+          f = { attempts: new Map(), ended: false, note: null };
+          followed.set(task.name, f);
+          if (first && onlyNew) {
+            for (const a of task.attempts) if (a.endedAt !== null) f.attempts.set(a.number, Promise.resolve());
+            f.ended = FINAL_TASK_STATUSES.has(task.status);
+          }
+        }
+        const note = waitingNote(run, task, client.url);
+        if (note !== f.note) {
+          if (note) write(`--> ${note}\n`);
+          f.note = note;
+        }
         for (const attempt of task.attempts) {
           if (!STARTED_ATTEMPT_STATES.has(attempt.state) || f.attempts.has(attempt.number)) continue;
           f.attempts.set(attempt.number, followAttempt(client, id, task.name, attempt));
         }
+        // a rerun brings an ended task back
+        if (f.ended && !FINAL_TASK_STATUSES.has(task.status)) f.ended = false;
         if (f.ended || !FINAL_TASK_STATUSES.has(task.status)) continue;
         f.ended = true;
-        pending.push(Promise.all(f.attempts.values()).then(() => void process.stdout.write(statusLine(task))));
+        const logs = [...f.attempts.values()];
+        lines = lines.then(() => Promise.all(logs)).then(() => write(statusLine(task)));
       }
     }
+    first = false;
     if (FINAL_RUN_PHASES.has(run.phase)) {
       const attempts = [...followed.values()].flatMap((f) => [...f.attempts.values()]);
-      await Promise.all([...pending, ...attempts]);
+      await Promise.all([lines, ...attempts]);
       return run;
     }
     await Bun.sleep(POLL_MS);
   }
-}
-
-/** What `drover run` and `drover project run` do with the run they started: follow it, say how it ended, exit 0 on success. */
-export async function followToEnd(client: Client, created: RunSummary, json = false): Promise<number> {
-  console.error(`run ${runLabel(created)}${created.project ? ` (${created.id})` : ""} in group ${created.group}`);
-  const ended = await followRun({ client, run: created.id, print: !json });
-  if (json) printJson(ended);
-  else {
-    const why = ended.error ? ` (${ended.error})` : "";
-    console.log(paint(`run ${runLabel(ended)} ${ended.phase}: ${ended.result}${why}`, statusColour(ended.result)));
-  }
-  return ended.result === "success" ? 0 : 1;
 }

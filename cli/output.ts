@@ -1,5 +1,7 @@
 import { formatBytes } from "../shared/format.ts";
 
+export { runLabel } from "../shared/format.ts";
+
 const COLOURS = { red: 31, green: 32, yellow: 33, dim: 2 } as const;
 export type Colour = keyof typeof COLOURS;
 
@@ -38,10 +40,6 @@ export function age(ms: number): string {
 
 // Sweden's locale writes the local time as "2025-01-31 14:05:00", which sorts and reads well.
 export const when = (ms: number) => new Date(ms).toLocaleString("sv-SE");
-
-/** A project's runs go by `project #N`, others by id. */
-export const runLabel = (run: { id: string; project: string | null; number: number | null }) =>
-  run.project && run.number !== null ? `${run.project} #${run.number}` : run.id;
 
 export const printJson = (value: unknown) => console.log(JSON.stringify(value, null, 2));
 

@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { z } from "zod";
+import { durationToMs, memoryToBytes } from "../shared/pipeline/index.ts";
 import { type Retention, retentionFromEnv } from "./gc/retention.ts";
 
 export interface CoordinatorConfig {
@@ -52,15 +54,81 @@ function persistentToken(dataDir: string, name: string, given: string | undefine
   return token;
 }
 
-const numberFrom = (value: string | undefined, fallback: number) => (value ? Number(value) : fallback);
+/** A setting in milliseconds: a plain number is milliseconds, or a duration like `15s`, `5m`, `1h`. */
+const duration = (fallback: number, { zero = false } = {}) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return fallback;
+      const ms = /^\d+$/.test(raw.trim()) ? Number(raw) : durationToMs(raw);
+      if (ms === null || ms < 0 || (ms === 0 && !zero)) {
+        const what = zero ? "milliseconds" : "a positive number of milliseconds";
+        ctx.addIssue({ code: "custom", message: `expected ${what} or a duration like 15s, 5m or 1h, got "${raw}"` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** A setting in bytes: a plain number, or a size like `512M`, `1G`. */
+const size = (fallback: number) =>
+  z
+    .string()
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined || raw.trim() === "") return fallback;
+      const bytes = memoryToBytes(raw);
+      if (bytes === null) {
+        ctx.addIssue({ code: "custom", message: `expected bytes or a size like 512M or 1G, got "${raw}"` });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
+const port = z.coerce
+  .number({ error: "expected a port number" })
+  .int("expected a port number")
+  .min(0, "expected a port from 0 to 65535")
+  .max(65535, "expected a port from 0 to 65535");
+
+/** Every setting read from the environment, checked at start: a bad one stops the coordinator, naming it. */
+const EnvSettings = z
+  .object({
+    PORT: port.default(8080),
+    DROVER_HEARTBEAT_MS: duration(5000),
+    DROVER_LEASE_TTL_MS: duration(15000),
+    DROVER_RECONNECT_GRACE_MS: duration(15000, { zero: true }),
+    DROVER_ACCEPT_TIMEOUT_MS: duration(5000),
+    DROVER_CANCEL_GRACE_MS: duration(10000, { zero: true }),
+    DROVER_QUEUE_TIMEOUT_MS: duration(24 * 3600 * 1000),
+    DROVER_GC_INTERVAL_MS: duration(10 * 60 * 1000),
+    DROVER_MAX_OBJECT_BYTES: size(1024 ** 3),
+    DROVER_MAX_LOG_BYTES: size(100 * 1024 * 1024),
+    DROVER_PUBLIC_URL: z.url({ error: "expected a URL like https://ci.example.com" }).optional(),
+  })
+  .refine((s) => s.DROVER_HEARTBEAT_MS < s.DROVER_LEASE_TTL_MS, {
+    path: ["DROVER_HEARTBEAT_MS"],
+    message: "must be shorter than DROVER_LEASE_TTL_MS, or every lease lapses between two heartbeats",
+  });
+
+export class ConfigError extends Error {}
+
+function readSettings(env: Record<string, string | undefined>, givenPort: number | undefined) {
+  const parsed = EnvSettings.safeParse(env);
+  const problems = parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+  if (givenPort !== undefined && !port.safeParse(givenPort).success) problems.push(`--port: expected a port from 0 to 65535`);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(`invalid settings:\n  ${problems.join("\n  ")}`);
+  return parsed.data;
+}
 
 export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
   const env = input.env ?? process.env;
+  const settings = readSettings(env, input.port);
   const dataDir = resolve(input.dataDir ?? env.DROVER_DATA ?? "./data");
   mkdirSync(dataDir, { recursive: true });
   return {
     host: input.host ?? env.DROVER_HOST ?? "127.0.0.1",
-    port: input.port ?? numberFrom(env.PORT, 8080),
+    port: input.port ?? settings.PORT,
     dataDir,
     dbUrl: env.DROVER_DB_URL ?? `file:${join(dataDir, "drover.db")}`,
     dbAuthToken: env.DROVER_DB_AUTH_TOKEN,
@@ -68,18 +136,18 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     fsync: !input.noFsync,
     adminToken: persistentToken(dataDir, "admin", env.DROVER_ADMIN_TOKEN),
     agentToken: persistentToken(dataDir, "agent", env.DROVER_AGENT_TOKEN),
-    heartbeatMs: numberFrom(env.DROVER_HEARTBEAT_MS, 5000),
-    leaseTtlMs: numberFrom(env.DROVER_LEASE_TTL_MS, 15000),
-    reconnectGraceMs: numberFrom(env.DROVER_RECONNECT_GRACE_MS, 15000),
-    acceptTimeoutMs: numberFrom(env.DROVER_ACCEPT_TIMEOUT_MS, 5000),
-    cancelGraceMs: numberFrom(env.DROVER_CANCEL_GRACE_MS, 10000),
-    queueTimeoutMs: numberFrom(env.DROVER_QUEUE_TIMEOUT_MS, 24 * 3600 * 1000),
-    maxObjectBytes: numberFrom(env.DROVER_MAX_OBJECT_BYTES, 1024 ** 3),
-    maxLogBytes: numberFrom(env.DROVER_MAX_LOG_BYTES, 100 * 1024 * 1024),
-    publicUrl: env.DROVER_PUBLIC_URL,
+    heartbeatMs: settings.DROVER_HEARTBEAT_MS,
+    leaseTtlMs: settings.DROVER_LEASE_TTL_MS,
+    reconnectGraceMs: settings.DROVER_RECONNECT_GRACE_MS,
+    acceptTimeoutMs: settings.DROVER_ACCEPT_TIMEOUT_MS,
+    cancelGraceMs: settings.DROVER_CANCEL_GRACE_MS,
+    queueTimeoutMs: settings.DROVER_QUEUE_TIMEOUT_MS,
+    maxObjectBytes: settings.DROVER_MAX_OBJECT_BYTES,
+    maxLogBytes: settings.DROVER_MAX_LOG_BYTES,
+    publicUrl: settings.DROVER_PUBLIC_URL,
     retention: retentionFromEnv(env),
     secretKey: env.DROVER_SECRET_KEY,
-    gcIntervalMs: numberFrom(env.DROVER_GC_INTERVAL_MS, 10 * 60 * 1000),
+    gcIntervalMs: settings.DROVER_GC_INTERVAL_MS,
     distDir: resolve(env.DROVER_AGENT_DIST ?? join(import.meta.dir, "../dist")),
   };
 }

@@ -12,6 +12,7 @@ import { CommitStatuses } from "./forges/status-notifier.ts";
 import { statusTargets } from "./forges/status-target.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
 import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
+import { sameSecret } from "./secrets/digests.ts";
 import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
@@ -132,8 +133,9 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       const url = new URL(req.url);
       if (url.pathname === "/agent/v1/connect") {
         const token = (req.headers.get("authorization") ?? "").replace(/^Bearer /, "");
-        const groupLock = token === config.agentToken ? null : await agentTokenGroup(db, token);
-        if (token !== config.agentToken && groupLock === undefined) {
+        const fleetToken = sameSecret(token, config.agentToken);
+        const groupLock = fleetToken ? null : await agentTokenGroup(db, token);
+        if (!fleetToken && groupLock === undefined) {
           return Response.json({ error: { code: "unauthorized", message: "bad agent token" } }, { status: 401 });
         }
         const remote = srv.requestIP(req)?.address ?? "unknown";

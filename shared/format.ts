@@ -8,3 +8,7 @@ export function formatBytes(n: number): string {
   }
   return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
 }
+
+/** A project's runs go by `project #N`, the others by id. */
+export const runLabel = (run: { id: string; project: string | null; number: number | null }) =>
+  run.project && run.number !== null ? `${run.project} #${run.number}` : run.id;

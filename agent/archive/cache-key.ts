@@ -1,5 +1,5 @@
-import { stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { realpath, stat } from "node:fs/promises";
+import { isAbsolute, relative, resolve } from "node:path";
 
 export interface KeyContext {
   /** the work dir: `checksum` paths are relative to it */
@@ -13,8 +13,18 @@ const TEMPLATE = /\{\{(.*?)\}\}/g;
 const CALL = /^\s*([a-z]+)(?:\s+"([^"]*)")?\s*$/;
 const KNOWN = '{{ checksum "file" }}, {{ arch }}, {{ os }}, {{ env "NAME" }}, {{ year }}, {{ month }}, {{ day }}';
 
+/** The file's real path when it lies inside the work dir (symlinks followed), else null. */
+async function insideWorkDir(dir: string, file: string): Promise<string | null> {
+  if (isAbsolute(file)) return null;
+  const [root, path] = await Promise.all([realpath(dir), realpath(resolve(dir, file))]).catch(() => [null, null]);
+  if (!root || !path) return resolve(dir, file);
+  const rel = relative(root, path);
+  return rel.startsWith("..") || isAbsolute(rel) ? null : path;
+}
+
 async function checksum(dir: string, file: string): Promise<string> {
-  const path = resolve(dir, file);
+  const path = await insideWorkDir(dir, file);
+  if (path === null) throw new Error(`{{ checksum "${file}" }}: ${file} is outside the work dir`);
   // Any stat error, not only a missing file (Bun's throwIfNoEntry still throws ENOTDIR for "file/x"), means no file to hash.
   const isFile = await stat(path).then((s) => s.isFile(), () => false);
   if (!isFile) throw new Error(`{{ checksum "${file}" }}: ${file} is not a file in the work dir`);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type RetryPolicy, retry } from "../../shared/retry.ts";
+import type { TestReportFormat } from "../../shared/pipeline/types.ts";
 
 /** Idempotent reads survive a dropped connection or a coordinator restart; uploads are never retried (their body is a one-shot stream). */
 export const IDEMPOTENT_READ: RetryPolicy = { tries: 3, baseMs: 250, maxMs: 2_000 };
@@ -22,6 +23,7 @@ const cacheSchema = z.object({ key: z.string(), object: z.string(), size: z.numb
 const workspacesSchema = z.object({ archives: z.array(z.object({ task: z.string(), object: z.string(), size: z.number() })) });
 const cacheStoredSchema = z.object({ stored: z.boolean() });
 const artifactSchema = z.object({ path: z.string(), size: z.number(), sha256: z.string() });
+const testReportSchema = z.object({ cases: z.number(), failed: z.number(), skipped: z.number() });
 
 export type CacheEntry = z.infer<typeof cacheSchema>;
 export type WorkspaceArchive = z.infer<typeof workspacesSchema>["archives"][number];
@@ -141,5 +143,11 @@ export class FilesClient {
   async putArtifact(path: string, content: Blob): Promise<z.infer<typeof artifactSchema>> {
     const res = await this.request("PUT", `artifacts/${encodePath(path)}`, content);
     return this.json(artifactSchema, res);
+  }
+
+  /** Sends a test report (JUnit XML or TAP) for the coordinator to parse; says how many cases it held. */
+  async putTestReport(step: number, path: string, format: TestReportFormat, content: Blob): Promise<z.infer<typeof testReportSchema>> {
+    const res = await this.request("PUT", `test-reports/${step}/${encodePath(path)}?format=${format}`, content);
+    return this.json(testReportSchema, res);
   }
 }

@@ -106,10 +106,14 @@ export class AttemptRunner {
 
   private async runSteps(): Promise<Outcome> {
     const a = this.assignment;
-    const last = a.steps.length - 1;
+    let failure: Outcome | null = null;
+    // whether a step from `from` on will still run: after a failure only test_results steps run
+    const more = (from: number) => a.steps.slice(from).some((s) => !failure || s.kind === "test_results");
     for (const [index, step] of a.steps.entries()) {
       // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
+      // After a failure only test_results steps run: the failed tests' reports are what explains it.
+      if (failure && step.kind !== "test_results") continue;
       void this.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
       // Hooks before the task and the checkout are the start of the first step's log (pipeline steps keep their
       // indices); a failure there fails that step.
@@ -146,16 +150,17 @@ export class AttemptRunner {
       let outcome: Outcome | null = null;
       if (this.stopReason === "cancelled") outcome = { status: "stopped", exitCode, error };
       else if (infrastructure) outcome = { status: "error", exitCode, error };
-      else if (exitCode !== 0 || error) outcome = { status: "failed", exitCode, error };
-      else if (index === last) {
-        // every step that ran succeeded, but time ran out before the attempt was through
-        outcome = this.stopReason === "timeout" ? { status: "failed", exitCode: null, error: "timeout" } : { status: "success", exitCode: 0, error: null };
+      else {
+        if ((exitCode !== 0 || error) && !failure) failure = { status: "failed", exitCode, error };
+        // the last step to run: every one succeeded, but time may have run out before the attempt was through
+        const timedOut: Outcome = { status: "failed", exitCode: null, error: "timeout" };
+        if (!more(index + 1)) outcome = failure ?? (this.stopReason === "timeout" ? timedOut : { status: "success", exitCode: 0, error: null });
       }
       if (outcome) return this.endStep(index, log, append, { exitCode, error }, outcome);
       await this.endStep(index, log, append, { exitCode, error }, null);
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
-    return { status: "failed", exitCode: null, error: "timeout" };
+    return failure ?? { status: "failed", exitCode: null, error: "timeout" };
   }
 
   /**

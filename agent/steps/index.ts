@@ -8,6 +8,7 @@ import { restoreWorkspace } from "./restore-workspace.ts";
 import { saveArtifact } from "./save-artifact.ts";
 import { saveCache } from "./save-cache.ts";
 import { saveToWorkspace } from "./save-to-workspace.ts";
+import { testResults } from "./test-results.ts";
 
 export type ArchiveStep = Exclude<AssignedStep, { kind: "run" }>;
 
@@ -44,6 +45,8 @@ function run(step: ArchiveStep, ctx: StepContext): Promise<void> {
       return restoreCache(step, ctx);
     case "save_artifact":
       return saveArtifact(step, ctx);
+    case "test_results":
+      return testResults(step, ctx);
   }
 }
 

@@ -6,6 +6,7 @@ import { cancel } from "./cancel.ts";
 import { init } from "./init.ts";
 import { lint } from "./lint.ts";
 import { logs } from "./logs.ts";
+import { rerun } from "./rerun.ts";
 import { project } from "./project.ts";
 import { restart } from "./restart.ts";
 import { run } from "./run.ts";
@@ -14,4 +15,4 @@ import { secret } from "./secret.ts";
 import { serve } from "./serve.ts";
 import { tasks } from "./tasks.ts";
 
-export const commands: Command[] = [init, lint, serve, run, runs, logs, approve, cancel, restart, tasks, agents, artifacts, secret, project];
+export const commands: Command[] = [init, lint, serve, run, runs, logs, approve, cancel, restart, rerun, tasks, agents, artifacts, secret, project];

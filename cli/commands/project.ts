@@ -3,7 +3,7 @@ import type { RunSummary } from "../api-types.ts";
 import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { followToEnd } from "../follow.ts";
+import { followToEnd } from "../watch.ts";
 import { printJson, runLabel, table } from "../output.ts";
 
 interface Project {

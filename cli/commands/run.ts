@@ -6,11 +6,11 @@ import type { RunSummary } from "../api-types.ts";
 import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
-import { followToEnd } from "../follow.ts";
 import { multipart } from "../multipart.ts";
 import { printJson } from "../output.ts";
 import { progressBar } from "../progress.ts";
 import { localCheckout } from "../local-checkout.ts";
+import { followToEnd } from "../watch.ts";
 import { workspaceFiles } from "../workspace-files.ts";
 
 /** Direct runs of one directory share a readable group, so `drover runs --group direct/me/app` finds them. */

@@ -12,7 +12,7 @@ import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 
 /** The calling agent's own running attempt, or a 403: an agent may touch only its own attempts. */
-function ownAttempt(c: Context<AppEnv>, states: AttemptState[] = ["running"]) {
+export function ownAttempt(c: Context<AppEnv>, states: AttemptState[] = ["running"]) {
   const found = c.get("services").scheduler.attempt(c.req.param("attempt") ?? "");
   const principal = c.get("principal");
   if (!principal.agentId || found?.attempt.agentId !== principal.agentId || !states.includes(found.attempt.state)) {

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
+import { agentTestReportRoutes } from "./agent-test-reports.ts";
 import { agentTokenRoutes } from "./agent-tokens.ts";
 import { agentRoutes } from "./agents.ts";
 import { attemptRoutes } from "./attempts.ts";
@@ -18,9 +19,11 @@ import { logRoutes } from "./logs.ts";
 import { openApiRoutes } from "./openapi/document.ts";
 import { pipelineSchemaRoute } from "./pipeline-schema.ts";
 import { projectRoutes } from "./projects.ts";
+import { queueRoutes } from "./queue.ts";
 import { runActionRoutes } from "./run-actions.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
+import { testRoutes } from "./tests.ts";
 import { tokenRoutes } from "./tokens.ts";
 import { webRoutes } from "../web/routes.tsx";
 
@@ -54,13 +57,16 @@ export function createApp(
   app.route("/api/v1/agent-tokens", agentTokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/runs", artifactRoutes);
+  app.route("/api/v1/runs", testRoutes);
   app.route("/api/v1/gc", gcRoutes(options.retention));
   app.route("/api/v1/agents", agentRoutes);
+  app.route("/api/v1/queue", queueRoutes);
   app.route("/api/v1/attempts", attemptRoutes);
   app.route("/api/v1/schedules", scheduleRoutes);
   app.route("/api/v1/hooks", hookRoutes);
   app.route("/api/v1/projects", projectRoutes(options.publicUrl));
   app.route("/api/v1/projects", deliveryRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
+  app.route("/agent/v1", agentTestReportRoutes);
   return app;
 }

@@ -21,7 +21,8 @@ artifactRoutes.get("/:id/artifacts", requireRole("viewer"), async (c) => {
       path: a.path,
       size: a.size,
       sha256: a.sha256,
-      url: `/api/v1/runs/${id}/artifacts/${encodeURIComponent(a.task)}/${a.path}`,
+      // every segment percent-encoded: a path may hold '#', '?', '%' or spaces
+      url: `/api/v1/runs/${encodeURIComponent(id)}/artifacts/${encodeURIComponent(a.task)}/${a.path.split("/").map(encodeURIComponent).join("/")}`,
     })),
   });
 });

@@ -1,5 +1,6 @@
 import { and, eq, isNull } from "drizzle-orm";
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
 import { DroverError } from "../../shared/errors.ts";
 import { tokens } from "../db/schema.ts";
 import { agentByCredential } from "../fleet/registration.ts";
@@ -17,15 +18,24 @@ export async function userForToken(services: Services, token: string): Promise<P
   return row ? { role: row.role as UserRole, user: row.user } : undefined;
 }
 
+/** The web UI's login cookie (HttpOnly, SameSite=Strict): pages' scripts call the API with it, never holding the token. */
+export const SESSION_COOKIE = "drover_token";
+
+/** A request a page of this very origin made (a browser says so in Sec-Fetch-Site, or at least in Origin). */
+export const fromThisOrigin = (c: Context) =>
+  c.req.header("sec-fetch-site") === "same-origin" || c.req.header("origin") === new URL(c.req.url).origin;
+
 /**
  * Bearer tokens: the admin token from the environment, API tokens created through
  * the API (stored hashed), the fleet registration token, or an agent's own
- * credential (with `X-Drover-Agent: <id>`), which limits it to that agent's attempts.
+ * credential (with `X-Drover-Agent: <id>`), which limits it to that agent's attempts. Without one, the
+ * login cookie of a request from this origin's own pages.
  */
 export function authenticate(): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const header = c.req.header("authorization") ?? "";
-    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : (c.req.query("access_token") ?? "");
+    const cookie = fromThisOrigin(c) ? getCookie(c, SESSION_COOKIE) : undefined;
+    const token = header.startsWith("Bearer ") ? header.slice(7).trim() : (c.req.query("access_token") ?? cookie ?? "");
     if (!token) throw new DroverError("unauthorized", "missing bearer token");
     const services = c.get("services");
     const agentId = c.req.header("x-drover-agent");

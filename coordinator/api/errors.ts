@@ -22,6 +22,12 @@ export function errorResponse(c: Context, err: unknown): Response {
     const body: ErrorBody = { error: { code: err.code, message: err.message, details: err.details } };
     return c.json(body, STATUS[err.code]);
   }
+  // SQLite's "database or disk is full" (SQLITE_FULL), wherever it surfaces, is the disk, not a bug
+  if (/SQLITE_FULL|database or disk is full/.test(`${(err as Error)?.message} ${((err as Error)?.cause as Error)?.message}`)) {
+    console.error("[api] coordinator out of disk space:", (err as Error).message);
+    const body: ErrorBody = { error: { code: "storage_error", message: "coordinator out of disk space" } };
+    return c.json(body, 503);
+  }
   console.error("[api] unexpected error:", err);
   const body: ErrorBody = { error: { code: "internal", message: "internal error" } };
   return c.json(body, 500);

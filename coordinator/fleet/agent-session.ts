@@ -9,7 +9,7 @@ import {
   MAX_LOG_FRAME_BYTES,
   PROTOCOL_VERSION,
 } from "../../shared/protocol/index.ts";
-import { LogGapError } from "../logs/live-logs.ts";
+import { DiskFullError, LogGapError } from "../logs/live-logs.ts";
 import type { AgentSocket, OnlineAgent } from "./fleet.ts";
 import type { FleetServices } from "./services.ts";
 
@@ -210,6 +210,11 @@ export class AgentSession {
     } catch (e) {
       if (e instanceof LogGapError) {
         this.protocolError(e.message);
+        return;
+      }
+      // not written, so not acknowledged: the attempt fails saying why, instead of wedging
+      if (e instanceof DiskFullError) {
+        this.services.diskFull(key, e);
         return;
       }
       throw e;

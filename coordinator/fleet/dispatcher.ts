@@ -8,6 +8,7 @@ import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "./fleet.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
+import type { Waiting } from "./queue-depth.ts";
 
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
@@ -41,6 +42,15 @@ export class Dispatcher implements QueueSink {
 
   get length(): number {
     return this.queue.size;
+  }
+
+  /** The queued attempts with their task's spec, for the queue's depth (queue-depth.ts). */
+  *waiting(): Generator<Waiting> {
+    for (const queued of this.queue.values()) {
+      const found = this.scheduler.attempt(queued.id);
+      const task = found?.attempt.state === "queued" ? found.active.tasks.get(queued.taskId) : undefined;
+      if (task) yield { spec: task.spec, readyAt: queued.readyAt };
+    }
   }
 
   cancel(attempt: AttemptRow, graceMs: number): void {
@@ -89,8 +99,9 @@ export class Dispatcher implements QueueSink {
       this.ordered = true;
     }
     for (const queued of [...this.queue.values()]) {
-      // nothing can be placed once every slot is taken; timeouts are still checked on the periodic pump
-      if (!this.anyFreeSlot() && Date.now() - queued.readyAt < this.queueTimeoutMs) break;
+      // nothing can be placed once every slot is taken; timeouts are still checked on the periodic pump,
+      // and with no agent at all each waiting task is told so
+      if (this.fleet.agents.size > 0 && !this.anyFreeSlot() && Date.now() - queued.readyAt < this.queueTimeoutMs) break;
       const found = this.scheduler.attempt(queued.id);
       if (!found || found.attempt.state !== "queued") {
         this.queue.delete(queued.id);
@@ -125,7 +136,7 @@ export class Dispatcher implements QueueSink {
   }
 
   /**
-   * A task no agent could ever take says so instead of waiting silently, and
+   * A task no online agent could take says so instead of waiting silently, and
    * any attempt waiting past the queue timeout fails.
    */
   private async unplaced(queued: AttemptRow, task: TaskRow): Promise<void> {
@@ -140,8 +151,10 @@ export class Dispatcher implements QueueSink {
       if (ended) await this.onAttemptEnded(ended);
       return;
     }
-    const possible = [...this.fleet.known.values()].some((row) => agentMatches(row, task.spec));
-    const message = possible ? null : `no agent can take this task (needs ${describeNeeds(task.spec)})`;
+    // Said in the words the CLI and the run page show as they are: why the task waits.
+    const possible = [...this.fleet.agents.values()].some((agent) => agent.socket && agentMatches(agent.row, task.spec));
+    const needs = describeNeeds(task.spec);
+    const message = possible ? null : needs ? `queued: no online agent matches ${needs}` : "queued: no agent is online";
     if (message !== task.statusMessage) await this.scheduler.setTaskMessage(task, message);
   }
 

@@ -69,9 +69,11 @@ export function pickAgent(
   return holder ?? best;
 }
 
-/** Says what a task needs, for the status message of a task no agent can take. */
+/** Says what a task asks of its agent (only what it asks), for the status message of a task no agent can take. */
 export function describeNeeds(task: TaskSpec): string {
-  const needs = [`arch=${task.arch ?? "any"}`, `group=${task.group ?? "any"}`];
+  const needs: string[] = [];
+  if (task.arch) needs.push(`arch=${task.arch}`);
+  if (task.group) needs.push(`group=${task.group}`);
   if (task.sandbox) needs.push("executor=sandbox");
   for (const [k, v] of Object.entries(task.labels)) needs.push(`${k}=${v}`);
   if (task.resources?.cpu) needs.push(`cpu=${task.resources.cpu}`);

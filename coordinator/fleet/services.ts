@@ -1,6 +1,8 @@
 import type { Hello, Welcome } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
-import type { LiveLogs } from "../logs/live-logs.ts";
+import { background } from "../../shared/background.ts";
+import type { DiskFullError, LiveLogs, LogKey } from "../logs/live-logs.ts";
+import { diskFull } from "../metrics/registry.ts";
 import type { AttemptReports } from "../runs/attempt-reports.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { Cleanups } from "./cleanups.ts";
@@ -122,19 +124,35 @@ export class FleetServices {
     return this.end(agent, attemptId, "lost", `lost: ${why}`);
   }
 
-  /** Ends an attempt whose report could not be applied: an infrastructure error, retried on its own budget. */
-  failAttempt(attemptId: string, why: string): Promise<void> {
+  /**
+   * Ends an attempt the coordinator cannot go on with, and stops it on its agent: by default an
+   * infrastructure error (a report that could not be applied), retried on its own budget.
+   */
+  failAttempt(attemptId: string, why: string, state: "error" | "failed" = "error"): Promise<void> {
     return this.scheduler.serial.run(async () => {
       const agentId = this.scheduler.attempt(attemptId)?.attempt.agentId;
       const agent = agentId ? this.fleet.agents.get(agentId) : undefined;
       if (!agent) return;
       agent.socket?.send({ type: "cancel", attempt: attemptId, graceMs: 0 });
-      await this.end(agent, attemptId, "error", why);
+      await this.end(agent, attemptId, state, why);
     });
   }
 
+  /**
+   * A step's log could not be written for want of disk: the log is given up (its file removed, which
+   * gives the space back) and the attempt fails, not retried, since a retry would meet the same disk.
+   */
+  diskFull(key: LogKey, error: DiskFullError): void {
+    const first = !this.logs.discarded(key);
+    this.logs.discard(key, error);
+    if (!first) return;
+    diskFull.inc({ what: "log" });
+    console.error(`[logs] ${error.message}: step ${key.step} of attempt ${key.attempt} fails, its log given up`);
+    background("disk full", this.failAttempt(key.attempt, error.message, "failed"));
+  }
+
   /** Callers hold `serial`. */
-  private async end(agent: OnlineAgent, attemptId: string, state: "lost" | "error", error: string): Promise<void> {
+  private async end(agent: OnlineAgent, attemptId: string, state: "lost" | "error" | "failed", error: string): Promise<void> {
     agent.running.delete(attemptId);
     const ended = await this.scheduler.transition(attemptId, ["assigned", "running"], { state, error, endedAt: Date.now() });
     if (!ended) return;

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { AppendReservation } from "../../shared/reserve-space.ts";
 import type { ObjectStore } from "../store/object-store.ts";
@@ -30,6 +30,18 @@ export interface FinalLog {
 
 export class LogGapError extends Error {}
 
+/**
+ * The coordinator's disk is full (or the data dir's quota spent): the bytes were not stored and not
+ * acknowledged. The step's live log is given up; the attempt fails saying why.
+ */
+export class DiskFullError extends Error {
+  constructor(cause: unknown) {
+    super(`coordinator out of disk space: ${(cause as Error).message}`, { cause });
+  }
+}
+
+const isDiskFull = (e: unknown) => ["ENOSPC", "EDQUOT"].includes((e as NodeJS.ErrnoException).code ?? "");
+
 /** Bytes just written to a live log, at `offset` in it. */
 export interface Written {
   offset: number;
@@ -48,6 +60,8 @@ export class LiveLogs {
   private readonly logs = new Map<string, LiveLog>();
   /** logs already moved to storage, so a late duplicate chunk is acknowledged, not re-opened */
   private readonly finalized = new Map<string, number>();
+  /** logs given up on a full disk: later chunks of them are refused, not written to a new file */
+  private readonly failed = new Map<string, DiskFullError>();
   private readonly watchers = new Map<string, Set<(written: Written | null) => void>>();
 
   constructor(
@@ -85,6 +99,8 @@ export class LiveLogs {
   append(key: LogKey, offset: number, data: Uint8Array): number {
     const done = this.finalized.get(liveName(key));
     if (done !== undefined) return done;
+    const failed = this.failed.get(liveName(key));
+    if (failed) throw failed;
     const log = this.open(key);
     if (offset > log.received) throw new LogGapError(`log gap: have ${log.received} bytes, chunk starts at ${offset}`);
     const fresh = data.subarray(log.received - offset);
@@ -97,12 +113,43 @@ export class LiveLogs {
     return log.received;
   }
 
+  /**
+   * Appends all of `data` or nothing: a short or failed write is cut back off the file, so what is
+   * counted (and acknowledged) never runs ahead of what the file holds.
+   */
   private write(log: LiveLog, data: Uint8Array): void {
     log.reservation.grow(log.written);
-    writeSync(log.fd, data);
     const offset = log.written;
+    try {
+      for (let done = 0; done < data.length; ) done += writeSync(log.fd, data, done, data.length - done, offset + done);
+    } catch (e) {
+      ftruncateSync(log.fd, offset);
+      throw isDiskFull(e) ? new DiskFullError(e) : e;
+    }
     log.written += data.length;
     this.notify(log.name, { offset, data });
+  }
+
+  /** Whether the step's live log was given up on a full disk. */
+  discarded(key: LogKey): boolean {
+    return this.failed.has(liveName(key));
+  }
+
+  /**
+   * Gives up a step's live log after its disk filled: its file is removed (which gives the space back,
+   * so the database can record why), whoever waits for it is told, and later chunks are refused.
+   */
+  discard(key: LogKey, error: DiskFullError): void {
+    const name = liveName(key);
+    this.failed.set(name, error);
+    const log = this.logs.get(name);
+    if (log) {
+      closeSync(log.fd);
+      this.logs.delete(name);
+      log.waiting?.reject(error);
+    }
+    rmSync(join(this.dir, name), { force: true });
+    this.notify(name, null);
   }
 
   stored(key: LogKey): number {
@@ -110,16 +157,20 @@ export class LiveLogs {
     return this.logs.get(name)?.received ?? this.finalized.get(name) ?? this.fileSize(key);
   }
 
+  /** A live log file that is not there holds no bytes; any other failure to look is not "0 bytes stored". */
   private fileSize(key: LogKey): number {
     try {
       return statSync(join(this.dir, liveName(key))).size;
-    } catch {
-      return 0;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return 0;
+      throw e;
     }
   }
 
   /** Resolves once the log holds `size` bytes and has been moved into object storage. */
   finalize(key: LogKey, size: number): Promise<FinalLog> {
+    const failed = this.failed.get(liveName(key));
+    if (failed) return Promise.reject(failed);
     const log = this.open(key);
     return new Promise((resolve, reject) => {
       log.waiting = { size, resolve, reject };
@@ -192,6 +243,7 @@ export class LiveLogs {
   release(key: LogKey): void {
     const name = liveName(key);
     this.finalized.delete(name);
+    this.failed.delete(name);
     const log = this.logs.get(name);
     if (log && !log.waiting) {
       log.reservation.release(log.written);

@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge as PromGauge, type GaugeConfiguration, Histogram, Registry } from "prom-client";
+import type { QueueBucket } from "../fleet/queue-depth.ts";
 
 /** The coordinator's Prometheus metrics, served at /metrics. */
 export const metrics = new Registry();
@@ -8,6 +9,13 @@ export const gcRemoved = new Counter({
   name: "drover_gc_removed_total",
   help: "Objects (or cache entries) removed by each garbage collector",
   labelNames: ["collector"] as const,
+  registers: [metrics],
+});
+
+export const diskFull = new Counter({
+  name: "drover_disk_full_total",
+  help: "Writes the coordinator refused because its disk was full; each failed an attempt (what: log)",
+  labelNames: ["what"] as const,
   registers: [metrics],
 });
 
@@ -36,12 +44,20 @@ export interface StateSources {
   tasksByStatus(): Record<string, number>;
   agentsByState(): Record<string, number>;
   queueLength(): number;
+  /** buckets by group and arch only */
+  queueDepth(): QueueBucket[];
 }
 
 /** Gauges are read from the live state when Prometheus scrapes, never kept in step by hand. */
 export function registerStateGauges(sources: StateSources): void {
   // a process that starts a second coordinator (the in-process tests) reads the newest one's state
-  for (const name of ["drover_runs", "drover_tasks", "drover_agents", "drover_queue_length"]) metrics.removeSingleMetric(name);
+  const registered = new Set(metrics.getMetricsAsArray().map((m) => m.name));
+  const Gauge = class<T extends string> extends PromGauge<T> {
+    constructor(config: GaugeConfiguration<T>) {
+      if (registered.has(config.name)) metrics.removeSingleMetric(config.name);
+      super(config);
+    }
+  };
   const byLabel = (name: string, help: string, label: string, read: () => Promise<Record<string, number>> | Record<string, number>) =>
     new Gauge({
       name,
@@ -64,4 +80,18 @@ export function registerStateGauges(sources: StateSources): void {
       this.set(sources.queueLength());
     },
   });
+  // Per group and arch (labels left out: their combinations are unbounded), for autoscalers.
+  const perPool = (name: string, help: string, value: (bucket: QueueBucket) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["group", "arch"] as const,
+      registers: [metrics],
+      collect() {
+        this.reset();
+        for (const bucket of sources.queueDepth()) this.set({ group: bucket.group, arch: bucket.arch }, value(bucket));
+      },
+    });
+  perPool("drover_queue_depth", "Attempts waiting for an agent, by the executor group and arch they ask for", (b) => b.queued);
+  perPool("drover_queue_oldest_seconds", "Age of the oldest attempt waiting, by executor group and arch", (b) => b.oldestAgeSeconds);
 }

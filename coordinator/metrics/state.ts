@@ -3,6 +3,7 @@ import type { Db } from "../db/open.ts";
 import { runs } from "../db/schema.ts";
 import type { Dispatcher } from "../fleet/dispatcher.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import { queueDepth } from "../fleet/queue-depth.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import { registerStateGauges } from "./registry.ts";
 
@@ -21,5 +22,6 @@ export function exposeState(db: Db, scheduler: Scheduler, fleet: Fleet, dispatch
     tasksByStatus: () => count([...scheduler.active.values()].flatMap((a) => [...a.tasks.values()].map((t) => t.status))),
     agentsByState: () => count([...fleet.known.values()].map((a) => a.state)),
     queueLength: () => dispatcher.length,
+    queueDepth: () => queueDepth(dispatcher.waiting(), { byLabels: false }),
   });
 }

@@ -23,8 +23,9 @@ export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskNam
       throw new DroverError("conflict", `task ${taskName} is ${task.status}, not waiting for approval`);
     const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
     if (approvers.includes(user)) throw new DroverError("conflict", `${user} already approved ${taskName}`);
-    task.annotations = { ...task.annotations, approvers: [...approvers, user] };
-    await db.update(tasks).set({ annotations: task.annotations }).where(eq(tasks.id, task.id));
+    const annotations = { ...task.annotations, approvers: [...approvers, user] };
+    await db.update(tasks).set({ annotations }).where(eq(tasks.id, task.id));
+    task.annotations = annotations;
     await scheduler.appendEvent(runId, "approval", { task: taskName, user });
     await scheduler.advanceRun(runId);
     return task.annotations.approvers as string[];
@@ -100,18 +101,18 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
     const active = stored ? scheduler.track(stored.run, stored.tasks, stored.attempts) : scheduler.active.get(runId)!;
     const reset: TaskRow[] = [task, ...dependants(task, [...byName.values()]).filter((t) => t.status !== "success")];
     const writes: BatchItem<"sqlite">[] = [];
-    for (const t of reset) {
-      t.status = "notstarted";
-      t.endedAt = null;
-      writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
-    }
-    if (FINAL_RUN_PHASES.has(active.run.phase)) {
-      // an earlier cancel is spent: the rerun is a new request to run
-      const reopen = { phase: "running" as const, result: "unknown" as const, endedAt: null, cancelRequestedAt: null };
-      Object.assign(active.run, reopen);
-      writes.push(db.update(runs).set(reopen).where(eq(runs.id, runId)));
-    }
-    await writeAll(db, writes);
+    for (const t of reset) writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
+    // an earlier cancel is spent: the rerun is a new request to run
+    const reopen = { phase: "running" as const, result: "unknown" as const, endedAt: null, cancelRequestedAt: null };
+    const finished = FINAL_RUN_PHASES.has(active.run.phase);
+    if (finished) writes.push(db.update(runs).set(reopen).where(eq(runs.id, runId)));
+    await writeAll(db, writes).catch((e) => {
+      if (stored) scheduler.untrack(runId);
+      throw e;
+    });
+    // memory follows the database once the batch has committed
+    for (const t of reset) Object.assign(t, { status: "notstarted", endedAt: null });
+    if (finished) Object.assign(active.run, reopen);
     await scheduler.appendEvent(runId, "rerun", { task: taskName });
     await scheduler.advanceRun(runId);
   });

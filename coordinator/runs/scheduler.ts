@@ -106,12 +106,14 @@ export class Scheduler {
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
     const created: AttemptRow[] = [];
     const writes: BatchItem<"sqlite">[] = [];
+    // memory follows the database: changes are applied once the batch has committed, never before
+    const applied: (() => void)[] = [];
     for (const t of changedTasks) {
       const row = active.tasks.get(t.id)!;
       const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
       const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
       writes.push(this.db.update(tasks).set({ status: t.status, startedAt: started, endedAt: ended }).where(eq(tasks.id, t.id)));
-      Object.assign(row, { status: t.status, startedAt: started, endedAt: ended });
+      applied.push(() => Object.assign(row, { status: t.status, startedAt: started, endedAt: ended }));
     }
     for (const action of out.actions) {
       if (action.type === "create_attempt") {
@@ -142,7 +144,7 @@ export class Scheduler {
         created.push(row);
       } else {
         const found = active.attempts.get(action.attemptId);
-        if (found) found.cancelRequested = true;
+        if (found) applied.push(() => (found.cancelRequested = true));
       }
     }
     const phaseChanged = out.run.phase !== active.run.phase || out.run.result !== active.run.result;
@@ -155,10 +157,11 @@ export class Scheduler {
         endedAt: terminal ? now : null,
       };
       writes.push(this.db.update(runs).set(patch).where(eq(runs.id, runId)));
-      Object.assign(active.run, patch);
+      applied.push(() => Object.assign(active.run, patch));
     }
     writes.push(...chunkedInserts(this.db, events, out.events.map((e) => eventRow(runId, e, now))));
     await writeAll(this.db, writes);
+    for (const apply of applied) apply();
     for (const row of created) {
       active.attempts.set(row.id, { ...row, cancelRequested: false });
       this.attemptIndex.set(row.id, active);
@@ -242,6 +245,12 @@ export class Scheduler {
   async appendEvent(runId: string, kind: string, data: Record<string, unknown>): Promise<void> {
     await this.db.insert(events).values({ runId, kind, data, at: Date.now() });
     this.runEvents.publish(runId);
+  }
+
+  /** Stops tracking a run that was tracked again for a change that did not happen. */
+  untrack(runId: string): void {
+    const active = this.active.get(runId);
+    if (active) this.forget(active);
   }
 
   private forget(active: ActiveRun): void {

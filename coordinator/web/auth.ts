@@ -1,10 +1,10 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { html } from "hono/html";
-import { hasRole, userForToken } from "../api/auth.ts";
+import { hasRole, SESSION_COOKIE, userForToken } from "../api/auth.ts";
 import type { AppEnv, Principal, UserRole } from "../api/env.ts";
 
-export const COOKIE = "drover_token";
+export const COOKIE = SESSION_COOKIE;
 
 /** What UI routes see: who is logged in, and the bearer token the page hands to its client script. */
 export interface WebEnv {
@@ -14,7 +14,13 @@ export interface WebEnv {
 export const atLeast = (p: Principal, role: UserRole) => hasRole(p.role, role);
 
 /** Only same-site paths, so `next` cannot send a user elsewhere after login. */
-export const safeNext = (next: string | undefined) => (next?.startsWith("/") && !next.startsWith("//") ? next : "/");
+export function safeNext(next: string | undefined): string {
+  if (!next?.startsWith("/")) return "/";
+  // parsed as a browser would: `/\evil.example` and `//evil.example` both leave the site
+  const base = "http://drover.invalid";
+  const url = URL.canParse(next, base) ? new URL(next, base) : null;
+  return url?.origin === base ? url.pathname + url.search + url.hash : "/";
+}
 
 /**
  * A 303 to `location` whose body is the short note with a link that RFC 9110 suggests for it: a browser

@@ -5,7 +5,6 @@ import type { Principal } from "../api/env.ts";
 
 export interface Viewer {
   principal: Principal;
-  token: string;
 }
 
 interface Props {
@@ -29,8 +28,6 @@ export function Layout({ title, page, viewer, data, children }: Props) {
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
           <title>{`${title} · Drover`}</title>
-          {/* The page is only ever served to this token's holder; the script sends it as a bearer token. */}
-          {viewer && <meta name="drover-token" content={viewer.token} />}
           <link rel="icon" href="data:," />
           <link rel="stylesheet" href="/ui/style.css" />
           <script type="module" src="/ui/app.mjs" />
@@ -43,6 +40,7 @@ export function Layout({ title, page, viewer, data, children }: Props) {
             {viewer && (
               <nav>
                 <a href="/">Runs</a>
+                <a href="/projects">Projects</a>
                 <a href="/agents">Agents</a>
               </nav>
             )}

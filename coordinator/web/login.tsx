@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import { Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { userForToken } from "../api/auth.ts";
+import { fromThisOrigin, userForToken } from "../api/auth.ts";
 import { COOKIE, safeNext, seeOther, type WebEnv } from "./auth.ts";
 import { Layout } from "./layout.tsx";
 
@@ -29,8 +29,7 @@ export const loginRoutes = new Hono<WebEnv>();
 
 /** SameSite guards the pages; these two form posts set and clear the cookie, so they must come from here. */
 const sameOrigin: MiddlewareHandler<WebEnv> = async (c, next) => {
-  const fromHere = c.req.header("sec-fetch-site") === "same-origin" || c.req.header("origin") === new URL(c.req.url).origin;
-  if (!fromHere) return c.text("forms are only accepted from this site's own pages", 403);
+  if (!fromThisOrigin(c)) return c.text("forms are only accepted from this site's own pages", 403);
   await next();
 };
 

@@ -7,6 +7,7 @@ import { webAuth, type WebEnv } from "./auth.ts";
 import { seg } from "./format.ts";
 import { Layout, type Viewer } from "./layout.tsx";
 import { LogPage } from "./log-page.tsx";
+import { ProjectPage, ProjectsPage } from "./projects-page.tsx";
 import { loginRoutes } from "./login.tsx";
 import { RunPage } from "./run-page.tsx";
 import { readFilters, RunsListPage } from "./runs-list.tsx";
@@ -14,7 +15,7 @@ import { readFilters, RunsListPage } from "./runs-list.tsx";
 /** Serves a request with the API in the same process, as the UI's own requests would be. */
 export type ApiFetch = (request: Request) => Response | Promise<Response>;
 
-const viewerOf = (c: Context<WebEnv>): Viewer => ({ principal: c.get("principal"), token: c.get("token") });
+const viewerOf = (c: Context<WebEnv>): Viewer => ({ principal: c.get("principal") });
 
 function notFoundPage(c: Context<WebEnv>, what: string) {
   return c.html(
@@ -69,6 +70,13 @@ export function webRoutes(api: ApiFetch): Hono<WebEnv> {
     const headers = new Headers(res.headers);
     headers.set("content-disposition", `attachment; filename="${name}"`);
     return new Response(res.body, { status: res.status, headers });
+  });
+
+  web.get("/projects", auth, async (c) => c.html(await ProjectsPage({ services: c.get("services"), viewer: viewerOf(c) })));
+
+  web.get("/projects/:name", auth, async (c) => {
+    const page = await ProjectPage({ services: c.get("services"), viewer: viewerOf(c), name: c.req.param("name") });
+    return page ? c.html(page) : notFoundPage(c, `project ${c.req.param("name")}`);
   });
 
   web.get("/projects/:name/deliveries", auth, async (c) => {

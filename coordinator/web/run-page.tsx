@@ -9,6 +9,8 @@ import { atLeast } from "./auth.ts";
 import { Dag, type TaskShape } from "./dag.tsx";
 import { ACTIVE_PHASES, FINAL_PHASES, ago, isoTime, seg, span } from "./format.ts";
 import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
+import { runLabel } from "../../shared/format.ts";
+import { SourceFacts } from "./source.tsx";
 
 /** The run page, or undefined when there is no such run. */
 export async function RunPage({ db, viewer, id }: { db: Db; viewer: Viewer; id: string }) {
@@ -29,10 +31,10 @@ export async function RunPage({ db, viewer, id }: { db: Db; viewer: Viewer; id: 
   const canAct = atLeast(viewer.principal, "member");
   const active = ACTIVE_PHASES.includes(run.phase);
   return (
-    <Layout title={`Run ${run.id}`} page="run" viewer={viewer} data={{ run: run.id, phase: run.phase, after: String(last?.seq ?? 0) }}>
+    <Layout title={`Run ${runLabel(run)}`} page="run" viewer={viewer} data={{ run: run.id, phase: run.phase, after: String(last?.seq ?? 0) }}>
       <div class="title-row">
         <h1>
-          Run <span class="mono">{run.id}</span>
+          Run {run.project ? runLabel(run) : <span class="mono">{run.id}</span>}
         </h1>
         <Badge value={run.phase} field="phase" />
         <Badge value={run.result} field="result" />
@@ -60,6 +62,7 @@ export async function RunPage({ db, viewer, id }: { db: Db; viewer: Viewer; id: 
             {span(run.startedAt, run.endedAt) || "not started"}
           </span>
         </dd>
+        <SourceFacts run={run} />
         {run.variables.length > 0 && <dt>Variables</dt>}
         {run.variables.length > 0 && <dd class="mono">{run.variables.join(", ")}</dd>}
       </dl>

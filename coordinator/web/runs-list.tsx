@@ -3,12 +3,14 @@ import { asc } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { runs } from "../db/schema.ts";
 import { listRuns } from "../runs/list-runs.ts";
-import { ago, isoTime, seg, span } from "./format.ts";
+import { RUN_EVENTS } from "../../shared/source.ts";
+import { ago, isoTime, span } from "./format.ts";
 import { Badge, Layout, type Viewer } from "./layout.tsx";
+import { Commit, headline, RunLink, refName } from "./source.tsx";
 
 const PHASES = ["queued", "running", "finished", "cancelled", "setuperror"];
 const RESULTS = ["unknown", "success", "failed", "stopped", "error"];
-const FILTERS = ["group", "phase", "result", "user"] as const;
+const FILTERS = ["group", "project", "branch", "event", "phase", "result", "user"] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
 /** The filters from a query string; empty fields mean "any". */
@@ -62,6 +64,18 @@ export async function RunsListPage({ db, viewer, filters }: { db: Db; viewer: Vi
           User
           <input name="user" value={filters.user ?? ""} placeholder="any" />
         </label>
+        <label>
+          Project
+          <input name="project" value={filters.project ?? ""} placeholder="any" />
+        </label>
+        <label>
+          Branch
+          <input name="branch" value={filters.branch ?? ""} placeholder="any" />
+        </label>
+        <label for="filter-event">
+          Event
+          <Select name="event" options={[...RUN_EVENTS]} value={filters.event} />
+        </label>
         <button type="submit" class="btn primary">
           Filter
         </button>
@@ -74,7 +88,11 @@ export async function RunsListPage({ db, viewer, filters }: { db: Db; viewer: Vi
           <tr>
             <th>Run</th>
             <th>Group</th>
-            <th>User</th>
+            <th>Commit</th>
+            <th>Branch</th>
+            <th>Message</th>
+            <th>Author</th>
+            <th>Trigger</th>
             <th>Phase</th>
             <th>Result</th>
             <th>Created</th>
@@ -85,12 +103,18 @@ export async function RunsListPage({ db, viewer, filters }: { db: Db; viewer: Vi
           {rows.map((r) => (
             <tr data-run={r.id}>
               <td>
-                <a class="mono" href={`/runs/${seg(r.id)}`}>
-                  {r.id}
-                </a>
+                <RunLink run={r} />
               </td>
               <td>{r.group}</td>
-              <td>{r.user}</td>
+              <td>
+                <Commit source={r.source} />
+              </td>
+              <td class="small">{refName(r.source)}</td>
+              <td class="small" title={r.source?.message ?? ""}>
+                {headline(r.source?.message)}
+              </td>
+              <td class="small">{r.source?.author ?? ""}</td>
+              <td class="small">{r.source?.trigger ?? r.user}</td>
               <td>
                 <Badge value={r.phase} />
               </td>

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { ARCHS, type CheckoutOptions, CONDITIONS, type Dependency, type StepKind, type StepSpec, type Triggers } from "./types.ts";
+import { ARCHS, type CheckoutOptions, CONDITIONS, type Dependency, type StepKind, type StepSpec, TEST_REPORT_FORMATS, type Triggers } from "./types.ts";
 import { formatCount, LIMITS } from "./limits.ts";
 import { durationToMs, memoryToBytes } from "./units.ts";
 
@@ -53,6 +53,7 @@ export const STEP_KINDS = [
   "save_cache",
   "restore_cache",
   "save_artifact",
+  "test_results",
 ] as const satisfies readonly StepKind[];
 
 const restoreWorkspace = z
@@ -67,6 +68,7 @@ const rawStep = z.strictObject({
   save_cache: z.strictObject({ key: nonEmpty, paths }).optional(),
   restore_cache: z.strictObject({ keys: z.array(nonEmpty).min(1, "needs at least one key"), dest: relativePath.optional() }).optional(),
   save_artifact: z.strictObject({ paths }).optional(),
+  test_results: z.strictObject({ paths, format: z.enum(TEST_REPORT_FORMATS).default("junit") }).optional(),
 }, { error: (issue) => (issue.code === "invalid_type" ? "expected a step, e.g. { run: make }" : undefined) });
 
 function toStep(step: z.output<typeof rawStep>): StepSpec {
@@ -75,6 +77,7 @@ function toStep(step: z.output<typeof rawStep>): StepSpec {
   if (step.restore_workspace) return { kind: "restore_workspace", name: "restore_workspace", ...step.restore_workspace };
   if (step.save_cache) return { kind: "save_cache", name: "save_cache", ...step.save_cache };
   if (step.restore_cache) return { kind: "restore_cache", name: "restore_cache", ...step.restore_cache };
+  if (step.test_results) return { kind: "test_results", name: "test_results", ...step.test_results };
   return { kind: "save_artifact", name: "save_artifact", ...step.save_artifact! };
 }
 

@@ -4,6 +4,9 @@ export type Arch = (typeof ARCHS)[number];
 export const CONDITIONS = ["on_success", "on_failure", "on_skipped"] as const;
 export type Condition = (typeof CONDITIONS)[number];
 
+export const TEST_REPORT_FORMATS = ["junit", "tap"] as const;
+export type TestReportFormat = (typeof TEST_REPORT_FORMATS)[number];
+
 export interface Dependency {
   task: string;
   conditions: Condition[];
@@ -15,7 +18,8 @@ export type StepSpec =
   | { kind: "restore_workspace"; name: string; dest?: string }
   | { kind: "save_cache"; name: string; key: string; paths: string[] }
   | { kind: "restore_cache"; name: string; keys: string[]; dest?: string }
-  | { kind: "save_artifact"; name: string; paths: string[] };
+  | { kind: "save_artifact"; name: string; paths: string[] }
+  | { kind: "test_results"; name: string; paths: string[]; format: TestReportFormat };
 
 export type StepKind = StepSpec["kind"];
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TEST_REPORT_FORMATS } from "../pipeline/types.ts";
 
 export const stepSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("run"), name: z.string(), command: z.string(), env: z.record(z.string(), z.string()) }),
@@ -7,6 +8,7 @@ export const stepSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("save_cache"), name: z.string(), key: z.string(), paths: z.array(z.string()) }),
   z.object({ kind: z.literal("restore_cache"), name: z.string(), keys: z.array(z.string()), dest: z.string().optional() }),
   z.object({ kind: z.literal("save_artifact"), name: z.string(), paths: z.array(z.string()) }),
+  z.object({ kind: z.literal("test_results"), name: z.string(), paths: z.array(z.string()), format: z.enum(TEST_REPORT_FORMATS) }),
 ]);
 export type AssignedStep = z.infer<typeof stepSchema>;
 

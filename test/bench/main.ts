@@ -12,8 +12,9 @@ import type { Benchmark, Figure } from "./lib.ts";
 import { log } from "./log-throughput.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
+import { webhook } from "./webhook.ts";
 
-const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);

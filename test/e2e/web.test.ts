@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { ADMIN_TOKEN, type Cluster, ROOT, type RunView, startCluster } from "../helpers/cluster.ts";
+import { startGitServer } from "../helpers/git-server.ts";
 import { waitFor } from "../helpers/processes.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -193,4 +194,48 @@ describe.skipIf(!haveChromium)("web UI", () => {
     expect(await admin.locator("tr[data-agent=web-1] .badge").textContent()).toBe("online");
     await admin.context().close();
   });
+
+  test("projects: each project's branches with their latest run; a run of one shows its number and source", async () => {
+    const server = startGitServer();
+    try {
+      const repo = server.createRepo("team/site.git", { private: true });
+      const pipeline = "tasks:\n  build: { steps: [ { run: echo built } ] }\n";
+      const sha = await server.commit("team/site.git", { ".drover.yml": pipeline }, { message: "Build the site\n\nwith details" });
+      await server.commit("team/site.git", { "x.txt": "x" }, { branch: "feature/y", message: "feature work" });
+      const created = await cluster.api("POST", "/api/v1/projects", { name: "site", repo: { url: repo, forge: "gitea", credentials: server.token } });
+      expect(created.status).toBe(201);
+      for (const branch of ["main", "feature/y"]) {
+        const run = await cluster.api<{ id: string }>("POST", "/api/v1/projects/site/runs", { branch });
+        await cluster.waitRun(run.body.id);
+      }
+      const page = await login(ADMIN_TOKEN);
+      await page.click("nav >> text=Projects");
+      await page.waitForURL(/\/projects$/);
+      const section = page.locator("section[data-project=site]");
+      expect(await section.locator("tr[data-branch]").evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.branch))).toEqual(["feature/y", "main"]);
+      expect(await section.locator("tr[data-branch=main] td").allTextContents()).toEqual([
+        "main", "site #1", "success", sha.slice(0, 8), "Build the site", expect.any(String), "",
+      ]);
+      await shot(page, "projects");
+      await page.click("section[data-project=site] h2 a");
+      await page.waitForURL(/\/projects\/site$/);
+      await page.click("button:has-text('Run main')");
+      await page.waitForURL(/\/runs\/\w+$/);
+      expect(await page.locator("h1").textContent()).toBe("Run site #3");
+      expect(await page.locator('[data-field="source-commit"]').textContent()).toBe(sha.slice(0, 8));
+      expect(await page.locator('[data-field="source-branch"]').textContent()).toBe("main");
+      expect(await page.locator('[data-field="source-message"]').textContent()).toBe("Build the site");
+      expect(await page.locator('[data-field="source-trigger"]').textContent()).toBe("admin");
+      await page.locator('[data-field="result"]', { hasText: "success" }).waitFor();
+      await shot(page, "project-run");
+      await page.goto(`${cluster.coordinator.url}/?project=site&branch=main`);
+      expect(await page.locator("tbody tr").count()).toBe(2);
+      expect(await page.locator("tbody tr").first().locator("td").allTextContents()).toEqual(
+        expect.arrayContaining(["site #3", "site", sha.slice(0, 8), "main", "Build the site", "Drover Test", "admin"]),
+      );
+      await page.context().close();
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });

@@ -2,6 +2,7 @@
  * A scriptable fake agent: speaks the real protocol over a real WebSocket and spawns nothing.
  * Each `run:` step is read as a tiny script, one command a line:
  *   echo TEXT   the step's output (a line)
+ *   bytes N     N bytes of output (lines of x), sent as fast as the socket takes them
  *   sleep S     wait S seconds (fractions allowed)
  *   exit N      end the step with exit code N (a non-zero code fails the attempt)
  *   hold        wait until the test calls release() or the coordinator cancels
@@ -52,6 +53,8 @@ export class FakeAgent {
   readonly assigned: string[] = [];
   /** attempt → how it ended here */
   readonly results = new Map<string, string>();
+  /** `attempt/step` → the highest offset the coordinator acknowledged as stored */
+  readonly acked = new Map<string, number>();
 
   constructor(readonly options: FakeAgentOptions) {}
 
@@ -173,6 +176,11 @@ export class FakeAgent {
         }
         return;
       }
+      case "log_ack": {
+        const k = `${m.attempt}/${m.step}`;
+        this.acked.set(k, Math.max(this.acked.get(k) ?? 0, m.stored));
+        return;
+      }
       case "ack":
         for (const id of m.ids) {
           const report = this.pending.get(id);
@@ -213,6 +221,7 @@ export class FakeAgent {
       this.report({ type: "step_start", ...base(), step: index, at: Date.now() });
       let out: Uint8Array = new Uint8Array(0);
       let code = 0;
+      let size = 0;
       for (const line of step.kind === "run" ? step.command.split("\n") : []) {
         const [verb, ...rest] = line.trim().split(/\s+/);
         const arg = rest.join(" ");
@@ -221,6 +230,18 @@ export class FakeAgent {
           this.sendChunk(a.attempt, index, out.length, bytes);
           out = concat(out, bytes);
           h.output.set(index, out);
+        } else if (verb === "bytes") {
+          // not kept for resending: a step this large is for tests of the coordinator's limits
+          const line = encoder.encode(`${"x".repeat(99)}\n`);
+          const chunk = new Uint8Array(64 * 1024).map((_, i) => line[i % 100]!);
+          let sent = 0;
+          for (let total = Number(arg); sent < total && !h.stopped; ) {
+            const piece = chunk.subarray(0, Math.min(chunk.length, total - sent));
+            this.sendChunk(a.attempt, index, sent, piece);
+            sent += piece.length;
+            while ((this.ws?.bufferedAmount ?? 0) > 4 * 1024 * 1024 && !h.stopped) await Bun.sleep(1);
+          }
+          size = sent;
         } else if (verb === "sleep") await this.pause(h, Number(arg) * 1000);
         else if (verb === "hold") await this.pause(h, Number.POSITIVE_INFINITY);
         else if (verb === "exit") {
@@ -230,7 +251,8 @@ export class FakeAgent {
         if (h.stopped) break;
       }
       if (h.stopped) break;
-      this.report({ type: "step_end", ...base(), step: index, at: Date.now(), exitCode: code, error: null, logSize: out.length });
+      size += out.length;
+      this.report({ type: "step_end", ...base(), step: index, at: Date.now(), exitCode: code, error: null, logSize: size });
       if (code !== 0) failedCode = code;
     }
     if (!this.held.has(a.attempt)) return; // crashed or abandoned meanwhile

@@ -3,7 +3,7 @@
  * `app.request()`, its agent WebSocket on a random 127.0.0.1 port) on a temp dir, with fake agents
  * (fake-agent.ts) instead of agent processes. Starts in tens of milliseconds.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveConfig } from "../../coordinator/config.ts";
@@ -24,13 +24,20 @@ export interface InProcess {
   ): Promise<T>;
   waitPhase(id: string, phases: string[], timeoutMs?: number): Promise<string>;
   agent(name: string, options?: Partial<FakeAgentOptions>): Promise<FakeAgent>;
+  /** run at stop, after the coordinator stopped and before the dir is removed (e.g. unmounting) */
+  cleanups: (() => void)[];
   /** stops the coordinator and starts a new one on the same data dir (a restart) */
   restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startInProcess(env: Record<string, string> = {}): Promise<InProcess> {
+export async function startInProcess(
+  env: Record<string, string> = {},
+  { beforeStart }: { beforeStart?: (dataDir: string) => void } = {},
+): Promise<InProcess> {
   const dir = mkdtempSync(join(tmpdir(), "drover-inproc-"));
+  mkdirSync(join(dir, "data"));
+  beforeStart?.(join(dir, "data"));
   const agents: FakeAgent[] = [];
   const start = () =>
     startCoordinator(
@@ -43,6 +50,7 @@ export async function startInProcess(env: Record<string, string> = {}): Promise<
     );
   const h: InProcess = {
     dir,
+    cleanups: [],
     coordinator: await start(),
     async api(method, path, body, token = ADMIN_TOKEN) {
       const res = await h.coordinator.app.request(path, {
@@ -91,6 +99,7 @@ export async function startInProcess(env: Record<string, string> = {}): Promise<
     async stop() {
       for (const a of agents) a.crash();
       await h.coordinator.stop();
+      for (const cleanup of h.cleanups) cleanup();
       rmSync(dir, { recursive: true, force: true });
     },
   };

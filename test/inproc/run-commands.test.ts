@@ -90,3 +90,46 @@ describe("capacity", () => {
     for (const a of agents) expect(a.maxHeld).toBeLessThanOrEqual(2);
   });
 });
+
+describe("memory follows the database", () => {
+  test("a state change whose batch fails changes nothing in memory, so the same command can be given again", async () => {
+    h = await startInProcess();
+    await h.agent("a1");
+    expect((await h.api("PUT", "/api/v1/groups/one", { concurrency: 1 })).status).toBe(200);
+    const first = await h.submit(HOLD, "one");
+    await h.waitPhase(first, ["running"]);
+    const behind = await h.submit(QUICK, "one");
+    const { db } = h.coordinator.services;
+    const batch = db.batch.bind(db);
+    // the next batch (the cancel's state change) fails once, as a full disk or a lost database would make it
+    db.batch = (() => {
+      db.batch = batch;
+      return Promise.reject(new Error("disk I/O error"));
+    }) as unknown as typeof db.batch;
+    expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(500);
+    expect(h.coordinator.services.scheduler.active.get(behind)?.run.phase).toBe("queued");
+    expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(202);
+    expect((await h.run(behind)).phase).toBe("cancelled");
+  });
+});
+
+describe("reports", () => {
+  test("a report whose handling throws is still answered, and its attempt ends instead of staying running", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1");
+    const { scheduler } = h.coordinator.services;
+    const transition = scheduler.transition.bind(scheduler);
+    let thrown = 0;
+    scheduler.transition = (async (id, from, patch) => {
+      if (patch.state === "success" && thrown++ === 0) throw new Error("database is locked");
+      return transition(id, from, patch);
+    }) as typeof scheduler.transition;
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: echo hi } ]\n");
+    expect(await h.waitPhase(id, ["finished"], 10_000)).toBe("finished");
+    const run = await h.run(id);
+    expect(thrown).toBeGreaterThanOrEqual(1);
+    // the first attempt ended as an infrastructure error and was retried
+    expect(run.tasks[0]!.attempts.map((a) => a.state)).toEqual(["error", "success"]);
+    await waitFor("every report acknowledged", () => agent.held.size === 0);
+  });
+});

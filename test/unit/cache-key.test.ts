@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type KeyContext, renderCacheKey } from "../../agent/archive/cache-key.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
@@ -40,4 +40,18 @@ test("unknown or malformed templates are clear errors", async () => {
   await expect(renderCacheKey("k-{{ arch", ctx)).rejects.toThrow(/unbalanced/);
   await expect(renderCacheKey("k-}}", ctx)).rejects.toThrow(/unbalanced/);
   await expect(renderCacheKey('{{ env "EMPTY" }}', ctx)).rejects.toThrow(/empty key/);
+});
+
+test("checksum reads only files inside the work dir: no absolute paths, no '..', no symlink out", async () => {
+  const outside = join(dir, "..", `outside-${process.pid}.txt`);
+  writeFileSync(outside, "secret\n");
+  symlinkSync(outside, join(dir, "link-out"));
+  try {
+    for (const file of ["/etc/hostname", `../outside-${process.pid}.txt`, "link-out"]) {
+      await expect(renderCacheKey(`k-{{ checksum "${file}" }}`, ctx)).rejects.toThrow(/outside the work dir/);
+    }
+  } finally {
+    rmSync(outside, { force: true });
+    rmSync(join(dir, "link-out"), { force: true });
+  }
 });

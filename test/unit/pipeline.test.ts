@@ -138,9 +138,18 @@ describe("errors", () => {
       '.drover.yml:4:37: tasks.a.steps[1].save_cache: missing required key "paths"',
       '.drover.yml:4:59: tasks.a.steps[1].save_cache.pathz: unknown key "pathz" (did you mean "paths"?)',
       '.drover.yml:6:5: tasks.b.xyz: unknown key "xyz"',
-      ".drover.yml:7:14: tasks.b.steps[0]: a step needs one of run, save_to_workspace, restore_workspace, save_cache, restore_cache, save_artifact",
+      ".drover.yml:7:14: tasks.b.steps[0]: a step needs one of run, save_to_workspace, restore_workspace, save_cache, restore_cache, save_artifact, test_results",
       '.drover.yml:7:16: tasks.b.steps[0].runn: unknown key "runn" (did you mean "run"?)',
     ]);
+  });
+
+  test("test_results: junit unless the format says tap", () => {
+    const pipeline = ok("tasks:\n  a: { steps: [ { test_results: { paths: [r/*.xml] } }, { test_results: { paths: [o.tap], format: tap } } ] }\n");
+    expect(pipeline.tasks[0]!.steps).toEqual([
+      { kind: "test_results", name: "test_results", paths: ["r/*.xml"], format: "junit" },
+      { kind: "test_results", name: "test_results", paths: ["o.tap"], format: "tap" },
+    ]);
+    expect(errors("tasks:\n  a: { steps: [ { test_results: { paths: [x], format: xunit } } ] }\n")[0]).toContain('tasks.a.steps[0].test_results.format: Invalid option: expected one of "junit"|"tap"');
   });
 
   test("approval: true is one approver, false none", () => {
@@ -244,7 +253,7 @@ tasks:
       ".drover.yml:7:23: tasks.build.resources.cpu: Too small: expected number to be >0",
       ".drover.yml:7:34: tasks.build.resources.memory: expected a number of bytes or a size like 512M or 4G",
       ".drover.yml:9:9: tasks.build.steps[0]: a step has exactly one kind, got run and save_artifact",
-      ".drover.yml:11:9: tasks.build.steps[1]: a step needs one of run, save_to_workspace, restore_workspace, save_cache, restore_cache, save_artifact",
+      ".drover.yml:11:9: tasks.build.steps[1]: a step needs one of run, save_to_workspace, restore_workspace, save_cache, restore_cache, save_artifact, test_results",
       ".drover.yml:12:14: tasks.build.steps[2].run: the command must not be empty",
       ".drover.yml:13:32: tasks.build.steps[3].restore_cache.keys: needs at least one key",
       ".drover.yml:13:42: tasks.build.steps[3].restore_cache.dest: must be a path inside the work dir (not absolute, no '..')",

@@ -9,10 +9,13 @@ import {
   AttemptStats,
   CacheEntry,
   CacheSaved,
+  QueueDepth,
   StoredObject,
+  TestReportStored,
 } from "./fleet-schemas.ts";
 import { AttemptStatsQuery, ListAttemptsQuery } from "./requests.ts";
 import { Deleted } from "./admin-schemas.ts";
+import { TEST_REPORT_FORMATS } from "../../../shared/pipeline/index.ts";
 
 /** The agent's id beside its credential: it limits the token to that agent's own running attempts. */
 const agentHeader = z.object({ "x-drover-agent": z.string().openapi({ description: "the calling agent's id" }) });
@@ -47,6 +50,14 @@ export function registerFleetPaths(registry: Registry) {
     summary: "Remove an offline agent's record",
     responses: { 200: json(Deleted, "removed") },
     errors: [409],
+  });
+  fleet({
+    method: "get",
+    path: "/api/v1/queue",
+    role: "viewer",
+    summary: "Queued attempts by executor group, arch and labels, with the oldest one's age",
+    description: "What an autoscaler sizes its pools by; /metrics has drover_queue_depth{group,arch} too.",
+    responses: { 200: json(QueueDepth, "the queue's depth") },
   });
   fleet({
     method: "get",
@@ -150,5 +161,19 @@ export function registerFleetPaths(registry: Registry) {
     request: { headers: agentHeader, body: upload("application/octet-stream") },
     responses: { 201: json(ArtifactStored, "stored") },
     errors: [400, 413, 503],
+  });
+  agent({
+    method: "put",
+    path: `${attempt}/test-reports/{step}/{path}`,
+    role: "agent",
+    summary: "Send a test report for the coordinator to parse and store",
+    params: { step: z.string().openapi({ description: "the test_results step's index" }), path: key("the report's relative path") },
+    request: {
+      headers: agentHeader,
+      query: z.object({ format: z.enum(TEST_REPORT_FORMATS) }),
+      body: upload("application/octet-stream"),
+    },
+    responses: { 201: json(TestReportStored, "parsed and stored") },
+    errors: [400, 413],
   });
 }

@@ -32,6 +32,27 @@ export const Agent = z
 
 export const AgentList = z.object({ agents: z.array(Agent) }).openapi("AgentList");
 
+export const QueueDepth = z
+  .object({
+    queued: z.number().int().openapi({ description: "attempts waiting for an agent" }),
+    pools: z.array(
+      z.object({
+        group: z.string().openapi({ description: 'the executor group the tasks ask for, or "any"' }),
+        arch: z.string().openapi({ description: 'the arch the tasks ask for, or "any"' }),
+        labels: z.record(z.string(), z.string()),
+        queued: z.number().int(),
+        oldestAgeSeconds: z.number().openapi({ description: "how long the oldest of them has waited" }),
+      }),
+    ),
+  })
+  .openapi("QueueDepth");
+
+export const TestReportStored = z.object({
+  cases: z.number().int(),
+  failed: z.number().int().openapi({ description: "failed or errored cases" }),
+  skipped: z.number().int(),
+});
+
 export const AgentDraining = z.object({ id: z.string(), state: z.literal("draining") });
 
 export const AttemptHistoryItem = z

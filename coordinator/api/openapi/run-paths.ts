@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { type Registry, binary, endpoints, json, jsonBody } from "./common.ts";
 import { ListRunsQuery, RestartRun, SubmitRun } from "./requests.ts";
-import { Artifact, RunDeleted, RunList, RunSummary, RunView } from "./run-schemas.ts";
+import { Artifact, RunDeleted, RunList, RunSummary, RunTests, RunView } from "./run-schemas.ts";
 
 // Multipart carries SubmitRun's fields as form fields (variables as JSON text) beside the file;
 // the handler puts them back together and validates them with SubmitRun.
@@ -135,6 +135,15 @@ export function registerRunPaths(registry: Registry) {
     summary: "Server-sent events of every run",
     request: events,
     responses: { 200: eventStream("one event per state change of any run") },
+  });
+  endpoint({
+    method: "get",
+    path: "/api/v1/runs/{id}/tests",
+    role: "viewer",
+    summary: "Test cases parsed by the run's test_results steps",
+    description: "JUnit XML and TAP reports, one case per test; failed and errored cases first.",
+    responses: { 200: json(RunTests, "the run's test cases") },
+    errors: [404],
   });
   endpoint({
     method: "get",

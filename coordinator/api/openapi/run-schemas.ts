@@ -22,7 +22,8 @@ export const AttemptStateSchema = z
   .enum(["queued", "assigned", "running", "success", "failed", "stopped", "error", "lost"])
   .openapi("AttemptState") satisfies z.ZodType<AttemptState>;
 
-export const RunSource = runSourceSchema.openapi("RunSource", {
+// Rebuilt from its shape with this module's z: a schema made before @hono/zod-openapi loaded has no .openapi.
+export const RunSource = z.object(runSourceSchema.shape).openapi("RunSource", {
   description: "what the run builds and why: event, commit, ref, branch, tag, pull request, message, author, trigger",
 });
 
@@ -126,3 +127,34 @@ export const Artifact = z
 export const RunEvent = z
   .looseObject({ seq: z.number().int(), run: z.string(), kind: z.string(), at: z.number() })
   .openapi("RunEvent");
+
+export const TestCase = z
+  .object({
+    id: z.number().int(),
+    runId: z.string(),
+    task: z.string(),
+    attemptId: z.string(),
+    attempt: z.number().int(),
+    step: z.number().int().openapi({ description: "the test_results step's index" }),
+    file: z.string().openapi({ description: "the report, relative to the work dir" }),
+    suite: z.string(),
+    name: z.string(),
+    status: z.enum(["passed", "failed", "error", "skipped"]),
+    durationMs: z.number().nullable(),
+    message: textOrNull.openapi({ description: "the one-line reason of a failure, error or skip" }),
+    details: textOrNull.openapi({ description: "a stack trace or diagnostic, clipped at 8,000 characters" }),
+  })
+  .openapi("TestCase");
+
+export const RunTests = z
+  .object({
+    summary: z.object({
+      total: z.number().int(),
+      passed: z.number().int(),
+      failed: z.number().int(),
+      error: z.number().int(),
+      skipped: z.number().int(),
+    }),
+    cases: z.array(TestCase).openapi({ description: "failed, then errored, skipped and passed" }),
+  })
+  .openapi("RunTests");

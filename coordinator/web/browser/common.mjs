@@ -1,13 +1,12 @@
-// What every page's script shares: the bearer token, API calls and small display helpers.
+// What every page's script shares: API calls and small display helpers.
+// API calls carry the login cookie, which no script can read: the page never holds the token.
 
-/** The layout renders the logged-in user's token into the page, for API calls made from here. */
-export const token = document.querySelector('meta[name="drover-token"]')?.content ?? "";
 /** The page's data attributes: which page this is, and its run, task, step… */
 export const page = document.body.dataset;
 export const enc = encodeURIComponent;
 
 export function api(method, path, body) {
-  const headers = { authorization: `Bearer ${token}` };
+  const headers = {};
   if (body !== undefined) headers["content-type"] = "application/json";
   return fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }

@@ -1,6 +1,6 @@
 // The run page: statuses follow the run's event stream, and each event re-reads the run for
 // what events do not carry (attempts, step states, approvals).
-import { api, enc, page, setBadge, setLive, setSpan, token } from "./common.mjs";
+import { api, enc, page, setBadge, setLive, setSpan } from "./common.mjs";
 
 const ACTIVE = ["queued", "running"];
 const taskBox = (name) => document.querySelector(`.task[data-task="${CSS.escape(name)}"]`);
@@ -105,9 +105,8 @@ export function refreshRun() {
 }
 
 export function watchRun() {
-  // EventSource cannot send headers: the API takes the token from the query string instead.
-  // It starts after the last event the page was rendered with, and resumes by Last-Event-ID.
-  const events = new EventSource(`/api/v1/runs/${enc(page.run)}/events?after=${page.after}&access_token=${enc(token)}`);
+  // It sends the login cookie, as every API call from a page does. It starts after the last event the page was rendered with, and resumes by Last-Event-ID.
+  const events = new EventSource(`/api/v1/runs/${enc(page.run)}/events?after=${page.after}`);
   events.onopen = () => setLive(true);
   events.onerror = () => setLive(false);
   const on = (kind, apply) =>

@@ -1,0 +1,34 @@
+import { Hono } from "hono";
+import { TEST_REPORT_FORMATS, type TestReportFormat } from "../../shared/pipeline/index.ts";
+import { DroverError } from "../../shared/errors.ts";
+import { parseReport } from "../tests/report.ts";
+import { storeCases } from "../tests/store.ts";
+import { ownAttempt } from "./agent-archives.ts";
+import type { AppEnv } from "./env.ts";
+
+/** A report larger than this is refused: its cases would not be read by anyone anyway. */
+export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
+
+/** A `test_results` step's report, sent as it is: parsed and stored here, so parsers live in one place. */
+export const agentTestReportRoutes = new Hono<AppEnv>().put("/attempts/:attempt/test-reports/:step/:path{.+}", async (c) => {
+  const found = ownAttempt(c);
+  const step = Number(c.req.param("step"));
+  const format = c.req.query("format") as TestReportFormat;
+  if (!Number.isInteger(step) || step < 0) throw new DroverError("bad_request", `step must be a step index, got ${c.req.param("step")}`);
+  if (!TEST_REPORT_FORMATS.includes(format)) throw new DroverError("bad_request", `format must be one of ${TEST_REPORT_FORMATS.join(", ")}`);
+  const declared = Number(c.req.header("content-length") ?? 0);
+  if (declared > MAX_REPORT_BYTES) throw new DroverError("too_large", `a test report may be at most ${MAX_REPORT_BYTES} bytes`);
+  const text = await c.req.text();
+  if (Buffer.byteLength(text) > MAX_REPORT_BYTES) throw new DroverError("too_large", `a test report may be at most ${MAX_REPORT_BYTES} bytes`);
+  let cases: ReturnType<typeof parseReport>;
+  try {
+    cases = parseReport(text, format);
+  } catch (e) {
+    throw new DroverError("bad_request", `${c.req.param("path")}: ${(e as Error).message}`);
+  }
+  const { attempt, task, active } = found;
+  const origin = { runId: active.run.id, task: task.name, attemptId: attempt.id, attempt: attempt.number, step, file: c.req.param("path") };
+  await storeCases(c.get("services").db, origin, cases);
+  const count = (status: string) => cases.filter((t) => t.status === status).length;
+  return c.json({ cases: cases.length, failed: count("failed") + count("error"), skipped: count("skipped") }, 201);
+});

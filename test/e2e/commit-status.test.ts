@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
+import { type ForgeApi, startForgeApi } from "../helpers/forge-api.ts";
+import { deliver, giteaPush, gitlabPush } from "../helpers/forge-deliveries.ts";
+import { type GitServer, startGitServer } from "../helpers/git-server.ts";
+import { waitFor } from "../helpers/processes.ts";
+
+let cluster: Cluster;
+let git: GitServer;
+let forge: ForgeApi;
+
+beforeAll(async () => {
+  git = startGitServer();
+  forge = startForgeApi();
+  cluster = await startCluster();
+  await cluster.startAgent("s1");
+}, 60_000);
+afterAll(async () => {
+  await cluster?.stop();
+  await git?.stop();
+  await forge?.stop();
+});
+
+/** A project on its own repository with one commit; answers its hook URL and secret, and the commit. */
+async function project(name: string, forgeName: "gitea" | "gitlab", apiUrl: string) {
+  const repo = git.createRepo(`acme/${name}.git`, { private: true });
+  const sha = await git.commit(`acme/${name}.git`, { ".drover.yml": "tasks:\n  t:\n    steps: [ { run: echo built } ]\n" });
+  const created = await cluster.api<{ hook_url: string; hook_secret: string }>("POST", "/api/v1/projects", {
+    name,
+    repo: { url: repo, forge: forgeName, credentials: git.token },
+    api_url: apiUrl,
+  });
+  expect(created.status).toBe(201);
+  return { ...created.body, repo, sha };
+}
+
+/** The run's events from its event stream, read until `kind` appears. */
+async function eventOf(runId: string, kind: string, timeoutMs: number): Promise<Record<string, unknown>> {
+  const abort = AbortSignal.timeout(timeoutMs);
+  const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${runId}/events?after=0`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: abort });
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`the event stream ended without a ${kind} event:\n${text}`);
+      text += value;
+      const match = new RegExp(`event: ${kind}\\ndata: (.*)\\n`).exec(text);
+      if (match) return JSON.parse(match[1]!);
+    }
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+}
+
+async function runPage(runId: string): Promise<string> {
+  return (await fetch(`${cluster.coordinator.url}/runs/${runId}`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).text();
+}
+
+test("GitLab statuses go to its own API: the project's url-encoded path, its state names, PRIVATE-TOKEN", async () => {
+  const p = await project("lab", "gitlab", forge.gitlabUrl);
+  const push = gitlabPush("push", "refs/heads/main", "0".repeat(40), p.sha);
+  push.project.git_http_url = p.repo;
+  const res = await deliver(p.hook_url, "gitlab", "Push Hook", p.hook_secret, push);
+  const run = await cluster.waitRun(((await res.json()) as { run: { id: string } }).run.id, 60_000);
+  const sent = await waitFor("GitLab's success status", () => {
+    const mine = forge.requests.filter((r) => r.path.includes("/projects/acme%2Flab/statuses/"));
+    return mine.at(-1)?.body.state === "success" ? mine : undefined;
+  });
+  expect(forge.mismatches).toEqual([]);
+  expect(sent.map((r) => r.body.state)).toEqual(["pending", "running", "success"]);
+  expect(sent[0]).toMatchObject({ path: `/gitlab/projects/acme%2Flab/statuses/${p.sha}`, headers: { "private-token": git.token }, body: { name: "drover/lab" } });
+  expect(sent[2]?.body.target_url).toBe(`${cluster.coordinator.url}/runs/${run.id}`);
+}, 90_000);
+
+test("a forge that refuses (403, then 500 however often it is asked) shows on the run: an event and a note on its page", async () => {
+  forge.answer = 403;
+  const p = await project("refused", "gitea", forge.githubUrl);
+  const push = giteaPush("refs/heads/main", "0".repeat(40), p.sha);
+  push.repository.clone_url = p.repo;
+  const res = await deliver(p.hook_url, "gitea", "push", p.hook_secret, push);
+  const runId = ((await res.json()) as { run: { id: string } }).run.id;
+  const refused = await eventOf(runId, "forge_status", 30_000);
+  expect(refused).toMatchObject({ run: runId, context: "drover/refused" });
+  expect(String(refused.error)).toContain("answered 403");
+  expect((await cluster.waitRun(runId, 60_000)).result).toBe("success");
+
+  // a 500 is retried with backoff before it is given up and shown
+  forge.answer = 500;
+  const before = forge.requests.length;
+  const again = await deliver(p.hook_url, "gitea", "push", p.hook_secret, { ...push, after: p.sha, ref: "refs/heads/main" }, "again");
+  const secondRun = ((await again.json()) as { run: { id: string } }).run.id;
+  await cluster.waitRun(secondRun, 60_000);
+  const page = await waitFor(
+    "the run page to note the refused status",
+    async () => {
+      const html = await runPage(secondRun);
+      return html.includes("answered 500") ? html : undefined;
+    },
+    45_000,
+  );
+  expect(page).toContain('data-field="forge-status"');
+  expect(page).toContain("did not take this run&#39;s success commit status (drover/refused)");
+  // six tries of the last state alone; the earlier states gave way to it
+  const finalTries = forge.requests.slice(before).filter((r) => r.body.state === "success");
+  expect(finalTries).toHaveLength(6);
+  forge.answer = 201;
+}, 120_000);

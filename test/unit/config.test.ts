@@ -1,0 +1,38 @@
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { resolveConfig } from "../../coordinator/config.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
+
+const { root } = scratchDirs("drover-config-");
+const config = (env: Record<string, string>, port?: number) =>
+  resolveConfig({ dataDir: join(root, "data"), port, env: { DROVER_ADMIN_TOKEN: "a", DROVER_AGENT_TOKEN: "b", ...env } });
+
+test("durations and sizes are accepted in either spelling", () => {
+  const c = config({ DROVER_LEASE_TTL_MS: "15s", DROVER_HEARTBEAT_MS: "2000", DROVER_MAX_LOG_BYTES: "10M", DROVER_CANCEL_GRACE_MS: "0" });
+  expect(c.leaseTtlMs).toBe(15_000);
+  expect(c.heartbeatMs).toBe(2000);
+  expect(c.maxLogBytes).toBe(10 * 1024 * 1024);
+  expect(c.cancelGraceMs).toBe(0);
+  expect(config({}).leaseTtlMs).toBe(15_000);
+});
+
+test("nonsense is refused at start, naming each setting", () => {
+  const refused = (env: Record<string, string>, port?: number) => {
+    try {
+      config(env, port);
+    } catch (e) {
+      return (e as Error).message;
+    }
+    return "accepted";
+  };
+  expect(refused({ DROVER_LEASE_TTL_MS: "soon" })).toContain('DROVER_LEASE_TTL_MS: expected a positive number of milliseconds or a duration like 15s, 5m or 1h, got "soon"');
+  expect(refused({ DROVER_LEASE_TTL_MS: "0" })).toContain("DROVER_LEASE_TTL_MS");
+  expect(refused({ DROVER_MAX_OBJECT_BYTES: "lots" })).toContain("DROVER_MAX_OBJECT_BYTES");
+  expect(refused({ PORT: "http" })).toContain("PORT");
+  expect(refused({ DROVER_PUBLIC_URL: "not a url" })).toContain("DROVER_PUBLIC_URL");
+  expect(refused({ DROVER_HEARTBEAT_MS: "20s", DROVER_LEASE_TTL_MS: "10s" })).toContain("DROVER_HEARTBEAT_MS: must be shorter than DROVER_LEASE_TTL_MS");
+  expect(refused({}, Number.NaN)).toContain("--port");
+  const both = refused({ DROVER_QUEUE_TIMEOUT_MS: "x", DROVER_ACCEPT_TIMEOUT_MS: "-5" });
+  expect(both).toContain("DROVER_QUEUE_TIMEOUT_MS");
+  expect(both).toContain("DROVER_ACCEPT_TIMEOUT_MS");
+});

@@ -1,0 +1,47 @@
+import { expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DiskFullError, LiveLogs } from "../../coordinator/logs/live-logs.ts";
+import { openObjectStore } from "../../coordinator/store/open.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
+
+const { root } = scratchDirs("drover-live-logs-");
+
+test("a live log that is not there holds 0 bytes; a failure to look is an error, not 0 bytes stored", () => {
+  const dir = join(root, "live");
+  const logs = new LiveLogs(dir, openObjectStore(`posix:${join(root, "objects")}`), 1024 * 1024, false);
+  const key = { run: "r", attempt: "a", step: 0 };
+  expect(logs.stored(key)).toBe(0);
+  // the live-logs dir replaced by a file: stat fails with ENOTDIR, and resuming from 0 would be wrong
+  rmSync(dir, { recursive: true });
+  writeFileSync(dir, "not a dir");
+  expect(() => logs.stored(key)).toThrow(/ENOTDIR/);
+});
+
+test.skipIf(process.getuid?.() !== 0)("on a full disk an append stores all of its chunk or none: the count never runs ahead of the file", () => {
+  const dir = join(root, "small");
+  mkdirSync(dir);
+  const mount = spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+  expect(mount.status).toBe(0);
+  try {
+    const logs = new LiveLogs(join(dir, "live"), openObjectStore(`posix:${join(root, "objects2")}`), 64 * 1024 * 1024, false);
+    const key = { run: "r", attempt: "a", step: 0 };
+    const chunk = new Uint8Array(300 * 1024 + 7).fill(120);
+    let stored = 0;
+    let refused: unknown;
+    for (let i = 0; i < 10 && !refused; i++) {
+      try {
+        stored = logs.append(key, stored, chunk);
+      } catch (e) {
+        refused = e;
+      }
+    }
+    expect(refused).toBeInstanceOf(DiskFullError);
+    expect((refused as Error).message).toContain("coordinator out of disk space");
+    expect(logs.stored(key)).toBe(stored);
+    expect(statSync(join(dir, "live", "a-0.log")).size).toBe(stored);
+  } finally {
+    spawnSync("umount", ["-l", dir]);
+  }
+});
