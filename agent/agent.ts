@@ -96,7 +96,7 @@ export class Agent {
       hello: () => this.hello(),
       message: (m) => this.onMessage(m),
       closed: (code, reason) => this.onClosed(code, reason),
-    });
+    }, config.ca);
     this.reports = new PendingReports(this.connection);
   }
 
@@ -232,6 +232,7 @@ export class Agent {
       agentName: this.config.name,
       workRoot: this.config.workDir,
       coordinator: this.config.coordinator,
+      ca: this.config.ca,
       agentId: () => this.identity?.id ?? "",
       credential: () => this.identity?.credential ?? "",
       sender: this.connection,

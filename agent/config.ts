@@ -32,6 +32,8 @@ export interface AgentConfig {
   maxProcesses: number;
   /** agent hooks run around every task (runner/hooks.ts) */
   hooksDir: string | null;
+  /** the PEM of a private CA the coordinator's certificate is checked against (--ca-file); null for the system's */
+  ca: string | null;
   /** repository checkouts: mirrors dir and budget, allowed repositories, mirror lock bound */
   checkout: CheckoutOptions;
 }
@@ -39,7 +41,7 @@ export interface AgentConfig {
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
+  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -54,6 +56,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
       "sandbox-hide": { type: "string", multiple: true },
       "max-processes": { type: "string" },
       "hooks-dir": { type: "string" },
+      "ca-file": { type: "string" },
       name: { type: "string" },
       arch: { type: "string" },
       group: { type: "string" },
@@ -71,7 +74,8 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     },
   });
   const coordinator = values.coordinator ?? env.DROVER_COORDINATOR;
-  const tokenFile = values["token-file"] ? resolve(values["token-file"]) : null;
+  const tokenFileFlag = values["token-file"] ?? env.DROVER_AGENT_TOKEN_FILE;
+  const tokenFile = tokenFileFlag ? resolve(tokenFileFlag) : null;
   const token = tokenFile ? readToken(tokenFile) : (values.token ?? env.DROVER_AGENT_TOKEN);
   if (!coordinator || !token) throw new Error(`--coordinator and a token (--token-file, DROVER_AGENT_TOKEN or --token) are required\nusage: ${USAGE}`);
   const executor = values.executor ?? env.DROVER_AGENT_EXECUTOR ?? "host";
@@ -116,6 +120,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     tokenFile,
     sandboxHide: (values["sandbox-hide"] ?? []).map((p) => resolve(p)),
     maxProcesses,
+    ca: readCa(values["ca-file"] ?? env.DROVER_CA_FILE),
     hooksDir: values["hooks-dir"] ? resolve(values["hooks-dir"]) : (env.DROVER_AGENT_HOOKS_DIR ?? null),
     checkout: checkoutOptions(values, env, workDir),
   };
@@ -139,6 +144,15 @@ function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string
     allowedRepos: allowed ?? null,
     lockTimeoutMs: Number(env.DROVER_GIT_MIRROR_LOCK_MS ?? 120_000),
   };
+}
+
+function readCa(file: string | undefined): string | null {
+  if (!file) return null;
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`--ca-file ${file}: ${(e as Error).message}`);
+  }
 }
 
 function readToken(file: string): string {

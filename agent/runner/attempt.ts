@@ -19,6 +19,7 @@ export interface AttemptContext {
   agentName: string;
   workRoot: string;
   coordinator: string;
+  ca: string | null;
   agentId: () => string;
   credential: () => string;
   sender: LogSender;
@@ -55,7 +56,7 @@ export class AttemptRunner {
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
     const { coordinator, agentId, credential } = ctx;
-    this.files = new FilesClient({ coordinator, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
+    this.files = new FilesClient({ coordinator, ca: ctx.ca, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
   }
 
   private report(report: Report): Promise<void> {
