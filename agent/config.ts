@@ -138,11 +138,15 @@ function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string
   } catch (e) {
     throw new Error(`--allowed-repos wants a regular expression: ${(e as Error).message}`);
   }
+  const lockTimeoutMs = Number(env.DROVER_GIT_MIRROR_LOCK_MS ?? 120_000);
+  if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) {
+    throw new Error(`DROVER_GIT_MIRROR_LOCK_MS wants milliseconds, got "${env.DROVER_GIT_MIRROR_LOCK_MS}"`);
+  }
   return {
     mirrorsDir: resolve(String(values["git-mirrors"] ?? env.DROVER_AGENT_GIT_MIRRORS ?? join(workDir, "git-mirrors"))),
     budgetBytes,
     allowedRepos: allowed ?? null,
-    lockTimeoutMs: Number(env.DROVER_GIT_MIRROR_LOCK_MS ?? 120_000),
+    lockTimeoutMs,
   };
 }
 

@@ -178,6 +178,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       clearInterval(gcTimer);
       await ticker.stop();
       await server.stop(true);
+      dispatcher.stop();
       // let the state change in flight finish before the database goes
       await scheduler.serial.run(async () => {});
       db.$client.close();

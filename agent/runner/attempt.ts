@@ -235,11 +235,13 @@ export class AttemptRunner {
     const lines: string[] = [];
     let error: string | null = null;
     try {
-      await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line));
+      await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line), this.abort.signal);
     } catch (e) {
       error = (e as Error).message;
-      lines.push(`error: ${error}`);
     }
+    // stopped while checking out: the steps do not start, and the stop is the reason
+    if (this.stopReason) error = this.stopReason;
+    if (error) lines.push(`error: ${error}`);
     return { output: Buffer.from(lines.map((l) => `${l}\n`).join("")), error };
   }
 

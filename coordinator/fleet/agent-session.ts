@@ -8,6 +8,7 @@ import {
   MAX_CONTROL_FRAME_BYTES,
   MAX_LOG_FRAME_BYTES,
   PROTOCOL_VERSION,
+  versionMismatch,
 } from "../../shared/protocol/index.ts";
 import { DiskFullError, LogGapError } from "../logs/live-logs.ts";
 import type { AgentSocket, OnlineAgent } from "./fleet.ts";
@@ -77,11 +78,7 @@ export class AgentSession {
     clearTimeout(this.helloTimer);
     if (this.agent) return this.protocolError("hello sent twice");
     if (hello.protocol !== PROTOCOL_VERSION) {
-      const side = hello.protocol < PROTOCOL_VERSION ? "the agent" : "the coordinator";
-      return this.refuse(
-        "incompatible_version",
-        `agent ${hello.version} speaks protocol ${hello.protocol}, this coordinator speaks ${PROTOCOL_VERSION}: upgrade ${side} (download the matching agent from /download/)`,
-      );
+      return this.refuse("incompatible_version", versionMismatch(hello.protocol, hello.version));
     }
     if (this.groupLock !== null && hello.group !== this.groupLock) {
       this.refuse("wrong_group", `this registration token is for group ${this.groupLock}, not ${hello.group}`);

@@ -165,6 +165,12 @@ export class Dispatcher implements QueueSink {
     return false;
   }
 
+  /** Forgets the accept deadlines: the coordinator is stopping; after a start, an attempt left assigned goes with its agent. */
+  stop(): void {
+    for (const timer of this.acceptTimers.values()) clearTimeout(timer);
+    this.acceptTimers.clear();
+  }
+
   accepted(attemptId: string): void {
     clearTimeout(this.acceptTimers.get(attemptId));
     this.acceptTimers.delete(attemptId);

@@ -1,4 +1,4 @@
-import { and, desc, eq, gt } from "drizzle-orm";
+import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { Db } from "../db/open.ts";
 import { deliveries } from "../db/schema.ts";
@@ -6,12 +6,13 @@ import { deliveries } from "../db/schema.ts";
 export type DeliveryRow = typeof deliveries.$inferSelect;
 
 /**
- * What became of a delivery: a run `created`, `filtered` by the pipeline's `on:`, `ignored` (a ping, a closed
+ * What became of a delivery: still `pending` (answered 202 while the commit is fetched), a run `created`, `filtered` by the pipeline's `on:`, `ignored` (a ping, a closed
  * pull request…), a `duplicate` of one seen before, `refused` (not signed with the project's secret, or over
  * the size bound), `invalid` (not a forge's delivery, or not the shape of its event), or the commit had
  * `no_pipeline`, an `invalid_pipeline`, or was `unreachable`.
  */
 export type DeliveryOutcome =
+  | "pending"
   | "created"
   | "filtered"
   | "ignored"
@@ -27,6 +28,9 @@ type NewDelivery = Omit<
   "id" | "receivedAt" | "claim" | "runId" | "runNumber" | "reason" | "forge" | "event" | "deliveryId" | "ref"
 > &
   Partial<DeliveryRow>;
+
+/** The newest deliveries kept per project: the receiver needs no token, so refused ones must not pile up. */
+const KEEP_PER_PROJECT = 1000;
 
 /** Records a delivery; with `claim` set, only the first delivery of that id is recorded (undefined for the others). */
 export async function recordDelivery(db: Db, row: NewDelivery): Promise<DeliveryRow | undefined> {
@@ -46,6 +50,9 @@ export async function recordDelivery(db: Db, row: NewDelivery): Promise<Delivery
     .values({ ...values, id: newId(), receivedAt: row.receivedAt ?? Date.now() })
     .onConflictDoNothing()
     .returning();
+  const cutoff = sql`(select ${deliveries.receivedAt} from ${deliveries} where ${deliveries.projectId} = ${row.projectId}
+    order by ${deliveries.receivedAt} desc limit 1 offset ${KEEP_PER_PROJECT - 1})`;
+  await db.delete(deliveries).where(and(eq(deliveries.projectId, row.projectId), lt(deliveries.receivedAt, cutoff)));
   return inserted;
 }
 

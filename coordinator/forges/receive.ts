@@ -1,9 +1,12 @@
 import { createHash } from "node:crypto";
+import { eq } from "drizzle-orm";
+import { background } from "../../shared/background.ts";
 import { DroverError } from "../../shared/errors.ts";
 import type { RunSource } from "../../shared/source.ts";
 import { manualSource } from "../projects/manual-run.ts";
 import type { ProjectRow } from "../projects/projects.ts";
 import { type ProjectRunDeps, startProjectRun } from "../projects/start-run.ts";
+import { deliveries } from "../db/schema.ts";
 import { readHookBody } from "../triggers/hook.ts";
 import { type DeliveryRow, deliveryView, recentTagRun, recordDelivery, settleDelivery } from "./deliveries.ts";
 import { detectForge } from "./detect.ts";
@@ -13,6 +16,8 @@ import { credentialMatches } from "./signature.ts";
 
 /** A tag built within this long is not built again for the other of GitHub's two tag events. */
 const TAG_TWIN_MS = 10 * 60_000;
+/** How long the forge waits for the outcome before it is answered 202 (GitHub gives up after 10 s). */
+const ANSWER_WITHIN_MS = 8000;
 
 export type DeliveryAnswer = ReturnType<typeof deliveryView>;
 
@@ -26,7 +31,7 @@ export async function receiveDelivery(
   deps: ProjectRunDeps,
   project: ProjectRow,
   req: Request,
-): Promise<{ status: 200 | 201; delivery: DeliveryAnswer }> {
+): Promise<{ status: 200 | 201 | 202; delivery: DeliveryAnswer }> {
   const { db } = deps;
   const headers = detectForge((name) => req.headers.get(name) ?? undefined);
   const base = {
@@ -70,8 +75,8 @@ export async function receiveDelivery(
     ...base,
     deliveryId,
     claim: deliveryId,
-    outcome: "ignored",
-    reason: "being handled",
+    outcome: "pending",
+    reason: "fetching the commit; the outcome follows here",
     status: 202,
   });
   if (!claim) {
@@ -104,22 +109,27 @@ export async function receiveDelivery(
         reason: `${source.ref} was built by delivery ${twin.deliveryId} (run #${twin.runNumber})`,
       });
   }
-  const started = await startFrom(deps, project, source);
-  switch (started.outcome) {
-    case "created":
-      return settle({
-        outcome: "created",
-        reason: null,
-        runId: started.run.id,
-        runNumber: started.run.number ?? null,
-        status: 201,
-      });
-    case "unreachable":
-      // not the delivery's fault: a redelivery may find the repository back, so it does not count as seen
-      return settle({ outcome: started.outcome, reason: started.reason, claim: null });
-    default:
-      return settle({ outcome: started.outcome, reason: started.reason });
-  }
+  // A forge gives up on a delivery after about 10 s (GitHub) and a first fetch of a big repository takes longer:
+  // past ANSWER_WITHIN_MS the forge gets a 202 and the outcome is recorded when it is known.
+  let answered = false;
+  const finish = async (patch: Partial<DeliveryRow>) => answer(await settleDelivery(db, claim.id, { ...patch, status: answered ? 202 : (patch.status ?? 200) }));
+  const started = startFrom(deps, project, source).then((s) => {
+    switch (s.outcome) {
+      case "created":
+        return finish({ outcome: "created", reason: null, runId: s.run.id, runNumber: s.run.number ?? null, status: 201 });
+      case "unreachable":
+        // not the delivery's fault: a redelivery may find the repository back, so it does not count as seen
+        return finish({ outcome: s.outcome, reason: s.reason, claim: null });
+      default:
+        return finish({ outcome: s.outcome, reason: s.reason });
+    }
+  });
+  const early = await Promise.race([started, Bun.sleep(ANSWER_WITHIN_MS).then(() => undefined)]);
+  if (early) return early;
+  answered = true;
+  background(`delivery ${deliveryId} of ${project.name}`, started);
+  const [pending] = await db.select().from(deliveries).where(eq(deliveries.id, claim.id));
+  return answer(pending!);
 }
 
 /** GitHub's create event names no commit: the tag is looked up in the project's mirror first. */
@@ -136,6 +146,6 @@ async function startFrom(deps: ProjectRunDeps, project: ProjectRow, source: RunS
   return startProjectRun(deps, project, source);
 }
 
-function answer(row: DeliveryRow): { status: 200 | 201; delivery: DeliveryAnswer } {
-  return { status: row.status === 201 ? 201 : 200, delivery: deliveryView(row) };
+function answer(row: DeliveryRow): { status: 200 | 201 | 202; delivery: DeliveryAnswer } {
+  return { status: row.status === 201 || row.status === 202 ? row.status : 200, delivery: deliveryView(row) };
 }

@@ -6,6 +6,7 @@ import { Layout, type Viewer } from "./layout.tsx";
 
 /** Colours of the outcomes, in the badges' status classes: a run, nothing to do, or something to look at. */
 const OUTCOME_CLASS: Record<string, string> = {
+  pending: "running",
   created: "success",
   filtered: "skipped",
   ignored: "skipped",

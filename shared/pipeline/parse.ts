@@ -26,6 +26,9 @@ export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
   const head = pipelineSchema.safeParse(raw, { reportInput: true });
   if (!head.success) problems.push(...zodProblems(head.error.issues));
   const bodies = isRecord(raw) && isRecord(raw.tasks) ? raw.tasks : {};
+  // past the bound before any matrix is expanded: refused without checking thousands of task bodies
+  const count = Object.keys(bodies).length;
+  if (count > LIMITS.tasks) return fail([locate(doc, tooManyTasks(count))]);
   const declared = new Map<string, DeclaredTask>();
   const graph = new Map<string, Dependency[]>();
   for (const [name, body] of Object.entries(bodies)) {
@@ -44,13 +47,7 @@ export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
   }
   problems.push(...checkGraph(graph, new Set(Object.keys(bodies))));
   const expanded = [...declared.values()].reduce((sum, task) => sum + combinations(task), 0);
-  if (expanded > LIMITS.tasks) {
-    problems.push({
-      path: ["tasks"],
-      message: `${formatCount(expanded)} tasks after matrix expansion: a pipeline may have at most ${formatCount(LIMITS.tasks)}`,
-      at: "key",
-    });
-  }
+  if (expanded > LIMITS.tasks) problems.push(tooManyTasks(expanded));
   if (!head.success || problems.length > 0) return fail(problems.map((problem) => locate(doc, problem)));
 
   const tasks = expand(declared, levels(graph), head.data.checkout);
@@ -66,6 +63,12 @@ export function tooLarge(text: string, file: string): string {
   const bytes = Buffer.byteLength(text);
   return `${file}: the pipeline is ${formatCount(bytes)} bytes: at most ${formatBytes(LIMITS.pipelineBytes)} (${formatCount(LIMITS.pipelineBytes)} bytes) allowed`;
 }
+
+const tooManyTasks = (count: number): Problem => ({
+  path: ["tasks"],
+  message: `${formatCount(count)} tasks after matrix expansion: a pipeline may have at most ${formatCount(LIMITS.tasks)}`,
+  at: "key",
+});
 
 const combinations = (task: DeclaredTask) =>
   Object.values(task.matrix ?? {}).reduce((product, values) => product * values.length, 1);

@@ -1,15 +1,9 @@
 import { z } from "zod";
+import { stepSpecSchema } from "../pipeline/step-spec.ts";
 import { TEST_REPORT_FORMATS } from "../pipeline/types.ts";
 
-export const stepSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("run"), name: z.string(), command: z.string(), env: z.record(z.string(), z.string()) }),
-  z.object({ kind: z.literal("save_to_workspace"), name: z.string(), paths: z.array(z.string()) }),
-  z.object({ kind: z.literal("restore_workspace"), name: z.string(), dest: z.string().optional() }),
-  z.object({ kind: z.literal("save_cache"), name: z.string(), key: z.string(), paths: z.array(z.string()) }),
-  z.object({ kind: z.literal("restore_cache"), name: z.string(), keys: z.array(z.string()), dest: z.string().optional() }),
-  z.object({ kind: z.literal("save_artifact"), name: z.string(), paths: z.array(z.string()) }),
-  z.object({ kind: z.literal("test_results"), name: z.string(), paths: z.array(z.string()), format: z.enum(TEST_REPORT_FORMATS) }),
-]);
+/** The step shape comes from the pipeline's own schema. */
+export const stepSchema = stepSpecSchema;
 export type AssignedStep = z.infer<typeof stepSchema>;
 
 /**

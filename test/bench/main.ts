@@ -4,6 +4,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { fleet } from "./fleet.ts";
@@ -15,7 +16,7 @@ import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
 import { webhook } from "./webhook.ts";
 
-const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, sandbox];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, checkoutBench, sandbox];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);

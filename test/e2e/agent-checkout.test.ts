@@ -1,12 +1,14 @@
 import { afterAll, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { lockPath, mirrorPath } from "../../agent/checkout/mirrors.ts";
 import type { Assignment, CheckoutSpec } from "../../shared/protocol/index.ts";
 import { ROOT } from "../helpers/cluster.ts";
 import { startFakeCoordinator } from "../helpers/fake-coordinator.ts";
 import { checkoutSpec, startGitServer } from "../helpers/git-server.ts";
-import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { captureOutput, liveProcesses, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
+import { leakCheckScript, sampleCmdlines, tokenForms } from "../helpers/token-leaks.ts";
 
 // A real agent process, given hand-built assignments by a stand-in coordinator, checks out from a real git server.
 const server = startGitServer();
@@ -20,7 +22,6 @@ afterAll(async () => {
 
 const url = server.createRepo("acme/site.git", { private: true });
 const other = server.createRepo("elsewhere/x.git");
-const basic = Buffer.from(`x-access-token:${server.token}`).toString("base64");
 
 async function startAgent(name: string, flags: string[] = []) {
   const proc = spawnTracked(
@@ -66,46 +67,12 @@ function assignment(checkout: CheckoutSpec, commands: string[]): Assignment {
 }
 const spec = (sha: string, more: Partial<CheckoutSpec> = {}) => checkoutSpec(server, url, sha, more);
 
-/** Samples every process's command line until stopped; returns those that held the token or its basic-auth form. */
-function sampleCmdlines(): { stop(): string[] } {
-  const leaks = new Set<string>();
-  let running = true;
-  void (async () => {
-    while (running) {
-      for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-        try {
-          const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
-          if (cmd.includes(server.token) || cmd.includes(basic)) leaks.add(cmd);
-        } catch {
-          // gone already
-        }
-      }
-      await Bun.sleep(2);
-    }
-  })();
-  return {
-    stop() {
-      running = false;
-      return [...leaks];
-    },
-  };
-}
-
-// The step looks for the token as the repositories check does: its environment, every process's arguments
-// and environment, and every file in the work dir (the clone's .git included).
-const LOOK = `pat="$(printf '%s' '${server.token.slice(0, 10)}')$(printf '%s' '${server.token.slice(10)}')"
-echo "head=$(git rev-parse HEAD) origin=$(git remote get-url origin)"
-case "$(env)" in *"$pat"*) echo "LEAK: env";; esac
-for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do grep -qaFf - "$f" <<<"$pat" 2>/dev/null && echo "LEAK: $f"; done
-{ grep -rlaFf - . <<<"$pat" || true; } | sed 's/^/LEAK: file /'
-echo CHECKED`;
-
 test("a real agent checks out the commit before the first step; the token is in no env, argv, log or work-dir file", async () => {
   await startAgent("a1");
   const first = await server.commit("acme/site.git", { "index.html": "<h1>one</h1>\n" });
   const sha = await server.commit("acme/site.git", { "index.html": "<h1>two</h1>\n" });
-  const sampler = sampleCmdlines();
-  const out = await coordinator.assign("a1", assignment(spec(sha), [LOOK, "cat index.html"]));
+  const sampler = sampleCmdlines(tokenForms(server.token));
+  const out = await coordinator.assign("a1", assignment(spec(sha), [leakCheckScript(server.token), "cat index.html"]));
   expect(sampler.stop()).toEqual([]);
   expect(out.result.status).toBe("success");
   const step0 = out.logs.get(0)!;
@@ -115,7 +82,7 @@ test("a real agent checks out the commit before the first step; the token is in 
   expect(step0).toContain("CHECKED");
   expect(step0).not.toContain("LEAK");
   expect(out.logs.get(1)).toBe("<h1>two</h1>\n");
-  for (const log of out.logs.values()) expect(log.includes(server.token) || log.includes(basic)).toBe(false);
+  for (const log of out.logs.values()) for (const form of tokenForms(server.token)) expect(log).not.toContain(form);
   // the second attempt of this agent uses its mirror: no fetch for a commit it already has
   const fetches = server.requests.length;
   const again = await coordinator.assign("a1", assignment(spec(first), ["git rev-parse HEAD"]));
@@ -141,4 +108,30 @@ test("a checkout that fails fails the first step with git's message, token redac
   expect(refused.result.error).toBe(
     `checkout: this agent may not clone ${other} (--allowed-repos ${server.url.replaceAll(".", "\\.")}/acme/.*)`,
   );
+});
+
+test("a cancel while the checkout waits for the mirror's lock stops the attempt at once; no step runs, no waiter is left", async () => {
+  const mirrors = dirs.fresh("a3-mirrors");
+  await startAgent("a3", ["--git-mirrors", mirrors]);
+  const sha = await server.commit("acme/site.git", { "index.html": "four\n" });
+  mkdirSync(mirrors, { recursive: true });
+  const lock = lockPath(mirrorPath(mirrors, url));
+  // another checkout holds the mirror (for longer than the test): the agent's waits for the lock (2 minutes by default)
+  const holder = Bun.spawn(["flock", lock, "sleep", "60"], { stdout: "ignore" });
+  const waiters = () => liveProcesses(`flock -x -w 120 -E 75 ${lock}`);
+  try {
+    const attempt = assignment(spec(sha), ["echo never"]);
+    const outcome = coordinator.assign("a3", attempt);
+    await waitFor("the agent to wait for the mirror's lock", () => waiters() === 1);
+    const cancelledAt = Date.now();
+    coordinator.cancel("a3", attempt.attempt);
+    const out = await outcome;
+    expect(Date.now() - cancelledAt).toBeLessThan(5000);
+    expect(out.result).toMatchObject({ status: "stopped", error: "cancelled" });
+    expect(out.reports.find((r) => r.type === "step_end")).toMatchObject({ step: 0, exitCode: null, error: "cancelled" });
+    expect(out.logs.get(0)).toEndWith("error: cancelled\n");
+    expect(waiters()).toBe(0);
+  } finally {
+    holder.kill();
+  }
 });

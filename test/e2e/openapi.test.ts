@@ -5,6 +5,7 @@ import { createApp } from "../../coordinator/api/app.ts";
 import type { Services } from "../../coordinator/api/env.ts";
 import { DEFAULT_RETENTION } from "../../coordinator/gc/retention.ts";
 import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
+import { startGitServer } from "../helpers/git-server.ts";
 
 type Media = Record<string, { schema: object }>;
 interface Operation {
@@ -200,6 +201,28 @@ describe("the OpenAPI document", () => {
     await ok("get", "/api/v1/hooks");
     await ok("post", "/api/v1/gc");
     await ok("delete", "/api/v1/runs/{id}", `/api/v1/runs/${run.id}`);
+  });
+
+  test("projects answer as documented", async () => {
+    const server = startGitServer();
+    try {
+      const repo = server.createRepo("doc/app.git");
+      await server.commit("doc/app.git", { ".drover.yml": "tasks:\n  t:\n    steps: [ { run: echo hi } ]\n" });
+      const created = await ok("post", "/api/v1/projects", undefined, { name: "doc", repo: { url: repo, forge: "gitlab", credentials: { ssh_key: "KEY" } }, poll: "2m" });
+      expect(created).toMatchObject({ poll: "2m", api_url: `${server.url}/api/v4`, repo: { credentials: "ssh" } });
+      await ok("get", "/api/v1/projects");
+      await ok("get", "/api/v1/projects/{name}", "/api/v1/projects/doc");
+      const run = await ok("post", "/api/v1/projects/{name}/runs", "/api/v1/projects/doc/runs", { branch: "main" });
+      expect(run).toMatchObject({ project: "doc", number: 1 });
+      await ok("get", "/api/v1/runs/{id}", `/api/v1/runs/${run.id}`);
+      await ok("get", "/api/v1/runs", "/api/v1/runs?project=doc&branch=main&event=manual");
+      expect(((await refused("post", "/api/v1/projects/{name}/runs", "/api/v1/projects/doc/runs", { tag: "nope" })) as { message: string }).message).toContain("has no tag nope");
+      expect(((await refused("post", "/api/v1/projects", undefined, { name: "doc", repo: { url: repo } })) as { code: string }).code).toBe("conflict");
+      await cluster.waitRun(run.id);
+      await ok("delete", "/api/v1/projects/{name}", "/api/v1/projects/doc");
+    } finally {
+      await server.stop();
+    }
   });
 
   test("errors answer as documented", async () => {

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
+import { startJsonReceiver } from "../helpers/json-receiver.ts";
 import { spawnTracked, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
@@ -98,6 +99,23 @@ describe("projects", () => {
     const mirrors = join(cluster.dir, "data", "mirrors");
     expect(readdirSync(mirrors)).toHaveLength(1);
     expect(Bun.spawnSync(["grep", "-rlF", server.token, mirrors]).stdout.toString()).toBe("");
+  }, 60_000);
+
+  test("the run-finished webhook names the project, the number and the source", async () => {
+    const receiver = startJsonReceiver<{ event: string; run: Run & { phase: string } }>();
+    const notices = receiver.bodies;
+    try {
+      expect((await cluster.api("PUT", "/api/v1/groups/app", { notify: { url: receiver.url, secret: "notify-secret" } })).status).toBe(200);
+      const started = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { branch: "main" });
+      await cluster.waitRun(started.body.id);
+      const notice = await waitFor("the notice", () => notices.find((n) => n.run.id === started.body.id));
+      expect(notice.run).toMatchObject({ project: "app", number: started.body.number, group: "app", phase: "finished" });
+      expect(notice.run.source).toMatchObject({ event: "manual", branch: "main", sha: (await server.git("acme/app.git", "rev-parse", "main")).trim() });
+      expect(JSON.stringify(notice)).not.toContain(server.token);
+    } finally {
+      await cluster.api("PUT", "/api/v1/groups/app", { notify: null });
+      await receiver.stop();
+    }
   }, 60_000);
 
   test("a branch the repository lacks, a commit without a pipeline and an invalid pipeline are 400s that say so", async () => {

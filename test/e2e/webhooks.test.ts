@@ -196,6 +196,27 @@ describe("the webhook receiver", () => {
   }, 120_000);
 });
 
+describe("a slow repository", () => {
+  test("a delivery still fetching after 8 s is answered 202 and recorded as pending", async () => {
+    // a git server that takes the connection and never answers
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const url = `http://127.0.0.1:${silent.port}/acme/slow.git`;
+      const created = await cluster.api<{ hook_secret: string; hook_url: string }>("POST", "/api/v1/projects", { name: "slow", repo: { url, forge: "github" } });
+      const payload = githubPush("refs/heads/main", ZERO, "c".repeat(40), "slow");
+      payload.repository.clone_url = url;
+      const started = Date.now();
+      const res = await deliver(created.body.hook_url, "github", "push", created.body.hook_secret, payload, "slow-1");
+      expect(res.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(await res.json()).toMatchObject({ delivery_id: "slow-1", outcome: "pending", status: 202 });
+      expect((await deliveries("slow"))[0]).toMatchObject({ delivery_id: "slow-1", outcome: "pending" });
+    } finally {
+      silent.stop(true);
+    }
+  }, 30_000);
+});
+
 describe("forks", () => {
   test("a pull request from a fork waits for approval and gets the group's variables but none of its secrets", async () => {
     await cluster.api("PUT", "/api/v1/groups/app/secrets/FORK_SECRET", { value: "s3cr3t-value" });

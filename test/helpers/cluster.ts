@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { FINAL_RUN_PHASES } from "../../shared/states.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "./processes.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -27,7 +28,7 @@ export interface Cluster {
 }
 
 /** The phases a run ends in; a run in any other phase is still going. */
-export const END_PHASES: readonly string[] = ["finished", "cancelled", "setuperror"];
+export const END_PHASES: readonly string[] = [...FINAL_RUN_PHASES];
 
 /** A run as `GET /api/v1/runs` lists it: one row per run, cheap to poll. */
 export interface RunSummary {

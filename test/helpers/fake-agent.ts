@@ -29,6 +29,8 @@ export interface FakeAgentOptions {
   group?: string;
   labels?: Record<string, string>;
   dynamic?: boolean;
+  /** takes assignments without ever answering them (no accept, no reports) */
+  silent?: boolean;
 }
 
 interface Held {
@@ -53,6 +55,8 @@ export class FakeAgent {
   readonly assigned: string[] = [];
   /** attempt → how it ended here */
   readonly results = new Map<string, string>();
+  /** every frame the coordinator sent, in order */
+  readonly received: CoordinatorMessage[] = [];
   /** `attempt/step` → the highest offset the coordinator acknowledged as stored */
   readonly acked = new Map<string, number>();
 
@@ -164,8 +168,10 @@ export class FakeAgent {
   }
 
   private onMessage(m: CoordinatorMessage): void {
+    this.received.push(m);
     switch (m.type) {
       case "assign":
+        if (this.options.silent) return;
         if (!this.held.has(m.assignment.attempt) && !this.results.has(m.assignment.attempt)) void this.run(m.assignment);
         return;
       case "cancel": {
@@ -193,7 +199,8 @@ export class FakeAgent {
     }
   }
 
-  private sendRaw(m: AgentMessage): void {
+  /** Sends a frame as is: for tests of what the coordinator does with odd or repeated ones. */
+  sendRaw(m: AgentMessage): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(m));
   }
 

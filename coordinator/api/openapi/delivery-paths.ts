@@ -12,6 +12,7 @@ export const Delivery = z
     received_at: ms,
     outcome: z
       .enum([
+        "pending",
         "created",
         "filtered",
         "ignored",
@@ -46,6 +47,7 @@ export function registerDeliveryPaths(registry: Registry) {
     responses: {
       200: json(Delivery, "recorded; nothing started (see outcome)"),
       201: json(Delivery, "a run was created"),
+      202: json(Delivery, "still fetching the commit after 8 s: the outcome follows in the project's deliveries"),
     },
     errors: [400, 401, 413],
   });

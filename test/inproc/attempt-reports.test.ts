@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { newId } from "../../shared/ids.ts";
+import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { waitFor } from "../helpers/processes.ts";
+
+let h: InProcess;
+afterEach(() => h?.stop());
+
+type View = { result: string; tasks: { attempts: { state: string; exitCode: number | null }[] }[] };
+const result = (attempt: string, status: "success" | "failed") =>
+  ({ type: "result", id: newId(), attempt, at: Date.now(), status, exitCode: status === "success" ? 0 : 1, error: null, cpuSeconds: 0, peakRssBytes: 0 }) as const;
+
+describe("attempt reports", () => {
+  test("a result is applied once: a later one for the same attempt is acknowledged and changes nothing", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1");
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: echo hi } ]\n");
+    await h.waitPhase(id, ["finished"]);
+    const [attempt] = agent.assigned;
+    const late = result(attempt!, "failed");
+    agent.sendRaw(late);
+    await waitFor("the late result to be acknowledged", () => agent.received.some((m) => m.type === "ack" && m.ids.includes(late.id)));
+    const run = await h.run<View>(id);
+    expect(run.result).toBe("success");
+    expect(run.tasks[0]!.attempts.map((a) => `${a.state}:${a.exitCode}`)).toEqual(["success:0"]);
+  });
+
+  test("a report about another agent's attempt is refused with an error frame and changes nothing", async () => {
+    h = await startInProcess();
+    const owner = await h.agent("owner");
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: hold } ]\n");
+    await waitFor("the attempt to be held", () => owner.held.size === 1);
+    const other = await h.agent("other");
+    other.sendRaw(result(owner.assigned[0]!, "failed"));
+    await waitFor("an error frame", () => other.received.some((m) => m.type === "error"));
+    expect((await h.run(id)).phase).toBe("running");
+    owner.release();
+    await h.waitPhase(id, ["finished"]);
+    expect((await h.run(id)).result).toBe("success");
+  });
+
+  test("a step's log is stored before its attempt ends: the result waits for it", async () => {
+    h = await startInProcess();
+    await h.agent("a1");
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: \"echo one\\necho two\" }, { run: echo three } ]\n");
+    await h.waitPhase(id, ["finished"]);
+    expect((await h.api("GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body).toBe("one\ntwo\n");
+    expect((await h.api("GET", `/api/v1/runs/${id}/tasks/t/steps/1/log`)).body).toBe("three\n");
+  });
+});
