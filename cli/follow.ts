@@ -1,4 +1,4 @@
-import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../coordinator/engine/types.ts";
+import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../shared/states.ts";
 import type { AttemptView, RunView } from "./api-types.ts";
 import type { Client } from "./client.ts";
 import { prefixedLines } from "./output.ts";

@@ -1,4 +1,4 @@
-import { FINAL_TASK_STATUSES } from "../coordinator/engine/types.ts";
+import { FINAL_TASK_STATUSES } from "../shared/states.ts";
 import type { RunView, TaskView } from "./api-types.ts";
 import { duration, paint, statusColour, table } from "./output.ts";
 

@@ -31,6 +31,7 @@ export async function checkout(
   workDir: string,
   opts: CheckoutOptions,
   log: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const { url, credentials } = splitCredentials(spec);
   const shown = withoutCredentials(url);
@@ -49,11 +50,11 @@ export async function checkout(
     throw new CheckoutError(`checkout: ${path} in the work dir is not empty`);
   mkdirSync(target, { recursive: true });
   log(`checkout: ${shown} at ${spec.sha}${spec.ref ? ` (${spec.ref})` : ""} into ${path === "." ? "the work dir" : path}`);
-  const git = new GitAccess(url, credentials);
+  const git = new GitAccess(url, credentials, signal);
   try {
     const mirror = mirrorPath(opts.mirrorsDir, url);
     mkdirSync(opts.mirrorsDir, { recursive: true });
-    const lock = await FileLock.acquire(lockPath(mirror), opts.lockTimeoutMs);
+    const lock = await FileLock.acquire(lockPath(mirror), opts.lockTimeoutMs, signal);
     if (lock) {
       try {
         log(`checkout: ${(await fetchIntoMirror(git, mirror, url, spec.sha, spec.ref)).note}`);

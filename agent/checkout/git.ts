@@ -19,7 +19,12 @@ export class GitAccess {
   readonly secrets: string[];
   private readonly keyDir: string | null = null;
 
-  constructor(url: string, credentials: CheckoutSpec["credentials"]) {
+  /** `signal` ends the git processes running when it aborts (the attempt was cancelled or timed out). */
+  constructor(
+    url: string,
+    credentials: CheckoutSpec["credentials"],
+    private readonly signal?: AbortSignal,
+  ) {
     this.env = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: process.env.HOME ?? tmpdir(),
@@ -58,7 +63,7 @@ export class GitAccess {
 
   /** Runs git with the credentials in its environment; stdout on success, GitError with stderr otherwise. */
   async git(args: string[], cwd?: string): Promise<string> {
-    const proc = Bun.spawn(["git", ...args], { cwd, env: this.env, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn(["git", ...args], { cwd, env: this.env, stdin: "ignore", signal: this.signal, stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     if (code !== 0) throw new GitError(this.redact(err.trim() || `git ${args[0]} exited with ${code}`));
     return out;
@@ -66,7 +71,7 @@ export class GitAccess {
 
   /** Whether `git args` succeeds (for questions such as "is this commit here?"). */
   async ok(args: string[], cwd?: string): Promise<boolean> {
-    const proc = Bun.spawn(["git", ...args], { cwd, env: this.env, stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+    const proc = Bun.spawn(["git", ...args], { cwd, env: this.env, stdin: "ignore", signal: this.signal, stdout: "ignore", stderr: "ignore" });
     return (await proc.exited) === 0;
   }
 
@@ -85,12 +90,16 @@ function originOf(url: string): string {
   }
 }
 
-/** The URL with any user and password taken out, for logs and the clone's `origin`. */
+/**
+ * The URL without credentials, for logs and the clone's `origin`: over HTTP(S) the user and password go
+ * (a token is often given as the user); over SSH the user is the login (`ssh://git@host/…`) and stays.
+ */
 export function withoutCredentials(url: string): string {
   try {
     const u = new URL(url);
-    if (!u.username && !u.password) return url;
-    u.username = "";
+    const http = u.protocol === "http:" || u.protocol === "https:";
+    if (!u.password && !(http && u.username)) return url;
+    if (http) u.username = "";
     u.password = "";
     return u.toString();
   } catch {

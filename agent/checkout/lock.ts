@@ -11,29 +11,27 @@ const TIMED_OUT = 75;
 export class FileLock {
   private constructor(private readonly holder: Subprocess<"pipe", "pipe", "ignore">) {}
 
-  /** The lock, or null when it could not be had within `timeoutMs`. */
-  static async acquire(path: string, timeoutMs: number, shared = false): Promise<FileLock | null> {
-    const holder = Bun.spawn(
-      [
-        "flock",
-        shared ? "-s" : "-x",
-        "-w",
-        String(timeoutMs / 1000),
-        "-E",
-        String(TIMED_OUT),
-        path,
-        "sh",
-        "-c",
-        "echo locked; exec cat >/dev/null",
-      ],
-      { stdin: "pipe", stdout: "pipe", stderr: "ignore" },
-    );
-    const reader = holder.stdout.getReader();
-    const { value } = await reader.read();
-    reader.releaseLock();
-    if (value && new TextDecoder().decode(value).startsWith("locked")) return new FileLock(holder);
+  /** The exclusive lock, or null when it could not be had within `timeoutMs`; `signal` gives up waiting. */
+  static async acquire(path: string, timeoutMs: number, signal?: AbortSignal): Promise<FileLock | null> {
+    const wait = String(timeoutMs / 1000);
+    const holder = Bun.spawn(["flock", "-x", "-w", wait, "-E", String(TIMED_OUT), path, "sh", "-c", "echo locked; exec cat >/dev/null"], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "ignore",
+    });
+    const giveUp = () => holder.kill();
+    signal?.addEventListener("abort", giveUp);
+    try {
+      const reader = holder.stdout.getReader();
+      const { value } = await reader.read();
+      reader.releaseLock();
+      if (value && new TextDecoder().decode(value).startsWith("locked")) return new FileLock(holder);
+    } finally {
+      signal?.removeEventListener("abort", giveUp);
+    }
     const code = await holder.exited;
     if (code === TIMED_OUT) return null;
+    if (signal?.aborted) throw new Error(`gave up waiting for ${path}: ${(signal.reason as Error).message}`);
     throw new Error(`cannot lock ${path} (flock exited with ${code})`);
   }
 

@@ -1,4 +1,16 @@
-import { z } from "zod";
+import type { z } from "zod";
+import {
+  artifactSchema,
+  type CacheEntry,
+  cacheSchema,
+  cacheStoredSchema,
+  PROTOCOL_HEADER,
+  storedSchema,
+  testReportSchema,
+  type WorkspaceArchive,
+  workspacesSchema,
+} from "../../shared/protocol/archive-api.ts";
+import { PROTOCOL_VERSION } from "../../shared/protocol/version.ts";
 import { type RetryPolicy, retry } from "../../shared/retry.ts";
 import type { TestReportFormat } from "../../shared/pipeline/types.ts";
 
@@ -18,18 +30,11 @@ export class FilesError extends Error {
 /** Network failures and 5xx/429 answers are the infrastructure's, not the step's: worth a retry. */
 export const isTransient = (e: unknown) => e instanceof FilesError && (e.status === 0 || e.status >= 500 || e.status === 429);
 
-const storedSchema = z.object({ object: z.string(), size: z.number(), sha256: z.string() });
-const cacheSchema = z.object({ key: z.string(), object: z.string(), size: z.number() });
-const workspacesSchema = z.object({ archives: z.array(z.object({ task: z.string(), object: z.string(), size: z.number() })) });
-const cacheStoredSchema = z.object({ stored: z.boolean() });
-const artifactSchema = z.object({ path: z.string(), size: z.number(), sha256: z.string() });
-const testReportSchema = z.object({ cases: z.number(), failed: z.number(), skipped: z.number() });
-
-export type CacheEntry = z.infer<typeof cacheSchema>;
-export type WorkspaceArchive = z.infer<typeof workspacesSchema>["archives"][number];
 
 export interface FilesClientOptions {
   coordinator: string;
+  /** a private CA's PEM for an https:// coordinator */
+  ca: string | null;
   attempt: string;
   agentId: () => string;
   credential: () => string;
@@ -48,11 +53,16 @@ export class FilesClient {
   private async request(method: string, path: string, body?: BodyInit): Promise<Response> {
     const { coordinator, attempt, signal } = this.opts;
     const what = `${method} ${path}`;
-    const headers: Record<string, string> = { authorization: `Bearer ${this.opts.credential()}`, "x-drover-agent": this.opts.agentId() };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.opts.credential()}`,
+      "x-drover-agent": this.opts.agentId(),
+      [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+    };
     if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
     let res: Response;
     try {
-      const init = { method, headers, body, signal, duplex: "half" } as RequestInit;
+      const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
+      const init = { method, headers, body, signal, duplex: "half", tls } as RequestInit;
       res = await fetch(`${coordinator}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
     } catch (e) {
       if (signal?.aborted) throw e;

@@ -1,5 +1,5 @@
 import { adoptKept, extractArchive, HostileArchiveError } from "../archive/extract.ts";
-import type { WorkspaceArchive } from "../connection/files-client.ts";
+import type { WorkspaceArchive } from "../../shared/protocol/archive-api.ts";
 import { type StepContext, destDir, formatBytes, plural } from "./common.ts";
 
 /** Extracts the workspace archives of every ancestor task, in the coordinator's order (later ones win). */

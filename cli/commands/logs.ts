@@ -1,4 +1,4 @@
-import { FINAL_RUN_PHASES } from "../../coordinator/engine/types.ts";
+import { FINAL_RUN_PHASES } from "../../shared/states.ts";
 import type { AttemptView, RunView } from "../api-types.ts";
 import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client, ClientError } from "../client.ts";

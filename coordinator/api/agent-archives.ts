@@ -1,7 +1,9 @@
 import { and, desc, eq, inArray, isNotNull, sql } from "drizzle-orm";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { type Context, Hono } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
+import type { CacheEntry, CacheStored, Stored, StoredArtifact, WorkspaceArchive } from "../../shared/protocol/archive-api.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, caches, steps } from "../db/schema.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
@@ -55,7 +57,7 @@ async function ancestorArchiveKeys(db: Db, found: ReturnType<typeof ownAttempt>)
 /** The ancestors' archives that are in storage, with their sizes. */
 async function ancestorArchives(c: Context<AppEnv>, found: ReturnType<typeof ownAttempt>) {
   const { db, store } = c.get("services");
-  const archives: { task: string; object: string; size: number }[] = [];
+  const archives: WorkspaceArchive[] = [];
   for (const archive of await ancestorArchiveKeys(db, found)) {
     const stat = await store.stat(archive.object);
     if (stat) archives.push({ ...archive, size: stat.size });
@@ -63,11 +65,13 @@ async function ancestorArchives(c: Context<AppEnv>, found: ReturnType<typeof own
   return archives;
 }
 
+type Workspaces = { archives: WorkspaceArchive[] };
+
 export const agentArchiveRoutes = new Hono<AppEnv>();
 
 /** The run's uploaded source, fetched right after the assignment: the accept may not have been applied yet. */
 agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
-  const found = ownAttempt(c, ["assigned", "running"]);
+  const found = ownAttempt(c, [...ON_AGENT_STATES]);
   const key = found.active.run.workspace;
   const body = key ? await c.get("services").store.body(key) : null;
   if (!body) throw notFound("workspace archive");
@@ -85,11 +89,11 @@ agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => 
     .update(steps)
     .set({ archiveObject: key })
     .where(and(eq(steps.attemptId, found.attempt.id), eq(steps.index, step)));
-  return c.json({ object: key, ...stored }, 201);
+  return c.json({ object: key, ...stored } satisfies Stored, 201);
 });
 
 agentArchiveRoutes.get("/attempts/:attempt/workspaces", async (c) => {
-  return c.json({ archives: await ancestorArchives(c, ownAttempt(c)) });
+  return c.json({ archives: await ancestorArchives(c, ownAttempt(c)) } satisfies Workspaces);
 });
 
 /** Reads an object the attempt may see: its ancestors' archives, its cache group's caches, the run's upload. */
@@ -129,13 +133,13 @@ async function findCache(c: Context<AppEnv>, group: string, key: string, prefix:
 agentArchiveRoutes.get("/attempts/:attempt/caches", async (c) => {
   const row = await findCache(c, cacheGroupOf(ownAttempt(c)), c.req.query("prefix") ?? "", true);
   if (!row) throw notFound(`cache with prefix ${c.req.query("prefix")}`);
-  return c.json({ key: row.key, object: row.object, size: row.size });
+  return c.json({ key: row.key, object: row.object, size: row.size } satisfies CacheEntry);
 });
 
 agentArchiveRoutes.get("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const row = await findCache(c, cacheGroupOf(ownAttempt(c)), c.req.param("key"), false);
   if (!row) throw notFound(`cache ${c.req.param("key")}`);
-  return c.json({ key: row.key, object: row.object, size: row.size });
+  return c.json({ key: row.key, object: row.object, size: row.size } satisfies CacheEntry);
 });
 
 /** Two concurrent saves of one key both upload, but only the first row wins; the loser's bytes are dropped. */
@@ -144,7 +148,7 @@ agentArchiveRoutes.put("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const group = cacheGroupOf(found);
   const key = c.req.param("key");
   const { db, store, registry } = c.get("services");
-  if (await findCache(c, group, key, false)) return c.json({ stored: false }, 200);
+  if (await findCache(c, group, key, false)) return c.json({ stored: false } satisfies CacheStored, 200);
   const object = `caches/${Bun.hash(group).toString(16)}/${newId()}.tar.zst`;
   const stored = await putFromAgent(c, found, object, false);
   const now = Date.now();
@@ -155,10 +159,10 @@ agentArchiveRoutes.put("/attempts/:attempt/caches/:key{.+}", async (c) => {
     .returning({ key: caches.key });
   if (inserted.length === 0) {
     await store.delete(object);
-    return c.json({ stored: false }, 200);
+    return c.json({ stored: false } satisfies CacheStored, 200);
   }
   await registry.record(object, "cache", stored, cacheOwner(group, key));
-  return c.json({ stored: true }, 201);
+  return c.json({ stored: true } satisfies CacheStored, 201);
 });
 
 agentArchiveRoutes.put("/attempts/:attempt/artifacts/:path{.+}", async (c) => {
@@ -177,6 +181,6 @@ agentArchiveRoutes.put("/attempts/:attempt/artifacts/:path{.+}", async (c) => {
     .insert(artifacts)
     .values(row)
     .onConflictDoUpdate({ target: [artifacts.runId, artifacts.task, artifacts.path], set: row });
-  return c.json({ path, ...stored }, 201);
+  return c.json({ path, ...stored } satisfies StoredArtifact, 201);
 });
 

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import type { TestReportCounts } from "../../shared/protocol/archive-api.ts";
 import { TEST_REPORT_FORMATS, type TestReportFormat } from "../../shared/pipeline/index.ts";
 import { DroverError } from "../../shared/errors.ts";
 import { parseReport } from "../tests/report.ts";
@@ -30,5 +31,5 @@ export const agentTestReportRoutes = new Hono<AppEnv>().put("/attempts/:attempt/
   const origin = { runId: active.run.id, task: task.name, attemptId: attempt.id, attempt: attempt.number, step, file: c.req.param("path") };
   await storeCases(c.get("services").db, origin, cases);
   const count = (status: string) => cases.filter((t) => t.status === status).length;
-  return c.json({ cases: cases.length, failed: count("failed") + count("error"), skipped: count("skipped") }, 201);
+  return c.json({ cases: cases.length, failed: count("failed") + count("error"), skipped: count("skipped") } satisfies TestReportCounts, 201);
 });

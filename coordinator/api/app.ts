@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
+import { agentProtocol } from "./agent-protocol.ts";
 import { agentTestReportRoutes } from "./agent-test-reports.ts";
 import { agentTokenRoutes } from "./agent-tokens.ts";
 import { agentRoutes } from "./agents.ts";
@@ -48,7 +49,7 @@ export function createApp(
   app.route("/api/v1", openApiRoutes);
   app.route("/", webRoutes((request) => app.fetch(request)));
   app.use("/api/*", authenticate());
-  app.use("/agent/v1/*", authenticate(), requireRole("agent"));
+  app.use("/agent/v1/*", authenticate(), requireRole("agent"), agentProtocol());
   app.route("/api/v1/runs", runRoutes);
   app.route("/api/v1/runs", logRoutes);
   app.route("/api/v1/runs", runLogRoutes);

@@ -1,26 +1,8 @@
-export type RunPhase = "queued" | "running" | "finished" | "cancelled" | "setuperror";
-export type RunResult = "unknown" | "success" | "failed" | "stopped" | "error";
-export type TaskStatus =
-  | "notstarted"
-  | "waiting_approval"
-  | "skipped"
-  | "cancelled"
-  | "running"
-  | "stopped"
-  | "success"
-  | "failed";
-export type AttemptState = "queued" | "assigned" | "running" | "success" | "failed" | "stopped" | "error" | "lost";
-export type Condition = "on_success" | "on_failure" | "on_skipped";
+import type { AttemptState, RunPhase, RunResult, TaskStatus } from "../../shared/states.ts";
 
-export const FINAL_RUN_PHASES: ReadonlySet<RunPhase> = new Set(["finished", "cancelled", "setuperror"]);
-export const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set([
-  "skipped",
-  "cancelled",
-  "stopped",
-  "success",
-  "failed",
-]);
-export const ACTIVE_ATTEMPT_STATES: ReadonlySet<AttemptState> = new Set(["queued", "assigned", "running"]);
+export type { AttemptState, RunPhase, RunResult, TaskStatus } from "../../shared/states.ts";
+export { ACTIVE_ATTEMPT_STATES, FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../../shared/states.ts";
+export type Condition = "on_success" | "on_failure" | "on_skipped";
 
 export interface EngineRun {
   id: string;
@@ -47,6 +29,8 @@ export interface EngineAttempt {
   number: number;
   state: AttemptState;
   cancelRequested: boolean;
+  /** failed in the queue: no agent took it within the queue timeout */
+  timedOutInQueue: boolean;
 }
 
 export interface EngineInput {

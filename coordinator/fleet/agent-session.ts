@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import {
   type AgentMessage,
   agentMessageSchema,
@@ -8,6 +9,7 @@ import {
   MAX_CONTROL_FRAME_BYTES,
   MAX_LOG_FRAME_BYTES,
   PROTOCOL_VERSION,
+  versionMismatch,
 } from "../../shared/protocol/index.ts";
 import { DiskFullError, LogGapError } from "../logs/live-logs.ts";
 import type { AgentSocket, OnlineAgent } from "./fleet.ts";
@@ -77,11 +79,7 @@ export class AgentSession {
     clearTimeout(this.helloTimer);
     if (this.agent) return this.protocolError("hello sent twice");
     if (hello.protocol !== PROTOCOL_VERSION) {
-      const side = hello.protocol < PROTOCOL_VERSION ? "the agent" : "the coordinator";
-      return this.refuse(
-        "incompatible_version",
-        `agent ${hello.version} speaks protocol ${hello.protocol}, this coordinator speaks ${PROTOCOL_VERSION}: upgrade ${side} (download the matching agent from /download/)`,
-      );
+      return this.refuse("incompatible_version", versionMismatch(hello.protocol, hello.version));
     }
     if (this.groupLock !== null && hello.group !== this.groupLock) {
       this.refuse("wrong_group", `this registration token is for group ${this.groupLock}, not ${hello.group}`);
@@ -97,14 +95,20 @@ export class AgentSession {
     return (
       !!found &&
       found.attempt.agentId === agent.row.id &&
-      (found.attempt.state === "assigned" || found.attempt.state === "running")
+      ON_AGENT_STATES.has(found.attempt.state)
     );
   }
 
   private async handle(agent: OnlineAgent, message: Exclude<AgentMessage, Hello>): Promise<void> {
     const { fleet } = this.services;
     if (message.type === "heartbeat") {
+      // An agent whose lease lapsed is fenced: renewing it now would let its steps run beside their replacements.
+      if (fleet.agents.get(agent.row.id) !== agent) {
+        this.socket.close(4002, "lease lapsed");
+        return;
+      }
       fleet.heartbeat(agent);
+      this.send({ type: "lease", seq: message.seq });
       return;
     }
     if (message.type === "draining") {

@@ -1,10 +1,9 @@
+import type { Forge } from "./detect.ts";
 import type { RunStatus, StatusState } from "./status-state.ts";
-
-export type StatusForge = "github" | "gitea" | "forgejo" | "gitlab";
 
 /** Where a project's statuses go and with what. */
 export interface StatusTarget {
-  forge: StatusForge;
+  forge: Forge;
   /** the REST API base: https://api.github.com, https://ghe.example/api/v3, https://gitea.example/api/v1, …/api/v4 */
   apiUrl: string;
   /** the clone URL, whose path names the repository */

@@ -53,12 +53,15 @@ export interface GitOptions {
   allow?: number[];
 }
 
-/** Runs git without a terminal, a system config or a credential store; stderr comes back in errors with credentials hidden. */
+/**
+ * Runs git without a terminal, a system config or a credential store, and without the `ext::` transport (which
+ * runs a command named in the URL); stderr comes back in errors with credentials hidden.
+ */
 export async function git(args: string[], opts: GitOptions = {}): Promise<{ code: number; stdout: string }> {
   const { env, cleanup } = credentialEnv(opts.access);
   const secrets = credentialSecrets(opts.access?.credentials ?? null);
   try {
-    const proc = Bun.spawn(["git", "-c", "credential.helper=", "-c", "core.askPass=", ...args], {
+    const proc = Bun.spawn(["git", "-c", "credential.helper=", "-c", "core.askPass=", "-c", "protocol.ext.allow=never", ...args], {
       cwd: opts.cwd,
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -4,12 +4,11 @@ import type { Db } from "../db/open.ts";
 import { runs } from "../db/schema.ts";
 import { listRuns } from "../runs/list-runs.ts";
 import { RUN_EVENTS } from "../../shared/source.ts";
+import { RUN_PHASES, RUN_RESULTS } from "../../shared/states.ts";
 import { ago, isoTime, span } from "./format.ts";
 import { Badge, Layout, type Viewer } from "./layout.tsx";
 import { Commit, headline, RunLink, refName } from "./source.tsx";
 
-const PHASES = ["queued", "running", "finished", "cancelled", "setuperror"];
-const RESULTS = ["unknown", "success", "failed", "stopped", "error"];
 const FILTERS = ["group", "project", "branch", "event", "phase", "result", "user"] as const;
 type Filters = Partial<Record<(typeof FILTERS)[number], string>>;
 
@@ -24,7 +23,7 @@ async function loadRuns(db: Db, f: Filters) {
   return { rows, groups: groups.map((g) => g.group) };
 }
 
-const Select = ({ name, options, value }: { name: string; options: string[]; value?: string }) => (
+const Select = ({ name, options, value }: { name: string; options: readonly string[]; value?: string }) => (
   <select name={name} id={`filter-${name}`}>
     <option value="">any</option>
     {options.map((o) => (
@@ -54,11 +53,11 @@ export async function RunsListPage({ db, viewer, filters }: { db: Db; viewer: Vi
         </label>
         <label for="filter-phase">
           Phase
-          <Select name="phase" options={PHASES} value={filters.phase} />
+          <Select name="phase" options={RUN_PHASES} value={filters.phase} />
         </label>
         <label for="filter-result">
           Result
-          <Select name="result" options={RESULTS} value={filters.result} />
+          <Select name="result" options={RUN_RESULTS} value={filters.result} />
         </label>
         <label>
           User

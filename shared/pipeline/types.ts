@@ -1,3 +1,4 @@
+import type { StepSpec } from "./step-spec.ts";
 export const ARCHS = ["amd64", "arm64", "arm", "386"] as const;
 export type Arch = (typeof ARCHS)[number];
 
@@ -12,15 +13,7 @@ export interface Dependency {
   conditions: Condition[];
 }
 
-export type StepSpec =
-  | { kind: "run"; name: string; command: string; env: Record<string, string> }
-  | { kind: "save_to_workspace"; name: string; paths: string[] }
-  | { kind: "restore_workspace"; name: string; dest?: string }
-  | { kind: "save_cache"; name: string; key: string; paths: string[] }
-  | { kind: "restore_cache"; name: string; keys: string[]; dest?: string }
-  | { kind: "save_artifact"; name: string; paths: string[] }
-  | { kind: "test_results"; name: string; paths: string[]; format: TestReportFormat };
-
+export type { StepSpec } from "./step-spec.ts";
 export type StepKind = StepSpec["kind"];
 
 /** Which repository events start a pipeline: globs over branch names, tag names and PR target branches. */
@@ -50,6 +43,10 @@ export interface TaskSpec {
   depends: Dependency[];
   approval?: { minApprovers: number };
   ignoreFailure: boolean;
+  /** placed only on sandbox agents */
+  sandbox?: boolean;
+  /** the host's network inside the sandbox */
+  network?: boolean;
   /** The combination this task runs, for a task expanded from a matrix. */
   matrix?: Record<string, string>;
   /** Depth in the DAG: 0 for roots, else 1 + the deepest parent's level. */

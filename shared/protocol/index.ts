@@ -2,3 +2,4 @@ export * from "./agent-messages.ts";
 export * from "./coordinator-messages.ts";
 export * from "./log-frame.ts";
 export * from "./version.ts";
+export * from "./archive-api.ts";

@@ -1,10 +1,12 @@
 import { afterAll, expect, test } from "bun:test";
 import { join } from "node:path";
+import { mkdirSync } from "node:fs";
+import { lockPath, mirrorPath } from "../../agent/checkout/mirrors.ts";
 import type { Assignment, CheckoutSpec } from "../../shared/protocol/index.ts";
 import { ROOT } from "../helpers/cluster.ts";
 import { startFakeCoordinator } from "../helpers/fake-coordinator.ts";
 import { checkoutSpec, startGitServer } from "../helpers/git-server.ts";
-import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { captureOutput, liveProcesses, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
 import { leakCheckScript, sampleCmdlines, tokenForms } from "../helpers/token-leaks.ts";
 
@@ -57,6 +59,9 @@ function assignment(checkout: CheckoutSpec, commands: string[]): Assignment {
     timeoutMs: 60_000,
     secrets: [],
     steps: commands.map((command, i) => ({ kind: "run" as const, name: `step ${i}`, command, env: {} })),
+    sandbox: false,
+    network: false,
+    memoryBytes: null,
     checkout,
   };
 }
@@ -103,4 +108,30 @@ test("a checkout that fails fails the first step with git's message, token redac
   expect(refused.result.error).toBe(
     `checkout: this agent may not clone ${other} (--allowed-repos ${server.url.replaceAll(".", "\\.")}/acme/.*)`,
   );
+});
+
+test("a cancel while the checkout waits for the mirror's lock stops the attempt at once; no step runs, no waiter is left", async () => {
+  const mirrors = dirs.fresh("a3-mirrors");
+  await startAgent("a3", ["--git-mirrors", mirrors]);
+  const sha = await server.commit("acme/site.git", { "index.html": "four\n" });
+  mkdirSync(mirrors, { recursive: true });
+  const lock = lockPath(mirrorPath(mirrors, url));
+  // another checkout holds the mirror (for longer than the test): the agent's waits for the lock (2 minutes by default)
+  const holder = Bun.spawn(["flock", lock, "sleep", "60"], { stdout: "ignore" });
+  const waiters = () => liveProcesses(`flock -x -w 120 -E 75 ${lock}`);
+  try {
+    const attempt = assignment(spec(sha), ["echo never"]);
+    const outcome = coordinator.assign("a3", attempt);
+    await waitFor("the agent to wait for the mirror's lock", () => waiters() === 1);
+    const cancelledAt = Date.now();
+    coordinator.cancel("a3", attempt.attempt);
+    const out = await outcome;
+    expect(Date.now() - cancelledAt).toBeLessThan(5000);
+    expect(out.result).toMatchObject({ status: "stopped", error: "cancelled" });
+    expect(out.reports.find((r) => r.type === "step_end")).toMatchObject({ step: 0, exitCode: null, error: "cancelled" });
+    expect(out.logs.get(0)).toEndWith("error: cancelled\n");
+    expect(waiters()).toBe(0);
+  } finally {
+    holder.kill();
+  }
 });

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
+import { startJsonReceiver } from "../helpers/json-receiver.ts";
 import { spawnTracked, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
@@ -101,18 +102,10 @@ describe("projects", () => {
   }, 60_000);
 
   test("the run-finished webhook names the project, the number and the source", async () => {
-    const notices: { event: string; run: Run & { phase: string } }[] = [];
-    const receiver = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(req) {
-        notices.push(await req.json());
-        return new Response("ok");
-      },
-    });
+    const receiver = startJsonReceiver<{ event: string; run: Run & { phase: string } }>();
+    const notices = receiver.bodies;
     try {
-      const url = `http://127.0.0.1:${receiver.port}/notify`;
-      expect((await cluster.api("PUT", "/api/v1/groups/app", { notify: { url, secret: "notify-secret" } })).status).toBe(200);
+      expect((await cluster.api("PUT", "/api/v1/groups/app", { notify: { url: receiver.url, secret: "notify-secret" } })).status).toBe(200);
       const started = await cluster.api<Run>("POST", "/api/v1/projects/app/runs", { branch: "main" });
       await cluster.waitRun(started.body.id);
       const notice = await waitFor("the notice", () => notices.find((n) => n.run.id === started.body.id));
@@ -121,7 +114,7 @@ describe("projects", () => {
       expect(JSON.stringify(notice)).not.toContain(server.token);
     } finally {
       await cluster.api("PUT", "/api/v1/groups/app", { notify: null });
-      await receiver.stop(true);
+      await receiver.stop();
     }
   }, 60_000);
 
@@ -199,6 +192,18 @@ describe("drover project", () => {
     const missing = await drover("project", "run", "cli-app", "--branch", "nope", "--no-follow");
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("has no branch nope");
+    // a key file is an SSH key, a JSON file one of the API's shapes; anything else is a usage error
+    const key = join(cluster.dir, "deploy.key");
+    writeFileSync(key, "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n");
+    const ssh = await drover("project", "add", "cli-ssh", "--repo", "git@git.example:acme/app.git", "--forge", "github", "--credentials-file", key, "--json");
+    expect(JSON.parse(ssh.stdout)).toMatchObject({ repo: { credentials: "ssh" }, api_url: "https://git.example/api/v3" });
+    const json = join(cluster.dir, "basic.json");
+    writeFileSync(json, JSON.stringify({ username: "deploy", password: "pw" }));
+    const basic = await drover("project", "add", "cli-basic", "--repo", repo, "--credentials-file", json, "--json");
+    expect(JSON.parse(basic.stdout)).toMatchObject({ repo: { credentials: "token", forge: "git" }, api_url: null });
+    writeFileSync(json, "two\nlines\n");
+    const bad = await drover("project", "add", "cli-bad", "--repo", repo, "--credentials-file", json);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("expected one token, a key or JSON")]);
     expect((await drover("project", "rm", "cli-app")).code).toBe(0);
     expect((await drover("project", "list", "--json")).stdout).not.toContain("cli-app");
   }, 60_000);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import examples from "@octokit/webhooks-examples";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import Ajv2020 from "ajv/dist/2020";
+import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
 import { type ForgeApi, startForgeApi } from "../helpers/forge-api.ts";
 import { deliver, forgeHeaders, giteaPush, gitlabMergeRequest } from "../helpers/forge-deliveries.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
@@ -194,6 +195,29 @@ describe("the webhook receiver", () => {
     await cluster.waitRun(giteaRun.id, 60_000);
     await cluster.waitRun(gitlabDelivery.run!.id, 60_000);
   }, 120_000);
+});
+
+test("deliveries answer as the OpenAPI document describes them, every field documented", async () => {
+  const doc = (await cluster.api<{ components: { schemas: Record<string, object> } }>("GET", "/api/v1/openapi.json")).body;
+  const text = JSON.stringify({ ...doc.components.schemas.DeliveryList, $defs: doc.components.schemas }).replaceAll("#/components/schemas/", "#/$defs/");
+  const closed = JSON.parse(text, (_k, v) => (v?.properties && v.additionalProperties === undefined ? { ...v, additionalProperties: false } : v));
+  const validate = new Ajv2020({ allErrors: true, strict: false }).compile(closed);
+  const list = (await cluster.api<{ deliveries: Delivery[] }>("GET", "/api/v1/projects/app/deliveries?limit=500")).body;
+  // the receiver's tests above left deliveries of most outcomes
+  expect(new Set(list.deliveries.map((d) => d.outcome)).size).toBeGreaterThanOrEqual(6);
+  expect(validate(list) || validate.errors).toBe(true);
+  expect((await cluster.api("GET", "/api/v1/projects/app/deliveries?limit=501")).status).toBe(400);
+});
+
+test("the project's deliveries page lists them with their outcome, reason and run", async () => {
+  const page = await fetch(`${cluster.coordinator.url}/projects/app/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } });
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain('data-delivery="gh-2"');
+  expect(html).toContain("on.push.branches (main) does not match branch feature");
+  // one row of gh-1 (the first; the other is its duplicate) links run #1
+  expect(html).toMatch(/data-delivery="gh-1">(?:(?!<\/tr>)[\s\S])*<a href="\/runs\/[0-9A-Z]+">#1<\/a>/);
+  expect((await fetch(`${cluster.coordinator.url}/projects/nope/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).status).toBe(404);
 });
 
 describe("a slow repository", () => {

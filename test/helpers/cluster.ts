@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
+import { FINAL_RUN_PHASES } from "../../shared/states.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "./processes.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
@@ -27,7 +28,7 @@ export interface Cluster {
 }
 
 /** The phases a run ends in; a run in any other phase is still going. */
-export const END_PHASES: readonly string[] = ["finished", "cancelled", "setuperror"];
+export const END_PHASES: readonly string[] = [...FINAL_RUN_PHASES];
 
 /** A run as `GET /api/v1/runs` lists it: one row per run, cheap to poll. */
 export interface RunSummary {
@@ -85,10 +86,12 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     },
     async startAgent(name, flags = [], url = cluster.coordinator.url) {
       const workDir = flags.includes("--work-dir") ? [] : ["--work-dir", join(dir, `agent-${name}`)];
-      const proc = spawn(
-        ["bun", "agent/main.ts", "--coordinator", url, "--token", AGENT_TOKEN, "--name", name, ...workDir, ...flags],
-        { cwd: ROOT },
-      );
+      const token = flags.includes("--token-file") ? [] : ["--token", AGENT_TOKEN];
+      // DROVER_TEST_EXECUTOR=sandbox runs a suite's steps in the sandbox executor
+      const executor = process.env.DROVER_TEST_EXECUTOR && !flags.includes("--executor") ? ["--executor", process.env.DROVER_TEST_EXECUTOR] : [];
+      const proc = spawn(["bun", "agent/main.ts", "--coordinator", url, ...token, "--name", name, ...workDir, ...executor, ...flags], {
+        cwd: ROOT,
+      });
       const err = captureOutput(proc.stderr);
       await waitFor(`agent ${name} to register`, () => err.text().includes("registered as"), 20_000);
       return { proc, output: () => err.text() };

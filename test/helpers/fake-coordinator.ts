@@ -12,6 +12,8 @@ export interface FakeCoordinator {
   connected(agent: string): Promise<void>;
   /** Sends the assignment to the agent; resolves with its reports and logs once its result arrives. */
   assign(agent: string, assignment: Assignment): Promise<AttemptOutcome>;
+  /** Tells the agent to stop the attempt, as a run's cancel does. */
+  cancel(agent: string, attempt: string, graceMs?: number): void;
   stop(): void;
 }
 
@@ -58,6 +60,8 @@ export function startFakeCoordinator(): FakeCoordinator {
           waiting.get(m.name)?.();
           return;
         }
+        // the lease renewal the agent waits for: without it, it ends its steps when the TTL runs out (fencing)
+        if (m.type === "heartbeat") ws.send(JSON.stringify({ type: "lease", seq: m.seq }));
         if (!("attempt" in m)) return;
         ws.send(JSON.stringify({ type: "ack", ids: [m.id] }));
         const p = pending.get(m.attempt);
@@ -81,6 +85,7 @@ export function startFakeCoordinator(): FakeCoordinator {
         ws.send(JSON.stringify({ type: "assign", assignment }));
       });
     },
+    cancel: (agent, attempt, graceMs = 1000) => sockets.get(agent)?.send(JSON.stringify({ type: "cancel", attempt, graceMs })),
     stop: () => void server.stop(true),
   };
 }

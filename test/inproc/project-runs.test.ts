@@ -177,4 +177,16 @@ describe("startProjectRun", () => {
     const numbers = runs.map((r) => created(r).number!).sort((a, b) => a - b);
     expect(numbers).toEqual(Array.from({ length: 8 }, (_, i) => before + i));
   });
+
+  test("a restart of a project run is the next number of the same commit, changed:-skipped tasks skipped again", async () => {
+    const first = created(await start(push("main", c1, c2)));
+    await waitFor("web to be held", async () => (await assignments(first.id)).has("web"));
+    expect((await h.api("POST", `/api/v1/runs/${first.id}/cancel`)).status).toBe(202);
+    await h.waitPhase(first.id, ["cancelled"]);
+    const again = await h.api<{ id: string; project: string; number: number; source: RunSource }>("POST", `/api/v1/runs/${first.id}/restart`, { from: "scratch" });
+    expect(again.status).toBe(201);
+    expect(again.body).toMatchObject({ project: "web", number: first.number! + 1, source: first.source! });
+    expect((await tasksOf(again.body.id)).docs).toEqual(["skipped", "no changed file matches changed: docs/**"]);
+    expect((await assignments(again.body.id)).get("web")!.checkout).toMatchObject({ sha: c2, path: "src" });
+  });
 });

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { startJsonReceiver } from "../helpers/json-receiver.ts";
 import { waitFor } from "../helpers/processes.ts";
 
 let h: InProcess;
@@ -41,19 +42,12 @@ describe("cancel", () => {
 
 describe("rerun", () => {
   test("rerunning an unknown task of a finished run is a 404 that leaves the run finished: DELETE works, no second notice", async () => {
-    const notices: unknown[] = [];
-    const receiver = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(req) {
-        notices.push(await req.json());
-        return new Response("ok");
-      },
-    });
+    const receiver = startJsonReceiver();
+    const notices = receiver.bodies;
     try {
       h = await startInProcess();
       await h.agent("a1");
-      const notify = { url: `http://127.0.0.1:${receiver.port}/hook`, secret: "s3cret-s3cret" };
+      const notify = { url: receiver.url, secret: "s3cret-s3cret" };
       expect((await h.api("PUT", "/api/v1/groups/notified", { notify })).status).toBe(200);
       const id = await h.submit(QUICK, "notified");
       await h.waitPhase(id, ["finished"]);
@@ -67,7 +61,7 @@ describe("rerun", () => {
       await Bun.sleep(200);
       expect(notices.length).toBe(1);
     } finally {
-      receiver.stop(true);
+      await receiver.stop();
     }
   });
 });

@@ -49,6 +49,7 @@ test("checkout flags: mirrors under the work dir and a 10 GiB budget by default;
   expect(() => parseAgentConfig([...base, "--git-mirrors-budget", "huge"], {})).toThrow(
     '--git-mirrors-budget wants a byte count, a size like 10G, or 0, got "huge"',
   );
+  expect(() => parseAgentConfig(base, { DROVER_GIT_MIRROR_LOCK_MS: "soon" })).toThrow('DROVER_GIT_MIRROR_LOCK_MS wants milliseconds, got "soon"');
   expect(() => parseAgentConfig([...base, "--allowed-repos", "https://(github"], {})).toThrow(
     /--allowed-repos wants a regular expression: .+/,
   );

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import type { AttemptState, RunPhase as Phase, RunResult as Result, TaskStatus as Status } from "../../engine/types.ts";
+import { ATTEMPT_STATES, RUN_PHASES, RUN_RESULTS, TASK_STATUSES } from "../../../shared/states.ts";
 import { STEP_KINDS } from "../../../shared/pipeline/index.ts";
 import { runSourceSchema } from "../../../shared/source.ts";
 
@@ -9,18 +9,10 @@ export const ms = z.number().int().openapi({ description: "epoch milliseconds" }
 export const msOrNull = ms.nullable();
 const textOrNull = z.string().nullable();
 
-export const RunPhase = z
-  .enum(["queued", "running", "finished", "cancelled", "setuperror"])
-  .openapi("RunPhase") satisfies z.ZodType<Phase>;
-export const RunResult = z
-  .enum(["unknown", "success", "failed", "stopped", "error"])
-  .openapi("RunResult") satisfies z.ZodType<Result>;
-export const TaskStatus = z
-  .enum(["notstarted", "waiting_approval", "skipped", "cancelled", "running", "stopped", "success", "failed"])
-  .openapi("TaskStatus") satisfies z.ZodType<Status>;
-export const AttemptStateSchema = z
-  .enum(["queued", "assigned", "running", "success", "failed", "stopped", "error", "lost"])
-  .openapi("AttemptState") satisfies z.ZodType<AttemptState>;
+export const RunPhase = z.enum(RUN_PHASES).openapi("RunPhase");
+export const RunResult = z.enum(RUN_RESULTS).openapi("RunResult");
+export const TaskStatus = z.enum(TASK_STATUSES).openapi("TaskStatus");
+export const AttemptStateSchema = z.enum(ATTEMPT_STATES).openapi("AttemptState");
 
 // Rebuilt from its shape with this module's z: a schema made before @hono/zod-openapi loaded has no .openapi.
 export const RunSource = z.object(runSourceSchema.shape).openapi("RunSource", {
