@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import {
@@ -12,7 +12,14 @@ import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
 import { KeptWorkspaces } from "./archive/kept.ts";
+import { Cgroups } from "./executor/cgroups.ts";
+import { Executor } from "./executor/executor.ts";
+import { LeaseClock } from "./executor/lease.ts";
+import { resolveRunAs } from "./executor/run-as.ts";
+import { sandboxUnavailable } from "./executor/sandbox.ts";
+import { Watchdog } from "./executor/watchdog.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
+import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
 import { markTopDir } from "./runner/top-dir.ts";
 import { newId } from "../shared/ids.ts";
@@ -34,25 +41,62 @@ export class Agent {
   private draining = false;
   private readonly identityFile: string;
   private readonly kept: KeptWorkspaces;
+  private readonly lease: LeaseClock;
+  private readonly watchdog: Watchdog;
+  private readonly executor: Executor;
+  private readonly hooks: Hooks;
   private exit: (code: number) => void = () => {};
   readonly done = new Promise<number>((resolve) => {
     this.exit = resolve;
   });
 
+  /** Refuses to start (throws, saying why) when the executor asked for cannot be made here. */
   constructor(private readonly config: AgentConfig) {
-    mkdirSync(join(config.workDir, "spool"), { recursive: true });
-    const attempts = join(config.workDir, "attempts");
-    mkdirSync(attempts, { recursive: true });
-    markTopDir(attempts);
+    if (config.executor === "sandbox") {
+      const why = sandboxUnavailable();
+      if (why) throw new Error(`--executor sandbox: ${why}`);
+    }
+    const runAs = config.runAs ? resolveRunAs(config.runAs) : null;
+    // Steps may pass through the attempts dir to their own, and see nothing else the agent keeps.
+    mkdirSync(config.workDir, { recursive: true });
+    for (const [sub, mode] of [["spool", 0o700], ["kept", 0o700], ["attempts", 0o711]] as const) {
+      mkdirSync(join(config.workDir, sub), { recursive: true });
+      chmodSync(join(config.workDir, sub), mode);
+    }
+    markTopDir(join(config.workDir, "attempts"));
     this.kept = new KeptWorkspaces(join(config.workDir, "kept"), config.keepWorkspacesBytes);
-    // per name, so agents sharing a work root stay distinct; a dynamic agent is new each time it starts
-    this.identityFile = join(config.workDir, `identity-${config.name}.json`);
+    // per name, so agents sharing a work root stay distinct: identity, lease and step records, for the agent only
+    const own = join(config.workDir, `agent-${config.name}`);
+    mkdirSync(own, { recursive: true, mode: 0o700 });
+    chmodSync(own, 0o700);
+    this.identityFile = join(own, "identity.json");
+    const older = join(config.workDir, `identity-${config.name}.json`);
+    if (existsSync(older) && !existsSync(this.identityFile)) renameSync(older, this.identityFile);
+    // a dynamic agent is new each time it starts
     this.identity = config.dynamic ? null : this.loadIdentity();
+    this.lease = new LeaseClock(join(own, "lease"), () => this.fence());
+    this.watchdog = new Watchdog(own, join(own, "lease"));
+    const left = this.watchdog.killLeftovers();
+    if (left > 0) log(`killed what ${left} step(s) of this agent's previous run left`);
+    this.watchdog.start();
+    this.hooks = new Hooks(config.hooksDir);
+    this.executor = new Executor({
+      kind: config.executor,
+      runAs,
+      workRoot: config.workDir,
+      // git mirrors hold every repository this agent checked out, for any project: not a step's to read
+      hide: [...(config.tokenFile ? [config.tokenFile] : []), config.checkout.mirrorsDir, ...config.sandboxHide],
+      // hooks run in the sandbox too, and may live under /tmp, which it replaces
+      readOnly: config.hooksDir ? [config.hooksDir] : [],
+      maxProcesses: config.maxProcesses,
+      cgroups: Cgroups.detect(`drover-${config.name.replace(/[^A-Za-z0-9_.-]/g, "_")}`),
+      watchdog: this.watchdog,
+    });
     this.connection = new Connection(config.coordinator, config.token, {
       hello: () => this.hello(),
       message: (m) => this.onMessage(m),
       closed: (code, reason) => this.onClosed(code, reason),
-    });
+    }, config.ca);
     this.reports = new PendingReports(this.connection);
   }
 
@@ -69,6 +113,9 @@ export class Agent {
   }
 
   private hello(): AgentMessage {
+    // a lease that lapsed while the agent could not notice (stopped, say) ends its attempts before it says what runs
+    this.lease.check();
+    this.lease.helloSent();
     return {
       type: "hello",
       protocol: PROTOCOL_VERSION,
@@ -82,6 +129,8 @@ export class Agent {
       capacity: this.config.capacity,
       resources: this.config.resources,
       dynamic: this.config.dynamic,
+      executor: this.config.executor,
+      limits: this.executor.limits,
       host: hostname(),
       workDir: this.config.workDir,
       // An attempt that ended but whose result is not acknowledged is still listed: the coordinator keeps
@@ -97,7 +146,12 @@ export class Agent {
   }
 
   private onMessage(message: CoordinatorMessage): void {
+    // timers may fire late after the agent was stopped: whatever arrives first learns that the lease lapsed
+    this.lease.check();
     switch (message.type) {
+      case "lease":
+        this.lease.renewed(message.seq);
+        return;
       case "welcome":
         this.welcome(message);
         return;
@@ -138,6 +192,7 @@ export class Agent {
       this.identity = { id: message.agentId, credential: message.credential };
       if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
     }
+    this.lease.welcomed(message.leaseTtlMs);
     this.kept.open(message.agentId);
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);
@@ -152,7 +207,10 @@ export class Agent {
     }
     this.reports.resendAll();
     if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(() => this.connection.send({ type: "heartbeat" }), message.heartbeatMs);
+    this.heartbeat = setInterval(
+      () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }),
+      message.heartbeatMs,
+    );
     log(`registered as ${this.config.name} (${message.agentId})`);
   }
 
@@ -164,6 +222,8 @@ export class Agent {
 
   private assign(assignment: Assignment): void {
     if (this.attempts.has(assignment.attempt)) return;
+    // sent before the lease lapsed: the coordinator re-queues it, as it does any assignment not accepted
+    if (this.lease.lapsed()) return;
     if (this.draining) {
       void this.reports.send({ type: "reject", id: newId(), attempt: assignment.attempt, reason: "the agent is draining" });
       return;
@@ -172,12 +232,15 @@ export class Agent {
       agentName: this.config.name,
       workRoot: this.config.workDir,
       coordinator: this.config.coordinator,
+      ca: this.config.ca,
       agentId: () => this.identity?.id ?? "",
       credential: () => this.identity?.credential ?? "",
       sender: this.connection,
       report: (r) => this.reports.send(r),
       cancelGraceMs: this.config.cancelGraceMs,
       kept: this.kept,
+      executor: this.executor,
+      hooks: this.hooks,
       checkout: this.config.checkout,
     });
     this.attempts.set(assignment.attempt, runner);
@@ -198,12 +261,27 @@ export class Agent {
     if (this.attempts.size === 0) this.stop(0);
   }
 
+  /**
+   * The lease ran out without a renewal: the coordinator may give these attempts to another agent from now on
+   * (plus a margin), so they end here at once, and their reports and spooled output go.
+   */
+  private fence(): void {
+    for (const [id, runner] of this.attempts) {
+      log(`attempt ${id}: the lease lapsed; ending it`);
+      runner.abandon();
+      this.reports.dropAttempt(id);
+      this.attempts.delete(id);
+    }
+  }
+
   cancelAll(): void {
     for (const runner of this.attempts.values()) runner.stop("cancelled");
   }
 
   stop(code: number): void {
     if (this.heartbeat) clearInterval(this.heartbeat);
+    this.lease.stop();
+    this.watchdog.stop();
     this.kept.close();
     this.connection.stop();
     this.exit(code);

@@ -2,8 +2,9 @@ import { availableParallelism, homedir, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { memoryToBytes } from "../shared/pipeline/units.ts";
+import { readFileSync } from "node:fs";
 import { allowedRepoPattern, type CheckoutOptions } from "./checkout/checkout.ts";
-import { type Arch, archSchema } from "../shared/protocol/index.ts";
+import { type Arch, archSchema, EXECUTORS, type Executor } from "../shared/protocol/index.ts";
 
 export interface AgentConfig {
   coordinator: string;
@@ -20,6 +21,19 @@ export interface AgentConfig {
   cancelGraceMs: number;
   /** bytes of saved workspaces kept for downstream tasks on this agent (kept.ts); 0 keeps none */
   keepWorkspacesBytes: number;
+  executor: Executor;
+  /** the user steps run as (an agent running as root only) */
+  runAs: string | null;
+  /** the token file, hidden from sandboxed steps */
+  tokenFile: string | null;
+  /** more paths a sandboxed step must not see (a co-located coordinator's data dir, say) */
+  sandboxHide: string[];
+  /** cap on the processes of one step's tree, where a cgroup or rlimit can hold it */
+  maxProcesses: number;
+  /** agent hooks run around every task (runner/hooks.ts) */
+  hooksDir: string | null;
+  /** the PEM of a private CA the coordinator's certificate is checked against (--ca-file); null for the system's */
+  ca: string | null;
   /** repository checkouts: mirrors dir and budget, allowed repositories, mirror lock bound */
   checkout: CheckoutOptions;
 }
@@ -27,7 +41,7 @@ export interface AgentConfig {
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 --token T [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
+  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -36,6 +50,13 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     options: {
       coordinator: { type: "string" },
       token: { type: "string" },
+      "token-file": { type: "string" },
+      executor: { type: "string" },
+      "run-as": { type: "string" },
+      "sandbox-hide": { type: "string", multiple: true },
+      "max-processes": { type: "string" },
+      "hooks-dir": { type: "string" },
+      "ca-file": { type: "string" },
       name: { type: "string" },
       arch: { type: "string" },
       group: { type: "string" },
@@ -53,8 +74,14 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     },
   });
   const coordinator = values.coordinator ?? env.DROVER_COORDINATOR;
-  const token = values.token ?? env.DROVER_AGENT_TOKEN;
-  if (!coordinator || !token) throw new Error(`--coordinator and --token are required\nusage: ${USAGE}`);
+  const tokenFileFlag = values["token-file"] ?? env.DROVER_AGENT_TOKEN_FILE;
+  const tokenFile = tokenFileFlag ? resolve(tokenFileFlag) : null;
+  const token = tokenFile ? readToken(tokenFile) : (values.token ?? env.DROVER_AGENT_TOKEN);
+  if (!coordinator || !token) throw new Error(`--coordinator and a token (--token-file, DROVER_AGENT_TOKEN or --token) are required\nusage: ${USAGE}`);
+  const executor = values.executor ?? env.DROVER_AGENT_EXECUTOR ?? "host";
+  if (!(EXECUTORS as readonly string[]).includes(executor)) throw new Error(`--executor wants host or sandbox, got "${executor}"`);
+  const maxProcesses = Number(values["max-processes"] ?? 4096);
+  if (!Number.isInteger(maxProcesses) || maxProcesses < 1) throw new Error(`--max-processes wants a whole number above 0, got "${values["max-processes"]}"`);
   const own = NODE_ARCH[process.arch];
   const archs = (values.arch ?? own ?? "").split(",").filter(Boolean).map((a) => archSchema.parse(a.trim()));
   if (archs.length === 0) throw new Error(`cannot tell this machine's arch (${process.arch}): pass --arch`);
@@ -88,6 +115,13 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     workDir,
     cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
     keepWorkspacesBytes,
+    executor: executor as Executor,
+    runAs: values["run-as"] ?? null,
+    tokenFile,
+    sandboxHide: (values["sandbox-hide"] ?? []).map((p) => resolve(p)),
+    maxProcesses,
+    ca: readCa(values["ca-file"] ?? env.DROVER_CA_FILE),
+    hooksDir: values["hooks-dir"] ? resolve(values["hooks-dir"]) : (env.DROVER_AGENT_HOOKS_DIR ?? null),
     checkout: checkoutOptions(values, env, workDir),
   };
 }
@@ -114,4 +148,23 @@ function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string
     allowedRepos: allowed ?? null,
     lockTimeoutMs,
   };
+}
+
+function readCa(file: string | undefined): string | null {
+  if (!file) return null;
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new Error(`--ca-file ${file}: ${(e as Error).message}`);
+  }
+}
+
+function readToken(file: string): string {
+  try {
+    const token = readFileSync(file, "utf8").trim();
+    if (token) return token;
+  } catch (e) {
+    throw new Error(`--token-file ${file}: ${(e as Error).message}`);
+  }
+  throw new Error(`--token-file ${file} is empty`);
 }

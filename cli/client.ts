@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /** A failed API call, with the coordinator's own error message. */
 export class ClientError extends Error {}
 
@@ -5,11 +7,19 @@ export class ClientError extends Error {}
 export class Client {
   readonly url: string;
   private readonly token: string;
+  /** a private CA the coordinator's certificate is checked against (DROVER_CA_FILE, or `drover --ca-file PEM …`) */
+  private readonly tls: { ca: string } | undefined;
 
   constructor() {
     this.url = (process.env.DROVER_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
     this.token = process.env.DROVER_TOKEN ?? "";
     if (!this.token) throw new ClientError("DROVER_TOKEN is not set (the admin token is printed by `drover serve`)");
+    const caFile = process.env.DROVER_CA_FILE;
+    try {
+      this.tls = caFile ? { ca: readFileSync(caFile, "utf8") } : undefined;
+    } catch (e) {
+      throw new ClientError(`DROVER_CA_FILE ${caFile}: ${(e as Error).message}`);
+    }
   }
 
   async request(method: string, path: string, body?: BodyInit, headers: Record<string, string> = {}): Promise<Response> {
@@ -19,6 +29,7 @@ export class Client {
         method,
         body,
         headers: { authorization: `Bearer ${this.token}`, ...headers },
+        tls: this.tls,
       });
     } catch (e) {
       throw new ClientError(`cannot reach the coordinator at ${this.url}: ${(e as Error).message}`);

@@ -9,11 +9,17 @@ function help(): string {
     "",
     ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "DROVER_URL and DROVER_TOKEN say which coordinator to talk to and as whom.",
+    "DROVER_URL and DROVER_TOKEN say which coordinator to talk to and as whom; for a coordinator whose",
+    "certificate a private CA signed, DROVER_CA_FILE=PEM or `drover --ca-file PEM <command>`.",
   ].join("\n");
 }
 
 async function main(argv: string[]): Promise<number> {
+  // a global flag before the verb: the private CA every verb's requests trust
+  if (argv[0] === "--ca-file" && argv[1]) {
+    process.env.DROVER_CA_FILE = argv[1];
+    argv = argv.slice(2);
+  }
   const [verb, ...rest] = argv;
   if (!verb || verb === "--help" || verb === "-h" || verb === "help") {
     console.log(help());

@@ -34,6 +34,8 @@ export interface CoordinatorConfig {
   /** base64 AES-256 key for secrets at rest; generated into the data dir when absent */
   secretKey?: string;
   gcIntervalMs: number;
+  /** the certificate and key (PEM) to serve HTTPS and WSS with; plain HTTP without */
+  tls?: { cert: string; key: string };
 }
 
 export interface ConfigInput {

@@ -73,7 +73,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     reconnectGraceMs: config.reconnectGraceMs,
   });
   // with --port 0 the port is known once the server listens
-  let publicUrl = config.publicUrl ?? `http://${config.host}:${config.port}`;
+  let publicUrl = config.publicUrl ?? `${config.tls ? "https" : "http"}://${config.host}:${config.port}`;
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
   const statuses = new CommitStatuses({
     db,
@@ -125,6 +125,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const server = Bun.serve<SocketData>({
     hostname: config.host,
     port: config.port,
+    tls: config.tls,
     idleTimeout: 0,
     // Bodies are objects to store (or forms carrying one): the store's cap, with room for a form's other fields.
     // Enforced while a body streams, it also bounds uploads the store writes without looking at them.
@@ -169,7 +170,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
 
   publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
   return {
-    url: `http://${config.host}:${server.port}`,
+    url: `${config.tls ? "https" : "http"}://${config.host}:${server.port}`,
     services,
     app,
     async stop() {

@@ -29,21 +29,29 @@ export class Connection {
   private readonly waiting = new Set<() => void>();
   private drainPoll: ReturnType<typeof setInterval> | null = null;
 
+  /** the last reason a connection failed, said once until it changes */
+  private lastError = "";
+
   constructor(
     private readonly url: string,
     private readonly token: string,
     private readonly handlers: ConnectionHandlers,
+    /** a private CA's PEM to check the coordinator's certificate against (wss://) */
+    private readonly ca: string | null = null,
   ) {}
 
   connect(): void {
     if (this.stopped) return;
+    // the token travels in a header, never in the URL
     const ws = new WebSocket(`${this.url.replace(/^http/, "ws")}/agent/v1/connect`, {
       headers: { authorization: `Bearer ${this.token}` },
+      ...(this.ca ? { tls: { ca: this.ca } } : {}),
     } as unknown as string[]);
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     ws.onopen = () => {
       this.open = true;
+      this.lastError = "";
       ws.send(JSON.stringify(this.handlers.hello()));
     };
     ws.onmessage = (event) => {
@@ -72,8 +80,11 @@ export class Connection {
       const delay = backoffMs(this.failures++);
       setTimeout(() => this.connect(), delay);
     };
-    ws.onerror = () => {
-      // onclose follows and schedules the reconnect
+    ws.onerror = (event) => {
+      // onclose follows and schedules the reconnect; this says why (a certificate not trusted, say), once
+      const why = (event as ErrorEvent).message ?? "";
+      if (why && why !== this.lastError) console.error(`[agent] cannot connect to the coordinator: ${why}`);
+      this.lastError = why;
     };
   }
 

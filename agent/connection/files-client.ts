@@ -33,6 +33,8 @@ export const isTransient = (e: unknown) => e instanceof FilesError && (e.status 
 
 export interface FilesClientOptions {
   coordinator: string;
+  /** a private CA's PEM for an https:// coordinator */
+  ca: string | null;
   attempt: string;
   agentId: () => string;
   credential: () => string;
@@ -59,7 +61,8 @@ export class FilesClient {
     if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
     let res: Response;
     try {
-      const init = { method, headers, body, signal, duplex: "half" } as RequestInit;
+      const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
+      const init = { method, headers, body, signal, duplex: "half", tls } as RequestInit;
       res = await fetch(`${coordinator}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
     } catch (e) {
       if (signal?.aborted) throw e;

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
@@ -11,19 +11,24 @@ import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
 import { runArchiveStep } from "../steps/index.ts";
-import { StepProcess } from "./process.ts";
+import type { Executor } from "../executor/executor.ts";
+import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
+import type { HookName, Hooks } from "./hooks.ts";
 
 export interface AttemptContext {
   agentName: string;
   workRoot: string;
   coordinator: string;
+  ca: string | null;
   agentId: () => string;
   credential: () => string;
   sender: LogSender;
   report(report: Report): Promise<void>;
   cancelGraceMs: number;
   kept: KeptWorkspaces;
+  executor: Executor;
   checkout: CheckoutOptions;
+  hooks: Hooks;
 }
 
 type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
@@ -40,6 +45,10 @@ export class AttemptRunner {
   private killTimer: Timer | null = null;
   private cpuSeconds = 0;
   private peakRssBytes = 0;
+  /** given up (the coordinator said so, or the lease lapsed): nothing more is reported */
+  private abandoned = false;
+  /** what the `environment` hook exported */
+  private readonly hookEnv: Record<string, string> = {};
 
   constructor(
     readonly assignment: Assignment,
@@ -47,7 +56,11 @@ export class AttemptRunner {
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
     const { coordinator, agentId, credential } = ctx;
-    this.files = new FilesClient({ coordinator, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
+    this.files = new FilesClient({ coordinator, ca: ctx.ca, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
+  }
+
+  private report(report: Report): Promise<void> {
+    return this.abandoned ? Promise.resolve() : this.ctx.report(report);
   }
 
   private base() {
@@ -57,11 +70,13 @@ export class AttemptRunner {
   async run(): Promise<void> {
     const a = this.assignment;
     // reports stay pending until acknowledged; only the result must be acknowledged before the attempt is let go
-    void this.ctx.report({ type: "accept", ...this.base() });
+    void this.report({ type: "accept", ...this.base() });
     const timeout = a.timeoutMs ? setTimeout(() => this.stop("timeout"), a.timeoutMs) : null;
     let outcome: Outcome;
     try {
-      mkdirSync(this.dir, { recursive: true });
+      if (a.sandbox && this.ctx.executor.kind !== "sandbox") throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.ctx.executor.own(this.dir);
       if (a.workspace) await this.fetchWorkspace();
       outcome = await this.runSteps();
     } catch (e) {
@@ -70,7 +85,7 @@ export class AttemptRunner {
       if (timeout) clearTimeout(timeout);
       if (this.killTimer) clearTimeout(this.killTimer);
     }
-    await this.ctx.report({
+    await this.report({
       type: "result",
       ...this.base(),
       at: Date.now(),
@@ -93,30 +108,34 @@ export class AttemptRunner {
   private async runSteps(): Promise<Outcome> {
     const a = this.assignment;
     let failure: Outcome | null = null;
+    // whether a step from `from` on will still run: after a failure only test_results steps run
+    const more = (from: number) => a.steps.slice(from).some((s) => !failure || s.kind === "test_results");
     for (const [index, step] of a.steps.entries()) {
       // stopped before the first step, or while the previous one's log drained or its end awaited the ack
       if (this.stopReason) break;
       // After a failure only test_results steps run: the failed tests' reports are what explains it.
       if (failure && step.kind !== "test_results") continue;
-      void this.ctx.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
-      // The checkout is the start of the first step's log (pipeline steps keep their indices); a failed one fails that step.
-      const preamble = index === 0 && a.checkout ? await this.checkout(a.checkout) : null;
+      void this.report({ type: "step_start", ...this.base(), step: index, at: Date.now() });
+      // Hooks before the task and the checkout are the start of the first step's log (pipeline steps keep their
+      // indices); a failure there fails that step.
+      const preamble = index === 0 ? await this.prelude() : null;
       if (preamble?.error) {
         const log = this.newLog(index);
         log.write(preamble.output);
-        await log.end();
-        const { error } = preamble;
-        await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode: null, error, logSize: log.written });
-        return { status: this.stopReason === "cancelled" ? "stopped" : "failed", exitCode: null, error };
+        const failed: Outcome = { status: this.stopReason === "cancelled" ? "stopped" : "failed", exitCode: null, error: preamble.error };
+        return this.endStep(index, log, (b) => log.write(b), failed, failed);
       }
       let exitCode: number | null = null;
       let error: string | null = null;
       let infrastructure = false;
       let log: StepLog;
+      let append: (bytes: Uint8Array) => void;
       if (step.kind === "run") {
-        ({ log, exitCode, error } = await this.runCommand(index, step.command, this.stepEnv(step.env), preamble?.output));
+        ({ log, exitCode, error, append } = await this.runCommand(index, step.command, this.stepEnv(step.env), preamble?.output));
       } else {
-        log = this.newLog(index);
+        const archiveLog = this.newLog(index);
+        log = archiveLog;
+        append = (b) => archiveLog.write(b);
         if (preamble) log.write(preamble.output);
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
@@ -129,17 +148,86 @@ export class AttemptRunner {
           signal: this.abort.signal,
         }));
       }
-      await log.end();
-      await this.ctx.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), exitCode, error, logSize: log.written });
-      if (this.stopReason === "cancelled") return { status: "stopped", exitCode, error };
-      if (infrastructure) return { status: "error", exitCode, error };
-      if ((exitCode !== 0 || error) && !failure) failure = { status: "failed", exitCode, error };
+      let outcome: Outcome | null = null;
+      if (this.stopReason === "cancelled") outcome = { status: "stopped", exitCode, error };
+      else if (infrastructure) outcome = { status: "error", exitCode, error };
+      else {
+        if ((exitCode !== 0 || error) && !failure) failure = { status: "failed", exitCode, error };
+        // the last step to run: every one succeeded, but time may have run out before the attempt was through
+        const timedOut: Outcome = { status: "failed", exitCode: null, error: "timeout" };
+        if (!more(index + 1)) outcome = failure ?? (this.stopReason === "timeout" ? timedOut : { status: "success", exitCode: 0, error: null });
+      }
+      if (outcome) return this.endStep(index, log, append, { exitCode, error }, outcome);
+      await this.endStep(index, log, append, { exitCode, error }, null);
     }
     if (this.stopReason === "cancelled") return { status: "stopped", exitCode: null, error: "cancelled" };
-    if (failure) return failure;
-    // every step that ran succeeded, but time ran out before the attempt was through
-    if (this.stopReason === "timeout") return { status: "failed", exitCode: null, error: "timeout" };
-    return { status: "success", exitCode: 0, error: null };
+    return failure ?? { status: "failed", exitCode: null, error: "timeout" };
+  }
+
+  /**
+   * Ends a step's log and reports its end. After the task's last step (`outcome` given) the post-task hook runs
+   * first, whatever the outcome, with it in its environment; its output closes that step's log, and its failure
+   * fails a task that had succeeded.
+   */
+  private async endStep(
+    index: number,
+    log: StepLog,
+    append: (bytes: Uint8Array) => void,
+    step: { exitCode: number | null; error: string | null },
+    outcome: Outcome | null,
+  ): Promise<Outcome> {
+    if (outcome && !this.abandoned) {
+      const post = await this.hook("post-task", {
+        DROVER_TASK_RESULT: outcome.status,
+        DROVER_TASK_EXIT_CODE: outcome.exitCode === null ? "" : String(outcome.exitCode),
+        DROVER_TASK_ERROR: outcome.error ?? "",
+      });
+      if (post) append(post.output);
+      if (post?.error && outcome.status === "success") outcome = { status: "failed", exitCode: null, error: post.error };
+    }
+    await log.end();
+    await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), ...step, logSize: log.written });
+    return outcome ?? { status: "success", exitCode: 0, error: null };
+  }
+
+  /** Before the first step: the environment hook, then (for a repository task) pre-checkout, the checkout and post-checkout, then pre-task. */
+  private async prelude(): Promise<{ output: Buffer; error: string | null } | null> {
+    const parts: Buffer[] = [];
+    const hook = async (name: HookName) => {
+      const done = await this.hook(name);
+      if (!done) return null;
+      parts.push(done.output);
+      Object.assign(this.hookEnv, done.exported);
+      return done.error;
+    };
+    const checkout = this.assignment.checkout;
+    let error = await hook("environment");
+    if (!error && checkout) error = await hook("pre-checkout");
+    if (!error && checkout) {
+      const done = await this.checkout(checkout);
+      parts.push(done.output);
+      error = done.error ?? (await hook("post-checkout"));
+    }
+    if (!error) error = await hook("pre-task");
+    return parts.length > 0 || error ? { output: Buffer.concat(parts), error } : null;
+  }
+
+  /** Runs a hook the agent has, in the steps' executor, its output redacted like theirs. */
+  private async hook(name: HookName, extra: Record<string, string> = {}) {
+    if (!this.ctx.hooks.path(name)) return null;
+    const env = { ...this.stepEnv({}), ...extra };
+    const done = await this.ctx.hooks.run(name, env, this.dir, this.spoolPath(`hook-${name}`, "out"), (id, command, e, out) =>
+      this.start(id, command, e, out),
+    );
+    if (!done) return null;
+    this.current = null;
+    this.account(done.usage);
+    const secrets = secretValues(env, this.assignment.secrets);
+    if (secrets.length > 0) {
+      const r = new Redactor(secrets);
+      done.output = Buffer.concat([r.push(done.output), r.flush()]);
+    }
+    return done;
   }
 
   /** Checks the commit out into the work dir; its log lines (credentials redacted) and the error, if any. */
@@ -165,7 +253,7 @@ export class AttemptRunner {
     return log;
   }
 
-  private spoolPath(index: number, kind: "out" | "log"): string {
+  private spoolPath(index: number | string, kind: "out" | "log"): string {
     return join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${kind}`);
   }
 
@@ -179,8 +267,7 @@ export class AttemptRunner {
     const outPath = this.spoolPath(index, "out");
     // the step's process appends to what the checkout wrote
     writeFileSync(outPath, preamble ?? "");
-    const proc = new StepProcess(command, this.dir, env, outPath);
-    this.current = proc;
+    const proc = this.start(String(index), command, env, outPath);
     let log: StepLog;
     let tail: FileTail;
     let redactor: Redactor | null = null;
@@ -194,29 +281,60 @@ export class AttemptRunner {
       tail = new FileTail(outPath, { onBytes: (bytes) => log.write(r.push(bytes)) });
     }
     tail.start();
+    // whatever the step left running anywhere is killed before this returns
     const result = await proc.wait();
-    // Whatever the step left running in its group would outlive the attempt.
-    proc.signal("SIGKILL");
     tail.finish();
     if (redactor) {
       log.write(redactor.flush());
       rmSync(outPath, { force: true });
     }
     this.current = null;
-    this.cpuSeconds += result.cpuSeconds;
-    this.peakRssBytes = Math.max(this.peakRssBytes, result.peakRssBytes);
+    this.account(result);
     let error: string | null = null;
     if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
+    else if (result.error) error = result.error;
     else if (result.signal) error = `killed by ${result.signal}`;
-    return { log, exitCode: result.exitCode, error };
+    // the post-task hook's output goes where the step's did
+    const append = redactor
+      ? (bytes: Uint8Array) => log.write(bytes)
+      : (bytes: Uint8Array) => {
+          appendFileSync(outPath, bytes);
+          log.grew(statSync(outPath).size);
+        };
+    return { log, exitCode: result.exitCode, error, append };
+  }
+
+  /** Starts a step's or a hook's process in the agent's executor, as the attempt's current one (what a stop signals). */
+  private start(name: string, command: string, env: Record<string, string>, outputPath: string): StepProcess {
+    // what the checkout, the workspace fetch or an archive step just wrote is the step user's too
+    this.ctx.executor.own(this.dir);
+    const a = this.assignment;
+    const proc = this.ctx.executor.start({
+      attempt: a.attempt,
+      name,
+      command,
+      dir: this.dir,
+      env,
+      outputPath,
+      memoryBytes: a.memoryBytes,
+      network: a.network,
+    });
+    this.current = proc;
+    return proc;
+  }
+
+  private account(usage: StepProcessResult): void {
+    this.cpuSeconds += usage.cpuSeconds;
+    this.peakRssBytes = Math.max(this.peakRssBytes, usage.peakRssBytes);
   }
 
   private stepEnv(stepEnv: Record<string, string>): Record<string, string> {
     return {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-      HOME: process.env.HOME ?? this.dir,
+      HOME: this.ctx.executor.home(this.dir),
       LANG: process.env.LANG ?? "C.UTF-8",
       ...this.assignment.env,
+      ...this.hookEnv,
       ...stepEnv,
       DROVER_AGENT: this.ctx.agentName,
       DROVER_ARCH: this.assignment.arch,
@@ -239,6 +357,7 @@ export class AttemptRunner {
 
   /** Ends the attempt's processes at once and drops its spooled output (the coordinator gave it up). */
   abandon(): void {
+    this.abandoned = true;
     this.stopReason = "cancelled";
     this.abort.abort(new Error("cancelled"));
     this.current?.signal("SIGKILL");

@@ -1,17 +1,21 @@
-import { parseFlags } from "../args.ts";
+import { readFileSync } from "node:fs";
+import { parseFlags, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
 
 export const serve: Command = {
   name: "serve",
   summary: "run the coordinator (HTTP API, web UI, scheduler and the agent WebSocket)",
-  usage: "drover serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--no-fsync]",
+  usage: "drover serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--no-fsync] [--tls-cert PEM --tls-key PEM]",
   async run(argv) {
     const { values } = parseFlags(argv, {
       port: { type: "string" },
       host: { type: "string" },
       data: { type: "string" },
       "no-fsync": { type: "boolean" },
+      "tls-cert": { type: "string" },
+      "tls-key": { type: "string" },
     });
+    const tls = readTls(values["tls-cert"], values["tls-key"]);
     // loaded here, not at the top: the client verbs should not pay for loading the whole coordinator
     const { resolveConfig } = await import("../../coordinator/config.ts");
     const { startCoordinator } = await import("../../coordinator/server.ts");
@@ -23,7 +27,7 @@ export const serve: Command = {
     });
     // A stray failure in work nobody awaits is logged, not allowed to take every run and agent down with it.
     process.on("unhandledRejection", (e) => console.error("[coordinator] unhandled failure:", e));
-    const coordinator = await startCoordinator(config);
+    const coordinator = await startCoordinator({ ...config, tls });
     console.log(`drover coordinator listening on ${coordinator.url}`);
     console.log(`data: ${config.dataDir}`);
     console.log(`admin token: ${config.adminToken}`);
@@ -39,3 +43,17 @@ export const serve: Command = {
     return 0;
   },
 };
+
+/** HTTPS and WSS with this certificate and key (both PEM files), or plain HTTP with neither. */
+function readTls(cert: string | undefined, key: string | undefined): { cert: string; key: string } | undefined {
+  if (!cert && !key) return undefined;
+  if (!cert || !key) throw new UsageError("--tls-cert and --tls-key go together");
+  const read = (flag: string, file: string) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch (e) {
+      throw new UsageError(`${flag} ${file}: ${(e as Error).message}`);
+    }
+  };
+  return { cert: read("--tls-cert", cert), key: read("--tls-key", key) };
+}

@@ -161,6 +161,9 @@ export const agents = sqliteTable(
     capacity: integer("capacity").notNull(),
     resources: json<{ cpu: number; memoryBytes: number }>("resources").notNull(),
     dynamic: integer("dynamic", { mode: "boolean" }).notNull(),
+    executor: text("executor").notNull().default("host"),
+    /** what holds a step's memory and process count there (agent hello `limits`); null for agents older than that */
+    limits: json<{ memory: string | null; pids: string | null }>("limits"),
     version: text("version").notNull(),
     state: text("state").notNull(),
     credentialHash: text("credential_hash").notNull(),

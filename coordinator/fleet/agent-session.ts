@@ -101,7 +101,13 @@ export class AgentSession {
   private async handle(agent: OnlineAgent, message: Exclude<AgentMessage, Hello>): Promise<void> {
     const { fleet } = this.services;
     if (message.type === "heartbeat") {
+      // An agent whose lease lapsed is fenced: renewing it now would let its steps run beside their replacements.
+      if (fleet.agents.get(agent.row.id) !== agent) {
+        this.socket.close(4002, "lease lapsed");
+        return;
+      }
       fleet.heartbeat(agent);
+      this.send({ type: "lease", seq: message.seq });
       return;
     }
     if (message.type === "draining") {

@@ -39,6 +39,9 @@ export function buildAssignment(
     timeoutMs: task.spec.timeoutMs ?? null,
     secrets: fromFork ? [] : group.secrets,
     steps: task.spec.steps,
+    sandbox: task.spec.sandbox ?? false,
+    network: task.spec.network ?? false,
+    memoryBytes: task.spec.resources?.memoryBytes ?? null,
     checkout: checkoutFor(active.run.source, task.spec, repo),
   };
 }

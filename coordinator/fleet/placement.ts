@@ -12,6 +12,7 @@ export function requested(task: TaskSpec): Resources {
 export function agentMatches(row: AgentRow, task: TaskSpec): boolean {
   if (task.arch && !row.archs.includes(task.arch)) return false;
   if (task.group && row.group !== task.group) return false;
+  if (task.sandbox && row.executor !== "sandbox") return false;
   for (const [k, v] of Object.entries(task.labels)) if (row.labels[k] !== v) return false;
   const need = requested(task);
   return need.cpu <= row.resources.cpu && need.memoryBytes <= row.resources.memoryBytes;
@@ -73,6 +74,7 @@ export function describeNeeds(task: TaskSpec): string {
   const needs: string[] = [];
   if (task.arch) needs.push(`arch=${task.arch}`);
   if (task.group) needs.push(`group=${task.group}`);
+  if (task.sandbox) needs.push("executor=sandbox");
   for (const [k, v] of Object.entries(task.labels)) needs.push(`${k}=${v}`);
   if (task.resources?.cpu) needs.push(`cpu=${task.resources.cpu}`);
   if (task.resources?.memoryBytes) needs.push(`memory=${task.resources.memoryBytes}`);

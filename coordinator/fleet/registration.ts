@@ -27,6 +27,8 @@ export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promis
     capacity: hello.capacity,
     resources: hello.resources,
     dynamic: hello.dynamic,
+    executor: hello.executor,
+    limits: hello.limits,
     version: hello.version,
     state: "online",
     leaseExpiresAt: now + leaseTtlMs,

@@ -11,12 +11,21 @@ import type { AgentSocket, Fleet, OnlineAgent } from "./fleet.ts";
 import { requested } from "./placement.ts";
 import { register } from "./registration.ts";
 
+/**
+ * How long past an agent's last renewed lease its attempts wait before they are lost and retried: the agent
+ * stops its steps when the lease it knows of ends, and its watchdog looks every 200 ms (agent/executor).
+ */
+export const FENCE_MARGIN_MS = 1500;
+
 export interface FleetOptions {
   reconnectGraceMs: number;
 }
 
 /** Joins agents to the fleet, resumes their attempts, and retires them when their lease lapses. */
 export class FleetServices {
+  /** agents whose lease lapsed, with the time their attempts may be given to another agent */
+  private readonly fencing = new Map<string, { agent: OnlineAgent; at: number }>();
+
   constructor(
     readonly db: Db,
     readonly fleet: Fleet,
@@ -31,6 +40,8 @@ export class FleetServices {
   async join(hello: Hello, socket: AgentSocket): Promise<{ ok: true; agent: OnlineAgent } | { ok: false; message: string }> {
     const registered = await register(this.db, hello, this.fleet.leaseTtlMs);
     if (!registered.ok) return registered;
+    // back before its attempts were lost: they are still its own, to continue or to give up (resume)
+    this.fencing.delete(registered.row.id);
     const agent = await this.scheduler.serial.run(async () => {
       const previous = this.fleet.agents.get(registered.row.id);
       if (previous?.socket && previous.socket !== socket) previous.socket.close(4001, "replaced by a newer connection");
@@ -158,19 +169,29 @@ export class FleetServices {
     agent.row.leaseExpiresAt = Math.min(agent.row.leaseExpiresAt, Date.now() + grace);
   }
 
+  /**
+   * An agent whose lease lapsed goes offline at once, but its attempts are lost (and retried elsewhere) only
+   * once the lease it last renewed, plus a margin, is over: by then the agent, or its watchdog if the agent
+   * is stopped or dead, has killed their processes (PROTOCOL.md, "Fencing").
+   */
   async expireLeases(now = Date.now()): Promise<void> {
     for (const agent of this.fleet.expired(now)) {
       console.error(`[fleet] agent ${agent.row.name} (${agent.row.id}) lease lapsed`);
       agent.socket?.close(4002, "lease lapsed");
       const aborted = this.fleet.uploads.abortAll(agent.row.id, "the agent's lease lapsed");
       if (aborted) console.error(`[fleet] aborted ${aborted} unfinished upload(s) of ${agent.row.name}`);
+      if (!agent.row.dynamic) await this.fleet.setState(agent, "offline");
+      this.fencing.set(agent.row.id, { agent, at: agent.row.lastHeartbeatAt + this.fleet.leaseTtlMs + FENCE_MARGIN_MS });
+    }
+    for (const [id, { agent, at }] of this.fencing) {
+      if (at > now) continue;
+      this.fencing.delete(id);
       const orphaned = await this.scheduler.serial.run(async () => {
-        const active = this.attemptsOf(agent.row.id);
+        const active = this.attemptsOf(id);
         for (const a of active) await this.lose(agent, a.id, "its agent's lease lapsed");
         return active.map((a) => a.id);
       });
       if (agent.row.dynamic) await this.cleanups.retire(agent, orphaned);
-      else await this.fleet.setState(agent, "offline");
     }
   }
 }

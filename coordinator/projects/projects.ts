@@ -87,8 +87,9 @@ export class Projects {
     const mirror = this.mirrors.get(gone.id);
     this.mirrors.delete(gone.id);
     this.accessCache.delete(gone.id);
-    const dir = join(this.mirrorRoot, `${gone.id}.git`);
-    await (mirror ? mirror.exclusive(async () => rmSync(dir, { recursive: true, force: true })) : rmSync(dir, { recursive: true, force: true }));
+    // after whatever the mirror is doing now, so a fetch in progress does not write into a removed dir
+    const removeDir = async () => rmSync(join(this.mirrorRoot, `${gone.id}.git`), { recursive: true, force: true });
+    await (mirror ? mirror.exclusive(removeDir) : removeDir());
     return true;
   }
 

@@ -34,6 +34,7 @@ export async function AgentsPage({ services, viewer }: { services: Services; vie
             <th>Archs</th>
             <th>Group</th>
             <th>Labels</th>
+            <th>Executor</th>
             <th>State</th>
             <th>Running</th>
             <th>Last heartbeat</th>
@@ -59,6 +60,12 @@ export async function AgentsPage({ services, viewer }: { services: Services; vie
                     {k}={v}
                   </span>
                 ))}
+              </td>
+              <td data-executor={a.executor}>
+                {a.executor}
+                <div class="muted small">
+                  memory: {a.limits?.memory ?? "none"} · processes: {a.limits?.pids ?? "none"}
+                </div>
               </td>
               <td>
                 <Badge value={a.state} />

@@ -109,6 +109,8 @@ function toSpec(
     depends,
     approval: task.approval,
     ignoreFailure: task.ignore_failure,
+    sandbox: task.sandbox,
+    network: task.network,
     matrix,
     level,
     steps: task.steps,

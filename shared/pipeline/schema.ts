@@ -231,6 +231,10 @@ export const taskSchema = z.strictObject({
     )
     .optional(),
   ignore_failure: z.boolean().default(false),
+  /** run only on an agent with the sandbox executor (bubblewrap) */
+  sandbox: z.boolean().optional(),
+  /** in the sandbox: the host's network (without it, none) */
+  network: z.boolean().optional(),
   matrix: z.record(matrixKey, z.array(matrixValue).min(1, "needs at least one value")).optional(),
   steps: z
     .array(stepSchema)

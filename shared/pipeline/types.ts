@@ -43,6 +43,10 @@ export interface TaskSpec {
   depends: Dependency[];
   approval?: { minApprovers: number };
   ignoreFailure: boolean;
+  /** placed only on sandbox agents */
+  sandbox?: boolean;
+  /** the host's network inside the sandbox */
+  network?: boolean;
   /** The combination this task runs, for a task expanded from a matrix. */
   matrix?: Record<string, string>;
   /** Depth in the DAG: 0 for roots, else 1 + the deepest parent's level. */

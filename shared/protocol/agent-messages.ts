@@ -10,6 +10,12 @@ const runningAttemptSchema = z.object({
   steps: z.array(z.object({ index: z.number().int().min(0), stored: z.number().int().min(0) })).max(1000),
 });
 
+export const EXECUTORS = ["host", "sandbox"] as const;
+export type Executor = (typeof EXECUTORS)[number];
+const enforcement = z.enum(["cgroup", "rlimit"]).nullable();
+export const limitsSchema = z.object({ memory: enforcement, pids: enforcement });
+export type Limits = z.infer<typeof limitsSchema>;
+
 export const helloSchema = z.object({
   type: z.literal("hello"),
   protocol: z.number().int(),
@@ -23,6 +29,10 @@ export const helloSchema = z.object({
   capacity: z.number().int().min(1).max(1024),
   resources: z.object({ cpu: z.number().min(0), memoryBytes: z.number().min(0) }),
   dynamic: z.boolean(),
+  /** how this agent runs steps: on the host, or in a bubblewrap sandbox */
+  executor: z.enum(EXECUTORS),
+  /** what holds a step's memory and process count on this agent: a cgroup, rlimits, or nothing */
+  limits: limitsSchema,
   host: z.string().max(256),
   /** the agent's work root; siblings sharing it can clean up after a dead agent */
   workDir: z.string().max(4096),
@@ -30,7 +40,8 @@ export const helloSchema = z.object({
 });
 export type Hello = z.infer<typeof helloSchema>;
 
-export const heartbeatSchema = z.object({ type: z.literal("heartbeat") });
+/** Renews the lease; the coordinator answers with a `lease` frame carrying the same `seq` (fencing, see agent/executor/lease.ts). */
+export const heartbeatSchema = z.object({ type: z.literal("heartbeat"), seq: z.number().int().min(0) });
 /** The agent takes no new attempts from now on and leaves once the running ones are done. */
 export const drainingSchema = z.object({ type: z.literal("draining") });
 

@@ -44,6 +44,12 @@ export const assignmentSchema = z.object({
   /** values the agent must redact from output (variables marked secret) */
   secrets: z.array(z.string()),
   steps: z.array(stepSchema),
+  /** the task asked for the sandbox executor; the agent refuses it unless it is one */
+  sandbox: z.boolean().default(false),
+  /** the sandbox lets the step use the host's network */
+  network: z.boolean().default(false),
+  /** the task's `resources.memory`: the step's whole tree is held to it where the agent can */
+  memoryBytes: z.number().int().nullable().default(null),
   /** repository runs: the commit to check out before the first step; null for none */
   checkout: checkoutSchema.nullable().default(null),
 });
@@ -65,6 +71,12 @@ export const welcomeSchema = z.object({
   ),
 });
 
+/**
+ * The coordinator renewed the lease on the heartbeat numbered `seq`. The agent may run its steps until the time
+ * it sent that heartbeat plus the lease TTL, and no longer: the coordinator re-queues its attempts only after the
+ * renewal it recorded (later than the send) plus the TTL and a margin, so the two never run at once.
+ */
+export const leaseSchema = z.object({ type: z.literal("lease"), seq: z.number().int().min(0) });
 export const refuseSchema = z.object({ type: z.literal("refuse"), code: z.string(), message: z.string() });
 export const assignSchema = z.object({ type: z.literal("assign"), assignment: assignmentSchema });
 export const cancelSchema = z.object({ type: z.literal("cancel"), attempt: z.string(), graceMs: z.number().int() });
@@ -91,6 +103,7 @@ export type CleanupRequest = z.infer<typeof cleanupSchema>;
 
 export const coordinatorMessageSchema = z.discriminatedUnion("type", [
   welcomeSchema,
+  leaseSchema,
   refuseSchema,
   assignSchema,
   cancelSchema,

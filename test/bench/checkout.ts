@@ -85,6 +85,9 @@ export const checkoutBench: Benchmark = {
           timeoutMs: 600_000,
           secrets: [],
           steps: [{ kind: "run", name: "nothing", command: "true", env: {} }],
+          sandbox: false,
+          network: false,
+          memoryBytes: null,
           checkout: checkoutSpec(server, url, at),
         });
         if (out.result.status !== "success") throw new Error(`checkout ${n} ${out.result.status}: ${out.result.error}\n${out.logs.get(0)}`);

@@ -11,11 +11,12 @@ import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
 import { log } from "./log-throughput.ts";
+import { sandbox } from "./sandbox.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
 import { webhook } from "./webhook.ts";
 
-const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, checkoutBench];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, checkoutBench, sandbox];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);

@@ -59,6 +59,9 @@ function assignment(checkout: CheckoutSpec, commands: string[]): Assignment {
     timeoutMs: 60_000,
     secrets: [],
     steps: commands.map((command, i) => ({ kind: "run" as const, name: `step ${i}`, command, env: {} })),
+    sandbox: false,
+    network: false,
+    memoryBytes: null,
     checkout,
   };
 }

@@ -249,6 +249,8 @@ describe("protocol", () => {
       capacity: 1,
       resources: { cpu: 1, memoryBytes: 1 },
       dynamic: false,
+      executor: "host",
+      limits: { memory: null, pids: null },
       host: "h",
       workDir: "/nonexistent",
       running: [],

@@ -86,10 +86,12 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     },
     async startAgent(name, flags = [], url = cluster.coordinator.url) {
       const workDir = flags.includes("--work-dir") ? [] : ["--work-dir", join(dir, `agent-${name}`)];
-      const proc = spawn(
-        ["bun", "agent/main.ts", "--coordinator", url, "--token", AGENT_TOKEN, "--name", name, ...workDir, ...flags],
-        { cwd: ROOT },
-      );
+      const token = flags.includes("--token-file") ? [] : ["--token", AGENT_TOKEN];
+      // DROVER_TEST_EXECUTOR=sandbox runs a suite's steps in the sandbox executor
+      const executor = process.env.DROVER_TEST_EXECUTOR && !flags.includes("--executor") ? ["--executor", process.env.DROVER_TEST_EXECUTOR] : [];
+      const proc = spawn(["bun", "agent/main.ts", "--coordinator", url, ...token, "--name", name, ...workDir, ...executor, ...flags], {
+        cwd: ROOT,
+      });
       const err = captureOutput(proc.stderr);
       await waitFor(`agent ${name} to register`, () => err.text().includes("registered as"), 20_000);
       return { proc, output: () => err.text() };

@@ -130,6 +130,8 @@ export class FakeAgent {
       capacity: this.capacity,
       resources: { cpu: 64, memoryBytes: 2 ** 40 },
       dynamic: this.options.dynamic ?? false,
+      executor: "host",
+      limits: { memory: null, pids: null },
       host: "fake",
       workDir: `/nonexistent/${this.options.name}`,
       running: [...listed].map((attempt) => ({ attempt, steps: [] })),
@@ -157,7 +159,7 @@ export class FakeAgent {
       }
     }
     for (const report of this.pending.values()) this.sendRaw(report);
-    this.heartbeat = setInterval(() => this.sendRaw({ type: "heartbeat" }), m.heartbeatMs);
+    this.heartbeat = setInterval(() => this.sendRaw({ type: "heartbeat", seq: 0 }), m.heartbeatMs);
   }
 
   private stopHeartbeat(): void {

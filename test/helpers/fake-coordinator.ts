@@ -60,6 +60,8 @@ export function startFakeCoordinator(): FakeCoordinator {
           waiting.get(m.name)?.();
           return;
         }
+        // the lease renewal the agent waits for: without it, it ends its steps when the TTL runs out (fencing)
+        if (m.type === "heartbeat") ws.send(JSON.stringify({ type: "lease", seq: m.seq }));
         if (!("attempt" in m)) return;
         ws.send(JSON.stringify({ type: "ack", ids: [m.id] }));
         const p = pending.get(m.attempt);

@@ -15,6 +15,11 @@ export const Agent = z
     capacity: z.number().int().openapi({ description: "concurrent attempts" }),
     resources: z.object({ cpu: z.number(), memoryBytes: z.number().int() }),
     dynamic: z.boolean(),
+    executor: z.enum(["host", "sandbox"]).openapi({ description: "how it runs steps: on the host, or in a bubblewrap sandbox" }),
+    limits: z
+      .object({ memory: z.enum(["cgroup", "rlimit"]).nullable(), pids: z.enum(["cgroup", "rlimit"]).nullable() })
+      .nullable()
+      .openapi({ description: "what holds a step's memory and process count there: a cgroup, rlimits, or nothing" }),
     version: z.string(),
     state: z.enum(["online", "draining", "offline"]),
     leaseExpiresAt: ms,

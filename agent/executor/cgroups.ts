@@ -1,0 +1,200 @@
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** A mounted hierarchy the agent may make groups in: cgroup v2, or one v1 controller. */
+interface Hierarchy {
+  version: 2 | 1;
+  /** v1: the controller it carries (pids, memory, freezer) */
+  controller: string;
+  /** where the agent's own group of this hierarchy is, with the agent's subtree made under it */
+  base: string;
+}
+
+/** One step's groups, one per hierarchy: every process the step starts stays in them, whatever it does. */
+export interface StepGroups {
+  /** the `cgroup.procs` files a step's first process writes its pid into before it runs anything */
+  procsFiles: string[];
+  /** the directories, as recorded on disk for the watchdog and the agent's next start */
+  dirs: string[];
+  memory: "cgroup" | null;
+  pids: "cgroup" | null;
+}
+
+/** A group's member processes (v1 and v2 both list them in `cgroup.procs`). */
+export function members(dir: string): number[] {
+  try {
+    return readFileSync(join(dir, "cgroup.procs"), "latin1").split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Kills every process in a group and returns whether it is empty. v2 has `cgroup.kill`, which the kernel
+ * applies to members forked meanwhile too; v1 is killed member by member until none is left.
+ */
+export function killGroup(dir: string): boolean {
+  if (!existsSync(dir)) return true;
+  try {
+    if (existsSync(join(dir, "cgroup.kill"))) writeFileSync(join(dir, "cgroup.kill"), "1");
+  } catch {
+    // not ours after all: the loop below does what it can
+  }
+  for (let round = 0; round < 50; round++) {
+    const pids = members(dir);
+    if (pids.length === 0) return true;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }
+    Bun.sleepSync(2);
+  }
+  return members(dir).length === 0;
+}
+
+/** Kills and removes a group; a group still holding an unkillable process stays (the next start retries). */
+export function removeGroup(dir: string): void {
+  if (!killGroup(dir)) return;
+  for (let round = 0; round < 50; round++) {
+    try {
+      rmdirSync(dir);
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+      // EBUSY while the last members are being torn down
+      Bun.sleepSync(2);
+    }
+  }
+}
+
+/** The agent's own group in each mounted hierarchy, from /proc/self/cgroup and /proc/self/mountinfo. */
+function hierarchies(): { version: 1 | 2; controllers: string[]; dir: string }[] {
+  const own = new Map<string, string>();
+  for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
+    const [, controllers, path] = line.split(/:(.*?):/);
+    if (path !== undefined) own.set(controllers ?? "", path);
+  }
+  const found: { version: 1 | 2; controllers: string[]; dir: string }[] = [];
+  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+    const [left, right] = line.split(" - ");
+    if (!left || !right) continue;
+    const fields = left.split(" ");
+    const [fstype, , options] = right.split(" ");
+    const root = fields[3]!;
+    const mountPoint = fields[4]!;
+    const relative = (path: string) => (root === "/" ? path : path.startsWith(root) ? path.slice(root.length) : null);
+    if (fstype === "cgroup2") {
+      const path = relative(own.get("") ?? "/");
+      if (path !== null) found.push({ version: 2, controllers: [], dir: join(mountPoint, path) });
+    } else if (fstype === "cgroup") {
+      const controllers = (options ?? "").split(",").filter((o) => ["pids", "memory", "freezer"].includes(o));
+      for (const [key, path] of own) {
+        const rel = relative(path);
+        if (rel !== null && controllers.length > 0 && key.split(",").some((c) => controllers.includes(c))) {
+          found.push({ version: 1, controllers, dir: join(mountPoint, rel) });
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/**
+ * The cgroups this agent can make a group per step in, or none (the agent then falls back to process groups
+ * and rlimits). v2 (with `cgroup.kill`) keeps the whole tree; v1's `pids` and `memory` controllers add the caps.
+ */
+export class Cgroups {
+  private constructor(private readonly list: Hierarchy[]) {}
+
+  static detect(subtree: string): Cgroups {
+    const list: Hierarchy[] = [];
+    let found: ReturnType<typeof hierarchies> = [];
+    try {
+      found = hierarchies();
+    } catch {
+      // no /proc: not Linux
+    }
+    for (const h of found) {
+      const base = join(h.dir, subtree);
+      try {
+        mkdirSync(base, { recursive: true });
+        if (h.version === 2) {
+          if (!existsSync(join(base, "cgroup.kill"))) continue;
+          // memory.max and pids.max in the step's group need the controllers handed down; where the parent holds
+          // processes v2 refuses that, and the v2 group then serves for containment only
+          for (const dir of [h.dir, base]) {
+            try {
+              writeFileSync(join(dir, "cgroup.subtree_control"), "+memory +pids");
+            } catch {
+              // not delegated here
+            }
+          }
+          list.push({ version: 2, controller: "", base });
+        } else {
+          for (const c of h.controllers) list.push({ version: 1, controller: c, base });
+        }
+      } catch {
+        // not writable by this agent
+      }
+    }
+    return new Cgroups(list);
+  }
+
+  get available(): boolean {
+    return this.list.length > 0;
+  }
+
+  /** The directories of every group under the agent's subtree, found on disk (what a previous run left). */
+  get bases(): string[] {
+    return [...new Set(this.list.map((h) => h.base))];
+  }
+
+  /** Makes the step's groups, with the memory and process caps where a controller is there to hold them. */
+  create(name: string, caps: { memoryBytes: number | null; pids: number | null }): StepGroups {
+    const groups: StepGroups = { procsFiles: [], dirs: [], memory: null, pids: null };
+    for (const h of this.list) {
+      const dir = join(h.base, name);
+      try {
+        mkdirSync(dir);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== "EEXIST") continue;
+      }
+      const set = (file: string, value: number) => {
+        try {
+          writeFileSync(join(dir, file), String(value));
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      if (caps.memoryBytes && (h.version === 2 || h.controller === "memory")) {
+        if (set(h.version === 2 ? "memory.max" : "memory.limit_in_bytes", caps.memoryBytes)) groups.memory = "cgroup";
+        // without swap accounting a step would page out past its limit instead of being stopped
+        if (h.version === 2) set("memory.swap.max", 0);
+        else set("memory.memsw.limit_in_bytes", caps.memoryBytes);
+      }
+      if (caps.pids && (h.version === 2 || h.controller === "pids") && set("pids.max", caps.pids)) groups.pids = "cgroup";
+      groups.dirs.push(dir);
+      groups.procsFiles.push(join(dir, "cgroup.procs"));
+    }
+    return groups;
+  }
+
+  /** Whether the kernel's OOM killer ended a process of the step for its memory limit. */
+  static oomKilled(groups: StepGroups): boolean {
+    for (const dir of groups.dirs) {
+      for (const file of ["memory.events", "memory.oom_control"]) {
+        try {
+          const m = readFileSync(join(dir, file), "utf8").match(/^oom_kill (\d+)/m);
+          if (m && Number(m[1]) > 0) return true;
+        } catch {
+          // not this hierarchy's file
+        }
+      }
+    }
+    return false;
+  }
+}

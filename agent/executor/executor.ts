@@ -1,0 +1,141 @@
+import { readdirSync, readFileSync } from "node:fs";
+import type { Executor as ExecutorKind, Limits } from "../../shared/protocol/index.ts";
+import { formatBytes } from "../../shared/format.ts";
+import { Cgroups, killGroup, members, removeGroup, type StepGroups } from "./cgroups.ts";
+import { type RunAs, runAsArgs } from "./run-as.ts";
+import { sandboxArgs } from "./sandbox.ts";
+import { StepProcess, type StepTree } from "./step-process.ts";
+import { STEP_START, type Watchdog } from "./watchdog.ts";
+
+export interface ExecutorOptions {
+  kind: ExecutorKind;
+  runAs: RunAs | null;
+  workRoot: string;
+  /** paths a sandboxed step must not see besides the work root (the token file, --sandbox-hide) */
+  hide: string[];
+  /** host dirs a sandboxed step sees read-only even under a hidden or private one (the hooks dir) */
+  readOnly: string[];
+  maxProcesses: number;
+  cgroups: Cgroups;
+  watchdog: Watchdog;
+}
+
+export interface StepStart {
+  attempt: string;
+  /** unique within the attempt: the step's index, or the hook's name */
+  name: string;
+  command: string;
+  dir: string;
+  env: Record<string, string>;
+  outputPath: string;
+  memoryBytes: number | null;
+  network: boolean;
+}
+
+/** Processes carrying an attempt's id in their environment: the tree where no cgroup holds it. */
+function attemptProcesses(attempt: string): number[] {
+  const found: number[] = [];
+  const marker = `\0DROVER_ATTEMPT_ID=${attempt}\0`;
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (`\0${readFileSync(`/proc/${entry}/environ`, "latin1")}`.includes(marker)) found.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+/**
+ * Starts every step of this agent: in the host's view or in a bubblewrap sandbox, as the agent's user or the
+ * `--run-as` one, in a cgroup per step where the agent can make one (else its process group and environment
+ * mark it), each step recorded for the watchdog that kills it if the lease lapses while the agent cannot.
+ */
+export class Executor {
+  readonly limits: Limits;
+
+  constructor(private readonly opts: ExecutorOptions) {
+    let caps = { memory: null as StepGroups["memory"], pids: null as StepGroups["pids"] };
+    if (opts.cgroups.available) {
+      const probe = opts.cgroups.create(`probe-${process.pid}`, { memoryBytes: 1 << 30, pids: 64 });
+      caps = { memory: probe.memory, pids: probe.pids };
+      for (const dir of probe.dirs) removeGroup(dir);
+    }
+    this.limits = { memory: caps.memory ?? "rlimit", pids: caps.pids ?? "rlimit" };
+  }
+
+  get kind(): ExecutorKind {
+    return this.opts.kind;
+  }
+
+  /** Gives the attempt's dir (and what steps made in it) to the user steps run as. */
+  own(dir: string): void {
+    const user = this.opts.runAs;
+    if (!user) return;
+    Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, dir]);
+  }
+
+  /** The HOME a step gets: the run-as user's, a private one in the sandbox, or the agent's. */
+  home(dir: string): string {
+    if (this.opts.kind === "sandbox") return "/tmp";
+    return this.opts.runAs?.home ?? process.env.HOME ?? dir;
+  }
+
+  start(step: StepStart): StepProcess {
+    const name = `${step.attempt}-${step.name}`;
+    const groups = this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
+    const prefix = [STEP_START, "drover-step", this.opts.watchdog.leaseFile];
+    for (const file of groups.procsFiles) prefix.push(`cg=${file}`);
+    if (step.memoryBytes && !groups.memory) prefix.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
+    if (!groups.pids && this.opts.runAs) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
+    const argv = ["bash", "-c", ...prefix, "--"];
+    if (this.opts.runAs) argv.push(...runAsArgs(this.opts.runAs));
+    if (this.opts.kind === "sandbox") {
+      argv.push(
+        ...sandboxArgs({
+          workRoot: this.opts.workRoot,
+          attemptDir: step.dir,
+          hide: this.opts.hide,
+          readOnly: this.opts.readOnly,
+          network: step.network,
+          env: step.env,
+        }),
+      );
+    }
+    argv.push("bash", "-eo", "pipefail", "/dev/fd/3");
+    const memoryBytes = step.memoryBytes;
+    const tree: StepTree = {
+      signal: (sig) => {
+        for (const dir of groups.dirs) {
+          if (sig === "SIGKILL") killGroup(dir);
+          else for (const pid of members(dir)) tryKill(pid, sig);
+        }
+        if (groups.dirs.length === 0) for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
+      },
+      end: () => {
+        const oom = memoryBytes !== null && Cgroups.oomKilled(groups);
+        for (const dir of groups.dirs) removeGroup(dir);
+        this.opts.watchdog.forget(name);
+        return oom ? `killed: memory limit ${formatBytes(memoryBytes).replace(".0 ", " ")}` : null;
+      },
+    };
+    // recorded before it starts, so that no moment exists where it runs and nothing on disk says so
+    this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
+    const proc = new StepProcess(
+      argv,
+      { cwd: step.dir, env: step.env, outputPath: step.outputPath, script: step.command, owner: this.opts.runAs },
+      tree,
+    );
+    this.opts.watchdog.record(name, { attempt: step.attempt, pgid: proc.pid, cgroups: groups.dirs });
+    return proc;
+  }
+}
+
+function tryKill(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone
+  }
+}

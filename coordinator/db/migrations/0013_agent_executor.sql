@@ -1,0 +1,2 @@
+ALTER TABLE `agents` ADD `executor` text DEFAULT 'host' NOT NULL;--> statement-breakpoint
+ALTER TABLE `agents` ADD `limits` text;

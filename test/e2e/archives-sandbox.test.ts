@@ -1,0 +1,10 @@
+import { afterAll } from "bun:test";
+
+// The archive suite again, against an agent with the sandbox executor: workspaces, caches, artifacts, secret
+// redaction and log streaming must work the same when steps run in bubblewrap.
+process.env.DROVER_TEST_EXECUTOR = "sandbox";
+await import("./archives.test.ts");
+// bun runs every test file in one process: the files after this one start host agents again
+afterAll(() => {
+  delete process.env.DROVER_TEST_EXECUTOR;
+});

@@ -1,0 +1,120 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { killGroup, waitFor } from "../helpers/processes.ts";
+
+// Fencing (PROTOCOL.md): an attempt's steps run only while its agent's lease is alive, so two attempts of one
+// task never run at once, whether the agent is stopped, killed, or killed together with its watchdog.
+
+const LEASE = { DROVER_LEASE_TTL_MS: "3000", DROVER_HEARTBEAT_MS: "500" };
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function newCluster(env: Record<string, string>): Promise<Cluster> {
+  cluster = await startCluster(env);
+  return cluster;
+}
+
+/** A task whose step appends "attempt ms agent" to `file` every 100 ms for `seconds`. */
+const marking = (file: string, seconds: number) => `tasks:
+  fenced:
+    steps:
+      - run: for i in $(seq 1 ${seconds * 10}); do echo "$DROVER_ATTEMPT $(date +%s%3N) $DROVER_AGENT" >> ${file}; sleep 0.1; done
+`;
+
+interface Marks {
+  /** per attempt number: first and last mark (ms), and the agent that wrote them */
+  spans: Map<string, { first: number; last: number; agent: string }>;
+}
+
+function readMarks(file: string): Marks {
+  const spans: Marks["spans"] = new Map();
+  for (const line of readFileSync(file, "utf8").split("\n").filter(Boolean)) {
+    const [attempt, at, agent] = line.split(" ") as [string, string, string];
+    const span = spans.get(attempt) ?? { first: Number(at), last: Number(at), agent };
+    span.first = Math.min(span.first, Number(at));
+    span.last = Math.max(span.last, Number(at));
+    spans.set(attempt, span);
+  }
+  return { spans };
+}
+
+/** Every pair of attempts: the earlier one's last mark comes before the later one's first. */
+function expectNoOverlap(marks: Marks): void {
+  const spans = [...marks.spans.entries()].sort((a, b) => a[1].first - b[1].first);
+  expect(spans.length).toBeGreaterThanOrEqual(2);
+  for (let i = 1; i < spans.length; i++) {
+    const [before, b] = spans[i - 1]!;
+    const [after, a] = spans[i]!;
+    if (b.last >= a.first) throw new Error(`attempt ${before} wrote ${b.last - a.first} ms after attempt ${after} had started`);
+  }
+}
+
+async function startRunning(c: Cluster, file: string, seconds: number) {
+  const id = await c.submit(marking(file, seconds));
+  await waitFor("the first mark", () => existsSync(file) && readFileSync(file, "utf8").length > 0, 20_000).catch(async (e: Error) => {
+    throw new Error(`${e.message}; the run: ${JSON.stringify((await c.api("GET", `/api/v1/runs/${id}`)).body)}`);
+  });
+  const agent = readFileSync(file, "utf8").split("\n")[0]!.split(" ")[2]!;
+  return { id, agent };
+}
+
+describe("fencing", () => {
+  test("an agent stopped (SIGSTOP) past its lease ends its step before the task runs elsewhere, and never writes again", async () => {
+    const c = await newCluster(LEASE);
+    const agents = { a1: await c.startAgent("a1"), a2: await c.startAgent("a2") };
+    const file = join(c.dir, "marks");
+    const { id, agent } = await startRunning(c, file, 8);
+    const stopped = agents[agent as keyof typeof agents];
+    // five lease lengths: the attempt is lost, retried on the other agent, and runs a while there
+    killGroup(stopped.proc, "SIGSTOP");
+    await Bun.sleep(15_000);
+    killGroup(stopped.proc, "SIGCONT");
+    const run = await c.waitRun(id, 40_000);
+    expect(run.result).toBe("success");
+    const marks = readMarks(file);
+    expectNoOverlap(marks);
+    expect(marks.spans.get("2")?.agent).not.toBe(agent);
+    // the resumed agent gave the attempt up
+    await waitFor("the resumed agent to say so", () => stopped.output().includes("the lease lapsed; ending it") || stopped.output().includes("abandoning"));
+  }, 90_000);
+
+  test("an agent killed with kill -9 leaves its step to its watchdog, which ends it before the task runs elsewhere", async () => {
+    const c = await newCluster(LEASE);
+    const agents = { a1: await c.startAgent("a1"), a2: await c.startAgent("a2") };
+    const file = join(c.dir, "marks");
+    const { id, agent } = await startRunning(c, file, 8);
+    killGroup(agents[agent as keyof typeof agents].proc, "SIGKILL");
+    const run = await c.waitRun(id, 40_000);
+    expect(run.result).toBe("success");
+    expectNoOverlap(readMarks(file));
+  }, 60_000);
+
+  test("a restarted agent ends what its previous run left, even when its watchdog died with it", async () => {
+    const c = await newCluster({ DROVER_LEASE_TTL_MS: "60000", DROVER_HEARTBEAT_MS: "500" });
+    const a1 = await c.startAgent("a1");
+    const file = join(c.dir, "marks");
+    await startRunning(c, file, 60);
+    const watchdog = Number(readFileSync(join(c.dir, "agent-a1", "agent-a1", "watchdog.pid"), "utf8"));
+    killGroup(a1.proc, "SIGKILL");
+    process.kill(watchdog, "SIGKILL");
+    await Bun.sleep(500);
+    const before = readMarks(file).spans.get("1")!.last;
+    await Bun.sleep(500);
+    // with a 60 s lease nothing else would end the orphaned step yet
+    expect(readMarks(file).spans.get("1")!.last).toBeGreaterThan(before);
+    const again = await c.startAgent("a1");
+    expect(again.output()).toContain("killed what 1 step(s) of this agent's previous run left");
+    const stoppedAt = readMarks(file).spans.get("1")!.last;
+    await Bun.sleep(700);
+    expect(readMarks(file).spans.get("1")!.last).toBe(stoppedAt);
+    // told by the restarted agent that it no longer runs attempt 1, the coordinator retries it at once
+    await waitFor("attempt 2", () => readMarks(file).spans.has("2"));
+    expectNoOverlap(readMarks(file));
+  }, 60_000);
+});

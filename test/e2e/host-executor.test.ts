@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { liveProcesses, waitFor } from "../helpers/processes.ts";
+
+// The host executor: nothing a step starts outlives it (setsid, a double fork, a new process group), a cancel
+// reaches all of it, and a step run as another user finds no credential of the agent anywhere it can look.
+
+const STEP_USER = "drover-step";
+const root = process.getuid?.() === 0;
+
+/** A user for `--run-as`, made once per machine. */
+function ensureUser(): void {
+  if (Bun.spawnSync(["id", "-u", STEP_USER]).exitCode === 0) return;
+  const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", STEP_USER], { stderr: "pipe" });
+  if (made.exitCode !== 0 && Bun.spawnSync(["id", "-u", STEP_USER]).exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
+}
+
+/** Starts three escapees tagged `tag`: a setsid'd one, a double-forked one, and one in a process group of its own. */
+const escapes = (tag: string, dir: string) => `
+setsid sh -c 'sleep 30; touch ${dir}/${tag}-setsid' &
+( sh -c 'sleep 30; touch ${dir}/${tag}-forked' & ) &
+python3 -c 'import os, time; os.setpgid(0, 0); time.sleep(30); open("${dir}/${tag}-pgid", "w")' &
+until [ "$(ps -eo args | grep -c '${dir}/${tag}-')" -ge 4 ]; do sleep 0.05; done
+echo started`;
+
+// set before the agents start, which inherit it: a step must not see it
+process.env.DROVER_TEST_AGENT_ONLY = "1";
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster();
+  await cluster.startAgent("h1");
+});
+afterAll(() => cluster.stop());
+
+describe("host executor", () => {
+  test("processes that called setsid, double-forked or changed their process group end with their step", async () => {
+    const tag = `esc${Date.now()}`;
+    const id = await cluster.submit(`tasks:\n  t:\n    steps:\n      - run: |\n${escapes(tag, cluster.dir).replace(/^/gm, "          ")}\n`);
+    const run = await cluster.waitRun(id);
+    expect(run.result).toBe("success");
+    expect(await cluster.log(id, "t", 0)).toContain("started");
+    expect(liveProcesses(`${cluster.dir}/${tag}-`)).toBe(0);
+  });
+
+  test("a cancel reaches every process the step started, wherever it moved", async () => {
+    const tag = `cancel${Date.now()}`;
+    const id = await cluster.submit(
+      `tasks:\n  t:\n    steps:\n      - run: |\n${`${escapes(tag, cluster.dir)}\nsleep 60`.replace(/^/gm, "          ")}\n`,
+    );
+    await waitFor("the escapees", () => liveProcesses(`${cluster.dir}/${tag}-`) >= 3, 20_000);
+    await cluster.api("POST", `/api/v1/runs/${id}/cancel`);
+    await cluster.waitRun(id);
+    await waitFor("every escapee to end", () => liveProcesses(`${cluster.dir}/${tag}-`) === 0, 5_000);
+  });
+
+  test.skipIf(!root)(
+    "a step run as another user (--run-as) finds no token or credential of the agent anywhere it can look",
+    async () => {
+      ensureUser();
+      // the user passes through to its attempt dir, and sees nothing else of the agent's
+      chmodSync(cluster.dir, 0o711);
+      const secret = join(cluster.dir, "secret");
+      mkdirSync(secret, { mode: 0o700 });
+      // a registration token of its own: other agents on this machine carry the shared test token in plain sight
+      const token = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "runas" })).body.token;
+      writeFileSync(join(secret, "agent.token"), `${token}\n`, { mode: 0o600 });
+      await cluster.startAgent("r1", ["--token-file", join(secret, "agent.token"), "--run-as", STEP_USER, "--group", "runas"]);
+      const identity = join(cluster.dir, "agent-r1", "agent-r1", "identity.json");
+      expect(statSync(identity).mode & 0o777).toBe(0o600);
+      const credential = JSON.parse(await Bun.file(identity).text()).credential as string;
+      const probe = `set +eo pipefail
+id -un
+pwd
+for needle in "$TOKEN_A$TOKEN_B" "$CRED_A$CRED_B"; do
+  for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do if grep -qaF -- "$needle" "$f" 2>/dev/null; then echo "LEAK in $f"; fi; done
+  for d in "$PWD" "$(dirname "$PWD")" "$(dirname "$(dirname "$PWD")")" ${cluster.dir} /etc; do
+    grep -rlaF -- "$needle" "$d" 2>/dev/null | sed 's/^/LEAK in /' | head -3
+  done
+done
+if cat ${identity} 2>/dev/null; then echo "LEAK: read the identity"; fi
+if cat ${join(secret, "agent.token")} 2>/dev/null; then echo "LEAK: read the token file"; fi
+if ls ${join(cluster.dir, "agent-r1", "spool")} 2>/dev/null; then echo "LEAK: listed the spool"; fi
+if ls .. 2>/dev/null; then echo "LEAK: listed the other attempts"; fi
+if touch ../other 2>/dev/null; then echo "LEAK: wrote beside its dir"; fi
+echo mine > here && echo WROTE-OWN
+echo PROBED`;
+      // the needles are split so the step's own environment and command line do not hold them whole
+      const half = (s: string) => [s.slice(0, s.length >> 1), s.slice(s.length >> 1)];
+      const [ta, tb] = half(token);
+      const [ca, cb] = half(credential);
+      const id = await cluster.submit(`env: { TOKEN_A: "${ta}", TOKEN_B: "${tb}", CRED_A: "${ca}", CRED_B: "${cb}" }
+tasks:
+  probe:
+    group: runas
+    steps:
+      - run: |
+${probe.replace(/^/gm, "          ")}
+`);
+      const run = await cluster.waitRun(id);
+      const log = await cluster.log(id, "probe", 0);
+      expect(`${run.result}\n${log}`).toStartWith("success\n");
+      expect(log).toContain("PROBED");
+      expect(log.split("\n")[0]).toBe(STEP_USER);
+      expect(log).toContain("WROTE-OWN");
+      expect(log.split("\n").filter((l) => l.includes("LEAK"))).toEqual([]);
+      expect(existsSync(join(cluster.dir, "agent-r1", "attempts", "other"))).toBe(false);
+    },
+    60_000,
+  );
+
+  test("limits: a step over its memory limit is killed, saying so; a process cap holds the whole tree; both reported", async () => {
+    const { body } = await cluster.api<{ agents: { name: string; executor: string; limits: unknown }[] }>("GET", "/api/v1/agents");
+    const h1 = body.agents.find((a) => a.name === "h1")!;
+    expect(h1.executor).toBe("host");
+    // this machine lets root make cgroups (v1 memory and pids, v2 for the tree)
+    expect(h1.limits).toEqual(root ? { memory: "cgroup", pids: "cgroup" } : { memory: "rlimit", pids: "rlimit" });
+    const id = await cluster.submit(`tasks:
+  hog:
+    resources: { memory: 64M }
+    steps: [ { run: "python3 -c 'b = bytearray(400 * 1024 * 1024); print(len(b))'" } ]
+`);
+    const run = await cluster.waitRun(id);
+    const attempt = run.tasks[0]!.attempts[0]!;
+    expect(run.result).toBe("failed");
+    expect(attempt.error).toBe(root ? "killed: memory limit 64 MiB" : attempt.error);
+    await cluster.startAgent("p1", ["--max-processes", "20", "--label", "who=p1"]);
+    const forks = await cluster.submit(`tasks:
+  forks:
+    labels: { who: p1 }
+    steps:
+      - run: |
+          python3 -c '
+          import os, time
+          n = 0
+          for i in range(60):
+              try:
+                  if os.fork() == 0:
+                      time.sleep(3)
+                      os._exit(0)
+                  n += 1
+              except OSError:
+                  pass
+          print("forked", n)'
+`);
+    await cluster.waitRun(forks);
+    const forked = Number((await cluster.log(forks, "forks", 0)).match(/forked (\d+)/)?.[1]);
+    expect(forked).toBeGreaterThan(0);
+    expect(forked).toBeLessThan(20);
+  });
+
+  test("the agent's environment never reaches a step", async () => {
+    const id = await cluster.submit("tasks:\n  t:\n    steps:\n      - run: env | cut -d= -f1 | sort\n");
+    await cluster.waitRun(id);
+    const names = (await cluster.log(id, "t", 0)).trim().split("\n");
+    expect(names).not.toContain("DROVER_AGENT_TOKEN");
+    expect(names).not.toContain("DROVER_TEST_AGENT_ONLY");
+    expect(names).toContain("DROVER_WORKSPACE");
+  });
+});

@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
+import { spawnTracked, waitFor } from "../helpers/processes.ts";
+
+// The sandbox executor, with Debian's real bwrap: every escape below is tried from inside a step and refused.
+
+let cluster: Cluster;
+let token: string;
+let tokenFile: string;
+let sandboxPid: number;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  await cluster.startAgent("h1");
+  // its own registration token, in a file: other agents on this machine show the shared test token in `ps`
+  token = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "sbx" })).body.token;
+  mkdirSync(join(cluster.dir, "secret"), { mode: 0o700 });
+  tokenFile = join(cluster.dir, "secret", "agent.token");
+  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+});
+afterAll(() => cluster.stop());
+
+type TaskView = RunView["tasks"][number] & { statusMessage?: string | null };
+
+describe("sandbox executor", () => {
+  test("a sandbox: true task waits while only host agents are online, saying it needs a sandbox, then runs on one", async () => {
+    const id = await cluster.submit("tasks:\n  boxed:\n    group: sbx\n    sandbox: true\n    steps: [ { run: echo boxed } ]\n", "sbx");
+    const waiting = await waitFor("the reason", async () => {
+      const { body } = await cluster.api<RunView>("GET", `/api/v1/runs/${id}`);
+      const task = body.tasks[0] as TaskView;
+      return task.statusMessage?.includes("executor=sandbox") ? task : undefined;
+    });
+    expect(waiting.attempts.every((a) => !a.agentId)).toBe(true);
+    const s1 = await cluster.startAgent("s1", ["--executor", "sandbox", "--token-file", tokenFile, "--group", "sbx", "--capacity", "2",
+      "--sandbox-hide", join(cluster.dir, "data")]);
+    sandboxPid = s1.proc.pid;
+    const run = await cluster.waitRun(id);
+    expect(run.result).toBe("success");
+    expect(await cluster.log(id, "boxed", 0)).toBe("boxed\n");
+  });
+
+  test("from inside, a step cannot read the agent's token, identity, environment, other attempts or kept workspaces, reach the coordinator, signal the agent, or write outside its dirs", async () => {
+    const port = new URL(cluster.coordinator.url).port;
+    const work = join(cluster.dir, "agent-s1");
+    const half = token.length >> 1;
+    const probe = `set +eo pipefail
+leak() { echo "LEAK: $*"; }
+needle="$T1$T2"
+for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do if grep -qaF -- "$needle" "$f" 2>/dev/null; then leak "token in $f"; fi; done
+if grep -rlaF -- "$needle" ${cluster.dir} /etc /tmp 2>/dev/null | grep -q .; then leak "token in a file"; fi
+if head -c1 /proc/${sandboxPid}/environ 2>/dev/null; then leak "read the agent's environment"; fi
+if head -c1 ${tokenFile} 2>/dev/null | grep -q .; then leak "read the token file"; fi
+if ls ${work}/agent-s1 2>/dev/null | grep -q .; then leak "listed the agent's own dir"; fi
+if ls ${work}/kept ${work}/spool 2>/dev/null | grep -q .; then leak "listed kept workspaces or spooled logs"; fi
+if [ "$(ls .. | wc -l)" != 1 ]; then leak "sees other attempts: $(ls ..)"; fi
+if ls ${join(cluster.dir, "data")} 2>/dev/null | grep -q .; then leak "listed the coordinator's data dir"; fi
+if (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; then leak "connected to the coordinator"; fi
+if kill -0 ${sandboxPid} 2>/dev/null; then leak "can signal the agent"; fi
+for f in /etc/drover-escape /root/drover-escape /usr/drover-escape; do if echo x 2>/dev/null >"$f"; then leak "wrote $f"; fi; done
+# under /tmp on the host, these land in the sandbox's private /tmp: the test looks for them on the host
+for f in ${cluster.dir}/drover-escape /var/tmp/drover-escape ${work}/drover-escape; do echo x 2>/dev/null >"$f"; done
+echo x >/tmp/private && echo x >/dev/shm/private && echo x >own && echo WROTE
+env -0 | tr '\\0' '\\n' | cut -d= -f1 | sort | tr '\\n' ' '
+echo
+echo PROBED`;
+    const other = await cluster.submit(
+      "tasks:\n  other:\n    group: sbx\n    sandbox: true\n    steps: [ { run: 'echo secret > mine; sleep 4' } ]\n",
+      "sbx",
+    );
+    const id = await cluster.submit(
+      `tasks:
+  probe:
+    group: sbx
+    sandbox: true
+    env: { T1: "${token.slice(0, half)}", T2: "${token.slice(half)}" }
+    steps:
+      - run: |
+${probe.replace(/^/gm, "          ")}
+  net:
+    group: sbx
+    sandbox: true
+    network: true
+    steps: [ { run: "(exec 3<>/dev/tcp/127.0.0.1/${port}) && echo NET-OK" } ]
+`,
+      "sbx",
+    );
+    const run = await cluster.waitRun(id, 60_000);
+    const log = await cluster.log(id, "probe", 0);
+    expect(`${run.result}\n${log}`).toStartWith("success\n");
+    expect(log).toContain("PROBED");
+    expect(log).toContain("WROTE");
+    expect(log.split("\n").filter((l) => l.startsWith("LEAK"))).toEqual([]);
+    for (const f of ["/etc", "/root", "/usr", cluster.dir, "/var/tmp", join(cluster.dir, "agent-s1")].map((d) => join(d, "drover-escape"))) {
+      expect(existsSync(f)).toBe(false);
+    }
+    // exactly what Drover sets, the pipeline's, and what bash itself adds
+    const bash = ["OLDPWD", "PWD", "SHLVL", "_"];
+    const names = log.split("\n").find((l) => l.startsWith("CI "))!.trim().split(" ").filter((n) => !bash.includes(n));
+    expect(names.filter((n) => !n.startsWith("DROVER"))).toEqual(["CI", "HOME", "LANG", "PATH", "T1", "T2"]);
+    expect(names).toContain("DROVER_WORKSPACE");
+    expect(await cluster.log(id, "net", 0)).toContain("NET-OK");
+    expect((await cluster.waitRun(other)).result).toBe("success");
+  }, 90_000);
+
+  test("an agent asked for a sandbox it cannot make refuses to start, saying why", async () => {
+    const proc = spawnTracked(
+      [process.execPath, "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token-file", tokenFile, "--name", "nobwrap",
+        "--work-dir", join(cluster.dir, "nobwrap"), "--executor", "sandbox"],
+      { cwd: ROOT, env: { PATH: "/nonexistent" } },
+    );
+    expect(await proc.exited).toBe(2);
+    expect(await new Response(proc.stderr).text()).toContain("--executor sandbox: bwrap is not installed");
+  });
+});
