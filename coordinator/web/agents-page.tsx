@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import { inArray } from "drizzle-orm";
-import type { Services } from "../api/env.ts";
+import type { Services } from "../services.ts";
 import { attempts } from "../db/schema.ts";
 import { listAgents } from "../fleet/agent-list.ts";
 import { atLeast } from "./auth.ts";
