@@ -46,7 +46,7 @@ export class FleetServices {
     const agent = await this.scheduler.serial.run(async () => {
       const previous = this.fleet.agents.get(registered.row.id);
       if (previous?.socket && previous.socket !== socket) previous.socket.close(4001, "replaced by a newer connection");
-      const agent: OnlineAgent = previous ?? { row: registered.row, socket: null, running: new Map(), draining: false };
+      const agent: OnlineAgent = previous ?? { row: registered.row, socket: null, running: new Map(), draining: registered.row.paused };
       agent.socket = null;
       agent.row = registered.row;
       this.fleet.known.set(agent.row.id, agent.row);

@@ -94,6 +94,24 @@ export class Fleet {
     await this.setState(agent, "draining");
   }
 
+  /**
+   * Pausing is a drain that sticks and does not send the agent away: it stays connected, takes nothing
+   * new, across reconnects and restarts of the coordinator, until resumed. Works on offline agents too.
+   */
+  async setPaused(id: string, paused: boolean): Promise<boolean> {
+    const [row] = await this.db.update(agents).set({ paused }).where(eq(agents.id, id)).returning({ id: agents.id });
+    if (!row) return false;
+    const known = this.known.get(id);
+    if (known) known.paused = paused;
+    const online = this.agents.get(id);
+    if (online) {
+      online.row.paused = paused;
+      // a resumed agent that is leaving (SIGTERM, drain) stays drained
+      online.draining = paused || online.row.state === "draining";
+    }
+    return true;
+  }
+
   async setState(agent: OnlineAgent, state: "online" | "draining" | "offline"): Promise<void> {
     agent.row.state = state;
     this.known.set(agent.row.id, agent.row);

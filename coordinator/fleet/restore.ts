@@ -12,6 +12,6 @@ export async function restoreFleet(db: Db, fleet: Fleet, now = Date.now()): Prom
     fleet.known.set(row.id, row);
     if (row.state === "offline") continue;
     row.leaseExpiresAt = now + fleet.leaseTtlMs;
-    fleet.agents.set(row.id, { row, socket: null, running: new Map(), draining: row.state === "draining" });
+    fleet.agents.set(row.id, { row, socket: null, running: new Map(), draining: row.state === "draining" || row.paused });
   }
 }

@@ -19,6 +19,20 @@ export const diskFull = new Counter({
   registers: [metrics],
 });
 
+export const webhookDeliveries = new Counter({
+  name: "drover_webhook_deliveries_total",
+  help: "Forge webhook deliveries received, by forge and outcome (created, filtered, refused, …)",
+  labelNames: ["forge", "outcome"] as const,
+  registers: [metrics],
+});
+
+export const commitStatuses = new Counter({
+  name: "drover_commit_statuses_total",
+  help: "Commit statuses posted to forges: taken, or refused after its tries (each refused one is also a run event)",
+  labelNames: ["forge", "result"] as const,
+  registers: [metrics],
+});
+
 export const logBytes = new Counter({
   name: "drover_log_bytes_total",
   help: "Step log bytes stored",

@@ -71,8 +71,9 @@ export const Badge = ({ value, field }: { value: string; field?: string }) => (
 );
 
 interface ActionProps {
-  /** API path under /api/v1 the button POSTs to */
+  /** API path under /api/v1 the button calls (POST unless `method` says otherwise) */
   api: string;
+  method?: "DELETE";
   label: string;
   body?: unknown;
   confirm?: string;
@@ -82,6 +83,8 @@ interface ActionProps {
   /** the client script (browser/run.mjs) shows the button only while the run's phase (or the task's status) is one of these */
   showPhase?: string[];
   showStatus?: string[];
+  /** …or while the run's result is one of these */
+  showResult?: string[];
   hidden?: boolean;
 }
 
@@ -90,11 +93,13 @@ export const Action = (p: ActionProps) => (
     type="button"
     class={`btn ${p.kind ?? ""}`}
     data-api={`/api/v1${p.api}`}
+    data-method={p.method}
     data-body={p.body === undefined ? undefined : JSON.stringify(p.body)}
     data-confirm={p.confirm}
     data-then={p.then ?? "refresh"}
     data-show-phase={p.showPhase?.join(" ")}
     data-show-status={p.showStatus?.join(" ")}
+    data-show-result={p.showResult?.join(" ")}
     hidden={p.hidden}
   >
     {p.label}
