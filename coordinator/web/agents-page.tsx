@@ -4,7 +4,7 @@ import type { Services } from "../services.ts";
 import { attempts } from "../db/schema.ts";
 import { listAgents } from "../fleet/agent-list.ts";
 import { atLeast } from "./auth.ts";
-import { queueDepth } from "../fleet/queue-depth.ts";
+import { queueDepth } from "../dispatch/queue-depth.ts";
 import { ago, duration, isoTime, seg } from "./format.ts";
 import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
 
