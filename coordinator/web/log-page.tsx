@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Db } from "../db/open.ts";
-import { runView } from "../api/run-view.ts";
+import { runView } from "../runs/run-view.ts";
 import { loadRunWithSteps } from "../runs/load-run.ts";
 import { seg, span } from "./format.ts";
 import { Badge, Layout, type Viewer } from "./layout.tsx";
