@@ -38,6 +38,18 @@ export class Fleet {
     readonly leaseTtlMs: number,
   ) {}
 
+  /**
+   * The fleet alone changes an agent's slots: an attempt takes one when it is assigned (or found still
+   * running after a restart) and gives it back when it ends, is requeued or lost.
+   */
+  take(agent: OnlineAgent, attemptId: string, need: Resources): void {
+    agent.running.set(attemptId, need);
+  }
+
+  free(agentId: string | null, attemptId: string): void {
+    if (agentId) this.agents.get(agentId)?.running.delete(attemptId);
+  }
+
   /** agents whose lease moved since the last flush */
   private readonly beating = new Set<OnlineAgent>();
 

@@ -1,10 +1,10 @@
 /** @jsxImportSource hono/jsx */
 import { inArray } from "drizzle-orm";
-import type { Services } from "../api/env.ts";
+import type { Services } from "../services.ts";
 import { attempts } from "../db/schema.ts";
 import { listAgents } from "../fleet/agent-list.ts";
 import { atLeast } from "./auth.ts";
-import { queueDepth } from "../fleet/queue-depth.ts";
+import { queueDepth } from "../dispatch/queue-depth.ts";
 import { ago, duration, isoTime, seg } from "./format.ts";
 import { Action, Badge, Layout, type Viewer } from "./layout.tsx";
 

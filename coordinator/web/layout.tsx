@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
-import type { Principal } from "../api/env.ts";
+import type { Principal } from "../auth/principal.ts";
 
 export interface Viewer {
   principal: Principal;

@@ -6,11 +6,11 @@ import type { DiskFullError, LiveLogs, LogKey } from "../logs/live-logs.ts";
 import { diskFull } from "../metrics/registry.ts";
 import type { AttemptReports } from "../runs/attempt-reports.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
-import type { Cleanups } from "./cleanups.ts";
+import type { Cleanups } from "../fleet/cleanups.ts";
 import type { Dispatcher } from "./dispatcher.ts";
-import type { AgentSocket, Fleet, OnlineAgent } from "./fleet.ts";
+import type { AgentSocket, Fleet, OnlineAgent } from "../fleet/fleet.ts";
 import { requested } from "./placement.ts";
-import { register } from "./registration.ts";
+import { register } from "../fleet/registration.ts";
 
 /**
  * How long past an agent's last renewed lease its attempts wait before they are lost and retried: the agent
@@ -97,7 +97,7 @@ export class FleetServices {
         resume.push({ attempt: r.attempt, action: "abandon", steps: [] });
         continue;
       }
-      agent.running.set(r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
+      this.fleet.take(agent, r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
       const steps = r.steps.map((s) => ({
         index: s.index,
         stored: this.logs.stored({ run: found.active.run.id, attempt: r.attempt, step: s.index }),
@@ -154,7 +154,7 @@ export class FleetServices {
 
   /** Callers hold `serial`. */
   private async end(agent: OnlineAgent, attemptId: string, state: "lost" | "error" | "failed", error: string): Promise<void> {
-    agent.running.delete(attemptId);
+    this.fleet.free(agent.row.id, attemptId);
     const endedAt = Date.now();
     const ended =
       state === "lost"
