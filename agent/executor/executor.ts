@@ -103,7 +103,8 @@ export class Executor {
         }),
       );
     }
-    argv.push("bash", "-eo", "pipefail", "/dev/fd/3");
+    // -e as Buildkite and GitHub Actions run a script: the first failing command ends the step (no pipefail)
+    argv.push("bash", "-e", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {
       signal: (sig) => {
