@@ -28,3 +28,5 @@ export const FINAL_RUN_PHASES: ReadonlySet<RunPhase> = new Set(["finished", "can
 export const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set(["skipped", "cancelled", "stopped", "success", "failed"]);
 /** an attempt in one of these holds (or waits for) an agent's slot */
 export const ACTIVE_ATTEMPT_STATES: ReadonlySet<AttemptState> = new Set(["queued", "assigned", "running"]);
+/** an attempt in one of these is an agent's: it holds a slot there, and its reports are taken from that agent */
+export const ON_AGENT_STATES: ReadonlySet<AttemptState> = new Set(["assigned", "running"]);

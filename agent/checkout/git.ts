@@ -90,12 +90,16 @@ function originOf(url: string): string {
   }
 }
 
-/** The URL with any user and password taken out, for logs and the clone's `origin`. */
+/**
+ * The URL without credentials, for logs and the clone's `origin`: over HTTP(S) the user and password go
+ * (a token is often given as the user); over SSH the user is the login (`ssh://git@host/…`) and stays.
+ */
 export function withoutCredentials(url: string): string {
   try {
     const u = new URL(url);
-    if (!u.username && !u.password) return url;
-    u.username = "";
+    const http = u.protocol === "http:" || u.protocol === "https:";
+    if (!u.password && !(http && u.username)) return url;
+    if (http) u.username = "";
     u.password = "";
     return u.toString();
   } catch {

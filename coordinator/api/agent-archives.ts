@@ -1,4 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, sql } from "drizzle-orm";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { type Context, Hono } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
@@ -70,7 +71,7 @@ export const agentArchiveRoutes = new Hono<AppEnv>();
 
 /** The run's uploaded source, fetched right after the assignment: the accept may not have been applied yet. */
 agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
-  const found = ownAttempt(c, ["assigned", "running"]);
+  const found = ownAttempt(c, [...ON_AGENT_STATES]);
   const key = found.active.run.workspace;
   const body = key ? await c.get("services").store.body(key) : null;
   if (!body) throw notFound("workspace archive");

@@ -22,6 +22,7 @@ import { pipelineSchemaRoute } from "./pipeline-schema.ts";
 import { projectRoutes } from "./projects.ts";
 import { queueRoutes } from "./queue.ts";
 import { runActionRoutes } from "./run-actions.ts";
+import { runLogRoutes } from "./run-log.ts";
 import { runRoutes } from "./runs.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { testRoutes } from "./tests.ts";
@@ -51,6 +52,7 @@ export function createApp(
   app.use("/agent/v1/*", authenticate(), requireRole("agent"), agentProtocol());
   app.route("/api/v1/runs", runRoutes);
   app.route("/api/v1/runs", logRoutes);
+  app.route("/api/v1/runs", runLogRoutes);
   app.route("/api/v1/runs", runActionRoutes);
   app.route("/api/v1/runs", runEventRoutes);
   app.route("/api/v1/events", globalEventRoutes);

@@ -9,7 +9,10 @@ import { RestartRun } from "./openapi/requests.ts";
 export const runActionRoutes = new Hono<AppEnv>();
 
 runActionRoutes.post("/:id/cancel", requireRole("member"), async (c) => {
-  await cancelRun(c.get("services").scheduler, c.req.param("id"));
+  const { scheduler } = c.get("services");
+  await cancelRun(scheduler, c.req.param("id"));
+  // who asked: the run page says "Cancelled by …"
+  await scheduler.serial.run(() => scheduler.appendEvent(c.req.param("id"), "cancel", { user: c.get("principal").user }));
   return c.json({ id: c.req.param("id"), cancelRequested: true }, 202);
 });
 

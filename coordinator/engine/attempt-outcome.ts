@@ -1,6 +1,9 @@
 import { ACTIVE_ATTEMPT_STATES, type EngineAttempt, type EngineTask } from "./types.ts";
 
 /**
+ * A queue timeout does not spend the task's retries: the task fails at once, since no agent could take
+ * it, and another attempt would only wait as long again for the same missing agent.
+ *
  * Lost attempts and infrastructure errors (storage down, workspace unreadable) are
  * not the task's fault: they are retried on their own budget, not the task's `retries`.
  */
@@ -13,6 +16,7 @@ export function attemptOutcome(
   const latest = history.at(-1);
   if (!latest) return "retry";
   if (ACTIVE_ATTEMPT_STATES.has(latest.state)) return "active";
+  if (latest.timedOutInQueue) return "failed";
   switch (latest.state) {
     case "success":
       return "success";

@@ -29,6 +29,8 @@ export interface EngineAttempt {
   number: number;
   state: AttemptState;
   cancelRequested: boolean;
+  /** failed in the queue: no agent took it within the queue timeout */
+  timedOutInQueue: boolean;
 }
 
 export interface EngineInput {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import {
   type AgentMessage,
   agentMessageSchema,
@@ -94,7 +95,7 @@ export class AgentSession {
     return (
       !!found &&
       found.attempt.agentId === agent.row.id &&
-      (found.attempt.state === "assigned" || found.attempt.state === "running")
+      ON_AGENT_STATES.has(found.attempt.state)
     );
   }
 

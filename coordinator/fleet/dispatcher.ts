@@ -58,7 +58,7 @@ export class Dispatcher implements QueueSink {
       background(
         "cancel",
         this.scheduler.serial.run(async () => {
-          const ended = await this.scheduler.transition(attempt.id, ["queued"], { state: "stopped", endedAt: Date.now() });
+          const ended = await this.scheduler.transition(attempt.id, "cancel_queued", { state: "stopped", endedAt: Date.now() });
           if (ended) await this.onAttemptEnded(ended);
         }),
       );
@@ -115,7 +115,7 @@ export class Dispatcher implements QueueSink {
       }
       if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
       const arch = task.spec.arch ?? agent.row.archs[0]!;
-      const assigned = await this.scheduler.transition(queued.id, ["queued"], {
+      const assigned = await this.scheduler.transition(queued.id, "assign", {
         state: "assigned",
         agentId: agent.row.id,
         assignedAt: Date.now(),
@@ -143,7 +143,7 @@ export class Dispatcher implements QueueSink {
     const waited = Date.now() - queued.readyAt;
     if (waited > this.queueTimeoutMs) {
       this.queue.delete(queued.id);
-      const ended = await this.scheduler.transition(queued.id, ["queued"], {
+      const ended = await this.scheduler.transition(queued.id, "queue_timeout", {
         state: "failed",
         error: `queue timeout: no agent took the attempt in ${Math.round(waited / 1000)} s`,
         endedAt: Date.now(),
@@ -187,7 +187,7 @@ export class Dispatcher implements QueueSink {
     await this.scheduler.serial.run(async () => {
       const found = this.scheduler.attempt(attemptId);
       const agentId = found?.attempt.agentId;
-      const back = await this.scheduler.transition(attemptId, ["assigned"], { state: "queued", agentId: null });
+      const back = await this.scheduler.transition(attemptId, "requeue", { state: "queued", agentId: null });
       if (!back) return;
       if (agentId) this.fleet.agents.get(agentId)?.running.delete(attemptId);
       this.enqueue(back);

@@ -1,4 +1,5 @@
 import type { Db } from "../db/open.ts";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { agents } from "../db/schema.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { Fleet } from "./fleet.ts";
@@ -26,7 +27,7 @@ export async function restoreFleet(db: Db, fleet: Fleet, now = Date.now()): Prom
 export function restoreSlots(fleet: Fleet, scheduler: Scheduler): void {
   for (const active of scheduler.active.values()) {
     for (const a of active.attempts.values()) {
-      if (a.agentId === null || (a.state !== "assigned" && a.state !== "running")) continue;
+      if (a.agentId === null || !ON_AGENT_STATES.has(a.state)) continue;
       fleet.agents.get(a.agentId)?.running.set(a.id, requested(active.tasks.get(a.taskId)!.spec));
     }
   }

@@ -1,4 +1,5 @@
 import type { Hello, Welcome } from "../../shared/protocol/index.ts";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import type { Db } from "../db/open.ts";
 import { background } from "../../shared/background.ts";
 import type { DiskFullError, LiveLogs, LogKey } from "../logs/live-logs.ts";
@@ -91,7 +92,7 @@ export class FleetServices {
     for (const r of hello.running) {
       const found = this.scheduler.attempt(r.attempt);
       const mine =
-        found?.attempt.agentId === agent.row.id && (found.attempt.state === "assigned" || found.attempt.state === "running");
+        found?.attempt.agentId === agent.row.id && ON_AGENT_STATES.has(found.attempt.state);
       if (!found || !mine) {
         resume.push({ attempt: r.attempt, action: "abandon", steps: [] });
         continue;
@@ -113,7 +114,7 @@ export class FleetServices {
     const list = [];
     for (const active of this.scheduler.active.values()) {
       for (const a of active.attempts.values()) {
-        if (a.agentId === agentId && (a.state === "assigned" || a.state === "running")) list.push(a);
+        if (a.agentId === agentId && ON_AGENT_STATES.has(a.state)) list.push(a);
       }
     }
     return list;
@@ -154,7 +155,11 @@ export class FleetServices {
   /** Callers hold `serial`. */
   private async end(agent: OnlineAgent, attemptId: string, state: "lost" | "error" | "failed", error: string): Promise<void> {
     agent.running.delete(attemptId);
-    const ended = await this.scheduler.transition(attemptId, ["assigned", "running"], { state, error, endedAt: Date.now() });
+    const endedAt = Date.now();
+    const ended =
+      state === "lost"
+        ? await this.scheduler.transition(attemptId, "lose", { state, error, endedAt })
+        : await this.scheduler.transition(attemptId, "fail", { state, error, endedAt });
     if (!ended) return;
     await this.reports.keepPartialLogs(ended);
     await this.reports.ended(ended);

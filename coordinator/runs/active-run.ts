@@ -39,6 +39,7 @@ export function engineInput(active: ActiveRun, now: number): EngineInput {
       number: a.number,
       state: a.state,
       cancelRequested: a.cancelRequested,
+      timedOutInQueue: a.state === "failed" && a.agentId === null,
     })),
     now,
   };

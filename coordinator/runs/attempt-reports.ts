@@ -28,7 +28,7 @@ export class AttemptReports {
   accept(attemptId: string): Promise<void> {
     return this.scheduler.serial.run(async () => {
       const now = Date.now();
-      const row = await this.scheduler.transition(attemptId, ["assigned"], {
+      const row = await this.scheduler.transition(attemptId, "accept", {
         state: "running",
         startedAt: now,
         keepaliveAt: now,
@@ -85,7 +85,7 @@ export class AttemptReports {
     const lostLog = stored.find((s) => s.status === "rejected");
     this.pendingLogs.delete(report.attempt);
     await this.scheduler.serial.run(async () => {
-      const ended = await this.scheduler.transition(report.attempt, ["assigned", "running"], {
+      const ended = await this.scheduler.transition(report.attempt, "result", {
         state: lostLog ? "error" : report.status,
         exitCode: report.exitCode,
         error: lostLog ? `storing the log failed: ${String(lostLog.reason)}` : report.error,

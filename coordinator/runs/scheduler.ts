@@ -6,6 +6,7 @@ import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
+import { ATTEMPT_TRANSITIONS, type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
 import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadOpenRuns } from "./load-run.ts";
@@ -204,14 +205,18 @@ export class Scheduler {
     }
   }
 
-  /** Moves an attempt between states with a conditional update, so a stale report changes nothing. */
-  async transition(
+  /**
+   * Applies an attempt event of the engine's transition table with a conditional update, so a stale
+   * report (the attempt moved on meanwhile) changes nothing; a change the table does not allow is a bug.
+   */
+  async transition<E extends AttemptEvent>(
     attemptId: string,
-    from: AttemptState[],
-    patch: Partial<AttemptRow> & { state: AttemptState },
+    event: E,
+    patch: Partial<AttemptRow> & { state: AttemptTarget<E> },
   ): Promise<AttemptRow | undefined> {
     const found = this.attempt(attemptId);
-    if (!found || !from.includes(found.attempt.state)) return undefined;
+    if (!found || !allowed(event, found.attempt.state, patch.state)) return undefined;
+    const from = [...ATTEMPT_TRANSITIONS[event].from];
     const updated = await this.db
       .update(attempts)
       .set(patch)

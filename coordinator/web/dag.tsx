@@ -16,16 +16,29 @@ const Dur = ({ start, end }: { start: number | null; end: number | null }) => (
   </span>
 );
 
-export const AttemptChip = ({ a }: { a: Attempt }) => (
-  <span class={`chip s-${a.state}`} title={[a.agentId && `agent ${a.agentId}`, a.error].filter(Boolean).join(" · ")}>
+/** An attempt, linking to its first step's log (browser/run.mjs `attemptChip` builds the same). */
+export const AttemptChip = ({ a, base }: { a: Attempt; base: string }) => (
+  <a
+    class={`chip s-${a.state}`}
+    href={`${base}/steps/0?attempt=${a.number}`}
+    title={[a.agentId && `agent ${a.agentId}`, a.error].filter(Boolean).join(" · ")}
+  >
     #{a.number} {a.state} <Dur start={a.startedAt} end={a.endedAt} />
-  </span>
+  </a>
 );
+
+/** A cancelled attempt's interrupted step was stopped, not failed. */
+export const stepStatus = (attempt: Attempt | undefined, i: number) => {
+  const status = attempt?.steps[i]?.status ?? "pending";
+  return status === "failed" && attempt?.state === "stopped" ? "stopped" : status;
+};
+
+const FINAL_TASK = ["success", "failed", "stopped", "cancelled", "skipped"];
 
 const parentLabel = (d: TaskSpec["depends"][number]) =>
   d.conditions.length === 1 && d.conditions[0] === "on_success" ? d.task : `${d.task} (${d.conditions.join(", ")})`;
 
-function TaskBox({ run, task, shape, canAct }: { run: string; task: Task; shape: TaskShape; canAct: boolean }) {
+function TaskBox({ run, task, shape, canAct, tail }: { run: string; task: Task; shape: TaskShape; canAct: boolean; tail?: string }) {
   const latest = task.attempts.at(-1);
   const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
   const base = `/runs/${seg(run)}/tasks/${seg(task.name)}`;
@@ -40,13 +53,13 @@ function TaskBox({ run, task, shape, canAct }: { run: string; task: Task; shape:
       {shape.depends.length > 0 && <div class="parents">after {shape.depends.map(parentLabel).join(", ")}</div>}
       <div class="attempts" data-field="attempts">
         {task.attempts.map((a) => (
-          <AttemptChip a={a} />
+          <AttemptChip a={a} base={base} />
         ))}
       </div>
       <ol class="steps">
         {shape.steps.map((s, i) => (
           <li>
-            <a class={`step s-${latest?.steps[i]?.status ?? "pending"}`} data-step={i} href={`${base}/steps/${i}`}>
+            <a class={`step s-${stepStatus(latest, i)}`} data-step={i} href={`${base}/steps/${i}`}>
               {s.name}
             </a>
           </li>
@@ -71,12 +84,28 @@ function TaskBox({ run, task, shape, canAct }: { run: string; task: Task; shape:
       <div class="message" data-field="message">
         {task.statusMessage ?? ""}
       </div>
+      {task.status === "failed" && latest && (
+        <div class="failure">
+          {latest.exitCode !== null ? `exit code ${latest.exitCode}` : (latest.error ?? "failed")}
+          {tail && <pre class="tail">{tail}</pre>}
+        </div>
+      )}
+      {canAct && (
+        <div class="task-actions">
+          <Action
+            api={`/runs/${seg(run)}/tasks/${seg(task.name)}/rerun`}
+            label={`Rerun ${task.name}`}
+            showStatus={FINAL_TASK}
+            hidden={!FINAL_TASK.includes(task.status)}
+          />
+        </div>
+      )}
     </div>
   );
 }
 
 /** Tasks in columns by DAG level; browser/run.mjs draws the dependency lines between the boxes. */
-export function Dag({ run, shapes, canAct }: { run: RunView; shapes: Map<string, TaskShape>; canAct: boolean }) {
+export function Dag({ run, shapes, canAct, tails = new Map() }: { run: RunView; shapes: Map<string, TaskShape>; canAct: boolean; tails?: Map<string, string> }) {
   const levels = new Map<number, Task[]>();
   for (const t of run.tasks) levels.set(t.level, [...(levels.get(t.level) ?? []), t]);
   return (
@@ -88,7 +117,7 @@ export function Dag({ run, shapes, canAct }: { run: RunView; shapes: Map<string,
           <div class="level">
             <div class="level-name">stage {level + 1}</div>
             {tasks.map((t) => (
-              <TaskBox run={run.id} task={t} shape={shapes.get(t.name) ?? { depends: [], steps: [] }} canAct={canAct} />
+              <TaskBox run={run.id} task={t} shape={shapes.get(t.name) ?? { depends: [], steps: [] }} canAct={canAct} tail={tails.get(t.name)} />
             ))}
           </div>
         ))}

@@ -82,6 +82,8 @@ interface ActionProps {
   /** the client script (browser/run.mjs) shows the button only while the run's phase (or the task's status) is one of these */
   showPhase?: string[];
   showStatus?: string[];
+  /** …or while the run's result is one of these */
+  showResult?: string[];
   hidden?: boolean;
 }
 
@@ -95,6 +97,7 @@ export const Action = (p: ActionProps) => (
     data-then={p.then ?? "refresh"}
     data-show-phase={p.showPhase?.join(" ")}
     data-show-status={p.showStatus?.join(" ")}
+    data-show-result={p.showResult?.join(" ")}
     hidden={p.hidden}
   >
     {p.label}

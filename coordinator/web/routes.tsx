@@ -48,7 +48,7 @@ export function webRoutes(api: ApiFetch): Hono<WebEnv> {
   });
 
   web.get("/runs/:id", auth, async (c) => {
-    const page = await RunPage({ db: c.get("services").db, viewer: viewerOf(c), id: c.req.param("id") });
+    const page = await RunPage({ db: c.get("services").db, store: c.get("services").store, viewer: viewerOf(c), id: c.req.param("id") });
     return page ? c.html(page) : notFoundPage(c, `run ${c.req.param("id")}`);
   });
 
@@ -59,17 +59,24 @@ export function webRoutes(api: ApiFetch): Hono<WebEnv> {
     return page ? c.html(page) : notFoundPage(c, `step ${c.req.param("index")} of task ${task} in run ${id}`);
   });
 
-  // A download link cannot carry a bearer header, so this passes the cookie's token on to the log API.
+  // A download link cannot carry a bearer header, so these pass the cookie's token on to the API.
+  const passOn = async (c: Context<WebEnv>, path: string, name: string) => {
+    const res = await api(new Request(new URL(path, c.req.url), { headers: { authorization: `Bearer ${c.get("token")}` } }));
+    if (!res.ok) return res;
+    const headers = new Headers(res.headers);
+    headers.set("content-disposition", `attachment; filename="${name.replace(/[^\w.-]+/g, "_")}"`);
+    return new Response(res.body, { status: res.status, headers });
+  };
   web.get("/runs/:id/tasks/:task/steps/:index/log.txt", auth, async (c) => {
     const { id, task, index } = c.req.param();
     const attempt = attemptNumber(c);
     const path = `/api/v1/runs/${seg(id)}/tasks/${seg(task)}/steps/${seg(index)}/log${attempt ? `?attempt=${attempt}` : ""}`;
-    const res = await api(new Request(new URL(path, c.req.url), { headers: { authorization: `Bearer ${c.get("token")}` } }));
-    if (!res.ok) return res;
-    const name = `${id}-${task}-step${index}${attempt ? `-attempt${attempt}` : ""}.log`.replace(/[^\w.-]+/g, "_");
-    const headers = new Headers(res.headers);
-    headers.set("content-disposition", `attachment; filename="${name}"`);
-    return new Response(res.body, { status: res.status, headers });
+    return passOn(c, path, `${id}-${task}-step${index}${attempt ? `-attempt${attempt}` : ""}.log`);
+  });
+  web.get("/runs/:id/log.txt", auth, (c) => passOn(c, `/api/v1/runs/${seg(c.req.param("id"))}/log`, `${c.req.param("id")}.log`));
+  web.get("/runs/:id/artifacts/:task/:path{.+}", auth, (c) => {
+    const { id, task, path } = c.req.param();
+    return passOn(c, `/api/v1/runs/${seg(id)}/artifacts/${seg(task)}/${path.split("/").map(seg).join("/")}`, path.split("/").at(-1)!);
   });
 
   web.get("/projects", auth, async (c) => c.html(await ProjectsPage({ services: c.get("services"), viewer: viewerOf(c) })));

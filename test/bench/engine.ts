@@ -33,7 +33,7 @@ function midRun(cancelRequested = false): EngineInput {
   const tasks: EngineTask[] = [];
   const attempts: EngineAttempt[] = [];
   const addAttempts = (task: EngineTask, states: AttemptState[]) => {
-    for (const [i, state] of states.entries()) attempts.push({ id: `${task.id}-a${i + 1}`, taskId: task.id, number: i + 1, state, cancelRequested: false });
+    for (const [i, state] of states.entries()) attempts.push({ id: `${task.id}-a${i + 1}`, taskId: task.id, number: i + 1, state, cancelRequested: false, timedOutInQueue: false });
   };
   for (let level = 0; level < LEVELS; level++) {
     for (let i = 0; i < WIDTH; i++) {

@@ -1,10 +1,13 @@
 import { afterAll, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CheckoutOptions, checkout } from "../../agent/checkout/checkout.ts";
 import type { CheckoutSpec } from "../../shared/protocol/index.ts";
 import { checkoutSpec, runGit, startGitServer } from "../helpers/git-server.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
+import { startSshServer } from "../helpers/ssh-server.ts";
+import { sampleCmdlines } from "../helpers/token-leaks.ts";
 
 const server = startGitServer();
 const dirs = scratchDirs("drover-checkout-test-");
@@ -145,4 +148,51 @@ test("mirrors beyond the budget are removed least recently used first, never the
   expect(existsSync(join(mirrors, left.find((n) => n.startsWith("p3-"))!))).toBe(false);
   await runGit(["fsck", "--no-progress", "--strict"], { cwd: c.dir });
   expect((await runGit(["cat-file", "-t", shas[2]!], { cwd: c.dir })).trim()).toBe("commit");
+});
+
+test("over SSH with a deploy key: the key is a 0600 file outside the work dir only while git runs, never on a command line", async () => {
+  const sshd = await startSshServer();
+  try {
+    server.createRepo("acme/ssh.git");
+    const sha = await server.commit("acme/ssh.git", { "s.txt": "over ssh\n" });
+    const url = sshd.urlFor(server.repoDir("acme/ssh.git"));
+    const keyBody = sshd.deployKey.split("\n")[1]!;
+    const keyDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith("drover-ssh-"));
+    const before = keyDirs();
+    const sampler = sampleCmdlines([keyBody]);
+    // the modes of the key's dir and file, seen while the checkout runs
+    const modes = new Set<string>();
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        for (const d of keyDirs().filter((n) => !before.includes(n))) {
+          try {
+            const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
+            modes.add(`${mode(join(tmpdir(), d))} ${mode(join(tmpdir(), d, "key"))}`);
+          } catch {
+            // not written yet, or removed already
+          }
+        }
+        await Bun.sleep(1);
+      }
+    })();
+    const a = await run(spec(url, sha, { credentials: { kind: "ssh", privateKey: sshd.deployKey } }), options());
+    watching = false;
+    await watcher;
+    expect(sampler.stop()).toEqual([]);
+    expect([...modes]).toEqual(["700 600"]);
+    expect(await head(a.dir)).toBe(sha);
+    expect(readFileSync(join(a.dir, "s.txt"), "utf8")).toBe("over ssh\n");
+    expect(filesHolding(a.dir, keyBody)).toEqual([]);
+    expect(keyDirs()).toEqual(before);
+    // the origin keeps the SSH login (only HTTP users can be tokens)
+    expect((await runGit(["remote", "get-url", "origin"], { cwd: a.dir })).trim()).toBe(url);
+    // a key the server does not know: refused, and the task's error says so
+    const stranger = { kind: "ssh" as const, privateKey: sshd.strangerKey };
+    await expect(run(spec(url, sha, { credentials: stranger }), options())).rejects.toThrow(
+      `${sshd.user}@127.0.0.1: Permission denied (publickey)`,
+    );
+  } finally {
+    await sshd.stop();
+  }
 });

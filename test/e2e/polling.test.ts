@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { type Cluster, startCluster } from "../helpers/cluster.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
+import { sampleCmdlines, tokenForms } from "../helpers/token-leaks.ts";
 
 let cluster: Cluster;
 let git: GitServer;
@@ -24,6 +25,8 @@ const runsAtLeast = (n: number) => waitFor(`${n} runs of the polled project`, as
 
 test("a polled project builds each new head of a branch its on: takes, once, also across a coordinator restart", async () => {
   const repo = git.createRepo("acme/polled.git", { private: true });
+  // git ls-remote and the mirror's fetches get the token through their environment, never their arguments
+  const cmdlines = sampleCmdlines(tokenForms(git.token));
   const first = await git.commit("acme/polled.git", { ".drover.yml": PIPELINE }, { message: "pipeline" });
   await git.commit("acme/polled.git", { "x.txt": "x" }, { branch: "other", message: "other work" });
   const created = await cluster.api("POST", "/api/v1/projects", { name: "polled", repo: { url: repo, forge: "git", credentials: git.token }, poll: "10s" });
@@ -53,6 +56,7 @@ test("a polled project builds each new head of a branch its on: takes, once, als
   expect(four.at(-1)!.source).toMatchObject({ sha: third, branch: "main", before: second });
   await Bun.sleep(1000);
   expect(await runs()).toHaveLength(4);
+  expect(cmdlines.stop()).toEqual([]);
   // nothing polled needs a webhook: there are no deliveries
   expect((await cluster.api<{ deliveries: unknown[] }>("GET", "/api/v1/projects/polled/deliveries")).body.deliveries).toEqual([]);
 }, 120_000);

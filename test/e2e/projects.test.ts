@@ -192,6 +192,18 @@ describe("drover project", () => {
     const missing = await drover("project", "run", "cli-app", "--branch", "nope", "--no-follow");
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("has no branch nope");
+    // a key file is an SSH key, a JSON file one of the API's shapes; anything else is a usage error
+    const key = join(cluster.dir, "deploy.key");
+    writeFileSync(key, "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n");
+    const ssh = await drover("project", "add", "cli-ssh", "--repo", "git@git.example:acme/app.git", "--forge", "github", "--credentials-file", key, "--json");
+    expect(JSON.parse(ssh.stdout)).toMatchObject({ repo: { credentials: "ssh" }, api_url: "https://git.example/api/v3" });
+    const json = join(cluster.dir, "basic.json");
+    writeFileSync(json, JSON.stringify({ username: "deploy", password: "pw" }));
+    const basic = await drover("project", "add", "cli-basic", "--repo", repo, "--credentials-file", json, "--json");
+    expect(JSON.parse(basic.stdout)).toMatchObject({ repo: { credentials: "token", forge: "git" }, api_url: null });
+    writeFileSync(json, "two\nlines\n");
+    const bad = await drover("project", "add", "cli-bad", "--repo", repo, "--credentials-file", json);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("expected one token, a key or JSON")]);
     expect((await drover("project", "rm", "cli-app")).code).toBe(0);
     expect((await drover("project", "list", "--json")).stdout).not.toContain("cli-app");
   }, 60_000);

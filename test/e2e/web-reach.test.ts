@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
 import AxeBuilder from "@axe-core/playwright";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
+import type { Browser, Page } from "playwright-core";
+import { adminPage, haveChromium, launchChromium } from "../helpers/browser.ts";
+import { type Cluster, startCluster } from "../helpers/cluster.ts";
 
 // Look and reach: every page passes axe-core with no serious or critical violation, in the light and the
 // dark theme, and fits a 390 px wide phone without the page scrolling sideways.
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
 
 let cluster: Cluster;
 let browser: Browser | undefined;
@@ -18,8 +16,14 @@ beforeAll(async () => {
   cluster = await startCluster();
   await cluster.startAgent("reach-1", ["--capacity", "3"]);
   const id = await cluster.submit(`tasks:
-  build: { steps: [ { run: "printf '\\\\033[32mok\\\\033[0m\\\\n'" }, { save_artifact: { paths: [a.txt] } } ] }
-  test: { depends: [build], steps: [ { run: 'echo failing; exit 2' } ] }
+  build: { steps: [ { run: "printf '\\\\033[32mok\\\\033[0m\\\\n' | tee a.txt" }, { save_artifact: { paths: [a.txt] } } ] }
+  test:
+    depends: [build]
+    steps:
+      - run: |
+          echo '<testsuite name="s"><testcase name="a"><failure message="boom">trace</failure></testcase><testcase name="b"/></testsuite>' > r.xml
+          echo failing; exit 2
+      - test_results: { paths: [r.xml] }
   deploy: { depends: [build], approval: true, steps: [ { run: echo deployed } ] }
   arm: { arch: arm64, steps: [ { run: 'true' } ] }
 `);
@@ -31,24 +35,15 @@ beforeAll(async () => {
     agents: "/agents",
     projects: "/projects",
   };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-  });
+  browser = await launchChromium();
 }, 60_000);
 afterAll(async () => {
   await browser?.close().catch(() => {});
   await cluster?.stop();
 });
 
-async function open(scheme: "light" | "dark", width: number, loggedIn = true): Promise<Page> {
-  const context = await browser!.newContext({ viewport: { width, height: 800 }, colorScheme: scheme });
-  if (loggedIn) {
-    const url = new URL(cluster.coordinator.url);
-    await context.addCookies([{ name: "drover_token", value: ADMIN_TOKEN, domain: url.hostname, path: "/", httpOnly: true, sameSite: "Strict" }]);
-  }
-  return context.newPage();
-}
+const open = (colorScheme: "light" | "dark", width: number, loggedIn = true) =>
+  adminPage(browser!, cluster.coordinator.url, { width, colorScheme, loggedIn });
 
 /** The serious and critical axe violations of the page, as `rule: target` lines, so a failure says where. */
 async function violations(page: Page): Promise<string[]> {

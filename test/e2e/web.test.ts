@@ -153,7 +153,9 @@ describe.skipIf(!haveChromium)("web UI", () => {
     await page.locator(".task[data-task=deploy] [data-field=approvals]", { hasText: "1/1 approvals" }).waitFor();
     await page.locator(".task[data-task=deploy] .chip.s-success", { hasText: "#1 success" }).waitFor();
     expect(await page.locator("#live.on").count()).toBe(1);
-    await page.locator("button:has-text('Restart failed')").waitFor();
+    await page.locator("button:text-is('Restart')").waitFor();
+    // nothing failed: there is nothing a restart from failed would run
+    expect(await page.locator("button:has-text('Restart failed')").isHidden()).toBe(true);
     expect(await page.locator("button:has-text('Cancel')").isHidden()).toBe(true);
     await shot(page, "run-done");
     await page.context().close();
@@ -174,7 +176,8 @@ describe.skipIf(!haveChromium)("web UI", () => {
 
     const member = await login(await createUser("mona", "member"));
     await member.goto(`${cluster.coordinator.url}/runs/${id}`);
-    expect(await member.locator("button:visible").allTextContents()).toEqual(["Log out", "Cancel", "Approve"]);
+    // the approvals banner's button, then the task card's
+    expect(await member.locator("button:visible").allTextContents()).toEqual(["Log out", "Cancel", "Approve gate", "Approve"]);
     await member.goto(`${cluster.coordinator.url}/agents`);
     expect(await member.locator("button:has-text('Drain')").count()).toBe(0);
     await member.context().close();

@@ -56,3 +56,12 @@ describe("dispatcher", () => {
     expect(run.tasks[0]!.attempts[0]!.error).toContain("queue timeout");
   });
 });
+
+test("a queue timeout fails the task without spending its retries", async () => {
+  h = await startInProcess({ DROVER_QUEUE_TIMEOUT_MS: "300" });
+  const id = await h.submit("tasks:\n  t:\n    retries: 2\n    steps: [ { run: x } ]\n");
+  expect(await h.waitPhase(id, ["finished"], 5000)).toBe("finished");
+  const run = await h.run<{ tasks: { status: string; attempts: { state: string }[] }[] }>(id);
+  expect(run.tasks[0]!.status).toBe("failed");
+  expect(run.tasks[0]!.attempts.length).toBe(1);
+});

@@ -18,7 +18,9 @@ const queued = () => {
 async function end(attempt: AttemptRow, state: "success" | "failed") {
   const { scheduler } = h.coordinator.services;
   await scheduler.serial.run(async () => {
-    await scheduler.transition(attempt.id, ["queued"], { state, endedAt: Date.now() });
+    await scheduler.transition(attempt.id, "assign", { state: "assigned", agentId: "played-by-the-test" });
+    await scheduler.transition(attempt.id, "accept", { state: "running" });
+    await scheduler.transition(attempt.id, "result", { state, endedAt: Date.now() });
     scheduler.requestAdvance(attempt.runId);
   });
 }

@@ -28,6 +28,7 @@ const attempt = (name: string, number: number, state: EngineAttempt["state"]): E
   number,
   state,
   cancelRequested: false,
+  timedOutInQueue: false,
 });
 
 describe("engine", () => {
@@ -66,6 +67,13 @@ describe("engine", () => {
       input([task("a", 0, [], { status: "running" })], [attempt("a", 1, "lost"), attempt("a", 2, "lost"), attempt("a", 3, "lost")]),
     );
     expect(statuses(exhausted.tasks)).toEqual({ a: "failed" });
+  });
+
+  test("a queue timeout fails the task at once: it does not spend the task's retries", () => {
+    const timedOut = { ...attempt("a", 1, "failed"), timedOutInQueue: true };
+    const out = advance(input([task("a", 0, [], { status: "running", retries: 3 })], [timedOut]));
+    expect(out.actions).toEqual([]);
+    expect(statuses(out.tasks)).toEqual({ a: "failed" });
   });
 
   test("cancel stops running attempts and cancels what has not started", () => {

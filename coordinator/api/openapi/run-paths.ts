@@ -138,6 +138,15 @@ export function registerRunPaths(registry: Registry) {
   });
   endpoint({
     method: "get",
+    path: "/api/v1/runs/{id}/log",
+    role: "viewer",
+    summary: "The whole run's log",
+    description: "Each task's latest attempt, step by step, each under a `=== task › step N: name` line; what is stored so far.",
+    responses: { 200: binary("text/plain", "the log") },
+    errors: [404],
+  });
+  endpoint({
+    method: "get",
     path: "/api/v1/runs/{id}/tests",
     role: "viewer",
     summary: "Test cases parsed by the run's test_results steps",

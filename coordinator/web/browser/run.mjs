@@ -15,9 +15,37 @@ function showWhen(root, kind, value) {
 function setRun(phase, result) {
   page.phase = phase;
   setBadge(document.querySelector('[data-field="phase"]'), phase);
-  if (result) setBadge(document.querySelector('[data-field="result"]'), result);
   showWhen(document, "phase", phase);
+  if (result) {
+    setBadge(document.querySelector('[data-field="result"]'), result);
+    showWhen(document, "result", result);
+  }
 }
+
+/** As run-extras.tsx `approvalText`. */
+function approvalText(task, approvers, min) {
+  const by = approvers.length ? `approved by ${approvers.join(", ")}; ` : "";
+  const left = min - approvers.length;
+  return `${task} is waiting for approval: ${by}${left} more ${left === 1 ? "approver" : "approvers"} needed`;
+}
+
+/** The banner's line of each task with an approval: shown while it waits, saying who approved. */
+function showApprovals(tasks) {
+  const banner = document.getElementById("approvals");
+  if (!banner) return;
+  for (const line of banner.querySelectorAll("[data-approval]")) {
+    const t = tasks.find((task) => task.name === line.dataset.approval);
+    line.hidden = t?.status !== "waiting_approval";
+    if (t) line.querySelector('[data-field="approval-text"]').textContent = approvalText(t.name, t.annotations.approvers ?? [], Number(line.dataset.min));
+  }
+  banner.hidden = !banner.querySelector("[data-approval]:not([hidden])");
+}
+
+/** As dag.tsx `stepStatus`. */
+const stepStatus = (attempt, i) => {
+  const status = attempt?.steps[i]?.status ?? "pending";
+  return status === "failed" && attempt?.state === "stopped" ? "stopped" : status;
+};
 
 function setTask(box, status) {
   box.className = `task s-${status}`;
@@ -26,12 +54,13 @@ function setTask(box, status) {
 }
 
 /** As dag.tsx `AttemptChip`. */
-function attemptChip(a) {
+function attemptChip(a, task) {
   const dur = document.createElement("span");
   dur.className = "dur";
   setSpan(dur, a.startedAt, a.endedAt);
-  const chip = document.createElement("span");
+  const chip = document.createElement("a");
   chip.className = `chip s-${a.state}`;
+  chip.href = `/runs/${enc(page.run)}/tasks/${enc(task)}/steps/0?attempt=${a.number}`;
   chip.title = [a.agentId && `agent ${a.agentId}`, a.error].filter(Boolean).join(" · ");
   chip.append(`#${a.number} ${a.state} `, dur);
   return chip;
@@ -44,13 +73,13 @@ function showRun(run) {
     const box = taskBox(t.name);
     if (!box) continue;
     setTask(box, t.status);
-    box.querySelector('[data-field="attempts"]').replaceChildren(...t.attempts.map(attemptChip));
-    const steps = t.attempts.at(-1)?.steps ?? [];
-    for (const a of box.querySelectorAll("a[data-step]")) a.className = `step s-${steps[a.dataset.step]?.status ?? "pending"}`;
+    box.querySelector('[data-field="attempts"]').replaceChildren(...t.attempts.map((a) => attemptChip(a, t.name)));
+    for (const a of box.querySelectorAll("a[data-step]")) a.className = `step s-${stepStatus(t.attempts.at(-1), a.dataset.step)}`;
     const approvals = box.querySelector('[data-field="approvals"]');
     if (approvals) approvals.textContent = `${(t.annotations.approvers ?? []).length}/${approvals.dataset.min} approvals`;
     box.querySelector('[data-field="message"]').textContent = t.statusMessage ?? "";
   }
+  showApprovals(run.tasks);
   drawEdges();
 }
 
@@ -116,7 +145,7 @@ export function watchRun() {
     });
   on("run", (e) => setRun(e.phase, e.result));
   on("task", (e) => taskBox(e.task) && setTask(taskBox(e.task), e.status));
-  for (const kind of ["approval", "task_message", "rerun"]) on(kind, () => {});
+  for (const kind of ["approval", "task_message", "rerun", "cancel"]) on(kind, () => {});
   // steps start and end without events of their own: re-read now and then while the run is active
   setInterval(() => ACTIVE.includes(page.phase) && refreshRun(), 5000);
   addEventListener("resize", drawEdges);

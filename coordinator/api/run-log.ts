@@ -1,0 +1,40 @@
+import { Hono } from "hono";
+import { loadRunWithSteps } from "../runs/load-run.ts";
+import { requireRole } from "./auth.ts";
+import type { AppEnv } from "./env.ts";
+import { notFound } from "./errors.ts";
+import { logStream } from "./log-stream.ts";
+import { runView } from "./run-view.ts";
+
+/** The whole run's log as one text: each task's latest attempt, step by step, under a header line. */
+export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("viewer"), async (c) => {
+  const services = c.get("services");
+  const id = c.req.param("id");
+  const stored = await loadRunWithSteps(services.db, id);
+  if (!stored) throw notFound(`run ${id}`);
+  const parts: { header: string; key: { run: string; attempt: string; step: number } | null }[] = [];
+  for (const task of runView(stored).tasks) {
+    const attempt = task.attempts.at(-1);
+    if (!attempt?.startedAt) {
+      parts.push({ header: `=== ${task.name}: not started (${task.statusMessage ?? task.status})\n`, key: null });
+      continue;
+    }
+    for (const step of attempt.steps) {
+      const title = `=== ${task.name} › step ${step.index + 1}: ${step.name} (attempt ${attempt.number}, ${step.status})\n`;
+      parts.push({ header: title, key: { run: id, attempt: attempt.id, step: step.index } });
+    }
+  }
+  const encoder = new TextEncoder();
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      for (const part of parts) {
+        controller.enqueue(encoder.encode(part.header));
+        if (!part.key) continue;
+        // what is stored so far of each step, not followed: a download is a snapshot
+        for await (const chunk of logStream(services, part.key, false)) controller.enqueue(chunk);
+      }
+      controller.close();
+    },
+  });
+  return c.body(body, 200, { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" });
+});
