@@ -112,5 +112,18 @@ ${probe.replace(/^/gm, "          ")}
     );
     expect(await proc.exited).toBe(2);
     expect(await new Response(proc.stderr).text()).toContain("--executor sandbox: bwrap is not installed");
+    // a bwrap that cannot make namespaces, as where user namespaces are blocked, answers like this one
+    const fake = join(cluster.dir, "fake-bin");
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, "bwrap"), "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n", { mode: 0o755 });
+    const blocked = spawnTracked(
+      [process.execPath, "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token-file", tokenFile, "--name", "nouserns",
+        "--work-dir", join(cluster.dir, "nouserns"), "--executor", "sandbox"],
+      { cwd: ROOT, env: { PATH: `${fake}:/usr/bin:/bin` } },
+    );
+    expect(await blocked.exited).toBe(2);
+    const said = await new Response(blocked.stderr).text();
+    expect(said).toContain("bwrap cannot make a sandbox here: bwrap: setting up uid map: Permission denied");
+    expect(said).toContain("user namespaces are blocked");
   });
 });
