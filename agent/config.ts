@@ -3,7 +3,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { memoryToBytes } from "../shared/pipeline/units.ts";
 import { readFileSync } from "node:fs";
-import { allowedRepoPattern, type CheckoutOptions } from "./checkout/checkout.ts";
+import { allowedRepoPattern } from "./checkout/allowed.ts";
+import type { CheckoutOptions } from "./checkout/checkout.ts";
 import { type Arch, archSchema, EXECUTORS, type Executor } from "../shared/protocol/index.ts";
 
 export interface AgentConfig {

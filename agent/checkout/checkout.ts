@@ -1,9 +1,11 @@
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { isAbsolute, join, normalize } from "node:path";
 import type { CheckoutSpec } from "../../shared/protocol/index.ts";
+import { assertAllowed, CheckoutError } from "./allowed.ts";
 import { GitAccess, GitError, withoutCredentials } from "./git.ts";
 import { FileLock } from "./lock.ts";
 import { fetchIntoMirror, lockPath, mirrorPath, pruneMirrors } from "./mirrors.ts";
+import { updateSubmodules } from "./submodules.ts";
 
 export interface CheckoutOptions {
   /** bare mirrors, one per repository, shared by the agent's attempts (and by agents given the same dir) */
@@ -16,8 +18,6 @@ export interface CheckoutOptions {
   lockTimeoutMs: number;
 }
 
-/** A checkout that cannot be done; the message is for the task's error and log (credentials redacted). */
-export class CheckoutError extends Error {}
 
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
@@ -39,9 +39,7 @@ export async function checkout(
   if (spec.ref !== null && !/^refs\/[A-Za-z0-9._\/+-]+$/.test(spec.ref))
     throw new CheckoutError(`checkout: "${spec.ref}" is not a ref`);
   if (url.startsWith("-")) throw new CheckoutError(`checkout: "${shown}" is not a repository URL`);
-  if (opts.allowedRepos !== null && !allowedRepoPattern(opts.allowedRepos).test(shown)) {
-    throw new CheckoutError(`checkout: this agent may not clone ${shown} (--allowed-repos ${opts.allowedRepos})`);
-  }
+  assertAllowed(shown, opts.allowedRepos);
   const path = normalize(spec.path || ".");
   if (isAbsolute(path) || path === ".." || path.startsWith("../"))
     throw new CheckoutError(`checkout: path "${spec.path}" is outside the work dir`);
@@ -72,8 +70,7 @@ export async function checkout(
     await git.git(["remote", "add", "origin", shown], target);
     log(`checkout: HEAD is ${spec.sha}`);
     if (spec.submodules) {
-      await git.git(["submodule", "update", "--init", "--recursive", "-q"], target);
-      log("checkout: submodules updated");
+      log(`checkout: ${await updateSubmodules(git, target, opts.allowedRepos)} submodule(s) checked out`);
     }
   } catch (e) {
     if (e instanceof GitError) throw new CheckoutError(`checkout of ${shown} failed: ${e.message}`);
@@ -104,10 +101,6 @@ async function cloneFrom(git: GitAccess, source: string, target: string, spec: C
   await git.git(["checkout", "-q", "--detach", spec.sha], target);
 }
 
-/** The whole URL must match: "https://github\\.com/acme/.*" must not let https://evil.example/github.com/acme/x through. */
-export function allowedRepoPattern(regex: string): RegExp {
-  return new RegExp(`^(?:${regex})$`);
-}
 
 /** Credentials written into the URL (https://user:token@host/…) are taken out of it, never passed on argv. */
 function splitCredentials(spec: CheckoutSpec): { url: string; credentials: CheckoutSpec["credentials"] } {

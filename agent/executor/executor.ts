@@ -103,7 +103,7 @@ export class Executor {
         }),
       );
     }
-    // -e as Buildkite and GitHub Actions run a script: the first failing command ends the step (no pipefail)
+    // -e without pipefail, as GitHub Actions and Buildkite run a command by default: a pipeline is as good as its last command
     argv.push("bash", "-e", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {

@@ -2,6 +2,7 @@ import { and, desc, eq, gt, lt, sql } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { Db } from "../db/open.ts";
 import { deliveries } from "../db/schema.ts";
+import { webhookDeliveries } from "../metrics/registry.ts";
 
 export type DeliveryRow = typeof deliveries.$inferSelect;
 
@@ -53,12 +54,19 @@ export async function recordDelivery(db: Db, row: NewDelivery): Promise<Delivery
   const cutoff = sql`(select ${deliveries.receivedAt} from ${deliveries} where ${deliveries.projectId} = ${row.projectId}
     order by ${deliveries.receivedAt} desc limit 1 offset ${KEEP_PER_PROJECT - 1})`;
   await db.delete(deliveries).where(and(eq(deliveries.projectId, row.projectId), lt(deliveries.receivedAt, cutoff)));
+  if (inserted) count(inserted);
   return inserted;
 }
 
 export async function settleDelivery(db: Db, id: string, patch: Partial<DeliveryRow>): Promise<DeliveryRow> {
   const [row] = await db.update(deliveries).set(patch).where(eq(deliveries.id, id)).returning();
+  if (patch.outcome) count(row!);
   return row!;
+}
+
+/** Each delivery is counted once, by its final outcome: a pending one when it settles. */
+function count(row: DeliveryRow): void {
+  if (row.outcome !== "pending") webhookDeliveries.inc({ forge: row.forge ?? "unknown", outcome: row.outcome });
 }
 
 /** The delivery that already built this tag lately: GitHub sends both a push and a create event for a new tag. */

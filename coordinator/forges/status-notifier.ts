@@ -1,6 +1,7 @@
 import { type RetryPolicy, retry } from "../../shared/retry.ts";
 import type { Db } from "../db/open.ts";
 import { events } from "../db/schema.ts";
+import { commitStatuses } from "../metrics/registry.ts";
 import type { RunRow } from "../runs/active-run.ts";
 import type { RunEvents } from "../runs/run-events.ts";
 import { ForgeRefused, postStatus, type StatusTarget } from "./status-clients.ts";
@@ -68,8 +69,10 @@ export class CommitStatuses {
       await retry(policy, () => postStatus(target, status), {
         retryIf: (e) => !this.superseded(run.id, state) && (!(e instanceof ForgeRefused) || e.transient),
       });
+      commitStatuses.inc({ forge: target.forge, result: "taken" });
     } catch (e) {
       if (this.superseded(run.id, state)) return;
+      commitStatuses.inc({ forge: where?.target.forge ?? "unknown", result: "refused" });
       const message = (e as Error).message;
       console.error(`[forges] run ${run.id}: the ${state} commit status was not taken: ${message}`);
       await db

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge as PromGauge, type GaugeConfiguration, Histogram, Registry } from "prom-client";
-import type { QueueBucket } from "../fleet/queue-depth.ts";
+import type { QueueBucket } from "../dispatch/queue-depth.ts";
 
 /** The coordinator's Prometheus metrics, served at /metrics. */
 export const metrics = new Registry();
@@ -16,6 +16,20 @@ export const diskFull = new Counter({
   name: "drover_disk_full_total",
   help: "Writes the coordinator refused because its disk was full; each failed an attempt (what: log)",
   labelNames: ["what"] as const,
+  registers: [metrics],
+});
+
+export const webhookDeliveries = new Counter({
+  name: "drover_webhook_deliveries_total",
+  help: "Forge webhook deliveries received, by forge and outcome (created, filtered, refused, …)",
+  labelNames: ["forge", "outcome"] as const,
+  registers: [metrics],
+});
+
+export const commitStatuses = new Counter({
+  name: "drover_commit_statuses_total",
+  help: "Commit statuses posted to forges: taken, or refused after its tries (each refused one is also a run event)",
+  labelNames: ["forge", "result"] as const,
   registers: [metrics],
 });
 

@@ -36,10 +36,24 @@ export class Scheduler {
 
   constructor(
     private readonly db: Db,
-    private readonly queue: QueueSink,
     readonly runEvents: RunEvents,
     readonly cancelGraceMs: number,
   ) {}
+
+  /**
+   * Where new attempts go and cancels are sent: the dispatcher, which reads the scheduler's state in
+   * turn, so it is connected after both are made (runs never import the dispatch module).
+   */
+  private sink: QueueSink | null = null;
+
+  dispatchTo(sink: QueueSink): void {
+    this.sink = sink;
+  }
+
+  private get queue(): QueueSink {
+    if (!this.sink) throw new Error("the scheduler was started without a dispatcher (dispatchTo)");
+    return this.sink;
+  }
 
   /** Loads unfinished runs after a start; queued attempts go back to the queue. */
   async load(): Promise<void> {

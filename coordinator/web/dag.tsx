@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { TaskSpec } from "../../shared/pipeline/types.ts";
-import type { RunView } from "../api/run-view.ts";
+import type { RunView } from "../runs/run-view.ts";
 import { seg, span } from "./format.ts";
 import { Action, Badge } from "./layout.tsx";
 

@@ -61,9 +61,13 @@ test("the exact commit through the mirror; a later checkout fetches only what it
   ).toBe(1);
 });
 
-test("pull request heads, a shallow depth, and submodules on the same host with the same token", async () => {
+test("pull request heads, a shallow depth, and nested submodules on the same host with the same token", async () => {
+  const deepUrl = server.createRepo("acme/deep.git", { private: true });
+  await server.commit("acme/deep.git", { "deep.txt": "deep\n" });
   const subUrl = server.createRepo("acme/lib.git", { private: true });
   await server.commit("acme/lib.git", { "lib.txt": "library\n" });
+  await server.git("acme/lib.git", "submodule", "add", "-q", deepUrl, "sub/deep");
+  await server.commit("acme/lib.git", {}, { message: "add deep" });
   const url = server.createRepo("acme/pr.git", { private: true });
   await server.commit("acme/pr.git", { "a.txt": "a\n" });
   await server.git("acme/pr.git", "submodule", "add", "-q", subUrl, "vendor/lib");
@@ -73,7 +77,16 @@ test("pull request heads, a shallow depth, and submodules on the same host with 
   const pr = await run(spec(url, withSub, { ref: "refs/pull/7/head", submodules: true }), opts);
   expect(await head(pr.dir)).toBe(withSub);
   expect(readFileSync(join(pr.dir, "vendor/lib/lib.txt"), "utf8")).toBe("library\n");
+  expect(readFileSync(join(pr.dir, "vendor/lib/sub/deep/deep.txt"), "utf8")).toBe("deep\n");
+  expect(pr.log).toContain("checkout: 2 submodule(s) checked out");
   expect(filesHolding(pr.dir, server.token)).toEqual([]);
+  // --allowed-repos applies to every submodule, also nested ones, before git fetches it
+  const only = (names: string) => `${server.url.replaceAll(".", "\\.")}/acme/(${names})\\.git`;
+  await expect(run(spec(url, withSub, { ref: "refs/pull/7/head", submodules: true }), options(undefined, { allowedRepos: only("pr") }))).rejects.toThrow(
+    `checkout: this agent may not clone ${subUrl} (submodule vendor/lib; --allowed-repos ${only("pr")})`,
+  );
+  const nested = run(spec(url, withSub, { ref: "refs/pull/7/head", submodules: true }), options(undefined, { allowedRepos: only("pr|lib") }));
+  await expect(nested).rejects.toThrow(`checkout: this agent may not clone ${deepUrl} (submodule sub/deep; --allowed-repos`);
   const shallow = await run(spec(url, withSub, { depth: 1 }), options());
   expect(await head(shallow.dir)).toBe(withSub);
   expect((await runGit(["rev-parse", "--is-shallow-repository"], { cwd: shallow.dir })).trim()).toBe("true");

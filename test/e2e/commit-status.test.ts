@@ -104,5 +104,8 @@ test("a forge that refuses (403, then 500 however often it is asked) shows on th
   // six tries of the last state alone; the earlier states gave way to it
   const finalTries = forge.requests.slice(before).filter((r) => r.body.state === "success");
   expect(finalTries).toHaveLength(6);
+  const metrics = await (await fetch(`${cluster.coordinator.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  expect(metrics).toMatch(/^drover_commit_statuses_total\{forge="gitea",result="refused"\} [2-6]$/m);
+  expect(metrics).toMatch(/^drover_commit_statuses_total\{forge="gitlab",result="taken"\} 3$/m);
   forge.answer = 201;
 }, 120_000);

@@ -220,6 +220,15 @@ test("the project's deliveries page lists them with their outcome, reason and ru
   expect((await fetch(`${cluster.coordinator.url}/projects/nope/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).status).toBe(404);
 });
 
+test("/metrics counts deliveries by forge and outcome", async () => {
+  const text = await (await fetch(`${cluster.coordinator.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  const count = (labels: string) => Number(new RegExp(`^drover_webhook_deliveries_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+  expect(count('forge="github",outcome="refused"')).toBe(3);
+  expect(count('forge="github",outcome="duplicate"')).toBe(2);
+  expect(count('forge="gitlab",outcome="created"')).toBe(1);
+  expect(count('forge="unknown",outcome="invalid"')).toBe(1);
+});
+
 describe("a slow repository", () => {
   test("a delivery still fetching after 8 s is answered 202 and recorded as pending", async () => {
     // a git server that takes the connection and never answers

@@ -12,8 +12,8 @@ import {
   versionMismatch,
 } from "../../shared/protocol/index.ts";
 import { DiskFullError, LogGapError } from "../logs/live-logs.ts";
-import type { AgentSocket, OnlineAgent } from "./fleet.ts";
-import type { FleetServices } from "./services.ts";
+import type { AgentSocket, OnlineAgent } from "../fleet/fleet.ts";
+import type { FleetServices } from "./fleet-services.ts";
 
 const log = (msg: string) => console.error(`[fleet] ${msg}`);
 
