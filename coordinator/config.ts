@@ -93,20 +93,43 @@ const port = z.coerce
   .min(0, "expected a port from 0 to 65535")
   .max(65535, "expected a port from 0 to 65535");
 
-/** Every setting read from the environment, checked at start: a bad one stops the coordinator, naming it. */
-const EnvSettings = z
+const text = z.string().optional();
+const retention = text.refine((raw) => raw === undefined || durationToMs(raw) !== null, "expected a duration like 30d, 12h or 0s");
+
+/**
+ * Every setting read from the environment, checked at start: a bad one stops the coordinator, naming it.
+ * Each says what it does (`.meta`): docs/operations.md's table is generated from this (config-table.ts).
+ */
+export const EnvSettings = z
   .object({
-    PORT: port.default(8080),
-    DROVER_HEARTBEAT_MS: duration(5000),
-    DROVER_LEASE_TTL_MS: duration(15000),
-    DROVER_RECONNECT_GRACE_MS: duration(15000, { zero: true }),
-    DROVER_ACCEPT_TIMEOUT_MS: duration(5000),
-    DROVER_CANCEL_GRACE_MS: duration(10000, { zero: true }),
-    DROVER_QUEUE_TIMEOUT_MS: duration(24 * 3600 * 1000),
-    DROVER_GC_INTERVAL_MS: duration(10 * 60 * 1000),
-    DROVER_MAX_OBJECT_BYTES: size(1024 ** 3),
-    DROVER_MAX_LOG_BYTES: size(100 * 1024 * 1024),
-    DROVER_PUBLIC_URL: z.url({ error: "expected a URL like https://ci.example.com" }).optional(),
+    PORT: port.default(8080).meta({ description: "the HTTP port (`--port`)" }),
+    DROVER_HOST: text.meta({ description: "the address to listen on (`--host`); default `127.0.0.1`" }),
+    DROVER_DATA: text.meta({ description: "the data dir (`--data`): database, objects, tokens; default `./data`" }),
+    DROVER_DB_URL: text.meta({ description: "the libSQL database: `file:PATH` or `libsql://HOST`; default `file:DATA/drover.db`" }),
+    DROVER_DB_AUTH_TOKEN: text.meta({ description: "the token of a remote libSQL server" }),
+    DROVER_STORAGE: text.meta({ description: "object storage: `posix:DIR` or `s3://bucket?endpoint=…&region=…`; default `posix:DATA/objects`" }),
+    DROVER_ADMIN_TOKEN: text.meta({ description: "the admin's bearer token; generated into `DATA/admin.token` when absent" }),
+    DROVER_AGENT_TOKEN: text.meta({ description: "the fleet-wide agent registration token; generated into `DATA/agent.token` when absent" }),
+    DROVER_PUBLIC_URL: z
+      .url({ error: "expected a URL like https://ci.example.com" })
+      .optional()
+      .meta({ description: "the address users and agents reach, for links and install scripts; default the listening address" }),
+    DROVER_SECRET_KEY: text.meta({ description: "base64 AES-256 key for secrets at rest; generated into `DATA/secret.key` when absent" }),
+    DROVER_AGENT_DIST: text.meta({ description: "where the binaries served under `/download` are; default the checkout's `dist/`" }),
+    DROVER_HEARTBEAT_MS: duration(5000).meta({ description: "how often agents send a heartbeat" }),
+    DROVER_LEASE_TTL_MS: duration(15000).meta({ description: "how long an agent's lease lasts without a heartbeat" }),
+    DROVER_RECONNECT_GRACE_MS: duration(15000, { zero: true }).meta({ description: "how long a closed (not silent) connection has to come back" }),
+    DROVER_ACCEPT_TIMEOUT_MS: duration(5000).meta({ description: "an assigned attempt not accepted within this goes back to the queue" }),
+    DROVER_CANCEL_GRACE_MS: duration(10000, { zero: true }).meta({ description: "between SIGTERM and SIGKILL when a step is cancelled" }),
+    DROVER_QUEUE_TIMEOUT_MS: duration(24 * 3600 * 1000).meta({ description: "a queued attempt no agent took in this long fails" }),
+    DROVER_GC_INTERVAL_MS: duration(10 * 60 * 1000).meta({ description: "how often the garbage collectors run" }),
+    DROVER_MAX_OBJECT_BYTES: size(1024 ** 3).meta({ description: "the largest archive or artifact accepted when its size is not known up front" }),
+    DROVER_MAX_LOG_BYTES: size(100 * 1024 * 1024).meta({ description: "the largest step log kept; output past it is dropped" }),
+    DROVER_RETENTION_LOGS: retention.meta({ description: "how long step logs are kept once no run owns them; default `30d`" }),
+    DROVER_RETENTION_WORKSPACES: retention.meta({ description: "the same for workspace archives; default `7d`" }),
+    DROVER_RETENTION_CACHES: retention.meta({ description: "the same for caches; default `7d`" }),
+    DROVER_RETENTION_ARTIFACTS: retention.meta({ description: "the same for artifacts; default `30d`" }),
+    DROVER_RETENTION_UNOWNED: retention.meta({ description: "objects owned by nothing are deleted after this; default `12h`" }),
   })
   .refine((s) => s.DROVER_HEARTBEAT_MS < s.DROVER_LEASE_TTL_MS, {
     path: ["DROVER_HEARTBEAT_MS"],

@@ -3,7 +3,7 @@ import type { ServerWebSocket } from "bun";
 import type { CoordinatorMessage } from "../shared/protocol/index.ts";
 import { agentTokenGroup } from "./api/agent-tokens.ts";
 import { createApp } from "./api/app.ts";
-import type { Services } from "./api/env.ts";
+import type { Services } from "./services.ts";
 import type { CoordinatorConfig } from "./config.ts";
 import { background } from "../shared/background.ts";
 import { openDb } from "./db/open.ts";
@@ -16,12 +16,13 @@ import { sameSecret } from "./secrets/digests.ts";
 import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
-import { AgentSession } from "./fleet/agent-session.ts";
+import { AgentSession } from "./dispatch/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
-import { Dispatcher } from "./fleet/dispatcher.ts";
+import { Dispatcher } from "./dispatch/dispatcher.ts";
 import { Fleet } from "./fleet/fleet.ts";
-import { restoreFleet, restoreSlots } from "./fleet/restore.ts";
-import { FleetServices } from "./fleet/services.ts";
+import { restoreFleet } from "./fleet/restore.ts";
+import { restoreSlots } from "./dispatch/restore-slots.ts";
+import { FleetServices } from "./dispatch/fleet-services.ts";
 import { LiveLogs } from "./logs/live-logs.ts";
 import { ObjectRegistry } from "./objects/registry.ts";
 import { AttemptReports } from "./runs/attempt-reports.ts";
@@ -54,19 +55,15 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
   const runEvents = new RunEvents();
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
-  let reports: AttemptReports | undefined;
-  const queue = {
-    enqueue: (a: Parameters<Dispatcher["enqueue"]>[0]) => dispatcher.enqueue(a),
-    cancel: (a: Parameters<Dispatcher["enqueue"]>[0], grace: number) => dispatcher.cancel(a, grace),
-  };
-  const scheduler = new Scheduler(db, queue, runEvents, config.cancelGraceMs);
+  const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs);
+  const reports = new AttemptReports(db, scheduler, (a) => fleet.free(a.agentId, a.id), logs, registry);
   const cipher = new SecretCipher(loadSecretKey(config.dataDir, config.secretKey));
   const groupValues = new GroupValues(db, cipher);
   const projects = new Projects(db, cipher, join(config.dataDir, "mirrors"));
   const dispatcher = new Dispatcher(scheduler, fleet, config.acceptTimeoutMs, config.queueTimeoutMs, groupValues, projects, (a) =>
-    reports!.ended(a),
+    reports.ended(a),
   );
-  reports = new AttemptReports(db, scheduler, fleet, logs, registry);
+  scheduler.dispatchTo(dispatcher);
   scheduler.onAdvanced = () => dispatcher.pump();
   const cleanups = new Cleanups(db, fleet);
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
@@ -76,8 +73,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   let publicUrl = config.publicUrl ?? `${config.tls ? "https" : "http"}://${config.host}:${config.port}`;
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
   const statuses = new CommitStatuses({
-    db,
-    runEvents,
+    appendEvent: (runId, kind, data) => scheduler.serial.run(() => scheduler.appendEvent(runId, kind, data)),
     runUrl: (run) => `${publicUrl}/runs/${run.id}`,
     target: statusTargets(projects),
   });

@@ -103,7 +103,8 @@ export class Executor {
         }),
       );
     }
-    argv.push("bash", "-eo", "pipefail", "/dev/fd/3");
+    // -e without pipefail, as GitHub Actions and Buildkite run a command by default: a pipeline is as good as its last command
+    argv.push("bash", "-e", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {
       signal: (sig) => {

@@ -34,3 +34,14 @@ agentRoutes.delete("/:id", requireRole("admin"), async (c) => {
   fleet.known.delete(id);
   return c.json({ id, deleted: true });
 });
+
+for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {
+  agentRoutes.post(`/:id/${verb}`, requireRole("admin"), async (c) => {
+    const { fleet, dispatcher } = c.get("services");
+    const id = c.req.param("id");
+    if (!(await fleet.setPaused(id, paused))) throw notFound(`agent ${id}`);
+    // a resumed agent's free slots may take what waits now
+    if (!paused) dispatcher.pump();
+    return c.json({ id, paused });
+  });
+}

@@ -1,29 +1,11 @@
-import { and, eq, isNull } from "drizzle-orm";
-import type { Context, MiddlewareHandler } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { DroverError } from "../../shared/errors.ts";
-import { tokens } from "../db/schema.ts";
 import { agentByCredential } from "../fleet/registration.ts";
-import { sameSecret, tokenHash } from "../secrets/digests.ts";
-import type { AppEnv, Principal, Role, Services, UserRole } from "./env.ts";
-
-/** A person's principal for a token: the admin token, or an API token that is not revoked. */
-export async function userForToken(services: Services, token: string): Promise<Principal | undefined> {
-  if (!token) return undefined;
-  if (sameSecret(token, services.adminToken)) return { role: "admin", user: "admin" };
-  const [row] = await services.db
-    .select()
-    .from(tokens)
-    .where(and(eq(tokens.hash, tokenHash(token)), isNull(tokens.revokedAt)));
-  return row ? { role: row.role as UserRole, user: row.user } : undefined;
-}
-
-/** The web UI's login cookie (HttpOnly, SameSite=Strict): pages' scripts call the API with it, never holding the token. */
-export const SESSION_COOKIE = "drover_token";
-
-/** A request a page of this very origin made (a browser says so in Sec-Fetch-Site, or at least in Origin). */
-export const fromThisOrigin = (c: Context) =>
-  c.req.header("sec-fetch-site") === "same-origin" || c.req.header("origin") === new URL(c.req.url).origin;
+import { hasRole, type Principal, type Role, userForToken } from "../auth/principal.ts";
+import { fromThisOrigin, SESSION_COOKIE } from "../auth/session.ts";
+import { sameSecret } from "../secrets/digests.ts";
+import type { AppEnv } from "./env.ts";
 
 /**
  * Bearer tokens: the admin token from the environment, API tokens created through
@@ -52,11 +34,6 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     await next();
   };
 }
-
-const RANK: Record<Role, number> = { agent: 0, viewer: 1, member: 2, admin: 3 };
-
-/** Users need at least `min`; agents only get through routes made for them. */
-export const hasRole = (role: Role, min: Role) => (min === "agent" ? role === "agent" : role !== "agent" && RANK[role] >= RANK[min]);
 
 export function requireRole(min: Role): MiddlewareHandler<AppEnv> {
   return async (c, next) => {

@@ -4,7 +4,8 @@ import { deliveryView, listDeliveries } from "../forges/deliveries.ts";
 import { receiveDelivery } from "../forges/receive.ts";
 import type { ProjectRow } from "../projects/projects.ts";
 import { requireRole } from "./auth.ts";
-import type { AppEnv, Services } from "./env.ts";
+import type { AppEnv } from "./env.ts";
+import type { Services } from "../services.ts";
 import { notFound } from "./errors.ts";
 import { parseQuery } from "./validate.ts";
 

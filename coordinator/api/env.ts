@@ -1,38 +1,5 @@
-import type { Db } from "../db/open.ts";
-import type { LiveLogs } from "../logs/live-logs.ts";
-import type { Fleet } from "../fleet/fleet.ts";
-import type { Dispatcher } from "../fleet/dispatcher.ts";
-import type { RunEvents } from "../runs/run-events.ts";
-import type { Scheduler } from "../runs/scheduler.ts";
-import type { ObjectRegistry } from "../objects/registry.ts";
-import type { Projects } from "../projects/projects.ts";
-import type { GroupValues } from "../secrets/group-values.ts";
-import type { ObjectStore } from "../store/object-store.ts";
-
-export type UserRole = "admin" | "member" | "viewer";
-export type Role = UserRole | "agent";
-
-export interface Principal {
-  role: Role;
-  user: string;
-  /** set when an agent authenticates with its own credential */
-  agentId?: string;
-}
-
-export interface Services {
-  db: Db;
-  store: ObjectStore;
-  registry: ObjectRegistry;
-  groupValues: GroupValues;
-  logs: LiveLogs;
-  scheduler: Scheduler;
-  fleet: Fleet;
-  dispatcher: Dispatcher;
-  runEvents: RunEvents;
-  projects: Projects;
-  adminToken: string;
-  agentToken: string;
-}
+import type { Principal } from "../auth/principal.ts";
+import type { Services } from "../services.ts";
 
 /** The one environment type of the Hono app. */
 export interface AppEnv {

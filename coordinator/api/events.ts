@@ -3,7 +3,7 @@ import { type Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import { events, runs } from "../db/schema.ts";
 import { notFound } from "./errors.ts";
-import { Wake } from "./wake.ts";
+import { Wake } from "../runs/wake.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 

@@ -11,7 +11,7 @@ import { checkPipeline } from "../triggers/validate.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
-import { summarize } from "./run-view.ts";
+import { summarize } from "../runs/run-view.ts";
 import { parseBody } from "./validate.ts";
 import { CreateHook } from "./openapi/requests.ts";
 

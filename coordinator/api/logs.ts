@@ -6,7 +6,7 @@ import { attempts, steps, tasks } from "../db/schema.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
-import { logStream } from "./log-stream.ts";
+import { logStream } from "../runs/log-follow.ts";
 import { parseQuery } from "./validate.ts";
 
 const LogQuery = z.object({

@@ -8,7 +8,7 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { CreateProject, ProjectRunRequest } from "./openapi/requests.ts";
-import { summarize } from "./run-view.ts";
+import { summarize } from "../runs/run-view.ts";
 import { parseBody } from "./validate.ts";
 
 const MIN_POLL_MS = 10_000;

@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { queueDepth } from "../fleet/queue-depth.ts";
+import { queueDepth } from "../dispatch/queue-depth.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 

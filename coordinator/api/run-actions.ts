@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { approveTask, cancelRun, rerunTask, restartRun } from "../runs/run-actions.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
-import { summarize } from "./run-view.ts";
+import { summarize } from "../runs/run-view.ts";
 import { parseBody } from "./validate.ts";
 import { RestartRun } from "./openapi/requests.ts";
 

@@ -3,8 +3,8 @@ import { loadRunWithSteps } from "../runs/load-run.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
-import { logStream } from "./log-stream.ts";
-import { runView } from "./run-view.ts";
+import { logStream } from "../runs/log-follow.ts";
+import { runView } from "../runs/run-view.ts";
 
 /** The whole run's log as one text: each task's latest attempt, step by step, under a header line. */
 export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("viewer"), async (c) => {

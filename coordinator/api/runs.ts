@@ -15,7 +15,7 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { invalid, parseQuery } from "./validate.ts";
-import { runView, summarize } from "./run-view.ts";
+import { runView, summarize } from "../runs/run-view.ts";
 import { ListRunsQuery, SubmitRun } from "./openapi/requests.ts";
 
 function parseJsonField(name: string, text: string): unknown {

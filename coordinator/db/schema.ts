@@ -162,6 +162,8 @@ export const agents = sqliteTable(
     resources: json<{ cpu: number; memoryBytes: number }>("resources").notNull(),
     dynamic: integer("dynamic", { mode: "boolean" }).notNull(),
     executor: text("executor").notNull().default("host"),
+    /** paused by an admin: connected, but given no new attempts, across reconnects, until resumed */
+    paused: integer("paused", { mode: "boolean" }).notNull().default(false),
     /** what holds a step's memory and process count there (agent hello `limits`); null for agents older than that */
     limits: json<{ memory: string | null; pids: string | null }>("limits"),
     version: text("version").notNull(),

@@ -38,6 +38,18 @@ export class Fleet {
     readonly leaseTtlMs: number,
   ) {}
 
+  /**
+   * The fleet alone changes an agent's slots: an attempt takes one when it is assigned (or found still
+   * running after a restart) and gives it back when it ends, is requeued or lost.
+   */
+  take(agent: OnlineAgent, attemptId: string, need: Resources): void {
+    agent.running.set(attemptId, need);
+  }
+
+  free(agentId: string | null, attemptId: string): void {
+    if (agentId) this.agents.get(agentId)?.running.delete(attemptId);
+  }
+
   /** agents whose lease moved since the last flush */
   private readonly beating = new Set<OnlineAgent>();
 
@@ -80,6 +92,24 @@ export class Fleet {
   async drain(agent: OnlineAgent): Promise<void> {
     agent.draining = true;
     await this.setState(agent, "draining");
+  }
+
+  /**
+   * Pausing is a drain that sticks and does not send the agent away: it stays connected, takes nothing
+   * new, across reconnects and restarts of the coordinator, until resumed. Works on offline agents too.
+   */
+  async setPaused(id: string, paused: boolean): Promise<boolean> {
+    const [row] = await this.db.update(agents).set({ paused }).where(eq(agents.id, id)).returning({ id: agents.id });
+    if (!row) return false;
+    const known = this.known.get(id);
+    if (known) known.paused = paused;
+    const online = this.agents.get(id);
+    if (online) {
+      online.row.paused = paused;
+      // a resumed agent that is leaving (SIGTERM, drain) stays drained
+      online.draining = paused || online.row.state === "draining";
+    }
+    return true;
   }
 
   async setState(agent: OnlineAgent, state: "online" | "draining" | "offline"): Promise<void> {

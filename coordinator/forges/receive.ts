@@ -71,36 +71,30 @@ export async function receiveDelivery(
   }
   // without an id from the forge, the same body twice is the same delivery
   const deliveryId = headers.deliveryId ?? `body-sha256:${createHash("sha256").update(body).digest("hex").slice(0, 32)}`;
+  let intent: ReturnType<typeof deliveryIntent>;
+  try {
+    intent = deliveryIntent({ ...headers, deliveryId }, body);
+  } catch (e) {
+    if (!(e instanceof InvalidPayload)) throw e;
+    throw await refuse(new DroverError("bad_request", e.message), "invalid", 400);
+  }
+  const ref = intent.kind === "build" ? intent.source.ref : null;
   const claim = await recordDelivery(db, {
     ...base,
     deliveryId,
+    ref,
     claim: deliveryId,
     outcome: "pending",
     reason: "fetching the commit; the outcome follows here",
     status: 202,
   });
   if (!claim) {
-    const duplicate = await recordDelivery(db, {
-      ...base,
-      deliveryId,
-      outcome: "duplicate",
-      reason: `delivery ${deliveryId} was received before`,
-      status: 200,
-    });
-    return answer(duplicate!);
+    const reason = `delivery ${deliveryId} was received before`;
+    return answer((await recordDelivery(db, { ...base, deliveryId, ref, outcome: "duplicate", reason, status: 200 }))!);
   }
   const settle = async (patch: Partial<DeliveryRow>) => answer(await settleDelivery(db, claim.id, { status: 200, ...patch }));
-  let intent: ReturnType<typeof deliveryIntent>;
-  try {
-    intent = deliveryIntent({ ...headers, deliveryId }, body);
-  } catch (e) {
-    if (!(e instanceof InvalidPayload)) throw e;
-    await settleDelivery(db, claim.id, { outcome: "invalid", reason: e.message, status: 400, claim: null });
-    throw new DroverError("bad_request", e.message);
-  }
   if (intent.kind === "ignore") return settle({ outcome: "ignored", reason: intent.reason });
   const source = intent.source;
-  await settleDelivery(db, claim.id, { ref: source.ref });
   if (source.event === "tag" && source.ref) {
     const twin = await recentTagRun(db, project.id, source.ref, Date.now() - TAG_TWIN_MS);
     if (twin)

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge as PromGauge, type GaugeConfiguration, Histogram, Registry } from "prom-client";
-import type { QueueBucket } from "../fleet/queue-depth.ts";
+import type { QueueBucket } from "../dispatch/queue-depth.ts";
 
 /** The coordinator's Prometheus metrics, served at /metrics. */
 export const metrics = new Registry();

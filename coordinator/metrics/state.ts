@@ -1,9 +1,9 @@
 import { sql } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { runs } from "../db/schema.ts";
-import type { Dispatcher } from "../fleet/dispatcher.ts";
+import type { Dispatcher } from "../dispatch/dispatcher.ts";
 import type { Fleet } from "../fleet/fleet.ts";
-import { queueDepth } from "../fleet/queue-depth.ts";
+import { queueDepth } from "../dispatch/queue-depth.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import { registerStateGauges } from "./registry.ts";
 

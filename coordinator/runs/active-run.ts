@@ -14,6 +14,14 @@ export interface ActiveRun {
   attempts: Map<string, AttemptRow & { cancelRequested: boolean }>;
 }
 
+/** A task as the engine's commands (engine/commands.ts) see it. */
+export const commandTask = (t: TaskRow) => ({
+  name: t.name,
+  status: t.status,
+  approvers: (t.annotations.approvers as string[] | undefined) ?? [],
+  depends: t.spec.depends,
+});
+
 export function engineInput(active: ActiveRun, now: number): EngineInput {
   return {
     run: {

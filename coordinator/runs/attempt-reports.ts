@@ -2,7 +2,6 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { AttemptResultReport } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
-import type { Fleet } from "../fleet/fleet.ts";
 import type { LiveLogs } from "../logs/live-logs.ts";
 import { dispatchLatency, logBytes } from "../metrics/registry.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
@@ -20,7 +19,8 @@ export class AttemptReports {
   constructor(
     private readonly db: Db,
     private readonly scheduler: Scheduler,
-    private readonly fleet: Fleet,
+    /** gives the attempt's slot on its agent back (the fleet's, wired in by the server) */
+    private readonly freeSlot: (attempt: AttemptRow) => void,
     private readonly logs: LiveLogs,
     private readonly registry: ObjectRegistry,
   ) {}
@@ -125,7 +125,7 @@ export class AttemptReports {
 
   /** Frees the attempt's slot and lets the engine decide what comes next. Callers hold `serial`. */
   async ended(attempt: AttemptRow): Promise<void> {
-    if (attempt.agentId) this.fleet.agents.get(attempt.agentId)?.running.delete(attempt.id);
+    this.freeSlot(attempt);
     const found = this.scheduler.attempt(attempt.id);
     if (found) {
       const task = found.active.tasks.get(attempt.taskId);

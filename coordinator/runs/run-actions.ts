@@ -4,13 +4,20 @@ import { DroverError, notFound } from "../../shared/errors.ts";
 import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
-import { FINAL_RUN_PHASES, FINAL_TASK_STATUSES } from "../engine/types.ts";
+import { approve, type Decision, rerun, restart } from "../engine/commands.ts";
+import { FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
-import type { RunRow, TaskRow } from "./active-run.ts";
+import { commandTask, type RunRow } from "./active-run.ts";
 import { isUnchangedSkip } from "../projects/filter.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
 import { loadRun, loadSteps } from "./load-run.ts";
 import type { Scheduler } from "./scheduler.ts";
+
+/** The engine's answer, or its refusal as the error the API turns into a status. */
+function decided<T>(decision: Decision<T>): T {
+  if (decision.ok) return decision.value;
+  throw new DroverError(decision.refusal, decision.message);
+}
 
 /** Adds the caller to a waiting task's approvers; the engine starts the task once there are enough. */
 export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskName: string, user: string): Promise<string[]> {
@@ -18,17 +25,13 @@ export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskNam
     const active = scheduler.active.get(runId);
     if (!active) throw new DroverError("conflict", `run ${runId} is not running`);
     const task = [...active.tasks.values()].find((t) => t.name === taskName);
-    if (!task) throw notFound(`task ${taskName}`);
-    if (task.status !== "waiting_approval")
-      throw new DroverError("conflict", `task ${taskName} is ${task.status}, not waiting for approval`);
-    const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
-    if (approvers.includes(user)) throw new DroverError("conflict", `${user} already approved ${taskName}`);
-    const annotations = { ...task.annotations, approvers: [...approvers, user] };
-    await db.update(tasks).set({ annotations }).where(eq(tasks.id, task.id));
-    task.annotations = annotations;
+    const approvers = decided(approve(task && commandTask(task), taskName, user));
+    const annotations = { ...task!.annotations, approvers };
+    await db.update(tasks).set({ annotations }).where(eq(tasks.id, task!.id));
+    task!.annotations = annotations;
     await scheduler.appendEvent(runId, "approval", { task: taskName, user });
     await scheduler.advanceRun(runId);
-    return task.annotations.approvers as string[];
+    return approvers;
   });
 }
 
@@ -53,14 +56,11 @@ export async function restartRun(
 ): Promise<RunRow> {
   const stored = await loadRun(db, runId);
   if (!stored) throw notFound(`run ${runId}`);
-  if (!FINAL_RUN_PHASES.has(stored.run.phase)) throw new DroverError("conflict", `run ${runId} is still ${stored.run.phase}`);
+  const keep = new Set(decided(restart(stored.run, stored.tasks.map(commandTask), from)));
   const kept: KeptResults = new Map();
-  if (from === "failed") {
-    for (const task of stored.tasks) {
-      if (task.status !== "success") continue;
-      const attempt = stored.attempts.filter((a) => a.taskId === task.id && a.state === "success").at(-1);
-      if (attempt) kept.set(task.name, { attempt, steps: await loadSteps(db, attempt.id) });
-    }
+  for (const task of stored.tasks.filter((t) => keep.has(t.name))) {
+    const attempt = stored.attempts.filter((a) => a.taskId === task.id && a.state === "success").at(-1);
+    if (attempt) kept.set(task.name, { attempt, steps: await loadSteps(db, attempt.id) });
   }
   const { run } = stored;
   const created = await createRun(
@@ -91,15 +91,10 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
     const stored = scheduler.active.has(runId) ? undefined : await loadRun(db, runId);
     if (!scheduler.active.has(runId) && !stored) throw notFound(`run ${runId}`);
     const taskRows = stored ? stored.tasks : [...scheduler.active.get(runId)!.tasks.values()];
-    const byName = new Map(taskRows.map((t) => [t.name, t]));
-    const task = byName.get(taskName);
-    if (!task) throw notFound(`task ${taskName}`);
-    if (!FINAL_TASK_STATUSES.has(task.status)) {
-      throw new DroverError("conflict", `task ${taskName} is ${task.status}`);
-    }
+    const names = new Set(decided(rerun(taskRows.map(commandTask), taskName)));
     // a finished run is tracked again only once the rerun is sure to happen: a refused one leaves it finished
     const active = stored ? scheduler.track(stored.run, stored.tasks, stored.attempts) : scheduler.active.get(runId)!;
-    const reset: TaskRow[] = [task, ...dependants(task, [...byName.values()]).filter((t) => t.status !== "success")];
+    const reset = taskRows.filter((t) => names.has(t.name));
     const writes: BatchItem<"sqlite">[] = [];
     for (const t of reset) writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
     // an earlier cancel is spent: the rerun is a new request to run
@@ -134,20 +129,4 @@ async function shareKeptObjects(db: Db, registry: ObjectRegistry, original: RunR
   await writeAll(db, chunkedInserts(db, artifacts, carried.map((a) => ({ ...a, runId: newRunId }))));
   keys.push(...carried.map((a) => a.object));
   await registry.addOwner(keys, runOwner(newRunId));
-}
-
-function dependants(root: TaskRow, all: TaskRow[]): TaskRow[] {
-  const found = new Set<string>([root.name]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const t of all) {
-      if (!found.has(t.name) && t.spec.depends.some((d) => found.has(d.task))) {
-        found.add(t.name);
-        grew = true;
-      }
-    }
-  }
-  found.delete(root.name);
-  return all.filter((t) => found.has(t.name));
 }

@@ -6,6 +6,7 @@ import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
+import { admitted } from "../engine/commands.ts";
 import { ATTEMPT_TRANSITIONS, type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
 import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
@@ -36,10 +37,24 @@ export class Scheduler {
 
   constructor(
     private readonly db: Db,
-    private readonly queue: QueueSink,
     readonly runEvents: RunEvents,
     readonly cancelGraceMs: number,
   ) {}
+
+  /**
+   * Where new attempts go and cancels are sent: the dispatcher, which reads the scheduler's state in
+   * turn, so it is connected after both are made (runs never import the dispatch module).
+   */
+  private sink: QueueSink | null = null;
+
+  dispatchTo(sink: QueueSink): void {
+    this.sink = sink;
+  }
+
+  private get queue(): QueueSink {
+    if (!this.sink) throw new Error("the scheduler was started without a dispatcher (dispatchTo)");
+    return this.sink;
+  }
 
   /** Loads unfinished runs after a start; queued attempts go back to the queue. */
   async load(): Promise<void> {
@@ -100,8 +115,8 @@ export class Scheduler {
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
     if (!active) return;
-    // a cancel needs no slot: the engine ends a run that never started at once
-    if (active.run.phase === "queued" && active.run.cancelRequestedAt === null && !this.groupHasRoom(active)) return;
+    const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null };
+    if (!admitted(run, [...this.active.values()].map((a) => a.run), this.groupLimits.get(run.group))) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
@@ -180,19 +195,6 @@ export class Scheduler {
       this.onFinished(active.run);
       await this.startNextInGroup(active.run.group);
     }
-  }
-
-  /** With a concurrency limit, runs of a group start in FIFO (run id) order as slots free up. */
-  private groupHasRoom(active: ActiveRun): boolean {
-    const limit = this.groupLimits.get(active.run.group);
-    if (limit === undefined) return true;
-    let running = 0;
-    for (const other of this.active.values()) {
-      if (other.run.group !== active.run.group) continue;
-      if (other.run.phase === "running") running++;
-      else if (other.run.id < active.run.id) return false;
-    }
-    return running < limit;
   }
 
   async startNextInGroup(group: string): Promise<void> {

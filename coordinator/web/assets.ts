@@ -1,8 +1,10 @@
 import { Hono } from "hono";
+import agents from "./browser/agents.mjs" with { type: "text" };
 import ansi from "./browser/ansi.mjs" with { type: "text" };
 import app from "./browser/app.mjs" with { type: "text" };
 import common from "./browser/common.mjs" with { type: "text" };
 import log from "./browser/log.mjs" with { type: "text" };
+import logLines from "./browser/log-lines.mjs" with { type: "text" };
 import run from "./browser/run.mjs" with { type: "text" };
 import css from "./style.css" with { type: "text" };
 
@@ -12,7 +14,7 @@ const add = (name: string, body: string, type: string) => {
   ASSETS[name] = { body, type, etag: `"${Bun.hash(body).toString(36)}"` };
 };
 add("style.css", css, "text/css; charset=utf-8");
-for (const [name, body] of Object.entries({ "app.mjs": app, "common.mjs": common, "run.mjs": run, "log.mjs": log, "ansi.mjs": ansi })) add(name, body, JS);
+for (const [name, body] of Object.entries({ "app.mjs": app, "common.mjs": common, "run.mjs": run, "log.mjs": log, "log-lines.mjs": logLines, "ansi.mjs": ansi, "agents.mjs": agents })) add(name, body, JS);
 
 /** The stylesheet and the client script (app.mjs, which imports the other modules by relative URL). */
 export const assetRoutes = new Hono();

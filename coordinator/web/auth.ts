@@ -1,14 +1,15 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { html } from "hono/html";
-import { hasRole, SESSION_COOKIE, userForToken } from "../api/auth.ts";
-import type { AppEnv, Principal, UserRole } from "../api/env.ts";
+import { hasRole, type Principal, type UserRole, userForToken } from "../auth/principal.ts";
+import { SESSION_COOKIE } from "../auth/session.ts";
+import type { Services } from "../services.ts";
 
 export const COOKIE = SESSION_COOKIE;
 
-/** What UI routes see: who is logged in, and the bearer token the page hands to its client script. */
+/** What UI routes see: the services, who is logged in, and their token (for the page's own API requests). */
 export interface WebEnv {
-  Variables: AppEnv["Variables"] & { token: string };
+  Variables: { principal: Principal; services: Services; token: string };
 }
 
 export const atLeast = (p: Principal, role: UserRole) => hasRole(p.role, role);

@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { TaskSpec } from "../../shared/pipeline/types.ts";
-import type { RunView } from "../api/run-view.ts";
+import type { RunView } from "../runs/run-view.ts";
 import { seg, span } from "./format.ts";
 import { Action, Badge } from "./layout.tsx";
 
@@ -35,6 +35,12 @@ export const stepStatus = (attempt: Attempt | undefined, i: number) => {
 
 const FINAL_TASK = ["success", "failed", "stopped", "cancelled", "skipped"];
 
+/** A running task whose attempt still waits for an agent reads "queued" (browser/run.mjs `shownStatus` too). */
+export const shownStatus = (task: Task) => {
+  const state = task.attempts.at(-1)?.state;
+  return task.status === "running" && (state === "queued" || state === "assigned") ? "queued" : task.status;
+};
+
 const parentLabel = (d: TaskSpec["depends"][number]) =>
   d.conditions.length === 1 && d.conditions[0] === "on_success" ? d.task : `${d.task} (${d.conditions.join(", ")})`;
 
@@ -43,12 +49,12 @@ function TaskBox({ run, task, shape, canAct, tail }: { run: string; task: Task; 
   const approvers = (task.annotations.approvers as string[] | undefined) ?? [];
   const base = `/runs/${seg(run)}/tasks/${seg(task.name)}`;
   return (
-    <div class={`task s-${task.status}`} data-task={task.name} data-parents={JSON.stringify(shape.depends.map((d) => d.task))}>
+    <div class={`task s-${shownStatus(task)}`} data-task={task.name} data-parents={JSON.stringify(shape.depends.map((d) => d.task))}>
       <div class="task-head">
         <span class="task-name" title={task.name}>
           {task.name}
         </span>
-        <Badge value={task.status} field="status" />
+        <Badge value={shownStatus(task)} field="status" />
       </div>
       {shape.depends.length > 0 && <div class="parents">after {shape.depends.map(parentLabel).join(", ")}</div>}
       <div class="attempts" data-field="attempts">
@@ -104,6 +110,16 @@ function TaskBox({ run, task, shape, canAct, tail }: { run: string; task: Task; 
   );
 }
 
+/** A level's tasks with a matrix task's combinations (`test[arch=amd64,node=20]`, …) together under its name. */
+function groupMatrix(tasks: Task[]): [string, Task[]][] {
+  const groups = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const base = t.name.split("[")[0]!;
+    groups.set(base, [...(groups.get(base) ?? []), t]);
+  }
+  return [...groups];
+}
+
 /** Tasks in columns by DAG level; browser/run.mjs draws the dependency lines between the boxes. */
 export function Dag({ run, shapes, canAct, tails = new Map() }: { run: RunView; shapes: Map<string, TaskShape>; canAct: boolean; tails?: Map<string, string> }) {
   const levels = new Map<number, Task[]>();
@@ -116,9 +132,19 @@ export function Dag({ run, shapes, canAct, tails = new Map() }: { run: RunView; 
         .map(([level, tasks]) => (
           <div class="level">
             <div class="level-name">stage {level + 1}</div>
-            {tasks.map((t) => (
-              <TaskBox run={run.id} task={t} shape={shapes.get(t.name) ?? { depends: [], steps: [] }} canAct={canAct} tail={tails.get(t.name)} />
-            ))}
+            {groupMatrix(tasks).map(([base, members]) => {
+              const boxes = members.map((t) => (
+                <TaskBox run={run.id} task={t} shape={shapes.get(t.name) ?? { depends: [], steps: [] }} canAct={canAct} tail={tails.get(t.name)} />
+              ));
+              return members.length > 1 || members[0]!.name !== base ? (
+                <div class="matrix" data-matrix={base}>
+                  <div class="matrix-name">{`${base} · matrix of ${members.length}`}</div>
+                  {boxes}
+                </div>
+              ) : (
+                boxes
+              );
+            })}
           </div>
         ))}
     </div>

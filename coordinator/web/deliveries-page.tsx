@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import type { Services } from "../api/env.ts";
+import type { Services } from "../services.ts";
 import { deliveryView, listDeliveries } from "../forges/deliveries.ts";
 import { ago, isoTime, seg } from "./format.ts";
 import { Layout, type Viewer } from "./layout.tsx";

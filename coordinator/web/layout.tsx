@@ -1,7 +1,7 @@
 /** @jsxImportSource hono/jsx */
 import type { Child } from "hono/jsx";
 import { raw } from "hono/html";
-import type { Principal } from "../api/env.ts";
+import type { Principal } from "../auth/principal.ts";
 
 export interface Viewer {
   principal: Principal;
@@ -71,8 +71,9 @@ export const Badge = ({ value, field }: { value: string; field?: string }) => (
 );
 
 interface ActionProps {
-  /** API path under /api/v1 the button POSTs to */
+  /** API path under /api/v1 the button calls (POST unless `method` says otherwise) */
   api: string;
+  method?: "DELETE";
   label: string;
   body?: unknown;
   confirm?: string;
@@ -92,6 +93,7 @@ export const Action = (p: ActionProps) => (
     type="button"
     class={`btn ${p.kind ?? ""}`}
     data-api={`/api/v1${p.api}`}
+    data-method={p.method}
     data-body={p.body === undefined ? undefined : JSON.stringify(p.body)}
     data-confirm={p.confirm}
     data-then={p.then ?? "refresh"}

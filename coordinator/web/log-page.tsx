@@ -1,6 +1,6 @@
 /** @jsxImportSource hono/jsx */
 import type { Db } from "../db/open.ts";
-import { runView } from "../api/run-view.ts";
+import { runView } from "../runs/run-view.ts";
 import { loadRunWithSteps } from "../runs/load-run.ts";
 import { seg, span } from "./format.ts";
 import { Badge, Layout, type Viewer } from "./layout.tsx";
@@ -58,6 +58,9 @@ export async function LogPage({ db, viewer, id, task: taskName, index, attempt: 
         )}
         <input id="log-search" type="search" placeholder="Search the log" aria-label="Search the log" />
         <span id="log-count" class="muted" />
+        <button type="button" class="btn" id="log-first-error" hidden>
+          Jump to the first error
+        </button>
         <a class="btn" href={`${base}/log.txt${pin ? `?${pin}` : ""}`} download>
           Download
         </a>

@@ -1,7 +1,8 @@
 /** @jsxImportSource hono/jsx */
 import { Hono, type MiddlewareHandler } from "hono";
 import { deleteCookie, setCookie } from "hono/cookie";
-import { fromThisOrigin, userForToken } from "../api/auth.ts";
+import { fromThisOrigin } from "../auth/session.ts";
+import { userForToken } from "../auth/principal.ts";
 import { COOKIE, safeNext, seeOther, type WebEnv } from "./auth.ts";
 import { Layout } from "./layout.tsx";
 

@@ -1,5 +1,5 @@
 /** @jsxImportSource hono/jsx */
-import type { Services } from "../api/env.ts";
+import type { Services } from "../services.ts";
 import type { ProjectRow } from "../projects/projects.ts";
 import { listRuns } from "../runs/list-runs.ts";
 import { atLeast } from "./auth.ts";

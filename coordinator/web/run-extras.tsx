@@ -2,7 +2,7 @@
 import { stripVTControlCharacters } from "node:util";
 import { and, asc, desc, eq } from "drizzle-orm";
 import { formatBytes } from "../../shared/format.ts";
-import type { RunView } from "../api/run-view.ts";
+import type { RunView } from "../runs/run-view.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, events } from "../db/schema.ts";
 import type { ObjectStore } from "../store/object-store.ts";

@@ -2,7 +2,7 @@
 import { and, desc, eq, max } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { events } from "../db/schema.ts";
-import { runView } from "../api/run-view.ts";
+import { runView } from "../runs/run-view.ts";
 import { STATUS_EVENT } from "../forges/status-notifier.ts";
 import { loadRunWithSteps } from "../runs/load-run.ts";
 import { atLeast } from "./auth.ts";

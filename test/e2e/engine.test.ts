@@ -30,6 +30,17 @@ describe("pipelines", () => {
     expect(runs.body.runs.length).toBe(0);
   });
 
+  test("a run step is bash -e: a failing command fails the step, a pipeline's status is its last command's", async () => {
+    const id = await cluster.submit(`tasks:
+  piped: { steps: [ { run: "grep -q absent /dev/null | cat\\necho after-pipe" } ] }
+  stops: { steps: [ { run: "false\\necho never" } ] }
+`);
+    const run = await cluster.waitRun(id);
+    expect(Object.fromEntries(run.tasks.map((t) => [t.name, t.status]))).toEqual({ piped: "success", stops: "failed" });
+    expect(await cluster.log(id, "piped", 0)).toBe("after-pipe\n");
+    expect(await cluster.log(id, "stops", 0)).toBe("");
+  });
+
   test("conditions: on_failure runs after a failure, skips propagate, the run fails", async () => {
     const id = await cluster.submit(`tasks:
   build: { steps: [ { run: exit 1 } ] }

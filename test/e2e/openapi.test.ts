@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { createApp } from "../../coordinator/api/app.ts";
-import type { Services } from "../../coordinator/api/env.ts";
+import type { Services } from "../../coordinator/services.ts";
 import { DEFAULT_RETENTION } from "../../coordinator/gc/retention.ts";
 import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
 import { startGitServer } from "../helpers/git-server.ts";

@@ -81,6 +81,8 @@ describe.skipIf(!haveChromium)("run page", () => {
     expect(await failed.locator(".tail").textContent()).toBe("the last words before the failure");
     expect(await failed.locator(".chip").getAttribute("href")).toBe(`/runs/${id}/tasks/test/steps/0?attempt=1`);
     expect(await page.locator('.task[data-task="arm"] [data-field="message"]').textContent()).toBe("queued: no online agent matches arch=arm64");
+    // its attempt waits for an agent: the card says queued, not running
+    expect(await page.locator('.task[data-task="arm"] [data-field="status"]').textContent()).toBe("queued");
     const rows = await page.locator("table.tests tbody tr").evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).innerText.replace(/\s+/g, " ").trim()));
     expect(rows[0]).toMatch(/^failed test › breaks 2 == 3 details test \d+ms$/);
     expect(rows[1]).toMatch(/^passed test › adds test \d+ms$/);
@@ -121,4 +123,15 @@ describe.skipIf(!haveChromium)("run page", () => {
     expect(await page.locator("button", { hasText: "Restart failed" }).isVisible()).toBe(false);
     await page.context().close();
   }, 60_000);
+
+  test("a matrix task's combinations are grouped under its name", async () => {
+    const id = await cluster.submit('tasks:\n  m: { matrix: { node: ["20", "22"] }, steps: [ { run: "true" } ] }\n  after: { depends: [m], steps: [ { run: "true" } ] }\n');
+    await cluster.waitRun(id);
+    const page = await open(`/runs/${id}`);
+    const group = page.locator('.matrix[data-matrix="m"]');
+    expect(await group.locator(".matrix-name").textContent()).toBe("m · matrix of 2");
+    expect(await group.locator(".task").evaluateAll((boxes) => boxes.map((b) => (b as HTMLElement).dataset.task))).toEqual(["m[node=20]", "m[node=22]"]);
+    expect(await page.locator('.matrix[data-matrix="after"]').count()).toBe(0);
+    await page.context().close();
+  }, 30_000);
 });

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { EnvSettings } from "../../coordinator/config.ts";
+import { configTable } from "../../coordinator/config-table.ts";
 import { pipelineJsonSchema } from "../../shared/pipeline/json-schema.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -32,6 +34,17 @@ describe("the documentation in the repo", () => {
     expect(names).toContain("depends");
     const missing = names.filter((name) => !doc.includes(`\`${name}\``) && !new RegExp(`(^|[\\s{,\`-])${name}:`, "m").test(doc));
     expect(missing).toEqual([]);
+  });
+
+  test("docs/operations.md's settings table is the one generated from the validated config (bun coordinator/config-table.ts --write)", () => {
+    const doc = read("docs/operations.md");
+    const block = doc.match(/<!-- config-table -->\n([\s\S]*?)\n<!-- \/config-table -->/)?.[1];
+    expect(block).toBe(configTable());
+    // every variable the coordinator's config reads is one of the validated, described settings
+    const read_ = new Set([...read("coordinator/config.ts").matchAll(/env\.([A-Z_]+)/g)].map((m) => m[1]!));
+    const settings = Object.keys(EnvSettings.shape);
+    expect([...read_].filter((name) => !settings.includes(name))).toEqual([]);
+    for (const [name, schema] of Object.entries(EnvSettings.shape)) expect([name, schema.meta()?.description?.length ?? 0]).not.toEqual([name, 0]);
   });
 
   test("every example passes drover lint", () => {

@@ -1,7 +1,7 @@
 import { type OpenAPIHono, type RouteConfig, z } from "@hono/zod-openapi";
 import type { ErrorCode } from "../../../shared/errors.ts";
 import { STATUS } from "../errors.ts";
-import type { Role } from "../env.ts";
+import type { Role } from "../../auth/principal.ts";
 
 export const ErrorBody = z
   .object({

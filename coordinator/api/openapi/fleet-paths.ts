@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { type Registry, binary, endpoints, json } from "./common.ts";
 import {
   AgentDraining,
+  AgentPaused,
   AgentList,
   AncestorArchives,
   ArtifactStored,
@@ -43,6 +44,19 @@ export function registerFleetPaths(registry: Registry) {
     responses: { 202: json(AgentDraining, "draining") },
     errors: [409],
   });
+  for (const [verb, what] of [
+    ["pause", "Pause an agent: it stays connected but takes no new attempts, across reconnects, until resumed"],
+    ["resume", "Resume a paused agent"],
+  ] as const) {
+    fleet({
+      method: "post",
+      path: `/api/v1/agents/{id}/${verb}`,
+      role: "admin",
+      summary: what,
+      responses: { 200: json(AgentPaused, verb === "pause" ? "paused" : "resumed") },
+      errors: [404],
+    });
+  }
   fleet({
     method: "delete",
     path: "/api/v1/agents/{id}",

@@ -22,6 +22,7 @@ export const Agent = z
       .openapi({ description: "what holds a step's memory and process count there: a cgroup, rlimits, or nothing" }),
     version: z.string(),
     state: z.enum(["online", "draining", "offline"]),
+    paused: z.boolean().openapi({ description: "given no new attempts until resumed, across reconnects" }),
     leaseExpiresAt: ms,
     lastHeartbeatAt: ms,
     createdAt: ms,
@@ -52,6 +53,8 @@ export const TestReportStored = z.object({
   failed: z.number().int().openapi({ description: "failed or errored cases" }),
   skipped: z.number().int(),
 });
+
+export const AgentPaused = z.object({ id: z.string(), paused: z.boolean() });
 
 export const AgentDraining = z.object({ id: z.string(), state: z.literal("draining") });
 

@@ -43,10 +43,10 @@ const escapeHtml = (s) => s.replace(/[&<>"]/g, (c) => ENTITIES[c]);
 const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 /**
- * HTML for segments, every case-insensitive match of `query` in <mark data-hit=N>. A match
- * that crosses a colour change becomes several marks with the same N.
+ * HTML for segments, every case-insensitive match of `query` in <mark data-hit=N> (N counted from
+ * `first`). A match that crosses a colour change becomes several marks with the same N.
  */
-export function toHtml(segments, query) {
+export function toHtml(segments, query, first = 0) {
   const full = segments.map((s) => s.text).join("");
   const hits = query ? [...full.matchAll(new RegExp(escapeRegExp(query), "gi"))].map((m) => [m.index, m.index + m[0].length]) : [];
   let html = "";
@@ -60,7 +60,7 @@ export function toHtml(segments, query) {
       const inHit = pos + i >= start;
       const stop = Math.min(s.text.length, (inHit ? end : start) - pos);
       const text = escapeHtml(s.text.slice(i, stop));
-      piece += inHit ? `<mark data-hit="${h}">${text}</mark>` : text;
+      piece += inHit ? `<mark data-hit="${first + h}">${text}</mark>` : text;
       i = stop;
     }
     html += s.cls ? `<span class="${s.cls}">${piece}</span>` : piece;

@@ -1,6 +1,7 @@
 // Drover's client script: action buttons and ticking durations on every page, and the live parts
 // of the run and step log pages. Plain JS modules served as written: no build step, no framework.
 import { api, enc, failure, flash, page, duration } from "./common.mjs";
+import { addAgent } from "./agents.mjs";
 import { followLog } from "./log.mjs";
 import { refreshRun, watchRun } from "./run.mjs";
 
@@ -14,7 +15,7 @@ document.addEventListener("click", async (event) => {
   if (!button || (button.dataset.confirm && !confirm(button.dataset.confirm))) return;
   button.disabled = true;
   try {
-    const res = await api("POST", button.dataset.api, button.dataset.body && JSON.parse(button.dataset.body));
+    const res = await api(button.dataset.method ?? "POST", button.dataset.api, button.dataset.body && JSON.parse(button.dataset.body));
     if (!res.ok) throw await failure(res);
     flash("");
     if (button.dataset.then === "open-run") location.assign(`/runs/${enc((await res.json()).id)}`);
@@ -29,3 +30,4 @@ document.addEventListener("click", async (event) => {
 
 if (page.page === "run") watchRun();
 if (page.page === "log") followLog();
+if (page.page === "agents") addAgent();

@@ -1,7 +1,8 @@
 // The step log page: the log is fetched with ?follow=1 and streamed into the <pre> as it is
-// written; a search box highlights matches, and Enter steps through them.
-import { ansiParser, toHtml } from "./ansi.mjs";
+// written, line by line (log-lines.mjs); a search box highlights matches, and Enter steps through them.
+import { ansiParser } from "./ansi.mjs";
 import { api, enc, failure, page, setBadge, setLive, setSpan } from "./common.mjs";
+import { logView, reveal } from "./log-lines.mjs";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -10,16 +11,16 @@ export function followLog() {
   const state = document.getElementById("log-state");
   const search = document.getElementById("log-search");
   const count = document.getElementById("log-count");
-  const segments = [];
+  const jump = document.getElementById("log-first-error");
+  const view = logView(pre);
   let hits = 0;
   let current = -1;
+  let wanted = location.hash.match(/^#L(\d+)$/)?.[1];
 
   const highlight = () => {
-    const { html, count: n } = toHtml(segments, search.value);
-    pre.innerHTML = html;
-    hits = n;
+    hits = view.search(search.value);
     current = -1;
-    count.textContent = search.value ? `${n} match${n === 1 ? "" : "es"}` : "";
+    count.textContent = search.value ? `${hits} match${hits === 1 ? "" : "es"}` : "";
   };
   search.addEventListener("input", highlight);
   search.addEventListener("keydown", (e) => {
@@ -28,17 +29,45 @@ export function followLog() {
     current = (current + 1) % hits;
     const marks = pre.querySelectorAll(`mark[data-hit="${current}"]`);
     for (const m of marks) m.classList.add("current");
+    if (marks[0]) reveal(marks[0]);
     marks[0]?.scrollIntoView({ block: "center" });
     count.textContent = `${current + 1} of ${hits}`;
   });
+  jump.addEventListener("click", () => {
+    const line = view.firstError();
+    if (!line) return;
+    reveal(line);
+    history.replaceState(null, "", `#${line.id}`);
+    line.scrollIntoView({ block: "center" });
+    showTarget(line);
+  });
+  addEventListener("hashchange", () => {
+    wanted = location.hash.match(/^#L(\d+)$/)?.[1];
+    goToWanted();
+  });
+
+  /** A #L12 link's line, once it has arrived: opened, scrolled to and marked. */
+  function goToWanted() {
+    const line = wanted && document.getElementById(`L${wanted}`);
+    if (!line) return;
+    wanted = undefined;
+    reveal(line);
+    line.scrollIntoView({ block: "center" });
+    showTarget(line);
+  }
+  function showTarget(line) {
+    for (const el of pre.querySelectorAll(".line.target")) el.classList.remove("target");
+    line.classList.add("target");
+  }
 
   const append = (added) => {
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 24;
-    segments.push(...added);
-    // with a search on, a match may span old and new text: redraw it all; else add the new part
+    // with a search on, the new text's matches are numbered after the old ones: redraw it all
+    view.append(added);
     if (search.value) highlight();
-    else pre.insertAdjacentHTML("beforeend", toHtml(added, "").html);
-    if (atEnd) pre.scrollTop = pre.scrollHeight;
+    jump.hidden = !view.firstError();
+    if (wanted) goToWanted();
+    else if (atEnd) pre.scrollTop = pre.scrollHeight;
   };
 
   /** The step's status and duration once the log has ended, from the run. */
@@ -69,7 +98,7 @@ export function followLog() {
       append(parse(decoder.decode(r.value, { stream: true })));
     }
     append(parse(decoder.decode()));
-    state.textContent = segments.length ? "End of log." : "The log is empty.";
+    state.textContent = view.lineCount ? "End of log." : "The log is empty.";
     await showFinalStatus();
   };
 

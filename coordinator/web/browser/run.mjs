@@ -47,11 +47,17 @@ const stepStatus = (attempt, i) => {
   return status === "failed" && attempt?.state === "stopped" ? "stopped" : status;
 };
 
-function setTask(box, status) {
-  box.className = `task s-${status}`;
-  setBadge(box.querySelector('[data-field="status"]'), status);
+function setTask(box, status, shown = status) {
+  box.className = `task s-${shown}`;
+  setBadge(box.querySelector('[data-field="status"]'), shown);
   showWhen(box, "status", status);
 }
+
+/** As dag.tsx `shownStatus`. */
+const shownStatus = (t) => {
+  const state = t.attempts.at(-1)?.state;
+  return t.status === "running" && (state === "queued" || state === "assigned") ? "queued" : t.status;
+};
 
 /** As dag.tsx `AttemptChip`. */
 function attemptChip(a, task) {
@@ -72,7 +78,7 @@ function showRun(run) {
   for (const t of run.tasks) {
     const box = taskBox(t.name);
     if (!box) continue;
-    setTask(box, t.status);
+    setTask(box, t.status, shownStatus(t));
     box.querySelector('[data-field="attempts"]').replaceChildren(...t.attempts.map((a) => attemptChip(a, t.name)));
     for (const a of box.querySelectorAll("a[data-step]")) a.className = `step s-${stepStatus(t.attempts.at(-1), a.dataset.step)}`;
     const approvals = box.querySelector('[data-field="approvals"]');

@@ -4,8 +4,8 @@ import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
 import { ACTIVE_ATTEMPT_STATES } from "../engine/types.ts";
 import type { LiveLogs, LogKey, Written } from "../logs/live-logs.ts";
-import type { RunEvents } from "../runs/run-events.ts";
-import type { Scheduler } from "../runs/scheduler.ts";
+import type { RunEvents } from "./run-events.ts";
+import type { Scheduler } from "./scheduler.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { Wake } from "./wake.ts";
 

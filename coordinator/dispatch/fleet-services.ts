@@ -6,11 +6,11 @@ import type { DiskFullError, LiveLogs, LogKey } from "../logs/live-logs.ts";
 import { diskFull } from "../metrics/registry.ts";
 import type { AttemptReports } from "../runs/attempt-reports.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
-import type { Cleanups } from "./cleanups.ts";
+import type { Cleanups } from "../fleet/cleanups.ts";
 import type { Dispatcher } from "./dispatcher.ts";
-import type { AgentSocket, Fleet, OnlineAgent } from "./fleet.ts";
+import type { AgentSocket, Fleet, OnlineAgent } from "../fleet/fleet.ts";
 import { requested } from "./placement.ts";
-import { register } from "./registration.ts";
+import { register } from "../fleet/registration.ts";
 
 /**
  * How long past an agent's last renewed lease its attempts wait before they are lost and retried: the agent
@@ -46,7 +46,7 @@ export class FleetServices {
     const agent = await this.scheduler.serial.run(async () => {
       const previous = this.fleet.agents.get(registered.row.id);
       if (previous?.socket && previous.socket !== socket) previous.socket.close(4001, "replaced by a newer connection");
-      const agent: OnlineAgent = previous ?? { row: registered.row, socket: null, running: new Map(), draining: false };
+      const agent: OnlineAgent = previous ?? { row: registered.row, socket: null, running: new Map(), draining: registered.row.paused };
       agent.socket = null;
       agent.row = registered.row;
       this.fleet.known.set(agent.row.id, agent.row);
@@ -97,7 +97,7 @@ export class FleetServices {
         resume.push({ attempt: r.attempt, action: "abandon", steps: [] });
         continue;
       }
-      agent.running.set(r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
+      this.fleet.take(agent, r.attempt, requested(found.active.tasks.get(found.attempt.taskId)!.spec));
       const steps = r.steps.map((s) => ({
         index: s.index,
         stored: this.logs.stored({ run: found.active.run.id, attempt: r.attempt, step: s.index }),
@@ -154,7 +154,7 @@ export class FleetServices {
 
   /** Callers hold `serial`. */
   private async end(agent: OnlineAgent, attemptId: string, state: "lost" | "error" | "failed", error: string): Promise<void> {
-    agent.running.delete(attemptId);
+    this.fleet.free(agent.row.id, attemptId);
     const endedAt = Date.now();
     const ended =
       state === "lost"

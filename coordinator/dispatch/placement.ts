@@ -1,7 +1,7 @@
 import type { TaskSpec } from "../../shared/pipeline/index.ts";
 import type { ActiveRun, TaskRow } from "../runs/active-run.ts";
 import { succeededAncestors } from "../runs/ancestors.ts";
-import type { AgentRow, OnlineAgent, Resources } from "./fleet.ts";
+import type { AgentRow, OnlineAgent, Resources } from "../fleet/fleet.ts";
 
 /** What a task holds on its agent while it runs; tasks that ask for nothing hold no cpu or memory. */
 export function requested(task: TaskSpec): Resources {

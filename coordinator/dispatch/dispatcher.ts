@@ -6,7 +6,7 @@ import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { buildAssignment } from "./assignment.ts";
-import type { Fleet } from "./fleet.ts";
+import type { Fleet } from "../fleet/fleet.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
 import type { Waiting } from "./queue-depth.ts";
 
@@ -123,7 +123,7 @@ export class Dispatcher implements QueueSink {
       });
       this.queue.delete(queued.id);
       if (!assigned) continue;
-      agent.running.set(assigned.id, requested(task.spec));
+      this.fleet.take(agent, assigned.id, requested(task.spec));
       queueWait.observe((Date.now() - assigned.readyAt) / 1000);
       const values = await this.groupValues.resolve(found.active.run.group);
       const repo = found.active.run.projectId ? await this.projects.checkoutAccess(found.active.run.projectId) : null;
@@ -189,7 +189,7 @@ export class Dispatcher implements QueueSink {
       const agentId = found?.attempt.agentId;
       const back = await this.scheduler.transition(attemptId, "requeue", { state: "queued", agentId: null });
       if (!back) return;
-      if (agentId) this.fleet.agents.get(agentId)?.running.delete(attemptId);
+      this.fleet.free(agentId ?? null, attemptId);
       this.enqueue(back);
     });
   }

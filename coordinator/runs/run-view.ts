@@ -1,5 +1,5 @@
 import type { runs } from "../db/schema.ts";
-import type { StoredRunWithSteps } from "../runs/load-run.ts";
+import type { StoredRunWithSteps } from "./load-run.ts";
 
 export type RunSummary = Omit<typeof runs.$inferSelect, "pipeline" | "variables"> & { variables: string[] };
 

@@ -1,0 +1,1 @@
+ALTER TABLE `agents` ADD `paused` integer DEFAULT false NOT NULL;
