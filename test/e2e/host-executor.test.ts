@@ -10,8 +10,9 @@ import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/
 const STEP_USER = "drover-step";
 const root = process.getuid?.() === 0;
 
-/** A user for `--run-as`, made once per machine. */
+/** A user for `--run-as`, made once per machine, who may pass through the cluster's dir to what is given to it. */
 function ensureUser(): void {
+  chmodSync(cluster.dir, 0o711);
   if (Bun.spawnSync(["id", "-u", STEP_USER]).exitCode === 0) return;
   const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", STEP_USER], { stderr: "pipe" });
   if (made.exitCode !== 0 && Bun.spawnSync(["id", "-u", STEP_USER]).exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
@@ -59,9 +60,8 @@ describe("host executor", () => {
   test.skipIf(!root)(
     "a step run as another user (--run-as) finds no token or credential of the agent anywhere it can look",
     async () => {
-      ensureUser();
       // the user passes through to its attempt dir, and sees nothing else of the agent's
-      chmodSync(cluster.dir, 0o711);
+      ensureUser();
       const secret = join(cluster.dir, "secret");
       mkdirSync(secret, { mode: 0o700 });
       // a registration token of its own: other agents on this machine carry the shared test token in plain sight
@@ -155,7 +155,6 @@ ${probe.replace(/^/gm, "          ")}
     "an agent that cannot make cgroups (an unprivileged user) still ends every escapee, by the attempt id in its environment, and reports rlimits",
     async () => {
       ensureUser();
-      chmodSync(cluster.dir, 0o711);
       const work = join(cluster.dir, "work-u1");
       mkdirSync(work);
       Bun.spawnSync(["chown", `${STEP_USER}:`, work]);
