@@ -75,6 +75,27 @@ test("a token written into the URL is taken out of it before git runs: not on a 
   expect(filesHolding(a.dir, server.token)).toEqual([]);
 });
 
+test("a remote that echoes the credentials back has them redacted in the task's error", async () => {
+  // answers every request 401, with the Authorization header it got, decoded, in a text body git prints
+  const echo = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const auth = req.headers.get("authorization") ?? "";
+      const decoded = Buffer.from(auth.replace(/^Basic /, ""), "base64").toString();
+      return new Response(`you sent ${auth} which is ${decoded}\n`, { status: 401, headers: { "content-type": "text/plain" } });
+    },
+  });
+  try {
+    const url = `http://127.0.0.1:${echo.port}/acme/echo.git`;
+    const error = await run(spec(url, "a".repeat(40)), options()).catch((e: Error) => e.message);
+    expect(error).toContain(`checkout of ${url} failed: remote: you sent Basic [REDACTED] which is x-access-token:[REDACTED]`);
+    for (const form of tokenForms(server.token)) expect(error).not.toContain(form);
+  } finally {
+    void echo.stop(true);
+  }
+});
+
 test("pull request heads, a shallow depth, and nested submodules on the same host with the same token", async () => {
   const deepUrl = server.createRepo("acme/deep.git", { private: true });
   await server.commit("acme/deep.git", { "deep.txt": "deep\n" });
