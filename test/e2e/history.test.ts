@@ -175,10 +175,11 @@ describe("the CLI", () => {
   });
 
   test("drover restart --failed keeps what succeeded; stats still count that attempt once", async () => {
-    const restarted = await drover("restart", runs.a1, "--failed", "--json", "--no-follow");
-    expect(restarted.code, restarted.stderr).toBe(0);
-    const { id } = JSON.parse(restarted.stdout) as { id: string };
-    expect((await cluster!.waitRun(id)).result).toBe("failed");
+    // restart follows the new run and exits with its result: the kept failure fails it again
+    const restarted = await drover("restart", runs.a1, "--failed", "--json");
+    expect(restarted.code, restarted.stderr).toBe(1);
+    const { id, result } = JSON.parse(restarted.stdout) as { id: string; result: string };
+    expect(result).toBe("failed");
     expect((await attempts(`run=${id}&name=build`)).map((a) => a.readyAt)).toEqual((await attempts(`run=${runs.a1}&name=build`)).map((a) => a.readyAt));
     const stats = await cluster!.api<{ stats: { count: number }[] }>("GET", "/api/v1/attempts/stats?name=build");
     expect(stats.body.stats[0]!.count).toBe(3);
