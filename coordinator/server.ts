@@ -73,8 +73,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   let publicUrl = config.publicUrl ?? `${config.tls ? "https" : "http"}://${config.host}:${config.port}`;
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
   const statuses = new CommitStatuses({
-    db,
-    runEvents,
+    appendEvent: (runId, kind, data) => scheduler.serial.run(() => scheduler.appendEvent(runId, kind, data)),
     runUrl: (run) => `${publicUrl}/runs/${run.id}`,
     target: statusTargets(projects),
   });

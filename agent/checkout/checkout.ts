@@ -18,7 +18,6 @@ export interface CheckoutOptions {
   lockTimeoutMs: number;
 }
 
-
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 
 /**
@@ -101,13 +100,12 @@ async function cloneFrom(git: GitAccess, source: string, target: string, spec: C
   await git.git(["checkout", "-q", "--detach", spec.sha], target);
 }
 
-
 /** Credentials written into the URL (https://user:token@host/…) are taken out of it, never passed on argv. */
 function splitCredentials(spec: CheckoutSpec): { url: string; credentials: CheckoutSpec["credentials"] } {
   if (spec.credentials) return { url: withoutCredentials(spec.url), credentials: spec.credentials };
   try {
     const u = new URL(spec.url);
-    if (u.password || (u.username && u.protocol.startsWith("http"))) {
+    if ((u.protocol === "http:" || u.protocol === "https:") && (u.username || u.password)) {
       const credentials = {
         kind: "token" as const,
         username: decodeURIComponent(u.username) || "x-access-token",

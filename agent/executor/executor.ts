@@ -88,7 +88,8 @@ export class Executor {
     const prefix = [STEP_START, "drover-step", this.opts.watchdog.leaseFile];
     for (const file of groups.procsFiles) prefix.push(`cg=${file}`);
     if (step.memoryBytes && !groups.memory) prefix.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
-    if (!groups.pids && this.opts.runAs) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
+    // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
+    if (!groups.pids) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
     const argv = ["bash", "-c", ...prefix, "--"];
     if (this.opts.runAs) argv.push(...runAsArgs(this.opts.runAs));
     if (this.opts.kind === "sandbox") {

@@ -25,7 +25,10 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
   if (spec.network) args.push("--share-net");
   args.push("--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
   args.push("--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/run");
-  for (const path of [spec.workRoot, ...spec.hide]) {
+  // the agent's home holds its user's credentials (~/.ssh, ~/.config, and by default the work root): an empty one
+  const home = process.env.HOME;
+  const privateDirs = home && home !== "/" ? [home] : [];
+  for (const path of [...privateDirs, spec.workRoot, ...spec.hide]) {
     let dir = false;
     try {
       dir = statSync(path).isDirectory();

@@ -123,6 +123,9 @@ export class AgentSession {
       // A report for an attempt that already ended is a harmless resend: acknowledge it so the agent drops it.
       const ended = this.services.scheduler.attempt(message.attempt)?.attempt.agentId === agent.row.id;
       if (!ended) this.protocolError(`attempt ${message.attempt} is not running on this agent`);
+      // It runs something no longer its own (an assignment it took up after it went back to the queue, say,
+      // when the agent stalled): it stops at once, whoever runs the attempt now.
+      if (message.type === "accept" || message.type === "step_start") this.send({ type: "cancel", attempt: message.attempt, graceMs: 0 });
       this.ack(message.id);
       return;
     }

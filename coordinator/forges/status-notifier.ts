@@ -1,9 +1,6 @@
 import { type RetryPolicy, retry } from "../../shared/retry.ts";
-import type { Db } from "../db/open.ts";
-import { events } from "../db/schema.ts";
 import { commitStatuses } from "../metrics/registry.ts";
 import type { RunRow } from "../runs/active-run.ts";
-import type { RunEvents } from "../runs/run-events.ts";
 import { ForgeRefused, postStatus, type StatusTarget } from "./status-clients.ts";
 import { type RunStatus, runStatusState } from "./status-state.ts";
 
@@ -11,8 +8,8 @@ import { type RunStatus, runStatusState } from "./status-state.ts";
 export const STATUS_EVENT = "forge_status";
 
 export interface CommitStatusOptions {
-  db: Db;
-  runEvents: RunEvents;
+  /** appends an event to the run (and wakes its followers) */
+  appendEvent: (runId: string, kind: string, data: Record<string, unknown>) => Promise<void>;
   /** the run page's URL */
   runUrl: (run: RunRow) => string;
   /** where the run's statuses go, with the commit and context; null when they go nowhere (no project, plain git) */
@@ -59,7 +56,7 @@ export class CommitStatuses {
 
   private async send(run: RunRow, state: RunStatus["state"], description: string): Promise<void> {
     if (this.superseded(run.id, state)) return;
-    const { db, runEvents, runUrl, target: targetOf, policy = { tries: 6, baseMs: 500, maxMs: 30_000 } } = this.options;
+    const { appendEvent, runUrl, target: targetOf, policy = { tries: 6, baseMs: 500, maxMs: 30_000 } } = this.options;
     let where: Awaited<ReturnType<typeof targetOf>> = null;
     try {
       where = await targetOf(run);
@@ -75,16 +72,8 @@ export class CommitStatuses {
       commitStatuses.inc({ forge: where?.target.forge ?? "unknown", result: "refused" });
       const message = (e as Error).message;
       console.error(`[forges] run ${run.id}: the ${state} commit status was not taken: ${message}`);
-      await db
-        .insert(events)
-        .values({
-          runId: run.id,
-          kind: STATUS_EVENT,
-          data: { state, context: where?.context ?? null, error: message },
-          at: Date.now(),
-        })
-        .catch((err) => console.error(`[forges] run ${run.id}: recording the refused status failed:`, err));
-      runEvents.publish(run.id);
+      const data = { state, context: where?.context ?? null, error: message };
+      await appendEvent(run.id, STATUS_EVENT, data).catch((err) => console.error(`[forges] run ${run.id}: recording the refused status failed:`, err));
     }
   }
 }

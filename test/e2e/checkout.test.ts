@@ -7,7 +7,7 @@ import type { CheckoutSpec } from "../../shared/protocol/index.ts";
 import { checkoutSpec, runGit, startGitServer } from "../helpers/git-server.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
 import { startSshServer } from "../helpers/ssh-server.ts";
-import { sampleCmdlines } from "../helpers/token-leaks.ts";
+import { sampleCmdlines, tokenForms } from "../helpers/token-leaks.ts";
 
 const server = startGitServer();
 const dirs = scratchDirs("drover-checkout-test-");
@@ -59,6 +59,41 @@ test("the exact commit through the mirror; a later checkout fetches only what it
   expect(
     server.requests.slice(before).filter((r) => r.path.endsWith("/info/refs") && r.service === "git-upload-pack").length,
   ).toBe(1);
+});
+
+test("a token written into the URL is taken out of it before git runs: not on a command line, not in the clone", async () => {
+  const url = server.createRepo("acme/inline.git", { private: true });
+  const sha = await server.commit("acme/inline.git", { "i.txt": "inline\n" });
+  const withToken = url.replace("http://", `http://x-access-token:${server.token}@`);
+  const sampler = sampleCmdlines(tokenForms(server.token));
+  const a = await run(spec(withToken, sha, { credentials: null }), options());
+  expect(sampler.stop()).toEqual([]);
+  expect(await head(a.dir)).toBe(sha);
+  expect(a.log).toContain(`checkout: ${url} at ${sha}`);
+  expect(a.log).not.toContain(server.token);
+  expect((await runGit(["remote", "get-url", "origin"], { cwd: a.dir })).trim()).toBe(url);
+  expect(filesHolding(a.dir, server.token)).toEqual([]);
+});
+
+test("a remote that echoes the credentials back has them redacted in the task's error", async () => {
+  // answers every request 401, with the Authorization header it got, decoded, in a text body git prints
+  const echo = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch(req) {
+      const auth = req.headers.get("authorization") ?? "";
+      const decoded = Buffer.from(auth.replace(/^Basic /, ""), "base64").toString();
+      return new Response(`you sent ${auth} which is ${decoded}\n`, { status: 401, headers: { "content-type": "text/plain" } });
+    },
+  });
+  try {
+    const url = `http://127.0.0.1:${echo.port}/acme/echo.git`;
+    const error = await run(spec(url, "a".repeat(40)), options()).catch((e: Error) => e.message);
+    expect(error).toContain(`checkout of ${url} failed: remote: you sent Basic [REDACTED] which is x-access-token:[REDACTED]`);
+    for (const form of tokenForms(server.token)) expect(error).not.toContain(form);
+  } finally {
+    void echo.stop(true);
+  }
 });
 
 test("pull request heads, a shallow depth, and nested submodules on the same host with the same token", async () => {
@@ -163,7 +198,7 @@ test("mirrors beyond the budget are removed least recently used first, never the
   expect((await runGit(["cat-file", "-t", shas[2]!], { cwd: c.dir })).trim()).toBe("commit");
 });
 
-test("over SSH with a deploy key: the key is a 0600 file outside the work dir only while git runs, never on a command line", async () => {
+test.skipIf(!existsSync("/usr/sbin/sshd"))("over SSH with a deploy key: the key is a 0600 file outside the work dir only while git runs, never on a command line", async () => {
   const sshd = await startSshServer();
   try {
     server.createRepo("acme/ssh.git");

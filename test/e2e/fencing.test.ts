@@ -95,6 +95,26 @@ describe("fencing", () => {
     expectNoOverlap(readMarks(file));
   }, 60_000);
 
+  test("an assignment an agent took up only after it went back to the queue (the agent stalled) is stopped at once", async () => {
+    const c = await newCluster({ DROVER_LEASE_TTL_MS: "30000", DROVER_HEARTBEAT_MS: "500", DROVER_ACCEPT_TIMEOUT_MS: "1000" });
+    const a1 = await c.startAgent("a1");
+    const file = join(c.dir, "marks");
+    killGroup(a1.proc, "SIGSTOP");
+    const id = await c.submit(marking(file, 6));
+    // a1 is sent the attempt, does not accept it in time, and it goes back to the queue; drained (a1 still
+    // holds its lease), a1 gets it no more, and a2 takes it
+    await Bun.sleep(1500);
+    const { body } = await c.api<{ agents: { id: string; name: string }[] }>("GET", "/api/v1/agents");
+    await c.api("POST", `/api/v1/agents/${body.agents.find((a) => a.name === "a1")!.id}/drain`);
+    await c.startAgent("a2");
+    await waitFor("a2 to run it", () => existsSync(file) && readFileSync(file, "utf8").includes(" a2"), 20_000);
+    killGroup(a1.proc, "SIGCONT");
+    expect((await c.waitRun(id, 30_000)).result).toBe("success");
+    // a1 started it on waking, and was told to stop as soon as it said so
+    const byA1 = readFileSync(file, "utf8").split("\n").filter((l) => l.endsWith(" a1"));
+    expect(byA1.length).toBeLessThan(5);
+  }, 60_000);
+
   test("a restarted agent ends what its previous run left, even when its watchdog died with it", async () => {
     const c = await newCluster({ DROVER_LEASE_TTL_MS: "60000", DROVER_HEARTBEAT_MS: "500" });
     const a1 = await c.startAgent("a1");

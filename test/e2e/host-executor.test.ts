@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
-import { liveProcesses, waitFor } from "../helpers/processes.ts";
+import { AGENT_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
 
 // The host executor: nothing a step starts outlives it (setsid, a double fork, a new process group), a cancel
 // reaches all of it, and a step run as another user finds no credential of the agent anywhere it can look.
@@ -10,8 +10,9 @@ import { liveProcesses, waitFor } from "../helpers/processes.ts";
 const STEP_USER = "drover-step";
 const root = process.getuid?.() === 0;
 
-/** A user for `--run-as`, made once per machine. */
+/** A user for `--run-as`, made once per machine, who may pass through the cluster's dir to what is given to it. */
 function ensureUser(): void {
+  chmodSync(cluster.dir, 0o711);
   if (Bun.spawnSync(["id", "-u", STEP_USER]).exitCode === 0) return;
   const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", STEP_USER], { stderr: "pipe" });
   if (made.exitCode !== 0 && Bun.spawnSync(["id", "-u", STEP_USER]).exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
@@ -59,9 +60,8 @@ describe("host executor", () => {
   test.skipIf(!root)(
     "a step run as another user (--run-as) finds no token or credential of the agent anywhere it can look",
     async () => {
-      ensureUser();
       // the user passes through to its attempt dir, and sees nothing else of the agent's
-      chmodSync(cluster.dir, 0o711);
+      ensureUser();
       const secret = join(cluster.dir, "secret");
       mkdirSync(secret, { mode: 0o700 });
       // a registration token of its own: other agents on this machine carry the shared test token in plain sight
@@ -150,6 +150,32 @@ ${probe.replace(/^/gm, "          ")}
     expect(forked).toBeGreaterThan(0);
     expect(forked).toBeLessThan(20);
   });
+
+  test.skipIf(!root)(
+    "an agent that cannot make cgroups (an unprivileged user) still ends every escapee, by the attempt id in its environment, and reports rlimits",
+    async () => {
+      ensureUser();
+      const work = join(cluster.dir, "work-u1");
+      mkdirSync(work);
+      Bun.spawnSync(["chown", `${STEP_USER}:`, work]);
+      const agent = spawnTracked(
+        ["setpriv", `--reuid=${STEP_USER}`, `--regid=${STEP_USER}`, "--init-groups", "--", "bun", "agent/main.ts", "--coordinator",
+          cluster.coordinator.url, "--token", AGENT_TOKEN, "--name", "u1", "--work-dir", work, "--label", "who=u1"],
+        { cwd: ROOT, env: { HOME: work } },
+      );
+      const err = captureOutput(agent.stderr);
+      await waitFor("the unprivileged agent to register", () => err.text().includes("registered as"), 20_000);
+      const { body } = await cluster.api<{ agents: { name: string; limits: unknown }[] }>("GET", "/api/v1/agents");
+      expect(body.agents.find((a) => a.name === "u1")!.limits).toEqual({ memory: "rlimit", pids: "rlimit" });
+      const tag = `unpriv${Date.now()}`;
+      const id = await cluster.submit(
+        `tasks:\n  t:\n    labels: { who: u1 }\n    steps:\n      - run: |\n${escapes(tag, "/tmp").replace(/^/gm, "          ")}\n`,
+      );
+      expect((await cluster.waitRun(id)).result).toBe("success");
+      await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 5_000);
+    },
+    60_000,
+  );
 
   test("the agent's environment never reaches a step", async () => {
     const id = await cluster.submit("tasks:\n  t:\n    steps:\n      - run: env | cut -d= -f1 | sort\n");

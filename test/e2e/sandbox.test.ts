@@ -58,9 +58,9 @@ if [ "$(ls .. | wc -l)" != 1 ]; then leak "sees other attempts: $(ls ..)"; fi
 if ls ${join(cluster.dir, "data")} 2>/dev/null | grep -q .; then leak "listed the coordinator's data dir"; fi
 if (exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null; then leak "connected to the coordinator"; fi
 if kill -0 ${sandboxPid} 2>/dev/null; then leak "can signal the agent"; fi
-for f in /etc/drover-escape /root/drover-escape /usr/drover-escape; do if echo x 2>/dev/null >"$f"; then leak "wrote $f"; fi; done
-# under /tmp on the host, these land in the sandbox's private /tmp: the test looks for them on the host
-for f in ${cluster.dir}/drover-escape /var/tmp/drover-escape ${work}/drover-escape; do echo x 2>/dev/null >"$f"; done
+for f in /etc/drover-escape /usr/drover-escape /opt/drover-escape; do if echo x 2>/dev/null >"$f"; then leak "wrote $f"; fi; done
+# these land in the sandbox's private /tmp, /var/tmp and home (the agent's, /root here): the test looks for them on the host
+for f in ${cluster.dir}/drover-escape /var/tmp/drover-escape ${work}/drover-escape ${process.env.HOME ?? "/root"}/drover-escape; do echo x 2>/dev/null >"$f"; done
 echo x >/tmp/private && echo x >/dev/shm/private && echo x >own && echo WROTE
 env -0 | tr '\\0' '\\n' | cut -d= -f1 | sort | tr '\\n' ' '
 echo
@@ -92,7 +92,7 @@ ${probe.replace(/^/gm, "          ")}
     expect(log).toContain("PROBED");
     expect(log).toContain("WROTE");
     expect(log.split("\n").filter((l) => l.startsWith("LEAK"))).toEqual([]);
-    for (const f of ["/etc", "/root", "/usr", cluster.dir, "/var/tmp", join(cluster.dir, "agent-s1")].map((d) => join(d, "drover-escape"))) {
+    for (const f of ["/etc", "/usr", "/opt", cluster.dir, "/var/tmp", join(cluster.dir, "agent-s1"), process.env.HOME ?? "/root"].map((d) => join(d, "drover-escape"))) {
       expect(existsSync(f)).toBe(false);
     }
     // exactly what Drover sets, the pipeline's, and what bash itself adds
@@ -112,5 +112,18 @@ ${probe.replace(/^/gm, "          ")}
     );
     expect(await proc.exited).toBe(2);
     expect(await new Response(proc.stderr).text()).toContain("--executor sandbox: bwrap is not installed");
+    // a bwrap that cannot make namespaces, as where user namespaces are blocked, answers like this one
+    const fake = join(cluster.dir, "fake-bin");
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, "bwrap"), "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n", { mode: 0o755 });
+    const blocked = spawnTracked(
+      [process.execPath, "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token-file", tokenFile, "--name", "nouserns",
+        "--work-dir", join(cluster.dir, "nouserns"), "--executor", "sandbox"],
+      { cwd: ROOT, env: { PATH: `${fake}:/usr/bin:/bin` } },
+    );
+    expect(await blocked.exited).toBe(2);
+    const said = await new Response(blocked.stderr).text();
+    expect(said).toContain("bwrap cannot make a sandbox here: bwrap: setting up uid map: Permission denied");
+    expect(said).toContain("user namespaces are blocked");
   });
 });

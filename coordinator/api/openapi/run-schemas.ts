@@ -117,7 +117,16 @@ export const Artifact = z
 
 /** The JSON in each server-sent event's data: what changed is in the kind's own fields. */
 export const RunEvent = z
-  .looseObject({ seq: z.number().int(), run: z.string(), kind: z.string(), at: z.number() })
+  .looseObject({
+    seq: z.number().int(),
+    run: z.string(),
+    kind: z.string().openapi({
+      description:
+        "`run` and `task` (state changes), `task_message`, `approval`, `cancel`, `rerun`, `restarted_from`, and " +
+        "`forge_status`: a commit status the forge did not take (`state`, `context`, `error`)",
+    }),
+    at: z.number(),
+  })
   .openapi("RunEvent");
 
 export const TestCase = z
