@@ -175,14 +175,15 @@ describe("the CLI", () => {
   });
 
   test("drover restart --failed keeps what succeeded; stats still count that attempt once", async () => {
+    // restart follows the new run and exits with its result: the kept failure fails it again
     const restarted = await drover("restart", runs.a1, "--failed", "--json");
-    expect(restarted.code, restarted.stderr).toBe(0);
-    const { id } = JSON.parse(restarted.stdout) as { id: string };
-    expect((await cluster!.waitRun(id)).result).toBe("failed");
+    expect(restarted.code, restarted.stderr).toBe(1);
+    const { id, result } = JSON.parse(restarted.stdout) as { id: string; result: string };
+    expect(result).toBe("failed");
     expect((await attempts(`run=${id}&name=build`)).map((a) => a.readyAt)).toEqual((await attempts(`run=${runs.a1}&name=build`)).map((a) => a.readyAt));
     const stats = await cluster!.api<{ stats: { count: number }[] }>("GET", "/api/v1/attempts/stats?name=build");
     expect(stats.body.stats[0]!.count).toBe(3);
-    const scratch = await drover("restart", runs.b);
+    const scratch = await drover("restart", runs.b, "--no-follow");
     const fresh = scratch.stdout.match(/^run (\S+) restarts \S+ from scratch\n$/)?.[1];
     expect(fresh, scratch.stdout + scratch.stderr).toBeTruthy();
     expect((await cluster!.waitRun(fresh!)).result).toBe("success");
