@@ -1,13 +1,19 @@
 import { Agent } from "./agent.ts";
 import { parseAgentConfig, USAGE } from "./config.ts";
+import { makeUndumpable } from "./executor/undumpable.ts";
 
 if (process.argv.includes("--help") || process.argv.includes("-h")) {
   console.log(`usage: ${USAGE}`);
   process.exit(0);
 }
+// before anything else: the token may be in this process's environment
+makeUndumpable();
 let agent: Agent;
 try {
-  agent = new Agent(parseAgentConfig(process.argv.slice(2)));
+  const config = parseAgentConfig(process.argv.slice(2));
+  // read: no process the agent starts (its watchdog, git, bwrap) inherits it
+  delete process.env.DROVER_AGENT_TOKEN;
+  agent = new Agent(config);
 } catch (e) {
   console.error(`drover-agent: ${(e as Error).message}`);
   process.exit(2);

@@ -46,6 +46,7 @@ export class Watchdog {
 
   start(): void {
     this.proc = Bun.spawn(["bash", "-c", WATCHDOG, "drover-watchdog", this.leaseFile, this.steps, String(process.pid)], {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
       stdin: "ignore",
       stdout: "ignore",
       stderr: "inherit",

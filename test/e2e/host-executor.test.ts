@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AGENT_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
 
 // The host executor: nothing a step starts outlives it (setsid, a double fork, a new process group), a cancel
@@ -152,26 +152,38 @@ ${probe.replace(/^/gm, "          ")}
   });
 
   test.skipIf(!root)(
-    "an agent that cannot make cgroups (an unprivileged user) still ends every escapee, by the attempt id in its environment, and reports rlimits",
+    "an unprivileged agent (no cgroups) ends every escapee by the attempt id in its environment, reports rlimits, and keeps its environment from its steps",
     async () => {
       ensureUser();
       const work = join(cluster.dir, "work-u1");
       mkdirSync(work);
       Bun.spawnSync(["chown", `${STEP_USER}:`, work]);
+      // its token in its environment, where a step of the same user could read it but for the agent being undumpable
+      const token = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "unpriv" })).body.token;
       const agent = spawnTracked(
         ["setpriv", `--reuid=${STEP_USER}`, `--regid=${STEP_USER}`, "--init-groups", "--", "bun", "agent/main.ts", "--coordinator",
-          cluster.coordinator.url, "--token", AGENT_TOKEN, "--name", "u1", "--work-dir", work, "--label", "who=u1"],
-        { cwd: ROOT, env: { HOME: work } },
+          cluster.coordinator.url, "--name", "u1", "--work-dir", work, "--group", "unpriv"],
+        { cwd: ROOT, env: { HOME: work, DROVER_AGENT_TOKEN: token } },
       );
       const err = captureOutput(agent.stderr);
       await waitFor("the unprivileged agent to register", () => err.text().includes("registered as"), 20_000);
       const { body } = await cluster.api<{ agents: { name: string; limits: unknown }[] }>("GET", "/api/v1/agents");
       expect(body.agents.find((a) => a.name === "u1")!.limits).toEqual({ memory: "rlimit", pids: "rlimit" });
       const tag = `unpriv${Date.now()}`;
+      const [t1, t2] = [token.slice(0, 10), token.slice(10)];
+      const probe = `set +e
+id -un
+head -c1 /proc/${agent.pid}/environ >/dev/null 2>&1 && echo "LEAK: read the agent's environ"
+for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do if grep -qaF -- "$T1$T2" "$f" 2>/dev/null; then echo "LEAK in $f: $(tr '\\0' ' ' < \${f%/*}/cmdline | head -c 200)"; fi; done
+${escapes(tag, "/tmp")}`;
       const id = await cluster.submit(
-        `tasks:\n  t:\n    labels: { who: u1 }\n    steps:\n      - run: |\n${escapes(tag, "/tmp").replace(/^/gm, "          ")}\n`,
+        `tasks:\n  t:\n    group: unpriv\n    env: { T1: "${t1}", T2: "${t2}" }\n    steps:\n      - run: |\n${probe.replace(/^/gm, "          ")}\n`,
+        "unpriv",
       );
       expect((await cluster.waitRun(id)).result).toBe("success");
+      const log = await cluster.log(id, "t", 0);
+      expect(log.split("\n")[0]).toBe(STEP_USER);
+      expect(log.split("\n").filter((l) => l.includes("LEAK"))).toEqual([]);
       await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 5_000);
     },
     60_000,
