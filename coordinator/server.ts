@@ -17,6 +17,7 @@ import { sameSecret } from "./secrets/digests.ts";
 import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
+import { ClusterMember } from "./cluster/member.ts";
 import { AgentSession } from "./dispatch/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
@@ -86,7 +87,13 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     await scheduler.load();
     restoreSlots(fleet, scheduler);
   });
-  const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }));
+  // the node's url is known once the server listens; until it joins, it holds no duty
+  let listenUrl = "";
+  const member = new ClusterMember(db, {
+    url: () => config.nodeUrl ?? listenUrl,
+    agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
+  });
+  const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }), (duty) => member.holds(duty));
   ticker.start();
 
   const services: Services = {
@@ -100,12 +107,15 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     dispatcher,
     runEvents,
     projects,
+    cluster: member,
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };
   const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl, retention: config.retention });
   const gcTimer = setInterval(
-    () => background("gc", collectAll({ db, registry, retention: config.retention })),
+    () => {
+      if (member.holds("gc")) background("gc", collectAll({ db, registry, retention: config.retention }));
+    },
     config.gcIntervalMs,
   );
   // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
@@ -167,14 +177,17 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   });
 
   publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
+  listenUrl = `${config.tls ? "https" : "http"}://${config.host}:${server.port}`;
+  await member.join();
   return {
-    url: `${config.tls ? "https" : "http"}://${config.host}:${server.port}`,
+    url: listenUrl,
     services,
     app,
     async stop() {
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
+      await member.leave();
       await server.stop(true);
       dispatcher.stop();
       // let the state change in flight finish before the database goes
