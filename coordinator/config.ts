@@ -28,6 +28,8 @@ export interface CoordinatorConfig {
   /** largest archive or artifact accepted when its size is not known up front */
   maxObjectBytes: number;
   publicUrl?: string;
+  /** where the other nodes and agents reach this node (--advertise-url); default the listening address */
+  nodeUrl?: string;
   /** where scripts/build-agent put the agent binaries served under /download */
   distDir: string;
   retention: Retention;
@@ -42,6 +44,8 @@ export interface ConfigInput {
   port?: number;
   host?: string;
   dataDir?: string;
+  /** --advertise-url, over DROVER_NODE_URL */
+  nodeUrl?: string;
   noFsync?: boolean;
   env?: Record<string, string | undefined>;
 }
@@ -114,6 +118,10 @@ export const EnvSettings = z
       .url({ error: "expected a URL like https://ci.example.com" })
       .optional()
       .meta({ description: "the address users and agents reach, for links and install scripts; default the listening address" }),
+    DROVER_NODE_URL: z
+      .url({ error: "expected a URL like http://10.0.0.5:8080" })
+      .optional()
+      .meta({ description: "where the other nodes and agents reach this node (`--advertise-url`), listed by `GET /api/v1/cluster`; default the listening address" }),
     DROVER_SECRET_KEY: text.meta({ description: "base64 AES-256 key for secrets at rest; generated into `DATA/secret.key` when absent" }),
     DROVER_AGENT_DIST: text.meta({ description: "where the binaries served under `/download` are; default the checkout's `dist/`" }),
     DROVER_HEARTBEAT_MS: duration(5000).meta({ description: "how often agents send a heartbeat" }),
@@ -148,7 +156,8 @@ function readSettings(env: Record<string, string | undefined>, givenPort: number
 
 export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
   const env = input.env ?? process.env;
-  const settings = readSettings(env, input.port);
+  // --advertise-url is checked as DROVER_NODE_URL is
+  const settings = readSettings(input.nodeUrl === undefined ? env : { ...env, DROVER_NODE_URL: input.nodeUrl }, input.port);
   const dataDir = resolve(input.dataDir ?? env.DROVER_DATA ?? "./data");
   mkdirSync(dataDir, { recursive: true });
   return {
@@ -170,6 +179,7 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     maxObjectBytes: settings.DROVER_MAX_OBJECT_BYTES,
     maxLogBytes: settings.DROVER_MAX_LOG_BYTES,
     publicUrl: settings.DROVER_PUBLIC_URL,
+    nodeUrl: settings.DROVER_NODE_URL,
     retention: retentionFromEnv(env),
     secretKey: env.DROVER_SECRET_KEY,
     gcIntervalMs: settings.DROVER_GC_INTERVAL_MS,

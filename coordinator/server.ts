@@ -8,6 +8,7 @@ import type { CoordinatorConfig } from "./config.ts";
 import { background } from "../shared/background.ts";
 import { openDb } from "./db/open.ts";
 import { exposeState } from "./metrics/state.ts";
+import { latestStatusEvent } from "./forges/status-events.ts";
 import { CommitStatuses } from "./forges/status-notifier.ts";
 import { statusTargets } from "./forges/status-target.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
@@ -16,6 +17,7 @@ import { sameSecret } from "./secrets/digests.ts";
 import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
+import { ClusterMember } from "./cluster/member.ts";
 import { AgentSession } from "./dispatch/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
@@ -74,6 +76,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
   const statuses = new CommitStatuses({
     appendEvent: (runId, kind, data) => scheduler.serial.run(() => scheduler.appendEvent(runId, kind, data)),
+    lastStatusEvent: (runId) => latestStatusEvent(db, runId),
     runUrl: (run) => `${publicUrl}/runs/${run.id}`,
     target: statusTargets(projects),
   });
@@ -84,7 +87,13 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     await scheduler.load();
     restoreSlots(fleet, scheduler);
   });
-  const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }));
+  // the node's url is known once the server listens; until it joins, it holds no duty
+  let listenUrl = "";
+  const member = new ClusterMember(db, {
+    url: () => config.nodeUrl ?? listenUrl,
+    agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
+  });
+  const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }), (duty) => member.holds(duty));
   ticker.start();
 
   const services: Services = {
@@ -98,12 +107,15 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     dispatcher,
     runEvents,
     projects,
+    cluster: member,
     adminToken: config.adminToken,
     agentToken: config.agentToken,
   };
   const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl, retention: config.retention });
   const gcTimer = setInterval(
-    () => background("gc", collectAll({ db, registry, retention: config.retention })),
+    () => {
+      if (member.holds("gc")) background("gc", collectAll({ db, registry, retention: config.retention }));
+    },
     config.gcIntervalMs,
   );
   // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
@@ -165,14 +177,17 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   });
 
   publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
+  listenUrl = `${config.tls ? "https" : "http"}://${config.host}:${server.port}`;
+  await member.join();
   return {
-    url: `${config.tls ? "https" : "http"}://${config.host}:${server.port}`,
+    url: listenUrl,
     services,
     app,
     async stop() {
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
+      await member.leave();
       await server.stop(true);
       dispatcher.stop();
       // let the state change in flight finish before the database goes

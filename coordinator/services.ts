@@ -1,3 +1,4 @@
+import type { ClusterMember } from "./cluster/member.ts";
 import type { Db } from "./db/open.ts";
 import type { LiveLogs } from "./logs/live-logs.ts";
 import type { Fleet } from "./fleet/fleet.ts";
@@ -20,6 +21,8 @@ export interface Services {
   dispatcher: Dispatcher;
   runEvents: RunEvents;
   projects: Projects;
+  /** this node of the cluster sharing the database (one node alone by default) */
+  cluster: ClusterMember;
   adminToken: string;
   agentToken: string;
 }

@@ -5,13 +5,14 @@ import type { Command } from "../command.ts";
 export const serve: Command = {
   name: "serve",
   summary: "run the coordinator (HTTP API, web UI, scheduler and the agent WebSocket)",
-  usage: "drover serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--no-fsync] [--tls-cert PEM --tls-key PEM]",
+  usage: "drover serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--no-fsync] [--advertise-url URL] [--tls-cert PEM --tls-key PEM]",
   async run(argv) {
     const { values } = parseFlags(argv, {
       port: { type: "string" },
       host: { type: "string" },
       data: { type: "string" },
       "no-fsync": { type: "boolean" },
+      "advertise-url": { type: "string" },
       "tls-cert": { type: "string" },
       "tls-key": { type: "string" },
     });
@@ -24,6 +25,7 @@ export const serve: Command = {
       host: values.host,
       dataDir: values.data,
       noFsync: values["no-fsync"],
+      nodeUrl: values["advertise-url"],
     });
     // A stray failure in work nobody awaits is logged, not allowed to take every run and agent down with it.
     process.on("unhandledRejection", (e) => console.error("[coordinator] unhandled failure:", e));

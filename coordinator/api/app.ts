@@ -5,6 +5,7 @@ import { agentTestReportRoutes } from "./agent-test-reports.ts";
 import { agentTokenRoutes } from "./agent-tokens.ts";
 import { agentRoutes } from "./agents.ts";
 import { attemptRoutes } from "./attempts.ts";
+import { clusterRoutes } from "./cluster.ts";
 import { authenticate, requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import type { Services } from "../services.ts";
@@ -58,6 +59,7 @@ export function createApp(
   app.route("/api/v1/runs", runEventRoutes);
   app.route("/api/v1/events", globalEventRoutes);
   app.route("/api/v1/tokens", tokenRoutes);
+  app.route("/api/v1/cluster", clusterRoutes);
   app.route("/api/v1/agent-tokens", agentTokenRoutes);
   app.route("/api/v1/groups", groupRoutes);
   app.route("/api/v1/runs", artifactRoutes);

@@ -401,3 +401,25 @@ export const testCases = sqliteTable(
   },
   (t) => [index("test_cases_run").on(t.runId, t.task)],
 );
+
+/** The coordinators sharing this database (coordinator/cluster): each heartbeats its row while it runs. */
+export const clusterNodes = sqliteTable("cluster_nodes", {
+  id: text("id").primaryKey(),
+  /** where other nodes, agents and load balancers reach it (DROVER_NODE_URL / --advertise-url) */
+  url: text("url").notNull(),
+  startedAt: integer("started_at").notNull(),
+  lastSeenAt: integer("last_seen_at").notNull(),
+  /** agents with a live connection to this node at its last heartbeat */
+  agents: integer("agents").notNull().default(0),
+  draining: integer("draining", { mode: "boolean" }).notNull().default(false),
+});
+
+/** A duty that must run on one node at a time (cron ticks, polling, GC), held by compare-and-set on `epoch`. */
+export const dutyLeases = sqliteTable("duty_leases", {
+  name: text("name").primaryKey(),
+  /** the holding node's id; empty when never held or released */
+  holder: text("holder").notNull().default(""),
+  /** one more at every change of holder, so a holder's tenure is told apart from the next */
+  epoch: integer("epoch").notNull().default(0),
+  expiresAt: integer("expires_at").notNull().default(0),
+});

@@ -5,6 +5,7 @@ import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
+import { checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
@@ -108,6 +109,15 @@ export class Dispatcher implements QueueSink {
         continue;
       }
       const task = found.active.tasks.get(queued.taskId)!;
+      const run = found.active.run;
+      const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
+      const unrunnable = checkoutUnavailable(run, task.spec, repo);
+      if (unrunnable) {
+        this.queue.delete(queued.id);
+        const ended = await this.scheduler.transition(queued.id, "unrunnable", { state: "failed", error: unrunnable, endedAt: Date.now() });
+        if (ended) await this.onAttemptEnded(ended);
+        continue;
+      }
       const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
       if (!agent) {
         await this.unplaced(queued, task);
@@ -125,8 +135,7 @@ export class Dispatcher implements QueueSink {
       if (!assigned) continue;
       this.fleet.take(agent, assigned.id, requested(task.spec));
       queueWait.observe((Date.now() - assigned.readyAt) / 1000);
-      const values = await this.groupValues.resolve(found.active.run.group);
-      const repo = found.active.run.projectId ? await this.projects.checkoutAccess(found.active.run.projectId) : null;
+      const values = await this.groupValues.resolve(run.group);
       agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values, repo) });
       this.acceptTimers.set(
         assigned.id,

@@ -22,6 +22,8 @@ export const ATTEMPT_TRANSITIONS = {
   cancel_queued: { from: ["queued"], to: ["stopped"] },
   /** no agent took it within the queue timeout */
   queue_timeout: { from: ["queued"], to: ["failed"] },
+  /** no agent could run it as it stands (its project, whose commit it checks out, was deleted) */
+  unrunnable: { from: ["queued"], to: ["failed"] },
 } as const satisfies Record<string, { from: readonly AttemptState[]; to: readonly AttemptState[] }>;
 
 export type AttemptEvent = keyof typeof ATTEMPT_TRANSITIONS;

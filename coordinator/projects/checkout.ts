@@ -20,6 +20,15 @@ export function checkoutFor(source: RunSource | null, spec: TaskSpec, access: Ch
   return { url: access.url, sha: source.sha, ref: fetchRef(source, access.forge), ...options, credentials: access.credentials };
 }
 
+/**
+ * Why a task cannot run at all: its run's project was deleted while it waited, so the commit it would check
+ * out has no repository any more. Null when it can run (no project, nothing to check out, or the project is there).
+ */
+export function checkoutUnavailable(run: { projectId: string | null; project: string | null; source: RunSource | null }, spec: TaskSpec, access: CheckoutAccess | null): string | null {
+  if (!run.projectId || access || !run.source?.sha || spec.checkout === false) return null;
+  return `project ${run.project} was deleted: its repository is gone, so the commit ${run.source.sha.slice(0, 12)} cannot be checked out`;
+}
+
 /** The task environment's view of the source; every name is set, empty when not known. Never credentials. */
 export function sourceEnv(run: { project: string | null; number: number | null; source: RunSource | null }): Record<string, string> {
   const s = run.source;

@@ -106,7 +106,7 @@ export class Projects {
     return { url: project.repoUrl, credentials: this.credentials(project) };
   }
 
-  /** How an agent clones a run's project; null once the project is deleted (its queued runs then check out nothing). */
+  /** How an agent clones a run's project; null once the project is deleted (its tasks that check out then fail: checkoutUnavailable). */
   async checkoutAccess(projectId: string): Promise<CheckoutAccess | null> {
     if (this.accessCache.has(projectId)) return this.accessCache.get(projectId)!;
     const project = await this.byId(projectId);

@@ -18,6 +18,8 @@ export class ScheduleTicker {
     private readonly db: Db,
     private readonly scheduler: Scheduler,
     private readonly poller?: ProjectPoller,
+    /** whether this node holds the duty now (coordinator/cluster): with several nodes, one ticks and one polls */
+    private readonly holds: (duty: "cron" | "polling") => boolean = () => true,
     private readonly everyMs = 500,
   ) {}
 
@@ -39,9 +41,11 @@ export class ScheduleTicker {
 
   private async runDue(now: number): Promise<void> {
     try {
-      const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
-      for (const row of rows) await this.fire(row, now);
-      await this.poller?.tick(now);
+      if (this.holds("cron")) {
+        const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
+        for (const row of rows) await this.fire(row, now);
+      }
+      if (this.holds("polling")) await this.poller?.tick(now);
     } catch (e) {
       console.error("[triggers] schedule pass failed:", e);
     }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
 import { leakCheckScript, sampleCmdlines, tokenForms } from "../helpers/token-leaks.ts";
 
@@ -96,4 +97,30 @@ test("a commit a force-push removed from its branch before the checkout fails th
   const build = view.tasks.find((t) => t.name === "build")!;
   expect(build.attempts.at(-1)!.error).toBe(`checkout of ${repo} failed: commit ${doomed} is not in refs/heads/topic any more (a force-push removed it?)`);
   expect(await cluster.log(run.id, "build", 0)).toContain(`error: checkout of ${repo} failed: commit ${doomed} is not in refs/heads/topic any more`);
+}, 90_000);
+
+test("a project deleted while its run waits: a task that would check out fails saying so; a checkout: false task never checked out", async () => {
+  const created = await cluster.api("POST", "/api/v1/projects", { name: "gone", repo: { url: repo, forge: "gitea", credentials: server.token } });
+  expect(created.status).toBe(201);
+  const pipeline = `tasks:
+  wait:
+    checkout: false
+    steps: [ { run: 'if [ -e .git ]; then echo checked out; else echo no checkout; fi; sleep 3' } ]
+  build:
+    depends: [wait]
+    steps: [ { run: git rev-parse HEAD } ]
+`;
+  const sha = await server.commit("acme/shop.git", { ".drover.yml": pipeline }, { branch: "gone" });
+  const res = await cluster.api<Run>("POST", "/api/v1/projects/gone/runs", { branch: "gone" });
+  expect(res.status).toBe(201);
+  type View = { tasks: { name: string; status: string; attempts: { agentId: string | null; error: string | null }[] }[] };
+  await waitFor("wait to run", async () => (await cluster.api<View>("GET", `/api/v1/runs/${res.body.id}`)).body.tasks.find((t) => t.name === "wait")?.status === "running");
+  expect((await cluster.api("DELETE", "/api/v1/projects/gone")).status).toBe(200);
+  const view = await cluster.waitRun(res.body.id, 60_000);
+  expect(view.result).toBe("failed");
+  const build = view.tasks.find((t) => t.name === "build")!;
+  expect(build.attempts).toHaveLength(1);
+  expect(build.attempts[0]).toMatchObject({ agentId: null, error: `project gone was deleted: its repository is gone, so the commit ${sha.slice(0, 12)} cannot be checked out` });
+  expect(view.tasks.find((t) => t.name === "wait")!.status).toBe("success");
+  expect(await cluster.log(res.body.id, "wait", 0)).toBe("no checkout\n");
 }, 90_000);

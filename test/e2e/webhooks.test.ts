@@ -22,7 +22,7 @@ tasks:
   show:
     steps:
       - run: |
-          echo "event=$DROVER_EVENT sha=$DROVER_COMMIT_SHA"
+          echo "event=$DROVER_EVENT sha=$DROVER_COMMIT_SHA head=$(git rev-parse HEAD)"
           echo "secret=\${FORK_SECRET:-none} plain=\${PLAIN:-none}"
 `;
 
@@ -185,16 +185,50 @@ describe("the webhook receiver", () => {
 
     const mrHead = await git.commit("acme/app.git", { "mr.txt": "mr" }, { branch: "ms-viewport", message: "fixed readme" });
     await git.git("acme/app.git", "push", "-q", "origin", `${mrHead}:refs/merge-requests/5/head`);
+    // as for a merge request from a fork, the head is on no branch of the repository: only its merge request's ref has it
+    await git.git("acme/app.git", "push", "-q", "origin", "--delete", "ms-viewport");
+    // a GitLab project on the same repository: its merge requests' heads are refs/merge-requests/N/head
+    const lab = await cluster.api<{ hook_secret: string; hook_url: string }>("POST", "/api/v1/projects", {
+      name: "lab",
+      repo: { url: repo, forge: "gitlab", credentials: { token: git.token } },
+      api_url: forge.gitlabUrl,
+    });
+    expect(lab.status).toBe(201);
     const mr = gitlabMergeRequest("open", 5, mrHead);
     mr.object_attributes.target_branch = "main";
-    const viaGitlab = await deliver(hookUrl, "gitlab", "Merge Request Hook", secret, mr, "gl-1");
+    const viaGitlab = await deliver(lab.body.hook_url, "gitlab", "Merge Request Hook", lab.body.hook_secret, mr, "gl-1");
     const gitlabDelivery = (await viaGitlab.json()) as Delivery;
     expect(gitlabDelivery).toMatchObject({ forge: "gitlab", outcome: "created" });
     expect((await runOf(gitlabDelivery.run!.id)).source).toMatchObject({ event: "pull_request", sha: mrHead, pr: { number: 5, fromFork: false } });
-    expect((await deliver(hookUrl, "gitlab", "Merge Request Hook", "wrong", mr, "gl-2")).status).toBe(401);
+    expect((await deliver(lab.body.hook_url, "gitlab", "Merge Request Hook", "wrong", mr, "gl-2")).status).toBe(401);
     await cluster.waitRun(giteaRun.id, 60_000);
-    await cluster.waitRun(gitlabDelivery.run!.id, 60_000);
+    expect((await cluster.waitRun(gitlabDelivery.run!.id, 60_000)).result).toBe("success");
+    const mrLog = await cluster.log(gitlabDelivery.run!.id, "show", 0);
+    expect(mrLog).toContain(`checkout: ${repo} at ${mrHead} (refs/merge-requests/5/head) into the work dir\n`);
+    expect(mrLog).toContain(`sha=${mrHead} head=${mrHead}\n`);
   }, 120_000);
+
+  test("a push whose commit has no pipeline file, or an invalid one, starts nothing; the delivery says file:line:col", async () => {
+    const bare = await git.commit("acme/app.git", { ".drover.yml": null }, { branch: "main", message: "no pipeline here" });
+    const none = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", ZERO, bare, "no pipeline here"), "np-1");
+    expect(none.status).toBe(200);
+    expect(await none.json()).toMatchObject({ outcome: "no_pipeline", reason: `commit ${bare.slice(0, 12)} has no .drover.yml`, run: null });
+    const broken = await git.commit("acme/app.git", { ".drover.yml": "on: { push: true }\ntasks:\n  a: { steps: [ { rum: x } ] }\n" }, { message: "typo" });
+    const invalid = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", bare, broken, "typo"), "np-2");
+    expect(invalid.status).toBe(200);
+    const reason = '.drover.yml:3:19: tasks.a.steps[0].rum: unknown key "rum" (did you mean "run"?)';
+    const answer = (await invalid.json()) as Delivery;
+    expect(answer).toMatchObject({ outcome: "invalid_pipeline", run: null });
+    expect(answer.reason).toContain(reason);
+    expect((await deliveries()).slice(0, 2).map((d) => [d.delivery_id, d.outcome, d.run])).toEqual([
+      ["np-2", "invalid_pipeline", null],
+      ["np-1", "no_pipeline", null],
+    ]);
+    const runs = (await cluster.api<{ runs: Run[] }>("GET", "/api/v1/runs?project=app&limit=100")).body.runs;
+    expect(runs.filter((r) => [bare, broken].includes(String(r.source.sha)))).toEqual([]);
+    // main builds again once its pipeline is back
+    await git.commit("acme/app.git", { ".drover.yml": PIPELINE }, { message: "pipeline back" });
+  }, 60_000);
 });
 
 test("deliveries answer as the OpenAPI document describes them, every field documented", async () => {
@@ -256,6 +290,8 @@ describe("forks", () => {
     await cluster.api("PUT", "/api/v1/groups/app/variables/PLAIN", { value: "plain-value" });
     const head = await git.commit("acme/app.git", { "fork.txt": "from a fork" }, { branch: "fork-feature", message: "fork change" });
     await git.git("acme/app.git", "push", "-q", "origin", `${head}:refs/pull/9/head`);
+    // a fork's commit is on no branch of the repository: only refs/pull/9/head has it
+    await git.git("acme/app.git", "push", "-q", "origin", "--delete", "fork-feature");
     const res = await deliver(hookUrl, "github", "pull_request", secret, githubPullRequest("opened", 9, head, true), "fork-1");
     const delivery = (await res.json()) as Delivery;
     expect(delivery.outcome).toBe("created");
@@ -268,7 +304,8 @@ describe("forks", () => {
     const run = await cluster.waitRun(delivery.run!.id, 60_000);
     expect(run.result).toBe("success");
     const log = await cluster.log(run.id, "show", 0);
-    expect(log).toContain(`sha=${head}`);
+    expect(log).toContain(`checkout: ${repo} at ${head} (refs/pull/9/head) into the work dir\n`);
+    expect(log).toContain(`sha=${head} head=${head}\n`);
     expect(log).toContain("secret=none plain=plain-value");
 
     // the same pull request from the project's own repository gets the secret (and needs no approval)

@@ -18,6 +18,7 @@ export interface Coordinator {
 export interface Cluster {
   dir: string;
   coordinator: Coordinator;
+  /** `DROVER_DATA` in `env` gives the coordinator its own data dir (a second node on one database) */
   startCoordinator(env?: Record<string, string>, port?: number): Promise<Coordinator>;
   startAgent(name: string, flags?: string[], url?: string): Promise<{ proc: Subprocess; output: () => string }>;
   api<T = unknown>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>;
@@ -65,7 +66,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     dir,
     coordinator: undefined as unknown as Coordinator,
     async startCoordinator(extra = {}, port = 0) {
-      const proc = spawn(["bun", "cli/main.ts", "serve", "--port", String(port), "--data", join(dir, "data"), "--no-fsync"], {
+      const proc = spawn(["bun", "cli/main.ts", "serve", "--port", String(port), "--data", extra.DROVER_DATA ?? join(dir, "data"), "--no-fsync"], {
         cwd: ROOT,
         env: { DROVER_ADMIN_TOKEN: ADMIN_TOKEN, DROVER_AGENT_TOKEN: AGENT_TOKEN, ...env, ...extra },
       });

@@ -24,7 +24,7 @@ describe("the attempt transition table", () => {
     }
     expect([...reached].sort()).toEqual([...ATTEMPT_STATES].sort());
     const leaving = EVENTS.filter((e) => ATTEMPT_STATES.some((to) => allowed(e, "queued", to))).sort();
-    expect(leaving).toEqual(["assign", "cancel_queued", "queue_timeout"]);
+    expect(leaving).toEqual(["assign", "cancel_queued", "queue_timeout", "unrunnable"]);
   });
 
   test("an agent's report needs the attempt to be that agent's: not queued", () => {

@@ -36,3 +36,12 @@ test("nonsense is refused at start, naming each setting", () => {
   expect(both).toContain("DROVER_QUEUE_TIMEOUT_MS");
   expect(both).toContain("DROVER_ACCEPT_TIMEOUT_MS");
 });
+
+test("a node's advertised url comes from --advertise-url over DROVER_NODE_URL, and must be a URL", () => {
+  const withFlag = (env: Record<string, string>, nodeUrl?: string) =>
+    resolveConfig({ dataDir: join(root, "data"), nodeUrl, env: { DROVER_ADMIN_TOKEN: "a", DROVER_AGENT_TOKEN: "b", ...env } });
+  expect(withFlag({}).nodeUrl).toBeUndefined();
+  expect(withFlag({ DROVER_NODE_URL: "http://10.0.0.5:8080" }).nodeUrl).toBe("http://10.0.0.5:8080");
+  expect(withFlag({ DROVER_NODE_URL: "http://10.0.0.5:8080" }, "http://10.0.0.6:8080").nodeUrl).toBe("http://10.0.0.6:8080");
+  expect(() => withFlag({}, "node-a")).toThrow("DROVER_NODE_URL: expected a URL like http://10.0.0.5:8080");
+});

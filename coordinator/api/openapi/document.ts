@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { AGENT_VERSION } from "../../../shared/protocol/version.ts";
 import type { AppEnv } from "../env.ts";
 import { registerAdminPaths } from "./admin-paths.ts";
+import { registerClusterPaths } from "./cluster-paths.ts";
 import { type Registry, binary, endpoints, json } from "./common.ts";
 import { registerDeliveryPaths } from "./delivery-paths.ts";
 import { registerFleetPaths } from "./fleet-paths.ts";
@@ -65,7 +66,7 @@ function buildDocument() {
   });
   // Only described in prose by the event streams, so registered by hand to appear among the schemas.
   registry.register("RunEvent", RunEvent);
-  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerDeliveryPaths, registerOpsPaths]) {
+  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerDeliveryPaths, registerClusterPaths, registerOpsPaths]) {
     register(registry);
   }
   return getOpenAPI31Document({
