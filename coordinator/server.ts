@@ -8,6 +8,7 @@ import type { CoordinatorConfig } from "./config.ts";
 import { background } from "../shared/background.ts";
 import { openDb } from "./db/open.ts";
 import { exposeState } from "./metrics/state.ts";
+import { latestStatusEvent } from "./forges/status-events.ts";
 import { CommitStatuses } from "./forges/status-notifier.ts";
 import { statusTargets } from "./forges/status-target.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
@@ -75,6 +76,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
   const statuses = new CommitStatuses({
     appendEvent: (runId, kind, data) => scheduler.serial.run(() => scheduler.appendEvent(runId, kind, data)),
+    lastStatusEvent: (runId) => latestStatusEvent(db, runId),
     runUrl: (run) => `${publicUrl}/runs/${run.id}`,
     target: statusTargets(projects),
   });

@@ -2,14 +2,14 @@ import { type RetryPolicy, retry } from "../../shared/retry.ts";
 import { commitStatuses } from "../metrics/registry.ts";
 import type { RunRow } from "../runs/active-run.ts";
 import { ForgeRefused, postStatus, type StatusTarget } from "./status-clients.ts";
+import { STATUS_EVENT, type StatusEventData } from "./status-events.ts";
 import { type RunStatus, runStatusState } from "./status-state.ts";
-
-/** The event a run gets when its forge would not take a status: shown on the run page and in its event stream. */
-export const STATUS_EVENT = "forge_status";
 
 export interface CommitStatusOptions {
   /** appends an event to the run (and wakes its followers) */
   appendEvent: (runId: string, kind: string, data: Record<string, unknown>) => Promise<void>;
+  /** the run's latest forge_status event (latestStatusEvent), so a status taken after a refusal lifts it */
+  lastStatusEvent: (runId: string) => Promise<StatusEventData | undefined>;
   /** the run page's URL */
   runUrl: (run: RunRow) => string;
   /** where the run's statuses go, with the commit and context; null when they go nowhere (no project, plain git) */
@@ -22,7 +22,8 @@ export interface CommitStatusOptions {
  * Posts each run's state to its forge as it changes (queued, running, finished), off the scheduler's path:
  * the call only snapshots the run and queues the post. One run's posts go out in order, and a state that a
  * newer one has already replaced is not sent (or retried) any more. A forge that keeps refusing is recorded
- * on the run as an event, never dropped silently.
+ * on the run as an event, never dropped silently; a later status it takes is recorded too (`error: null`), so
+ * the run no longer shows the refusal once the forge holds its newer state.
  */
 export class CommitStatuses {
   private readonly chains = new Map<string, Promise<void>>();
@@ -54,6 +55,16 @@ export class CommitStatuses {
     return this.queued.get(runId) !== state;
   }
 
+  /** A status taken after a refusal is recorded, so the run shows the refusal no more. */
+  private async liftRefusal(runId: string, state: string, context: string): Promise<void> {
+    const { appendEvent, lastStatusEvent } = this.options;
+    try {
+      if ((await lastStatusEvent(runId))?.error) await appendEvent(runId, STATUS_EVENT, { state, context, error: null } satisfies StatusEventData);
+    } catch (err) {
+      console.error(`[forges] run ${runId}: recording the taken status failed:`, err);
+    }
+  }
+
   private async send(run: RunRow, state: RunStatus["state"], description: string): Promise<void> {
     if (this.superseded(run.id, state)) return;
     const { appendEvent, runUrl, target: targetOf, policy = { tries: 6, baseMs: 500, maxMs: 30_000 } } = this.options;
@@ -67,12 +78,13 @@ export class CommitStatuses {
         retryIf: (e) => !this.superseded(run.id, state) && (!(e instanceof ForgeRefused) || e.transient),
       });
       commitStatuses.inc({ forge: target.forge, result: "taken" });
+      await this.liftRefusal(run.id, state, where.context);
     } catch (e) {
       if (this.superseded(run.id, state)) return;
       commitStatuses.inc({ forge: where?.target.forge ?? "unknown", result: "refused" });
       const message = (e as Error).message;
       console.error(`[forges] run ${run.id}: the ${state} commit status was not taken: ${message}`);
-      const data = { state, context: where?.context ?? null, error: message };
+      const data: StatusEventData = { state, context: where?.context ?? null, error: message };
       await appendEvent(run.id, STATUS_EVENT, data).catch((err) => console.error(`[forges] run ${run.id}: recording the refused status failed:`, err));
     }
   }

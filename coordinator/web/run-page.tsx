@@ -1,9 +1,9 @@
 /** @jsxImportSource hono/jsx */
-import { and, desc, eq, max } from "drizzle-orm";
+import { eq, max } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { events } from "../db/schema.ts";
 import { runView } from "../runs/run-view.ts";
-import { STATUS_EVENT } from "../forges/status-notifier.ts";
+import { latestStatusEvent } from "../forges/status-events.ts";
 import { loadRunWithSteps } from "../runs/load-run.ts";
 import { atLeast } from "./auth.ts";
 import { Dag, type TaskShape } from "./dag.tsx";
@@ -23,13 +23,9 @@ export async function RunPage({ db, store, viewer, id }: { db: Db; store: Object
   const [last] = await db.select({ seq: max(events.seq) }).from(events).where(eq(events.runId, id));
   const stored = await loadRunWithSteps(db, id);
   if (!stored) return undefined;
-  // the latest status the forge would not take, if any: shown until the run's page is gone
-  const [refused] = await db
-    .select({ data: events.data })
-    .from(events)
-    .where(and(eq(events.runId, id), eq(events.kind, STATUS_EVENT)))
-    .orderBy(desc(events.seq))
-    .limit(1);
+  // the latest status the forge would not take, unless it took a later one since
+  const status = await latestStatusEvent(db, id);
+  const refused = status?.error ? status : undefined;
   const run = runView(stored);
   // runView leaves task specs out; the DAG needs their parents, approvals and step names
   const shapes = new Map<string, TaskShape>(stored.tasks.map((t) => [t.name, t.spec]));
@@ -96,7 +92,7 @@ export async function RunPage({ db, store, viewer, id }: { db: Db; store: Object
       {run.error && <p class="error">{run.error}</p>}
       {refused && (
         <p class="error" data-field="forge-status">
-          The forge did not take this run's {String(refused.data.state)} commit status ({String(refused.data.context)}): {String(refused.data.error)}
+          The forge did not take this run's {refused.state} commit status ({String(refused.context)}): {refused.error}
         </p>
       )}
       <Dag run={run} shapes={shapes} canAct={canAct} tails={tails} />

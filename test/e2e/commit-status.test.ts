@@ -22,9 +22,9 @@ afterAll(async () => {
 });
 
 /** A project on its own repository with one commit; answers its hook URL and secret, and the commit. */
-async function project(name: string, forgeName: "gitea" | "gitlab", apiUrl: string) {
+async function project(name: string, forgeName: "gitea" | "gitlab", apiUrl: string, command = "echo built") {
   const repo = git.createRepo(`acme/${name}.git`, { private: true });
-  const sha = await git.commit(`acme/${name}.git`, { ".drover.yml": "tasks:\n  t:\n    steps: [ { run: echo built } ]\n" });
+  const sha = await git.commit(`acme/${name}.git`, { ".drover.yml": `tasks:\n  t:\n    steps: [ { run: ${command} } ]\n` });
   const created = await cluster.api<{ hook_url: string; hook_secret: string }>("POST", "/api/v1/projects", {
     name,
     repo: { url: repo, forge: forgeName, credentials: git.token },
@@ -34,8 +34,8 @@ async function project(name: string, forgeName: "gitea" | "gitlab", apiUrl: stri
   return { ...created.body, repo, sha };
 }
 
-/** The run's events from its event stream, read until `kind` appears. */
-async function eventOf(runId: string, kind: string, timeoutMs: number): Promise<Record<string, unknown>> {
+/** The run's events from its event stream, read until a `kind` event that `wanted` takes appears. */
+async function eventOf(runId: string, kind: string, timeoutMs: number, wanted = (_data: Record<string, unknown>) => true): Promise<Record<string, unknown>> {
   const abort = AbortSignal.timeout(timeoutMs);
   const res = await fetch(`${cluster.coordinator.url}/api/v1/runs/${runId}/events?after=0`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, signal: abort });
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -45,8 +45,10 @@ async function eventOf(runId: string, kind: string, timeoutMs: number): Promise<
       const { value, done } = await reader.read();
       if (done) throw new Error(`the event stream ended without a ${kind} event:\n${text}`);
       text += value;
-      const match = new RegExp(`event: ${kind}\\ndata: (.*)\\n`).exec(text);
-      if (match) return JSON.parse(match[1]!);
+      for (const match of text.matchAll(new RegExp(`event: ${kind}\\ndata: (.*)\\n`, "g"))) {
+        const data = JSON.parse(match[1]!) as Record<string, unknown>;
+        if (wanted(data)) return data;
+      }
     }
   } finally {
     await reader.cancel().catch(() => {});
@@ -109,3 +111,22 @@ test("a forge that refuses (403, then 500 however often it is asked) shows on th
   expect(metrics).toMatch(/^drover_commit_statuses_total\{forge="gitlab",result="taken"\} 3$/m);
   forge.answer = 201;
 }, 120_000);
+
+test("a status the forge takes after refusing an earlier one lifts the run page's note; the event stream says so", async () => {
+  forge.answer = 403;
+  try {
+    const p = await project("recovers", "gitea", forge.githubUrl, "sleep 3");
+    const push = giteaPush("refs/heads/main", "0".repeat(40), p.sha);
+    push.repository.clone_url = p.repo;
+    const runId = ((await (await deliver(p.hook_url, "gitea", "push", p.hook_secret, push)).json()) as { run: { id: string } }).run.id;
+    expect(String((await eventOf(runId, "forge_status", 30_000)).error)).toContain("answered 403");
+    expect(await runPage(runId)).toContain('data-field="forge-status"');
+    forge.answer = 201;
+    expect((await cluster.waitRun(runId, 60_000)).result).toBe("success");
+    const lifted = await eventOf(runId, "forge_status", 30_000, (data) => data.error === null);
+    expect(lifted).toMatchObject({ state: "success", context: "drover/recovers", error: null });
+    expect(await runPage(runId)).not.toContain('data-field="forge-status"');
+  } finally {
+    forge.answer = 201;
+  }
+}, 90_000);

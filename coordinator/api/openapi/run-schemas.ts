@@ -123,7 +123,7 @@ export const RunEvent = z
     kind: z.string().openapi({
       description:
         "`run` and `task` (state changes), `task_message`, `approval`, `cancel`, `rerun`, `restarted_from`, and " +
-        "`forge_status`: a commit status the forge did not take (`state`, `context`, `error`)",
+        "`forge_status`: a commit status the forge did not take (`state`, `context`, `error`), or took after refusing an earlier one (`error` null)",
     }),
     at: z.number(),
   })
