@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { ServerWebSocket } from "bun";
-import type { CoordinatorMessage } from "../shared/protocol/index.ts";
+import { type CoordinatorMessage, NODE_DRAINING_CLOSE } from "../shared/protocol/index.ts";
 import { agentTokenGroup } from "./api/agent-tokens.ts";
 import { createApp } from "./api/app.ts";
 import type { Services } from "./services.ts";
@@ -188,6 +188,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     services,
     app,
     async stop() {
+      // agents given other nodes move now; their attempts stay theirs through the reconnect grace
+      for (const agent of fleet.agents.values()) agent.socket?.close(NODE_DRAINING_CLOSE, "the coordinator is stopping");
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
