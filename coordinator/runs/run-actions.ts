@@ -7,6 +7,7 @@ import { artifacts, runs, tasks } from "../db/schema.ts";
 import { approve, type Decision, rerun, restart } from "../engine/commands.ts";
 import { FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
+import { stampsObjectOf } from "../logs/live-logs.ts";
 import { commandTask, type RunRow } from "./active-run.ts";
 import { isUnchangedSkip } from "../projects/filter.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
@@ -117,7 +118,7 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
 async function shareKeptObjects(db: Db, registry: ObjectRegistry, original: RunRow, newRunId: string, kept: KeptResults) {
   const keys: string[] = original.workspace ? [original.workspace] : [];
   for (const { steps } of kept.values()) {
-    for (const s of steps) keys.push(...[s.logObject, s.archiveObject].filter((k): k is string => !!k));
+    for (const s of steps) keys.push(...[s.logObject, s.logObject && stampsObjectOf(s.logObject), s.archiveObject].filter((k): k is string => !!k));
   }
   const keptAttempts = [...kept.values()].map((k) => k.attempt.id);
   const carried = keptAttempts.length
