@@ -92,7 +92,7 @@ export class Agent {
       cgroups: Cgroups.detect(`drover-${config.name.replace(/[^A-Za-z0-9_.-]/g, "_")}`),
       watchdog: this.watchdog,
     });
-    this.connection = new Connection(config.coordinator, config.token, {
+    this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),
       message: (m) => this.onMessage(m),
       closed: (code, reason) => this.onClosed(code, reason),
@@ -211,7 +211,7 @@ export class Agent {
       () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }),
       message.heartbeatMs,
     );
-    log(`registered as ${this.config.name} (${message.agentId})`);
+    log(`registered as ${this.config.name} (${message.agentId}) with ${this.connection.url}`);
   }
 
   private onClosed(code: number, reason: string): void {
@@ -231,7 +231,7 @@ export class Agent {
     const runner = new AttemptRunner(assignment, {
       agentName: this.config.name,
       workRoot: this.config.workDir,
-      coordinator: this.config.coordinator,
+      coordinator: () => this.connection.url,
       ca: this.config.ca,
       agentId: () => this.identity?.id ?? "",
       credential: () => this.identity?.credential ?? "",

@@ -8,7 +8,8 @@ import type { CheckoutOptions } from "./checkout/checkout.ts";
 import { type Arch, archSchema, EXECUTORS, type Executor } from "../shared/protocol/index.ts";
 
 export interface AgentConfig {
-  coordinator: string;
+  /** the coordinator nodes, tried in turn (`--coordinator A,B,C`) */
+  coordinators: string[];
   token: string;
   name: string;
   archs: Arch[];
@@ -42,7 +43,7 @@ export interface AgentConfig {
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080 (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
+  "drover-agent --coordinator http://host:8080[,http://other:8080] (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -79,6 +80,11 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   const tokenFile = tokenFileFlag ? resolve(tokenFileFlag) : null;
   const token = tokenFile ? readToken(tokenFile) : (values.token ?? env.DROVER_AGENT_TOKEN);
   if (!coordinator || !token) throw new Error(`--coordinator and a token (--token-file, DROVER_AGENT_TOKEN or --token) are required\nusage: ${USAGE}`);
+  const coordinators = coordinator.split(",").map((u) => u.trim().replace(/\/$/, "")).filter(Boolean);
+  for (const u of coordinators) {
+    if (!/^https?:\/\/[^/]/.test(u)) throw new Error(`--coordinator wants http(s) URLs separated by commas, got "${u}"`);
+  }
+  if (coordinators.length === 0) throw new Error(`--coordinator names no URL\nusage: ${USAGE}`);
   const executor = values.executor ?? env.DROVER_AGENT_EXECUTOR ?? "host";
   if (!(EXECUTORS as readonly string[]).includes(executor)) throw new Error(`--executor wants host or sandbox, got "${executor}"`);
   const maxProcesses = Number(values["max-processes"] ?? 4096);
@@ -100,7 +106,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   if (keepWorkspacesBytes === null) throw new Error(`--keep-workspaces wants a byte count, a size like 4G, or 0, got "${keep}"`);
   const workDir = resolve(values["work-dir"] ?? env.DROVER_AGENT_WORK_DIR ?? join(homedir(), ".drover", `agent-${name}`));
   return {
-    coordinator: coordinator.replace(/\/$/, ""),
+    coordinators,
     token,
     name,
     archs,

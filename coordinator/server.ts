@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import type { ServerWebSocket } from "bun";
-import type { CoordinatorMessage } from "../shared/protocol/index.ts";
+import { type CoordinatorMessage, NODE_DRAINING_CLOSE } from "../shared/protocol/index.ts";
 import { agentTokenGroup } from "./api/agent-tokens.ts";
 import { createApp } from "./api/app.ts";
 import type { Services } from "./services.ts";
@@ -10,6 +10,7 @@ import { openDb } from "./db/open.ts";
 import { exposeState } from "./metrics/state.ts";
 import { latestStatusEvent } from "./forges/status-events.ts";
 import { CommitStatuses } from "./forges/status-notifier.ts";
+import { markPosted, recentProjectRuns } from "./forges/status-store.ts";
 import { statusTargets } from "./forges/status-target.ts";
 import { notifyRunFinished } from "./notify/run-finished.ts";
 import { loadSecretKey, SecretCipher } from "./secrets/cipher.ts";
@@ -76,6 +77,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
   const statuses = new CommitStatuses({
     appendEvent: (runId, kind, data) => scheduler.serial.run(() => scheduler.appendEvent(runId, kind, data)),
+    posted: (runId, state) => markPosted(db, runId, state),
     lastStatusEvent: (runId) => latestStatusEvent(db, runId),
     runUrl: (run) => `${publicUrl}/runs/${run.id}`,
     target: statusTargets(projects),
@@ -115,6 +117,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const gcTimer = setInterval(
     () => {
       if (member.holds("gc")) background("gc", collectAll({ db, registry, retention: config.retention }));
+      // each node has its own mirrors: a project deleted through another node leaves this one's behind
+      background("mirrors", projects.pruneMirrors());
     },
     config.gcIntervalMs,
   );
@@ -179,11 +183,16 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
   listenUrl = `${config.tls ? "https" : "http"}://${config.host}:${server.port}`;
   await member.join();
+  background("mirrors", projects.pruneMirrors());
+  // statuses a stop left unposted (queued, or being retried) go out again, now the run pages' URL is known
+  background("commit statuses", recentProjectRuns(db).then((rows) => statuses.resume(rows)));
   return {
     url: listenUrl,
     services,
     app,
     async stop() {
+      // agents given other nodes move now; their attempts stay theirs through the reconnect grace
+      for (const agent of fleet.agents.values()) agent.socket?.close(NODE_DRAINING_CLOSE, "the coordinator is stopping");
       clearInterval(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();

@@ -3,6 +3,7 @@ import {
   type CoordinatorMessage,
   coordinatorMessageSchema,
 } from "../../shared/protocol/index.ts";
+import { NODE_DRAINING_CLOSE } from "../../shared/protocol/close-codes.ts";
 import { backoffMs } from "../../shared/retry.ts";
 
 export interface ConnectionHandlers {
@@ -20,10 +21,18 @@ const SEND_BACKLOG_BYTES = 2 * 1024 * 1024;
 // Bun's client WebSocket has no drain event: whoever waits for room is called back from a poll.
 const DRAIN_POLL_MS = 1;
 
-/** The agent's WebSocket to the coordinator: reconnects by itself until stopped. */
+/**
+ * The agent's WebSocket to the coordinator: reconnects by itself until stopped. Given several coordinator
+ * nodes, it starts at a random one (agents spread over the nodes) and moves to the next after a connection
+ * attempt that failed, or at once when its node says it is draining; a node that dropped a working
+ * connection is tried again first.
+ */
 export class Connection {
   private ws: WebSocket | null = null;
   private failures = 0;
+  private current: number;
+  /** whether the connection now open (or last open) got a welcome */
+  private welcomed = false;
   private stopped = false;
   open = false;
   private readonly waiting = new Set<() => void>();
@@ -33,15 +42,23 @@ export class Connection {
   private lastError = "";
 
   constructor(
-    private readonly url: string,
+    private readonly urls: string[],
     private readonly token: string,
     private readonly handlers: ConnectionHandlers,
     /** a private CA's PEM to check the coordinator's certificate against (wss://) */
     private readonly ca: string | null = null,
-  ) {}
+  ) {
+    this.current = Math.floor(Math.random() * urls.length);
+  }
+
+  /** the coordinator node connected to (or being tried) now */
+  get url(): string {
+    return this.urls[this.current]!;
+  }
 
   connect(): void {
     if (this.stopped) return;
+    this.welcomed = false;
     // the token travels in a header, never in the URL
     const ws = new WebSocket(`${this.url.replace(/^http/, "ws")}/agent/v1/connect`, {
       headers: { authorization: `Bearer ${this.token}` },
@@ -67,7 +84,10 @@ export class Connection {
         console.error(`[agent] ignoring an invalid frame from the coordinator: ${event.data.slice(0, 200)}`);
         return;
       }
-      if (parsed.data.type === "welcome") this.failures = 0;
+      if (parsed.data.type === "welcome") {
+        this.failures = 0;
+        this.welcomed = true;
+      }
       this.handlers.message(parsed.data);
     };
     ws.onclose = (event) => {
@@ -77,7 +97,10 @@ export class Connection {
       this.ws = null;
       this.handlers.closed(event.code, event.reason);
       if (this.stopped) return;
-      const delay = backoffMs(this.failures++);
+      const draining = event.code === NODE_DRAINING_CLOSE;
+      if (draining || !this.welcomed) this.current = (this.current + 1) % this.urls.length;
+      // a draining node's agents go at once (with jitter, not all in the same millisecond)
+      const delay = draining && this.urls.length > 1 ? backoffMs(0) : backoffMs(this.failures++);
       setTimeout(() => this.connect(), delay);
     };
     ws.onerror = (event) => {

@@ -32,7 +32,8 @@ export const isTransient = (e: unknown) => e instanceof FilesError && (e.status 
 
 
 export interface FilesClientOptions {
-  coordinator: string;
+  /** the coordinator node the agent is connected to now (it moves between nodes of a cluster) */
+  coordinator: () => string;
   /** a private CA's PEM for an https:// coordinator */
   ca: string | null;
   attempt: string;
@@ -63,7 +64,7 @@ export class FilesClient {
     try {
       const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
       const init = { method, headers, body, signal, duplex: "half", tls } as RequestInit;
-      res = await fetch(`${coordinator}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
+      res = await fetch(`${coordinator()}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
     } catch (e) {
       if (signal?.aborted) throw e;
       // no answer at all: status 0 marks a network failure

@@ -1,5 +1,6 @@
 # kill_record FILE: ends a recorded step (executor/watchdog.ts writes FILE): its cgroups (v2 cgroup.kill, or
-# v1 member by member), its process group, and every process carrying its attempt id in its environment.
+# v1 member by member; then removed), its process group, and every process carrying its attempt id in its
+# environment.
 kill_record() {
   local k v p i
   while read -r k v; do
@@ -11,7 +12,9 @@ kill_record() {
           p=
           while read -r p; do kill -9 "$p" 2>/dev/null; done <"$v/cgroup.procs"
           [ -z "$p" ] && break
-        done ;;
+        done
+        # empty once its last members are torn down
+        for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$v" 2>/dev/null && break; sleep 0.05; done ;;
       pgid) kill -9 -- "-$v" 2>/dev/null ;;
       attempt)
         for p in $(grep -lzx "DROVER_ATTEMPT_ID=$v" /proc/[0-9]*/environ 2>/dev/null); do

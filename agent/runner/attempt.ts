@@ -18,7 +18,8 @@ import type { HookName, Hooks } from "./hooks.ts";
 export interface AttemptContext {
   agentName: string;
   workRoot: string;
-  coordinator: string;
+  /** the coordinator node connected to now */
+  coordinator: () => string;
   ca: string | null;
   agentId: () => string;
   credential: () => string;

@@ -31,6 +31,8 @@ export const runs = sqliteTable(
     number: integer("number"),
     /** what the run builds and why; null for runs stored before sources existed */
     source: json<RunSource>("source"),
+    /** the commit status state its forge last took (forges/status-notifier.ts): a restart posts any state it lacks */
+    statusPosted: text("status_posted"),
   },
   (t) => [
     index("runs_group_created").on(t.group, t.createdAt),

@@ -8,6 +8,7 @@ import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "../fleet/fleet.ts";
+import { queueTimeout } from "../engine/queue-timeout.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
 import type { Waiting } from "./queue-depth.ts";
 
@@ -102,7 +103,7 @@ export class Dispatcher implements QueueSink {
     for (const queued of [...this.queue.values()]) {
       // nothing can be placed once every slot is taken; timeouts are still checked on the periodic pump,
       // and with no agent at all each waiting task is told so
-      if (this.fleet.agents.size > 0 && !this.anyFreeSlot() && Date.now() - queued.readyAt < this.queueTimeoutMs) break;
+      if (this.fleet.agents.size > 0 && !this.anyFreeSlot() && !queueTimeout(queued.readyAt, Date.now(), this.queueTimeoutMs)) break;
       const found = this.scheduler.attempt(queued.id);
       if (!found || found.attempt.state !== "queued") {
         this.queue.delete(queued.id);
@@ -146,17 +147,13 @@ export class Dispatcher implements QueueSink {
 
   /**
    * A task no online agent could take says so instead of waiting silently, and
-   * any attempt waiting past the queue timeout fails.
+   * any attempt waiting past the queue timeout fails (the engine decides: queueTimeout).
    */
   private async unplaced(queued: AttemptRow, task: TaskRow): Promise<void> {
-    const waited = Date.now() - queued.readyAt;
-    if (waited > this.queueTimeoutMs) {
+    const timedOut = queueTimeout(queued.readyAt, Date.now(), this.queueTimeoutMs);
+    if (timedOut) {
       this.queue.delete(queued.id);
-      const ended = await this.scheduler.transition(queued.id, "queue_timeout", {
-        state: "failed",
-        error: `queue timeout: no agent took the attempt in ${Math.round(waited / 1000)} s`,
-        endedAt: Date.now(),
-      });
+      const ended = await this.scheduler.transition(queued.id, "queue_timeout", timedOut);
       if (ended) await this.onAttemptEnded(ended);
       return;
     }

@@ -25,9 +25,14 @@ export function approve(task: CommandTask | undefined, name: string, user: strin
 
 /**
  * A finished task runs again in its run: it and its dependants that did not succeed go back to
- * `notstarted` (the names returned), and a finished run is running again.
+ * `notstarted` (`tasks`, their names), and a run that had ended is running again (`run`, its new phase
+ * and result; null when it had not ended).
  */
-export function rerun(tasks: CommandTask[], name: string): Decision<string[]> {
+export function rerun(
+  run: { phase: RunPhase },
+  tasks: CommandTask[],
+  name: string,
+): Decision<{ tasks: string[]; run: { phase: "running"; result: "unknown" } | null }> {
   const task = tasks.find((t) => t.name === name);
   if (!task) return refuse("not_found", `task ${name} not found`);
   if (!FINAL_TASK_STATUSES.has(task.status)) return refuse("conflict", `task ${name} is ${task.status}`);
@@ -41,7 +46,10 @@ export function rerun(tasks: CommandTask[], name: string): Decision<string[]> {
       }
     }
   }
-  return accept(tasks.filter((t) => t.name === name || (found.has(t.name) && t.status !== "success")).map((t) => t.name));
+  return accept({
+    tasks: tasks.filter((t) => t.name === name || (found.has(t.name) && t.status !== "success")).map((t) => t.name),
+    run: FINAL_RUN_PHASES.has(run.phase) ? { phase: "running", result: "unknown" } : null,
+  });
 }
 
 /** A restart needs a run that ended; from "failed", the tasks that succeeded keep their results (the names). */

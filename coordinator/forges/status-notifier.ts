@@ -8,6 +8,8 @@ import { type RunStatus, runStatusState } from "./status-state.ts";
 export interface CommitStatusOptions {
   /** appends an event to the run (and wakes its followers) */
   appendEvent: (runId: string, kind: string, data: Record<string, unknown>) => Promise<void>;
+  /** records the state the forge took (markPosted), so a restart knows which runs still lack theirs */
+  posted: (runId: string, state: string) => Promise<void>;
   /** the run's latest forge_status event (latestStatusEvent), so a status taken after a refusal lifts it */
   lastStatusEvent: (runId: string) => Promise<StatusEventData | undefined>;
   /** the run page's URL */
@@ -46,6 +48,14 @@ export class CommitStatuses {
     });
   }
 
+  /**
+   * After a restart: posts the current state of each run whose forge has not taken it (a post that was
+   * queued or being retried when the coordinator stopped). Runs of projects without statuses post nothing.
+   */
+  resume(runs: RunRow[]): void {
+    for (const run of runs) if (run.statusPosted !== runStatusState(run).state) this.onPhase(run);
+  }
+
   /** Waits for every queued post (tests, shutdown). */
   async idle(): Promise<void> {
     while (this.chains.size) await Promise.all(this.chains.values());
@@ -78,6 +88,7 @@ export class CommitStatuses {
         retryIf: (e) => !this.superseded(run.id, state) && (!(e instanceof ForgeRefused) || e.transient),
       });
       commitStatuses.inc({ forge: target.forge, result: "taken" });
+      await this.options.posted(run.id, state).catch((err) => console.error(`[forges] run ${run.id}: recording the taken status failed:`, err));
       await this.liftRefusal(run.id, state, where.context);
     } catch (e) {
       if (this.superseded(run.id, state)) return;

@@ -57,6 +57,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     project: input.project?.name ?? null,
     number: null,
     source: input.source ?? null,
+    statusPosted: null,
   };
   const keptAttempts: AttemptRow[] = [];
   const keptSteps: StepRow[] = [];

@@ -5,7 +5,6 @@ import { chunkedInserts, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
 import { approve, type Decision, rerun, restart } from "../engine/commands.ts";
-import { FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import { stampsObjectOf } from "../logs/live-logs.ts";
 import { commandTask, type RunRow } from "./active-run.ts";
@@ -91,24 +90,25 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
   await scheduler.serial.run(async () => {
     const stored = scheduler.active.has(runId) ? undefined : await loadRun(db, runId);
     if (!scheduler.active.has(runId) && !stored) throw notFound(`run ${runId}`);
+    const runRow = stored ? stored.run : scheduler.active.get(runId)!.run;
     const taskRows = stored ? stored.tasks : [...scheduler.active.get(runId)!.tasks.values()];
-    const names = new Set(decided(rerun(taskRows.map(commandTask), taskName)));
+    const decision = decided(rerun(runRow, taskRows.map(commandTask), taskName));
+    const names = new Set(decision.tasks);
     // a finished run is tracked again only once the rerun is sure to happen: a refused one leaves it finished
     const active = stored ? scheduler.track(stored.run, stored.tasks, stored.attempts) : scheduler.active.get(runId)!;
     const reset = taskRows.filter((t) => names.has(t.name));
     const writes: BatchItem<"sqlite">[] = [];
     for (const t of reset) writes.push(db.update(tasks).set({ status: "notstarted", endedAt: null }).where(eq(tasks.id, t.id)));
     // an earlier cancel is spent: the rerun is a new request to run
-    const reopen = { phase: "running" as const, result: "unknown" as const, endedAt: null, cancelRequestedAt: null };
-    const finished = FINAL_RUN_PHASES.has(active.run.phase);
-    if (finished) writes.push(db.update(runs).set(reopen).where(eq(runs.id, runId)));
+    const reopen = decision.run && { ...decision.run, endedAt: null, cancelRequestedAt: null };
+    if (reopen) writes.push(db.update(runs).set(reopen).where(eq(runs.id, runId)));
     await writeAll(db, writes).catch((e) => {
       if (stored) scheduler.untrack(runId);
       throw e;
     });
     // memory follows the database once the batch has committed
     for (const t of reset) Object.assign(t, { status: "notstarted", endedAt: null });
-    if (finished) Object.assign(active.run, reopen);
+    if (reopen) Object.assign(active.run, reopen);
     await scheduler.appendEvent(runId, "rerun", { task: taskName });
     await scheduler.advanceRun(runId);
   });

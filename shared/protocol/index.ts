@@ -3,3 +3,4 @@ export * from "./coordinator-messages.ts";
 export * from "./log-frame.ts";
 export * from "./version.ts";
 export * from "./archive-api.ts";
+export * from "./close-codes.ts";

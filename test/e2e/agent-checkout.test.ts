@@ -23,7 +23,7 @@ afterAll(async () => {
 const url = server.createRepo("acme/site.git", { private: true });
 const other = server.createRepo("elsewhere/x.git");
 
-async function startAgent(name: string, flags: string[] = []) {
+async function startAgent(name: string, flags: string[] = [], env: Record<string, string> = {}) {
   const proc = spawnTracked(
     [
       "bun",
@@ -38,7 +38,7 @@ async function startAgent(name: string, flags: string[] = []) {
       dirs.fresh(name),
       ...flags,
     ],
-    { cwd: ROOT },
+    { cwd: ROOT, env },
   );
   const err = captureOutput(proc.stderr);
   await waitFor(`agent ${name} to connect`, () => coordinator.connected(name).then(() => true), 20_000);
@@ -131,6 +131,53 @@ test("a cancel while the checkout waits for the mirror's lock stops the attempt 
     expect(out.reports.find((r) => r.type === "step_end")).toMatchObject({ step: 0, exitCode: null, error: "cancelled" });
     expect(out.logs.get(0)).toEndWith("error: cancelled\n");
     expect(waiters()).toBe(0);
+  } finally {
+    holder.kill();
+  }
+});
+
+test("two attempts at once on one agent (capacity 2) wait for its mirror's lock and take it in turn; a mirror held too long is bypassed by a plain clone", async () => {
+  const mirrors = dirs.fresh("a4-mirrors");
+  await startAgent("a4", ["--capacity", "2", "--git-mirrors", mirrors], { DROVER_GIT_MIRROR_LOCK_MS: "30000" });
+  const one = await server.commit("acme/site.git", { "index.html": "five\n" });
+  const two = await server.commit("acme/site.git", { "index.html": "six\n" }, { branch: "other" });
+  // the lock is held for a moment when both arrive, so both wait for it, then take it one after the other
+  mkdirSync(mirrors, { recursive: true });
+  const lock = lockPath(mirrorPath(mirrors, url));
+  const brief = Bun.spawn(["flock", lock, "sleep", "1.5"], { stdout: "ignore" });
+  await waitFor("the brief holder to take the lock", () => liveProcesses(`flock ${lock} sleep 1.5`) === 1);
+  let mostWaiting = 0;
+  let watching = true;
+  const watcher = (async () => {
+    while (watching) {
+      mostWaiting = Math.max(mostWaiting, liveProcesses(`flock -x -w 30 -E 75 ${lock}`));
+      await Bun.sleep(5);
+    }
+  })();
+  const [a, b] = await Promise.all([
+    coordinator.assign("a4", assignment(spec(one), ["git rev-parse HEAD; cat index.html"])),
+    coordinator.assign("a4", assignment(spec(two, { ref: "refs/heads/other" }), ["git rev-parse HEAD; cat index.html"])),
+  ]);
+  watching = false;
+  await watcher;
+  await brief.exited;
+  expect([a.result.status, b.result.status]).toEqual(["success", "success"]);
+  expect(a.logs.get(0)).toEndWith(`${one}\nfive\n`);
+  expect(b.logs.get(0)).toEndWith(`${two}\nsix\n`);
+  expect(mostWaiting).toBe(2);
+  // the mirror both went through is sound
+  expect(Bun.spawnSync(["git", "-C", mirrorPath(mirrors, url), "fsck", "--no-progress"]).exitCode).toBe(0);
+
+  // another holder keeps the lock past the agent's bound (DROVER_GIT_MIRROR_LOCK_MS): a plain clone instead
+  await startAgent("a5", ["--git-mirrors", mirrors], { DROVER_GIT_MIRROR_LOCK_MS: "300" });
+  const holder = Bun.spawn(["flock", lock, "sleep", "30"], { stdout: "ignore" });
+  try {
+    await waitFor("the holder to take the lock", () => liveProcesses(`flock ${lock} sleep 30`) === 1);
+    await Bun.sleep(100);
+    const fallback = await coordinator.assign("a5", assignment(spec(two, { ref: "refs/heads/other" }), ["git rev-parse HEAD"]));
+    expect(fallback.result.status).toBe("success");
+    expect(fallback.logs.get(0)).toContain("checkout: the mirror is busy after 0.3 s; cloning from the remote instead\n");
+    expect(fallback.logs.get(0)).toEndWith(`${two}\n`);
   } finally {
     holder.kill();
   }

@@ -3,7 +3,7 @@ import { ADMIN_TOKEN, type Cluster, startCluster } from "../helpers/cluster.ts";
 import { type ForgeApi, startForgeApi } from "../helpers/forge-api.ts";
 import { deliver, giteaPush, gitlabPush } from "../helpers/forge-deliveries.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
-import { waitFor } from "../helpers/processes.ts";
+import { killGroup, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
 let git: GitServer;
@@ -126,6 +126,41 @@ test("a status the forge takes after refusing an earlier one lifts the run page'
     const lifted = await eventOf(runId, "forge_status", 30_000, (data) => data.error === null);
     expect(lifted).toMatchObject({ state: "success", context: "drover/recovers", error: null });
     expect(await runPage(runId)).not.toContain('data-field="forge-status"');
+  } finally {
+    forge.answer = 201;
+  }
+}, 90_000);
+
+test("a status still being retried when the coordinator stops is posted after its restart; one the forge took is not posted again", async () => {
+  // the GitLab run above: its statuses were taken, so a restart leaves them be
+  const taken = forge.requests.filter((r) => r.path.includes("/projects/acme%2Flab/statuses/")).length;
+  forge.answer = 500;
+  try {
+    const p = await project("restarted", "gitea", forge.githubUrl);
+    const push = giteaPush("refs/heads/main", "0".repeat(40), p.sha);
+    push.repository.clone_url = p.repo;
+    const runId = ((await (await deliver(p.hook_url, "gitea", "push", p.hook_secret, push)).json()) as { run: { id: string } }).run.id;
+    expect((await cluster.waitRun(runId, 60_000)).result).toBe("success");
+    const mine = () => forge.requests.filter((r) => r.path.endsWith(`/statuses/${p.sha}`) && r.body.state === "success");
+    // the forge answers 500: the success status is being retried (six tries over about 15 s) when the coordinator stops
+    await waitFor("the first try of the success status", () => mine().length >= 1);
+    const port = new URL(cluster.coordinator.url).port;
+    killGroup(cluster.coordinator.proc, "SIGTERM");
+    await cluster.coordinator.proc.exited;
+    const triesBefore = mine().length;
+    forge.answer = 201;
+    await cluster.startCoordinator({}, Number(port));
+    const after = await waitFor("the success status posted again", () => (mine().length > triesBefore ? mine() : undefined), 20_000);
+    expect(after.at(-1)!.body).toMatchObject({ context: "drover/restarted", target_url: `${cluster.coordinator.url}/runs/${runId}`, description: "Run #1 succeeded" });
+    // taken now: another restart posts it no more
+    await Bun.sleep(500);
+    killGroup(cluster.coordinator.proc, "SIGTERM");
+    await cluster.coordinator.proc.exited;
+    const settled = mine().length;
+    await cluster.startCoordinator({}, Number(port));
+    await Bun.sleep(2000);
+    expect(mine().length).toBe(settled);
+    expect(forge.requests.filter((r) => r.path.includes("/projects/acme%2Flab/statuses/")).length).toBe(taken);
   } finally {
     forge.answer = 201;
   }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../helpers/cluster.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
@@ -93,6 +93,11 @@ describe("fencing", () => {
     const run = await c.waitRun(id, 40_000);
     expect(run.result).toBe("success");
     expectNoOverlap(readMarks(file));
+    // the watchdog removed the step's cgroups too (where this machine lets the agent make them)
+    const first = (run.tasks[0]!.attempts[0] as unknown as { id: string }).id;
+    for (const base of ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/pids"].map((h) => join(h, `drover-${agent}`))) {
+      if (existsSync(base)) expect(readdirSync(base).filter((d) => d.startsWith(first))).toEqual([]);
+    }
   }, 60_000);
 
   test("an assignment an agent took up only after it went back to the queue (the agent stalled) is stopped at once", async () => {

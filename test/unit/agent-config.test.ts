@@ -54,3 +54,15 @@ test("checkout flags: mirrors under the work dir and a 10 GiB budget by default;
     /--allowed-repos wants a regular expression: .+/,
   );
 });
+
+test("--coordinator takes one URL or several separated by commas; anything but http(s) URLs is refused", () => {
+  const withCoordinator = (value: string) => parseAgentConfig(["--coordinator", value, "--token", "t", "--name", "a"], {});
+  expect(withCoordinator("http://127.0.0.1:1/").coordinators).toEqual(["http://127.0.0.1:1"]);
+  expect(withCoordinator("http://a:8080, https://b:8443/ ,http://c:8080").coordinators).toEqual([
+    "http://a:8080",
+    "https://b:8443",
+    "http://c:8080",
+  ]);
+  expect(() => withCoordinator("http://a:8080,b:8080")).toThrow('--coordinator wants http(s) URLs separated by commas, got "b:8080"');
+  expect(() => withCoordinator(",")).toThrow("--coordinator names no URL");
+});

@@ -17,12 +17,13 @@ describe("engine commands", () => {
     expect(approve(undefined, "nope", "bob")).toMatchObject({ ok: false, refusal: "not_found", message: "task nope not found" });
   });
 
-  test("rerun: the task and its dependants that did not succeed; an unknown or unfinished task is refused", () => {
+  test("rerun: the task and its dependants that did not succeed; an ended run runs again; an unknown or unfinished task is refused", () => {
     const tasks = [t("a", "failed"), t("b", "skipped", ["a"]), t("c", "success", ["a"]), t("d", "skipped", ["b"]), t("e", "success")];
-    expect(rerun(tasks, "a")).toEqual({ ok: true, value: ["a", "b", "d"] });
-    expect(rerun(tasks, "e")).toEqual({ ok: true, value: ["e"] });
-    expect(rerun(tasks, "nope")).toMatchObject({ ok: false, refusal: "not_found" });
-    expect(rerun([t("a", "running")], "a")).toMatchObject({ ok: false, refusal: "conflict" });
+    const ended = { phase: "finished" as const };
+    expect(rerun(ended, tasks, "a")).toEqual({ ok: true, value: { tasks: ["a", "b", "d"], run: { phase: "running", result: "unknown" } } });
+    expect(rerun({ phase: "running" }, tasks, "e")).toEqual({ ok: true, value: { tasks: ["e"], run: null } });
+    expect(rerun(ended, tasks, "nope")).toMatchObject({ ok: false, refusal: "not_found" });
+    expect(rerun(ended, [t("a", "running")], "a")).toMatchObject({ ok: false, refusal: "conflict" });
   });
 
   test("restart: only an ended run; from failed, the tasks that succeeded are kept", () => {

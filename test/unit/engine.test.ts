@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { advance } from "../../coordinator/engine/advance.ts";
+import { queueTimeout } from "../../coordinator/engine/queue-timeout.ts";
 import type { Condition, EngineAttempt, EngineInput, EngineTask, TaskStatus } from "../../coordinator/engine/types.ts";
 
 const task = (name: string, level: number, depends: [string, Condition[]][] = [], extra: Partial<EngineTask> = {}): EngineTask => ({
@@ -74,6 +75,12 @@ describe("engine", () => {
     const out = advance(input([task("a", 0, [], { status: "running", retries: 3 })], [timedOut]));
     expect(out.actions).toEqual([]);
     expect(statuses(out.tasks)).toEqual({ a: "failed" });
+  });
+
+  test("the queue timeout is the engine's decision on the clock it is given: past readyAt + timeout it fails the attempt", () => {
+    expect(queueTimeout(1_000, 1_000 + 5_000, 5_000)).toBeNull();
+    expect(queueTimeout(1_000, 1_000 + 5_001, 5_000)).toEqual({ state: "failed", error: "queue timeout: no agent took the attempt in 5 s", endedAt: 6_001 });
+    expect(queueTimeout(1_000, 61_000, 5_000)?.error).toBe("queue timeout: no agent took the attempt in 60 s");
   });
 
   test("cancel stops running attempts and cancels what has not started", () => {

@@ -28,7 +28,7 @@ test("a save_cache the coordinator answers with stored: false before reading the
     // more than one frame, so the body is still being read when the answer comes
     writeFileSync(join(dir, "d", "f"), crypto.getRandomValues(new Uint8Array(64 * 1024)).join(","));
     const lines: string[] = [];
-    const files = new FilesClient({ coordinator: `http://127.0.0.1:${server.port}`, ca: null, attempt: "a1", agentId: () => "agent", credential: () => "t" });
+    const files = new FilesClient({ coordinator: () => `http://127.0.0.1:${server.port}`, ca: null, attempt: "a1", agentId: () => "agent", credential: () => "t" });
     await saveCache({ key: "same-key", paths: ["d"] }, { dir, step: 0, keys: { dir, arch: "amd64", env: {} }, files, kept: new KeptWorkspaces(join(dir, "kept"), 0), log: (l) => lines.push(l) });
     expect(puts).toEqual(["/agent/v1/attempts/a1/caches/same-key"]);
     expect(lines).toEqual(["cache same-key was saved by another task meanwhile, not stored"]);
