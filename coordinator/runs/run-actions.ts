@@ -44,7 +44,8 @@ export function cancelRun(scheduler: Scheduler, runId: string): Promise<void> {
 /**
  * A new run of the same pipeline, group, variables and workspace. From "failed",
  * tasks that succeeded keep their results, logs and archives (the same objects)
- * and only the others run again. The original run is left as it was.
+ * and only the others run again. The original run is left as it was. When the
+ * store lost the workspace or a kept archive, the new run ends in `setuperror`.
  */
 export async function restartRun(
   db: Db,
@@ -63,6 +64,9 @@ export async function restartRun(
     if (attempt) kept.set(task.name, { attempt, steps: await loadSteps(db, attempt.id) });
   }
   const { run } = stored;
+  // what the new run's tasks set up from: the uploaded workspace, and the archives the kept tasks saved
+  const needed = [run.workspace, ...[...kept.values()].flatMap((k) => k.steps.map((s) => s.archiveObject))];
+  const gone = await registry.missing(needed.filter((key): key is string => !!key));
   const created = await createRun(
     db,
     scheduler,
@@ -77,6 +81,7 @@ export async function restartRun(
       project: run.projectId && run.project ? { id: run.projectId, name: run.project } : null,
       source: run.source,
       skip: new Map(stored.tasks.filter((t) => t.status === "skipped" && isUnchangedSkip(t.statusMessage)).map((t) => [t.name, t.statusMessage!])),
+      setupError: gone.length ? `cannot be set up: the object store no longer has ${gone.join(", ")} (of run ${runId})` : null,
     },
     kept,
   );
