@@ -2,6 +2,7 @@ import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { DroverError } from "../../shared/errors.ts";
+import { stampsStream } from "../../shared/protocol/index.ts";
 import { attempts, steps, tasks } from "../db/schema.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
@@ -17,6 +18,7 @@ const LogQuery = z.object({
     .transform(Number)
     .optional(),
   follow: z.string().optional(),
+  timestamps: z.enum(["1", "true"], { message: "timestamps is 1 or true" }).optional(),
 });
 
 export const logRoutes = new Hono<AppEnv>();
@@ -24,7 +26,7 @@ export const logRoutes = new Hono<AppEnv>();
 logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async (c) => {
   const services = c.get("services");
   const { id, task: taskName, index } = c.req.param();
-  const { attempt: number } = parseQuery(c, LogQuery);
+  const { attempt: number, timestamps } = parseQuery(c, LogQuery);
   if (!/^\d{1,6}$/.test(index)) throw new DroverError("bad_request", `step ${index} is not a step index (0, 1, 2…)`);
   const step = Number(index);
   const [task] = await services.db
@@ -44,9 +46,10 @@ logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async 
     .from(steps)
     .where(and(eq(steps.attemptId, attempt.id), eq(steps.index, step)));
   if (!known) throw notFound(`step ${step} of task ${taskName}`);
-  const key = { run: id, attempt: attempt.id, step };
+  // the step's timestamps stream instead of its log: `offset ms` lines, see STAMPS_STREAM
+  const key = { run: id, attempt: attempt.id, step: timestamps ? stampsStream(step) : step };
   // a running step's log is written on the node its agent is connected to
-  const elsewhere = await logFromOtherNode(services, key, c.req.raw);
+  const elsewhere = await logFromOtherNode(services, key, step, c.req.raw);
   if (elsewhere) return elsewhere;
   if (c.req.header(FORWARDED_HEADER) && !services.logs.live(key)) throw notFound(`a live log of step ${step} on this node`);
   const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";

@@ -12,16 +12,22 @@ const ASK_TIMEOUT_MS = 2000;
 
 /**
  * A step's log that is being written on another node (the one its agent is connected to): that node's answer,
- * streamed through, or null when no other node has it live. Logs move to the shared object store when their
- * step ends, so only a running step's log is asked for elsewhere.
+ * streamed through, or null when no other node has it live. `key` is the live stream (the log, or its
+ * timestamps), `step` the step's index. Logs move to the shared object store when their step ends, so
+ * only a running step's log is asked for elsewhere.
  */
-export async function logFromOtherNode(services: Services, key: LogKey, request: Request): Promise<Response | null> {
+export async function logFromOtherNode(
+  services: Services,
+  key: LogKey,
+  step: number,
+  request: Request,
+): Promise<Response | null> {
   if (request.headers.has(FORWARDED_HEADER) || services.logs.live(key)) return null;
-  const [step] = await services.db
+  const [row] = await services.db
     .select({ logObject: steps.logObject })
     .from(steps)
-    .where(and(eq(steps.attemptId, key.attempt), eq(steps.index, key.step)));
-  if (!step || step.logObject) return null;
+    .where(and(eq(steps.attemptId, key.attempt), eq(steps.index, step)));
+  if (!row || row.logObject) return null;
   const now = Date.now();
   const others = (await listNodes(services.db)).filter(
     (n) => n.id !== services.cluster.id && n.lastSeenAt > now - 3 * services.cluster.beatMs,
