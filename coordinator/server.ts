@@ -117,6 +117,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const gcTimer = setInterval(
     () => {
       if (member.holds("gc")) background("gc", collectAll({ db, registry, retention: config.retention }));
+      // each node has its own mirrors: a project deleted through another node leaves this one's behind
+      background("mirrors", projects.pruneMirrors());
     },
     config.gcIntervalMs,
   );
@@ -181,6 +183,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   publicUrl = config.publicUrl ?? `http://${config.host}:${server.port}`;
   listenUrl = `${config.tls ? "https" : "http"}://${config.host}:${server.port}`;
   await member.join();
+  background("mirrors", projects.pruneMirrors());
   // statuses a stop left unposted (queued, or being retried) go out again, now the run pages' URL is known
   background("commit statuses", recentProjectRuns(db).then((rows) => statuses.resume(rows)));
   return {

@@ -45,7 +45,8 @@ export function advance({ run, tasks, attempts }: EngineInput): EngineOutput {
     if (FINAL_TASK_STATUSES.has(task.status)) continue;
     const history = attemptsByTask.get(task.id) ?? [];
     const latest = history.at(-1);
-    if (run.cancelRequested) {
+    // a run that cannot be set up stops as a cancelled one does: nothing more starts, what runs is stopped
+    if (run.cancelRequested || run.setupError) {
       if (latest && ACTIVE_ATTEMPT_STATES.has(latest.state)) {
         if (!latest.cancelRequested) actions.push({ type: "cancel_attempt", attemptId: latest.id });
       } else {
@@ -71,13 +72,13 @@ export function advance({ run, tasks, attempts }: EngineInput): EngineOutput {
 
   const nextRun = { ...run };
   if (ordered.every((t) => FINAL_TASK_STATUSES.has(t.status))) {
-    nextRun.phase = run.cancelRequested ? "cancelled" : "finished";
-    nextRun.result = runResult(ordered);
+    nextRun.phase = run.setupError ? "setuperror" : run.cancelRequested ? "cancelled" : "finished";
+    nextRun.result = run.setupError ? "error" : runResult(ordered);
   } else if (run.phase === "queued") {
     nextRun.phase = "running";
   }
   if (nextRun.phase !== run.phase || nextRun.result !== run.result) {
-    events.push({ kind: "run", phase: nextRun.phase, result: nextRun.result });
+    events.push({ kind: "run", phase: nextRun.phase, result: nextRun.result, ...(nextRun.phase === "setuperror" && { error: run.setupError! }) });
   }
   return { run: nextRun, tasks: ordered, actions, events };
 }

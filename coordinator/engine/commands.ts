@@ -66,10 +66,14 @@ interface GroupRun {
 
 /**
  * Group admission: with a concurrency limit, a group's runs start in FIFO (run id) order as slots free
- * up; a run whose cancel was asked needs no slot (it ends without starting).
+ * up; a run whose cancel was asked, or that cannot be set up, needs no slot (it ends without starting).
  */
-export function admitted(run: GroupRun & { cancelRequested: boolean }, others: Iterable<GroupRun>, limit: number | undefined): boolean {
-  if (run.phase !== "queued" || run.cancelRequested || limit === undefined) return true;
+export function admitted(
+  run: GroupRun & { cancelRequested: boolean; setupError?: string | null },
+  others: Iterable<GroupRun>,
+  limit: number | undefined,
+): boolean {
+  if (run.phase !== "queued" || run.cancelRequested || run.setupError || limit === undefined) return true;
   let running = 0;
   for (const other of others) {
     if (other.group !== run.group || other.id === run.id) continue;

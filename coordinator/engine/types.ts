@@ -9,6 +9,8 @@ export interface EngineRun {
   phase: RunPhase;
   result: RunResult;
   cancelRequested: boolean;
+  /** why the run cannot be set up (its workspace archive is gone): it stops as a cancel would and ends in `setuperror` */
+  setupError: string | null;
 }
 
 export interface EngineTask {
@@ -45,7 +47,7 @@ export type EngineAction =
   | { type: "cancel_attempt"; attemptId: string };
 
 export type EngineEvent =
-  | { kind: "run"; phase: RunPhase; result: RunResult }
+  | { kind: "run"; phase: RunPhase; result: RunResult; error?: string }
   | { kind: "task"; task: string; status: TaskStatus; message?: string };
 
 export interface EngineOutput {

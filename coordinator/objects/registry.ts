@@ -59,6 +59,12 @@ export class ObjectRegistry {
     await this.db.delete(objectOwners).where(where);
   }
 
+  /** The keys whose bytes the store no longer has (lost outside Drover: a wiped disk or bucket). */
+  async missing(keys: string[]): Promise<string[]> {
+    const found = await Promise.all(keys.map(async (key) => ((await this.store.stat(key)) ? null : key)));
+    return found.filter((key): key is string => key !== null);
+  }
+
   /**
    * Deletes objects nobody owns that are older than `olderThan`: bytes first, then
    * the row, so a crash in between leaves a row to retry, never a dangling reference.

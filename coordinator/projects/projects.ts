@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { asc, eq } from "drizzle-orm";
 import { DroverError } from "../../shared/errors.ts";
@@ -84,13 +84,30 @@ export class Projects {
   async remove(name: string): Promise<boolean> {
     const [gone] = await this.db.delete(projects).where(eq(projects.name, name)).returning({ id: projects.id });
     if (!gone) return false;
-    const mirror = this.mirrors.get(gone.id);
-    this.mirrors.delete(gone.id);
-    this.accessCache.delete(gone.id);
-    // after whatever the mirror is doing now, so a fetch in progress does not write into a removed dir
-    const removeDir = async () => rmSync(join(this.mirrorRoot, `${gone.id}.git`), { recursive: true, force: true });
-    await (mirror ? mirror.exclusive(removeDir) : removeDir());
+    await this.dropMirror(gone.id);
     return true;
+  }
+
+  /**
+   * Removes the mirrors under this node's data dir whose project is gone: deleted through another node of a
+   * cluster, or while a removal here was cut short. Answers the project ids whose mirrors went.
+   */
+  async pruneMirrors(): Promise<string[]> {
+    const ids = existsSync(this.mirrorRoot) ? readdirSync(this.mirrorRoot).filter((n) => n.endsWith(".git")).map((n) => n.slice(0, -4)) : [];
+    if (ids.length === 0) return [];
+    const known = new Set((await this.db.select({ id: projects.id }).from(projects)).map((r) => r.id));
+    const gone = ids.filter((id) => !known.has(id));
+    for (const id of gone) await this.dropMirror(id);
+    return gone;
+  }
+
+  /** Forgets a project's mirror and removes its dir, after whatever the mirror is doing now (a fetch does not write into a removed dir). */
+  private async dropMirror(id: string): Promise<void> {
+    const mirror = this.mirrors.get(id);
+    this.mirrors.delete(id);
+    this.accessCache.delete(id);
+    const removeDir = async () => rmSync(join(this.mirrorRoot, `${id}.git`), { recursive: true, force: true });
+    await (mirror ? mirror.exclusive(removeDir) : removeDir());
   }
 
   /** The secret forges sign deliveries with (GitLab sends it as its token). */

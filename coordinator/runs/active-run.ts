@@ -29,6 +29,7 @@ export function engineInput(active: ActiveRun, now: number): EngineInput {
       phase: active.run.phase,
       result: active.run.result,
       cancelRequested: active.run.cancelRequestedAt !== null,
+      setupError: active.run.error,
     },
     tasks: [...active.tasks.values()].map((t) => ({
       id: t.id,

@@ -23,6 +23,8 @@ export interface NewRun {
   source?: RunSource | null;
   /** tasks that start out skipped, with the reason (a `changed:` filter no changed file matched) */
   skip?: ReadonlyMap<string, string>;
+  /** why the run cannot be set up (restarted without its workspace archive): the engine ends it in `setuperror` */
+  setupError?: string | null;
   /** the pipeline already parsed from `pipeline`, so it is not parsed twice */
   parsed?: Pipeline;
 }
@@ -48,7 +50,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     cacheGroup: parsed.pipeline.cacheGroup ?? null,
     phase: "queued",
     result: "unknown",
-    error: null,
+    error: input.setupError ?? null,
     cancelRequestedAt: null,
     createdAt: now,
     startedAt: null,

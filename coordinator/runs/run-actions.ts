@@ -6,6 +6,7 @@ import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
 import { approve, type Decision, rerun, restart } from "../engine/commands.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
+import { stampsObjectOf } from "../logs/live-logs.ts";
 import { commandTask, type RunRow } from "./active-run.ts";
 import { isUnchangedSkip } from "../projects/filter.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
@@ -43,7 +44,8 @@ export function cancelRun(scheduler: Scheduler, runId: string): Promise<void> {
 /**
  * A new run of the same pipeline, group, variables and workspace. From "failed",
  * tasks that succeeded keep their results, logs and archives (the same objects)
- * and only the others run again. The original run is left as it was.
+ * and only the others run again. The original run is left as it was. When the
+ * store lost the workspace or a kept archive, the new run ends in `setuperror`.
  */
 export async function restartRun(
   db: Db,
@@ -62,6 +64,9 @@ export async function restartRun(
     if (attempt) kept.set(task.name, { attempt, steps: await loadSteps(db, attempt.id) });
   }
   const { run } = stored;
+  // what the new run's tasks set up from: the uploaded workspace, and the archives the kept tasks saved
+  const needed = [run.workspace, ...[...kept.values()].flatMap((k) => k.steps.map((s) => s.archiveObject))];
+  const gone = await registry.missing(needed.filter((key): key is string => !!key));
   const created = await createRun(
     db,
     scheduler,
@@ -76,6 +81,7 @@ export async function restartRun(
       project: run.projectId && run.project ? { id: run.projectId, name: run.project } : null,
       source: run.source,
       skip: new Map(stored.tasks.filter((t) => t.status === "skipped" && isUnchangedSkip(t.statusMessage)).map((t) => [t.name, t.statusMessage!])),
+      setupError: gone.length ? `cannot be set up: the object store no longer has ${gone.join(", ")} (of run ${runId})` : null,
     },
     kept,
   );
@@ -117,7 +123,7 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
 async function shareKeptObjects(db: Db, registry: ObjectRegistry, original: RunRow, newRunId: string, kept: KeptResults) {
   const keys: string[] = original.workspace ? [original.workspace] : [];
   for (const { steps } of kept.values()) {
-    for (const s of steps) keys.push(...[s.logObject, s.archiveObject].filter((k): k is string => !!k));
+    for (const s of steps) keys.push(...[s.logObject, s.logObject && stampsObjectOf(s.logObject), s.archiveObject].filter((k): k is string => !!k));
   }
   const keptAttempts = [...kept.values()].map((k) => k.attempt.id);
   const carried = keptAttempts.length

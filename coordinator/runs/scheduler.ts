@@ -115,7 +115,7 @@ export class Scheduler {
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
     if (!active) return;
-    const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null };
+    const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
     if (!admitted(run, [...this.active.values()].map((a) => a.run), this.groupLimits.get(run.group))) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));

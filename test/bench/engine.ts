@@ -78,7 +78,7 @@ function midRun(cancelRequested = false): EngineInput {
   }
   // Storage order is not the engine's order: it sorts (level, name) itself.
   tasks.sort(() => rnd() - 0.5);
-  return { run: { id: "run", phase: "running", result: "unknown", cancelRequested }, tasks, attempts, now: Date.now() };
+  return { run: { id: "run", phase: "running", result: "unknown", cancelRequested, setupError: null }, tasks, attempts, now: Date.now() };
 }
 
 function median(fn: () => unknown): number {

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
+import { failover } from "./failover.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
@@ -16,7 +17,7 @@ import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
 import { webhook } from "./webhook.ts";
 
-const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, checkoutBench, sandbox];
+const benchmarks: Benchmark[] = [engine, dispatch, log, throughput, history, fleet, storage, webhook, checkoutBench, sandbox, failover];
 const RESULTS = join(import.meta.dir, "results.json");
 
 const names = process.argv.slice(2);

@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ADMIN_TOKEN, type Cluster, type Coordinator, type RunView, startCluster } from "../helpers/cluster.ts";
-import { clusterView, startNodes } from "../helpers/nodes.ts";
+import { clusterView, registrations, startNodes } from "../helpers/nodes.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
-/** The nodes an agent registered with, in order, from its log. */
-const registrations = (output: string) => [...output.matchAll(/registered as \S+ \(\S+\) with (\S+)/g)].map((m) => m[1]!);
 
 /** An agent given three coordinators moves to another when its node is killed or drained. */
 describe("an agent given several coordinators", () => {

@@ -3,6 +3,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../helpers/cluster.ts";
 import { waitFor } from "../helpers/processes.ts";
+import { deliver, giteaPush } from "../helpers/forge-deliveries.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
 import { leakCheckScript, sampleCmdlines, tokenForms } from "../helpers/token-leaks.ts";
 
@@ -11,6 +12,7 @@ import { leakCheckScript, sampleCmdlines, tokenForms } from "../helpers/token-le
 let cluster: Cluster;
 let server: GitServer;
 let repo: string;
+let hook: { hook_url: string; hook_secret: string };
 
 type Run = { id: string; source: { sha: string } };
 
@@ -20,8 +22,12 @@ beforeAll(async () => {
   cluster = await startCluster();
   await cluster.startAgent("m1");
   await cluster.startAgent("m2");
-  const created = await cluster.api("POST", "/api/v1/projects", { name: "shop", repo: { url: repo, forge: "gitea", credentials: server.token } });
+  const created = await cluster.api<{ hook_url: string; hook_secret: string }>("POST", "/api/v1/projects", {
+    name: "shop",
+    repo: { url: repo, forge: "gitea", credentials: server.token },
+  });
   expect(created.status).toBe(201);
+  hook = created.body;
 }, 60_000);
 afterAll(async () => {
   await cluster?.stop();
@@ -123,4 +129,34 @@ test("a project deleted while its run waits: a task that would check out fails s
   expect(build.attempts[0]).toMatchObject({ agentId: null, error: `project gone was deleted: its repository is gone, so the commit ${sha.slice(0, 12)} cannot be checked out` });
   expect(view.tasks.find((t) => t.name === "wait")!.status).toBe("success");
   expect(await cluster.log(res.body.id, "wait", 0)).toBe("no checkout\n");
+}, 90_000);
+
+test("a pushed delivery's changed: skips the tasks whose files it did not touch; a dependant that takes on_skipped still runs", async () => {
+  const pipeline = `tasks:
+  docs:
+    changed: ['docs/**']
+    steps: [ { run: cat docs/index.md } ]
+  web:
+    changed: 'web/**'
+    steps: [ { run: cat web/app.js } ]
+  after-docs:
+    depends: { docs: [on_success, on_skipped] }
+    checkout: false
+    steps: [ { run: echo after } ]
+  needs-docs:
+    depends: [docs]
+    steps: [ { run: echo never } ]
+`;
+  const before = await server.commit("acme/shop.git", { ".drover.yml": pipeline, "docs/index.md": "docs 1\n", "web/app.js": "web 1\n" }, { branch: "changes" });
+  const after = await server.commit("acme/shop.git", { "web/app.js": "web 2\n" }, { branch: "changes", message: "web only" });
+  const push = giteaPush("refs/heads/changes", before, after, "web only");
+  push.repository.clone_url = repo;
+  const res = await deliver(hook.hook_url, "gitea", "push", hook.hook_secret, push, "changes-1");
+  expect(res.status).toBe(201);
+  const runId = ((await res.json()) as { run: { id: string } }).run.id;
+  const view = await cluster.waitRun(runId, 60_000);
+  expect(view.result).toBe("success");
+  const byName = Object.fromEntries(view.tasks.map((t) => [t.name, t.status]));
+  expect(byName).toEqual({ docs: "skipped", web: "success", "after-docs": "success", "needs-docs": "skipped" });
+  expect(await cluster.log(runId, "web", 0)).toEndWith("web 2\n");
 }, 90_000);

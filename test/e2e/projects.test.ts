@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { type GitServer, startGitServer } from "../helpers/git-server.ts";
 import { startJsonReceiver } from "../helpers/json-receiver.ts";
-import { spawnTracked, waitFor } from "../helpers/processes.ts";
+import { killGroup, spawnTracked, waitFor } from "../helpers/processes.ts";
 
 let cluster: Cluster;
 let server: GitServer;
@@ -157,6 +157,20 @@ describe("projects", () => {
     expect((await cluster.api("DELETE", "/api/v1/projects/wrong-token")).status).toBe(200);
     expect((await cluster.api("GET", "/api/v1/projects/wrong-token")).status).toBe(404);
     await waitFor("its mirror to go", () => readdirSync(join(cluster.dir, "data", "mirrors")).length === 1);
+  }, 60_000);
+
+  test("a mirror whose project is gone (deleted through another node, or a removal cut short) is removed at a restart", async () => {
+    const mirrors = join(cluster.dir, "data", "mirrors");
+    const [kept] = readdirSync(mirrors);
+    const orphan = join(mirrors, "01JORPHANED0000000000000000.git");
+    mkdirSync(orphan);
+    writeFileSync(join(orphan, "HEAD"), "ref: refs/heads/main\n");
+    const port = new URL(cluster.coordinator.url).port;
+    killGroup(cluster.coordinator.proc, "SIGTERM");
+    await cluster.coordinator.proc.exited;
+    await cluster.startCoordinator({}, Number(port));
+    await waitFor("the orphaned mirror to go", () => !existsSync(orphan));
+    expect(readdirSync(mirrors)).toEqual([kept!]);
   }, 60_000);
 });
 

@@ -228,6 +228,9 @@ describe("the webhook receiver", () => {
     expect(runs.filter((r) => [bare, broken].includes(String(r.source.sha)))).toEqual([]);
     // main builds again once its pipeline is back
     await git.commit("acme/app.git", { ".drover.yml": PIPELINE }, { message: "pipeline back" });
+    // the pipeline is read at the pushed commit, not at the branch's head: the broken commit stays broken
+    const again = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", bare, broken, "typo"), "np-3");
+    expect(await again.json()).toMatchObject({ outcome: "invalid_pipeline", run: null });
   }, 60_000);
 });
 

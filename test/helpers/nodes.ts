@@ -28,3 +28,6 @@ export async function clusterView(node: Coordinator): Promise<ClusterView> {
   if (res.status !== 200) throw new Error(`GET /api/v1/cluster on ${node.url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as ClusterView;
 }
+
+/** The nodes an agent registered with, in order, from its log. */
+export const registrations = (output: string) => [...output.matchAll(/registered as \S+ \(\S+\) with (\S+)/g)].map((m) => m[1]!);

@@ -17,7 +17,7 @@ const task = (name: string, level: number, depends: [string, Condition[]][] = []
   ...extra,
 });
 const input = (tasks: EngineTask[], attempts: EngineAttempt[] = [], cancel = false): EngineInput => ({
-  run: { id: "r", phase: "running", result: "unknown", cancelRequested: cancel },
+  run: { id: "r", phase: "running", result: "unknown", cancelRequested: cancel, setupError: null },
   tasks,
   attempts,
   now: 0,
@@ -81,6 +81,20 @@ describe("engine", () => {
     expect(queueTimeout(1_000, 1_000 + 5_000, 5_000)).toBeNull();
     expect(queueTimeout(1_000, 1_000 + 5_001, 5_000)).toEqual({ state: "failed", error: "queue timeout: no agent took the attempt in 5 s", endedAt: 6_001 });
     expect(queueTimeout(1_000, 61_000, 5_000)?.error).toBe("queue timeout: no agent took the attempt in 60 s");
+  });
+
+  test("a run that cannot be set up stops what runs, starts nothing, and ends in setuperror with result error and why", () => {
+    const broken = (attempts: EngineAttempt[]) => {
+      const i = input([task("a", 0, [], { status: "running" }), task("b", 1, [["a", ["on_success"]]])], attempts);
+      return advance({ ...i, run: { ...i.run, setupError: "gone" } });
+    };
+    const stopping = broken([attempt("a", 1, "running")]);
+    expect(stopping.actions).toEqual([{ type: "cancel_attempt", attemptId: "a-a-1" }]);
+    expect(stopping.run.phase).toBe("running");
+    const ended = broken([attempt("a", 1, "stopped")]);
+    expect(statuses(ended.tasks)).toEqual({ a: "stopped", b: "cancelled" });
+    expect(ended.run).toMatchObject({ phase: "setuperror", result: "error" });
+    expect(ended.events.at(-1)).toEqual({ kind: "run", phase: "setuperror", result: "error", error: "gone" });
   });
 
   test("cancel stops running attempts and cancels what has not started", () => {
