@@ -206,6 +206,10 @@ describe("the webhook receiver", () => {
     const mrLog = await cluster.log(gitlabDelivery.run!.id, "show", 0);
     expect(mrLog).toContain(`checkout: ${repo} at ${mrHead} (refs/merge-requests/5/head) into the work dir\n`);
     expect(mrLog).toContain(`sha=${mrHead} head=${mrHead}\n`);
+    // the same merge request delivered to the github project: the ref GitLab named is the one fetched
+    const toApp = (await (await deliver(hookUrl, "gitlab", "Merge Request Hook", secret, mr, "gl-3")).json()) as Delivery;
+    expect((await cluster.waitRun(toApp.run!.id, 60_000)).result).toBe("success");
+    expect(await cluster.log(toApp.run!.id, "show", 0)).toContain(`checkout: ${repo} at ${mrHead} (refs/merge-requests/5/head) into the work dir\n`);
   }, 120_000);
 
   test("a push whose commit has no pipeline file, or an invalid one, starts nothing; the delivery says file:line:col", async () => {
@@ -262,7 +266,7 @@ test("/metrics counts deliveries by forge and outcome", async () => {
   const count = (labels: string) => Number(new RegExp(`^drover_webhook_deliveries_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
   expect(count('forge="github",outcome="refused"')).toBe(3);
   expect(count('forge="github",outcome="duplicate"')).toBe(2);
-  expect(count('forge="gitlab",outcome="created"')).toBe(1);
+  expect(count('forge="gitlab",outcome="created"')).toBe(2);
   expect(count('forge="unknown",outcome="invalid"')).toBe(1);
 });
 
