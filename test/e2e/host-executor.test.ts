@@ -253,6 +253,21 @@ ${escapes(tag, "/tmp")}`;
     90_000,
   );
 
+  test.skipIf(!root)(
+    "an unprivileged agent killed with kill -9 leaves its step to the watchdog, which ends the escapees that cleared their environment too",
+    async () => {
+      const agent = await startUnprivileged();
+      const tag = `orphaned${Date.now()}`;
+      await unprivilegedRun(`${escapes(tag, "/tmp", "env -i ", 60)}\nsleep 120`);
+      await waitFor("the escapees", () => liveProcesses(`/tmp/${tag}-`) >= 3, 20_000);
+      // the last test of the unprivileged agent: it is gone after this
+      process.kill(agent.pid, "SIGKILL");
+      // the watchdog acts once the lease (15 s by default) has lapsed
+      await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 25_000);
+    },
+    60_000,
+  );
+
   test("the agent's environment never reaches a step", async () => {
     const id = await cluster.submit("tasks:\n  t:\n    steps:\n      - run: env | cut -d= -f1 | sort\n");
     await cluster.waitRun(id);
