@@ -4,6 +4,9 @@ import { logChunkFrame, setLogChunkOffset } from "../../shared/protocol/index.ts
 /** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
 const WINDOW_BYTES = 32 * 1024 * 1024;
 const READ_BYTES = 256 * 1024;
+/** Reads closer together than this share the earlier one's timestamp: the stamps stay a small fraction of the log. */
+const STAMP_EVERY_MS = 10;
+const encoder = new TextEncoder();
 
 export interface LogSender {
   /**
@@ -31,6 +34,7 @@ export class StepLog {
   private drained: (() => void) | null = null;
   private frame: { frame: Uint8Array; data: Uint8Array } | null = null;
   private closed = false;
+  private stampedAt = 0;
 
   constructor(
     private readonly attempt: string,
@@ -38,14 +42,25 @@ export class StepLog {
     private readonly path: string,
     private readonly sender: LogSender,
     external = false,
+    /** where this log records when its lines were read (its timestamps stream); none for that stream itself */
+    readonly stamps: StepLog | null = null,
   ) {
     this.fd = openSync(path, external ? "r" : "w+");
   }
 
   /** The step's process wrote up to `size`: send now if nothing is in flight, else on the next ack. */
   grew(size: number): void {
+    if (this.stamps && size > this.written) this.stamp();
     this.written = size;
     if (this.sent === this.acked) this.pump();
+  }
+
+  /** Every line starting in the bytes just read (from `written` on) began by now: one record for the read. */
+  private stamp(): void {
+    const now = Date.now();
+    if (now - this.stampedAt < STAMP_EVERY_MS) return;
+    this.stampedAt = now;
+    this.stamps!.write(encoder.encode(`${this.written} ${now}\n`));
   }
 
   /** Spools bytes (redacted output); they go out as the step's own output does. */
@@ -92,10 +107,11 @@ export class StepLog {
   /** The step ended: resolves once the coordinator holds every byte. */
   end(): Promise<void> {
     this.ended = true;
-    return new Promise((resolve) => {
+    const drained = new Promise<void>((resolve) => {
       this.drained = resolve;
       this.checkDrained();
     });
+    return this.stamps ? Promise.all([drained, this.stamps.end()]).then(() => {}) : drained;
   }
 
   private checkDrained(): void {
@@ -108,6 +124,8 @@ export class StepLog {
   }
 
   close(): void {
+    // closed once drained, and again when its attempt goes: the fd number may be another file's by then
+    if (this.closed) return;
     this.closed = true;
     try {
       closeSync(this.fd);

@@ -2,7 +2,7 @@ import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
-import type { Assignment, Report } from "../../shared/protocol/index.ts";
+import { type Assignment, type Report, stampsStream } from "../../shared/protocol/index.ts";
 import { extractArchive } from "../archive/extract.ts";
 import { type CheckoutOptions, checkout } from "../checkout/checkout.ts";
 import type { KeptWorkspaces } from "../archive/kept.ts";
@@ -187,7 +187,8 @@ export class AttemptRunner {
       if (post?.error && outcome.status === "success") outcome = { status: "failed", exitCode: null, error: post.error };
     }
     await log.end();
-    await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), ...step, logSize: log.written });
+    const stampsSize = log.stamps?.written;
+    await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), ...step, logSize: log.written, stampsSize });
     return outcome ?? { status: "success", exitCode: 0, error: null };
   }
 
@@ -249,12 +250,15 @@ export class AttemptRunner {
   /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
   private newLog(index: number, outputPath?: string): StepLog {
     const path = outputPath ?? this.spoolPath(index, "log");
-    const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, outputPath !== undefined);
+    const stamps = new StepLog(this.assignment.attempt, stampsStream(index), this.spoolPath(index, "stamps"), this.ctx.sender);
+    const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, outputPath !== undefined, stamps);
+    // acks and resumes find either stream by its number
     this.logs.set(index, log);
+    this.logs.set(stamps.step, stamps);
     return log;
   }
 
-  private spoolPath(index: number | string, kind: "out" | "log"): string {
+  private spoolPath(index: number | string, kind: "out" | "log" | "stamps"): string {
     return join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${kind}`);
   }
 

@@ -2,11 +2,13 @@ import { and, desc, eq } from "drizzle-orm";
 import { Hono } from "hono";
 import { z } from "zod";
 import { DroverError } from "../../shared/errors.ts";
+import { stampsStream } from "../../shared/protocol/index.ts";
 import { attempts, steps, tasks } from "../db/schema.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { logStream } from "../runs/log-follow.ts";
+import { FORWARDED_HEADER, logFromOtherNode } from "../cluster/log-forward.ts";
 import { parseQuery } from "./validate.ts";
 
 const LogQuery = z.object({
@@ -16,6 +18,7 @@ const LogQuery = z.object({
     .transform(Number)
     .optional(),
   follow: z.string().optional(),
+  timestamps: z.enum(["1", "true"], { message: "timestamps is 1 or true" }).optional(),
 });
 
 export const logRoutes = new Hono<AppEnv>();
@@ -23,7 +26,7 @@ export const logRoutes = new Hono<AppEnv>();
 logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async (c) => {
   const services = c.get("services");
   const { id, task: taskName, index } = c.req.param();
-  const { attempt: number } = parseQuery(c, LogQuery);
+  const { attempt: number, timestamps } = parseQuery(c, LogQuery);
   if (!/^\d{1,6}$/.test(index)) throw new DroverError("bad_request", `step ${index} is not a step index (0, 1, 2…)`);
   const step = Number(index);
   const [task] = await services.db
@@ -43,8 +46,14 @@ logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async 
     .from(steps)
     .where(and(eq(steps.attemptId, attempt.id), eq(steps.index, step)));
   if (!known) throw notFound(`step ${step} of task ${taskName}`);
+  // the step's timestamps stream instead of its log: `offset ms` lines, see STAMPS_STREAM
+  const key = { run: id, attempt: attempt.id, step: timestamps ? stampsStream(step) : step };
+  // a running step's log is written on the node its agent is connected to
+  const elsewhere = await logFromOtherNode(services, key, step, c.req.raw);
+  if (elsewhere) return elsewhere;
+  if (c.req.header(FORWARDED_HEADER) && !services.logs.live(key)) throw notFound(`a live log of step ${step} on this node`);
   const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
-  const body = logStream(services, { run: id, attempt: attempt.id, step }, follow);
+  const body = logStream(services, key, follow);
   const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
   // a followed log is not compressed: gzip would hold lines back until its buffer fills
   if (!follow && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {

@@ -5,6 +5,7 @@ import {
   agentMessageSchema,
   type CoordinatorMessage,
   decodeLogChunk,
+  streamStep,
   type Hello,
   MAX_CONTROL_FRAME_BYTES,
   MAX_LOG_FRAME_BYTES,
@@ -199,7 +200,7 @@ export class AgentSession {
     }
     const found = this.services.scheduler.attempt(chunk.attempt)!;
     const steps = found.active.tasks.get(found.attempt.taskId)?.spec.steps.length ?? 0;
-    if (chunk.step >= steps) {
+    if (streamStep(chunk.step) >= steps) {
       this.protocolError(`attempt ${chunk.attempt} has no step ${chunk.step}`);
       return;
     }

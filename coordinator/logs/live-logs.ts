@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
@@ -48,8 +49,12 @@ export interface Written {
   data: Uint8Array;
 }
 
-const liveName = (k: LogKey) => `${k.attempt}-${k.step}.log`;
-export const logObjectKey = (k: LogKey) => `logs/${k.run}/${k.attempt}/${k.step}.log`;
+/** `.log` for a step's output, `.stamps` for its timestamps stream */
+const suffix = (step: number) => `${streamStep(step)}.${isStampsStream(step) ? "stamps" : "log"}`;
+const liveName = (k: LogKey) => `${k.attempt}-${suffix(k.step)}`;
+export const logObjectKey = (k: LogKey) => `logs/${k.run}/${k.attempt}/${suffix(k.step)}`;
+/** Where the timestamps of the step whose log is `logObject` are stored (if the agent sent any). */
+export const stampsObjectOf = (logObject: string) => logObject.replace(/\.log$/, ".stamps");
 
 /**
  * Step logs while they are being written: appended to a file under the data dir

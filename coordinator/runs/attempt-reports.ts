@@ -1,8 +1,8 @@
 import { and, eq, isNull } from "drizzle-orm";
-import type { AttemptResultReport } from "../../shared/protocol/index.ts";
+import { type AttemptResultReport, stampsStream } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
-import type { LiveLogs } from "../logs/live-logs.ts";
+import type { LiveLogs, LogKey } from "../logs/live-logs.ts";
 import { dispatchLatency, logBytes } from "../metrics/registry.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
@@ -46,12 +46,19 @@ export class AttemptReports {
     if (found) this.scheduler.runEvents.publish(found.active.run.id);
   }
 
-  stepEnd(attemptId: string, step: number, report: { at: number; exitCode: number | null; error: string | null; logSize: number }): void {
+  stepEnd(
+    attemptId: string,
+    step: number,
+    report: { at: number; exitCode: number | null; error: string | null; logSize: number; stampsSize?: number },
+  ): void {
     const found = this.scheduler.attempt(attemptId);
     if (!found) return;
     const runId = found.active.run.id;
     const status = report.exitCode === 0 && !report.error ? "success" : "failed";
-    const done = this.logs.finalize({ run: runId, attempt: attemptId, step }, report.logSize).then(async (log) => {
+    const key = { run: runId, attempt: attemptId, step };
+    // the timestamps are stored first, so that a step whose log is stored has them too
+    const stamps = report.stampsSize ? this.storeStamps(key, report.stampsSize) : Promise.resolve();
+    const done = Promise.all([this.logs.finalize(key, report.logSize), stamps]).then(async ([log]) => {
       const stepRow = this.db
         .update(steps)
         .set({
@@ -73,6 +80,19 @@ export class AttemptReports {
     const list = this.pendingLogs.get(attemptId) ?? [];
     list.push(done);
     this.pendingLogs.set(attemptId, list);
+  }
+
+  /**
+   * Stores a step's timestamps stream once it holds `size` bytes. They are an aid to reading the log: losing
+   * them (a full disk, a failed upload) leaves the step's log and result as they are.
+   */
+  private async storeStamps(key: LogKey, size: number): Promise<void> {
+    try {
+      const stamps = await this.logs.finalize({ ...key, step: stampsStream(key.step) }, size);
+      await this.registry.record(stamps.object, "log", stamps, runOwner(key.run));
+    } catch {
+      // the log page then shows no times for this step
+    }
   }
 
   /**
@@ -108,6 +128,8 @@ export class AttemptReports {
     for (const [step] of task?.spec.steps.entries() ?? []) {
       const key = { run: attempt.runId, attempt: attempt.id, step };
       if (!this.logs.live(key)) continue;
+      const stamps = { ...key, step: stampsStream(step) };
+      if (this.logs.live(stamps)) await this.storeStamps(key, this.logs.stored(stamps));
       const log = await this.logs.finalize(key, this.logs.stored(key));
       await this.registry.record(log.object, "log", log, runOwner(attempt.runId));
       await this.db
@@ -131,6 +153,7 @@ export class AttemptReports {
       const task = found.active.tasks.get(attempt.taskId);
       task?.spec.steps.forEach((_, step) => {
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step });
+        this.logs.release({ run: attempt.runId, attempt: attempt.id, step: stampsStream(step) });
       });
     }
     this.scheduler.requestAdvance(attempt.runId);

@@ -3,7 +3,8 @@ import { and, eq } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
 import { ACTIVE_ATTEMPT_STATES } from "../engine/types.ts";
-import type { LiveLogs, LogKey, Written } from "../logs/live-logs.ts";
+import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
+import { type LiveLogs, type LogKey, stampsObjectOf, type Written } from "../logs/live-logs.ts";
 import type { RunEvents } from "./run-events.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { ObjectStore } from "../store/object-store.ts";
@@ -54,12 +55,14 @@ class LiveFileReads {
   }
 }
 
-async function stepRow(db: Db, key: LogKey) {
+/** The stored object of a step's stream once it is final: its log's, or the timestamps' beside it. */
+async function storedObject(db: Db, key: LogKey): Promise<string | null> {
   const [row] = await db
-    .select({ logObject: steps.logObject, status: steps.status })
+    .select({ logObject: steps.logObject })
     .from(steps)
-    .where(and(eq(steps.attemptId, key.attempt), eq(steps.index, key.step)));
-  return row;
+    .where(and(eq(steps.attemptId, key.attempt), eq(steps.index, streamStep(key.step))));
+  if (!row?.logObject) return null;
+  return isStampsStream(key.step) ? stampsObjectOf(row.logObject) : row.logObject;
 }
 
 /** Bytes a follower keeps of what was just written, ahead of its reader, before it falls back to reading the file. */
@@ -209,10 +212,11 @@ class LogReader {
       }
     }
     // while the log is being written, its end cannot have been stored: no need to ask the database
-    const row = this.src.logs.writing(this.key) ? undefined : await stepRow(this.src.db, this.key);
-    if (row?.logObject) {
+    const object = this.src.logs.writing(this.key) ? null : await storedObject(this.src.db, this.key);
+    if (object) {
       this.files.close();
-      const body = await this.src.store.get(row.logObject, { start: this.sent });
+      // a step run by an agent that sent no timestamps has none stored: its stream is empty
+      const body = await this.src.store.get(object, { start: this.sent });
       if (!body) return false;
       this.stored = body.getReader();
       return true;

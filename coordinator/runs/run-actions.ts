@@ -6,6 +6,7 @@ import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
 import { approve, type Decision, rerun, restart } from "../engine/commands.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
+import { stampsObjectOf } from "../logs/live-logs.ts";
 import { commandTask, type RunRow } from "./active-run.ts";
 import { isUnchangedSkip } from "../projects/filter.ts";
 import { createRun, type KeptResults } from "./create-run.ts";
@@ -122,7 +123,7 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
 async function shareKeptObjects(db: Db, registry: ObjectRegistry, original: RunRow, newRunId: string, kept: KeptResults) {
   const keys: string[] = original.workspace ? [original.workspace] : [];
   for (const { steps } of kept.values()) {
-    for (const s of steps) keys.push(...[s.logObject, s.archiveObject].filter((k): k is string => !!k));
+    for (const s of steps) keys.push(...[s.logObject, s.logObject && stampsObjectOf(s.logObject), s.archiveObject].filter((k): k is string => !!k));
   }
   const keptAttempts = [...kept.values()].map((k) => k.attempt.id);
   const carried = keptAttempts.length

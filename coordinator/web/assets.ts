@@ -5,6 +5,7 @@ import app from "./browser/app.mjs" with { type: "text" };
 import common from "./browser/common.mjs" with { type: "text" };
 import log from "./browser/log.mjs" with { type: "text" };
 import logLines from "./browser/log-lines.mjs" with { type: "text" };
+import logTimes from "./browser/log-times.mjs" with { type: "text" };
 import run from "./browser/run.mjs" with { type: "text" };
 import css from "./style.css" with { type: "text" };
 
@@ -14,7 +15,7 @@ const add = (name: string, body: string, type: string) => {
   ASSETS[name] = { body, type, etag: `"${Bun.hash(body).toString(36)}"` };
 };
 add("style.css", css, "text/css; charset=utf-8");
-for (const [name, body] of Object.entries({ "app.mjs": app, "common.mjs": common, "run.mjs": run, "log.mjs": log, "log-lines.mjs": logLines, "ansi.mjs": ansi, "agents.mjs": agents })) add(name, body, JS);
+for (const [name, body] of Object.entries({ "app.mjs": app, "common.mjs": common, "run.mjs": run, "log.mjs": log, "log-lines.mjs": logLines, "log-times.mjs": logTimes, "ansi.mjs": ansi, "agents.mjs": agents })) add(name, body, JS);
 
 /** The stylesheet and the client script (app.mjs, which imports the other modules by relative URL). */
 export const assetRoutes = new Hono();

@@ -58,6 +58,9 @@ export async function LogPage({ db, viewer, id, task: taskName, index, attempt: 
         )}
         <input id="log-search" type="search" placeholder="Search the log" aria-label="Search the log" />
         <span id="log-count" class="muted" />
+        <label class="toggle" title="when each line was read from the step's output">
+          <input type="checkbox" id="log-timestamps" /> Timestamps
+        </label>
         <button type="button" class="btn" id="log-first-error" hidden>
           Jump to the first error
         </button>

@@ -68,6 +68,8 @@ export const stepEndSchema = z.object({
   error: z.string().max(4096).nullable(),
   /** total bytes of the step's log; the coordinator finalises the log once it holds them all */
   logSize: z.number().int().min(0),
+  /** total bytes of the step's timestamps stream (see STAMPS_STREAM), when it has any */
+  stampsSize: z.number().int().min(0).optional(),
 });
 
 export const ATTEMPT_RESULTS = ["success", "failed", "stopped", "error"] as const;

@@ -57,3 +57,14 @@ export function decodeLogChunk(frame: Uint8Array): LogChunk {
     data: frame.subarray(head),
   };
 }
+
+/**
+ * A step's line timestamps travel as a second log stream of the same step: same frames, acks, spool
+ * and resend, its step number with this bit set (a task has far fewer steps). Its bytes are text
+ * records `offset ms\n`: the output from byte `offset` on was read at `ms` (ms since the epoch).
+ */
+export const STAMPS_STREAM = 0x8000;
+export const stampsStream = (step: number) => step | STAMPS_STREAM;
+export const isStampsStream = (stream: number) => (stream & STAMPS_STREAM) !== 0;
+/** The step a stream (its log or its timestamps) belongs to. */
+export const streamStep = (stream: number) => stream & ~STAMPS_STREAM;

@@ -1,5 +1,5 @@
 /** Bump when a frame changes shape or meaning; hello carries it and the coordinator refuses a mismatch. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 export const AGENT_VERSION = "0.1.0";
 
 /** Why an agent speaking `spoken` is refused, whichever door it came in by (the WebSocket's hello, the archive API). */

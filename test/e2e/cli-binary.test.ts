@@ -82,3 +82,26 @@ test("drover builds into one binary that serves the coordinator, installs itself
   expect((JSON.parse(runs.stdout.toString()) as { result: string }[])[0]!.result).toBe("success");
   expect(Bun.spawnSync([drover, "runs", "--help"]).stdout.toString()).toContain("drover runs [--group G]");
 }, 120_000);
+
+// the arm64 binary embeds arm64's libsql addon; qemu-user with Debian's arm64 sysroot runs it here
+const arm64Sysroot = "/usr/aarch64-linux-gnu";
+const hasQemu = Bun.which("qemu-aarch64-static") !== null && Bun.spawnSync(["test", "-e", `${arm64Sysroot}/lib/libgcc_s.so.1`]).exitCode === 0;
+test.skipIf(!hasQemu)("the arm64 CLI binary lints offline and serves a coordinator, which offers it for download", async () => {
+  const build = Bun.spawnSync(["./scripts/build-cli", "arm64"], { cwd: ROOT });
+  expect(build.exitCode, build.stderr.toString()).toBe(0);
+  const binary = join(ROOT, "dist/drover-linux-arm64");
+  expect(Bun.spawnSync(["file", binary]).stdout.toString()).toContain("ARM aarch64");
+  const arm64 = (...args: string[]) => ["qemu-aarch64-static", "-L", arm64Sysroot, binary, ...args];
+  const lint = Bun.spawnSync(arm64("lint", "-f", examples[0]!), { cwd: dir });
+  expect([lint.exitCode, lint.stderr.toString()]).toEqual([0, ""]);
+  const serve = spawnTracked(arm64("serve", "--port", "0", "--data", join(dir, "arm64-data")), {
+    cwd: dir,
+    env: { DROVER_ADMIN_TOKEN: ADMIN_TOKEN, DROVER_AGENT_TOKEN: AGENT_TOKEN, DROVER_AGENT_DIST: join(ROOT, "dist") },
+  });
+  const out = captureOutput(serve.stdout);
+  const url = await waitFor("the arm64 coordinator", () => out.text().match(/listening on (http:\/\/\S+)/)?.[1], 60_000);
+  const runs = await fetch(`${url}/api/v1/runs`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  expect([runs.status, await runs.json()]).toEqual([200, { runs: [] }]);
+  const served = await fetch(`${url}/download/drover-linux-arm64.sha256`);
+  expect((await served.text()).trim()).toBe(readFileSync(`${binary}.sha256`, "utf8").trim());
+}, 120_000);

@@ -116,9 +116,15 @@ export function registerRunPaths(registry: Registry) {
       query: z.object({
         follow: z.enum(["1", "true"]).optional().openapi({ description: "stream until the step ends" }),
         attempt: z.number().int().min(1).optional().openapi({ description: "attempt number; default the latest" }),
+        timestamps: z.enum(["1", "true"]).optional().openapi({
+          description:
+            "the step's line timestamps instead of its log, recorded by the agent as it read the output: one `OFFSET MS` line " +
+            "per read, meaning the output from byte OFFSET on was read at MS (milliseconds since the epoch, to 10 ms); a line " +
+            "began at the time of the last record at or before its first byte. Empty for a step whose agent sent none.",
+        }),
       }),
     },
-    responses: { 200: { description: "the log bytes", content: { "text/plain": { schema: z.string() } } } },
+    responses: { 200: { description: "the log bytes (or its timestamps)", content: { "text/plain": { schema: z.string() } } } },
   });
   endpoint({
     method: "get",

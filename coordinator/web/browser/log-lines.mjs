@@ -1,6 +1,7 @@
 // A step log drawn line by line: numbered lines that link to themselves (#L12), sections that fold
 // (GitHub's ::group::/::endgroup::, Buildkite's `--- `, `+++ ` and `~~~ ` headers), search marks.
 import { toHtml } from "./ansi.mjs";
+import { clock } from "./log-times.mjs";
 
 const GROUP = /^::group::\s*(.*)$/;
 const END_GROUP = /^::endgroup::/;
@@ -22,7 +23,17 @@ function addSegments(lines, segments) {
   }
 }
 
-export function logView(pre) {
+/** Shows line `n`'s time (`times` is log-times.mjs's lineTimes) in its row's `.ts`; shown while the log has class `timed`. */
+function showTime(el, n, times) {
+  const ms = times?.at(n);
+  const ts = el.querySelector(":scope > .ts");
+  if (ms === undefined || ts.dataset.ms === String(ms)) return;
+  ts.dataset.ms = String(ms);
+  ts.textContent = clock(ms);
+  ts.title = new Date(ms).toISOString();
+}
+
+export function logView(pre, times) {
   const lines = [[]];
   let query = "";
   let hits = 0;
@@ -38,7 +49,8 @@ export function logView(pre) {
     el.id = `L${n}`;
     const { html, count } = toHtml(line, query, hits);
     hits += count;
-    el.innerHTML = `<a class="ln" href="#L${n}" aria-label="line ${n}">${n}</a><span class="lt">${html}</span>`;
+    el.innerHTML = `<a class="ln" href="#L${n}" aria-label="line ${n}">${n}</a><span class="ts"></span><span class="lt">${html}</span>`;
+    showTime(el, n, times);
     return el;
   };
   const fold = (n, line, name, open) => {
@@ -108,6 +120,13 @@ export function logView(pre) {
       pre.replaceChildren();
       flush();
       return hits;
+    },
+    /** New timestamps arrived: the times of the lines from byte `from` on may have changed. */
+    retime(from) {
+      for (let n = times.lineFrom(from); n <= times.lines; n++) {
+        const el = document.getElementById(`L${n}`);
+        if (el) showTime(el, n, times);
+      }
     },
     get lineCount() {
       return textOf(lines.at(-1)) ? lines.length : lines.length - 1;

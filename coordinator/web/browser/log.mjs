@@ -3,6 +3,9 @@
 import { ansiParser } from "./ansi.mjs";
 import { api, enc, failure, page, setBadge, setLive, setSpan } from "./common.mjs";
 import { logView, reveal } from "./log-lines.mjs";
+import { lineTimes } from "./log-times.mjs";
+
+const TIMESTAMPS_KEY = "drover.log.timestamps";
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -12,7 +15,9 @@ export function followLog() {
   const search = document.getElementById("log-search");
   const count = document.getElementById("log-count");
   const jump = document.getElementById("log-first-error");
-  const view = logView(pre);
+  const toggle = document.getElementById("log-timestamps");
+  const times = lineTimes();
+  const view = logView(pre, times);
   let hits = 0;
   let current = -1;
   let wanted = location.hash.match(/^#L(\d+)$/)?.[1];
@@ -81,6 +86,31 @@ export function followLog() {
     setSpan(document.querySelector('[data-field="duration"]'), step.startedAt, step.endedAt);
   };
 
+  // Timestamps are fetched (and followed) only once asked for; the choice is remembered.
+  let logFound = false;
+  let stampsFetched = false;
+  const followStamps = async () => {
+    if (stampsFetched || !logFound || !toggle.checked) return;
+    stampsFetched = true;
+    const res = await api("GET", `${page.src}&timestamps=1`);
+    if (!res.ok) throw await failure(res);
+    const decoder = new TextDecoder();
+    const reader = res.body.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) view.retime(times.stamps(decoder.decode(r.value, { stream: true })));
+  };
+  const showStamps = () => {
+    pre.classList.toggle("timed", toggle.checked);
+    followStamps().catch((err) => {
+      state.textContent = `The timestamps stopped: ${err.message}.`;
+    });
+  };
+  toggle.checked = localStorage.getItem(TIMESTAMPS_KEY) === "1";
+  toggle.addEventListener("change", () => {
+    localStorage.setItem(TIMESTAMPS_KEY, toggle.checked ? "1" : "0");
+    showStamps();
+  });
+  showStamps();
+
   const follow = async () => {
     let res = await api("GET", page.src);
     // no pinned attempt means the task had not started when the page was made: wait for it
@@ -91,10 +121,13 @@ export function followLog() {
     if (!res.ok) throw await failure(res);
     setLive(true);
     state.textContent = "Following the log…";
+    logFound = true;
+    showStamps();
     const parse = ansiParser();
     const decoder = new TextDecoder();
     const reader = res.body.getReader();
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      times.bytes(r.value);
       append(parse(decoder.decode(r.value, { stream: true })));
     }
     append(parse(decoder.decode()));
