@@ -174,7 +174,7 @@ describe("the webhook receiver", () => {
     expect(await real.json()).toMatchObject({ delivery_id: "bad-1", outcome: "created" });
   });
 
-  test("Gitea pushes and GitLab merge requests build too, signed their own ways", async () => {
+  test("Gitea and Forgejo pushes and GitLab merge requests build too, signed their own ways", async () => {
     const third = await git.commit("acme/app.git", { "README.md": "three" }, { message: "third" });
     const gitea = giteaPush("refs/heads/main", second, third, "third");
     gitea.repository.clone_url = repo;
@@ -182,6 +182,14 @@ describe("the webhook receiver", () => {
     expect(viaGitea.status).toBe(201);
     const giteaRun = ((await viaGitea.json()) as Delivery).run!;
     expect((await runOf(giteaRun.id)).source).toMatchObject({ event: "push", sha: third, author: "Gitea", trigger: "webhook:gt-1" });
+    // Forgejo signs with its own headers besides Gitea's
+    const fourth = await git.commit("acme/app.git", { "README.md": "four" }, { message: "fourth" });
+    const forgejo = giteaPush("refs/heads/main", third, fourth, "fourth");
+    forgejo.repository.clone_url = repo;
+    const viaForgejo = (await (await deliver(hookUrl, "forgejo", "push", secret, forgejo, "fj-1")).json()) as Delivery;
+    expect(viaForgejo).toMatchObject({ forge: "forgejo", outcome: "created" });
+    expect((await cluster.waitRun(viaForgejo.run!.id, 60_000)).result).toBe("success");
+    expect(await cluster.log(viaForgejo.run!.id, "show", 0)).toContain(`event=push sha=${fourth} head=${fourth}\n`);
 
     const mrHead = await git.commit("acme/app.git", { "mr.txt": "mr" }, { branch: "ms-viewport", message: "fixed readme" });
     await git.git("acme/app.git", "push", "-q", "origin", `${mrHead}:refs/merge-requests/5/head`);
