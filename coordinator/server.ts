@@ -191,6 +191,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     services,
     app,
     async stop() {
+      await member.drain().catch((e) => console.error("[cluster] could not mark the node draining:", e));
       // agents given other nodes move now; their attempts stay theirs through the reconnect grace
       for (const agent of fleet.agents.values()) agent.socket?.close(NODE_DRAINING_CLOSE, "the coordinator is stopping");
       clearInterval(leaseTimer);

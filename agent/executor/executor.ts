@@ -6,6 +6,12 @@ import { type RunAs, runAsArgs } from "./run-as.ts";
 import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
+import { signalDescendants } from "./process-tree.ts";
+
+// @ts-expect-error: a text import of a TS file is typed as the module; at run time it is the file's text
+import reaperSource from "./reaper.ts" with { type: "text" };
+
+const REAPER: string = reaperSource;
 
 export interface ExecutorOptions {
   kind: ExecutorKind;
@@ -49,8 +55,9 @@ function attemptProcesses(attempt: string): number[] {
 
 /**
  * Starts every step of this agent: in the host's view or in a bubblewrap sandbox, as the agent's user or the
- * `--run-as` one, in a cgroup per step where the agent can make one (else its process group and environment
- * mark it), each step recorded for the watchdog that kills it if the lease lapses while the agent cannot.
+ * `--run-as` one, in a cgroup per step where the agent can make one (else under a supervisor that every orphan of
+ * the step is handed to, reaper.ts), each step recorded for the watchdog that kills it if the lease lapses while
+ * the agent cannot.
  */
 export class Executor {
   readonly limits: Limits;
@@ -90,7 +97,11 @@ export class Executor {
     if (step.memoryBytes && !groups.memory) prefix.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
     // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
     if (!groups.pids) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
-    const argv = ["bash", "-c", ...prefix, "--"];
+    // no cgroup: the agent's own binary, acting as bun, supervises the step as its subreaper (from "/", so that no
+    // bunfig.toml or .env of the step's dir reaches it)
+    const reaped = groups.dirs.length === 0;
+    const argv = reaped ? [process.execPath, "-e", REAPER, step.dir] : [];
+    argv.push("bash", "-c", ...prefix, "--");
     if (this.opts.runAs) argv.push(...runAsArgs(this.opts.runAs));
     if (this.opts.kind === "sandbox") {
       argv.push(
@@ -108,12 +119,15 @@ export class Executor {
     argv.push("bash", "-e", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {
-      signal: (sig) => {
+      signal: (sig, first) => {
         for (const dir of groups.dirs) {
           if (sig === "SIGKILL") killGroup(dir);
           else for (const pid of members(dir)) tryKill(pid, sig);
         }
-        if (groups.dirs.length === 0) for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
+        if (!reaped) return;
+        // the supervisor's tree first, while it lives to be handed every orphan; then what carries the attempt's id
+        signalDescendants(first, sig);
+        for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
       },
       end: () => {
         const oom = memoryBytes !== null && Cgroups.oomKilled(groups);
@@ -126,7 +140,13 @@ export class Executor {
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
     const proc = new StepProcess(
       argv,
-      { cwd: step.dir, env: step.env, outputPath: step.outputPath, script: step.command, owner: this.opts.runAs },
+      {
+        cwd: reaped ? "/" : step.dir,
+        env: reaped ? { ...step.env, BUN_BE_BUN: "1" } : step.env,
+        outputPath: step.outputPath,
+        script: step.command,
+        owner: this.opts.runAs,
+      },
       tree,
     );
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: proc.pid, cgroups: groups.dirs });

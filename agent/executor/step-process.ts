@@ -12,8 +12,11 @@ export interface StepProcessResult {
 
 /** What holds a step's whole tree, whatever its processes do to their session or group (executor.ts). */
 export interface StepTree {
-  /** signals every process of the tree it can find (SIGKILL reaches them all where a cgroup holds them) */
-  signal(sig: NodeJS.Signals): void;
+  /**
+   * signals every process of the tree it can find, `pid` being the step's first process (SIGKILL reaches them all
+   * where a cgroup holds them, or where that first process is their subreaper and still alive)
+   */
+  signal(sig: NodeJS.Signals, pid: number): void;
   /** after the step's first process exited: kills what is left, releases the tree, and says why it was killed */
   end(): string | null;
 }
@@ -34,7 +37,13 @@ export class StepProcess {
    */
   constructor(
     argv: string[],
-    opts: { cwd: string; env: Record<string, string>; outputPath: string; script: string; owner: { uid: number; gid: number } | null },
+    opts: {
+      cwd: string;
+      env: Record<string, string>;
+      outputPath: string;
+      script: string;
+      owner: { uid: number; gid: number } | null;
+    },
     private readonly tree: StepTree,
   ) {
     // it appends: the file may start with the checkout's output
@@ -62,14 +71,17 @@ export class StepProcess {
     return this.proc.pid;
   }
 
-  /** Signals the step's process group and the rest of its tree; ESRCH means it is already gone. */
+  /**
+   * Signals the rest of the step's tree, then its process group; ESRCH means it is already gone. In that order:
+   * the group holds the first process, whose death would hand the tree's orphans to init where it is their subreaper.
+   */
   signal(sig: NodeJS.Signals): void {
+    this.tree.signal(sig, this.proc.pid);
     try {
       process.kill(-this.proc.pid, sig);
     } catch {
       // the group has exited
     }
-    this.tree.signal(sig);
   }
 
   /** Waits for the step's first process; whatever it left running anywhere is then killed. */

@@ -60,7 +60,8 @@ export class Watchdog {
   }
 
   record(name: string, step: StepRecord): void {
-    const lines = [`attempt ${step.attempt}`, ...(step.pgid ? [`pgid ${step.pgid}`] : []), ...step.cgroups.map((d) => `cg ${d}`)];
+    // the first process's tree first: killing what carries the attempt id would end a supervisor holding orphans
+    const lines = [...(step.pgid ? [`pgid ${step.pgid}`] : []), `attempt ${step.attempt}`, ...step.cgroups.map((d) => `cg ${d}`)];
     writeFileSync(join(this.steps, name), `${lines.join("\n")}\n`);
   }
 

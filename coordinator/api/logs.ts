@@ -8,6 +8,7 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { logStream } from "../runs/log-follow.ts";
+import { FORWARDED_HEADER, logFromOtherNode } from "../cluster/log-forward.ts";
 import { parseQuery } from "./validate.ts";
 
 const LogQuery = z.object({
@@ -45,9 +46,14 @@ logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async 
     .from(steps)
     .where(and(eq(steps.attemptId, attempt.id), eq(steps.index, step)));
   if (!known) throw notFound(`step ${step} of task ${taskName}`);
-  const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
   // the step's timestamps stream instead of its log: `offset ms` lines, see STAMPS_STREAM
-  const body = logStream(services, { run: id, attempt: attempt.id, step: timestamps ? stampsStream(step) : step }, follow);
+  const key = { run: id, attempt: attempt.id, step: timestamps ? stampsStream(step) : step };
+  // a running step's log is written on the node its agent is connected to
+  const elsewhere = await logFromOtherNode(services, key, step, c.req.raw);
+  if (elsewhere) return elsewhere;
+  if (c.req.header(FORWARDED_HEADER) && !services.logs.live(key)) throw notFound(`a live log of step ${step} on this node`);
+  const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
+  const body = logStream(services, key, follow);
   const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
   // a followed log is not compressed: gzip would hold lines back until its buffer fills
   if (!follow && /\bgzip\b/.test(c.req.header("accept-encoding") ?? "")) {

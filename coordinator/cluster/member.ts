@@ -33,7 +33,7 @@ export class ClusterMember {
   private readonly held = new Map<Duty, number>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
-  draining = false;
+  private draining = false;
 
   constructor(
     private readonly db: Db,
@@ -65,6 +65,12 @@ export class ClusterMember {
   /** Whether this node may act on `duty` now: it holds the lease, with a margin before it runs out. */
   holds(duty: Duty): boolean {
     return (this.held.get(duty) ?? 0) > Date.now();
+  }
+
+  /** Says at once that this node is stopping, for whoever lists the cluster while its agents move away. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    await beat(this.db, this.id, Date.now(), this.options.agentsHeld(), true);
   }
 
   /** Leaves the cluster: gives up its duties at once (others take them at their next beat) and its row. */

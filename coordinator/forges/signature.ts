@@ -1,4 +1,5 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { sameSecret } from "../secrets/digests.ts";
 import type { Forge } from "./detect.ts";
 
 const HEX_SHA256 = /^[0-9a-f]{64}$/i;
@@ -10,10 +11,9 @@ const HEX_SHA256 = /^[0-9a-f]{64}$/i;
  */
 export function credentialMatches(forge: Forge, secret: string, body: Uint8Array, credential: string | null): boolean {
   if (credential === null) return false;
-  if (forge === "gitlab") return timingSafeEqual(sha256(credential), sha256(secret));
+  if (forge === "gitlab") return sameSecret(credential, secret);
   const hex = forge === "github" ? credential.replace(/^sha256=/, "") : credential;
   if (!HEX_SHA256.test(hex)) return false;
   return timingSafeEqual(Buffer.from(hex, "hex"), createHmac("sha256", secret).update(body).digest());
 }
 
-const sha256 = (text: string) => createHash("sha256").update(text).digest();

@@ -51,10 +51,15 @@ function start(args: string[], cwd: string, { terminal = false } = {}) {
 }
 const getRun = async (id: string) => (await cluster.api<RunView>("GET", `/api/v1/runs/${id}`)).body;
 
-describe("drover run says what is happening", () => {
-  let runId: string;
-  let output: string;
+/** A run of `pipeline` submitted through the API, once it has ended. */
+async function endedRun(pipeline: string): Promise<string> {
+  const res = await cluster.api<{ id: string }>("POST", "/api/v1/runs", { pipeline, group: "narrate" });
+  expect(res.status).toBe(201);
+  await cluster.waitRun(res.body.id);
+  return res.body.id;
+}
 
+describe("drover run says what is happening", () => {
   test("the run's address, why tasks wait, a failure before what it caused, and a table at the end", async () => {
     const dir = project(`tasks:
   build: { steps: [ { run: echo built } ] }
@@ -74,7 +79,7 @@ describe("drover run says what is happening", () => {
 `);
     const cli = start(["run"], dir);
     const id = await waitFor("the run's address", () => cli.text().match(/^run (\S+): (\S+)$/m) ?? undefined, 20_000);
-    runId = id[1]!;
+    const runId = id[1]!;
     expect(id[2]).toBe(`${cluster.coordinator.url}/runs/${runId}`);
     await waitFor("the queue reason", () => cli.text().includes("--> arm queued: no online agent matches arch=arm64\n"));
     await waitFor("the approval note", () =>
@@ -90,7 +95,7 @@ describe("drover run says what is happening", () => {
     expect((await cluster.api("POST", `/api/v1/runs/${runId}/tasks/deploy/approve`)).status).toBe(200);
     await cluster.startAgent("arm", ["--arch", "arm64"]);
     expect(await cli.proc.exited).toBe(1);
-    output = cli.text();
+    const output = cli.text();
     expect(output).toContain("[deploy] deployed\n");
     expect(output).toContain("[arm] on arm\n");
     // the failure comes before the task it caused to be skipped
@@ -106,6 +111,16 @@ describe("drover run says what is happening", () => {
   }, 60_000);
 
   test("drover rerun RUN TASK runs the task again in its run and follows only the new attempts", async () => {
+    const runId = await endedRun(`tasks:
+  build: { steps: [ { run: echo built } ] }
+  test:
+    depends: [build]
+    steps: [ { run: 'echo testing; [ "$DROVER_ATTEMPT" -gt 1 ] || exit 3' } ]
+  after:
+    depends: [test]
+    steps: [ { run: echo after } ]
+`);
+    expect((await getRun(runId)).result).toBe("failed");
     const dir = project("");
     const cli = start(["rerun", runId, "test"], dir);
     expect(await cli.proc.exited).toBe(0);
@@ -119,6 +134,15 @@ describe("drover run says what is happening", () => {
   }, 60_000);
 
   test("drover restart follows the new run", async () => {
+    const flag = join(cluster.dir, "restart-flag");
+    const runId = await endedRun(`tasks:
+  build: { steps: [ { run: echo built } ] }
+  test:
+    depends: [build]
+    steps: [ { run: 'test -e ${flag}' } ]
+`);
+    expect((await getRun(runId)).result).toBe("failed");
+    writeFileSync(flag, "");
     const cli = start(["restart", runId, "--failed"], project(""));
     expect(await cli.proc.exited).toBe(0);
     const created = cli.text().match(/^run (\S+) restarts /m)![1]!;

@@ -14,15 +14,20 @@ const root = process.getuid?.() === 0;
 function ensureUser(): void {
   chmodSync(cluster.dir, 0o711);
   if (Bun.spawnSync(["id", "-u", STEP_USER]).exitCode === 0) return;
-  const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", STEP_USER], { stderr: "pipe" });
+  const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", STEP_USER], {
+    stderr: "pipe",
+  });
   if (made.exitCode !== 0 && Bun.spawnSync(["id", "-u", STEP_USER]).exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
 }
 
-/** Starts three escapees tagged `tag`: a setsid'd one, a double-forked one, and one in a process group of its own. */
-const escapes = (tag: string, dir: string) => `
-setsid sh -c 'sleep 30; touch ${dir}/${tag}-setsid' &
-( sh -c 'sleep 30; touch ${dir}/${tag}-forked' & ) &
-python3 -c 'import os, time; os.setpgid(0, 0); time.sleep(30); open("${dir}/${tag}-pgid", "w")' &
+/**
+ * Starts three escapees tagged `tag`: a setsid'd one, a double-forked one, and one in a process group of its own,
+ * each writing its marker after `seconds`; `via` runs before each (`env -i ` clears the attempt id from it).
+ */
+const escapes = (tag: string, dir: string, via = "", seconds = 30) => `
+${via}setsid sh -c 'sleep ${seconds}; touch ${dir}/${tag}-setsid' &
+( ${via}sh -c 'sleep ${seconds}; touch ${dir}/${tag}-forked' & ) &
+${via}python3 -c 'import os, time; os.setpgid(0, 0); time.sleep(${seconds}); open("${dir}/${tag}-pgid", "w")' &
 until [ "$(ps -eo args | grep -c '${dir}/${tag}-')" -ge 4 ]; do sleep 0.05; done
 echo started`;
 
@@ -31,7 +36,8 @@ process.env.DROVER_TEST_AGENT_ONLY = "1";
 
 let cluster: Cluster;
 beforeAll(async () => {
-  cluster = await startCluster();
+  // a short grace, so that a cancel's SIGKILL comes well before an escapee's marker would
+  cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000" });
   await cluster.startAgent("h1");
 });
 afterAll(() => cluster.stop());
@@ -39,7 +45,9 @@ afterAll(() => cluster.stop());
 describe("host executor", () => {
   test("processes that called setsid, double-forked or changed their process group end with their step", async () => {
     const tag = `esc${Date.now()}`;
-    const id = await cluster.submit(`tasks:\n  t:\n    steps:\n      - run: |\n${escapes(tag, cluster.dir).replace(/^/gm, "          ")}\n`);
+    const id = await cluster.submit(
+      `tasks:\n  t:\n    steps:\n      - run: |\n${escapes(tag, cluster.dir).replace(/^/gm, "          ")}\n`,
+    );
     const run = await cluster.waitRun(id);
     expect(run.result).toBe("success");
     expect(await cluster.log(id, "t", 0)).toContain("started");
@@ -112,7 +120,10 @@ ${probe.replace(/^/gm, "          ")}
   );
 
   test("limits: a step over its memory limit is killed, saying so; a process cap holds the whole tree; both reported", async () => {
-    const { body } = await cluster.api<{ agents: { name: string; executor: string; limits: unknown }[] }>("GET", "/api/v1/agents");
+    const { body } = await cluster.api<{ agents: { name: string; executor: string; limits: unknown }[] }>(
+      "GET",
+      "/api/v1/agents",
+    );
     const h1 = body.agents.find((a) => a.name === "h1")!;
     expect(h1.executor).toBe("host");
     // this machine lets root make cgroups (v1 memory and pids, v2 for the tree)
@@ -151,9 +162,10 @@ ${probe.replace(/^/gm, "          ")}
     expect(forked).toBeLessThan(20);
   });
 
-  test.skipIf(!root)(
-    "an unprivileged agent (no cgroups) ends every escapee by the attempt id in its environment, reports rlimits, and keeps its environment from its steps",
-    async () => {
+  /** An agent running as the step user, which cannot make cgroups; started once, by the first test that needs it. */
+  let unprivileged: Promise<{ pid: number; token: string }> | undefined;
+  const startUnprivileged = () => {
+    unprivileged ??= (async () => {
       ensureUser();
       const work = join(cluster.dir, "work-u1");
       mkdirSync(work);
@@ -161,30 +173,97 @@ ${probe.replace(/^/gm, "          ")}
       // its token in its environment, where a step of the same user could read it but for the agent being undumpable
       const token = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "unpriv" })).body.token;
       const agent = spawnTracked(
-        ["setpriv", `--reuid=${STEP_USER}`, `--regid=${STEP_USER}`, "--init-groups", "--", "bun", "agent/main.ts", "--coordinator",
-          cluster.coordinator.url, "--name", "u1", "--work-dir", work, "--group", "unpriv"],
+        [
+          "setpriv",
+          `--reuid=${STEP_USER}`,
+          `--regid=${STEP_USER}`,
+          "--init-groups",
+          "--",
+          "bun",
+          "agent/main.ts",
+          "--coordinator",
+          cluster.coordinator.url,
+          "--name",
+          "u1",
+          "--work-dir",
+          work,
+          "--group",
+          "unpriv",
+        ],
         { cwd: ROOT, env: { HOME: work, DROVER_AGENT_TOKEN: token } },
       );
       const err = captureOutput(agent.stderr);
       await waitFor("the unprivileged agent to register", () => err.text().includes("registered as"), 20_000);
+      return { pid: agent.pid, token };
+    })();
+    return unprivileged;
+  };
+  const unprivilegedRun = (body: string, env = "") =>
+    cluster.submit(
+      `tasks:\n  t:\n    group: unpriv\n    env: { ${env} }\n    steps:\n      - run: |\n${body.replace(/^/gm, "          ")}\n`,
+      "unpriv",
+    );
+
+  test.skipIf(!root)(
+    "an unprivileged agent (no cgroups) ends every escapee by the attempt id in its environment, reports rlimits, and keeps its environment from its steps",
+    async () => {
+      const agent = await startUnprivileged();
       const { body } = await cluster.api<{ agents: { name: string; limits: unknown }[] }>("GET", "/api/v1/agents");
       expect(body.agents.find((a) => a.name === "u1")!.limits).toEqual({ memory: "rlimit", pids: "rlimit" });
       const tag = `unpriv${Date.now()}`;
-      const [t1, t2] = [token.slice(0, 10), token.slice(10)];
+      const [t1, t2] = [agent.token.slice(0, 10), agent.token.slice(10)];
       const probe = `set +e
 id -un
 head -c1 /proc/${agent.pid}/environ >/dev/null 2>&1 && echo "LEAK: read the agent's environ"
 for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do if grep -qaF -- "$T1$T2" "$f" 2>/dev/null; then echo "LEAK in $f: $(tr '\\0' ' ' < \${f%/*}/cmdline | head -c 200)"; fi; done
 ${escapes(tag, "/tmp")}`;
-      const id = await cluster.submit(
-        `tasks:\n  t:\n    group: unpriv\n    env: { T1: "${t1}", T2: "${t2}" }\n    steps:\n      - run: |\n${probe.replace(/^/gm, "          ")}\n`,
-        "unpriv",
-      );
+      const id = await unprivilegedRun(probe, `T1: "${t1}", T2: "${t2}"`);
       expect((await cluster.waitRun(id)).result).toBe("success");
       const log = await cluster.log(id, "t", 0);
       expect(log.split("\n")[0]).toBe(STEP_USER);
       expect(log.split("\n").filter((l) => l.includes("LEAK"))).toEqual([]);
       await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 5_000);
+    },
+    60_000,
+  );
+
+  test.skipIf(!root)(
+    "an unprivileged agent ends escapees that also cleared their environment (env -i), at the step's end and at a cancel",
+    async () => {
+      await startUnprivileged();
+      const ended = `cleared${Date.now()}`;
+      const id = await unprivilegedRun(escapes(ended, "/tmp", "env -i ", 8));
+      expect((await cluster.waitRun(id)).result).toBe("success");
+      expect(liveProcesses(`/tmp/${ended}-`)).toBe(0);
+      // they and the step ignore SIGTERM, so what ends them is the SIGKILL after the grace
+      const cancelled = `clearedcancel${Date.now()}`;
+      const cancelledAt = Date.now();
+      const running = await unprivilegedRun(
+        `trap '' TERM\n${escapes(cancelled, "/tmp", "env -i ", 8)}\nwhile :; do sleep 0.2; done`,
+      );
+      await waitFor("the escapees", () => liveProcesses(`/tmp/${cancelled}-`) >= 3, 20_000);
+      await cluster.api("POST", `/api/v1/runs/${running}/cancel`);
+      expect((await cluster.waitRun(running)).phase).toBe("cancelled");
+      await waitFor("every escapee to end", () => liveProcesses(`/tmp/${cancelled}-`) === 0, 5_000);
+      // past the escapees' sleep: none wrote its marker
+      await Bun.sleep(Math.max(0, cancelledAt + 9_000 - Date.now()));
+      const markers = ["setsid", "forked", "pgid"].flatMap((k) => [`/tmp/${ended}-${k}`, `/tmp/${cancelled}-${k}`]);
+      expect(markers.filter((m) => existsSync(m))).toEqual([]);
+    },
+    90_000,
+  );
+
+  test.skipIf(!root)(
+    "an unprivileged agent killed with kill -9 leaves its step to the watchdog, which ends the escapees that cleared their environment too",
+    async () => {
+      const agent = await startUnprivileged();
+      const tag = `orphaned${Date.now()}`;
+      await unprivilegedRun(`${escapes(tag, "/tmp", "env -i ", 60)}\nsleep 120`);
+      await waitFor("the escapees", () => liveProcesses(`/tmp/${tag}-`) >= 3, 20_000);
+      // the last test of the unprivileged agent: it is gone after this
+      process.kill(agent.pid, "SIGKILL");
+      // the watchdog acts once the lease (15 s by default) has lapsed
+      await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 25_000);
     },
     60_000,
   );

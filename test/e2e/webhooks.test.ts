@@ -174,7 +174,7 @@ describe("the webhook receiver", () => {
     expect(await real.json()).toMatchObject({ delivery_id: "bad-1", outcome: "created" });
   });
 
-  test("Gitea pushes and GitLab merge requests build too, signed their own ways", async () => {
+  test("Gitea and Forgejo pushes and GitLab merge requests build too, signed their own ways", async () => {
     const third = await git.commit("acme/app.git", { "README.md": "three" }, { message: "third" });
     const gitea = giteaPush("refs/heads/main", second, third, "third");
     gitea.repository.clone_url = repo;
@@ -182,6 +182,14 @@ describe("the webhook receiver", () => {
     expect(viaGitea.status).toBe(201);
     const giteaRun = ((await viaGitea.json()) as Delivery).run!;
     expect((await runOf(giteaRun.id)).source).toMatchObject({ event: "push", sha: third, author: "Gitea", trigger: "webhook:gt-1" });
+    // Forgejo signs with its own headers besides Gitea's
+    const fourth = await git.commit("acme/app.git", { "README.md": "four" }, { message: "fourth" });
+    const forgejo = giteaPush("refs/heads/main", third, fourth, "fourth");
+    forgejo.repository.clone_url = repo;
+    const viaForgejo = (await (await deliver(hookUrl, "forgejo", "push", secret, forgejo, "fj-1")).json()) as Delivery;
+    expect(viaForgejo).toMatchObject({ forge: "forgejo", outcome: "created" });
+    expect((await cluster.waitRun(viaForgejo.run!.id, 60_000)).result).toBe("success");
+    expect(await cluster.log(viaForgejo.run!.id, "show", 0)).toContain(`event=push sha=${fourth} head=${fourth}\n`);
 
     const mrHead = await git.commit("acme/app.git", { "mr.txt": "mr" }, { branch: "ms-viewport", message: "fixed readme" });
     await git.git("acme/app.git", "push", "-q", "origin", `${mrHead}:refs/merge-requests/5/head`);
@@ -206,6 +214,10 @@ describe("the webhook receiver", () => {
     const mrLog = await cluster.log(gitlabDelivery.run!.id, "show", 0);
     expect(mrLog).toContain(`checkout: ${repo} at ${mrHead} (refs/merge-requests/5/head) into the work dir\n`);
     expect(mrLog).toContain(`sha=${mrHead} head=${mrHead}\n`);
+    // the same merge request delivered to the github project: the ref GitLab named is the one fetched
+    const toApp = (await (await deliver(hookUrl, "gitlab", "Merge Request Hook", secret, mr, "gl-3")).json()) as Delivery;
+    expect((await cluster.waitRun(toApp.run!.id, 60_000)).result).toBe("success");
+    expect(await cluster.log(toApp.run!.id, "show", 0)).toContain(`checkout: ${repo} at ${mrHead} (refs/merge-requests/5/head) into the work dir\n`);
   }, 120_000);
 
   test("a push whose commit has no pipeline file, or an invalid one, starts nothing; the delivery says file:line:col", async () => {
@@ -262,7 +274,7 @@ test("/metrics counts deliveries by forge and outcome", async () => {
   const count = (labels: string) => Number(new RegExp(`^drover_webhook_deliveries_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
   expect(count('forge="github",outcome="refused"')).toBe(3);
   expect(count('forge="github",outcome="duplicate"')).toBe(2);
-  expect(count('forge="gitlab",outcome="created"')).toBe(1);
+  expect(count('forge="gitlab",outcome="created"')).toBe(2);
   expect(count('forge="unknown",outcome="invalid"')).toBe(1);
 });
 

@@ -138,6 +138,9 @@ describe("refs, credentials and the environment", () => {
     expect(fetchRef(pr("main"), "github")).toBe("refs/pull/7/head");
     expect(fetchRef(pr("main"), "gitea")).toBe("refs/pull/7/head");
     expect(fetchRef(pr("main"), "gitlab")).toBe("refs/merge-requests/7/head");
+    // the ref the delivering forge named wins: a GitLab merge request delivered to a project set up as github
+    expect(fetchRef({ ...pr("main"), ref: "refs/merge-requests/7/head" }, "github")).toBe("refs/merge-requests/7/head");
+    expect(fetchRef({ ...pr("main"), ref: "refs/pull/7/head" }, "gitlab")).toBe("refs/pull/7/head");
     expect(fetchRef(push("a/b"), "gitlab")).toBe("refs/heads/a/b");
     expect(fetchRef(tag("v2"), "git")).toBe("refs/tags/v2");
     expect(fetchRef(source({ event: "manual", ref: "refs/heads/x" }), "git")).toBe("refs/heads/x");

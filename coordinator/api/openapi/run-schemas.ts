@@ -39,6 +39,9 @@ export const RunSummary = z
     project: textOrNull.openapi({ description: "the project's name, for a repository run" }),
     number: z.number().int().nullable().openapi({ description: "1, 2, 3… within the project; shown as `project #N`" }),
     source: RunSource.nullable(),
+    statusPosted: textOrNull.openapi({
+      description: "the commit status state (`pending`, `running`, `success`, …) the project's forge last took for this run; null if none yet",
+    }),
   })
   .openapi("RunSummary");
 
