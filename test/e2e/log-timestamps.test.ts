@@ -74,6 +74,13 @@ describe("line timestamps", () => {
     expect(text).toContain("timestamps");
   });
 
+  test("a step that printed nothing has an empty log and no timestamps", async () => {
+    const id = await cluster.submit("tasks:\n  build:\n    steps:\n      - run: 'true'\n");
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    expect(await cluster.log(id, "build", 0)).toBe("");
+    expect(await stampsOf(id)).toEqual({ status: 200, text: "" });
+  });
+
   test("timestamps survive the agent's connection being cut mid-step, like the log", async () => {
     const script = "for i in $(seq 1 30); do echo line $i; sleep 0.05; done";
     const id = await cluster.submit(`tasks:\n  build:\n    steps:\n      - run: '${script}'\n`);
