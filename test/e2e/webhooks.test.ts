@@ -55,6 +55,50 @@ function githubPullRequest(action: string, number: number, sha: string, fork: bo
   return payload;
 }
 
+/** Commits back on main after a test committed on another branch (the work clone's next commit goes on from there). */
+async function backToMain(): Promise<void> {
+  await git.git("acme/app.git", "checkout", "-q", "main");
+}
+
+type FirstPush = { first: string; second: string; delivery: Delivery; res: Response };
+let firstPush: Promise<FirstPush> | undefined;
+/**
+ * The project's first push (delivery gh-1, run #1), made once by whichever test needs it first, so that
+ * the tests hold in any order: each one that needs the pipeline on main or run #1 awaits this.
+ */
+function pushed(): Promise<FirstPush> {
+  firstPush ??= (async () => {
+    const first = await git.commit("acme/app.git", { ".drover.yml": PIPELINE, "README.md": "one" }, { message: "first" });
+    const second = await git.commit("acme/app.git", { "README.md": "two" }, { message: "second" });
+    const res = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", first, second, "second"), "gh-1");
+    const delivery = (await res.clone().json()) as Delivery;
+    return { first, second, delivery, res };
+  })();
+  return firstPush;
+}
+
+let mixed: Promise<void> | undefined;
+/** One delivery of each outcome but pending (ids mix-*), for the tests that read the deliveries back. */
+function mixedDeliveries(): Promise<void> {
+  mixed ??= (async () => {
+    const { first, second } = await pushed();
+    const push = githubPush("refs/heads/main", first, second, "second");
+    await deliver(hookUrl, "github", "push", secret, push, "gh-1"); // duplicate
+    const body = JSON.stringify(push);
+    await fetch(hookUrl, { method: "POST", headers: forgeHeaders("github", "push", "not-the-secret", body, "mix-refused"), body });
+    await deliver(hookUrl, "github", "push", secret, { ref: "refs/heads/main", after: second }, "mix-invalid");
+    const ping = examples.find((e) => e.name === "ping")!.examples[0];
+    await deliver(hookUrl, "github", "ping", secret, ping, "mix-ignored");
+    const mixedHead = await git.commit("acme/app.git", { "m.txt": "x" }, { branch: "mixed", message: "mixed work" });
+    await backToMain();
+    await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/mixed", ZERO, mixedHead, "mixed work"), "mix-filtered");
+    const mainHead = await git.commit("acme/app.git", { "README.md": "mixed" }, { message: "mixed on main" });
+    const created = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", second, mainHead, "mixed on main"), "mix-created");
+    await cluster.waitRun(((await created.json()) as Delivery).run!.id, 60_000);
+  })();
+  return mixed;
+}
+
 async function deliveries(project = "app"): Promise<Delivery[]> {
   return (await cluster.api<{ deliveries: Delivery[] }>("GET", `/api/v1/projects/${project}/deliveries`)).body.deliveries;
 }
@@ -84,15 +128,9 @@ afterAll(async () => {
 });
 
 describe("the webhook receiver", () => {
-  let first: string;
-  let second: string;
-
   test("a signed GitHub push builds its commit; the forge gets queued, running and the result, as GitHub's API describes", async () => {
-    first = await git.commit("acme/app.git", { ".drover.yml": PIPELINE, "README.md": "one" }, { message: "first" });
-    second = await git.commit("acme/app.git", { "README.md": "two" }, { message: "second" });
-    const res = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", first, second, "second"), "gh-1");
+    const { second, res, delivery } = await pushed();
     expect(res.status).toBe(201);
-    const delivery = (await res.json()) as Delivery;
     expect(delivery).toMatchObject({ delivery_id: "gh-1", forge: "github", event: "push", outcome: "created", run: { number: 1 } });
     const run = await cluster.waitRun(delivery.run!.id, 60_000);
     expect(run.result).toBe("success");
@@ -100,7 +138,8 @@ describe("the webhook receiver", () => {
     const statuses = await waitFor(
       "the success status",
       () => {
-        const sent = forge.requests.filter((r) => r.path.endsWith(`/statuses/${second}`));
+        // other tests build this commit too (a tag, a redelivery): only run #1's statuses
+        const sent = forge.requests.filter((r) => r.path.endsWith(`/statuses/${second}`) && r.body.target_url === `${cluster.coordinator.url}/runs/${run.id}`);
         return sent.at(-1)?.body.state === "success" ? sent : undefined;
       },
       20_000,
@@ -115,6 +154,7 @@ describe("the webhook receiver", () => {
   }, 90_000);
 
   test("the same delivery again starts nothing and is recorded as a duplicate", async () => {
+    const { first, second } = await pushed();
     const res = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", first, second, "second"), "gh-1");
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ outcome: "duplicate", run: null });
@@ -122,6 +162,7 @@ describe("the webhook receiver", () => {
   });
 
   test("a tag: GitHub's create event builds it at the tag's commit, and the tag's push event does not build it again", async () => {
+    const { second } = await pushed();
     await git.git("acme/app.git", "tag", "v1.0", second);
     await git.git("acme/app.git", "push", "-q", "origin", "v1.0");
     const example = examples.find((e) => e.name === "create")!.examples[0] as unknown as { ref: string; repository: Record<string, unknown> };
@@ -137,7 +178,9 @@ describe("the webhook receiver", () => {
   }, 90_000);
 
   test("a push `on:` leaves out, a ping and a closed pull request answer 2xx, start nothing, and say why", async () => {
+    await pushed();
     const feature = await git.commit("acme/app.git", { "f.txt": "x" }, { branch: "feature", message: "feature work" });
+    await backToMain();
     const filtered = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/feature", ZERO, feature, "feature work"), "gh-2");
     expect(filtered.status).toBe(200);
     expect(await filtered.json()).toMatchObject({ outcome: "filtered", reason: "on.push.branches (main) does not match branch feature" });
@@ -148,6 +191,7 @@ describe("the webhook receiver", () => {
   });
 
   test("bad deliveries: unsigned or wrongly signed 401, unknown shape 400, too large 413, each recorded with its reason", async () => {
+    const { first, second } = await pushed();
     const body = JSON.stringify(githubPush("refs/heads/main", first, second, "second"));
     const wrong = await fetch(hookUrl, { method: "POST", headers: forgeHeaders("github", "push", "not-the-secret", body, "bad-1"), body });
     expect(wrong.status).toBe(401);
@@ -175,6 +219,7 @@ describe("the webhook receiver", () => {
   });
 
   test("Gitea and Forgejo pushes and GitLab merge requests build too, signed their own ways", async () => {
+    const { second } = await pushed();
     const third = await git.commit("acme/app.git", { "README.md": "three" }, { message: "third" });
     const gitea = giteaPush("refs/heads/main", second, third, "third");
     gitea.repository.clone_url = repo;
@@ -192,6 +237,7 @@ describe("the webhook receiver", () => {
     expect(await cluster.log(viaForgejo.run!.id, "show", 0)).toContain(`event=push sha=${fourth} head=${fourth}\n`);
 
     const mrHead = await git.commit("acme/app.git", { "mr.txt": "mr" }, { branch: "ms-viewport", message: "fixed readme" });
+    await backToMain();
     await git.git("acme/app.git", "push", "-q", "origin", `${mrHead}:refs/merge-requests/5/head`);
     // as for a merge request from a fork, the head is on no branch of the repository: only its merge request's ref has it
     await git.git("acme/app.git", "push", "-q", "origin", "--delete", "ms-viewport");
@@ -221,6 +267,7 @@ describe("the webhook receiver", () => {
   }, 120_000);
 
   test("a push whose commit has no pipeline file, or an invalid one, starts nothing; the delivery says file:line:col", async () => {
+    await pushed();
     const bare = await git.commit("acme/app.git", { ".drover.yml": null }, { branch: "main", message: "no pipeline here" });
     const none = await deliver(hookUrl, "github", "push", secret, githubPush("refs/heads/main", ZERO, bare, "no pipeline here"), "np-1");
     expect(none.status).toBe(200);
@@ -251,31 +298,41 @@ test("deliveries answer as the OpenAPI document describes them, every field docu
   const text = JSON.stringify({ ...doc.components.schemas.DeliveryList, $defs: doc.components.schemas }).replaceAll("#/components/schemas/", "#/$defs/");
   const closed = JSON.parse(text, (_k, v) => (v?.properties && v.additionalProperties === undefined ? { ...v, additionalProperties: false } : v));
   const validate = new Ajv2020({ allErrors: true, strict: false }).compile(closed);
+  await mixedDeliveries();
   const list = (await cluster.api<{ deliveries: Delivery[] }>("GET", "/api/v1/projects/app/deliveries?limit=500")).body;
-  // the receiver's tests above left deliveries of most outcomes
   expect(new Set(list.deliveries.map((d) => d.outcome)).size).toBeGreaterThanOrEqual(6);
   expect(validate(list) || validate.errors).toBe(true);
   expect((await cluster.api("GET", "/api/v1/projects/app/deliveries?limit=501")).status).toBe(400);
 });
 
 test("the project's deliveries page lists them with their outcome, reason and run", async () => {
+  await mixedDeliveries();
   const page = await fetch(`${cluster.coordinator.url}/projects/app/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } });
   expect(page.status).toBe(200);
   const html = await page.text();
-  expect(html).toContain('data-delivery="gh-2"');
-  expect(html).toContain("on.push.branches (main) does not match branch feature");
+  expect(html).toContain('data-delivery="mix-filtered"');
+  expect(html).toContain("on.push.branches (main) does not match branch mixed");
   // one row of gh-1 (the first; the other is its duplicate) links run #1
   expect(html).toMatch(/data-delivery="gh-1">(?:(?!<\/tr>)[\s\S])*<a href="\/runs\/[0-9A-Z]+">#1<\/a>/);
   expect((await fetch(`${cluster.coordinator.url}/projects/nope/deliveries`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).status).toBe(404);
 });
 
 test("/metrics counts deliveries by forge and outcome", async () => {
-  const text = await (await fetch(`${cluster.coordinator.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
-  const count = (labels: string) => Number(new RegExp(`^drover_webhook_deliveries_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
-  expect(count('forge="github",outcome="refused"')).toBe(3);
-  expect(count('forge="github",outcome="duplicate"')).toBe(2);
-  expect(count('forge="gitlab",outcome="created"')).toBe(2);
-  expect(count('forge="unknown",outcome="invalid"')).toBe(1);
+  const { first, second } = await pushed();
+  const counts = async () => {
+    const text = await (await fetch(`${cluster.coordinator.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    const count = (labels: string) => Number(new RegExp(`^drover_webhook_deliveries_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
+    return [count('forge="github",outcome="refused"'), count('forge="github",outcome="duplicate"'), count('forge="unknown",outcome="invalid"')];
+  };
+  const before = await counts();
+  const body = JSON.stringify(githubPush("refs/heads/main", first, second, "second"));
+  for (const id of ["metrics-1", "metrics-2"]) {
+    await fetch(hookUrl, { method: "POST", headers: forgeHeaders("github", "push", "not-the-secret", body, id), body });
+  }
+  await deliver(hookUrl, "github", "push", secret, JSON.parse(body), "gh-1");
+  await fetch(hookUrl, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+  const after = await counts();
+  expect(after.map((n, i) => n - before[i]!)).toEqual([2, 1, 1]);
 });
 
 describe("a slow repository", () => {
@@ -303,7 +360,9 @@ describe("forks", () => {
   test("a pull request from a fork waits for approval and gets the group's variables but none of its secrets", async () => {
     await cluster.api("PUT", "/api/v1/groups/app/secrets/FORK_SECRET", { value: "s3cr3t-value" });
     await cluster.api("PUT", "/api/v1/groups/app/variables/PLAIN", { value: "plain-value" });
+    await pushed();
     const head = await git.commit("acme/app.git", { "fork.txt": "from a fork" }, { branch: "fork-feature", message: "fork change" });
+    await backToMain();
     await git.git("acme/app.git", "push", "-q", "origin", `${head}:refs/pull/9/head`);
     // a fork's commit is on no branch of the repository: only refs/pull/9/head has it
     await git.git("acme/app.git", "push", "-q", "origin", "--delete", "fork-feature");
