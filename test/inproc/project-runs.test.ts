@@ -77,8 +77,9 @@ afterAll(async () => {
 
 describe("startProjectRun", () => {
   test("a push builds its commit: changed: skips the tasks it did not touch, dependants see them skipped, the checkout carries the token", async () => {
+    const next = (await h.coordinator.services.projects.get("web"))!.nextRunNumber;
     const run = created(await start(push("main", c1, c2)));
-    expect(run).toMatchObject({ project: "web", number: 1, group: "web", user: "webhook:test", pipelineFile: ".drover.yml" });
+    expect(run).toMatchObject({ project: "web", number: next, group: "web", user: "webhook:test", pipelineFile: ".drover.yml" });
     expect(run.source).toMatchObject({ event: "push", sha: c2, before: c1, branch: "main" });
     await waitFor("the run to settle", async () => (await tasksOf(run.id))["after-docs"]![0] === "running");
     expect(await tasksOf(run.id)).toEqual({
@@ -101,7 +102,7 @@ describe("startProjectRun", () => {
     expect(held.get("after-docs")!.checkout).toMatchObject({ path: "", depth: 5 });
     expect(web.env).toMatchObject({
       DROVER_PROJECT: "web",
-      DROVER_RUN_NUMBER: "1",
+      DROVER_RUN_NUMBER: String(next),
       DROVER_EVENT: "push",
       DROVER_COMMIT_SHA: c2,
       DROVER_COMMIT_REF: "refs/heads/main",
@@ -119,7 +120,8 @@ describe("startProjectRun", () => {
       outcome: "filtered",
       reason: "on.push.branches (main, release/*) does not match branch feature/x",
     });
-    expect(created(await start(push("release/2", null, c2))).number).toBe(2);
+    const next = (await h.coordinator.services.projects.get("web"))!.nextRunNumber;
+    expect(created(await start(push("release/2", null, c2))).number).toBe(next);
     const tag = sourceOf("tag", "webhook:t", { sha: c1, tag: "nightly", ref: "refs/tags/nightly" });
     await server.git(REPO, "tag", "nightly", c1);
     await server.git(REPO, "push", "-q", "origin", "nightly");
@@ -163,6 +165,8 @@ describe("startProjectRun", () => {
     const bare = await server.commit(REPO, { ".drover.yml": null }, { branch: "release/bare" });
     expect(await start(push("release/bare", null, bare))).toEqual({ outcome: "no_pipeline", reason: `commit ${bare.slice(0, 12)} has no .drover.yml` });
     const broken = await server.commit(REPO, { ".drover.yml": "on: { push: true }\ntasks:\n  a: { steps: [ { rum: x } ] }\n" }, { branch: "release/broken" });
+    // later commits of other tests go on from main, not from this broken branch
+    await server.git(REPO, "checkout", "-q", "main");
     const invalid = await start(push("release/broken", null, broken));
     expect(invalid).toMatchObject({ outcome: "invalid_pipeline" });
     expect(invalid.outcome === "invalid_pipeline" && invalid.errors).toContain('.drover.yml:3:19: tasks.a.steps[0].rum: unknown key "rum" (did you mean "run"?)');
