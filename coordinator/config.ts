@@ -126,7 +126,8 @@ export const EnvSettings = z
     DROVER_AGENT_DIST: text.meta({ description: "where the binaries served under `/download` are; default the checkout's `dist/`" }),
     DROVER_HEARTBEAT_MS: duration(5000).meta({ description: "how often agents send a heartbeat" }),
     DROVER_LEASE_TTL_MS: duration(15000).meta({ description: "how long an agent's lease lasts without a heartbeat" }),
-    DROVER_RECONNECT_GRACE_MS: duration(15000, { zero: true }).meta({ description: "how long a closed (not silent) connection has to come back" }),
+    // shorter than the lease by more than a heartbeat: a dead agent's record goes before its watchdog ends its steps
+    DROVER_RECONNECT_GRACE_MS: duration(8000, { zero: true }).meta({ description: "how long a closed (not silent) connection has to come back" }),
     DROVER_ACCEPT_TIMEOUT_MS: duration(5000).meta({ description: "an assigned attempt not accepted within this goes back to the queue" }),
     DROVER_CANCEL_GRACE_MS: duration(10000, { zero: true }).meta({ description: "between SIGTERM and SIGKILL when a step is cancelled" }),
     DROVER_QUEUE_TIMEOUT_MS: duration(24 * 3600 * 1000).meta({ description: "a queued attempt no agent took in this long fails" }),

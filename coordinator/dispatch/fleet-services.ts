@@ -185,7 +185,8 @@ export class FleetServices {
       agent.socket?.close(4002, "lease lapsed");
       const aborted = this.fleet.uploads.abortAll(agent.row.id, "the agent's lease lapsed");
       if (aborted) console.error(`[fleet] aborted ${aborted} unfinished upload(s) of ${agent.row.name}`);
-      if (!agent.row.dynamic) await this.fleet.setState(agent, "offline");
+      if (agent.row.dynamic) await this.cleanups.forget(agent);
+      else await this.fleet.setState(agent, "offline");
       this.fencing.set(agent.row.id, { agent, at: agent.row.lastHeartbeatAt + this.fleet.leaseTtlMs + FENCE_MARGIN_MS });
     }
     for (const [id, { agent, at }] of this.fencing) {

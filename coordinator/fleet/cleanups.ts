@@ -21,6 +21,12 @@ export class Cleanups {
     private readonly fleet: Fleet,
   ) {}
 
+  /** The record goes as soon as the lease lapses; the cleanup (`retire`) waits until its attempts are fenced. */
+  async forget(agent: OnlineAgent): Promise<void> {
+    await this.db.delete(agents).where(eq(agents.id, agent.row.id));
+    this.fleet.known.delete(agent.row.id);
+  }
+
   async retire(agent: OnlineAgent, attempts: string[]): Promise<void> {
     const row = agent.row;
     const writes: BatchItem<"sqlite">[] = [];

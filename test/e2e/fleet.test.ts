@@ -59,7 +59,8 @@ describe("leases and lost agents", () => {
   });
 
   test("dynamic agents: a sibling ends the dead one's orphans and removes its workspaces, kept ones too; its record goes", async () => {
-    const c = await cluster();
+    // a closed connection lapses sooner than the lease its watchdog keeps to, as by default
+    const c = await cluster({ DROVER_RECONNECT_GRACE_MS: "600" });
     const shared = join(c.dir, "shared-work");
     const marker = `drover-orphan-${Date.now()}`;
     const doomed = await c.startAgent("dyn-a", ["--dynamic", "--group", "pool", "--work-dir", shared]);
@@ -83,6 +84,9 @@ describe("leases and lost agents", () => {
     await Bun.sleep(100); // no event marks "still alive": a short window for a death tied to the agent's to show
     expect(liveProcesses(marker)).toBe(1);
     await c.startAgent("dyn-b", ["--dynamic", "--group", "pool", "--work-dir", shared]);
+    // the record goes when the lease lapses, which is before the dead agent's watchdog ends its step
+    await waitFor("the orphan to be ended", () => liveProcesses(marker) === 0);
+    expect((await agentsOf(c)).map((a) => a.name)).not.toContain("dyn-a");
     const run = await c.waitRun(id, 20_000);
     expect(run.result).toBe("success");
     expect(taskOf(run, "t").attempts.map((a) => a.state)).toEqual(["lost", "success"]);
