@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { FINAL_RUN_PHASES } from "../../shared/states.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "./processes.ts";
+import { readReply } from "./reply.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const ADMIN_TOKEN = "test-admin-token";
@@ -103,14 +104,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // plain text (logs)
-      }
-      return { status: res.status, body: parsed as never };
+      return readReply(res);
     },
     async submit(pipeline, group = "test") {
       const res = await cluster.api<{ id: string }>("POST", "/api/v1/runs", { pipeline, group });

@@ -10,6 +10,7 @@ import { resolveConfig } from "../../coordinator/config.ts";
 import { type RunningCoordinator, startCoordinator } from "../../coordinator/server.ts";
 import { FakeAgent, type FakeAgentOptions } from "./fake-agent.ts";
 import { waitFor } from "./processes.ts";
+import { readReply } from "./reply.ts";
 
 export const ADMIN_TOKEN = "test-admin-token";
 export const AGENT_TOKEN = "test-agent-token";
@@ -58,14 +59,7 @@ export async function startInProcess(
         headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
         body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
       });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // plain text (logs)
-      }
-      return { status: res.status, body: parsed as never };
+      return readReply(res);
     },
     async submit(pipeline, group = "test") {
       const res = await h.api<{ id: string }>("POST", "/api/v1/runs", { pipeline, group });
