@@ -1,0 +1,52 @@
+/**
+ * Hints between the nodes of a cluster. A hint only says where to look: every receiver re-reads the
+ * database, so a hint lost or late costs at most one polling interval, never a state change.
+ */
+export type Hint =
+  /** an attempt was queued: nodes with free agents look for queued attempts */
+  | { kind: "task_ready" }
+  /** an attempt's cancel was requested: the node holding its agent tells the agent */
+  | { kind: "cancel_attempt"; attemptId: string }
+  /** new bytes of a running step's log were written on the node holding its agent */
+  | { kind: "log_bytes"; attemptId: string; step: number }
+  /** a run has new events: event streams of that run re-read them */
+  | { kind: "run_event"; runId: string }
+  /** a run's attempts changed outside its owner (a report, a command): the run's owner re-reads and advances it */
+  | { kind: "run_changed"; runId: string };
+
+export type HintKind = Hint["kind"];
+export type HintOf<K extends HintKind> = Extract<Hint, { kind: K }>;
+
+export interface Bus {
+  /** Sends a hint to every node, this one included. Never throws and never waits: a hint may be lost. */
+  publish(hint: Hint): void;
+  subscribe<K extends HintKind>(kind: K, handler: (hint: HintOf<K>) => void): () => void;
+  /**
+   * Whether hints from other nodes are being delivered now. While false, receivers poll the database
+   * (at most every second) for what hints would have told them.
+   */
+  readonly live: boolean;
+  close(): Promise<void>;
+}
+
+/** The bus of a coordinator without other nodes: hints go to this node's own subscribers, in order. */
+export class LocalBus implements Bus {
+  private readonly handlers = new Map<HintKind, Set<(hint: Hint) => void>>();
+  readonly live = true;
+
+  publish(hint: Hint): void {
+    for (const handler of this.handlers.get(hint.kind) ?? []) handler(hint);
+  }
+
+  subscribe<K extends HintKind>(kind: K, handler: (hint: HintOf<K>) => void): () => void {
+    const set = this.handlers.get(kind) ?? new Set();
+    const h = handler as (hint: Hint) => void;
+    set.add(h);
+    this.handlers.set(kind, set);
+    return () => set.delete(h);
+  }
+
+  async close(): Promise<void> {
+    this.handlers.clear();
+  }
+}
