@@ -19,6 +19,8 @@ import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { ClusterMember } from "./cluster/member.ts";
+import { openBus } from "./bus/open.ts";
+import { Polling } from "./bus/poll.ts";
 import { AgentSession } from "./dispatch/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
@@ -56,7 +58,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const store = openObjectStore(config.storage, { fsync: config.fsync, maxUnknownSizeBytes: config.maxObjectBytes });
   const registry = new ObjectRegistry(db, store);
   const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
-  const runEvents = new RunEvents();
+  const bus = openBus(config);
+  const runEvents = new RunEvents(bus);
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
   const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs);
   const reports = new AttemptReports(db, scheduler, (a) => fleet.free(a.agentId, a.id), logs, registry);
@@ -95,6 +98,9 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     url: () => config.nodeUrl ?? listenUrl,
     agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
   });
+  // hints between nodes (coordinator/bus): while they may be missed, this node polls the database instead
+  const polling = new Polling(bus, { peers: () => member.peers });
+  const stopPolling = [runEvents.pollWhileDeaf(db, polling)];
   const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }), (duty) => member.holds(duty));
   ticker.start();
 
@@ -108,6 +114,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     fleet,
     dispatcher,
     runEvents,
+    bus,
+    polling,
     projects,
     cluster: member,
     adminToken: config.adminToken,
@@ -202,6 +210,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       dispatcher.stop();
       // let the state change in flight finish before the database goes
       await scheduler.serial.run(async () => {});
+      for (const stop of stopPolling) stop();
+      await bus.close();
       db.$client.close();
     },
   };
