@@ -15,6 +15,7 @@ import { failover } from "./failover.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
+import { load } from "./load.ts";
 import { log } from "./log-throughput.ts";
 import { sandbox } from "./sandbox.ts";
 import { storage } from "./storage.ts";
@@ -26,6 +27,7 @@ const benchmarks: Benchmark[] = [
   dispatch,
   log,
   throughput,
+  load,
   history,
   fleet,
   storage,
