@@ -57,8 +57,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const db = await openDb({ url: config.dbUrl, authToken: config.dbAuthToken });
   const store = openObjectStore(config.storage, { fsync: config.fsync, maxUnknownSizeBytes: config.maxObjectBytes });
   const registry = new ObjectRegistry(db, store);
-  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
   const bus = openBus(config);
+  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync, (key) =>
+    bus.publish({ kind: "log_bytes", attemptId: key.attempt, step: key.step }),
+  );
   const runEvents = new RunEvents(bus);
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
   const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs);
