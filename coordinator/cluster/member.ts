@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Db } from "../db/open.ts";
 import { DUTIES, type Duty, ensureDuties, holdDuty, releaseDuties } from "./duties.ts";
-import { beat, forgetStaleNodes, registerNode, removeNode } from "./nodes.ts";
+import { beat, forgetStaleNodes, listNodes, nodeAlive, registerNode, removeNode } from "./nodes.ts";
 
 export interface MemberOptions {
   /** where this node is reached (DROVER_NODE_URL / --advertise-url) */
@@ -13,6 +13,8 @@ export interface MemberOptions {
   beatMs?: number;
   /** how long a duty lease lasts without renewal: a dead holder's duties move within this plus one beat */
   dutyTtlMs?: number;
+  /** work every node does at each beat, after its duties are renewed (the run leases) */
+  onBeat?: () => Promise<void>;
 }
 
 /**
@@ -34,6 +36,8 @@ export class ClusterMember {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
   private draining = false;
+  /** the other nodes seen alive at the last beat */
+  peers: ReadonlySet<string> = new Set();
 
   constructor(
     private readonly db: Db,
@@ -97,5 +101,9 @@ export class ClusterMember {
       }
     }
     await forgetStaleNodes(this.db, now);
+    this.peers = new Set(
+      (await listNodes(this.db)).filter((n) => n.id !== this.id && nodeAlive(n, now, this.beatMs)).map((n) => n.id),
+    );
+    await this.options.onBeat?.();
   }
 }
