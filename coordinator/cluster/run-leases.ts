@@ -2,9 +2,9 @@ import { and, eq, inArray, lt, notInArray, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/open.ts";
 import { runFences, runs } from "../db/schema.ts";
-import type { RunPhase } from "../engine/types.ts";
+import { OPEN_RUN_PHASES } from "../../shared/states.ts";
 
-const OPEN_PHASES: RunPhase[] = ["queued", "running"];
+const OPEN_PHASES = [...OPEN_RUN_PHASES];
 
 /**
  * The holder stops acting on a run this long before its lease runs out in the database, so it has stopped

@@ -191,7 +191,6 @@ export class Scheduler {
    * engine then looks at the run once for all of them instead of once each.
    */
   requestAdvance(runId: string): void {
-    // another node drives it: that node reads the run again and advances it
     if (!this.leases.owns(runId)) return this.announce(runId);
     if (this.dirty.size === 0) {
       setImmediate(() => {
@@ -215,7 +214,9 @@ export class Scheduler {
   /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
-    if (!active || !this.leases.owns(runId)) return;
+    if (!active) return;
+    // another node drives it: the change asked for is in the database, and that node is told to read it
+    if (!this.leases.owns(runId)) return this.announce(runId);
     const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
     if (!admitted(run, [...this.active.values()].map((a) => a.run), this.groupLimits.get(run.group))) return;
     const now = Date.now();
@@ -358,8 +359,7 @@ export class Scheduler {
       await this.db.update(runs).set({ cancelRequestedAt: at }).where(eq(runs.id, runId));
       active.run.cancelRequestedAt = at;
     }
-    if (this.leases.owns(runId)) await this.advanceRun(runId);
-    else this.announce(runId);
+    await this.advanceRun(runId);
     return true;
   }
 
