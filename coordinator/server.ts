@@ -19,9 +19,9 @@ import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { ClusterMember } from "./cluster/member.ts";
-import { listNodes, nodeAlive } from "./cluster/nodes.ts";
 import { RunLeases } from "./cluster/run-leases.ts";
-import { LocalBus } from "./bus/bus.ts";
+import { openBus } from "./bus/open.ts";
+import { Polling } from "./bus/poll.ts";
 import { RunSync } from "./runs/run-sync.ts";
 import { AgentSession } from "./dispatch/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
@@ -60,7 +60,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const store = openObjectStore(config.storage, { fsync: config.fsync, maxUnknownSizeBytes: config.maxObjectBytes });
   const registry = new ObjectRegistry(db, store);
   const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
-  const runEvents = new RunEvents();
+  const bus = openBus(config);
+  const runEvents = new RunEvents(bus);
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
   // the node's url is known once the server listens; until it joins, it holds no duty
   let listenUrl = "";
@@ -69,9 +70,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
     onBeat: () => beatWork(),
   });
-  const bus = new LocalBus();
   const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs, new RunLeases(db, member.id));
-  const runSync = new RunSync(scheduler, bus, member.id, () => member.peers.size);
+  const runSync = new RunSync(scheduler, bus, member.id, () => member.peers);
   const reports = new AttemptReports(db, scheduler, (a) => fleet.free(a.agentId, a.id), logs, registry);
   const cipher = new SecretCipher(loadSecretKey(config.dataDir, config.secretKey));
   const groupValues = new GroupValues(db, cipher);
@@ -87,8 +87,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     node: member.id,
   });
   const beatWork = async () => {
-    await runSync.beat();
-    if (member.holds("leases")) await fleetServices.adoptLapsed(member.peers);
+    await scheduler.holdRuns();
+    if (member.holds("leases")) await fleetServices.adoptLapsed(new Set((await member.others()).map((n) => n.id)));
   };
   // with --port 0 the port is known once the server listens
   let publicUrl = config.publicUrl ?? `${config.tls ? "https" : "http"}://${config.host}:${config.port}`;
@@ -102,13 +102,17 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   });
   scheduler.onPhase = (run) => statuses.onPhase(run);
   exposeState(db, scheduler, fleet, dispatcher);
-  const now = Date.now();
-  const liveNodes = new Set((await listNodes(db)).filter((n) => nodeAlive(n, now, member.beatMs)).map((n) => n.id));
-  await restoreFleet(db, fleet, member.id, liveNodes);
+  await restoreFleet(db, fleet, member.id, new Set((await member.others()).map((n) => n.id)));
   await scheduler.serial.run(async () => {
     await scheduler.load();
     restoreSlots(fleet, scheduler);
   });
+  // hints between nodes (coordinator/bus): while they may be missed, this node polls the database instead
+  const polling = new Polling(bus, { peers: () => member.peers });
+  const stopPolling = [
+    runEvents.pollWhileDeaf(db, polling),
+    polling.every("runs", () => scheduler.serial.run(() => scheduler.readAll())),
+  ];
   const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }), (duty) => member.holds(duty));
   ticker.start();
 
@@ -122,6 +126,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     fleet,
     dispatcher,
     runEvents,
+    bus,
+    polling,
     projects,
     cluster: member,
     adminToken: config.adminToken,
@@ -214,11 +220,12 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       await member.leave();
       // let the state change in flight finish, then give the runs up: another node drives them at once
       await scheduler.serial.run(() => scheduler.leases.release());
-      await bus.close();
       await server.stop(true);
       dispatcher.stop();
       // let the state change in flight finish before the database goes
       await scheduler.serial.run(async () => {});
+      for (const stop of stopPolling) stop();
+      await bus.close();
       db.$client.close();
     },
   };

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { listDuties } from "../cluster/duties.ts";
-import { listNodes, nodeAlive } from "../cluster/nodes.ts";
+import { listNodes } from "../cluster/nodes.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 
@@ -12,7 +12,7 @@ clusterRoutes.get("/", requireRole("viewer"), async (c) => {
   const now = Date.now();
   return c.json({
     self: cluster.id,
-    nodes: nodes.map((n) => ({ ...n, alive: nodeAlive(n, now, cluster.beatMs) })),
+    nodes: nodes.map((n) => ({ ...n, alive: cluster.alive(n, now) })),
     duties: duties.map((d) => ({ ...d, holder: d.expiresAt > now && d.holder ? d.holder : null })),
   });
 });

@@ -29,13 +29,22 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** The bus of a coordinator without other nodes: hints go to this node's own subscribers, in order. */
+/**
+ * The bus of a coordinator without other nodes: hints go to this node's own subscribers, in order. A
+ * subscriber that throws is logged and the others still get the hint: publishing never throws.
+ */
 export class LocalBus implements Bus {
   private readonly handlers = new Map<HintKind, Set<(hint: Hint) => void>>();
   readonly live = true;
 
   publish(hint: Hint): void {
-    for (const handler of this.handlers.get(hint.kind) ?? []) handler(hint);
+    for (const handler of this.handlers.get(hint.kind) ?? []) {
+      try {
+        handler(hint);
+      } catch (e) {
+        console.error(`[bus] a ${hint.kind} subscriber failed:`, e);
+      }
+    }
   }
 
   subscribe<K extends HintKind>(kind: K, handler: (hint: HintOf<K>) => void): () => void {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Db } from "../db/open.ts";
 import { DUTIES, type Duty, ensureDuties, holdDuty, releaseDuties } from "./duties.ts";
-import { beat, forgetStaleNodes, listNodes, nodeAlive, registerNode, removeNode } from "./nodes.ts";
+import { beat, forgetStaleNodes, listNodes, type NodeRow, registerNode, removeNode } from "./nodes.ts";
 
 export interface MemberOptions {
   /** where this node is reached (DROVER_NODE_URL / --advertise-url) */
@@ -23,6 +23,9 @@ export interface MemberOptions {
  */
 const SAFETY_MS = 500;
 
+/** A node that missed this many beats is not counted alive (its duties have moved by then). */
+const ALIVE_BEATS = 3;
+
 /**
  * This coordinator as one node of a cluster sharing one database: its row in `cluster_nodes`, heartbeated,
  * and the duty leases it holds. Every node competes for every duty at each beat; one wins each.
@@ -36,8 +39,8 @@ export class ClusterMember {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
   private draining = false;
-  /** the other nodes seen alive at the last beat */
-  peers: ReadonlySet<string> = new Set();
+  /** how many other nodes were alive at the last beat: with any, hints this node may miss are polled for */
+  peers = 0;
 
   constructor(
     private readonly db: Db,
@@ -101,9 +104,18 @@ export class ClusterMember {
       }
     }
     await forgetStaleNodes(this.db, now);
-    this.peers = new Set(
-      (await listNodes(this.db)).filter((n) => n.id !== this.id && nodeAlive(n, now, this.beatMs)).map((n) => n.id),
-    );
+    this.peers = (await this.others()).length;
     await this.options.onBeat?.();
+  }
+
+  /** Whether a node beat recently enough to be counted alive. */
+  alive(node: NodeRow, now = Date.now()): boolean {
+    return node.lastSeenAt > now - ALIVE_BEATS * this.beatMs;
+  }
+
+  /** The other nodes alive now, oldest first. */
+  async others(): Promise<NodeRow[]> {
+    const now = Date.now();
+    return (await listNodes(this.db)).filter((n) => n.id !== this.id && this.alive(n, now));
   }
 }

@@ -7,11 +7,6 @@ export type NodeRow = typeof clusterNodes.$inferSelect;
 /** A node not seen for this long has left (or died) and its row is removed by whichever node notices. */
 export const FORGET_NODE_MS = 10 * 60 * 1000;
 
-/** A node that missed this many beats is not alive (its duties and runs have moved by then). */
-const ALIVE_BEATS = 3;
-
-export const nodeAlive = (node: NodeRow, now: number, beatMs: number) => node.lastSeenAt > now - ALIVE_BEATS * beatMs;
-
 export async function registerNode(db: Db, node: Pick<NodeRow, "id" | "url">, now: number): Promise<void> {
   await db.insert(clusterNodes).values({ ...node, startedAt: now, lastSeenAt: now, agents: 0, draining: false });
 }

@@ -174,7 +174,7 @@ export const agents = sqliteTable(
     /** paused by an admin: connected, but given no new attempts, across reconnects, until resumed */
     paused: integer("paused", { mode: "boolean" }).notNull().default(false),
     /** what holds a step's memory and process count there (agent hello `limits`); null for agents older than that */
-    limits: json<{ memory: string | null; pids: string | null }>("limits"),
+    limits: json<{ memory: string | null; pids: string | null; pidNamespace?: boolean; pidNamespaceWhyNot?: string | null }>("limits"),
     version: text("version").notNull(),
     state: text("state").notNull(),
     credentialHash: text("credential_hash").notNull(),
