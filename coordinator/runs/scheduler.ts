@@ -191,7 +191,10 @@ export class Scheduler {
    * engine then looks at the run once for all of them instead of once each.
    */
   requestAdvance(runId: string): void {
-    if (!this.leases.owns(runId)) return this.announce(runId);
+    if (!this.leases.owns(runId)) {
+      this.announce(runId);
+      return;
+    }
     if (this.dirty.size === 0) {
       setImmediate(() => {
         background(
