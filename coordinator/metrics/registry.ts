@@ -129,3 +129,9 @@ export function registerStateGauges(sources: StateSources): void {
   perPool("drover_queue_depth", "Attempts waiting for an agent, by the executor group and arch they ask for", (b) => b.queued);
   perPool("drover_queue_oldest_seconds", "Age of the oldest attempt waiting, by executor group and arch", (b) => b.oldestAgeSeconds);
 }
+
+export const busHintsDropped = new Counter({
+  name: "drover_bus_hints_dropped_total",
+  help: "Malformed messages received on the NATS hint subjects, dropped",
+  registers: [metrics],
+});
