@@ -59,8 +59,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const db = await openDb({ url: config.dbUrl, authToken: config.dbAuthToken });
   const store = openObjectStore(config.storage, { fsync: config.fsync, maxUnknownSizeBytes: config.maxObjectBytes });
   const registry = new ObjectRegistry(db, store);
-  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
   const bus = openBus(config);
+  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync, (key) =>
+    bus.publish({ kind: "log_bytes", attemptId: key.attempt, step: key.step }),
+  );
   const runEvents = new RunEvents(bus);
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
   // the node's url is known once the server listens; until it joins, it holds no duty
