@@ -12,7 +12,7 @@ export type Hint =
   /** a run has new events: event streams of that run re-read them */
   | { kind: "run_event"; runId: string }
   /** a run's attempts changed outside its owner (a report, a command): the run's owner re-reads and advances it */
-  | { kind: "run_changed"; runId: string };
+  | { kind: "run_changed"; runId: string; from: string };
 
 export type HintKind = Hint["kind"];
 export type HintOf<K extends HintKind> = Extract<Hint, { kind: K }>;
