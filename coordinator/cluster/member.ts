@@ -13,6 +13,8 @@ export interface MemberOptions {
   beatMs?: number;
   /** how long a duty lease lasts without renewal: a dead holder's duties move within this plus one beat */
   dutyTtlMs?: number;
+  /** work every node does at each beat, after its duties are renewed (the run leases) */
+  onBeat?: () => Promise<void>;
 }
 
 /**
@@ -103,6 +105,7 @@ export class ClusterMember {
     }
     await forgetStaleNodes(this.db, now);
     this.peers = (await this.others()).length;
+    await this.options.onBeat?.();
   }
 
   /** Whether a node beat recently enough to be counted alive. */

@@ -76,6 +76,8 @@ export class LiveLogs {
     private readonly store: ObjectStore,
     private readonly maxBytes: number,
     private readonly fsync: boolean,
+    /** told when a log gets its first bytes on this node: followers on other nodes may ask for it here now */
+    private readonly announce: (key: LogKey) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true });
   }
@@ -116,8 +118,10 @@ export class LiveLogs {
     if (fresh.length === 0 || log.uploading) return log.received;
     const room = Math.max(0, this.maxBytes - log.received);
     if (room > 0) this.write(log, room >= fresh.length ? fresh : fresh.subarray(0, room));
+    const first = log.firstByteAt === null;
     log.firstByteAt ??= performance.timeOrigin + performance.now();
     log.received += fresh.length;
+    if (first) this.announce(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
     return log.received;
   }

@@ -66,7 +66,7 @@ export function runBusContract(name: string, fixture: () => BusFixture) {
       const bus = await open();
       const got = collect(bus, "run_changed");
       await bus.close();
-      expect(() => bus.publish({ kind: "run_changed", runId: "r" })).not.toThrow();
+      expect(() => bus.publish({ kind: "run_changed", runId: "r", from: "n1" })).not.toThrow();
       expect(got).toEqual([]);
     });
 

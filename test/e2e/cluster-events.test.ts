@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { ADMIN_TOKEN, type Cluster, type Coordinator, startCluster } from "../helpers/cluster.ts";
-import { haveNats, type NatsServer, startNatsServer } from "../helpers/nats-server.ts";
-import { startNodes } from "../helpers/nodes.ts";
+import { ADMIN_TOKEN, type Coordinator } from "../helpers/cluster.ts";
+import { haveNats, type NatsServer } from "../helpers/nats-server.ts";
+import { type NatsCluster, startNatsCluster } from "../helpers/nodes.ts";
 import { type RunEvent, readEvents } from "../helpers/sse.ts";
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -20,21 +20,17 @@ const content = (events: RunEvent[]) => events.map(({ receivedAt: _, ...e }) => 
 
 /** A run's events followed on every node of three, over NATS and while nats-server is stopped. */
 describe.skipIf(!haveNats)("run events on every node", () => {
-  let cluster: Cluster;
+  let setup: NatsCluster;
   let nats: NatsServer;
   let nodes: Coordinator[];
 
   beforeAll(async () => {
-    nats = await startNatsServer();
-    cluster = await startCluster();
-    nodes = await startNodes(cluster, 3, { DROVER_NATS_URL: nats.url });
+    setup = await startNatsCluster(3);
+    ({ nats, nodes } = setup);
     // the run is driven by the node it is submitted to, and dispatched to that node's agents
-    await cluster.startAgent("worker", [], nodes[0]!.url);
+    await setup.cluster.startAgent("worker", [], nodes[0]!.url);
   }, 90_000);
-  afterAll(async () => {
-    await cluster?.stop();
-    await nats?.stop();
-  });
+  afterAll(() => setup?.stop());
 
   /** Submits on node A and follows the run's events on all three nodes, and every run's on B. */
   async function followEverywhere(): Promise<{ perNode: RunEvent[][]; global: RunEvent[] }> {
