@@ -12,6 +12,7 @@ import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { failover } from "./failover.ts";
+import { clusterThroughput } from "./cluster-throughput.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
@@ -34,6 +35,7 @@ const benchmarks: Benchmark[] = [
   checkoutBench,
   sandbox,
   failover,
+  clusterThroughput,
   s3Presigned,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
