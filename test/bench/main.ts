@@ -18,6 +18,7 @@ import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
 import { load } from "./load.ts";
 import { log } from "./log-throughput.ts";
+import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
@@ -37,6 +38,7 @@ const benchmarks: Benchmark[] = [
   sandbox,
   failover,
   clusterThroughput,
+  s3Presigned,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
