@@ -3,14 +3,12 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import { type Assignment, type Report, stampsStream } from "../../shared/protocol/index.ts";
-import { extractArchive } from "../archive/extract.ts";
-import { type CheckoutOptions, checkout } from "../checkout/checkout.ts";
+import type { CheckoutOptions } from "../checkout/checkout.ts";
 import type { KeptWorkspaces } from "../archive/kept.ts";
 import { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
-import { runArchiveStep } from "../steps/index.ts";
 import type { Executor } from "../executor/executor.ts";
 import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
 import type { HookName, Hooks } from "./hooks.ts";
@@ -99,6 +97,7 @@ export class AttemptRunner {
 
   private async fetchWorkspace(): Promise<void> {
     try {
+      const { extractArchive } = await import("../archive/extract.ts");
       await extractArchive(await this.files.runWorkspace(), this.dir);
     } catch (e) {
       // Stopped mid-fetch: runSteps then runs no step and reports the stop (cancelled or timeout), not an error.
@@ -138,6 +137,7 @@ export class AttemptRunner {
         log = archiveLog;
         append = (b) => archiveLog.write(b);
         if (preamble) log.write(preamble.output);
+        const { runArchiveStep } = await import("../steps/index.ts");
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
@@ -237,6 +237,7 @@ export class AttemptRunner {
     const lines: string[] = [];
     let error: string | null = null;
     try {
+      const { checkout } = await import("../checkout/checkout.ts");
       await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line), this.abort.signal);
     } catch (e) {
       error = (e as Error).message;
