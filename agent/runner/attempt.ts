@@ -55,7 +55,14 @@ export class AttemptRunner {
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
     const { coordinator, agentId, credential } = ctx;
-    this.files = new FilesClient({ coordinator, ca: ctx.ca, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
+    this.files = new FilesClient({
+      coordinator,
+      ca: ctx.ca,
+      agentId,
+      credential,
+      attempt: assignment.attempt,
+      signal: this.abort.signal,
+    });
   }
 
   private report(report: Report): Promise<void> {
@@ -73,7 +80,8 @@ export class AttemptRunner {
     const timeout = a.timeoutMs ? setTimeout(() => this.stop("timeout"), a.timeoutMs) : null;
     let outcome: Outcome;
     try {
-      if (a.sandbox && this.ctx.executor.kind !== "sandbox") throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
+      if (a.sandbox && this.ctx.executor.kind !== "sandbox")
+        throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       this.ctx.executor.own(this.dir);
       if (a.workspace) await this.fetchWorkspace();
@@ -122,7 +130,11 @@ export class AttemptRunner {
       if (preamble?.error) {
         const log = this.newLog(index);
         log.write(preamble.output);
-        const failed: Outcome = { status: this.stopReason === "cancelled" ? "stopped" : "failed", exitCode: null, error: preamble.error };
+        const failed: Outcome = {
+          status: this.stopReason === "cancelled" ? "stopped" : "failed",
+          exitCode: null,
+          error: preamble.error,
+        };
         return this.endStep(index, log, (b) => log.write(b), failed, failed);
       }
       let exitCode: number | null = null;
@@ -156,7 +168,8 @@ export class AttemptRunner {
         if ((exitCode !== 0 || error) && !failure) failure = { status: "failed", exitCode, error };
         // the last step to run: every one succeeded, but time may have run out before the attempt was through
         const timedOut: Outcome = { status: "failed", exitCode: null, error: "timeout" };
-        if (!more(index + 1)) outcome = failure ?? (this.stopReason === "timeout" ? timedOut : { status: "success", exitCode: 0, error: null });
+        if (!more(index + 1))
+          outcome = failure ?? (this.stopReason === "timeout" ? timedOut : { status: "success", exitCode: 0, error: null });
       }
       if (outcome) return this.endStep(index, log, append, { exitCode, error }, outcome);
       await this.endStep(index, log, append, { exitCode, error }, null);
@@ -188,7 +201,15 @@ export class AttemptRunner {
     }
     await log.end();
     const stampsSize = log.stamps?.written;
-    await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), ...step, logSize: log.written, stampsSize });
+    await this.report({
+      type: "step_end",
+      ...this.base(),
+      step: index,
+      at: Date.now(),
+      ...step,
+      logSize: log.written,
+      stampsSize,
+    });
     return outcome ?? { status: "success", exitCode: 0, error: null };
   }
 
