@@ -17,6 +17,7 @@ import { Executor } from "./executor/executor.ts";
 import { LeaseClock } from "./executor/lease.ts";
 import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
+import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
 import { Hooks } from "./runner/hooks.ts";
@@ -90,6 +91,7 @@ export class Agent {
       readOnly: config.hooksDir ? [config.hooksDir] : [],
       maxProcesses: config.maxProcesses,
       cgroups: Cgroups.detect(`drover-${config.name.replace(/[^A-Za-z0-9_.-]/g, "_")}`),
+      pidNamespace: hostPidNamespace(config),
       watchdog: this.watchdog,
     });
     this.connection = new Connection(config.coordinators, config.token, {

@@ -30,6 +30,8 @@ export interface AgentConfig {
   tokenFile: string | null;
   /** more paths a sandboxed step must not see (a co-located coordinator's data dir, say) */
   sandboxHide: string[];
+  /** host steps in a PID namespace of their own where the agent can make one (`--no-pid-namespace` turns it off) */
+  pidNamespace: boolean;
   /** cap on the processes of one step's tree, where a cgroup or rlimit can hold it */
   maxProcesses: number;
   /** agent hooks run around every task (runner/hooks.ts) */
@@ -43,7 +45,7 @@ export interface AgentConfig {
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080[,http://other:8080] (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
+  "drover-agent --coordinator http://host:8080[,http://other:8080] (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--no-pid-namespace] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -55,6 +57,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
       "token-file": { type: "string" },
       executor: { type: "string" },
       "run-as": { type: "string" },
+      "no-pid-namespace": { type: "boolean" },
       "sandbox-hide": { type: "string", multiple: true },
       "max-processes": { type: "string" },
       "hooks-dir": { type: "string" },
@@ -124,6 +127,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     keepWorkspacesBytes,
     executor: executor as Executor,
     runAs: values["run-as"] ?? null,
+    pidNamespace: !(values["no-pid-namespace"] ?? env.DROVER_AGENT_NO_PID_NAMESPACE === "1"),
     tokenFile,
     sandboxHide: (values["sandbox-hide"] ?? []).map((p) => resolve(p)),
     maxProcesses,

@@ -30,6 +30,10 @@ export interface CoordinatorConfig {
   publicUrl?: string;
   /** where the other nodes and agents reach this node (--advertise-url); default the listening address */
   nodeUrl?: string;
+  /** the NATS servers carrying hints between nodes (DROVER_NATS_URL); without, hints stay on this node */
+  natsUrl?: string;
+  /** NATS subjects are `<prefix>.hint.<kind>` */
+  natsPrefix: string;
   /** where scripts/build-agent put the agent binaries served under /download */
   distDir: string;
   retention: Retention;
@@ -98,6 +102,21 @@ const port = z.coerce
   .max(65535, "expected a port from 0 to 65535");
 
 const text = z.string().optional();
+
+/** One NATS server URL or several separated by commas, each nats:// or tls:// with a host. */
+const natsUrl = text.refine(
+  (raw) =>
+    raw === undefined ||
+    raw.split(",").every((one) => {
+      try {
+        const url = new URL(one.trim());
+        return ["nats:", "tls:"].includes(url.protocol) && url.hostname !== "";
+      } catch {
+        return false;
+      }
+    }),
+  "expected nats://host:port, or several separated by commas (tls:// for TLS)",
+);
 const retention = text.refine((raw) => raw === undefined || durationToMs(raw) !== null, "expected a duration like 30d, 12h or 0s");
 
 /**
@@ -122,6 +141,14 @@ export const EnvSettings = z
       .url({ error: "expected a URL like http://10.0.0.5:8080" })
       .optional()
       .meta({ description: "where the other nodes and agents reach this node (`--advertise-url`), listed by `GET /api/v1/cluster`; default the listening address" }),
+    DROVER_NATS_URL: natsUrl.meta({
+      description: "NATS servers (`nats://host:4222`, several separated by commas) carrying hints between coordinator nodes; without, nodes of a cluster poll the database every second",
+    }),
+    DROVER_NATS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "expected NATS subject tokens like drover or ci.drover")
+      .default("drover")
+      .meta({ description: "the prefix of the NATS subjects hints are sent on (`PREFIX.hint.KIND`), to share one NATS between clusters" }),
     DROVER_SECRET_KEY: text.meta({ description: "base64 AES-256 key for secrets at rest; generated into `DATA/secret.key` when absent" }),
     DROVER_AGENT_DIST: text.meta({ description: "where the binaries served under `/download` are; default the checkout's `dist/`" }),
     DROVER_HEARTBEAT_MS: duration(5000).meta({ description: "how often agents send a heartbeat" }),
@@ -181,6 +208,8 @@ export function resolveConfig(input: ConfigInput = {}): CoordinatorConfig {
     maxLogBytes: settings.DROVER_MAX_LOG_BYTES,
     publicUrl: settings.DROVER_PUBLIC_URL,
     nodeUrl: settings.DROVER_NODE_URL,
+    natsUrl: settings.DROVER_NATS_URL,
+    natsPrefix: settings.DROVER_NATS_PREFIX,
     retention: retentionFromEnv(env),
     secretKey: env.DROVER_SECRET_KEY,
     gcIntervalMs: settings.DROVER_GC_INTERVAL_MS,

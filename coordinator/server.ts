@@ -19,6 +19,10 @@ import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { ClusterMember } from "./cluster/member.ts";
+import { RunLeases } from "./cluster/run-leases.ts";
+import { openBus } from "./bus/open.ts";
+import { Polling } from "./bus/poll.ts";
+import { RunSync } from "./runs/run-sync.ts";
 import { AgentSession } from "./dispatch/agent-session.ts";
 import { Cleanups } from "./fleet/cleanups.ts";
 import { Dispatcher } from "./dispatch/dispatcher.ts";
@@ -55,10 +59,21 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const db = await openDb({ url: config.dbUrl, authToken: config.dbAuthToken });
   const store = openObjectStore(config.storage, { fsync: config.fsync, maxUnknownSizeBytes: config.maxObjectBytes });
   const registry = new ObjectRegistry(db, store);
-  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync);
-  const runEvents = new RunEvents();
+  const bus = openBus(config);
+  const logs = new LiveLogs(join(config.dataDir, "live-logs"), store, config.maxLogBytes, config.fsync, (key) =>
+    bus.publish({ kind: "log_bytes", attemptId: key.attempt, step: key.step }),
+  );
+  const runEvents = new RunEvents(bus);
   const fleet = new Fleet(db, config.heartbeatMs, config.leaseTtlMs);
-  const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs);
+  // the node's url is known once the server listens; until it joins, it holds no duty
+  let listenUrl = "";
+  const member = new ClusterMember(db, {
+    url: () => config.nodeUrl ?? listenUrl,
+    agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
+    onBeat: () => beatWork(),
+  });
+  const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs, new RunLeases(db, member.id));
+  const runSync = new RunSync(scheduler, bus, member.id, () => member.peers);
   const reports = new AttemptReports(db, scheduler, (a) => fleet.free(a.agentId, a.id), logs, registry);
   const cipher = new SecretCipher(loadSecretKey(config.dataDir, config.secretKey));
   const groupValues = new GroupValues(db, cipher);
@@ -71,7 +86,12 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const cleanups = new Cleanups(db, fleet);
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
+    node: member.id,
   });
+  const beatWork = async () => {
+    await scheduler.holdRuns();
+    if (member.holds("leases")) await fleetServices.adoptLapsed(new Set((await member.others()).map((n) => n.id)));
+  };
   // with --port 0 the port is known once the server listens
   let publicUrl = config.publicUrl ?? `${config.tls ? "https" : "http"}://${config.host}:${config.port}`;
   scheduler.onFinished = (run) => notifyRunFinished(db, run, publicUrl);
@@ -84,17 +104,17 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   });
   scheduler.onPhase = (run) => statuses.onPhase(run);
   exposeState(db, scheduler, fleet, dispatcher);
-  await restoreFleet(db, fleet);
+  await restoreFleet(db, fleet, member.id, new Set((await member.others()).map((n) => n.id)));
   await scheduler.serial.run(async () => {
     await scheduler.load();
     restoreSlots(fleet, scheduler);
   });
-  // the node's url is known once the server listens; until it joins, it holds no duty
-  let listenUrl = "";
-  const member = new ClusterMember(db, {
-    url: () => config.nodeUrl ?? listenUrl,
-    agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
-  });
+  // hints between nodes (coordinator/bus): while they may be missed, this node polls the database instead
+  const polling = new Polling(bus, { peers: () => member.peers });
+  const stopPolling = [
+    runEvents.pollWhileDeaf(db, polling),
+    polling.every("runs", () => scheduler.serial.run(() => scheduler.readAll())),
+  ];
   const ticker = new ScheduleTicker(db, scheduler, new ProjectPoller({ db, scheduler, projects }), (duty) => member.holds(duty));
   ticker.start();
 
@@ -108,6 +128,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     fleet,
     dispatcher,
     runEvents,
+    bus,
+    polling,
     projects,
     cluster: member,
     adminToken: config.adminToken,
@@ -116,7 +138,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl, retention: config.retention });
   const gcTimer = setInterval(
     () => {
-      if (member.holds("gc")) background("gc", collectAll({ db, registry, retention: config.retention }));
+      if (member.holds("gc")) background("gc", collectAll({ db, registry, store, retention: config.retention }));
       // each node has its own mirrors: a project deleted through another node leaves this one's behind
       background("mirrors", projects.pruneMirrors());
     },
@@ -198,10 +220,14 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       clearInterval(gcTimer);
       await ticker.stop();
       await member.leave();
+      // let the state change in flight finish, then give the runs up: another node drives them at once
+      await scheduler.serial.run(() => scheduler.leases.release());
       await server.stop(true);
       dispatcher.stop();
       // let the state change in flight finish before the database goes
       await scheduler.serial.run(async () => {});
+      for (const stop of stopPolling) stop();
+      await bus.close();
       db.$client.close();
     },
   };

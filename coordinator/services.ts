@@ -1,3 +1,5 @@
+import type { Bus } from "./bus/bus.ts";
+import type { Polling } from "./bus/poll.ts";
 import type { ClusterMember } from "./cluster/member.ts";
 import type { Db } from "./db/open.ts";
 import type { LiveLogs } from "./logs/live-logs.ts";
@@ -20,6 +22,10 @@ export interface Services {
   fleet: Fleet;
   dispatcher: Dispatcher;
   runEvents: RunEvents;
+  /** hints to and from the other nodes */
+  bus: Bus;
+  /** whether (and how often) to poll the database for what hints would say */
+  polling: Polling;
   projects: Projects;
   /** this node of the cluster sharing the database (one node alone by default) */
   cluster: ClusterMember;

@@ -25,6 +25,8 @@ export const ATTEMPT_STATES = ["queued", "assigned", "running", "success", "fail
 export type AttemptState = (typeof ATTEMPT_STATES)[number];
 
 export const FINAL_RUN_PHASES: ReadonlySet<RunPhase> = new Set(["finished", "cancelled", "setuperror"]);
+/** a run in one of these is not finished: some node drives its engine */
+export const OPEN_RUN_PHASES: readonly RunPhase[] = ["queued", "running"];
 export const FINAL_TASK_STATUSES: ReadonlySet<TaskStatus> = new Set(["skipped", "cancelled", "stopped", "success", "failed"]);
 /** an attempt in one of these holds (or waits for) an agent's slot */
 export const ACTIVE_ATTEMPT_STATES: ReadonlySet<AttemptState> = new Set(["queued", "assigned", "running"]);

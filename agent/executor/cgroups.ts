@@ -70,15 +70,15 @@ export function removeGroup(dir: string): void {
   }
 }
 
-/** The agent's own group in each mounted hierarchy, from /proc/self/cgroup and /proc/self/mountinfo. */
-function hierarchies(): { version: 1 | 2; controllers: string[]; dir: string }[] {
+/** The agent's own group in each mounted hierarchy, from `cgroup` and `mountinfo` in `proc` (/proc/self). */
+function hierarchies(proc: string): { version: 1 | 2; controllers: string[]; dir: string }[] {
   const own = new Map<string, string>();
-  for (const line of readFileSync("/proc/self/cgroup", "utf8").split("\n")) {
+  for (const line of readFileSync(join(proc, "cgroup"), "utf8").split("\n")) {
     const [, controllers, path] = line.split(/:(.*?):/);
     if (path !== undefined) own.set(controllers ?? "", path);
   }
   const found: { version: 1 | 2; controllers: string[]; dir: string }[] = [];
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
+  for (const line of readFileSync(join(proc, "mountinfo"), "utf8").split("\n")) {
     const [left, right] = line.split(" - ");
     if (!left || !right) continue;
     const fields = left.split(" ");
@@ -109,11 +109,15 @@ function hierarchies(): { version: 1 | 2; controllers: string[]; dir: string }[]
 export class Cgroups {
   private constructor(private readonly list: Hierarchy[]) {}
 
-  static detect(subtree: string): Cgroups {
+  /**
+   * `proc` is where the process's `cgroup` and `mountinfo` are read: /proc/self, or for a test a dir whose
+   * mountinfo names a cgroup2 mount at a plain directory tree shaped like one (test/unit/cgroups-v2.test.ts).
+   */
+  static detect(subtree: string, proc = "/proc/self"): Cgroups {
     const list: Hierarchy[] = [];
     let found: ReturnType<typeof hierarchies> = [];
     try {
-      found = hierarchies();
+      found = hierarchies(proc);
     } catch {
       // no /proc: not Linux
     }

@@ -7,6 +7,7 @@ import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
 import { signalDescendants } from "./process-tree.ts";
+import type { PidNamespace } from "./pid-namespace.ts";
 
 // @ts-expect-error: a text import of a TS file is typed as the module; at run time it is the file's text
 import reaperSource from "./reaper.ts" with { type: "text" };
@@ -23,6 +24,8 @@ export interface ExecutorOptions {
   readOnly: string[];
   maxProcesses: number;
   cgroups: Cgroups;
+  /** a PID namespace for each host step, or why there is none (the sandbox has its own) */
+  pidNamespace: PidNamespace | { unavailable: string };
   watchdog: Watchdog;
 }
 
@@ -55,9 +58,9 @@ function attemptProcesses(attempt: string): number[] {
 
 /**
  * Starts every step of this agent: in the host's view or in a bubblewrap sandbox, as the agent's user or the
- * `--run-as` one, in a cgroup per step where the agent can make one (else under a supervisor that every orphan of
- * the step is handed to, reaper.ts), each step recorded for the watchdog that kills it if the lease lapses while
- * the agent cannot.
+ * `--run-as` one, in a cgroup per step where the agent can make one, in a PID namespace of its own where it can
+ * make one (pid-namespace.ts), and with neither under a supervisor that every orphan of the step is handed to
+ * (reaper.ts); each step is recorded for the watchdog that kills it if the lease lapses while the agent cannot.
  */
 export class Executor {
   readonly limits: Limits;
@@ -69,7 +72,18 @@ export class Executor {
       caps = { memory: probe.memory, pids: probe.pids };
       for (const dir of probe.dirs) removeGroup(dir);
     }
-    this.limits = { memory: caps.memory ?? "rlimit", pids: caps.pids ?? "rlimit" };
+    const host = opts.kind === "host" ? opts.pidNamespace : null;
+    this.limits = {
+      memory: caps.memory ?? "rlimit",
+      pids: caps.pids ?? "rlimit",
+      pidNamespace: !host || "args" in host,
+      pidNamespaceWhyNot: host && "unavailable" in host ? host.unavailable : null,
+    };
+  }
+
+  /** The host step's PID namespace, when this agent makes them. */
+  private get pidNamespace(): PidNamespace | null {
+    return this.opts.kind === "host" && "args" in this.opts.pidNamespace ? this.opts.pidNamespace : null;
   }
 
   get kind(): ExecutorKind {
@@ -97,12 +111,15 @@ export class Executor {
     if (step.memoryBytes && !groups.memory) prefix.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
     // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
     if (!groups.pids) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
-    // no cgroup: the agent's own binary, acting as bun, supervises the step as its subreaper (from "/", so that no
-    // bunfig.toml or .env of the step's dir reaches it)
-    const reaped = groups.dirs.length === 0;
+    // neither a cgroup nor a PID namespace: the agent's own binary, acting as bun, supervises the step as its
+    // subreaper (from "/", so that no bunfig.toml or .env of the step's dir reaches it)
+    const ns = this.pidNamespace;
+    const reaped = groups.dirs.length === 0 && !ns;
     const argv = reaped ? [process.execPath, "-e", REAPER, step.dir] : [];
     argv.push("bash", "-c", ...prefix, "--");
+    if (ns) argv.push(...ns.args);
     if (this.opts.runAs) argv.push(...runAsArgs(this.opts.runAs));
+    if (ns) argv.push(...ns.init);
     if (this.opts.kind === "sandbox") {
       argv.push(
         ...sandboxArgs({
@@ -124,10 +141,11 @@ export class Executor {
           if (sig === "SIGKILL") killGroup(dir);
           else for (const pid of members(dir)) tryKill(pid, sig);
         }
-        if (!reaped) return;
-        // the supervisor's tree first, while it lives to be handed every orphan; then what carries the attempt's id
+        if (groups.dirs.length > 0) return;
+        // the supervisor's tree first, while it lives to be handed every orphan; then what carries the attempt's id.
+        // In a PID namespace every orphan stays under its PID 1, a descendant of the first process.
         signalDescendants(first, sig);
-        for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
+        if (reaped) for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
       },
       end: () => {
         const oom = memoryBytes !== null && Cgroups.oomKilled(groups);

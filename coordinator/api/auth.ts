@@ -31,6 +31,7 @@ export function authenticate(): MiddlewareHandler<AppEnv> {
     }
     if (!principal) throw new DroverError("unauthorized", "invalid bearer token");
     c.set("principal", principal);
+    c.set("credential", token);
     await next();
   };
 }

@@ -4,9 +4,6 @@ import { listNodes } from "../cluster/nodes.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 
-/** A node that missed this many beats is shown as not alive (its duties have moved by then). */
-const ALIVE_BEATS = 3;
-
 /** The nodes sharing this database and who holds each duty: read from the database, so alike on every node. */
 export const clusterRoutes = new Hono<AppEnv>();
 clusterRoutes.get("/", requireRole("viewer"), async (c) => {
@@ -15,7 +12,7 @@ clusterRoutes.get("/", requireRole("viewer"), async (c) => {
   const now = Date.now();
   return c.json({
     self: cluster.id,
-    nodes: nodes.map((n) => ({ ...n, alive: n.lastSeenAt > now - ALIVE_BEATS * cluster.beatMs })),
+    nodes: nodes.map((n) => ({ ...n, alive: cluster.alive(n, now) })),
     duties: duties.map((d) => ({ ...d, holder: d.expiresAt > now && d.holder ? d.holder : null })),
   });
 });

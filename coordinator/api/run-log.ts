@@ -4,6 +4,7 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { logStream } from "../runs/log-follow.ts";
+import { type LogAddress, logElsewhere } from "../cluster/log-forward.ts";
 import { runView } from "../runs/run-view.ts";
 
 /** The whole run's log as one text: each task's latest attempt, step by step, under a header line. */
@@ -12,7 +13,7 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
   const id = c.req.param("id");
   const stored = await loadRunWithSteps(services.db, id);
   if (!stored) throw notFound(`run ${id}`);
-  const parts: { header: string; key: { run: string; attempt: string; step: number } | null }[] = [];
+  const parts: { header: string; key: { run: string; attempt: string; step: number } | null; address?: LogAddress }[] = [];
   for (const task of runView(stored).tasks) {
     const attempt = task.attempts.at(-1);
     if (!attempt?.startedAt) {
@@ -21,7 +22,11 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
     }
     for (const step of attempt.steps) {
       const title = `=== ${task.name} › step ${step.index + 1}: ${step.name} (attempt ${attempt.number}, ${step.status})\n`;
-      parts.push({ header: title, key: { run: id, attempt: attempt.id, step: step.index } });
+      parts.push({
+        header: title,
+        key: { run: id, attempt: attempt.id, step: step.index },
+        address: { run: id, task: task.name, attempt: attempt.number, step: step.index, timestamps: false },
+      });
     }
   }
   const encoder = new TextEncoder();
@@ -30,8 +35,10 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
       for (const part of parts) {
         controller.enqueue(encoder.encode(part.header));
         if (!part.key) continue;
-        // what is stored so far of each step, not followed: a download is a snapshot
-        for await (const chunk of logStream(services, part.key, false)) controller.enqueue(chunk);
+        // what is stored so far of each step, not followed: a download is a snapshot; a running step's from
+        // the node its agent is connected to
+        const elsewhere = logElsewhere(services, part.address!, c.get("credential"));
+        for await (const chunk of logStream(services, part.key, { follow: false, elsewhere })) controller.enqueue(chunk);
       }
       controller.close();
     },

@@ -1,7 +1,8 @@
-import { eq } from "drizzle-orm";
+import { and, eq, notInArray } from "drizzle-orm";
 import { Hono, type MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { DroverError } from "../../shared/errors.ts";
+import { OPEN_RUN_PHASES } from "../../shared/states.ts";
 import { formatBytes, LIMITS } from "../../shared/pipeline/index.ts";
 import { newId } from "../../shared/ids.ts";
 import { events, runs } from "../db/schema.ts";
@@ -103,9 +104,16 @@ runRoutes.get("/:id", requireRole("viewer"), async (c) => {
 runRoutes.delete("/:id", requireRole("admin"), async (c) => {
   const { db, scheduler, registry } = c.get("services");
   const id = c.req.param("id");
-  if (scheduler.active.has(id)) throw new DroverError("conflict", `run ${id} is still running: cancel it first`);
-  const deleted = await db.delete(runs).where(eq(runs.id, id)).returning({ id: runs.id });
-  if (deleted.length === 0) throw notFound(`run ${id}`);
+  // conditional on the stored phase, not this node's memory: another node may have started the run a moment ago
+  const deleted = await db
+    .delete(runs)
+    .where(and(eq(runs.id, id), notInArray(runs.phase, [...OPEN_RUN_PHASES])))
+    .returning({ id: runs.id });
+  if (deleted.length === 0) {
+    const [open] = await db.select({ id: runs.id }).from(runs).where(eq(runs.id, id));
+    if (open) throw new DroverError("conflict", `run ${id} is still running: cancel it first`);
+    throw notFound(`run ${id}`);
+  }
   await db.delete(events).where(eq(events.runId, id));
   const owned = await registry.owned(runOwner(id));
   await registry.dropOwner(runOwner(id));

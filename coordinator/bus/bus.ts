@@ -12,7 +12,7 @@ export type Hint =
   /** a run has new events: event streams of that run re-read them */
   | { kind: "run_event"; runId: string }
   /** a run's attempts changed outside its owner (a report, a command): the run's owner re-reads and advances it */
-  | { kind: "run_changed"; runId: string };
+  | { kind: "run_changed"; runId: string; from: string };
 
 export type HintKind = Hint["kind"];
 export type HintOf<K extends HintKind> = Extract<Hint, { kind: K }>;
@@ -29,13 +29,22 @@ export interface Bus {
   close(): Promise<void>;
 }
 
-/** The bus of a coordinator without other nodes: hints go to this node's own subscribers, in order. */
+/**
+ * The bus of a coordinator without other nodes: hints go to this node's own subscribers, in order. A
+ * subscriber that throws is logged and the others still get the hint: publishing never throws.
+ */
 export class LocalBus implements Bus {
   private readonly handlers = new Map<HintKind, Set<(hint: Hint) => void>>();
   readonly live = true;
 
   publish(hint: Hint): void {
-    for (const handler of this.handlers.get(hint.kind) ?? []) handler(hint);
+    for (const handler of this.handlers.get(hint.kind) ?? []) {
+      try {
+        handler(hint);
+      } catch (e) {
+        console.error(`[bus] a ${hint.kind} subscriber failed:`, e);
+      }
+    }
   }
 
   subscribe<K extends HintKind>(kind: K, handler: (hint: HintOf<K>) => void): () => void {

@@ -3,7 +3,7 @@ import type { Db } from "../db/open.ts";
 import { dutyLeases } from "../db/schema.ts";
 
 /** The work that must run on one node at a time; every node runs it alike, only the holder acts. */
-export const DUTIES = ["cron", "polling", "gc"] as const;
+export const DUTIES = ["cron", "polling", "gc", "leases"] as const;
 export type Duty = (typeof DUTIES)[number];
 
 export type DutyLease = typeof dutyLeases.$inferSelect;

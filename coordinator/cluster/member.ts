@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Db } from "../db/open.ts";
 import { DUTIES, type Duty, ensureDuties, holdDuty, releaseDuties } from "./duties.ts";
-import { beat, forgetStaleNodes, registerNode, removeNode } from "./nodes.ts";
+import { beat, forgetStaleNodes, listNodes, type NodeRow, registerNode, removeNode } from "./nodes.ts";
 
 export interface MemberOptions {
   /** where this node is reached (DROVER_NODE_URL / --advertise-url) */
@@ -13,6 +13,8 @@ export interface MemberOptions {
   beatMs?: number;
   /** how long a duty lease lasts without renewal: a dead holder's duties move within this plus one beat */
   dutyTtlMs?: number;
+  /** work every node does at each beat, after its duties are renewed (the run leases) */
+  onBeat?: () => Promise<void>;
 }
 
 /**
@@ -20,6 +22,9 @@ export interface MemberOptions {
  * another node may take the lease (clocks across nodes are assumed to agree to well within this).
  */
 const SAFETY_MS = 500;
+
+/** A node that missed this many beats is not counted alive (its duties have moved by then). */
+const ALIVE_BEATS = 3;
 
 /**
  * This coordinator as one node of a cluster sharing one database: its row in `cluster_nodes`, heartbeated,
@@ -34,6 +39,8 @@ export class ClusterMember {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
   private draining = false;
+  /** how many other nodes were alive at the last beat: with any, hints this node may miss are polled for */
+  peers = 0;
 
   constructor(
     private readonly db: Db,
@@ -97,5 +104,18 @@ export class ClusterMember {
       }
     }
     await forgetStaleNodes(this.db, now);
+    this.peers = (await this.others()).length;
+    await this.options.onBeat?.();
+  }
+
+  /** Whether a node beat recently enough to be counted alive. */
+  alive(node: NodeRow, now = Date.now()): boolean {
+    return node.lastSeenAt > now - ALIVE_BEATS * this.beatMs;
+  }
+
+  /** The other nodes alive now, oldest first. */
+  async others(): Promise<NodeRow[]> {
+    const now = Date.now();
+    return (await listNodes(this.db)).filter((n) => n.id !== this.id && this.alive(n, now));
   }
 }

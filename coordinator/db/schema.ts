@@ -33,8 +33,13 @@ export const runs = sqliteTable(
     source: json<RunSource>("source"),
     /** the commit status state its forge last took (forges/status-notifier.ts): a restart posts any state it lacks */
     statusPosted: text("status_posted"),
+    /** the node driving the run's engine (cluster/run-leases.ts): a lease renewed every second, fenced by the epoch */
+    ownerNode: text("owner_node"),
+    ownerEpoch: integer("owner_epoch").notNull().default(0),
+    ownerExpiresAt: integer("owner_expires_at").notNull().default(0),
   },
   (t) => [
+    index("runs_phase_owner").on(t.phase, t.ownerExpiresAt),
     index("runs_group_created").on(t.group, t.createdAt),
     index("runs_created").on(t.createdAt),
     uniqueIndex("runs_project_number").on(t.projectId, t.number),
@@ -114,6 +119,8 @@ export const attempts = sqliteTable(
     peakRssBytes: integer("peak_rss_bytes"),
     /** set on the copy a restart from failed keeps of an earlier run's attempt: it ran once, there */
     keptFrom: text("kept_from"),
+    /** the run's engine asked for the attempt to stop: whichever node holds its agent tells it, also after a reconnect */
+    cancelRequestedAt: integer("cancel_requested_at"),
   },
   (t) => [
     index("attempts_task").on(t.taskId, t.number),
@@ -167,13 +174,15 @@ export const agents = sqliteTable(
     /** paused by an admin: connected, but given no new attempts, across reconnects, until resumed */
     paused: integer("paused", { mode: "boolean" }).notNull().default(false),
     /** what holds a step's memory and process count there (agent hello `limits`); null for agents older than that */
-    limits: json<{ memory: string | null; pids: string | null }>("limits"),
+    limits: json<{ memory: string | null; pids: string | null; pidNamespace?: boolean; pidNamespaceWhyNot?: string | null }>("limits"),
     version: text("version").notNull(),
     state: text("state").notNull(),
     credentialHash: text("credential_hash").notNull(),
     leaseExpiresAt: integer("lease_expires_at").notNull(),
     lastHeartbeatAt: integer("last_heartbeat_at").notNull(),
     createdAt: integer("created_at").notNull(),
+    /** the coordinator node the agent is (or was last) connected to */
+    nodeId: text("node_id"),
   },
   (t) => [index("agents_state").on(t.state)],
 );
@@ -424,4 +433,12 @@ export const dutyLeases = sqliteTable("duty_leases", {
   /** one more at every change of holder, so a holder's tenure is told apart from the next */
   epoch: integer("epoch").notNull().default(0),
   expiresAt: integer("expires_at").notNull().default(0),
+});
+
+/**
+ * Never holds a row: a run's write batch starts by inserting NULL here unless the writing node still owns the
+ * run's lease at its epoch, so a node that lost the lease has its whole batch refused (cluster/run-leases.ts).
+ */
+export const runFences = sqliteTable("run_fences", {
+  ok: integer("ok").notNull(),
 });

@@ -1,4 +1,6 @@
 import { background } from "../../shared/background.ts";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
+import type { AttemptState } from "../engine/types.ts";
 import { queueWait } from "../metrics/registry.ts";
 import type { AttemptRow, TaskRow } from "../runs/active-run.ts";
 import type { Projects } from "../projects/projects.ts";
@@ -70,6 +72,22 @@ export class Dispatcher implements QueueSink {
     agent?.socket?.send({ type: "cancel", attempt: attempt.id, graceMs });
   }
 
+  /**
+   * Another node changed an attempt (read here from the database): a slot it held on an agent of this node
+   * frees once it ended there, and a cancel its run's engine asked for goes to the agent if it is here.
+   */
+  changed(attempt: AttemptRow, before: AttemptState): void {
+    const agent = attempt.agentId ? this.fleet.agents.get(attempt.agentId) : undefined;
+    if (attempt.state !== "queued") this.queue.delete(attempt.id);
+    if (!ON_AGENT_STATES.has(attempt.state)) {
+      if (ON_AGENT_STATES.has(before)) this.accepted(attempt.id);
+      this.fleet.free(attempt.agentId, attempt.id);
+      this.pump();
+      return;
+    }
+    if (attempt.cancelRequestedAt !== null) agent?.socket?.send({ type: "cancel", attempt: attempt.id, graceMs: this.scheduler.cancelGraceMs });
+  }
+
   /** Coalesces bursts: one pass at a time, another pass if something arrived meanwhile. */
   pump(): void {
     if (this.pumping) {
@@ -109,19 +127,28 @@ export class Dispatcher implements QueueSink {
         this.queue.delete(queued.id);
         continue;
       }
+      const owner = this.scheduler.leases.owns(found.active.run.id);
+      if (found.attempt.cancelRequestedAt !== null) {
+        // stopped by its run's engine before a crash let it go through: it stays off the agents
+        if (owner) this.cancel(found.attempt, 0);
+        else this.queue.delete(queued.id);
+        continue;
+      }
       const task = found.active.tasks.get(queued.taskId)!;
       const run = found.active.run;
       const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
       const unrunnable = checkoutUnavailable(run, task.spec, repo);
-      if (unrunnable) {
+      if (unrunnable && owner) {
         this.queue.delete(queued.id);
         const ended = await this.scheduler.transition(queued.id, "unrunnable", { state: "failed", error: unrunnable, endedAt: Date.now() });
         if (ended) await this.onAttemptEnded(ended);
         continue;
       }
       const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
+      if (unrunnable) continue;
       if (!agent) {
-        await this.unplaced(queued, task);
+        // only the node driving the run says why a task waits, or fails it after the queue timeout
+        if (owner) await this.unplaced(queued, task);
         continue;
       }
       if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);

@@ -10,7 +10,7 @@ import type { Cleanups } from "../fleet/cleanups.ts";
 import type { Dispatcher } from "./dispatcher.ts";
 import type { AgentSocket, Fleet, OnlineAgent } from "../fleet/fleet.ts";
 import { requested } from "./placement.ts";
-import { register } from "../fleet/registration.ts";
+import { lapsedAgents, register } from "../fleet/registration.ts";
 
 /**
  * How long past an agent's last renewed lease its attempts wait before they are lost and retried: the agent
@@ -20,6 +20,8 @@ export const FENCE_MARGIN_MS = 1500;
 
 export interface FleetOptions {
   reconnectGraceMs: number;
+  /** this coordinator's node id, stored with each agent it holds */
+  node: string;
 }
 
 /** Joins agents to the fleet, resumes their attempts, and retires them when their lease lapses. */
@@ -39,7 +41,7 @@ export class FleetServices {
   ) {}
 
   async join(hello: Hello, socket: AgentSocket): Promise<{ ok: true; agent: OnlineAgent } | { ok: false; message: string }> {
-    const registered = await register(this.db, hello, this.fleet.leaseTtlMs);
+    const registered = await register(this.db, hello, this.fleet.leaseTtlMs, this.options.node);
     if (!registered.ok) return registered;
     // back before its attempts were lost: they are still its own, to continue or to give up (resume)
     this.fencing.delete(registered.row.id);
@@ -50,6 +52,8 @@ export class FleetServices {
       agent.socket = null;
       agent.row = registered.row;
       this.fleet.known.set(agent.row.id, agent.row);
+      // it may come from another node, which moved its attempts: what this node knows of them is read again
+      await this.scheduler.readRunsOf(agent.row.id, hello.running.map((r) => r.attempt));
       // Its slots are counted before it can be chosen: the socket is set, and the agent put in the fleet,
       // in the same serial section as the attempts it still runs are registered, so no dispatch pass
       // sees it connected with fewer attempts than it holds.
@@ -67,7 +71,7 @@ export class FleetServices {
       socket.send(welcome);
       // a cancel sent while the agent was away was never heard: it goes again
       for (const r of resume) {
-        if (r.action === "continue" && this.scheduler.attempt(r.attempt)?.attempt.cancelRequested) {
+        if (r.action === "continue" && this.scheduler.attempt(r.attempt)?.attempt.cancelRequestedAt) {
           socket.send({ type: "cancel", attempt: r.attempt, graceMs: this.scheduler.cancelGraceMs });
         }
       }
@@ -172,6 +176,20 @@ export class FleetServices {
     // a drained agent that left with nothing running is gone for good, not reconnecting
     const grace = agent.draining && agent.running.size === 0 ? 0 : this.options.reconnectGraceMs;
     agent.row.leaseExpiresAt = Math.min(agent.row.leaseExpiresAt, Date.now() + grace);
+  }
+
+  /**
+   * Agents of a node that died: their lease lapsed in the database and no live node holds them. The node holding
+   * the `leases` duty takes them in, disconnected, so that its lease expiry below retires them and fences their
+   * attempts as for its own agents.
+   */
+  async adoptLapsed(liveNodes: ReadonlySet<string>, now = Date.now()): Promise<void> {
+    for (const row of await lapsedAgents(this.db, now)) {
+      if (this.fleet.agents.has(row.id) || (row.nodeId && liveNodes.has(row.nodeId))) continue;
+      console.error(`[fleet] agent ${row.name} (${row.id}) of node ${row.nodeId ?? "?"} lapsed with its node: retiring it here`);
+      this.fleet.known.set(row.id, row);
+      this.fleet.agents.set(row.id, { row, socket: null, running: new Map(), draining: row.paused });
+    }
   }
 
   /**

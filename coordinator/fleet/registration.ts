@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { eq } from "drizzle-orm";
+import { and, eq, lt, ne } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { Hello } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
@@ -15,7 +15,7 @@ export type Registration = { ok: true; row: AgentRow; credential?: string } | { 
  * A returning agent proves its id with the credential issued at its first
  * registration, so one agent can never take over another's record and attempts.
  */
-export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promise<Registration> {
+export async function register(db: Db, hello: Hello, leaseTtlMs: number, node: string): Promise<Registration> {
   const now = Date.now();
   const fields = {
     name: hello.name,
@@ -33,6 +33,7 @@ export async function register(db: Db, hello: Hello, leaseTtlMs: number): Promis
     state: "online",
     leaseExpiresAt: now + leaseTtlMs,
     lastHeartbeatAt: now,
+    nodeId: node,
   };
   if (hello.id) {
     const [existing] = await db.select().from(agents).where(eq(agents.id, hello.id));
@@ -56,4 +57,12 @@ export async function agentByCredential(db: Db, id: string, credential: string):
   const [row] = await db.select().from(agents).where(eq(agents.id, id));
   if (!row) return undefined;
   return credentialMatches(credential, row) ? row : undefined;
+}
+
+/** Agents not offline whose lease ran out in the database: retired by their node, or by another if it died. */
+export function lapsedAgents(db: Db, now: number): Promise<AgentRow[]> {
+  return db
+    .select()
+    .from(agents)
+    .where(and(ne(agents.state, "offline"), lt(agents.leaseExpiresAt, now)));
 }

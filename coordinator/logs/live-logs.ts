@@ -19,6 +19,8 @@ interface LiveLog {
   /** bytes received from the agent (its offsets), including any dropped past the cap */
   received: number;
   firstByteAt: number | null;
+  /** its fd is closed and its file on its way to storage: nothing may write to or close the fd again */
+  uploading: boolean;
   waiting: { size: number; resolve: (r: FinalLog) => void; reject: (e: unknown) => void } | null;
 }
 
@@ -74,6 +76,8 @@ export class LiveLogs {
     private readonly store: ObjectStore,
     private readonly maxBytes: number,
     private readonly fsync: boolean,
+    /** told when a log gets its first bytes on this node: followers on other nodes may ask for it here now */
+    private readonly announce: (key: LogKey) => void = () => {},
   ) {
     mkdirSync(dir, { recursive: true });
   }
@@ -93,6 +97,7 @@ export class LiveLogs {
         received: size,
         written: size,
         firstByteAt: null,
+        uploading: false,
         waiting: null,
       };
       this.logs.set(name, log);
@@ -109,11 +114,14 @@ export class LiveLogs {
     const log = this.open(key);
     if (offset > log.received) throw new LogGapError(`log gap: have ${log.received} bytes, chunk starts at ${offset}`);
     const fresh = data.subarray(log.received - offset);
-    if (fresh.length === 0) return log.received;
+    // bytes past the size the step ended with: the log is final (and its fd closed)
+    if (fresh.length === 0 || log.uploading) return log.received;
     const room = Math.max(0, this.maxBytes - log.received);
     if (room > 0) this.write(log, room >= fresh.length ? fresh : fresh.subarray(0, room));
+    const first = log.firstByteAt === null;
     log.firstByteAt ??= performance.timeOrigin + performance.now();
     log.received += fresh.length;
+    if (first) this.announce(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
     return log.received;
   }
@@ -149,7 +157,7 @@ export class LiveLogs {
     this.failed.set(name, error);
     const log = this.logs.get(name);
     if (log) {
-      closeSync(log.fd);
+      if (!log.uploading) closeSync(log.fd);
       this.logs.delete(name);
       log.waiting?.reject(error);
     }
@@ -193,6 +201,7 @@ export class LiveLogs {
     log.reservation.release(log.written);
     if (this.fsync) fsyncSync(log.fd);
     closeSync(log.fd);
+    log.uploading = true;
     const object = logObjectKey(key);
     // Logs are not content-addressed, and hashing them would cost a third of the ingest time: no digest.
     this.store
@@ -250,7 +259,9 @@ export class LiveLogs {
     this.finalized.delete(name);
     this.failed.delete(name);
     const log = this.logs.get(name);
-    if (log && !log.waiting) {
+    // an upload in flight keeps its entry until it settles; its fd is already closed (a second close
+    // would fail with EBADF, or close whatever file reused the number)
+    if (log && !log.waiting && !log.uploading) {
       log.reservation.release(log.written);
       closeSync(log.fd);
       this.logs.delete(name);

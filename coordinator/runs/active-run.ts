@@ -11,7 +11,7 @@ export type StepRow = typeof steps.$inferSelect;
 export interface ActiveRun {
   run: RunRow;
   tasks: Map<string, TaskRow>;
-  attempts: Map<string, AttemptRow & { cancelRequested: boolean }>;
+  attempts: Map<string, AttemptRow>;
 }
 
 /** A task as the engine's commands (engine/commands.ts) see it. */
@@ -47,7 +47,7 @@ export function engineInput(active: ActiveRun, now: number): EngineInput {
       taskId: a.taskId,
       number: a.number,
       state: a.state,
-      cancelRequested: a.cancelRequested,
+      cancelRequested: a.cancelRequestedAt !== null,
       timedOutInQueue: a.state === "failed" && a.agentId === null,
     })),
     now,

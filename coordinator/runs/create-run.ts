@@ -60,6 +60,10 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     number: null,
     source: input.source ?? null,
     statusPosted: null,
+    // taken as the run is written (below): this node drives the runs it creates
+    ownerNode: null,
+    ownerEpoch: 0,
+    ownerExpiresAt: 0,
   };
   const keptAttempts: AttemptRow[] = [];
   const keptSteps: StepRow[] = [];
@@ -87,6 +91,7 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
     };
   });
   return scheduler.serial.run(async () => {
+    Object.assign(run, scheduler.leases.fresh(run.id));
     const writes: BatchItem<"sqlite">[] = [];
     const projectId = run.projectId;
     if (projectId) {

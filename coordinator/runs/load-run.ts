@@ -1,7 +1,7 @@
 import { eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { attempts, runs, steps, tasks } from "../db/schema.ts";
-import type { RunPhase } from "../engine/types.ts";
+import { OPEN_RUN_PHASES } from "../../shared/states.ts";
 import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
 
 export interface StoredRun {
@@ -13,8 +13,6 @@ export interface StoredRun {
 export interface StoredRunWithSteps extends StoredRun {
   steps: StepRow[];
 }
-
-const OPEN_PHASES: RunPhase[] = ["queued", "running"];
 
 export async function loadRun(db: Db, id: string): Promise<StoredRun | undefined> {
   const [run] = (await db.select().from(runs).where(eq(runs.id, id))) as RunRow[];
@@ -36,7 +34,7 @@ export async function loadRunWithSteps(db: Db, id: string): Promise<StoredRunWit
 
 /** Every queued or running run with its tasks and attempts, in three queries however many runs there are. */
 export async function loadOpenRuns(db: Db): Promise<StoredRun[]> {
-  const open = inArray(runs.phase, OPEN_PHASES);
+  const open = inArray(runs.phase, [...OPEN_RUN_PHASES]);
   const byId = new Map<string, StoredRun>();
   for (const run of (await db.select().from(runs).where(open)) as RunRow[]) byId.set(run.id, { run, tasks: [], attempts: [] });
   if (byId.size === 0) return [];

@@ -1,7 +1,9 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { and, eq } from "drizzle-orm";
+import type { Bus } from "../bus/bus.ts";
+import type { Polling } from "../bus/poll.ts";
 import type { Db } from "../db/open.ts";
-import { steps } from "../db/schema.ts";
+import { attempts, steps } from "../db/schema.ts";
 import { ACTIVE_ATTEMPT_STATES } from "../engine/types.ts";
 import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
 import { type LiveLogs, type LogKey, stampsObjectOf, type Written } from "../logs/live-logs.ts";
@@ -16,6 +18,23 @@ export interface LogSources {
   logs: LiveLogs;
   scheduler: Scheduler;
   runEvents: RunEvents;
+  bus: Bus;
+  polling: Polling;
+}
+
+/**
+ * The log as another node has it live (the node its agent is connected to), from byte `offset` on,
+ * followed or not; null when no other node has it now.
+ */
+export type Elsewhere = (offset: number, follow: boolean) => Promise<ReadableStream<Uint8Array> | null>;
+
+export interface LogStreamOptions {
+  /** follow the log until its step ends, instead of ending at what is stored now */
+  follow: boolean;
+  /** the first byte to send */
+  offset?: number;
+  /** where to look when the log is written on another node; none for a request another node passed on */
+  elsewhere?: Elsewhere | null;
 }
 
 const SAFETY_WAKE_MS = 1000;
@@ -65,6 +84,14 @@ async function storedObject(db: Db, key: LogKey): Promise<string | null> {
   return isStampsStream(key.step) ? stampsObjectOf(row.logObject) : row.logObject;
 }
 
+/** Whether the attempt may still write: from memory when this node drives its run, else from the database. */
+async function attemptActive(src: LogSources, attemptId: string): Promise<boolean> {
+  const known = src.scheduler.attempt(attemptId)?.attempt;
+  if (known) return ACTIVE_ATTEMPT_STATES.has(known.state);
+  const [row] = await src.db.select({ state: attempts.state }).from(attempts).where(eq(attempts.id, attemptId));
+  return !!row && (ACTIVE_ATTEMPT_STATES as ReadonlySet<string>).has(row.state);
+}
+
 /** Bytes a follower keeps of what was just written, ahead of its reader, before it falls back to reading the file. */
 const PUSH_AHEAD_BYTES = 8 * 1024 * 1024;
 
@@ -74,9 +101,14 @@ const PUSH_AHEAD_BYTES = 8 * 1024 * 1024;
  * is stored now. It is a direct stream: each piece goes straight to the
  * response (or the reader), with no queue in between, and a follower that keeps
  * up is handed each piece as the coordinator writes it.
+ *
+ * A log written on another node is passed through from there; when that stream breaks (the node died, or
+ * the agent moved), the reader looks again (here, in storage, on the other nodes) and goes on from the
+ * byte it had reached: every node holds the step's log at the same offsets, as the agent resends it from
+ * the start to a node that has none of it.
  */
-export function logStream(src: LogSources, key: LogKey, follow: boolean): ReadableStream<Uint8Array> {
-  const reader = new LogReader(src, key, follow);
+export function logStream(src: LogSources, key: LogKey, options: LogStreamOptions): ReadableStream<Uint8Array> {
+  const reader = new LogReader(src, key, options);
   const source: Bun.DirectUnderlyingSource<Uint8Array> = {
     type: "direct",
     pull: (controller) => reader.run(controller),
@@ -86,16 +118,29 @@ export function logStream(src: LogSources, key: LogKey, follow: boolean): Readab
   return new ReadableStream<Uint8Array>(source as unknown as UnderlyingDefaultSource<Uint8Array>);
 }
 
+/** A stream passed through: the stored log (its end is the log's end) or another node's answer (whose end is not). */
+interface Piped {
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  final: boolean;
+  /** bytes it gave */
+  got: number;
+}
+
 class LogReader {
-  private sent = 0;
+  private sent: number;
   private controller: ReadableStreamDirectController | null = null;
   /** the response has not taken the last write yet: nothing more goes out until it has */
   private full: Promise<unknown> | null = null;
   /** a read of the live file is on its way: pieces written meanwhile wait in `recent` */
   private reading = false;
   private readonly files = new LiveFileReads();
-  // once the log is final, the rest comes from storage, a chunk per write so a slow reader holds no backlog
-  private stored: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  // once the log is final, the rest comes from storage (or, while another node writes it, from there), a chunk
+  // per write so a slow reader holds no backlog
+  private piped: Piped | null = null;
+  /** whether another node may have the log now: at first, after a hint that one has, after a break, when polling */
+  private lookElsewhere = true;
+  private readonly follow: boolean;
+  private readonly elsewhere: Elsewhere | null;
   // pieces written and not yet sent, in order: a reader catching up takes them before it reads the file
   private readonly recent: Written[] = [];
   private recentBytes = 0;
@@ -108,16 +153,28 @@ class LogReader {
   constructor(
     private readonly src: LogSources,
     private readonly key: LogKey,
-    private readonly follow: boolean,
+    options: LogStreamOptions,
   ) {
+    this.follow = options.follow;
+    this.sent = options.offset ?? 0;
+    this.elsewhere = options.elsewhere ?? null;
     this.left = new Promise((resolve) => {
       this.leave = resolve;
     });
     this.stops = [src.logs.watch(key, this.written), src.runEvents.subscribe(key.run, this.wake.signal)];
+    if (this.elsewhere) {
+      this.stops.push(
+        src.bus.subscribe("log_bytes", (hint) => {
+          if (hint.attemptId !== key.attempt || hint.step !== key.step) return;
+          this.lookElsewhere = true;
+          this.wake.signal();
+        }),
+      );
+    }
   }
 
   private readonly written = (written: Written | null): void => {
-    if (written && !this.stored && !this.gone) {
+    if (written && !this.piped && !this.gone) {
       // Straight to the response only in order, and never while a read of the file is on its way: no byte twice.
       const inOrder = this.controller && !this.full && !this.reading && this.recent.length === 0 && written.offset === this.sent;
       if (inOrder) this.send(written.data);
@@ -173,7 +230,7 @@ class LogReader {
     this.gone = true;
     this.leave();
     this.stop();
-    void this.stored?.cancel();
+    void this.piped?.reader.cancel().catch(() => {});
   }
 
   private stop(): void {
@@ -184,12 +241,7 @@ class LogReader {
 
   /** Sends the next piece, or waits for news; false once there is nothing more to send. */
   private async next(): Promise<boolean> {
-    if (this.stored) {
-      const part = await this.stored.read();
-      if (part.done) return false;
-      this.send(part.value);
-      return true;
-    }
+    if (this.piped) return this.pipe(this.piped);
     const kept = this.takeRecent();
     if (kept) {
       this.send(kept);
@@ -218,13 +270,44 @@ class LogReader {
       // a step run by an agent that sent no timestamps has none stored: its stream is empty
       const body = await this.src.store.get(object, { start: this.sent });
       if (!body) return false;
-      this.stored = body.getReader();
+      this.piped = { reader: body.getReader(), final: true, got: 0 };
       return true;
     }
-    const attempt = this.src.scheduler.attempt(this.key.attempt)?.attempt;
-    const active = attempt && ACTIVE_ATTEMPT_STATES.has(attempt.state);
-    if (!this.follow || !active) return false;
+    if (this.elsewhere && this.lookElsewhere) {
+      // cleared before asking: a hint arriving meanwhile has the next pass ask again
+      this.lookElsewhere = false;
+      const remote = await this.elsewhere(this.sent, this.follow);
+      if (remote) {
+        this.piped = { reader: remote.getReader(), final: false, got: 0 };
+        return true;
+      }
+    }
+    if (!this.follow || !(await attemptActive(this.src, this.key.attempt))) return false;
     await this.wake.sleep(SAFETY_WAKE_MS);
+    // without hints, whether another node has the log now is found by asking
+    if (this.src.polling.needed) this.lookElsewhere = true;
+    return true;
+  }
+
+  /** The next piece of a stream passed through; at the end of another node's, the log is looked for again. */
+  private async pipe(piped: Piped): Promise<boolean> {
+    let piece: Uint8Array | null;
+    try {
+      const part = await piped.reader.read();
+      piece = part.done ? null : part.value;
+    } catch {
+      piece = null;
+    }
+    if (piece) {
+      piped.got += piece.length;
+      this.send(piece);
+      return true;
+    }
+    this.piped = null;
+    if (piped.final || !this.follow) return false;
+    // it ended or broke: its node died or finished the step, or the agent moved; where the log is now is
+    // asked at once if it gave anything (else after a wait, so a node that answers empty is not asked in a loop)
+    if (piped.got > 0) this.lookElsewhere = true;
     return true;
   }
 }

@@ -99,6 +99,8 @@ export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, tas
     const taskRows = stored ? stored.tasks : [...scheduler.active.get(runId)!.tasks.values()];
     const decision = decided(rerun(runRow, taskRows.map(commandTask), taskName));
     const names = new Set(decision.tasks);
+    // a finished run is driven again by the node reopening it
+    if (stored && !(await scheduler.leases.take(runId))) throw new DroverError("conflict", `run ${runId} is being reopened by another node`);
     // a finished run is tracked again only once the rerun is sure to happen: a refused one leaves it finished
     const active = stored ? scheduler.track(stored.run, stored.tasks, stored.attempts) : scheduler.active.get(runId)!;
     const reset = taskRows.filter((t) => names.has(t.name));

@@ -1,5 +1,6 @@
 import type { BatchItem } from "drizzle-orm/batch";
-import { and, eq, inArray } from "drizzle-orm";
+import { and, eq, inArray, or } from "drizzle-orm";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { background } from "../../shared/background.ts";
 import { newId } from "../../shared/ids.ts";
 import { chunkedInserts, writeAll } from "../db/batch.ts";
@@ -10,7 +11,8 @@ import { admitted } from "../engine/commands.ts";
 import { ATTEMPT_TRANSITIONS, type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
 import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
-import { loadOpenRuns } from "./load-run.ts";
+import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
+import { fenced, type RunLeases } from "../cluster/run-leases.ts";
 import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
@@ -18,11 +20,17 @@ import { Serial } from "./serial.ts";
 export interface QueueSink {
   enqueue(attempt: AttemptRow): void;
   cancel(attempt: AttemptRow, graceMs: number): void;
+  /** an attempt changed in the database by another node (ended, or its cancel requested), now read here */
+  changed(attempt: AttemptRow, before: AttemptState): void;
 }
 
 /**
  * The imperative shell around the engine: keeps unfinished runs in memory,
  * feeds them to `advance`, and writes what it decides to the database.
+ *
+ * With several coordinators on one database, every node keeps every unfinished run in memory (read again when
+ * another node says it changed, or by polling), but only the node holding a run's lease (`leases`) runs its
+ * engine. Any node may move an attempt of any run (its agent is connected there) by a conditional update.
  */
 export class Scheduler {
   readonly active = new Map<string, ActiveRun>();
@@ -35,10 +43,14 @@ export class Scheduler {
   /** called when a run is created and whenever its phase or result changes; must not block (it is on the scheduler's path) */
   onPhase: (run: RunRow) => void = () => {};
 
+  /** tells the other nodes that a run changed here, so they read it again (a hint: they also poll) */
+  announce: (runId: string) => void = () => {};
+
   constructor(
     private readonly db: Db,
     readonly runEvents: RunEvents,
     readonly cancelGraceMs: number,
+    readonly leases: RunLeases,
   ) {}
 
   /**
@@ -56,30 +68,117 @@ export class Scheduler {
     return this.sink;
   }
 
-  /** Loads unfinished runs after a start; queued attempts go back to the queue. */
+  /**
+   * Loads unfinished runs after a start, takes the ones no live node drives, and drives them; queued attempts
+   * go back to the queue. Callers hold `serial`.
+   */
   async load(): Promise<void> {
     for (const g of await this.db.select().from(runGroups)) {
       if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
     }
-    for (const stored of await loadOpenRuns(this.db)) {
+    await this.leases.claim();
+    await this.readAll();
+    for (const id of this.active.keys()) await this.advanceRun(id);
+  }
+
+  /** Reads every unfinished run again, as polling does when hints may not arrive. Callers hold `serial`. */
+  async readAll(): Promise<void> {
+    const open = await loadOpenRuns(this.db);
+    const stillOpen = new Set(open.map((s) => s.run.id));
+    for (const active of [...this.active.values()]) if (!stillOpen.has(active.run.id)) await this.reread(active.run.id, undefined);
+    for (const stored of open) await this.reread(stored.run.id, stored);
+  }
+
+  /** Reads one run again after another node changed it: memory follows the database. Callers hold `serial`. */
+  async read(runId: string): Promise<void> {
+    await this.reread(runId, await loadRun(this.db, runId));
+  }
+
+  private async reread(runId: string, stored: StoredRun | undefined): Promise<void> {
+    const active = this.active.get(runId);
+    if (!stored || FINAL_RUN_PHASES.has(stored.run.phase as RunRow["phase"])) {
+      if (!active) return;
+      // the run ended elsewhere (or was deleted): the attempts it had here changed with it
+      for (const a of stored?.attempts ?? []) this.merge(active, a);
+      this.leases.forget(runId);
+      this.forget(active);
+      if (stored) Object.assign(active.run, stored.run);
+      this.runEvents.publish(runId);
+      return;
+    }
+    if (!active) {
       this.track(stored.run, stored.tasks, stored.attempts);
       for (const a of stored.attempts) if (a.state === "queued") this.queue.enqueue(a);
+    } else {
+      Object.assign(active.run, stored.run);
+      for (const t of stored.tasks) {
+        const row = active.tasks.get(t.id);
+        if (row) Object.assign(row, t);
+        else active.tasks.set(t.id, t);
+      }
+      for (const a of stored.attempts) this.merge(active, a);
     }
-    for (const id of this.active.keys()) await this.advanceRun(id);
+    if (this.leases.owns(runId)) this.requestAdvance(runId);
+  }
+
+  private merge(active: ActiveRun, row: AttemptRow): void {
+    const known = active.attempts.get(row.id);
+    if (!known) {
+      active.attempts.set(row.id, row);
+      this.attemptIndex.set(row.id, active);
+      if (row.state === "queued") this.queue.enqueue(row);
+      return;
+    }
+    if (known.state === row.state && known.cancelRequestedAt === row.cancelRequestedAt && known.agentId === row.agentId) return;
+    const before = known.state;
+    Object.assign(known, row);
+    if (row.state === "queued") this.queue.enqueue(known);
+    this.queue.changed(known, before);
+  }
+
+  /**
+   * Reads again the runs of the attempts an agent says it runs, and of those the database gives it: the agent
+   * may come from another node, which changed them. Callers hold `serial`.
+   */
+  async readRunsOf(agentId: string, attemptIds: string[]): Promise<void> {
+    const listed = attemptIds.length ? inArray(attempts.id, attemptIds) : undefined;
+    const held = and(eq(attempts.agentId, agentId), inArray(attempts.state, [...ON_AGENT_STATES]));
+    const rows = await this.db
+      .selectDistinct({ runId: attempts.runId })
+      .from(attempts)
+      .where(listed ? or(listed, held) : held);
+    for (const { runId } of rows) await this.read(runId);
+  }
+
+  /**
+   * Renews the leases of the runs this node drives and takes runs no live node drives (their node died or
+   * stopped). Runs taken are read again and advanced; runs lost stay in memory, driven by another node.
+   */
+  async holdRuns(): Promise<void> {
+    await this.leases.renew();
+    const taken = await this.leases.claim();
+    if (taken.length === 0) return;
+    console.error(`[cluster] took over ${taken.length} run(s) no live node drives`);
+    await this.serial.run(async () => {
+      for (const id of taken) {
+        await this.read(id);
+        await this.advanceRun(id);
+      }
+    });
   }
 
   track(run: RunRow, taskRows: TaskRow[], attemptRows: AttemptRow[]): ActiveRun {
     const active: ActiveRun = {
       run,
       tasks: new Map(taskRows.map((t) => [t.id, t])),
-      attempts: new Map(attemptRows.map((a) => [a.id, { ...a, cancelRequested: false }])),
+      attempts: new Map(attemptRows.map((a) => [a.id, a])),
     };
     this.active.set(run.id, active);
     for (const a of attemptRows) this.attemptIndex.set(a.id, active);
     return active;
   }
 
-  attempt(id: string): { active: ActiveRun; attempt: AttemptRow & { cancelRequested: boolean } } | undefined {
+  attempt(id: string): { active: ActiveRun; attempt: AttemptRow } | undefined {
     const active = this.attemptIndex.get(id);
     const attempt = active?.attempts.get(id);
     return active && attempt ? { active, attempt } : undefined;
@@ -92,6 +191,10 @@ export class Scheduler {
    * engine then looks at the run once for all of them instead of once each.
    */
   requestAdvance(runId: string): void {
+    if (!this.leases.owns(runId)) {
+      this.announce(runId);
+      return;
+    }
     if (this.dirty.size === 0) {
       setImmediate(() => {
         background(
@@ -115,13 +218,15 @@ export class Scheduler {
   async advanceRun(runId: string): Promise<void> {
     const active = this.active.get(runId);
     if (!active) return;
+    // another node drives it: the change asked for is in the database, and that node is told to read it
+    if (!this.leases.owns(runId)) return this.announce(runId);
     const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
     if (!admitted(run, [...this.active.values()].map((a) => a.run), this.groupLimits.get(run.group))) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
     const created: AttemptRow[] = [];
-    const writes: BatchItem<"sqlite">[] = [];
+    const writes: BatchItem<"sqlite">[] = [this.leases.fence(runId)];
     // memory follows the database: changes are applied once the batch has committed, never before
     const applied: (() => void)[] = [];
     for (const t of changedTasks) {
@@ -153,6 +258,7 @@ export class Scheduler {
           cpuSeconds: null,
           peakRssBytes: null,
           keptFrom: null,
+          cancelRequestedAt: null,
         };
         writes.push(this.db.insert(attempts).values(row));
         const stepRows = task.spec.steps.map((s, index) => ({ attemptId: row.id, index, name: s.name, kind: s.kind, status: "pending" }));
@@ -160,7 +266,10 @@ export class Scheduler {
         created.push(row);
       } else {
         const found = active.attempts.get(action.attemptId);
-        if (found) applied.push(() => (found.cancelRequested = true));
+        if (!found) continue;
+        // stored, so the node holding the attempt's agent tells it, now or when it reconnects
+        writes.push(this.db.update(attempts).set({ cancelRequestedAt: now }).where(eq(attempts.id, found.id)));
+        applied.push(() => (found.cancelRequestedAt = now));
       }
     }
     const phaseChanged = out.run.phase !== active.run.phase || out.run.result !== active.run.result;
@@ -176,10 +285,19 @@ export class Scheduler {
       applied.push(() => Object.assign(active.run, patch));
     }
     writes.push(...chunkedInserts(this.db, events, out.events.map((e) => eventRow(runId, e, now))));
-    await writeAll(this.db, writes);
+    if (writes.length === 1) return;
+    try {
+      await writeAll(this.db, writes);
+    } catch (e) {
+      if (!fenced(e)) throw e;
+      // another node took the run (this one stalled past its lease): it drives the run from here on
+      console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);
+      this.leases.forget(runId);
+      return;
+    }
     for (const apply of applied) apply();
     for (const row of created) {
-      active.attempts.set(row.id, { ...row, cancelRequested: false });
+      active.attempts.set(row.id, row);
       this.attemptIndex.set(row.id, active);
       this.queue.enqueue(row);
     }
@@ -190,7 +308,9 @@ export class Scheduler {
     }
     if (out.events.length) this.runEvents.publish(runId);
     if (phaseChanged) this.onPhase(active.run);
+    this.announce(runId);
     if (FINAL_RUN_PHASES.has(active.run.phase)) {
+      this.leases.forget(runId);
       this.forget(active);
       this.onFinished(active.run);
       await this.startNextInGroup(active.run.group);
@@ -224,8 +344,13 @@ export class Scheduler {
       .set(patch)
       .where(and(eq(attempts.id, attemptId), inArray(attempts.state, from)))
       .returning({ id: attempts.id });
-    if (updated.length === 0) return undefined;
+    if (updated.length === 0) {
+      // another node moved it first: read the run again rather than act on what memory says
+      await this.read(found.active.run.id);
+      return undefined;
+    }
     Object.assign(found.attempt, patch);
+    if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id);
     return found.attempt;
   }
 

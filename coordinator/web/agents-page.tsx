@@ -121,6 +121,9 @@ export async function AgentsPage({ services, viewer }: { services: Services; vie
                 {a.executor}
                 <div class="muted small">
                   memory: {a.limits?.memory ?? "none"} · processes: {a.limits?.pids ?? "none"}
+                  {a.limits?.pidNamespace !== undefined && (
+                    <span title={a.limits.pidNamespaceWhyNot ?? undefined}> · PID namespace: {a.limits.pidNamespace ? "yes" : "no"}</span>
+                  )}
                 </div>
               </td>
               <td>

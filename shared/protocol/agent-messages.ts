@@ -13,7 +13,14 @@ const runningAttemptSchema = z.object({
 export const EXECUTORS = ["host", "sandbox"] as const;
 export type Executor = (typeof EXECUTORS)[number];
 const enforcement = z.enum(["cgroup", "rlimit"]).nullable();
-export const limitsSchema = z.object({ memory: enforcement, pids: enforcement });
+export const limitsSchema = z.object({
+  memory: enforcement,
+  pids: enforcement,
+  /** each step's processes live in a PID namespace of their own (the sandbox's, or the host executor's where it can make one) */
+  pidNamespace: z.boolean().optional(),
+  /** why a host agent's steps have none: it keeps its steps' trees with cgroups or a subreaper supervisor instead */
+  pidNamespaceWhyNot: z.string().max(512).nullable().optional(),
+});
 export type Limits = z.infer<typeof limitsSchema>;
 
 export const helloSchema = z.object({

@@ -94,6 +94,7 @@ function median(fn: () => unknown): number {
 
 export const engine: Benchmark = {
   name: "engine",
+  rounds: 3,
   async run() {
     const input = midRun();
     const out = advance(input);

@@ -9,12 +9,20 @@ export interface Figure {
   unit: string;
   baseline?: number;
   ratio?: number;
+  /** each round's value, in the order run, when the figure was measured in more than one (`value` is the best) */
+  rounds?: number[];
   /** printed in the table only; results.json keeps the measured numbers */
   target?: string;
 }
 
 export interface Benchmark {
   name: string;
+  /** how many of the run's rounds it takes part in (default 1: the slow ones, whose figures are medians already) */
+  rounds?: number;
+  /** runs only when named (`bun run bench scale`), never in the full run */
+  onlyByName?: boolean;
+  /** results.json keeps its figures under this key instead of at the top level */
+  section?: string;
   run(): Promise<Record<string, Figure>>;
 }
 

@@ -25,6 +25,7 @@ async function viaCoordinator(): Promise<{ rates: number[]; peakRss: number }> {
 
 export const log: Benchmark = {
   name: "log",
+  rounds: 3,
   async run() {
     const baseline = await rawWebSocketMiBs();
     const { rates, peakRss } = await viaCoordinator();

@@ -29,11 +29,11 @@ describe("several coordinators on one database", () => {
       expect(view.nodes.map((n) => n.id).sort()).toEqual([...ids].sort());
       expect(view.nodes.map((n) => n.url).sort()).toEqual(nodes.map((n) => n.url).sort());
       expect(view.nodes.every((n) => n.alive)).toBe(true);
-      expect(view.duties.map((d) => d.name).sort()).toEqual(["cron", "gc", "polling"]);
+      expect(view.duties.map((d) => d.name).sort()).toEqual(["cron", "gc", "leases", "polling"]);
       for (const d of view.duties) expect(ids).toContain(d.holder ?? "nobody");
     }
     // each duty is claimed once, by one node: only its holder ever said so
-    for (const duty of ["cron", "polling", "gc"]) {
+    for (const duty of ["cron", "polling", "gc", "leases"]) {
       const said = nodes.filter((n) => n.output().includes(`holds the ${duty} duty`));
       expect(said.length).toBe(1);
     }

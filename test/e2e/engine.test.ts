@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
 import { liveProcesses, waitFor } from "../helpers/processes.ts";
+import { readEvents } from "../helpers/sse.ts";
 
 let cluster: Cluster;
 beforeAll(async () => {
@@ -275,7 +276,7 @@ describe("events", () => {
   test("a client resuming with after=N gets exactly the events it missed", async () => {
     const id = await cluster.submit("tasks:\n  a: { steps: [ { run: echo a } ] }\n  b: { depends: [a], steps: [ { run: echo b } ] }\n");
     await cluster.waitRun(id);
-    const all = await readEvents(`/api/v1/runs/${id}/events?after=0`, (e) => e.kind === "run" && e.phase === "finished");
+    const all = await readEvents(cluster.coordinator.url, `/api/v1/runs/${id}/events?after=0`, (e) => e.kind === "run" && e.phase === "finished");
     const seqs = all.map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(new Set(seqs).size).toBe(seqs.length);
@@ -286,48 +287,9 @@ describe("events", () => {
       "b:success",
     ]);
     const cut = seqs[1]!;
-    const rest = await readEvents(`/api/v1/runs/${id}/events?after=${cut}`, (e) => e.kind === "run" && e.phase === "finished");
+    const rest = await readEvents(cluster.coordinator.url, `/api/v1/runs/${id}/events?after=${cut}`, (e) => e.kind === "run" && e.phase === "finished");
     expect(rest.map((e) => e.seq)).toEqual(seqs.filter((s) => s > cut));
-    const global = await readEvents(`/api/v1/events?after=${cut}`, (e) => e.seq === seqs.at(-1));
+    const global = await readEvents(cluster.coordinator.url, `/api/v1/events?after=${cut}`, (e) => e.seq === seqs.at(-1));
     expect(global.filter((e) => e.run === id).map((e) => e.seq)).toEqual(seqs.filter((s) => s > cut));
   });
 });
-
-interface Event {
-  seq: number;
-  run: string;
-  kind: string;
-  task?: string;
-  status?: string;
-  phase?: string;
-}
-
-async function readEvents(path: string, last: (e: Event) => boolean): Promise<Event[]> {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), 10_000);
-  const res = await fetch(`${cluster.coordinator.url}${path}`, {
-    headers: { authorization: "Bearer test-admin-token" },
-    signal: controller.signal,
-  });
-  const events: Event[] = [];
-  let buffer = "";
-  try {
-    for await (const chunk of res.body!) {
-      buffer += new TextDecoder().decode(chunk);
-      let end = buffer.indexOf("\n\n");
-      while (end >= 0) {
-        const data = buffer.slice(0, end).split("\n").find((l) => l.startsWith("data: "));
-        buffer = buffer.slice(end + 2);
-        end = buffer.indexOf("\n\n");
-        if (!data) continue;
-        const event = JSON.parse(data.slice(6)) as Event;
-        events.push(event);
-        if (last(event)) return events;
-      }
-    }
-  } finally {
-    clearTimeout(timer);
-    controller.abort();
-  }
-  return events;
-}

@@ -1,24 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
-import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
+import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { liveProcesses, waitFor } from "../helpers/processes.ts";
+import { ensureStepUser, STEP_USER, startUnprivilegedAgent } from "../helpers/unprivileged-agent.ts";
 
 // The host executor: nothing a step starts outlives it (setsid, a double fork, a new process group), a cancel
 // reaches all of it, and a step run as another user finds no credential of the agent anywhere it can look.
 
-const STEP_USER = "drover-step";
 const root = process.getuid?.() === 0;
-
-/** A user for `--run-as`, made once per machine, who may pass through the cluster's dir to what is given to it. */
-function ensureUser(): void {
-  chmodSync(cluster.dir, 0o711);
-  if (Bun.spawnSync(["id", "-u", STEP_USER]).exitCode === 0) return;
-  const made = Bun.spawnSync(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", STEP_USER], {
-    stderr: "pipe",
-  });
-  if (made.exitCode !== 0 && Bun.spawnSync(["id", "-u", STEP_USER]).exitCode !== 0) throw new Error(`useradd: ${made.stderr}`);
-}
 
 /**
  * Starts three escapees tagged `tag`: a setsid'd one, a double-forked one, and one in a process group of its own,
@@ -69,7 +59,7 @@ describe("host executor", () => {
     "a step run as another user (--run-as) finds no token or credential of the agent anywhere it can look",
     async () => {
       // the user passes through to its attempt dir, and sees nothing else of the agent's
-      ensureUser();
+      ensureStepUser(cluster);
       const secret = join(cluster.dir, "secret");
       mkdirSync(secret, { mode: 0o700 });
       // a registration token of its own: other agents on this machine carry the shared test token in plain sight
@@ -127,7 +117,7 @@ ${probe.replace(/^/gm, "          ")}
     const h1 = body.agents.find((a) => a.name === "h1")!;
     expect(h1.executor).toBe("host");
     // this machine lets root make cgroups (v1 memory and pids, v2 for the tree)
-    expect(h1.limits).toEqual(root ? { memory: "cgroup", pids: "cgroup" } : { memory: "rlimit", pids: "rlimit" });
+    expect(h1.limits).toMatchObject(root ? { memory: "cgroup", pids: "cgroup" } : { memory: "rlimit", pids: "rlimit" });
     const id = await cluster.submit(`tasks:
   hog:
     resources: { memory: 64M }
@@ -162,40 +152,14 @@ ${probe.replace(/^/gm, "          ")}
     expect(forked).toBeLessThan(20);
   });
 
-  /** An agent running as the step user, which cannot make cgroups; started once, by the first test that needs it. */
-  let unprivileged: Promise<{ pid: number; token: string }> | undefined;
+  /**
+   * An agent running as the step user, which cannot make cgroups, and without a PID namespace (host-pid-namespace
+   * tests the namespace): its steps' trees are held by the subreaper supervisor. Started once, by the first test
+   * that needs it.
+   */
+  let unprivileged: ReturnType<typeof startUnprivilegedAgent> | undefined;
   const startUnprivileged = () => {
-    unprivileged ??= (async () => {
-      ensureUser();
-      const work = join(cluster.dir, "work-u1");
-      mkdirSync(work);
-      Bun.spawnSync(["chown", `${STEP_USER}:`, work]);
-      // its token in its environment, where a step of the same user could read it but for the agent being undumpable
-      const token = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "unpriv" })).body.token;
-      const agent = spawnTracked(
-        [
-          "setpriv",
-          `--reuid=${STEP_USER}`,
-          `--regid=${STEP_USER}`,
-          "--init-groups",
-          "--",
-          "bun",
-          "agent/main.ts",
-          "--coordinator",
-          cluster.coordinator.url,
-          "--name",
-          "u1",
-          "--work-dir",
-          work,
-          "--group",
-          "unpriv",
-        ],
-        { cwd: ROOT, env: { HOME: work, DROVER_AGENT_TOKEN: token } },
-      );
-      const err = captureOutput(agent.stderr);
-      await waitFor("the unprivileged agent to register", () => err.text().includes("registered as"), 20_000);
-      return { pid: agent.pid, token };
-    })();
+    unprivileged ??= startUnprivilegedAgent(cluster, "u1", "unpriv", ["--no-pid-namespace"]);
     return unprivileged;
   };
   const unprivilegedRun = (body: string, env = "") =>
@@ -209,7 +173,12 @@ ${probe.replace(/^/gm, "          ")}
     async () => {
       const agent = await startUnprivileged();
       const { body } = await cluster.api<{ agents: { name: string; limits: unknown }[] }>("GET", "/api/v1/agents");
-      expect(body.agents.find((a) => a.name === "u1")!.limits).toEqual({ memory: "rlimit", pids: "rlimit" });
+      expect(body.agents.find((a) => a.name === "u1")!.limits).toEqual({
+        memory: "rlimit",
+        pids: "rlimit",
+        pidNamespace: false,
+        pidNamespaceWhyNot: "turned off (--no-pid-namespace)",
+      });
       const tag = `unpriv${Date.now()}`;
       const [t1, t2] = [agent.token.slice(0, 10), agent.token.slice(10)];
       const probe = `set +e

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
 import { spawnTracked, waitFor } from "../helpers/processes.ts";
+import { ensureStepUser, STEP_USER } from "../helpers/unprivileged-agent.ts";
 
 // The sandbox executor, with Debian's real bwrap: every escape below is tried from inside a step and refused.
 
@@ -126,4 +127,47 @@ ${probe.replace(/^/gm, "          ")}
     expect(said).toContain("bwrap cannot make a sandbox here: bwrap: setting up uid map: Permission denied");
     expect(said).toContain("user namespaces are blocked");
   });
+
+  test.skipIf(process.getuid?.() !== 0)(
+    "with --run-as, a sandboxed step runs as that user, cannot read what only root can, and workspaces and caches still flow",
+    async () => {
+      ensureStepUser(cluster);
+      await cluster.startAgent("sr1", ["--executor", "sandbox", "--run-as", STEP_USER, "--label", "who=sr1"]);
+      const rootOnly = join(cluster.dir, "root-only.txt");
+      writeFileSync(rootOnly, "only root\n", { mode: 0o600 });
+      const uid = Bun.spawnSync(["id", "-u", STEP_USER]).stdout.toString().trim();
+      const on = "    labels: { who: sr1 }\n    sandbox: true\n";
+      const id = await cluster.submit(`tasks:
+  build:
+${on}    steps:
+      - run: |
+          set +e
+          echo "ID $(id -un) $(id -u)"
+          if head -c1 /etc/shadow >/dev/null 2>&1; then echo "LEAK: read /etc/shadow"; fi
+          if head -c1 ${rootOnly} 2>/dev/null; then echo "LEAK: read a root-only file"; fi
+          mkdir -p dist deps && echo built > dist/out.txt && echo lock > deps.lock && echo cached > deps/lib.txt
+          echo "OWNER $(stat -c %U dist/out.txt)"
+      - save_to_workspace: { paths: ['dist/**'] }
+      - save_cache: { key: 'runas-{{ checksum "deps.lock" }}', paths: [deps] }
+  use:
+${on}    depends: [build]
+    steps:
+      - restore_workspace: {}
+      - restore_cache: { keys: ['runas-'] }
+      - run: |
+          test "$(cat dist/out.txt)" = built && test "$(cat deps/lib.txt)" = cached
+          echo more >> dist/out.txt && echo "USE-OK $(id -u)"
+`);
+      const run = await cluster.waitRun(id, 60_000);
+      const log = await cluster.log(id, "build", 0);
+      expect(`${run.result}\n${log}`).toStartWith("success\n");
+      expect(log).toContain(`ID ${STEP_USER} ${uid}\n`);
+      expect(log).toContain(`OWNER ${STEP_USER}\n`);
+      expect(log.split("\n").filter((l) => l.startsWith("LEAK"))).toEqual([]);
+      expect(await cluster.log(id, "use", 0)).toMatch(/^restored the workspace of build: 1 file/);
+      expect(await cluster.log(id, "use", 1)).toMatch(/^restored cache runas-[0-9a-f]{64} /);
+      expect(await cluster.log(id, "use", 2)).toBe(`USE-OK ${uid}\n`);
+    },
+    90_000,
+  );
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ADMIN_TOKEN, type Cluster, type Coordinator } from "./cluster.ts";
+import { ADMIN_TOKEN, type Cluster, type Coordinator, startCluster } from "./cluster.ts";
+import { type NatsServer, startNatsServer } from "./nats-server.ts";
 
 export interface ClusterView {
   self: string;
@@ -31,3 +32,26 @@ export async function clusterView(node: Coordinator): Promise<ClusterView> {
 
 /** The nodes an agent registered with, in order, from its log. */
 export const registrations = (output: string) => [...output.matchAll(/registered as \S+ \(\S+\) with (\S+)/g)].map((m) => m[1]!);
+
+/** Three (or `n`) coordinators on one libSQL file and a nats-server of their own, which they use as their bus. */
+export interface NatsCluster {
+  cluster: Cluster;
+  nats: NatsServer;
+  nodes: Coordinator[];
+  stop(): Promise<void>;
+}
+
+export async function startNatsCluster(n = 3, env: Record<string, string> = {}): Promise<NatsCluster> {
+  const nats = await startNatsServer();
+  const cluster = await startCluster();
+  const stop = async () => {
+    await cluster.stop();
+    await nats.stop();
+  };
+  try {
+    return { cluster, nats, nodes: await startNodes(cluster, n, { DROVER_NATS_URL: nats.url, ...env }), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

@@ -76,4 +76,21 @@ describe("the log route's input", () => {
     expect((await log("steps/0x1/log")).status).toBe(400);
     expect((await log("steps/-1/log")).status).toBe(400);
   });
+
+  test("?offset=N starts at byte N (a follower resuming); a negative or non-numeric offset is a 400 naming it", async () => {
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: echo hello world } ]\n");
+    await h.waitPhase(id, ["finished"]);
+    const log = (query: string) => h.api<Err | string>("GET", `/api/v1/runs/${id}/tasks/t/steps/0/log${query}`);
+    const whole = (await log("")).body as string;
+    expect(whole).toContain("hello world");
+    expect((await log("?offset=6")).body).toBe(whole.slice(6));
+    expect((await log("?offset=0&follow=1")).body).toBe(whole);
+    expect((await log(`?offset=${whole.length}`)).body).toBe("");
+    expect((await log("?offset=99")).body).toBe("");
+    for (const bad of ["-1", "abc", "1e3"]) {
+      const res = await log(`?offset=${bad}`);
+      expect(res.status).toBe(400);
+      expect(errorText(res.body as Err)).toContain("offset is a byte offset");
+    }
+  });
 });

@@ -45,3 +45,17 @@ test("a node's advertised url comes from --advertise-url over DROVER_NODE_URL, a
   expect(withFlag({ DROVER_NODE_URL: "http://10.0.0.5:8080" }, "http://10.0.0.6:8080").nodeUrl).toBe("http://10.0.0.6:8080");
   expect(() => withFlag({}, "node-a")).toThrow("DROVER_NODE_URL: expected a URL like http://10.0.0.5:8080");
 });
+
+test("DROVER_NATS_URL takes one or several nats:// or tls:// servers; the subject prefix must be NATS tokens", () => {
+  expect(config({}).natsUrl).toBeUndefined();
+  expect(config({}).natsPrefix).toBe("drover");
+  expect(config({ DROVER_NATS_URL: "nats://10.0.0.5:4222" }).natsUrl).toBe("nats://10.0.0.5:4222");
+  expect(config({ DROVER_NATS_URL: "nats://a:4222, tls://user:pw@b:4443" }).natsUrl).toBe("nats://a:4222, tls://user:pw@b:4443");
+  expect(config({ DROVER_NATS_PREFIX: "ci.drover-2" }).natsPrefix).toBe("ci.drover-2");
+  for (const bad of ["10.0.0.5:4222", "http://a:4222", "nats://a:4222,", "nats://"]) {
+    expect(() => config({ DROVER_NATS_URL: bad })).toThrow("DROVER_NATS_URL: expected nats://host:port, or several separated by commas (tls:// for TLS)");
+  }
+  for (const bad of ["drover.", "a b", "drover.>", "*"]) {
+    expect(() => config({ DROVER_NATS_PREFIX: bad })).toThrow("DROVER_NATS_PREFIX: expected NATS subject tokens like drover or ci.drover");
+  }
+});

@@ -45,3 +45,25 @@ test.skipIf(process.getuid?.() !== 0)("on a full disk an append stores all of it
     spawnSync("umount", ["-l", dir]);
   }
 });
+
+test("an attempt's logs released while one is still uploading: its closed fd is not closed again", async () => {
+  // The store takes its time (an S3 retrying a refused connection): the attempt ends meanwhile (a
+  // step's timestamps upload is not waited for), and release must leave the upload's closed fd alone.
+  // A second close failed with EBADF, which escaped the result's handling and left the task running.
+  const store = openObjectStore(`posix:${join(root, "objects3")}`);
+  let upload: () => void = () => {};
+  const slow = Object.assign(Object.create(store), {
+    putFile: (...args: Parameters<typeof store.putFile>) =>
+      new Promise<void>((resolve) => {
+        upload = resolve;
+      }).then(() => store.putFile(...args)),
+  });
+  const logs = new LiveLogs(join(root, "live3"), slow, 1024 * 1024, false);
+  const key = { run: "r", attempt: "a", step: 0 };
+  logs.append(key, 0, new TextEncoder().encode("hello\n"));
+  const stored = logs.finalize(key, 6);
+  expect(() => logs.release(key)).not.toThrow();
+  expect(logs.append(key, 0, new TextEncoder().encode("hello\nmore\n"))).toBe(6);
+  upload();
+  expect((await stored).size).toBe(6);
+});

@@ -17,9 +17,14 @@ export const Agent = z
     dynamic: z.boolean(),
     executor: z.enum(["host", "sandbox"]).openapi({ description: "how it runs steps: on the host, or in a bubblewrap sandbox" }),
     limits: z
-      .object({ memory: z.enum(["cgroup", "rlimit"]).nullable(), pids: z.enum(["cgroup", "rlimit"]).nullable() })
+      .object({
+        memory: z.enum(["cgroup", "rlimit"]).nullable(),
+        pids: z.enum(["cgroup", "rlimit"]).nullable(),
+        pidNamespace: z.boolean().optional().openapi({ description: "each step runs in a PID namespace of its own" }),
+        pidNamespaceWhyNot: z.string().nullable().optional().openapi({ description: "why a host agent's steps have no PID namespace" }),
+      })
       .nullable()
-      .openapi({ description: "what holds a step's memory and process count there: a cgroup, rlimits, or nothing" }),
+      .openapi({ description: "what holds a step's memory and process count there (a cgroup, rlimits, or nothing), and whether its processes get a PID namespace" }),
     version: z.string(),
     state: z.enum(["online", "draining", "offline"]),
     paused: z.boolean().openapi({ description: "given no new attempts until resumed, across reconnects" }),

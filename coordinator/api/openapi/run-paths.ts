@@ -116,6 +116,9 @@ export function registerRunPaths(registry: Registry) {
       query: z.object({
         follow: z.enum(["1", "true"]).optional().openapi({ description: "stream until the step ends" }),
         attempt: z.number().int().min(1).optional().openapi({ description: "attempt number; default the latest" }),
+        offset: z.number().int().min(0).optional().openapi({
+          description: "the first byte to send (default 0): a follower whose stream broke resumes from the bytes it has",
+        }),
         timestamps: z.enum(["1", "true"]).optional().openapi({
           description:
             "the step's line timestamps instead of its log, recorded by the agent as it read the output: one `OFFSET MS` line " +

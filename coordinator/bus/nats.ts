@@ -1,0 +1,170 @@
+import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { busHintsDropped } from "../metrics/registry.ts";
+import { type Bus, type HintKind, type HintOf, LocalBus } from "./bus.ts";
+import { HintSchema } from "./hint-schema.ts";
+
+export interface NatsBusOptions {
+  /** one NATS server URL, or several separated by commas */
+  url: string;
+  /** hints are sent on `<prefix>.hint.<kind>` */
+  prefix?: string;
+  /** how this connection is named on the server's monitoring pages */
+  name?: string;
+  /** the longest wait between two tries to (re)connect; the waits double up to it, with jitter */
+  maxBackoffMs?: number;
+}
+
+const FIRST_BACKOFF_MS = 100;
+/** hints this large are not hints: something else is sending on our subjects */
+const MAX_HINT_BYTES = 4096;
+
+/**
+ * The bus over NATS (core pub/sub, at most once). This node's own hints reach its subscribers at once, in
+ * process; the server does not echo them back (noEcho). It connects in the background and reconnects
+ * forever, backing off; while it is not connected `live` is false and hints published are dropped, so
+ * receivers poll the database meanwhile. A malformed message is counted and dropped.
+ */
+export class NatsBus implements Bus {
+  private readonly local = new LocalBus();
+  private readonly prefix: string;
+  private readonly maxBackoffMs: number;
+  private nc: NatsConnection | null = null;
+  private connected = false;
+  private closed = false;
+  private failures = 0;
+  private stopWaiting = () => {};
+  /** malformed messages received on the hint subjects */
+  dropped = 0;
+
+  constructor(private readonly options: NatsBusOptions) {
+    this.prefix = options.prefix ?? "drover";
+    this.maxBackoffMs = options.maxBackoffMs ?? 2000;
+    void this.connectLoop();
+  }
+
+  get live(): boolean {
+    return this.connected;
+  }
+
+  publish(hint: HintOf<HintKind>): void {
+    this.local.publish(hint);
+    if (!this.connected || !this.nc) return;
+    try {
+      this.nc.publish(`${this.prefix}.hint.${hint.kind}`, JSON.stringify(hint));
+    } catch (e) {
+      // closing or draining between the check and the send: a hint may be lost
+      console.error("[bus] publishing a hint failed:", (e as Error).message);
+    }
+  }
+
+  subscribe<K extends HintKind>(kind: K, handler: (hint: HintOf<K>) => void): () => void {
+    return this.local.subscribe(kind, handler);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.connected = false;
+    this.stopWaiting();
+    await this.nc?.close().catch(() => {});
+    await this.local.close();
+  }
+
+  /** Doubling waits with full jitter, so that nodes restarted together do not retry in step. */
+  private backoff(): number {
+    const ceiling = Math.min(this.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(this.failures++, 16));
+    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+  }
+
+  /** The first connection; once made, the client itself reconnects forever, with the same backoff. */
+  private async connectLoop(): Promise<void> {
+    while (!this.closed) {
+      try {
+        const nc = await connect({
+          servers: this.options.url.split(",").map((s) => s.trim()),
+          name: this.options.name,
+          noEcho: true,
+          maxReconnectAttempts: -1,
+          reconnectDelayHandler: () => this.backoff(),
+          timeout: 2000,
+          // a server that stops answering (not only one that closes) is noticed within about 10 s
+          pingInterval: 5000,
+          maxPingOut: 2,
+        });
+        if (this.closed) {
+          await nc.close();
+          return;
+        }
+        this.nc = nc;
+        await this.attach(nc);
+        return;
+      } catch (e) {
+        if (this.failures === 0) console.error(`[bus] cannot reach NATS at ${this.options.url} (retrying): ${(e as Error).message}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.backoff());
+          this.stopWaiting = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    }
+  }
+
+  private async attach(nc: NatsConnection): Promise<void> {
+    nc.subscribe(`${this.prefix}.hint.*`, {
+      callback: (err, msg) => {
+        if (!err) this.receive(msg);
+      },
+    });
+    void this.watch(nc);
+    await this.ready(nc);
+    console.log(`[bus] connected to NATS at ${nc.getServer()}`);
+    void nc.closed().then(() => {
+      this.connected = false;
+      // closed by the client itself (not by us): start over
+      if (!this.closed) void this.connectLoop();
+    });
+  }
+
+  /** Live only once the server has our subscription: a round trip after (re)connecting. */
+  private async ready(nc: NatsConnection): Promise<void> {
+    try {
+      await nc.flush();
+      this.failures = 0;
+      this.connected = !this.closed && !nc.isClosed();
+    } catch {
+      // disconnected again before the round trip: the next reconnect tries again
+    }
+  }
+
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === "disconnect" || status.type === "staleConnection") {
+        if (this.connected) console.error("[bus] disconnected from NATS: polling the database until it is back");
+        this.connected = false;
+      } else if (status.type === "reconnect") {
+        await this.ready(nc);
+        if (this.connected) console.log(`[bus] reconnected to NATS at ${status.server}`);
+      }
+    }
+  }
+
+  private receive(msg: Msg): void {
+    const kind = msg.subject.slice(this.prefix.length + ".hint.".length);
+    let hint: unknown;
+    try {
+      hint = msg.data.length <= MAX_HINT_BYTES ? JSON.parse(new TextDecoder().decode(msg.data)) : undefined;
+    } catch {
+      hint = undefined;
+    }
+    const parsed = HintSchema.safeParse(hint);
+    if (!parsed.success || parsed.data.kind !== kind) {
+      this.dropped++;
+      busHintsDropped.inc();
+      // the first few say what came, the rest are only counted
+      if (this.dropped <= 5) console.error(`[bus] dropped a malformed hint on ${msg.subject} (${msg.data.length} bytes)`);
+      return;
+    }
+    this.local.publish(parsed.data);
+  }
+}

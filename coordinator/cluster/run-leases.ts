@@ -1,0 +1,130 @@
+import { and, eq, inArray, lt, notInArray, or, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/open.ts";
+import { runFences, runs } from "../db/schema.ts";
+import { OPEN_RUN_PHASES } from "../../shared/states.ts";
+
+const OPEN_PHASES = [...OPEN_RUN_PHASES];
+
+/**
+ * The holder stops acting on a run this long before its lease runs out in the database, so it has stopped
+ * before another node may take the run (the nodes' clocks are assumed to agree to well within this).
+ */
+const SAFETY_MS = 500;
+
+/** How many ownerless runs one node takes per beat, so that the runs of a dead node spread over the others. */
+const CLAIM_BATCH = 200;
+
+/**
+ * Which runs this node drives. A run's engine is driven by exactly one node at a time: the one holding the
+ * run's lease in `runs` (owner_node, owner_epoch, owner_expires_at), taken and renewed by single conditional
+ * updates. Every write the run's engine makes is fenced by the epoch (`fence`), so a node that lost the lease
+ * cannot change the run even if it has not noticed yet.
+ */
+export class RunLeases {
+  /** runs held, with the epoch and until when this node may act (local clock) */
+  private readonly held = new Map<string, { epoch: number; until: number }>();
+
+  constructor(
+    private readonly db: Db,
+    readonly node: string,
+    readonly ttlMs = 3000,
+  ) {}
+
+  owns(runId: string, now = Date.now()): boolean {
+    const lease = this.held.get(runId);
+    return !!lease && lease.until > now;
+  }
+
+  get count(): number {
+    return this.held.size;
+  }
+
+  /** The lease columns of a run this node creates (or reopens): it drives the runs it starts. */
+  fresh(runId: string, epoch = 1, now = Date.now()): { ownerNode: string; ownerEpoch: number; ownerExpiresAt: number } {
+    this.held.set(runId, { epoch, until: now + this.ttlMs - SAFETY_MS });
+    return { ownerNode: this.node, ownerEpoch: epoch, ownerExpiresAt: now + this.ttlMs };
+  }
+
+  /**
+   * The first statement of a run's write batch: it inserts NULL into a NOT NULL column, failing the whole batch,
+   * unless this node still holds the run at its epoch.
+   */
+  fence(runId: string): BatchItem<"sqlite"> {
+    const epoch = this.held.get(runId)?.epoch ?? -1;
+    return this.db.run(
+      sql`INSERT INTO ${runFences} (ok) SELECT NULL WHERE NOT EXISTS (SELECT 1 FROM ${runs} WHERE ${runs.id} = ${runId} AND ${runs.ownerNode} = ${this.node} AND ${runs.ownerEpoch} = ${epoch})`,
+    );
+  }
+
+  /** Renews every open run this node holds in one statement; returns the runs it no longer holds. */
+  async renew(now = Date.now()): Promise<string[]> {
+    if (this.held.size === 0) return [];
+    const renewed = await this.db
+      .update(runs)
+      .set({ ownerExpiresAt: now + this.ttlMs })
+      .where(and(eq(runs.ownerNode, this.node), inArray(runs.phase, OPEN_PHASES)))
+      .returning({ id: runs.id, epoch: runs.ownerEpoch });
+    const kept = new Map(renewed.map((r) => [r.id, r.epoch]));
+    const lost: string[] = [];
+    for (const [id, lease] of this.held) {
+      if (kept.get(id) === lease.epoch) lease.until = now + this.ttlMs - SAFETY_MS;
+      else {
+        this.held.delete(id);
+        lost.push(id);
+      }
+    }
+    return lost;
+  }
+
+  /** Takes open runs whose lease ran out (their node died or left), a bounded number per call. */
+  async claim(now = Date.now()): Promise<string[]> {
+    const orphans = this.db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(inArray(runs.phase, OPEN_PHASES), lt(runs.ownerExpiresAt, now)))
+      .limit(CLAIM_BATCH);
+    const taken = await this.db
+      .update(runs)
+      .set({ ownerNode: this.node, ownerEpoch: sql`${runs.ownerEpoch} + 1`, ownerExpiresAt: now + this.ttlMs })
+      .where(and(inArray(runs.id, orphans), lt(runs.ownerExpiresAt, now)))
+      .returning({ id: runs.id, epoch: runs.ownerEpoch });
+    for (const t of taken) this.held.set(t.id, { epoch: t.epoch, until: now + this.ttlMs - SAFETY_MS });
+    return taken.map((t) => t.id);
+  }
+
+  /**
+   * Takes one run that is finished (a rerun reopens it), whose lease ran out or that this node held, in one
+   * conditional update; false when another live node holds it.
+   */
+  async take(runId: string, now = Date.now()): Promise<boolean> {
+    if (this.owns(runId, now)) return true;
+    const [row] = await this.db
+      .update(runs)
+      .set({ ownerNode: this.node, ownerEpoch: sql`${runs.ownerEpoch} + 1`, ownerExpiresAt: now + this.ttlMs })
+      .where(
+        and(
+          eq(runs.id, runId),
+          or(notInArray(runs.phase, OPEN_PHASES), lt(runs.ownerExpiresAt, now), eq(runs.ownerNode, this.node)),
+        ),
+      )
+      .returning({ epoch: runs.ownerEpoch });
+    if (!row) return false;
+    this.held.set(runId, { epoch: row.epoch, until: now + this.ttlMs - SAFETY_MS });
+    return true;
+  }
+
+  /** The run finished, or its batch was refused: this node no longer acts on it. */
+  forget(runId: string): void {
+    this.held.delete(runId);
+  }
+
+  /** Gives every held run up (a node stopping), so another node takes them at its next beat instead of at expiry. */
+  async release(): Promise<void> {
+    this.held.clear();
+    await this.db.update(runs).set({ ownerExpiresAt: 0 }).where(eq(runs.ownerNode, this.node));
+  }
+}
+
+/** Whether a write failed because the batch's fence refused it: the node lost the run's lease. */
+export const fenced = (e: unknown) => /run_fences\.ok/.test(String((e as Error)?.message ?? e));

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ADMIN_TOKEN, type Cluster, type Coordinator, END_PHASES, type RunView, startCluster } from "../helpers/cluster.ts";
+import { registrations, startNodes } from "../helpers/nodes.ts";
+import { killGroup, waitFor } from "../helpers/processes.ts";
+
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+async function on<T>(node: Coordinator, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${node.url}${path}`, {
+    method,
+    headers: { ...auth, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text.startsWith("{") || text.startsWith("[") ? JSON.parse(text) : text) as T };
+}
+
+async function submitOn(node: Coordinator, pipeline: string): Promise<string> {
+  const res = await on<{ id: string }>(node, "POST", "/api/v1/runs", { pipeline, group: "cluster-runs" });
+  expect(res.status).toBe(201);
+  return res.body.id;
+}
+
+const waitEnd = (node: () => Coordinator, id: string, timeoutMs = 60_000) =>
+  waitFor(
+    `run ${id} to end`,
+    async () => {
+      const { body } = await on<RunView>(node(), "GET", `/api/v1/runs/${id}`);
+      return END_PHASES.includes(body.phase) ? body : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+
+/**
+ * Runs across three coordinators on one database: the node that created a run drives its engine under a lease,
+ * agents on any node take its tasks, and another node takes the run over when its node dies.
+ */
+describe("runs across several coordinators", () => {
+  let cluster: Cluster;
+  let nodes: Coordinator[];
+  const alive = (n: Coordinator) => n.proc.exitCode === null && n.proc.signalCode === null;
+  const anyAlive = () => nodes.find(alive)!;
+
+  beforeAll(async () => {
+    cluster = await startCluster();
+    nodes = await startNodes(cluster, 3);
+  }, 90_000);
+  afterAll(() => cluster?.stop());
+
+  test("a run submitted to a node without agents runs on an agent of another node; a cancel asked of a third stops it", async () => {
+    const [a, b, c] = nodes as [Coordinator, Coordinator, Coordinator];
+    const agent = await cluster.startAgent("only-b", [], b.url);
+    const done = await waitEnd(() => a, await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo ran elsewhere' } ]\n"), 20_000);
+    expect(done.result).toBe("success");
+    expect(await (await fetch(`${c.url}/api/v1/runs/${done.id}/tasks/t/steps/0/log`, { headers: auth })).text()).toBe("ran elsewhere\n");
+
+    const id = await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo started; sleep 60' } ]\n");
+    await waitFor(
+      "the step to run",
+      async () => (await on<RunView>(c, "GET", `/api/v1/runs/${id}`)).body.tasks[0]?.attempts[0]?.steps[0]?.status === "running",
+      20_000,
+      100,
+    );
+    const asked = Date.now();
+    expect((await on(c, "DELETE", `/api/v1/runs/${id}`)).status).toBe(409);
+    expect((await on(c, "POST", `/api/v1/runs/${id}/cancel`)).status).toBe(202);
+    const cancelled = await waitEnd(() => b, id, 20_000);
+    console.log(`cancel asked of a third node ended the run in ${Date.now() - asked} ms`);
+    expect(cancelled.phase).toBe("cancelled");
+    expect(cancelled.tasks[0]!.attempts.map((x) => x.state)).toEqual(["stopped"]);
+    killGroup(agent.proc, "SIGTERM");
+  }, 60_000);
+
+  test("kill -9 of the node driving a run and holding its agent: the run finishes on the others, its log byte-exact, its task never run twice", async () => {
+    const urls = nodes.map((n) => n.url).join(",");
+    const agent = await cluster.startAgent("roamer", [], urls);
+    const held = registrations(agent.output()).at(-1)!;
+    const node = nodes.find((n) => n.url === held)!;
+    const markers = join(cluster.dir, "markers");
+    // each attempt appends the time to its own marker file every 100 ms: two attempts must never overlap
+    const id = await submitOn(
+      node,
+      `tasks:\n  long:\n    steps:\n      - run: mkdir -p ${markers}; for i in $(seq 1 60); do echo "line $i"; date +%s%N >> ${markers}/$DROVER_ATTEMPT_ID; sleep 0.1; done\n`,
+    );
+    await waitFor(
+      "the step to be half way",
+      async () => (await on<string>(node, "GET", `/api/v1/runs/${id}/tasks/long/steps/0/log`)).body.includes("line 20"),
+      20_000,
+      100,
+    );
+    killGroup(node.proc, "SIGKILL");
+    const killedAt = Date.now();
+    const others = nodes.filter((n) => n !== node);
+    const run = await waitEnd(() => others.find(alive) ?? anyAlive(), id, 60_000);
+    console.log(`run finished ${Date.now() - killedAt} ms after kill -9 of the node driving it`);
+    expect(run.result).toBe("success");
+    expect(run.tasks[0]!.attempts).toHaveLength(1);
+    const expected = Array.from({ length: 60 }, (_, i) => `line ${i + 1}\n`).join("");
+    for (const other of others) {
+      expect((await on<string>(other, "GET", `/api/v1/runs/${id}/tasks/long/steps/0/log`)).body).toBe(expected);
+    }
+    const files = readdirSync(markers);
+    expect(files).toHaveLength(1);
+    expect(readFileSync(join(markers, files[0]!), "utf8").trim().split("\n")).toHaveLength(60);
+    killGroup(agent.proc, "SIGTERM");
+  }, 120_000);
+});

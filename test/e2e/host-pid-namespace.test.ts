@@ -1,0 +1,120 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
+import { STEP_USER, startUnprivilegedAgent } from "../helpers/unprivileged-agent.ts";
+
+// Host steps in a PID namespace of their own (agent/executor/pid-namespace.ts), with real unshare: a root agent
+// makes one outright, an unprivileged one with a user namespace; where none can be made the agent says why.
+
+const root = process.getuid?.() === 0;
+
+/** A step that starts a setsid'd daemon and a double-forked one tagged `tag`, then looks around itself. */
+const probe = (tag: string, agentPid: number) => `set +e
+setsid sh -c 'sleep 1000' ${tag}-setsid &
+( sh -c 'sleep 1000' ${tag}-forked & ) &
+until [ "$(ps -eo args | grep -c '${tag}-')" -ge 3 ]; do sleep 0.05; done
+ps -eo pid=,args= | sed 's/^ */PS /'
+if kill -0 ${agentPid} 2>/dev/null; then echo "LEAK: can signal the agent (pid ${agentPid})"; else echo SIGNAL-REFUSED; fi
+id -un`;
+
+/** What the step's `ps` listed: pid and command line. */
+const listed = (log: string) =>
+  log
+    .split("\n")
+    .filter((l) => l.startsWith("PS "))
+    .map((l) => {
+      const [, pid, args] = l.match(/^PS (\d+) (.*)$/)!;
+      return { pid: Number(pid), args: args ?? "" };
+    });
+
+type AgentsView = { agents: { name: string; limits: Record<string, unknown> | null }[] };
+
+let cluster: Cluster;
+beforeAll(async () => {
+  cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000" });
+});
+afterAll(() => cluster.stop());
+
+const task = (body: string, group?: string) =>
+  `tasks:\n  t:\n${group ? `    group: ${group}\n` : ""}    steps:\n      - run: |\n${body.replace(/^/gm, "          ")}\n`;
+
+/** The run's step log, after checking it succeeded and printed no leak; and that no tagged process outlived it. */
+async function ranContained(id: string, tag: string): Promise<string> {
+  const run = await cluster.waitRun(id);
+  const log = await cluster.log(id, "t", 0);
+  expect(`${run.result}\n${log}`).toStartWith("success\n");
+  expect(log.split("\n").filter((l) => l.startsWith("LEAK"))).toEqual([]);
+  expect(log).toContain("SIGNAL-REFUSED");
+  expect(liveProcesses(`${tag}-`)).toBe(0);
+  return log;
+}
+
+describe.skipIf(!root)("host steps in a PID namespace", () => {
+  test("a root agent's step sees only its own tree in ps, cannot signal the agent, and its daemons end with it", async () => {
+    const agent = await cluster.startAgent("ns1");
+    const { body } = await cluster.api<AgentsView>("GET", "/api/v1/agents");
+    expect(body.agents.find((a) => a.name === "ns1")!.limits).toEqual({ memory: "cgroup", pids: "cgroup", pidNamespace: true, pidNamespaceWhyNot: null });
+    const tag = `nsroot${Date.now()}`;
+    const log = await ranContained(await cluster.submit(task(probe(tag, agent.proc.pid))), tag);
+    const ps = listed(log);
+    // PID 1 is the namespace's init, 2 the step's shell; the rest are the step's own: its daemons, ps, and the pipe
+    expect(ps.find((p) => p.pid === 1)?.args).toBe("timeout --foreground 0 bash -e /dev/fd/3");
+    expect(ps.find((p) => p.pid === 2)?.args).toBe("bash -e /dev/fd/3");
+    expect(ps.map((p) => p.args).filter((a) => !/^(timeout|bash|sh|sleep|ps|sed)\b/.test(a))).toEqual([]);
+    expect(ps.filter((p) => p.args.includes(`${tag}-`)).length).toBe(2);
+    expect(ps.length).toBeLessThan(10);
+    expect(log.trim().split("\n").at(-1)).toBe("root");
+    // the page shows it
+    const page = await (await fetch(`${cluster.coordinator.url}/agents`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).text();
+    expect(page).toContain("PID namespace: yes");
+  }, 60_000);
+
+  test("an unprivileged agent (no cgroup, no supervisor) holds its steps by the namespace alone: daemons end with the step and at a cancel", async () => {
+    const agent = await startUnprivilegedAgent(cluster, "nsu", "nsunpriv");
+    const { body } = await cluster.api<AgentsView>("GET", "/api/v1/agents");
+    expect(body.agents.find((a) => a.name === "nsu")!.limits).toEqual({ memory: "rlimit", pids: "rlimit", pidNamespace: true, pidNamespaceWhyNot: null });
+    const tag = `nsunpriv${Date.now()}`;
+    // the agent runs as the step's own user: without the namespace the step could signal it
+    const log = await ranContained(await cluster.submit(task(probe(tag, agent.pid), "nsunpriv"), "nsunpriv"), tag);
+    expect(log.trim().split("\n").at(-1)).toBe(STEP_USER);
+    expect(listed(log).find((p) => p.pid === 2)?.args).toBe("bash -e /dev/fd/3");
+    // cleared environments too (no attempt id to find them by), and a step that ignores SIGTERM: the SIGKILL after
+    // the grace ends the namespace's init, and the kernel everything in it
+    const cancelled = `nscancel${Date.now()}`;
+    const running = await cluster.submit(
+      task(`trap '' TERM\nenv -i setsid sh -c 'sleep 1000' ${cancelled}-setsid &\n( env -i sh -c 'sleep 1000' ${cancelled}-forked & ) &\nwhile :; do sleep 0.2; done`, "nsunpriv"),
+      "nsunpriv",
+    );
+    await waitFor("the daemons", () => liveProcesses(`${cancelled}-`) >= 2, 20_000);
+    await cluster.api("POST", `/api/v1/runs/${running}/cancel`);
+    expect((await cluster.waitRun(running)).phase).toBe("cancelled");
+    await waitFor("every daemon to end", () => liveProcesses(`${cancelled}-`) === 0, 5_000);
+  }, 90_000);
+
+  test("an agent that cannot make one says why, reports it, and keeps its steps' trees by its cgroups", async () => {
+    // an unshare that fails as it does where namespaces are refused
+    const fake = join(cluster.dir, "fake-bin");
+    mkdirSync(fake, { recursive: true });
+    writeFileSync(join(fake, "unshare"), "#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n", { mode: 0o755 });
+    const agent = spawnTracked(
+      ["bun", "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token", "test-agent-token", "--name", "nons",
+        "--work-dir", join(cluster.dir, "agent-nons"), "--label", "who=nons"],
+      { cwd: ROOT, env: { PATH: `${fake}:${process.env.PATH}` } },
+    );
+    const err = captureOutput(agent.stderr);
+    await waitFor("agent nons to register", () => err.text().includes("registered as"), 20_000);
+    expect(err.text()).toContain("host steps get no PID namespace of their own: unshare --pid --fork --kill-child --mount-proc --propagation slave failed: unshare: unshare failed: Operation not permitted");
+    const { body } = await cluster.api<AgentsView>("GET", "/api/v1/agents");
+    expect(body.agents.find((a) => a.name === "nons")!.limits).toMatchObject({ memory: "cgroup", pids: "cgroup", pidNamespace: false });
+    const tag = `nons${Date.now()}`;
+    const id = await cluster.submit(`tasks:\n  t:\n    labels: { who: nons }\n    steps:\n      - run: |\n${`setsid sh -c 'sleep 1000' ${tag}-setsid &\n( sh -c 'sleep 1000' ${tag}-forked & ) &\nsleep 0.5\nps -e | wc -l`.replace(/^/gm, "          ")}\n`);
+    expect((await cluster.waitRun(id)).result).toBe("success");
+    // the host's processes are in view (this test's own among them), and the cgroup still ended the daemons
+    expect(Number((await cluster.log(id, "t", 0)).trim())).toBeGreaterThan(10);
+    expect(liveProcesses(`${tag}-`)).toBe(0);
+    const page = await (await fetch(`${cluster.coordinator.url}/agents`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).text();
+    expect(page).toContain("PID namespace: no");
+  }, 60_000);
+});
