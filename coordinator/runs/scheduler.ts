@@ -44,7 +44,7 @@ export class Scheduler {
   onPhase: (run: RunRow) => void = () => {};
 
   /** tells the other nodes that a run changed here, so they read it again (a hint: they also poll) */
-  announce: (runId: string) => void = () => {};
+  announce: (runId: string, attemptIds?: string[]) => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -92,6 +92,22 @@ export class Scheduler {
   /** Reads one run again after another node changed it: memory follows the database. Callers hold `serial`. */
   async read(runId: string): Promise<void> {
     await this.reread(runId, await loadRun(this.db, runId));
+  }
+
+  /**
+   * Reads again the run's row and the attempts named by another node's hint: what changed, not the whole run
+   * (its tasks' specs do not change; a run unknown here is read whole). Callers hold `serial`.
+   */
+  async readAttempts(runId: string, attemptIds: string[]): Promise<void> {
+    if (!this.active.has(runId) || attemptIds.length === 0) return this.read(runId);
+    const [run] = (await this.db.select().from(runs).where(eq(runs.id, runId))) as RunRow[];
+    const rows = (await this.db.select().from(attempts).where(inArray(attempts.id, attemptIds))) as AttemptRow[];
+    if (!run || FINAL_RUN_PHASES.has(run.phase)) return this.read(runId);
+    const active = this.active.get(runId);
+    if (!active) return;
+    Object.assign(active.run, run);
+    for (const a of rows) this.merge(active, a);
+    if (this.leases.owns(runId)) this.requestAdvance(runId);
   }
 
   private async reread(runId: string, stored: StoredRun | undefined): Promise<void> {
@@ -308,7 +324,10 @@ export class Scheduler {
     }
     if (out.events.length) this.runEvents.publish(runId);
     if (phaseChanged) this.onPhase(active.run);
-    this.announce(runId);
+    this.announce(runId, [
+      ...created.map((a) => a.id),
+      ...out.actions.flatMap((a) => (a.type === "cancel_attempt" ? [a.attemptId] : [])),
+    ]);
     if (FINAL_RUN_PHASES.has(active.run.phase)) {
       this.leases.forget(runId);
       this.forget(active);
@@ -345,12 +364,13 @@ export class Scheduler {
       .where(and(eq(attempts.id, attemptId), inArray(attempts.state, from)))
       .returning({ id: attempts.id });
     if (updated.length === 0) {
-      // another node moved it first: read the run again rather than act on what memory says
-      await this.read(found.active.run.id);
+      // Another node moved it first: read it again rather than act on what memory says. An attempt another
+      // node's agent took is not: many nodes race for each queued attempt, and the winner's hint follows.
+      if (event !== "assign") await this.readAttempts(found.active.run.id, [attemptId]);
       return undefined;
     }
     Object.assign(found.attempt, patch);
-    if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id);
+    if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id, [attemptId]);
     return found.attempt;
   }
 

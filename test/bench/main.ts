@@ -12,6 +12,7 @@ import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { failover } from "./failover.ts";
+import { clusterThroughput } from "./cluster-throughput.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
@@ -33,6 +34,7 @@ const benchmarks: Benchmark[] = [
   checkoutBench,
   sandbox,
   failover,
+  clusterThroughput,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
