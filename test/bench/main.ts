@@ -17,6 +17,7 @@ import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
 import { log } from "./log-throughput.ts";
+import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
@@ -35,6 +36,7 @@ const benchmarks: Benchmark[] = [
   sandbox,
   failover,
   clusterThroughput,
+  s3Presigned,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
