@@ -26,7 +26,8 @@ export function lineChart(s: Series): string {
   const text = (x: number, y: number, body: string, anchor = "middle", extra = "") =>
     `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}"${extra}>${esc(body)}</text>`;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>${esc(`${s.title}: ${s.points.map((p) => `${num(p.y)} ${s.unit} at ${num(p.x)}`).join(", ")}`)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     text(W / 2, 22, s.title, "middle", ' font-size="14" font-weight="bold"'),
     ...ticks.map((t) => `<line x1="${LEFT}" x2="${W - RIGHT}" y1="${py(t).toFixed(1)}" y2="${py(t).toFixed(1)}" stroke="#ddd"/>`),
