@@ -138,7 +138,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const app = createApp(services, { distDir: config.distDir, publicUrl: config.publicUrl, retention: config.retention });
   const gcTimer = setInterval(
     () => {
-      if (member.holds("gc")) background("gc", collectAll({ db, registry, retention: config.retention }));
+      if (member.holds("gc")) background("gc", collectAll({ db, registry, store, retention: config.retention }));
       // each node has its own mirrors: a project deleted through another node leaves this one's behind
       background("mirrors", projects.pruneMirrors());
     },

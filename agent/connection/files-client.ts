@@ -4,32 +4,29 @@ import {
   type CacheEntry,
   cacheSchema,
   cacheStoredSchema,
+  DIRECT_HEADER,
+  downloadLinkSchema,
+  multipartStartedSchema,
   PROTOCOL_HEADER,
+  presignedUrlSchema,
   storedSchema,
   testReportSchema,
+  type UploadPlan,
+  uploadPlanSchema,
+  type UploadTarget,
   type WorkspaceArchive,
   workspacesSchema,
 } from "../../shared/protocol/archive-api.ts";
+import { type BucketSession, sendToBucket } from "./bucket-upload.ts";
+import { checked, FilesError, isTransient } from "./files-error.ts";
+
+export { FilesError, isTransient } from "./files-error.ts";
 import { PROTOCOL_VERSION } from "../../shared/protocol/version.ts";
 import { type RetryPolicy, retry } from "../../shared/retry.ts";
 import type { TestReportFormat } from "../../shared/pipeline/types.ts";
 
 /** Idempotent reads survive a dropped connection or a coordinator restart; uploads are never retried (their body is a one-shot stream). */
 export const IDEMPOTENT_READ: RetryPolicy = { tries: 3, baseMs: 250, maxMs: 2_000 };
-
-export class FilesError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Network failures and 5xx/429 answers are the infrastructure's, not the step's: worth a retry. */
-export const isTransient = (e: unknown) => e instanceof FilesError && (e.status === 0 || e.status >= 500 || e.status === 429);
-
 
 export interface FilesClientOptions {
   /** the coordinator node the agent is connected to now (it moves between nodes of a cluster) */
@@ -50,37 +47,28 @@ const encodePath = (path: string) => path.split("/").map(encodeURIComponent).joi
 export class FilesClient {
   constructor(private readonly opts: FilesClientOptions) {}
 
+  /** Set once the coordinator said to stream uploads to it: its store does not change during the attempt. */
+  private streamsHere = false;
+
   /** Sends one request; any answer but 2xx becomes a FilesError carrying the coordinator's message. */
-  private async request(method: string, path: string, body?: BodyInit): Promise<Response> {
-    const { coordinator, attempt, signal } = this.opts;
-    const what = `${method} ${path}`;
+  private async request(method: string, path: string, body?: BodyInit, extra: Record<string, string> = {}, signal = this.opts.signal): Promise<Response> {
+    const { coordinator, attempt } = this.opts;
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.opts.credential()}`,
       "x-drover-agent": this.opts.agentId(),
       [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
+      ...extra,
     };
     if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
-    let res: Response;
-    try {
-      const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
-      const init = { method, headers, body, signal, duplex: "half", tls } as RequestInit;
-      res = await fetch(`${coordinator()}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, init);
-    } catch (e) {
-      if (signal?.aborted) throw e;
-      // no answer at all: status 0 marks a network failure
-      throw new FilesError(0, "network", `${what} failed: ${(e as Error).message}`);
-    }
-    if (res.ok) return res;
-    const text = await res.text();
-    // The HTTP server refuses a body past the store's cap before any handler sees it, with no JSON.
-    const fallback = res.status === 413 ? "larger than the coordinator's object size limit" : res.statusText;
-    let error = { code: "http_error", message: text.slice(0, 500) || fallback };
-    try {
-      error = (JSON.parse(text) as { error: typeof error }).error ?? error;
-    } catch {
-      // not JSON (a proxy's page): keep the text
-    }
-    throw new FilesError(res.status, error.code, `${what} failed: ${error.message} (HTTP ${res.status})`);
+    const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
+    const url = `${coordinator()}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`;
+    return checked(`${method} ${path}`, () => fetch(url, { method, headers, body, signal, duplex: "half", tls } as RequestInit), signal);
+  }
+
+  /** A JSON request to the coordinator, its answer checked against `schema`. */
+  private async post<T>(path: string, payload: unknown, schema: z.ZodType<T>, signal = this.opts.signal): Promise<T> {
+    const res = await this.request("POST", path, JSON.stringify(payload), { "content-type": "application/json" }, signal);
+    return this.json(schema, res);
   }
 
   private async json<T>(schema: z.ZodType<T>, res: Response): Promise<T> {
@@ -89,6 +77,41 @@ export class FilesClient {
 
   private read<T>(fn: () => Promise<T>): Promise<T> {
     return retry(IDEMPOTENT_READ, fn, { retryIf: isTransient, signal: this.opts.signal });
+  }
+
+  /**
+   * Uploads `body` for `target` as the coordinator says: streamed to it (`streamed`, the PUT route), or
+   * straight to the bucket by presigned URLs, then reported complete; the answer is the route's either way.
+   */
+  private async upload<T>(target: UploadTarget, body: ReadableStream<Uint8Array> | Blob, schema: z.ZodType<T>, streamed: () => Promise<Response>): Promise<T> {
+    const size = body instanceof Blob ? body.size : undefined;
+    const plan: UploadPlan = this.streamsHere ? { via: "coordinator" } : await this.read(() => this.post("uploads", { target, size }, uploadPlanSchema));
+    if (plan.via === "coordinator") {
+      this.streamsHere = true;
+      return this.json(schema, await streamed());
+    }
+    if (plan.via === "exists") {
+      if (body instanceof ReadableStream) await body.cancel();
+      return schema.parse({ stored: false });
+    }
+    const stream = body instanceof Blob ? body.stream() : body;
+    const complete = await sendToBucket(this.bucketSession(target), target, stream, plan, size);
+    return this.post("uploads/complete", complete, schema);
+  }
+
+  private bucketSession(target: UploadTarget): BucketSession {
+    const signal = this.opts.signal;
+    return {
+      url: (size, part) => this.read(() => this.post("uploads/url", { target, size, part }, presignedUrlSchema)).then((r) => r.url),
+      startMultipart: () => this.post("uploads/multipart", { target }, multipartStartedSchema).then((r) => r.uploadId),
+      // not the attempt's signal: a cancelled attempt's upload is still worth aborting, briefly
+      abort: (uploadId) => this.request("POST", "uploads/abort", JSON.stringify({ target, uploadId }), { "content-type": "application/json" }, AbortSignal.timeout(5_000)).then(() => {}),
+      put: (url, bytes, what) =>
+        this.read(async () => {
+          const res = await checked(`PUT ${what} to the bucket`, () => fetch(url, { method: "PUT", body: bytes as BodyInit, signal }), signal);
+          return res.headers.get("etag") ?? "";
+        }),
+    };
   }
 
   /** A cache lookup: 404 means no such cache, which is an answer, not an error. */
@@ -103,8 +126,7 @@ export class FilesClient {
 
   /** Uploads a step's workspace archive (a compressed tar stream of unknown length). */
   async putWorkspace(step: number, archive: ReadableStream<Uint8Array>): Promise<z.infer<typeof storedSchema>> {
-    const res = await this.request("PUT", `steps/${step}/workspace`, archive);
-    return this.json(storedSchema, res);
+    return this.upload({ kind: "workspace", step }, archive, storedSchema, () => this.request("PUT", `steps/${step}/workspace`, archive));
   }
 
   /** The workspace archives of every ancestor task, in the order to extract them. */
@@ -115,10 +137,18 @@ export class FilesClient {
     });
   }
 
-  /** A download as a stream, retried until it starts, not mid-stream. */
+  /**
+   * A download as a stream, retried until it starts, not mid-stream: the coordinator sends the bytes,
+   * or (on S3) a presigned URL to fetch them from the bucket.
+   */
   private stream(path: string): Promise<ReadableStream<Uint8Array>> {
+    const { signal } = this.opts;
     return this.read(async () => {
-      const res = await this.request("GET", path);
+      let res = await this.request("GET", path, undefined, { [DIRECT_HEADER]: "1" });
+      if (res.headers.get(DIRECT_HEADER)) {
+        const { url } = await this.json(downloadLinkSchema, res);
+        res = await checked(`GET ${path} from the bucket`, () => fetch(url, { signal }), signal);
+      }
       if (!res.body) throw new FilesError(res.status, "empty", `GET ${path} returned no body`);
       return res.body;
     });
@@ -146,14 +176,13 @@ export class FilesClient {
 
   /** Uploads a cache; false when a concurrent save of the same key won. */
   async putCache(key: string, archive: ReadableStream<Uint8Array>): Promise<boolean> {
-    const res = await this.request("PUT", `caches/${encodeURIComponent(key)}`, archive);
-    return (await this.json(cacheStoredSchema, res)).stored;
+    const put = () => this.request("PUT", `caches/${encodeURIComponent(key)}`, archive);
+    return (await this.upload({ kind: "cache", key }, archive, cacheStoredSchema, put)).stored;
   }
 
   /** Uploads one artifact file's raw bytes under its path relative to the work dir. */
   async putArtifact(path: string, content: Blob): Promise<z.infer<typeof artifactSchema>> {
-    const res = await this.request("PUT", `artifacts/${encodePath(path)}`, content);
-    return this.json(artifactSchema, res);
+    return this.upload({ kind: "artifact", path }, content, artifactSchema, () => this.request("PUT", `artifacts/${encodePath(path)}`, content));
   }
 
   /** Sends a test report (JUnit XML or TAP) for the coordinator to parse; says how many cases it held. */

@@ -4,7 +4,7 @@ import { TEST_REPORT_FORMATS, type TestReportFormat } from "../../shared/pipelin
 import { DroverError } from "../../shared/errors.ts";
 import { parseReport } from "../tests/report.ts";
 import { storeCases } from "../tests/store.ts";
-import { ownAttempt } from "./agent-archives.ts";
+import { ownAttempt } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
 
 /** A report larger than this is refused: its cases would not be read by anyone anyway. */

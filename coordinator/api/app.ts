@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
+import { agentUploadRoutes } from "./agent-uploads.ts";
 import { agentProtocol } from "./agent-protocol.ts";
 import { agentTestReportRoutes } from "./agent-test-reports.ts";
 import { agentTokenRoutes } from "./agent-tokens.ts";
@@ -73,6 +74,7 @@ export function createApp(
   app.route("/api/v1/projects", projectRoutes(options.publicUrl));
   app.route("/api/v1/projects", deliveryRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
+  app.route("/agent/v1", agentUploadRoutes);
   app.route("/agent/v1", agentTestReportRoutes);
   return app;
 }

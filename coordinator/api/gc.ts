@@ -9,8 +9,8 @@ import type { AppEnv } from "./env.ts";
 export function gcRoutes(retention: Retention) {
   const routes = new Hono<AppEnv>();
   routes.post("/", requireRole("admin"), async (c) => {
-    const { db, registry } = c.get("services");
-    return c.json({ removed: await collectAll({ db, registry, retention }) });
+    const { db, registry, store } = c.get("services");
+    return c.json({ removed: await collectAll({ db, registry, store, retention }) });
   });
   return routes;
 }

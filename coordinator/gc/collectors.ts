@@ -3,11 +3,14 @@ import type { Db } from "../db/open.ts";
 import { artifacts, caches, objectOwners, objects, runs } from "../db/schema.ts";
 import { gcRemoved } from "../metrics/registry.ts";
 import { cacheOwner, type ObjectKind, type ObjectRegistry } from "../objects/registry.ts";
+import type { ObjectStore } from "../store/object-store.ts";
 import type { Retention } from "./retention.ts";
+import { abortAbandonedUploads } from "./uploads.ts";
 
 export interface CollectorContext {
   db: Db;
   registry: ObjectRegistry;
+  store: ObjectStore;
   retention: Retention;
   now: number;
 }
@@ -62,6 +65,7 @@ export const collectors: Record<string, (ctx: CollectorContext) => Promise<numbe
   caches: expireCaches,
   artifacts: (ctx) => expire(ctx, "artifact"),
   unowned: (ctx) => ctx.registry.deleteUnowned({ olderThan: ctx.now - ctx.retention.unowned }),
+  uploads: abortAbandonedUploads,
 };
 
 export async function collectAll(ctx: Omit<CollectorContext, "now">, now = Date.now()): Promise<Record<string, number>> {

@@ -33,6 +33,26 @@ export const commitStatuses = new Counter({
   registers: [metrics],
 });
 
+export const archiveBytesProxied = new Counter({
+  name: "drover_archive_bytes_proxied_total",
+  help: "Bytes of workspaces, caches and artifacts that went through this node between an agent and the store (up: stored, down: served); presigned transfers add nothing",
+  labelNames: ["direction"] as const,
+  registers: [metrics],
+});
+
+export const archiveBytesDirect = new Counter({
+  name: "drover_archive_bytes_direct_total",
+  help: "Bytes of workspaces, caches and artifacts that agents moved straight to or from the bucket by presigned URLs",
+  labelNames: ["direction"] as const,
+  registers: [metrics],
+});
+
+// both series exist from the start, so that "nothing went through" reads as 0 rather than as a missing line
+for (const direction of ["up", "down"]) {
+  archiveBytesProxied.inc({ direction }, 0);
+  archiveBytesDirect.inc({ direction }, 0);
+}
+
 export const logBytes = new Counter({
   name: "drover_log_bytes_total",
   help: "Step log bytes stored",

@@ -1,3 +1,5 @@
+import type { DirectTransfers } from "./direct.ts";
+
 export interface ObjectInfo {
   key: string;
   size: number;
@@ -29,6 +31,8 @@ export interface ByteRange {
 
 export interface ObjectStore {
   readonly kind: "posix" | "s3";
+  /** Present when clients may move bytes straight to and from the store by presigned URLs (S3). */
+  readonly direct?: DirectTransfers;
   /** Stores the whole body or nothing: a failed put leaves any previous object under `key` untouched. */
   put(key: string, body: ObjectBody, opts?: PutOptions): Promise<PutResult>;
   /**

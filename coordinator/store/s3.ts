@@ -18,6 +18,7 @@ import {
   type PutOptions,
   type PutResult,
 } from "./object-store.ts";
+import type { DirectTransfers } from "./direct.ts";
 import { emptyStream, limitFor, metered } from "./streams.ts";
 
 // Upload fills one part while queueSize parts are in flight, and the HTTP
@@ -29,6 +30,8 @@ const QUEUE_SIZE = 2;
 export interface S3StoreOptions {
   maxUnknownSizeBytes?: number;
   listPageSize?: number;
+  /** presigned transfers for agents; without it every byte goes through the coordinator */
+  direct?: DirectTransfers;
 }
 
 function httpStatus(err: unknown): number | undefined {
@@ -39,6 +42,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly kind = "s3";
   private readonly maxUnknown: number;
   private readonly listPageSize: number;
+  readonly direct?: DirectTransfers;
 
   constructor(
     private readonly client: S3Client,
@@ -47,6 +51,7 @@ export class S3ObjectStore implements ObjectStore {
   ) {
     this.maxUnknown = opts.maxUnknownSizeBytes ?? DEFAULT_MAX_UNKNOWN_SIZE_BYTES;
     this.listPageSize = opts.listPageSize ?? 1000;
+    this.direct = opts.direct;
   }
 
   async put(key: string, body: ObjectBody, opts: PutOptions = {}): Promise<PutResult> {

@@ -29,7 +29,11 @@ async function stepTimes(cluster: Cluster, kind: string, sandbox: boolean): Prom
   });
 }
 
-/** sandbox_step_overhead_ms: what running a step in bubblewrap adds to the same step on the host executor. */
+/**
+ * sandbox_step_overhead_ms: what running a step in bubblewrap adds to the same step on the host executor (which, as
+ * root here, gives each step a PID namespace and cgroups). host_pid_namespace_overhead_ms: what that PID namespace
+ * adds to a host step (the same agent with --no-pid-namespace as the baseline).
+ */
 export const sandbox: Benchmark = {
   name: "sandbox",
   async run() {
@@ -37,11 +41,14 @@ export const sandbox: Benchmark = {
     try {
       await cluster.startAgent("host", ["--label", "kind=host"]);
       await cluster.startAgent("sandbox", ["--label", "kind=sandbox", "--executor", "sandbox"]);
+      await cluster.startAgent("bare", ["--label", "kind=bare", "--no-pid-namespace"]);
       const host = percentile(await stepTimes(cluster, "host", false), 50);
       const boxed = percentile(await stepTimes(cluster, "sandbox", true), 50);
+      const bare = percentile(await stepTimes(cluster, "bare", false), 50);
       const value = boxed - host;
       return {
         sandbox_step_overhead_ms: { value: round(value), unit: "ms", baseline: round(host), ratio: round(boxed / host), target: target("≤ 15 ms", value <= 15) },
+        host_pid_namespace_overhead_ms: { value: round(host - bare), unit: "ms", baseline: round(bare), ratio: round(host / bare) },
       };
     } finally {
       await cluster.stop();

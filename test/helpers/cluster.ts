@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { FINAL_RUN_PHASES } from "../../shared/states.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "./processes.ts";
 import { readReply } from "./reply.ts";
+import { startS3rver } from "./s3rver.ts";
 
 export const ROOT = resolve(import.meta.dir, "../..");
 export const ADMIN_TOKEN = "test-admin-token";
@@ -18,6 +19,8 @@ export interface Coordinator {
 
 export interface Cluster {
   dir: string;
+  /** the coordinator's DROVER_STORAGE: its posix dir, or an s3rver bucket (DROVER_TEST_STORAGE=s3) */
+  storage: string;
   coordinator: Coordinator;
   /** `DROVER_DATA` in `env` gives the coordinator its own data dir (a second node on one database) */
   startCoordinator(env?: Record<string, string>, port?: number): Promise<Coordinator>;
@@ -57,6 +60,9 @@ export interface RunView {
  */
 export async function startCluster(env: Record<string, string> = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), "drover-test-"));
+  // DROVER_TEST_STORAGE=s3 runs a suite against a bucket of its own on s3rver
+  const s3 = process.env.DROVER_TEST_STORAGE === "s3" && !env.DROVER_STORAGE ? await startS3rver(`drover-${basename(dir).toLowerCase().replace(/[^a-z0-9]/g, "")}`) : null;
+  if (s3) env = { ...env, DROVER_STORAGE: s3.spec, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" };
   const mine: Subprocess[] = [];
   const spawn = (cmd: string[], opts: Parameters<typeof spawnTracked>[1]) => {
     const proc = spawnTracked(cmd, opts);
@@ -65,6 +71,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
   };
   const cluster: Cluster = {
     dir,
+    storage: env.DROVER_STORAGE ?? join(dir, "data", "objects"),
     coordinator: undefined as unknown as Coordinator,
     async startCoordinator(extra = {}, port = 0) {
       const proc = spawn(["bun", "cli/main.ts", "serve", "--port", String(port), "--data", extra.DROVER_DATA ?? join(dir, "data"), "--no-fsync"], {
@@ -129,6 +136,7 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     },
     async stop() {
       await stopAll(mine);
+      await s3?.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
