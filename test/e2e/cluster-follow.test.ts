@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { ADMIN_TOKEN, type Coordinator, type RunView } from "../helpers/cluster.ts";
 import { follow, seqDigest, seqText } from "../helpers/follower.ts";
 import { haveNats, type NatsServer } from "../helpers/nats-server.ts";
-import { type NatsCluster, startNatsCluster } from "../helpers/nodes.ts";
+import { type NatsCluster, registrations, startNatsCluster } from "../helpers/nodes.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -28,15 +28,17 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
   }, 90_000);
   afterAll(() => setup?.stop());
 
-  /** Submits on node A; resolves once the run's first step runs, with the run's id. */
-  async function submit(pipeline: string): Promise<string> {
-    const res = await fetch(`${nodes[0]!.url}/api/v1/runs`, { method: "POST", headers: auth, body: JSON.stringify({ pipeline, group: "follow" }) });
+  const alive = (n: Coordinator) => n.proc.exitCode === null && n.proc.signalCode === null;
+
+  /** Submits on `node` (A by default); resolves once the run's first step runs, with the run's id. */
+  async function submit(pipeline: string, node = nodes[0]!): Promise<string> {
+    const res = await fetch(`${node.url}/api/v1/runs`, { method: "POST", headers: auth, body: JSON.stringify({ pipeline, group: "follow" }) });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     await waitFor(
       "the first step to run",
       async () => {
-        const run = (await (await fetch(`${nodes[0]!.url}/api/v1/runs/${id}`, { headers: auth })).json()) as RunView;
+        const run = (await (await fetch(`${node.url}/api/v1/runs/${id}`, { headers: auth })).json()) as RunView;
         return run.tasks[0]?.attempts[0]?.steps[0]?.status === "running";
       },
       20_000,
@@ -45,10 +47,12 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
     return id;
   }
 
-  const ended = (id: string, node = nodes[1]!) =>
+  /** The run once it ended, as a live node other than A says. */
+  const ended = (id: string) =>
     waitFor(
       "the run to end",
       async () => {
+        const node = nodes.slice(1).find(alive)!;
         const run = (await (await fetch(`${node.url}/api/v1/runs/${id}`, { headers: auth })).json()) as RunView;
         return run.phase === "finished" ? run : undefined;
       },
@@ -101,11 +105,45 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
     await ended(id);
   }, 180_000);
 
+  test("kill -9 of the node holding the agent mid-step: followers on the other nodes get the log byte-exact as the agent resends it elsewhere", async () => {
+    // an agent given B and C only, for this test's task alone; A (which the last test needs) stays
+    const [b, c] = [nodes[1]!, nodes[2]!];
+    const agent = await setup.cluster.startAgent("roamer", ["--label", "role=roamer"], `${b.url},${c.url}`);
+    const held = registrations(agent.output()).at(-1)!;
+    const writer = held === b.url ? b : c;
+    const other = writer === b ? c : b;
+    // 60,000 lines, a thousand every 0.1 s
+    const id = await submit(
+      "tasks:\n  moved:\n    labels: { role: roamer }\n    steps:\n      - run: for i in $(seq 0 59); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.1; done\n",
+      writer,
+    );
+    const path = `/api/v1/runs/${id}/tasks/moved/steps/0/log?follow=1`;
+    // A reads through the writer and, after the kill, through the node the agent moved to; the other node reads
+    // through the writer, then its own file
+    const late = seqText(1, 50_000).length;
+    const followers = [nodes[0]!, other].map((n) => follow(n.url, path, [late]));
+    await waitFor("the followers to be a third of the way", () => followers.every((f) => f.bytes > seqText(1, 20_000).length), 20_000, 10);
+    const reached = followers.map((f) => f.bytes);
+    killGroup(writer.proc, "SIGKILL");
+    const results = await Promise.all(followers.map((f) => f.done));
+    const doneAt = Date.now();
+    const expected = seqText(1, 60_000);
+    console.log(`followers had ${reached.join(" and ")} of ${expected.length} bytes when the node writing the log died`);
+    for (const r of results) expect(r).toEqual({ status: 200, bytes: expected.length, sha256: sha256(expected) });
+    // live again after the move: the last thousands of lines came as they were written, not all at the end
+    for (const f of followers) expect(doneAt - f.reached(late)!).toBeGreaterThan(500);
+    expect(registrations(agent.output()).at(-1)).toBe(other.url);
+    const run = await ended(id);
+    expect(run.result).toBe("success");
+    expect(run.tasks[0]!.attempts).toHaveLength(1);
+    killGroup(agent.proc, "SIGTERM");
+  }, 90_000);
+
   test("kill -9 of the node a follower reads through: the follower resumes from storage at the byte it reached", async () => {
     const lines = 5_000_000;
     const id = await submit(`tasks:\n  cut:\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`);
     const path = `/api/v1/runs/${id}/tasks/cut/steps/1/log?follow=1`;
-    const followers = nodes.slice(1).map((n) => follow(n.url, path));
+    const followers = nodes.slice(1).filter(alive).map((n) => follow(n.url, path));
     await waitFor("the followers to start", () => followers.every((f) => f.bytes > 1024 * 1024), 20_000, 10);
     // the followers stop reading: what they have not read waits on node A (in its file, then in storage)
     for (const f of followers) f.pause();

@@ -20,11 +20,15 @@ async function newCluster(env: Record<string, string>): Promise<Cluster> {
   return cluster;
 }
 
-/** A task whose step appends "attempt ms agent" to `file` every 100 ms for `seconds`. */
-const marking = (file: string, seconds: number) => `tasks:
+/**
+ * A task whose step appends "attempt ms agent" to `file` every 100 ms for `seconds`, or for `later` seconds
+ * from its second attempt on: a first attempt left unfenced goes on writing long after its replacement
+ * started (so an overlap shows), while the replacement ends soon (so the test does not wait for it).
+ */
+const marking = (file: string, seconds: number, later = seconds) => `tasks:
   fenced:
     steps:
-      - run: for i in $(seq 1 ${seconds * 10}); do echo "$DROVER_ATTEMPT $(date +%s%3N) $DROVER_AGENT" >> ${file}; sleep 0.1; done
+      - run: for i in $(seq 1 $([ "$DROVER_ATTEMPT" = 1 ] && echo ${seconds * 10} || echo ${later * 10})); do echo "$DROVER_ATTEMPT $(date +%s%3N) $DROVER_AGENT" >> ${file}; sleep 0.1; done
 `;
 
 interface Marks {
@@ -55,8 +59,8 @@ function expectNoOverlap(marks: Marks): void {
   }
 }
 
-async function startRunning(c: Cluster, file: string, seconds: number) {
-  const id = await c.submit(marking(file, seconds));
+async function startRunning(c: Cluster, file: string, seconds: number, later = seconds) {
+  const id = await c.submit(marking(file, seconds, later));
   await waitFor("the first mark", () => existsSync(file) && readFileSync(file, "utf8").length > 0, 20_000).catch(async (e: Error) => {
     throw new Error(`${e.message}; the run: ${JSON.stringify((await c.api("GET", `/api/v1/runs/${id}`)).body)}`);
   });
@@ -69,11 +73,15 @@ describe("fencing", () => {
     const c = await newCluster(LEASE);
     const agents = { a1: await c.startAgent("a1"), a2: await c.startAgent("a2") };
     const file = join(c.dir, "marks");
-    const { id, agent } = await startRunning(c, file, 8);
+    const { id, agent } = await startRunning(c, file, 60, 3);
     const stopped = agents[agent as keyof typeof agents];
-    // five lease lengths: the attempt is lost, retried on the other agent, and runs a while there
+    // past its lease the attempt is lost, retried on the other agent, and runs a while there (1 s of its 3)
+    // before the stopped agent wakes, its own step 60 s from done
     killGroup(stopped.proc, "SIGSTOP");
-    await Bun.sleep(15_000);
+    await waitFor("attempt 2 to run a second", () => {
+      const span = readMarks(file).spans.get("2");
+      return !!span && span.last - span.first >= 1000;
+    }, 30_000);
     killGroup(stopped.proc, "SIGCONT");
     const run = await c.waitRun(id, 40_000);
     expect(run.result).toBe("success");
@@ -88,7 +96,8 @@ describe("fencing", () => {
     const c = await newCluster(LEASE);
     const agents = { a1: await c.startAgent("a1"), a2: await c.startAgent("a2") };
     const file = join(c.dir, "marks");
-    const { id, agent } = await startRunning(c, file, 8);
+    // the orphan, left alone, would write for 60 s: well into attempt 2's 2 s
+    const { id, agent } = await startRunning(c, file, 60, 2);
     killGroup(agents[agent as keyof typeof agents].proc, "SIGKILL");
     const run = await c.waitRun(id, 40_000);
     expect(run.result).toBe("success");
@@ -105,7 +114,7 @@ describe("fencing", () => {
     const a1 = await c.startAgent("a1");
     const file = join(c.dir, "marks");
     killGroup(a1.proc, "SIGSTOP");
-    const id = await c.submit(marking(file, 6));
+    const id = await c.submit(marking(file, 3));
     // a1 is sent the attempt, does not accept it in time, and it goes back to the queue; drained (a1 still
     // holds its lease), a1 gets it no more, and a2 takes it
     await Bun.sleep(1500);

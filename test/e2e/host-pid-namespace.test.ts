@@ -53,11 +53,12 @@ async function ranContained(id: string, tag: string): Promise<string> {
 
 describe.skipIf(!root)("host steps in a PID namespace", () => {
   test("a root agent's step sees only its own tree in ps, cannot signal the agent, and its daemons end with it", async () => {
-    const agent = await cluster.startAgent("ns1");
+    // a group of its own: the file's other agents (nons has no namespace) stay connected, whatever the order
+    const agent = await cluster.startAgent("ns1", ["--group", "nsroot"]);
     const { body } = await cluster.api<AgentsView>("GET", "/api/v1/agents");
     expect(body.agents.find((a) => a.name === "ns1")!.limits).toEqual({ memory: "cgroup", pids: "cgroup", pidNamespace: true, pidNamespaceWhyNot: null });
     const tag = `nsroot${Date.now()}`;
-    const log = await ranContained(await cluster.submit(task(probe(tag, agent.proc.pid))), tag);
+    const log = await ranContained(await cluster.submit(task(probe(tag, agent.proc.pid), "nsroot")), tag);
     const ps = listed(log);
     // PID 1 is the namespace's init, 2 the step's shell; the rest are the step's own: its daemons, ps, and the pipe
     expect(ps.find((p) => p.pid === 1)?.args).toBe("timeout --foreground 0 bash -e /dev/fd/3");
