@@ -11,8 +11,11 @@ export type Hint =
   | { kind: "log_bytes"; attemptId: string; step: number }
   /** a run has new events: event streams of that run re-read them */
   | { kind: "run_event"; runId: string }
-  /** a run's attempts changed outside its owner (a report, a command): the run's owner re-reads and advances it */
-  | { kind: "run_changed"; runId: string; from: string };
+  /**
+   * a run changed on the node `from`: an attempt moved outside its owner (a report), or its owner queued or
+   * cancelled the attempts named; receivers read the run's row and those attempts (all of it when none are named)
+   */
+  | { kind: "run_changed"; runId: string; from: string; attempts?: string[] };
 
 export type HintKind = Hint["kind"];
 export type HintOf<K extends HintKind> = Extract<Hint, { kind: K }>;

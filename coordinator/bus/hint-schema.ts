@@ -9,7 +9,7 @@ export const HintSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("cancel_attempt"), attemptId: id }),
   z.object({ kind: z.literal("log_bytes"), attemptId: id, step: z.number().int().min(0).max(0xffff) }),
   z.object({ kind: z.literal("run_event"), runId: id }),
-  z.object({ kind: z.literal("run_changed"), runId: id, from: id }),
+  z.object({ kind: z.literal("run_changed"), runId: id, from: id, attempts: z.array(id).max(1000).optional() }),
 ]);
 
 // the schema and the Hint type name the same shapes: each fails to compile when the other changes alone

@@ -139,6 +139,7 @@ class LogReader {
   private piped: Piped | null = null;
   /** whether another node may have the log now: at first, after a hint that one has, after a break, when polling */
   private lookElsewhere = true;
+  private askedAt = 0;
   private readonly follow: boolean;
   private readonly elsewhere: Elsewhere | null;
   // pieces written and not yet sent, in order: a reader catching up takes them before it reads the file
@@ -276,6 +277,7 @@ class LogReader {
     if (this.elsewhere && this.lookElsewhere) {
       // cleared before asking: a hint arriving meanwhile has the next pass ask again
       this.lookElsewhere = false;
+      this.askedAt = Date.now();
       const remote = await this.elsewhere(this.sent, this.follow);
       if (remote) {
         this.piped = { reader: remote.getReader(), final: false, got: 0 };
@@ -284,8 +286,9 @@ class LogReader {
     }
     if (!this.follow || !(await attemptActive(this.src, this.key.attempt))) return false;
     await this.wake.sleep(SAFETY_WAKE_MS);
-    // without hints, whether another node has the log now is found by asking
-    if (this.src.polling.needed) this.lookElsewhere = true;
+    // without hints (or in case one was lost), whether another node has the log now is found by asking
+    const period = this.src.polling.period;
+    if (period !== null && Date.now() - this.askedAt >= period) this.lookElsewhere = true;
     return true;
   }
 

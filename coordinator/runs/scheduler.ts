@@ -13,6 +13,7 @@ import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { fenced, type RunLeases } from "../cluster/run-leases.ts";
+import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
@@ -44,7 +45,7 @@ export class Scheduler {
   onPhase: (run: RunRow) => void = () => {};
 
   /** tells the other nodes that a run changed here, so they read it again (a hint: they also poll) */
-  announce: (runId: string) => void = () => {};
+  announce: (runId: string, attemptIds?: string[]) => void = () => {};
 
   constructor(
     private readonly db: Db,
@@ -73,9 +74,6 @@ export class Scheduler {
    * go back to the queue. Callers hold `serial`.
    */
   async load(): Promise<void> {
-    for (const g of await this.db.select().from(runGroups)) {
-      if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
-    }
     await this.leases.claim();
     await this.readAll();
     for (const id of this.active.keys()) await this.advanceRun(id);
@@ -83,6 +81,11 @@ export class Scheduler {
 
   /** Reads every unfinished run again, as polling does when hints may not arrive. Callers hold `serial`. */
   async readAll(): Promise<void> {
+    // limits set through another node reach this one too
+    this.groupLimits.clear();
+    for (const g of await this.db.select().from(runGroups)) {
+      if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
+    }
     const open = await loadOpenRuns(this.db);
     const stillOpen = new Set(open.map((s) => s.run.id));
     for (const active of [...this.active.values()]) if (!stillOpen.has(active.run.id)) await this.reread(active.run.id, undefined);
@@ -92,6 +95,22 @@ export class Scheduler {
   /** Reads one run again after another node changed it: memory follows the database. Callers hold `serial`. */
   async read(runId: string): Promise<void> {
     await this.reread(runId, await loadRun(this.db, runId));
+  }
+
+  /**
+   * Reads again the run's row and the attempts named by another node's hint: what changed, not the whole run
+   * (its tasks' specs do not change; a run unknown here is read whole). Callers hold `serial`.
+   */
+  async readAttempts(runId: string, attemptIds: string[]): Promise<void> {
+    if (!this.active.has(runId) || attemptIds.length === 0) return this.read(runId);
+    const [run] = (await this.db.select().from(runs).where(eq(runs.id, runId))) as RunRow[];
+    const rows = (await this.db.select().from(attempts).where(inArray(attempts.id, attemptIds))) as AttemptRow[];
+    if (!run || FINAL_RUN_PHASES.has(run.phase)) return this.read(runId);
+    const active = this.active.get(runId);
+    if (!active) return;
+    Object.assign(active.run, run);
+    for (const a of rows) this.merge(active, a);
+    if (this.leases.owns(runId)) this.requestAdvance(runId);
   }
 
   private async reread(runId: string, stored: StoredRun | undefined): Promise<void> {
@@ -104,6 +123,7 @@ export class Scheduler {
       this.forget(active);
       if (stored) Object.assign(active.run, stored.run);
       this.runEvents.publish(runId);
+      await this.startNextInGroup(active.run.group);
       return;
     }
     if (!active) {
@@ -227,6 +247,7 @@ export class Scheduler {
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
     const created: AttemptRow[] = [];
     const writes: BatchItem<"sqlite">[] = [this.leases.fence(runId)];
+    if (active.run.phase === "queued" && out.run.phase === "running") writes.push(groupGuard(this.db, active.run));
     // memory follows the database: changes are applied once the batch has committed, never before
     const applied: (() => void)[] = [];
     for (const t of changedTasks) {
@@ -289,6 +310,11 @@ export class Scheduler {
     try {
       await writeAll(this.db, writes);
     } catch (e) {
+      if (overGroupLimit(e)) {
+        // another node started a run of the group meanwhile: this one waits for a slot as it would here
+        console.error(`[runs] run ${runId} waits: its group ${active.run.group} is at its limit across nodes`);
+        return;
+      }
       if (!fenced(e)) throw e;
       // another node took the run (this one stalled past its lease): it drives the run from here on
       console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);
@@ -308,7 +334,10 @@ export class Scheduler {
     }
     if (out.events.length) this.runEvents.publish(runId);
     if (phaseChanged) this.onPhase(active.run);
-    this.announce(runId);
+    this.announce(runId, [
+      ...created.map((a) => a.id),
+      ...out.actions.flatMap((a) => (a.type === "cancel_attempt" ? [a.attemptId] : [])),
+    ]);
     if (FINAL_RUN_PHASES.has(active.run.phase)) {
       this.leases.forget(runId);
       this.forget(active);
@@ -345,12 +374,13 @@ export class Scheduler {
       .where(and(eq(attempts.id, attemptId), inArray(attempts.state, from)))
       .returning({ id: attempts.id });
     if (updated.length === 0) {
-      // another node moved it first: read the run again rather than act on what memory says
-      await this.read(found.active.run.id);
+      // Another node moved it first: read it again rather than act on what memory says. An attempt another
+      // node's agent took is not: many nodes race for each queued attempt, and the winner's hint follows.
+      if (event !== "assign") await this.readAttempts(found.active.run.id, [attemptId]);
       return undefined;
     }
     Object.assign(found.attempt, patch);
-    if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id);
+    if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id, [attemptId]);
     return found.attempt;
   }
 

@@ -12,10 +12,13 @@ import { checkoutBench } from "./checkout.ts";
 import { dispatch } from "./dispatch.ts";
 import { engine } from "./engine.ts";
 import { failover } from "./failover.ts";
+import { clusterThroughput } from "./cluster-throughput.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
+import { load } from "./load.ts";
 import { log } from "./log-throughput.ts";
+import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
@@ -26,6 +29,7 @@ const benchmarks: Benchmark[] = [
   dispatch,
   log,
   throughput,
+  load,
   history,
   fleet,
   storage,
@@ -33,6 +37,8 @@ const benchmarks: Benchmark[] = [
   checkoutBench,
   sandbox,
   failover,
+  clusterThroughput,
+  s3Presigned,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

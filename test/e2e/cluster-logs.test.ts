@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ADMIN_TOKEN, type Cluster, type Coordinator, startCluster } from "../helpers/cluster.ts";
 import { startNodes } from "../helpers/nodes.ts";
 import { waitFor } from "../helpers/processes.ts";
+import { type RunEvent, readEvents } from "../helpers/sse.ts";
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
 const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `line ${from + i}\n`).join("");
@@ -64,6 +65,24 @@ describe("a live log on another node", () => {
     expect(run.result).toBe("success");
     for (const node of [a, b]) expect(await (await fetch(`${node.url}${path}`, { headers: auth })).text()).toBe(lines(1, 6000));
   }, 60_000);
+
+  test("without NATS, node B sends the same events of a run driven by A, polling the events table", async () => {
+    const [a, b] = [nodes[0]!, nodes[1]!];
+    const res = await fetch(`${a.url}/api/v1/runs`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ pipeline: "tasks:\n  one: { steps: [ { run: 'sleep 0.6' } ] }\n  two: { depends: [one], steps: [ { run: 'sleep 0.3' } ] }\n", group: "events" }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    const last = (e: RunEvent) => e.kind === "run" && e.phase === "finished";
+    const [onA, onB] = await Promise.all([a, b].map((n) => readEvents(n.url, `/api/v1/runs/${id}/events?after=0`, last, 20_000)));
+    const content = (events: RunEvent[]) => events.map(({ receivedAt: _, ...e }) => e);
+    expect(onA!.length).toBeGreaterThanOrEqual(6);
+    expect(content(onB!)).toEqual(content(onA!));
+    const worst = Math.max(...onB!.map((e) => e.receivedAt - e.at));
+    console.log(`without NATS, events reached node B at most ${worst} ms after they were written`);
+    expect(worst).toBeLessThan(3000);
+  }, 30_000);
 
   test("a node asked for a log on another's behalf answers 404 unless it holds it live", async () => {
     const res = await fetch(`${nodes[1]!.url}/api/v1/runs`, { method: "GET", headers: auth });
