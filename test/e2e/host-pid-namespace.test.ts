@@ -68,7 +68,7 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     expect(ps.length).toBeLessThan(10);
     expect(log.trim().split("\n").at(-1)).toBe("root");
     // a cancel's SIGTERM reaches the step's shell (PID 2, not the namespace's init), which may clean up in the grace
-    const trapped = await cluster.submit(task("trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\necho ready\nsleep 60 & wait"));
+    const trapped = await cluster.submit(task("trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\necho ready\nsleep 60 & wait", "nsroot"));
     await waitFor("the step to start", async () => ((await cluster.log(trapped, "t", 0)).includes("ready") ? true : undefined), 20_000);
     await cluster.api("POST", `/api/v1/runs/${trapped}/cancel`);
     expect((await cluster.waitRun(trapped)).phase).toBe("cancelled");

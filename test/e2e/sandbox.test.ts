@@ -172,9 +172,10 @@ ${on}    depends: [build]
   );
 
   test("a cancel gives a sandboxed step its SIGTERM and the grace, as on the host", async () => {
+    // an agent of its own, whatever order the tests run in
+    await cluster.startAgent("sg1", ["--executor", "sandbox", "--label", "who=sg1"]);
     const id = await cluster.submit(
-      `tasks:\n  t:\n    group: sbx\n    sandbox: true\n    steps:\n      - run: |\n          trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\n          echo ready\n          sleep 60 & wait\n`,
-      "sbx",
+      "tasks:\n  t:\n    labels: { who: sg1 }\n    sandbox: true\n    steps:\n      - run: |\n          trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\n          echo ready\n          sleep 60 & wait\n",
     );
     await waitFor("the step to start", async () => ((await cluster.log(id, "t", 0)).includes("ready") ? true : undefined), 20_000);
     await cluster.api("POST", `/api/v1/runs/${id}/cancel`);
