@@ -105,6 +105,25 @@ test("a workspace, a cache and artifacts go to the bucket and back by presigned 
   }
 });
 
+test("a run's uploaded source reaches its agent by a presigned URL", async () => {
+  await c.startAgent("w1", ["--label", "who=w1"]);
+  const src = join(c.dir, "source");
+  Bun.spawnSync(["bash", "-c", `mkdir -p ${src} && echo from-the-source > ${src}/hello.txt && tar czf ${c.dir}/source.tar.gz -C ${src} .`]);
+  const archive = Bun.file(join(c.dir, "source.tar.gz"));
+  const form = new FormData();
+  form.set("pipeline", "tasks:\n  t: { labels: { who: w1 }, steps: [ { run: cat hello.txt } ] }\n");
+  form.set("group", "test");
+  form.set("workspace", new File([await archive.arrayBuffer()], "source.tar.gz"));
+  const downBefore = await direct(c, "down");
+  const res = await fetch(`${c.coordinator.url}/api/v1/runs`, { method: "POST", headers: { authorization: "Bearer test-admin-token" }, body: form });
+  expect(res.status).toBe(201);
+  const { id } = (await res.json()) as { id: string };
+  expect((await c.waitRun(id)).result).toBe("success");
+  expect(await c.log(id, "t", 0)).toBe("from-the-source\n");
+  expect((await direct(c, "down")) - downBefore).toBe(archive.size);
+  expect(await proxied(c, "down")).toBe(0);
+});
+
 test("a 250 MB workspace goes up in parts and comes back whole, each agent's memory bounded well below its size", async () => {
   const up = await c.startAgent("m1", ["--keep-workspaces", "0", "--label", "who=m1"]);
   const down = await c.startAgent("m2", ["--label", "who=m2"]);
