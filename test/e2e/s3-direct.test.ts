@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openObjectStore } from "../../coordinator/store/open.ts";
@@ -231,6 +232,19 @@ test("an agent asking for upload URLs of another agent's attempt is refused", as
   const missing = await ask("o1", "uploads/complete", { target, size: 5, sha256: "" });
   expect(missing.status).toBe(400);
   expect(((await missing.json()) as { error: { message: string } }).error.message).toContain("is not in the bucket");
+  // written by the URL but never reported complete (as by an agent that died in between): the registry
+  // knows the key, owned by nothing, so the unowned collector deletes it like any other such object
+  expect((await fetch(plan.url, { method: "PUT", body: "hello" })).status).toBe(200);
+  const db = new Database(join(c.dir, "data", "drover.db"), { readonly: true });
+  const rows = db
+    .query("SELECT o.key, (SELECT COUNT(*) FROM object_owners w WHERE w.key = o.key) AS owners FROM objects o WHERE o.key = ?")
+    .all(plan.object);
+  db.close();
+  expect(rows).toEqual([{ key: plan.object, owners: 0 }]);
+  // a body that is not an upload request is a 400 naming what is wrong
+  const bad = await ask("o1", "uploads/url", { target, size: -1 });
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { error: { message: string } }).error.message).toContain("size");
   expect((await c.api("POST", `/api/v1/runs/${id}/cancel`)).status).toBe(202);
   await c.waitRun(id);
   expect((await c.api<{ artifacts: unknown[] }>("GET", `/api/v1/runs/${id}/artifacts`)).body.artifacts).toEqual([]);
