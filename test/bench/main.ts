@@ -16,6 +16,7 @@ import { clusterThroughput } from "./cluster-throughput.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
+import { load } from "./load.ts";
 import { log } from "./log-throughput.ts";
 import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
@@ -28,6 +29,7 @@ const benchmarks: Benchmark[] = [
   dispatch,
   log,
   throughput,
+  load,
   history,
   fleet,
   storage,
