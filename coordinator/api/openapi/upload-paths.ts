@@ -13,8 +13,8 @@ import {
   uploadUrlRequestSchema,
 } from "../../../shared/protocol/archive-api.ts";
 import { endpoints, json, jsonBody, type Registry } from "./common.ts";
+import { agentHeader } from "./fleet-paths.ts";
 
-const agentHeader = z.object({ "x-drover-agent": z.string().openapi({ description: "the calling agent's id" }) });
 const onS3 = "Only where the store signs presigned URLs (S3); elsewhere a 409. See docs/storage.md.";
 
 /** The negotiated uploads of shared/protocol/archive-api.ts: stream to the coordinator, or send to the bucket by presigned URLs. */
