@@ -3,14 +3,12 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import { type Assignment, type Report, stampsStream } from "../../shared/protocol/index.ts";
-import { extractArchive } from "../archive/extract.ts";
-import { type CheckoutOptions, checkout } from "../checkout/checkout.ts";
+import type { CheckoutOptions } from "../checkout/checkout.ts";
 import type { KeptWorkspaces } from "../archive/kept.ts";
 import { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
-import { runArchiveStep } from "../steps/index.ts";
 import type { Executor } from "../executor/executor.ts";
 import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
 import type { HookName, Hooks } from "./hooks.ts";
@@ -57,7 +55,14 @@ export class AttemptRunner {
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
     const { coordinator, agentId, credential } = ctx;
-    this.files = new FilesClient({ coordinator, ca: ctx.ca, agentId, credential, attempt: assignment.attempt, signal: this.abort.signal });
+    this.files = new FilesClient({
+      coordinator,
+      ca: ctx.ca,
+      agentId,
+      credential,
+      attempt: assignment.attempt,
+      signal: this.abort.signal,
+    });
   }
 
   private report(report: Report): Promise<void> {
@@ -75,7 +80,8 @@ export class AttemptRunner {
     const timeout = a.timeoutMs ? setTimeout(() => this.stop("timeout"), a.timeoutMs) : null;
     let outcome: Outcome;
     try {
-      if (a.sandbox && this.ctx.executor.kind !== "sandbox") throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
+      if (a.sandbox && this.ctx.executor.kind !== "sandbox")
+        throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       this.ctx.executor.own(this.dir);
       if (a.workspace) await this.fetchWorkspace();
@@ -99,6 +105,7 @@ export class AttemptRunner {
 
   private async fetchWorkspace(): Promise<void> {
     try {
+      const { extractArchive } = await import("../archive/extract.ts");
       await extractArchive(await this.files.runWorkspace(), this.dir);
     } catch (e) {
       // Stopped mid-fetch: runSteps then runs no step and reports the stop (cancelled or timeout), not an error.
@@ -123,7 +130,11 @@ export class AttemptRunner {
       if (preamble?.error) {
         const log = this.newLog(index);
         log.write(preamble.output);
-        const failed: Outcome = { status: this.stopReason === "cancelled" ? "stopped" : "failed", exitCode: null, error: preamble.error };
+        const failed: Outcome = {
+          status: this.stopReason === "cancelled" ? "stopped" : "failed",
+          exitCode: null,
+          error: preamble.error,
+        };
         return this.endStep(index, log, (b) => log.write(b), failed, failed);
       }
       let exitCode: number | null = null;
@@ -138,6 +149,7 @@ export class AttemptRunner {
         log = archiveLog;
         append = (b) => archiveLog.write(b);
         if (preamble) log.write(preamble.output);
+        const { runArchiveStep } = await import("../steps/index.ts");
         ({ exitCode, error, infrastructure } = await runArchiveStep(step, {
           assignment: a,
           index,
@@ -156,7 +168,8 @@ export class AttemptRunner {
         if ((exitCode !== 0 || error) && !failure) failure = { status: "failed", exitCode, error };
         // the last step to run: every one succeeded, but time may have run out before the attempt was through
         const timedOut: Outcome = { status: "failed", exitCode: null, error: "timeout" };
-        if (!more(index + 1)) outcome = failure ?? (this.stopReason === "timeout" ? timedOut : { status: "success", exitCode: 0, error: null });
+        if (!more(index + 1))
+          outcome = failure ?? (this.stopReason === "timeout" ? timedOut : { status: "success", exitCode: 0, error: null });
       }
       if (outcome) return this.endStep(index, log, append, { exitCode, error }, outcome);
       await this.endStep(index, log, append, { exitCode, error }, null);
@@ -188,7 +201,15 @@ export class AttemptRunner {
     }
     await log.end();
     const stampsSize = log.stamps?.written;
-    await this.report({ type: "step_end", ...this.base(), step: index, at: Date.now(), ...step, logSize: log.written, stampsSize });
+    await this.report({
+      type: "step_end",
+      ...this.base(),
+      step: index,
+      at: Date.now(),
+      ...step,
+      logSize: log.written,
+      stampsSize,
+    });
     return outcome ?? { status: "success", exitCode: 0, error: null };
   }
 
@@ -237,6 +258,7 @@ export class AttemptRunner {
     const lines: string[] = [];
     let error: string | null = null;
     try {
+      const { checkout } = await import("../checkout/checkout.ts");
       await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line), this.abort.signal);
     } catch (e) {
       error = (e as Error).message;

@@ -6,6 +6,7 @@ import { drizzle } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import { migrationFiles } from "./migration-files.ts" with { type: "macro" };
 import * as schema from "./schema.ts";
+import { keepPreparedStatements } from "./statement-cache.ts";
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>;
 
@@ -28,6 +29,7 @@ function materializeMigrations(): string {
 /** Opens the database, turns on WAL and foreign keys, and applies the committed migrations. */
 export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
   const local = url.startsWith("file:");
+  keepPreparedStatements();
   if (local) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
   // One connection, so the pragmas below hold for every statement (the pool would open more connections
   // without them, and synchronous=FULL would fsync every commit). Nothing holds it across an await:

@@ -16,7 +16,9 @@ import { clusterThroughput } from "./cluster-throughput.ts";
 import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
+import { load } from "./load.ts";
 import { log } from "./log-throughput.ts";
+import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
@@ -27,6 +29,7 @@ const benchmarks: Benchmark[] = [
   dispatch,
   log,
   throughput,
+  load,
   history,
   fleet,
   storage,
@@ -35,6 +38,7 @@ const benchmarks: Benchmark[] = [
   sandbox,
   failover,
   clusterThroughput,
+  s3Presigned,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

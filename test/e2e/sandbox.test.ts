@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
-import { spawnTracked, waitFor } from "../helpers/processes.ts";
-import { ensureStepUser, STEP_USER } from "../helpers/unprivileged-agent.ts";
+import { liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
+import { ensureStepUser, STEP_USER, startUnprivilegedAgent } from "../helpers/unprivileged-agent.ts";
 
 // The sandbox executor, with Debian's real bwrap: every escape below is tried from inside a step and refused.
 
@@ -169,5 +169,32 @@ ${on}    depends: [build]
       expect(await cluster.log(id, "use", 2)).toBe(`USE-OK ${uid}\n`);
     },
     90_000,
+  );
+
+  test("a cancel gives a sandboxed step its SIGTERM and the grace, as on the host", async () => {
+    // an agent of its own, whatever order the tests run in
+    await cluster.startAgent("sg1", ["--executor", "sandbox", "--label", "who=sg1"]);
+    const id = await cluster.submit(
+      "tasks:\n  t:\n    labels: { who: sg1 }\n    sandbox: true\n    steps:\n      - run: |\n          trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\n          echo ready\n          sleep 60 & wait\n",
+    );
+    await waitFor("the step to start", async () => ((await cluster.log(id, "t", 0)).includes("ready") ? true : undefined), 20_000);
+    await cluster.api("POST", `/api/v1/runs/${id}/cancel`);
+    expect((await cluster.waitRun(id)).phase).toBe("cancelled");
+    expect(await cluster.log(id, "t", 0)).toBe("ready\ngot TERM\ncleaned up\n");
+  }, 60_000);
+
+  test.skipIf(process.getuid?.() !== 0)(
+    "an unprivileged sandbox agent (no cgroup, no supervisor) ends a step's daemons with the sandbox",
+    async () => {
+      await startUnprivilegedAgent(cluster, "su1", "sbxu", ["--executor", "sandbox"]);
+      const tag = `sbxdaemon${Date.now()}`;
+      const id = await cluster.submit(
+        `tasks:\n  t:\n    group: sbxu\n    sandbox: true\n    steps:\n      - run: |\n          setsid sh -c 'sleep 1000' ${tag}-setsid &\n          ( sh -c 'sleep 1000' ${tag}-forked & ) &\n          until [ "$(ps -eo args | grep -c '${tag}-')" -ge 3 ]; do sleep 0.05; done\n`,
+        "sbxu",
+      );
+      expect((await cluster.waitRun(id)).result).toBe("success");
+      expect(liveProcesses(`${tag}-`)).toBe(0);
+    },
+    60_000,
   );
 });
