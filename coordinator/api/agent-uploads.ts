@@ -41,6 +41,21 @@ async function inBucket<T>(what: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Every URL that lets an agent write a key is handed out only once the key has a registry row: an
+ * upload never reported complete is then deleted by the unowned collector, like any object nobody owns.
+ */
+async function reserve(c: Context<AppEnv>, target: UploadTarget, object: string) {
+  await c.get("services").registry.reserve(object, target.kind);
+}
+
+async function signPut(c: Context<AppEnv>, target: UploadTarget, object: string, size: number) {
+  const direct = directOf(c);
+  checkTotal(direct, object, size);
+  await reserve(c, target, object);
+  return direct.putUrl(object, size);
+}
+
 export const agentUploadRoutes = new Hono<AppEnv>();
 
 /** The negotiation: stream to this node, or send to the bucket (with the single PUT's URL when the size is known and fits). */
@@ -52,7 +67,7 @@ agentUploadRoutes.post("/attempts/:attempt/uploads", async (c) => {
   const object = objectOf(found, target);
   if (await savedCache(c, found, target)) return c.json({ via: "exists" } satisfies UploadPlan);
   if (size !== undefined) checkTotal(direct, object, size);
-  const url = size !== undefined && size <= direct.partSize ? await direct.putUrl(object, size) : undefined;
+  const url = size !== undefined && size <= direct.partSize ? await signPut(c, target, object, size) : undefined;
   const { partSize, maxBytes, urlTtlSeconds } = direct;
   return c.json({ via: "bucket", object, partSize, maxParts: maxParts(direct), maxBytes, urlTtlSeconds, url } satisfies UploadPlan);
 });
@@ -60,7 +75,9 @@ agentUploadRoutes.post("/attempts/:attempt/uploads", async (c) => {
 agentUploadRoutes.post("/attempts/:attempt/uploads/multipart", async (c) => {
   const found = ownAttempt(c);
   const direct = directOf(c);
-  const object = objectOf(found, (await parseBody(c, multipartStartSchema)).target);
+  const { target } = await parseBody(c, multipartStartSchema);
+  const object = objectOf(found, target);
+  await reserve(c, target, object);
   return c.json({ uploadId: await inBucket(`starting the upload of ${object}`, () => direct.startMultipart(object)) }, 201);
 });
 
@@ -73,7 +90,7 @@ agentUploadRoutes.post("/attempts/:attempt/uploads/url", async (c) => {
   if (size > direct.partSize) {
     throw new DroverError("too_large", `a single PUT or one part carries at most ${direct.partSize} bytes (the store's part size), not ${size}`);
   }
-  if (!part) return c.json({ url: await direct.putUrl(object, size) });
+  if (!part) return c.json({ url: await signPut(c, target, object, size) });
   const most = maxParts(direct);
   if (part.number > most) {
     throw new DroverError(
@@ -91,11 +108,15 @@ agentUploadRoutes.post("/attempts/:attempt/uploads/complete", async (c) => {
   const services = c.get("services");
   const { target, size, sha256, multipart } = await parseBody(c, uploadCompleteSchema);
   const object = objectOf(found, target);
-  checkTotal(direct, object, size);
+  // what is dropped is dropped now, not only when the collector comes by
+  const drop = () => (multipart ? direct.abortMultipart(object, multipart.uploadId) : services.store.delete(object));
+  if (size > direct.maxBytes) {
+    await drop();
+    checkTotal(direct, object, size);
+  }
   const saved = await savedCache(c, found, target);
   if (saved) {
-    if (multipart) await direct.abortMultipart(object, multipart.uploadId);
-    else if (saved.object !== object) await services.store.delete(object);
+    if (multipart || saved.object !== object) await drop();
     return c.json({ stored: false }, 200);
   }
   if (multipart) {
