@@ -90,6 +90,11 @@ export class Executor {
     return this.opts.kind;
   }
 
+  /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
+  close(): void {
+    this.opts.cgroups.release();
+  }
+
   /** Gives the attempt's dir (and what steps made in it) to the user steps run as. */
   own(dir: string): void {
     const user = this.opts.runAs;
@@ -111,10 +116,11 @@ export class Executor {
     if (step.memoryBytes && !groups.memory) prefix.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
     // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
     if (!groups.pids) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
-    // neither a cgroup nor a PID namespace: the agent's own binary, acting as bun, supervises the step as its
-    // subreaper (from "/", so that no bunfig.toml or .env of the step's dir reaches it)
     const ns = this.pidNamespace;
-    const reaped = groups.dirs.length === 0 && !ns;
+    const sandbox = this.opts.kind === "sandbox";
+    // neither a cgroup nor a PID namespace (the host's, or the sandbox's): the agent's own binary, acting as bun,
+    // supervises the step as its subreaper (from "/", so that no bunfig.toml or .env of the step's dir reaches it)
+    const reaped = groups.dirs.length === 0 && !ns && !sandbox;
     const argv = reaped ? [process.execPath, "-e", REAPER, step.dir] : [];
     argv.push("bash", "-c", ...prefix, "--");
     if (ns) argv.push(...ns.args);
@@ -137,15 +143,24 @@ export class Executor {
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {
       signal: (sig, first) => {
+        if (sig !== "SIGKILL" && (ns || sandbox)) {
+          // every process of the step is in its namespace, under its PID 1 (the first process's child), which takes
+          // no part: each process gets the signal once, from here. Not the first process either: bwrap dies of a
+          // SIGTERM and takes its sandbox with it at once (--die-with-parent), leaving the step no grace
+          signalDescendants(first, sig, 2);
+          return;
+        }
         for (const dir of groups.dirs) {
           if (sig === "SIGKILL") killGroup(dir);
           else for (const pid of members(dir)) tryKill(pid, sig);
         }
         if (groups.dirs.length > 0) return;
-        // the supervisor's tree first, while it lives to be handed every orphan; then what carries the attempt's id.
-        // In a PID namespace every orphan stays under its PID 1, a descendant of the first process.
+        // the supervisor's tree first, while it lives to be handed every orphan; then what carries the attempt's id,
+        // then the first process's group (its death would hand the tree's orphans to init where it is their
+        // subreaper). In a PID namespace every orphan stays under its PID 1, a descendant of the first process.
         signalDescendants(first, sig);
         if (reaped) for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
+        tryKill(-first, sig);
       },
       end: () => {
         const oom = memoryBytes !== null && Cgroups.oomKilled(groups);

@@ -3,10 +3,10 @@
  * PID namespace and a fresh /proc in a mount namespace of its own (mounts of the host still reach it: propagation
  * slave), nothing else. A root agent needs nothing more; an unprivileged one needs a user namespace too, which maps
  * its uid and gid to themselves (`--map-current-user`). Inside, coreutils' `timeout --foreground 0` (no time
- * limit) is PID 1: it passes the agent's SIGTERM on to the step's shell and exits as the shell does, and the
- * kernel then kills everything left in the namespace. The step's shell is PID 2, so it takes signals as it would
- * on the host (a PID 1 ignores those it has no handler for). `--kill-child` ends the namespace when `unshare`
- * itself is killed (by the agent or the watchdog).
+ * limit) is PID 1: it exits as the step's shell does, and the kernel then kills everything left in the namespace.
+ * The step's shell is PID 2, so it takes signals as it would on the host (a PID 1 ignores those it has no handler
+ * for, its own `kill $$` included). `--kill-child` ends the namespace when `unshare` itself is killed (by the agent
+ * or the watchdog).
  */
 export interface PidNamespace {
   /** the command prefix, before `--run-as`'s setpriv (unshare needs the agent's privileges) */

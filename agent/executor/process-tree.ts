@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 
-/** The live descendants of `root` (not root itself), from every process's parent in /proc. */
-export function descendants(root: number): number[] {
+/** The live descendants of `root` (not root itself), from every process's parent in /proc; `from` 2 leaves out its children. */
+export function descendants(root: number, from = 1): number[] {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
@@ -18,17 +18,22 @@ export function descendants(root: number): number[] {
     }
   }
   const found: number[] = [];
-  for (let i = -1; i < found.length; i++) found.push(...(children.get(i < 0 ? root : (found[i] as number)) ?? []));
+  let level = children.get(root) ?? [];
+  for (let depth = 1; level.length > 0; depth++) {
+    if (depth >= from) found.push(...level);
+    level = level.flatMap((pid) => children.get(pid) ?? []);
+  }
   return found;
 }
 
 /**
- * Signals every live descendant of `root`. SIGKILL repeats until none is left: where root is a child subreaper
- * (reaper.ts) every orphan of its tree is handed to it, so nothing that was under it gets away while it lives.
+ * Signals every live descendant of `root` (from the given depth: 2 spares its children). SIGKILL repeats until none
+ * is left: where root is a child subreaper (reaper.ts) every orphan of its tree is handed to it, so nothing that was
+ * under it gets away while it lives.
  */
-export function signalDescendants(root: number, sig: NodeJS.Signals): void {
+export function signalDescendants(root: number, sig: NodeJS.Signals, from = 1): void {
   for (let round = 0; round < 50; round++) {
-    const pids = descendants(root);
+    const pids = descendants(root, from);
     if (pids.length === 0) return;
     for (const pid of pids) {
       try {

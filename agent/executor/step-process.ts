@@ -13,8 +13,9 @@ export interface StepProcessResult {
 /** What holds a step's whole tree, whatever its processes do to their session or group (executor.ts). */
 export interface StepTree {
   /**
-   * signals every process of the tree it can find, `pid` being the step's first process (SIGKILL reaches them all
-   * where a cgroup holds them, or where that first process is their subreaper and still alive)
+   * signals every process of the tree it can find, `pid` being the step's first process, whose process group it
+   * also signals where that does not end the tree at once (SIGKILL reaches them all where a cgroup or a PID
+   * namespace holds them, or where that first process is their subreaper and still alive)
    */
   signal(sig: NodeJS.Signals, pid: number): void;
   /** after the step's first process exited: kills what is left, releases the tree, and says why it was killed */
@@ -71,17 +72,9 @@ export class StepProcess {
     return this.proc.pid;
   }
 
-  /**
-   * Signals the rest of the step's tree, then its process group; ESRCH means it is already gone. In that order:
-   * the group holds the first process, whose death would hand the tree's orphans to init where it is their subreaper.
-   */
+  /** Signals the step's whole tree (ESRCH, for a part already gone, is no error). */
   signal(sig: NodeJS.Signals): void {
     this.tree.signal(sig, this.proc.pid);
-    try {
-      process.kill(-this.proc.pid, sig);
-    } catch {
-      // the group has exited
-    }
   }
 
   /** Waits for the step's first process; whatever it left running anywhere is then killed. */

@@ -441,4 +441,6 @@ export const dutyLeases = sqliteTable("duty_leases", {
  */
 export const runFences = sqliteTable("run_fences", {
   ok: integer("ok").notNull(),
+  /** the same for a run admitted past its group's concurrency limit, counted in the database across nodes */
+  admitted: integer("admitted").notNull().default(1),
 });

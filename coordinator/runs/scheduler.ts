@@ -13,6 +13,7 @@ import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { fenced, type RunLeases } from "../cluster/run-leases.ts";
+import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
@@ -73,9 +74,6 @@ export class Scheduler {
    * go back to the queue. Callers hold `serial`.
    */
   async load(): Promise<void> {
-    for (const g of await this.db.select().from(runGroups)) {
-      if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
-    }
     await this.leases.claim();
     await this.readAll();
     for (const id of this.active.keys()) await this.advanceRun(id);
@@ -83,6 +81,11 @@ export class Scheduler {
 
   /** Reads every unfinished run again, as polling does when hints may not arrive. Callers hold `serial`. */
   async readAll(): Promise<void> {
+    // limits set through another node reach this one too
+    this.groupLimits.clear();
+    for (const g of await this.db.select().from(runGroups)) {
+      if (g.concurrency !== null) this.groupLimits.set(g.name, g.concurrency);
+    }
     const open = await loadOpenRuns(this.db);
     const stillOpen = new Set(open.map((s) => s.run.id));
     for (const active of [...this.active.values()]) if (!stillOpen.has(active.run.id)) await this.reread(active.run.id, undefined);
@@ -120,6 +123,7 @@ export class Scheduler {
       this.forget(active);
       if (stored) Object.assign(active.run, stored.run);
       this.runEvents.publish(runId);
+      await this.startNextInGroup(active.run.group);
       return;
     }
     if (!active) {
@@ -150,6 +154,12 @@ export class Scheduler {
     Object.assign(known, row);
     if (row.state === "queued") this.queue.enqueue(known);
     this.queue.changed(known, before);
+  }
+
+  /** Reads one attempt again, and its run whole when this node does not know it. Callers hold `serial`. */
+  async readAttempt(attemptId: string): Promise<void> {
+    const [row] = await this.db.select({ runId: attempts.runId }).from(attempts).where(eq(attempts.id, attemptId));
+    if (row) await this.readAttempts(row.runId, [attemptId]);
   }
 
   /**
@@ -243,6 +253,7 @@ export class Scheduler {
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
     const created: AttemptRow[] = [];
     const writes: BatchItem<"sqlite">[] = [this.leases.fence(runId)];
+    if (active.run.phase === "queued" && out.run.phase === "running") writes.push(groupGuard(this.db, active.run));
     // memory follows the database: changes are applied once the batch has committed, never before
     const applied: (() => void)[] = [];
     for (const t of changedTasks) {
@@ -305,6 +316,11 @@ export class Scheduler {
     try {
       await writeAll(this.db, writes);
     } catch (e) {
+      if (overGroupLimit(e)) {
+        // another node started a run of the group meanwhile: this one waits for a slot as it would here
+        console.error(`[runs] run ${runId} waits: its group ${active.run.group} is at its limit across nodes`);
+        return;
+      }
       if (!fenced(e)) throw e;
       // another node took the run (this one stalled past its lease): it drives the run from here on
       console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);

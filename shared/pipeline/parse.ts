@@ -6,8 +6,31 @@ import { formatBytes, formatCount, LIMITS } from "./limits.ts";
 import { type DeclaredCheckout, type DeclaredTask, pipelineSchema, resolveCheckout, taskSchema } from "./schema.ts";
 import { type Dependency, isArch, type ParseResult, type TaskSpec } from "./types.ts";
 
+/**
+ * Results of recent parses by file and text: a project's runs, a schedule's ticks and retried submissions
+ * bring the same text again and again, and parsing it (YAML with positions, then the schemas) took 0.4-0.6 ms
+ * of the coordinator's event loop for a three-task pipeline, most of a submission's own cost. Each caller gets
+ * a copy (a structured clone costs a tenth of the parse), so none can change what the next one is given.
+ */
+const recent = new Map<string, ParseResult>();
+const RECENT_PARSES = 64;
+/** larger texts are parsed each time: the cache stays a few MiB at most */
+const LONGEST_CACHED_TEXT = 64 * 1024;
+
 /** Parses and checks `.drover.yml` text; errors are `file:line:column: message`, all of them, in source order. */
 export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
+  if (text.length > LONGEST_CACHED_TEXT) return parseText(text, file);
+  const key = `${file}\0${text}`;
+  let result = recent.get(key);
+  if (result) recent.delete(key);
+  else result = parseText(text, file);
+  // most recently used last, so the first key is the one to drop
+  recent.set(key, result);
+  if (recent.size > RECENT_PARSES) recent.delete(recent.keys().next().value!);
+  return structuredClone(result);
+}
+
+function parseText(text: string, file: string): ParseResult {
   if (pipelineTooLarge(text)) return { ok: false, errors: [tooLarge(text, file)] };
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });

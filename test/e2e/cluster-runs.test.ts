@@ -46,12 +46,13 @@ describe("runs across several coordinators", () => {
 
   beforeAll(async () => {
     cluster = await startCluster();
-    nodes = await startNodes(cluster, 3);
+    // four: the kill -9 test ends one, and the tests run in any order, each on three that are alive
+    nodes = await startNodes(cluster, 4);
   }, 90_000);
   afterAll(() => cluster?.stop());
 
   test("a run submitted to a node without agents runs on an agent of another node; a cancel asked of a third stops it", async () => {
-    const [a, b, c] = nodes as [Coordinator, Coordinator, Coordinator];
+    const [a, b, c] = nodes.filter(alive) as [Coordinator, Coordinator, Coordinator];
     const agent = await cluster.startAgent("only-b", [], b.url);
     const done = await waitEnd(() => a, await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo ran elsewhere' } ]\n"), 20_000);
     expect(done.result).toBe("success");
@@ -73,6 +74,43 @@ describe("runs across several coordinators", () => {
     expect(cancelled.tasks[0]!.attempts.map((x) => x.state)).toEqual(["stopped"]);
     killGroup(agent.proc, "SIGTERM");
   }, 60_000);
+
+  test("a group's concurrency limit holds across nodes: runs submitted to three nodes at once never overlap", async () => {
+    const [a, b, c] = nodes.filter(alive) as [Coordinator, Coordinator, Coordinator];
+    expect((await on(a, "PUT", "/api/v1/groups/one-at-a-time", { concurrency: 1 })).status).toBe(200);
+    const workers = [await cluster.startAgent("w-b", ["--capacity", "2"], b.url), await cluster.startAgent("w-c", ["--capacity", "2"], c.url)];
+    const submit = (node: Coordinator) =>
+      on<{ id: string }>(node, "POST", "/api/v1/runs", { pipeline: "tasks:\n  t:\n    steps: [ { run: 'sleep 1' } ]\n", group: "one-at-a-time" });
+    const ids = (await Promise.all([a, b, c, a, b, c].map(submit))).map((r) => r.body.id);
+    const runs = [];
+    for (const id of ids) runs.push(await waitEnd(() => a, id, 60_000));
+    expect(runs.map((r) => r.result)).toEqual(ids.map(() => "success"));
+    const spans = runs
+      .map((r) => r as unknown as { startedAt: number; endedAt: number })
+      .sort((x, y) => x.startedAt - y.startedAt);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]!.startedAt).toBeGreaterThanOrEqual(spans[i - 1]!.endedAt);
+    for (const w of workers) killGroup(w.proc, "SIGTERM");
+  }, 90_000);
+
+  test("a node started while others drive runs leaves their runs and agents alone", async () => {
+    const [a, b] = nodes as [Coordinator, Coordinator];
+    const agent = await cluster.startAgent("steady", [], b.url);
+    const id = await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo begun; sleep 22; echo ended' } ]\n");
+    await waitFor("the step to run", async () => (await on<string>(b, "GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body.includes("begun"), 20_000, 100);
+    // a fourth node on the same database: it must not take the agent (held by B) as one of its own, whose lease
+    // would lapse there (15 s) and lose the attempt while the agent still runs it
+    const late = await cluster.startCoordinator({
+      DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
+      DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
+      DROVER_DATA: join(cluster.dir, "late-node"),
+    });
+    const run = await waitEnd(() => late, id, 40_000);
+    expect(run.result).toBe("success");
+    expect(run.tasks[0]!.attempts.map((x) => x.state)).toEqual(["success"]);
+    expect((await on<string>(late, "GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body).toBe("begun\nended\n");
+    killGroup(late.proc, "SIGTERM");
+    killGroup(agent.proc, "SIGTERM");
+  }, 90_000);
 
   test("kill -9 of the node driving a run and holding its agent: the run finishes on the others, its log byte-exact, its task never run twice", async () => {
     const urls = nodes.map((n) => n.url).join(",");

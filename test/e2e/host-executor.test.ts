@@ -162,10 +162,10 @@ ${probe.replace(/^/gm, "          ")}
     unprivileged ??= startUnprivilegedAgent(cluster, "u1", "unpriv", ["--no-pid-namespace"]);
     return unprivileged;
   };
-  const unprivilegedRun = (body: string, env = "") =>
+  const unprivilegedRun = (body: string, env = "", group = "unpriv") =>
     cluster.submit(
-      `tasks:\n  t:\n    group: unpriv\n    env: { ${env} }\n    steps:\n      - run: |\n${body.replace(/^/gm, "          ")}\n`,
-      "unpriv",
+      `tasks:\n  t:\n    group: ${group}\n    env: { ${env} }\n    steps:\n      - run: |\n${body.replace(/^/gm, "          ")}\n`,
+      group,
     );
 
   test.skipIf(!root)(
@@ -225,11 +225,11 @@ ${escapes(tag, "/tmp")}`;
   test.skipIf(!root)(
     "an unprivileged agent killed with kill -9 leaves its step to the watchdog, which ends the escapees that cleared their environment too",
     async () => {
-      const agent = await startUnprivileged();
+      // an agent of its own, in a group of its own: the tests of the shared one may run after this one
+      const agent = await startUnprivilegedAgent(cluster, "u2", "unpriv-killed", ["--no-pid-namespace"]);
       const tag = `orphaned${Date.now()}`;
-      await unprivilegedRun(`${escapes(tag, "/tmp", "env -i ", 60)}\nsleep 120`);
+      await unprivilegedRun(`${escapes(tag, "/tmp", "env -i ", 60)}\nsleep 120`, "", "unpriv-killed");
       await waitFor("the escapees", () => liveProcesses(`/tmp/${tag}-`) >= 3, 20_000);
-      // the last test of the unprivileged agent: it is gone after this
       process.kill(agent.pid, "SIGKILL");
       // the watchdog acts once the lease (15 s by default) has lapsed
       await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 25_000);

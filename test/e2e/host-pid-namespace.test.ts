@@ -67,12 +67,18 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     expect(ps.filter((p) => p.args.includes(`${tag}-`)).length).toBe(2);
     expect(ps.length).toBeLessThan(10);
     expect(log.trim().split("\n").at(-1)).toBe("root");
+    // a cancel's SIGTERM reaches the step's shell (PID 2, not the namespace's init), which may clean up in the grace
+    const trapped = await cluster.submit(task("trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\necho ready\nsleep 60 & wait", "nsroot"));
+    await waitFor("the step to start", async () => ((await cluster.log(trapped, "t", 0)).includes("ready") ? true : undefined), 20_000);
+    await cluster.api("POST", `/api/v1/runs/${trapped}/cancel`);
+    expect((await cluster.waitRun(trapped)).phase).toBe("cancelled");
+    expect(await cluster.log(trapped, "t", 0)).toBe("ready\ngot TERM\ncleaned up\n");
     // the page shows it
     const page = await (await fetch(`${cluster.coordinator.url}/agents`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).text();
     expect(page).toContain("PID namespace: yes");
   }, 60_000);
 
-  test("an unprivileged agent (no cgroup, no supervisor) holds its steps by the namespace alone: daemons end with the step and at a cancel", async () => {
+  test("an unprivileged agent (no cgroup, no supervisor) holds its steps by the namespace alone: daemons end with the step, at a cancel, and by the watchdog once the agent is killed", async () => {
     const agent = await startUnprivilegedAgent(cluster, "nsu", "nsunpriv");
     const { body } = await cluster.api<AgentsView>("GET", "/api/v1/agents");
     expect(body.agents.find((a) => a.name === "nsu")!.limits).toEqual({ memory: "rlimit", pids: "rlimit", pidNamespace: true, pidNamespaceWhyNot: null });
@@ -92,6 +98,12 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     await cluster.api("POST", `/api/v1/runs/${running}/cancel`);
     expect((await cluster.waitRun(running)).phase).toBe("cancelled");
     await waitFor("every daemon to end", () => liveProcesses(`${cancelled}-`) === 0, 5_000);
+    // the agent killed with kill -9: once the lease has lapsed (15 s) its watchdog kills unshare, and the namespace ends
+    const orphaned = `nsorphan${Date.now()}`;
+    await cluster.submit(task(`env -i setsid sh -c 'sleep 1000' ${orphaned}-setsid &\nsleep 1000`, "nsunpriv"), "nsunpriv");
+    await waitFor("the daemon", () => liveProcesses(`${orphaned}-`) >= 1, 20_000);
+    process.kill(agent.pid, "SIGKILL");
+    await waitFor("the daemon to end", () => liveProcesses(`${orphaned}-`) === 0, 25_000);
   }, 90_000);
 
   test("an agent that cannot make one says why, reports it, and keeps its steps' trees by its cgroups", async () => {

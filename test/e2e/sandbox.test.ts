@@ -2,15 +2,20 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT, type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
-import { spawnTracked, waitFor } from "../helpers/processes.ts";
-import { ensureStepUser, STEP_USER } from "../helpers/unprivileged-agent.ts";
+import { liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
+import { ensureStepUser, STEP_USER, startUnprivilegedAgent } from "../helpers/unprivileged-agent.ts";
 
 // The sandbox executor, with Debian's real bwrap: every escape below is tried from inside a step and refused.
 
 let cluster: Cluster;
 let token: string;
 let tokenFile: string;
-let sandboxPid: number;
+/** The sandbox agent s1 (group sbx, its token in a file), started by the first test that needs it: its pid. */
+let sandboxAgent: Promise<number> | undefined;
+const sandbox = () =>
+  (sandboxAgent ??= cluster
+    .startAgent("s1", ["--executor", "sandbox", "--token-file", tokenFile, "--group", "sbx", "--capacity", "2", "--sandbox-hide", join(cluster.dir, "data")])
+    .then((a) => a.proc.pid));
 
 beforeAll(async () => {
   cluster = await startCluster();
@@ -27,22 +32,25 @@ type TaskView = RunView["tasks"][number] & { statusMessage?: string | null };
 
 describe("sandbox executor", () => {
   test("a sandbox: true task waits while only host agents are online, saying it needs a sandbox, then runs on one", async () => {
-    const id = await cluster.submit("tasks:\n  boxed:\n    group: sbx\n    sandbox: true\n    steps: [ { run: echo boxed } ]\n", "sbx");
+    // a group of its own, whose only sandbox agent this test starts: s1 may be online already (tests run in any order)
+    const waitToken = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "sbx-wait" })).body.token;
+    const waitTokenFile = join(cluster.dir, "secret", "wait.token");
+    writeFileSync(waitTokenFile, `${waitToken}\n`, { mode: 0o600 });
+    const id = await cluster.submit("tasks:\n  boxed:\n    group: sbx-wait\n    sandbox: true\n    steps: [ { run: echo boxed } ]\n", "sbx");
     const waiting = await waitFor("the reason", async () => {
       const { body } = await cluster.api<RunView>("GET", `/api/v1/runs/${id}`);
       const task = body.tasks[0] as TaskView;
       return task.statusMessage?.includes("executor=sandbox") ? task : undefined;
     });
     expect(waiting.attempts.every((a) => !a.agentId)).toBe(true);
-    const s1 = await cluster.startAgent("s1", ["--executor", "sandbox", "--token-file", tokenFile, "--group", "sbx", "--capacity", "2",
-      "--sandbox-hide", join(cluster.dir, "data")]);
-    sandboxPid = s1.proc.pid;
+    await cluster.startAgent("s0", ["--executor", "sandbox", "--token-file", waitTokenFile, "--group", "sbx-wait", "--sandbox-hide", join(cluster.dir, "data")]);
     const run = await cluster.waitRun(id);
     expect(run.result).toBe("success");
     expect(await cluster.log(id, "boxed", 0)).toBe("boxed\n");
   });
 
   test("from inside, a step cannot read the agent's token, identity, environment, other attempts or kept workspaces, reach the coordinator, signal the agent, or write outside its dirs", async () => {
+    const sandboxPid = await sandbox();
     const port = new URL(cluster.coordinator.url).port;
     const work = join(cluster.dir, "agent-s1");
     const half = token.length >> 1;
@@ -169,5 +177,32 @@ ${on}    depends: [build]
       expect(await cluster.log(id, "use", 2)).toBe(`USE-OK ${uid}\n`);
     },
     90_000,
+  );
+
+  test("a cancel gives a sandboxed step its SIGTERM and the grace, as on the host", async () => {
+    // an agent of its own, whatever order the tests run in
+    await cluster.startAgent("sg1", ["--executor", "sandbox", "--label", "who=sg1"]);
+    const id = await cluster.submit(
+      "tasks:\n  t:\n    labels: { who: sg1 }\n    sandbox: true\n    steps:\n      - run: |\n          trap 'echo got TERM; sleep 0.5; echo cleaned up; exit 3' TERM\n          echo ready\n          sleep 60 & wait\n",
+    );
+    await waitFor("the step to start", async () => ((await cluster.log(id, "t", 0)).includes("ready") ? true : undefined), 20_000);
+    await cluster.api("POST", `/api/v1/runs/${id}/cancel`);
+    expect((await cluster.waitRun(id)).phase).toBe("cancelled");
+    expect(await cluster.log(id, "t", 0)).toBe("ready\ngot TERM\ncleaned up\n");
+  }, 60_000);
+
+  test.skipIf(process.getuid?.() !== 0)(
+    "an unprivileged sandbox agent (no cgroup, no supervisor) ends a step's daemons with the sandbox",
+    async () => {
+      await startUnprivilegedAgent(cluster, "su1", "sbxu", ["--executor", "sandbox"]);
+      const tag = `sbxdaemon${Date.now()}`;
+      const id = await cluster.submit(
+        `tasks:\n  t:\n    group: sbxu\n    sandbox: true\n    steps:\n      - run: |\n          setsid sh -c 'sleep 1000' ${tag}-setsid &\n          ( sh -c 'sleep 1000' ${tag}-forked & ) &\n          until [ "$(ps -eo args | grep -c '${tag}-')" -ge 3 ]; do sleep 0.05; done\n`,
+        "sbxu",
+      );
+      expect((await cluster.waitRun(id)).result).toBe("success");
+      expect(liveProcesses(`${tag}-`)).toBe(0);
+    },
+    60_000,
   );
 });

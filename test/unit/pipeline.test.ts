@@ -132,7 +132,11 @@ describe("the DESIGN.md example", () => {
 
 describe("errors", () => {
   test("unknown keys point at the key, and suggest the key of that place they misspell", () => {
-    expect(errors("tasks:\n  a:\n    stepz: []\n    steps: [ { run: x, nmae: y }, { save_cache: { key: k, pathz: [p] } } ]\n  b:\n    xyz: 1\n    steps: [ { runn: x } ]\n")).toEqual([
+    expect(
+      errors(
+        "tasks:\n  a:\n    stepz: []\n    steps: [ { run: x, nmae: y }, { save_cache: { key: k, pathz: [p] } } ]\n  b:\n    xyz: 1\n    steps: [ { runn: x } ]\n",
+      ),
+    ).toEqual([
       '.drover.yml:3:5: tasks.a.stepz: unknown key "stepz" (did you mean "steps"?)',
       '.drover.yml:4:24: tasks.a.steps[0].nmae: unknown key "nmae"',
       '.drover.yml:4:37: tasks.a.steps[1].save_cache: missing required key "paths"',
@@ -144,16 +148,22 @@ describe("errors", () => {
   });
 
   test("test_results: junit unless the format says tap", () => {
-    const pipeline = ok("tasks:\n  a: { steps: [ { test_results: { paths: [r/*.xml] } }, { test_results: { paths: [o.tap], format: tap } } ] }\n");
+    const pipeline = ok(
+      "tasks:\n  a: { steps: [ { test_results: { paths: [r/*.xml] } }, { test_results: { paths: [o.tap], format: tap } } ] }\n",
+    );
     expect(pipeline.tasks[0]!.steps).toEqual([
       { kind: "test_results", name: "test_results", paths: ["r/*.xml"], format: "junit" },
       { kind: "test_results", name: "test_results", paths: ["o.tap"], format: "tap" },
     ]);
-    expect(errors("tasks:\n  a: { steps: [ { test_results: { paths: [x], format: xunit } } ] }\n")[0]).toContain('tasks.a.steps[0].test_results.format: Invalid option: expected one of "junit"|"tap"');
+    expect(errors("tasks:\n  a: { steps: [ { test_results: { paths: [x], format: xunit } } ] }\n")[0]).toContain(
+      'tasks.a.steps[0].test_results.format: Invalid option: expected one of "junit"|"tap"',
+    );
   });
 
   test("approval: true is one approver, false none", () => {
-    const pipeline = ok("tasks:\n  a: { approval: true, steps: [ { run: x } ] }\n  b: { approval: false, steps: [ { run: x } ] }\n");
+    const pipeline = ok(
+      "tasks:\n  a: { approval: true, steps: [ { run: x } ] }\n  b: { approval: false, steps: [ { run: x } ] }\n",
+    );
     expect(pipeline.tasks.map((t) => t.approval)).toEqual([{ minApprovers: 1 }, undefined]);
     expect(errors("tasks:\n  a: { approval: yes please, steps: [ { run: x } ] }\n")).toEqual([
       ".drover.yml:2:18: tasks.a.approval: expected true, false or { min_approvers: N }",
@@ -161,7 +171,9 @@ describe("errors", () => {
   });
 
   test("wrong types point at the value, missing keys at their parent's key", () => {
-    expect(errors("cache_group: 3\ntasks:\n  a:\n    retries: one\n    steps: [ { run: x } ]\n  b:\n    arch: amd64\n", "ci/p.yml")).toEqual([
+    expect(
+      errors("cache_group: 3\ntasks:\n  a:\n    retries: one\n    steps: [ { run: x } ]\n  b:\n    arch: amd64\n", "ci/p.yml"),
+    ).toEqual([
       "ci/p.yml:1:14: cache_group: Invalid input: expected string, received number",
       "ci/p.yml:4:14: tasks.a.retries: Invalid input: expected number, received string",
       'ci/p.yml:6:3: tasks.b: missing required key "steps"',
@@ -428,4 +440,20 @@ test("the order tasks are declared in does not change the result", () => {
       expect(ok(render(order))).toEqual(expected);
     }),
   );
+});
+
+test("the same text parsed again gives an equal pipeline of its own: changing one result does not change the next", () => {
+  const first = ok(DESIGN_EXAMPLE);
+  const expected = structuredClone(first);
+  first.tasks[0]!.steps.length = 0;
+  (first.tasks[0]!.env as Record<string, string>).CHANGED = "yes";
+  first.tasks.pop();
+  const again = ok(DESIGN_EXAMPLE);
+  expect(again).toEqual(expected);
+  expect(again.tasks[0]).not.toBe(first.tasks[0]);
+  // and a text under another file name still reports errors under that name
+  const bad = parsePipeline("tasks: {}\nbogus: 1\n", "a.yml");
+  expect(bad.ok ? [] : bad.errors[0]).toMatch(/^a\.yml:/);
+  const badElsewhere = parsePipeline("tasks: {}\nbogus: 1\n", "b.yml");
+  expect(badElsewhere.ok ? [] : badElsewhere.errors[0]).toMatch(/^b\.yml:/);
 });

@@ -1,0 +1,1 @@
+ALTER TABLE `run_fences` ADD `admitted` integer DEFAULT 1 NOT NULL;
