@@ -19,10 +19,13 @@ const num = (n: number) => (n >= 1e6 && n % 1e6 === 0 ? `${n / 1e6} M` : n.toLoc
 export function lineChart(s: Series): string {
   const xs = s.points.map((p) => Math.log10(p.x));
   const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
-  const yMax = Math.max(...s.points.map((p) => p.y)) * 1.15 || 1;
+  // four gridlines a round step apart (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × a power of ten), with room above the highest point for its label
+  const raw = (Math.max(...s.points.map((p) => p.y)) * 1.15) / 4 || 0.25;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const yMax = 4 * [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map((m) => m * mag).find((step) => step >= raw)!;
   const px = (x: number) => LEFT + (x1 === x0 ? 0.5 : (Math.log10(x) - x0) / (x1 - x0)) * (W - LEFT - RIGHT);
   const py = (y: number) => H - BOTTOM - (y / yMax) * (H - TOP - BOTTOM);
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => f * yMax);
+  const ticks = [0, 1, 2, 3, 4].map((i) => (i * yMax) / 4);
   const text = (x: number, y: number, body: string, anchor = "middle", extra = "") =>
     `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" text-anchor="${anchor}"${extra}>${esc(body)}</text>`;
   return [
@@ -31,7 +34,7 @@ export function lineChart(s: Series): string {
     `<rect width="${W}" height="${H}" fill="white"/>`,
     text(W / 2, 22, s.title, "middle", ' font-size="14" font-weight="bold"'),
     ...ticks.map((t) => `<line x1="${LEFT}" x2="${W - RIGHT}" y1="${py(t).toFixed(1)}" y2="${py(t).toFixed(1)}" stroke="#ddd"/>`),
-    ...ticks.map((t) => text(LEFT - 6, py(t) + 4, num(Number(t.toPrecision(3))), "end")),
+    ...ticks.map((t) => text(LEFT - 6, py(t) + 4, num(t), "end")),
     ...s.points.map((p) => text(px(p.x), H - BOTTOM + 18, num(p.x))),
     text(W / 2, H - 10, s.x),
     text(14, TOP + (H - TOP - BOTTOM) / 2, s.unit, "middle", ` transform="rotate(-90 14 ${TOP + (H - TOP - BOTTOM) / 2})"`),

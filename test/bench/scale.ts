@@ -4,7 +4,7 @@
  * p50 over 1 M and 10 M attempts, log ingest with 1 / 10 / 100 concurrent steps. Figures go to results.json under
  * `scale`, one SVG line chart per series to test/bench/charts/. `BENCH_SCALE=queue,agents,history,log` picks series.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startCluster } from "../helpers/cluster.ts";
 import { waitFor } from "../helpers/processes.ts";
@@ -20,10 +20,22 @@ const AGENTS = [10, 100, 1000];
 const ATTEMPTS = [1_000_000, 10_000_000];
 const STEPS = [1, 10, 100];
 const CHARTS = join(import.meta.dir, "charts");
+const RESULTS = join(import.meta.dir, "results.json");
 /** dispatches timed at each queue length: a chain of 50 (each one walks the whole queue today: see BENCHMARKS.md) */
 const DISPATCH_SAMPLES = 50;
 const FILL_DEADLINE_MS = 10 * 60_000;
 const LOG_REPEATS = 3;
+
+/** What each series is, for its chart: results.json holds the points as `NAME@X_…` figures. */
+const META: Record<string, Omit<Series, "name" | "points">> = {
+  dispatch_p50_ms: { title: "Dispatch p50 with tasks queued", unit: "ms", x: "tasks queued" },
+  coordinator_rss_mb: { title: "Coordinator RSS with tasks queued", unit: "MiB", x: "tasks queued" },
+  submit_1000_tasks_ms: { title: "Submitting a run of 1,000 tasks with tasks queued", unit: "ms", x: "tasks queued" },
+  tasks_per_s: { title: "Tasks/s with simulated agents (capacity 4)", unit: "tasks/s", x: "simulated agents" },
+  history_query_p50_ms: { title: "History query p50 over attempts", unit: "ms", x: "attempts stored" },
+  log_mb_s: { title: "Log ingest with concurrent steps (256 MiB in all)", unit: "MiB/s", x: "concurrent steps" },
+};
+const series = (name: string): Series => ({ name, ...META[name]!, points: [] });
 
 /** `n` tasks that need a label no agent has: they wait in the queue for as long as the benchmark runs. */
 const stuck = (n: number): string => `tasks:\n${Array.from({ length: n }, (_, i) => `  s${i}:\n    labels: { bench: never }\n    steps: [ { run: 'true' } ]\n`).join("")}`;
@@ -36,10 +48,7 @@ async function queueSeries(): Promise<Series[]> {
   const cluster = await startCluster(QUIET_ENV);
   try {
     await cluster.startAgent("scale", ["--capacity", "1"]);
-    const x = "tasks queued";
-    const dispatch: Series = { name: "dispatch_p50_ms", title: "Dispatch p50 with tasks queued", unit: "ms", x, points: [] };
-    const rss: Series = { name: "coordinator_rss_mb", title: "Coordinator RSS with tasks queued", unit: "MiB", x, points: [] };
-    const submit: Series = { name: "submit_1000_tasks_ms", title: "Submitting a run of 1,000 tasks with tasks queued", unit: "ms", x, points: [] };
+    const [dispatch, rss, submit] = [series("dispatch_p50_ms"), series("coordinator_rss_mb"), series("submit_1000_tasks_ms")];
     let queued = 0;
     for (const target of QUEUED) {
       const t0 = performance.now();
@@ -70,20 +79,20 @@ async function queueSeries(): Promise<Series[]> {
 }
 
 async function agentsSeries(): Promise<Series[]> {
-  const series: Series = { name: "tasks_per_s", title: "Tasks/s with simulated agents (capacity 4)", unit: "tasks/s", x: "simulated agents", points: [] };
+  const rates = series("tasks_per_s");
   for (const agents of AGENTS) {
-    series.points.push({ x: agents, y: round(await simulated(agents), 1) });
-    console.error(`scale: ${agents} agents, ${series.points.at(-1)!.y} tasks/s`);
+    rates.points.push({ x: agents, y: round(await simulated(agents, 900_000), 1) });
+    console.error(`scale: ${agents} agents, ${rates.points.at(-1)!.y} tasks/s`);
   }
-  return [series];
+  return [rates];
 }
 
 async function historySeries(): Promise<Series[]> {
-  const series: Series = { name: "history_query_p50_ms", title: "History query p50 over attempts", unit: "ms", x: "attempts stored", points: [] };
+  const history = series("history_query_p50_ms");
   for (const attempts of ATTEMPTS) {
-    series.points.push({ x: attempts, y: (await benchHistory(runsFor(attempts))).history_query_p50_ms!.value });
+    history.points.push({ x: attempts, y: (await benchHistory(runsFor(attempts))).history_query_p50_ms!.value });
   }
-  return [series];
+  return [history];
 }
 
 /** `steps` tasks at once on one real agent, each writing 256 MiB / `steps` with dd; MiB/s from the first step's start to the run's end. */
@@ -108,25 +117,48 @@ async function logOnce(steps: number): Promise<number> {
 }
 
 async function logSeries(): Promise<Series[]> {
-  const series: Series = { name: "log_mb_s", title: "Log ingest with concurrent steps (256 MiB in all)", unit: "MiB/s", x: "concurrent steps", points: [] };
+  const ingest = series("log_mb_s");
   for (const steps of STEPS) {
-    series.points.push({ x: steps, y: round(await logOnce(steps), 1) });
-    console.error(`scale: ${steps} concurrent steps, ${series.points.at(-1)!.y} MiB/s`);
+    ingest.points.push({ x: steps, y: round(await logOnce(steps), 1) });
+    console.error(`scale: ${steps} concurrent steps, ${ingest.points.at(-1)!.y} MiB/s`);
   }
-  return [series];
+  return [ingest];
 }
 
 const SERIES: Record<string, () => Promise<Series[]>> = { queue: queueSeries, agents: agentsSeries, history: historySeries, log: logSeries };
+
+/**
+ * Draws every series' chart from the points results.json holds under `scale` with the ones just measured over them,
+ * so that measuring one series leaves the others' charts as they were and every chart matches results.json.
+ */
+function drawCharts(measured: Record<string, Figure>): void {
+  const stored = existsSync(RESULTS) ? ((JSON.parse(readFileSync(RESULTS, "utf8")) as { scale?: Record<string, Figure> }).scale ?? {}) : {};
+  const all = new Map<string, Series>();
+  for (const [key, figure] of Object.entries({ ...stored, ...measured })) {
+    const [, name, x] = key.match(/^(\w+)@(\d+)_/) ?? [];
+    if (!name || !META[name]) continue;
+    if (!all.has(name)) all.set(name, series(name));
+    all.get(name)!.points.push({ x: Number(x), y: figure.value });
+  }
+  mkdirSync(CHARTS, { recursive: true });
+  for (const s of all.values()) {
+    s.points.sort((a, b) => a.x - b.x);
+    writeFileSync(join(CHARTS, `${s.name}.svg`), lineChart(s));
+  }
+}
+
+/** Figure names of a series' points: the series and its x, e.g. `dispatch_p50_ms@10000_tasks_queued`. */
+const pointName = (s: Series, x: number) => `${s.name}@${x}_${s.x.replaceAll(" ", "_")}`;
 
 export const scale: Benchmark = {
   name: "scale",
   onlyByName: true,
   section: "scale",
   async run() {
-    const picked = process.env.BENCH_SCALE?.split(",") ?? Object.keys(SERIES);
+    // BENCH_SCALE= (empty) measures nothing and only redraws the charts
+    const picked = (process.env.BENCH_SCALE ?? Object.keys(SERIES).join(",")).split(",").filter(Boolean);
     const unknown = picked.filter((p) => !SERIES[p]);
     if (unknown.length) throw new Error(`BENCH_SCALE: unknown series ${unknown.join(", ")}; known: ${Object.keys(SERIES).join(", ")}`);
-    mkdirSync(CHARTS, { recursive: true });
     const figures: Record<string, Figure> = {};
     let failed: unknown;
     for (const key of picked) {
@@ -135,11 +167,11 @@ export const scale: Benchmark = {
         failed = e;
         return [];
       });
-      for (const series of measured) {
-        writeFileSync(join(CHARTS, `${series.name}.svg`), lineChart(series));
-        for (const p of series.points) figures[`${series.name}@${p.x}_${series.x.replaceAll(" ", "_")}`] = { value: p.y, unit: series.unit, target: `(${p.x.toLocaleString("en-US")} ${series.x})` };
+      for (const s of measured) {
+        for (const p of s.points) figures[pointName(s, p.x)] = { value: p.y, unit: s.unit, target: `(${p.x.toLocaleString("en-US")} ${s.x})` };
       }
     }
+    drawCharts(figures);
     // what was measured is kept; the failure still fails the run
     if (failed) throw Object.assign(new Error("a scale series failed (above)"), { figures });
     return figures;
