@@ -90,6 +90,11 @@ export class Executor {
     return this.opts.kind;
   }
 
+  /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
+  close(): void {
+    this.opts.cgroups.release();
+  }
+
   /** Gives the attempt's dir (and what steps made in it) to the user steps run as. */
   own(dir: string): void {
     const user = this.opts.runAs;
@@ -117,10 +122,10 @@ export class Executor {
     // supervises the step as its subreaper (from "/", so that no bunfig.toml or .env of the step's dir reaches it)
     const reaped = groups.dirs.length === 0 && !ns && !sandbox;
     const argv = reaped ? [process.execPath, "-e", REAPER, step.dir] : [];
-    argv.push("bash", "-c", ...prefix, "--");
+    // in a PID namespace the start script is its PID 1, which runs the step as its child
     if (ns) argv.push(...ns.args);
+    argv.push("bash", "-c", ...prefix, ...(ns ? ["init"] : []), "--");
     if (this.opts.runAs) argv.push(...runAsArgs(this.opts.runAs));
-    if (ns) argv.push(...ns.init);
     if (this.opts.kind === "sandbox") {
       argv.push(
         ...sandboxArgs({

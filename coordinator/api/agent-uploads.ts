@@ -30,15 +30,32 @@ function checkTotal(direct: DirectTransfers, object: string, size: number) {
 const savedCache = (c: Context<AppEnv>, found: OwnAttempt, target: UploadTarget) =>
   target.kind === "cache" ? findCache(c.get("services").db, cacheGroupOf(found), target.key, false) : undefined;
 
+const bucketStatus = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+
 /** Bucket errors the agent caused (a wrong part list, an unknown upload id) are its 400s; the rest are the store's. */
 async function inBucket<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+    const status = bucketStatus(e);
     const code = status >= 400 && status < 500 ? "bad_request" : "storage_error";
     throw new DroverError(code, `${what} failed: ${(e as Error).message}`);
   }
+}
+
+/**
+ * Every URL that lets an agent write a key is handed out only once the key has a registry row: an
+ * upload never reported complete is then deleted by the unowned collector, like any object nobody owns.
+ */
+async function reserve(c: Context<AppEnv>, target: UploadTarget, object: string) {
+  await c.get("services").registry.reserve(object, target.kind);
+}
+
+async function signPut(c: Context<AppEnv>, target: UploadTarget, object: string, size: number) {
+  const direct = directOf(c);
+  checkTotal(direct, object, size);
+  await reserve(c, target, object);
+  return direct.putUrl(object, size);
 }
 
 export const agentUploadRoutes = new Hono<AppEnv>();
@@ -52,7 +69,7 @@ agentUploadRoutes.post("/attempts/:attempt/uploads", async (c) => {
   const object = objectOf(found, target);
   if (await savedCache(c, found, target)) return c.json({ via: "exists" } satisfies UploadPlan);
   if (size !== undefined) checkTotal(direct, object, size);
-  const url = size !== undefined && size <= direct.partSize ? await direct.putUrl(object, size) : undefined;
+  const url = size !== undefined && size <= direct.partSize ? await signPut(c, target, object, size) : undefined;
   const { partSize, maxBytes, urlTtlSeconds } = direct;
   return c.json({ via: "bucket", object, partSize, maxParts: maxParts(direct), maxBytes, urlTtlSeconds, url } satisfies UploadPlan);
 });
@@ -60,7 +77,9 @@ agentUploadRoutes.post("/attempts/:attempt/uploads", async (c) => {
 agentUploadRoutes.post("/attempts/:attempt/uploads/multipart", async (c) => {
   const found = ownAttempt(c);
   const direct = directOf(c);
-  const object = objectOf(found, (await parseBody(c, multipartStartSchema)).target);
+  const { target } = await parseBody(c, multipartStartSchema);
+  const object = objectOf(found, target);
+  await reserve(c, target, object);
   return c.json({ uploadId: await inBucket(`starting the upload of ${object}`, () => direct.startMultipart(object)) }, 201);
 });
 
@@ -73,7 +92,7 @@ agentUploadRoutes.post("/attempts/:attempt/uploads/url", async (c) => {
   if (size > direct.partSize) {
     throw new DroverError("too_large", `a single PUT or one part carries at most ${direct.partSize} bytes (the store's part size), not ${size}`);
   }
-  if (!part) return c.json({ url: await direct.putUrl(object, size) });
+  if (!part) return c.json({ url: await signPut(c, target, object, size) });
   const most = maxParts(direct);
   if (part.number > most) {
     throw new DroverError(
@@ -91,17 +110,31 @@ agentUploadRoutes.post("/attempts/:attempt/uploads/complete", async (c) => {
   const services = c.get("services");
   const { target, size, sha256, multipart } = await parseBody(c, uploadCompleteSchema);
   const object = objectOf(found, target);
-  checkTotal(direct, object, size);
+  // what is dropped is dropped now, not only when the collector comes by
+  const drop = () => (multipart ? direct.abortMultipart(object, multipart.uploadId) : services.store.delete(object));
+  if (size > direct.maxBytes) {
+    await drop();
+    checkTotal(direct, object, size);
+  }
   const saved = await savedCache(c, found, target);
   if (saved) {
-    if (multipart) await direct.abortMultipart(object, multipart.uploadId);
-    else if (saved.object !== object) await services.store.delete(object);
+    // this very upload, recorded by an earlier try of this request whose answer was lost
+    if (saved.object === object) return c.json({ stored: true }, 201);
+    await drop();
     return c.json({ stored: false }, 200);
   }
   if (multipart) {
     const numbers = multipart.parts.map((p) => p.part);
     if (numbers.some((n, i) => n !== i + 1)) throw new DroverError("bad_request", `the parts of ${object} must be numbered 1 to ${numbers.length} in order`);
-    await inBucket(`completing the upload of ${object}`, () => direct.completeMultipart(object, multipart.uploadId, multipart.parts));
+    await inBucket(`completing the upload of ${object}`, async () => {
+      try {
+        await direct.completeMultipart(object, multipart.uploadId, multipart.parts);
+      } catch (e) {
+        // completed by an earlier try of this request (through this node or another) whose answer was lost
+        if (bucketStatus(e) === 404 && (await services.store.stat(object))?.size === size) return;
+        throw e;
+      }
+    });
   }
   const stat = await services.store.stat(object);
   if (!stat) throw new DroverError("bad_request", `${object} is not in the bucket: upload it before reporting it complete`);

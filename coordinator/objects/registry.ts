@@ -40,6 +40,14 @@ export class ObjectRegistry {
     await writeAll(this.db, [...writes, ...alongside]);
   }
 
+  /**
+   * A row for an object someone else is about to write (an agent, by a presigned URL), unless there is
+   * one already: should it never be recorded with an owner, the unowned collector deletes what was written.
+   */
+  async reserve(key: string, kind: ObjectKind): Promise<void> {
+    await this.db.insert(objects).values({ key, kind, size: 0, sha256: "", createdAt: Date.now() }).onConflictDoNothing();
+  }
+
   async addOwner(keys: string[], owner: string): Promise<void> {
     const present = keys.length ? await this.db.select({ key: objects.key }).from(objects).where(inArray(objects.key, keys)) : [];
     if (present.length === 0) return;

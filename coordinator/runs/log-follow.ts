@@ -131,7 +131,7 @@ class LogReader {
   private controller: ReadableStreamDirectController | null = null;
   /** the response has not taken the last write yet: nothing more goes out until it has */
   private full: Promise<unknown> | null = null;
-  /** a read of the live file is on its way: pieces written meanwhile wait in `recent` */
+  /** a read of the live file (or an ask of the other nodes) is on its way: pieces written meanwhile wait in `recent` */
   private reading = false;
   private readonly files = new LiveFileReads();
   // once the log is final, the rest comes from storage (or, while another node writes it, from there), a chunk
@@ -278,7 +278,11 @@ class LogReader {
       // cleared before asking: a hint arriving meanwhile has the next pass ask again
       this.lookElsewhere = false;
       this.askedAt = Date.now();
-      const remote = await this.elsewhere(this.sent, this.follow);
+      // what this node writes meanwhile waits: the answer starts at `sent` too, and no byte goes twice
+      this.reading = true;
+      const remote = await this.elsewhere(this.sent, this.follow).finally(() => {
+        this.reading = false;
+      });
       if (remote) {
         this.piped = { reader: remote.getReader(), final: false, got: 0 };
         return true;

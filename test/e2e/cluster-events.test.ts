@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ADMIN_TOKEN, type Coordinator } from "../helpers/cluster.ts";
 import { haveNats, type NatsServer } from "../helpers/nats-server.ts";
 import { type NatsCluster, startNatsCluster } from "../helpers/nodes.ts";
+import { waitFor } from "../helpers/processes.ts";
 import { type RunEvent, readEvents } from "../helpers/sse.ts";
 
 const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
@@ -65,6 +66,11 @@ describe.skipIf(!haveNats)("run events on every node", () => {
     // with NATS live the nodes poll only every 10 s: events hundreds of milliseconds late would mean the
     // hints did not come (a node polling every second fails this)
     for (const node of nodes) expect(node.output()).toContain("[bus] connected to NATS");
+    // after the other test's restart of nats-server, every node is connected again: it said so as often as it
+    // said it was cut off (the two go to different streams, so their order in the output means nothing)
+    const count = (n: Coordinator, what: string) => n.output().split(`[bus] ${what}`).length - 1;
+    const connected = (n: Coordinator) => count(n, "reconnected to NATS") >= count(n, "disconnected from NATS");
+    await waitFor("every node to be connected to NATS", () => nodes.every(connected), 10_000, 50);
     check(await followEverywhere(), 600, "NATS live");
   }, 60_000);
 

@@ -24,11 +24,9 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
     setup = await startNatsCluster(3, { DROVER_MAX_LOG_BYTES: "300M" });
     ({ nats, nodes } = setup);
     // the agent knows only node A: every log is written there
-    await setup.cluster.startAgent("writer", [], nodes[0]!.url);
+    await setup.cluster.startAgent("writer", ["--label", "role=writer"], nodes[0]!.url);
   }, 90_000);
   afterAll(() => setup?.stop());
-
-  const alive = (n: Coordinator) => n.proc.exitCode === null && n.proc.signalCode === null;
 
   /** Submits on `node` (A by default); resolves once the run's first step runs, with the run's id. */
   async function submit(pipeline: string, node = nodes[0]!): Promise<string> {
@@ -47,12 +45,12 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
     return id;
   }
 
-  /** The run once it ended, as a live node other than A says. */
+  /** The run once it ended, as node B says (the tests kill only nodes of their own). */
   const ended = (id: string) =>
     waitFor(
       "the run to end",
       async () => {
-        const node = nodes.slice(1).find(alive)!;
+        const node = nodes[1]!;
         const run = (await (await fetch(`${node.url}/api/v1/runs/${id}`, { headers: auth })).json()) as RunView;
         return run.phase === "finished" ? run : undefined;
       },
@@ -63,7 +61,7 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
   test("followers on A, B and C of a step not yet started get the same bytes, live; the whole-run log shows it running on every node", async () => {
     const part1 = seqText(1, 3000);
     // followers wait through step 0: with NATS live they learn that step 1's log is being written from a hint
-    const id = await submit("tasks:\n  talk:\n    steps:\n      - run: sleep 2\n      - run: seq 1 3000; sleep 3; seq 3001 6000\n");
+    const id = await submit("tasks:\n  talk:\n    labels: { role: writer }\n    steps:\n      - run: sleep 2\n      - run: seq 1 3000; sleep 3; seq 3001 6000\n");
     const path = `/api/v1/runs/${id}/tasks/talk/steps/1/log?follow=1`;
     const followers = nodes.map((n) => follow(n.url, path, [part1.length]));
     for (const node of nodes.slice(1)) {
@@ -89,7 +87,7 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
 
   test("a follower on each node of a 200 MB log gets identical bytes, and no node holds it in memory", async () => {
     const lines = 25_000_000;
-    const id = await submit(`tasks:\n  big:\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`);
+    const id = await submit(`tasks:\n  big:\n    labels: { role: writer }\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`);
     const startedAt = Date.now();
     const path = `/api/v1/runs/${id}/tasks/big/steps/1/log?follow=1`;
     const followers = nodes.map((n) => follow(n.url, path));
@@ -106,20 +104,20 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
   }, 180_000);
 
   test("kill -9 of the node holding the agent mid-step: followers on the other nodes get the log byte-exact as the agent resends it elsewhere", async () => {
-    // an agent given B and C only, for this test's task alone; A (which the last test needs) stays
-    const [b, c] = [nodes[1]!, nodes[2]!];
-    const agent = await setup.cluster.startAgent("roamer", ["--label", "role=roamer"], `${b.url},${c.url}`);
+    // two nodes of this test's own and an agent given only them, for this test's task alone
+    const [d, e] = [await setup.addNode(), await setup.addNode()];
+    const agent = await setup.cluster.startAgent("roamer", ["--label", "role=roamer"], `${d.url},${e.url}`);
     const held = registrations(agent.output()).at(-1)!;
-    const writer = held === b.url ? b : c;
-    const other = writer === b ? c : b;
+    const writer = held === d.url ? d : e;
+    const other = writer === d ? e : d;
     // 60,000 lines, a thousand every 0.1 s
     const id = await submit(
       "tasks:\n  moved:\n    labels: { role: roamer }\n    steps:\n      - run: for i in $(seq 0 59); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.1; done\n",
       writer,
     );
     const path = `/api/v1/runs/${id}/tasks/moved/steps/0/log?follow=1`;
-    // A reads through the writer and, after the kill, through the node the agent moved to; the other node reads
-    // through the writer, then its own file
+    // A reads through the writer and, after the kill, through the node the agent moved to; the other node of
+    // the two reads through the writer, then its own file
     const late = seqText(1, 50_000).length;
     const followers = [nodes[0]!, other].map((n) => follow(n.url, path, [late]));
     await waitFor("the followers to be a third of the way", () => followers.every((f) => f.bytes > seqText(1, 20_000).length), 20_000, 10);
@@ -140,22 +138,26 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
   }, 90_000);
 
   test("kill -9 of the node a follower reads through: the follower resumes from storage at the byte it reached", async () => {
+    // a node of this test's own, D, and an agent given only it: the log is written there
+    const d = await setup.addNode();
+    const agent = await setup.cluster.startAgent("pinned", ["--label", "role=pinned"], d.url);
     const lines = 5_000_000;
-    const id = await submit(`tasks:\n  cut:\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`);
+    const id = await submit(`tasks:\n  cut:\n    labels: { role: pinned }\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`, d);
     const path = `/api/v1/runs/${id}/tasks/cut/steps/1/log?follow=1`;
-    const followers = nodes.slice(1).filter(alive).map((n) => follow(n.url, path));
+    const followers = nodes.slice(1).map((n) => follow(n.url, path));
     await waitFor("the followers to start", () => followers.every((f) => f.bytes > 1024 * 1024), 20_000, 10);
-    // the followers stop reading: what they have not read waits on node A (in its file, then in storage)
+    // the followers stop reading: what they have not read waits on node D (in its file, then in storage)
     for (const f of followers) f.pause();
     await ended(id);
     const expected = seqDigest(lines);
     const reached = followers.map((f) => f.bytes);
     expect(Math.max(...reached)).toBeLessThan(expected.bytes);
-    killGroup(nodes[0]!.proc, "SIGKILL");
-    await nodes[0]!.proc.exited;
+    killGroup(d.proc, "SIGKILL");
+    await d.proc.exited;
     for (const f of followers) f.resume();
     const results = await Promise.all(followers.map((f) => f.done));
-    console.log(`followers had ${reached.map((b) => (b / 1024 / 1024).toFixed(1)).join(" and ")} MiB of ${(expected.bytes / 1024 / 1024).toFixed(1)} when node A died`);
+    console.log(`followers had ${reached.map((b) => (b / 1024 / 1024).toFixed(1)).join(" and ")} MiB of ${(expected.bytes / 1024 / 1024).toFixed(1)} when node D died`);
     for (const r of results) expect(r).toEqual({ status: 200, ...expected });
+    killGroup(agent.proc, "SIGTERM");
   }, 90_000);
 });

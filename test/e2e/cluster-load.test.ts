@@ -51,6 +51,8 @@ describe.skipIf(!haveNats)("three coordinators under load", () => {
   let nats: NatsServer;
   let nodes: Coordinator[];
   const agents: FakeAgent[] = [];
+  let schedule = "";
+  let scheduledAt = 0;
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -61,6 +63,15 @@ describe.skipIf(!haveNats)("three coordinators under load", () => {
       await agent.connect();
       agents.push(agent);
     }
+    // a per-second schedule through all of it (load, NATS down), counted at the end over two minutes
+    const res = await fetch(`${nodes[1]!.url}/api/v1/schedules`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ pipeline: "tasks:\n  tick:\n    steps: [ { run: 'echo tick' } ]", cron: "* * * * * *", group: "every-second" }),
+    });
+    expect(res.status).toBe(201);
+    schedule = ((await res.json()) as { id: string }).id;
+    scheduledAt = Date.now();
   }, 90_000);
   afterAll(async () => {
     for (const a of agents) a.crash();
@@ -84,10 +95,14 @@ describe.skipIf(!haveNats)("three coordinators under load", () => {
         ids,
       )
     ).rows[0]!;
+    const attemptIds = new Set(
+      (await db.execute(`SELECT id FROM attempts WHERE run_id IN (${ids.map(() => "?").join(",")})`, ids)).rows.map((r) => String(r.id)),
+    );
     db.close();
     // one attempt per task, never a second: no attempt was lost, retried or claimed twice
     expect([Number(rows.n), Number(rows.tasks), Number(rows.ok), Number(rows.top)]).toEqual([5000, 5000, 5000, 1]);
-    const received = agents.flatMap((a) => a.assigned);
+    // the schedule's runs go to the same agents: only this test's attempts are counted
+    const received = agents.flatMap((a) => a.assigned).filter((id) => attemptIds.has(id));
     expect(received).toHaveLength(5000);
     expect(new Set(received).size).toBe(5000);
     for (const a of agents) expect(a.maxHeld).toBeLessThanOrEqual(a.capacity);
@@ -113,5 +128,23 @@ describe.skipIf(!haveNats)("three coordinators under load", () => {
     // the work went on while NATS was down, on more than one node's agents
     expect(during.filter((n) => n > 0).length).toBeGreaterThan(1);
     for (const a of agents) expect(a.maxHeld).toBeLessThanOrEqual(a.capacity);
+  }, 180_000);
+
+  test("a per-second schedule fired exactly once per tick over two minutes, through the load and the NATS outage", async () => {
+    await Bun.sleep(Math.max(0, 120_000 - (Date.now() - scheduledAt)));
+    await fetch(`${nodes[0]!.url}/api/v1/schedules/${schedule}`, { method: "DELETE", headers: auth });
+    const stoppedAt = Date.now();
+    await Bun.sleep(1500);
+    const db = createClient({ url: `file:${join(cluster.dir, "cluster.db")}` });
+    const rows = await db.execute(`SELECT json_extract(variables, '$.DROVER_SCHEDULE_TICK') AS tick FROM runs WHERE "group" = 'every-second'`);
+    db.close();
+    const ticks = rows.rows.map((r) => String(r.tick));
+    const seconds = Math.floor(stoppedAt / 1000) - Math.floor(scheduledAt / 1000);
+    console.log(`${ticks.length} scheduled runs in ${seconds} ticks of 1 s across 3 nodes`);
+    expect(seconds).toBeGreaterThanOrEqual(120);
+    // never twice for a tick, and no tick missed (one either side for the creation and deletion)
+    expect(new Set(ticks).size).toBe(ticks.length);
+    expect(ticks.length).toBeGreaterThanOrEqual(seconds - 1);
+    expect(ticks.length).toBeLessThanOrEqual(seconds + 1);
   }, 180_000);
 });

@@ -85,11 +85,23 @@ describe("a live log on another node", () => {
   }, 30_000);
 
   test("a node asked for a log on another's behalf answers 404 unless it holds it live", async () => {
-    const res = await fetch(`${nodes[1]!.url}/api/v1/runs`, { method: "GET", headers: auth });
-    const { runs } = (await res.json()) as { runs: { id: string }[] };
-    const r = await fetch(`${nodes[1]!.url}/api/v1/runs/${runs[0]!.id}/tasks/long/steps/0/log`, {
-      headers: { ...auth, "x-drover-forwarded-by": "another-node" },
+    // a run of its own, ended: its log is in the shared store, live nowhere
+    const res = await fetch(`${nodes[0]!.url}/api/v1/runs`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ pipeline: "tasks:\n  long:\n    steps: [ { run: 'echo stored' } ]\n", group: "forwarded" }),
     });
+    const { id } = (await res.json()) as { id: string };
+    await waitFor(
+      "the run to end",
+      async () => ((await (await fetch(`${nodes[1]!.url}/api/v1/runs/${id}`, { headers: auth })).json()) as { phase: string }).phase === "finished",
+      20_000,
+      100,
+    );
+    const path = `${nodes[1]!.url}/api/v1/runs/${id}/tasks/long/steps/0/log`;
+    expect(await (await fetch(path, { headers: auth })).text()).toBe("stored\n");
+    const r = await fetch(path, { headers: { ...auth, "x-drover-forwarded-by": "another-node" } });
     expect(r.status).toBe(404);
+    expect(await r.text()).toContain("a live log of step 0 on this node");
   });
 });

@@ -81,6 +81,8 @@ test("GitLab statuses go to its own API: the project's url-encoded path, its sta
   expect(sent.map((r) => r.body.state)).toEqual(["pending", "running", "success"]);
   expect(sent[0]).toMatchObject({ path: `/gitlab/projects/acme%2Flab/statuses/${p.sha}`, headers: { "private-token": git.token }, body: { name: "drover/lab" } });
   expect(sent[2]?.body.target_url).toBe(`${cluster.coordinator.url}/runs/${run.id}`);
+  // counted once the coordinator has read the forge's answer, which may come after the forge logged the request
+  await waitFor("three statuses counted as taken", async () => (await statuses("gitlab", "taken")) - takenBefore >= 3);
   expect((await statuses("gitlab", "taken")) - takenBefore).toBe(3);
 }, 90_000);
 

@@ -158,7 +158,8 @@ describe("the OpenAPI document", () => {
     let tried = 0;
     for (const { method, path, op } of operations()) {
       const schema = op.requestBody?.content["application/json"]?.schema;
-      if (!schema) continue;
+      // agents' routes refuse the admin's token before reading a body (s3-direct.test.ts sends them bad bodies as an agent)
+      if (!schema || op["x-drover-role"] === "agent") continue;
       const validate = ajv.compile(standalone(schema, false));
       const ref = (schema as { $ref?: string }).$ref?.split("/").pop();
       const props = Object.keys(((ref ? doc.components.schemas[ref] : schema) as { properties?: object }).properties ?? {});

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { openObjectStore } from "../../coordinator/store/open.ts";
@@ -103,6 +104,25 @@ test("a workspace, a cache and artifacts go to the bucket and back by presigned 
   } finally {
     await streaming.stop();
   }
+});
+
+test("a run's uploaded source reaches its agent by a presigned URL", async () => {
+  await c.startAgent("w1", ["--label", "who=w1"]);
+  const src = join(c.dir, "source");
+  Bun.spawnSync(["bash", "-c", `mkdir -p ${src} && echo from-the-source > ${src}/hello.txt && tar czf ${c.dir}/source.tar.gz -C ${src} .`]);
+  const archive = Bun.file(join(c.dir, "source.tar.gz"));
+  const form = new FormData();
+  form.set("pipeline", "tasks:\n  t: { labels: { who: w1 }, steps: [ { run: cat hello.txt } ] }\n");
+  form.set("group", "test");
+  form.set("workspace", new File([await archive.arrayBuffer()], "source.tar.gz"));
+  const downBefore = await direct(c, "down");
+  const res = await fetch(`${c.coordinator.url}/api/v1/runs`, { method: "POST", headers: { authorization: "Bearer test-admin-token" }, body: form });
+  expect(res.status).toBe(201);
+  const { id } = (await res.json()) as { id: string };
+  expect((await c.waitRun(id)).result).toBe("success");
+  expect(await c.log(id, "t", 0)).toBe("from-the-source\n");
+  expect((await direct(c, "down")) - downBefore).toBe(archive.size);
+  expect(await proxied(c, "down")).toBe(0);
 });
 
 test("a 250 MB workspace goes up in parts and comes back whole, each agent's memory bounded well below its size", async () => {
@@ -212,6 +232,19 @@ test("an agent asking for upload URLs of another agent's attempt is refused", as
   const missing = await ask("o1", "uploads/complete", { target, size: 5, sha256: "" });
   expect(missing.status).toBe(400);
   expect(((await missing.json()) as { error: { message: string } }).error.message).toContain("is not in the bucket");
+  // written by the URL but never reported complete (as by an agent that died in between): the registry
+  // knows the key, owned by nothing, so the unowned collector deletes it like any other such object
+  expect((await fetch(plan.url, { method: "PUT", body: "hello" })).status).toBe(200);
+  const db = new Database(join(c.dir, "data", "drover.db"), { readonly: true });
+  const rows = db
+    .query("SELECT o.key, (SELECT COUNT(*) FROM object_owners w WHERE w.key = o.key) AS owners FROM objects o WHERE o.key = ?")
+    .all(plan.object);
+  db.close();
+  expect(rows).toEqual([{ key: plan.object, owners: 0 }]);
+  // a body that is not an upload request is a 400 naming what is wrong
+  const bad = await ask("o1", "uploads/url", { target, size: -1 });
+  expect(bad.status).toBe(400);
+  expect(((await bad.json()) as { error: { message: string } }).error.message).toContain("size");
   expect((await c.api("POST", `/api/v1/runs/${id}/cancel`)).status).toBe(202);
   await c.waitRun(id);
   expect((await c.api<{ artifacts: unknown[] }>("GET", `/api/v1/runs/${id}/artifacts`)).body.artifacts).toEqual([]);

@@ -10,7 +10,12 @@ import { ensureStepUser, STEP_USER, startUnprivilegedAgent } from "../helpers/un
 let cluster: Cluster;
 let token: string;
 let tokenFile: string;
-let sandboxPid: number;
+/** The sandbox agent s1 (group sbx, its token in a file), started by the first test that needs it: its pid. */
+let sandboxAgent: Promise<number> | undefined;
+const sandbox = () =>
+  (sandboxAgent ??= cluster
+    .startAgent("s1", ["--executor", "sandbox", "--token-file", tokenFile, "--group", "sbx", "--capacity", "2", "--sandbox-hide", join(cluster.dir, "data")])
+    .then((a) => a.proc.pid));
 
 beforeAll(async () => {
   cluster = await startCluster();
@@ -27,22 +32,25 @@ type TaskView = RunView["tasks"][number] & { statusMessage?: string | null };
 
 describe("sandbox executor", () => {
   test("a sandbox: true task waits while only host agents are online, saying it needs a sandbox, then runs on one", async () => {
-    const id = await cluster.submit("tasks:\n  boxed:\n    group: sbx\n    sandbox: true\n    steps: [ { run: echo boxed } ]\n", "sbx");
+    // a group of its own, whose only sandbox agent this test starts: s1 may be online already (tests run in any order)
+    const waitToken = (await cluster.api<{ token: string }>("POST", "/api/v1/agent-tokens", { group: "sbx-wait" })).body.token;
+    const waitTokenFile = join(cluster.dir, "secret", "wait.token");
+    writeFileSync(waitTokenFile, `${waitToken}\n`, { mode: 0o600 });
+    const id = await cluster.submit("tasks:\n  boxed:\n    group: sbx-wait\n    sandbox: true\n    steps: [ { run: echo boxed } ]\n", "sbx");
     const waiting = await waitFor("the reason", async () => {
       const { body } = await cluster.api<RunView>("GET", `/api/v1/runs/${id}`);
       const task = body.tasks[0] as TaskView;
       return task.statusMessage?.includes("executor=sandbox") ? task : undefined;
     });
     expect(waiting.attempts.every((a) => !a.agentId)).toBe(true);
-    const s1 = await cluster.startAgent("s1", ["--executor", "sandbox", "--token-file", tokenFile, "--group", "sbx", "--capacity", "2",
-      "--sandbox-hide", join(cluster.dir, "data")]);
-    sandboxPid = s1.proc.pid;
+    await cluster.startAgent("s0", ["--executor", "sandbox", "--token-file", waitTokenFile, "--group", "sbx-wait", "--sandbox-hide", join(cluster.dir, "data")]);
     const run = await cluster.waitRun(id);
     expect(run.result).toBe("success");
     expect(await cluster.log(id, "boxed", 0)).toBe("boxed\n");
   });
 
   test("from inside, a step cannot read the agent's token, identity, environment, other attempts or kept workspaces, reach the coordinator, signal the agent, or write outside its dirs", async () => {
+    const sandboxPid = await sandbox();
     const port = new URL(cluster.coordinator.url).port;
     const work = join(cluster.dir, "agent-s1");
     const half = token.length >> 1;

@@ -9,14 +9,17 @@ export interface ClusterView {
   duties: { name: string; holder: string | null; epoch: number; expiresAt: number }[];
 }
 
+/** What every node of a cluster shares: one libSQL file (WAL), one object store, one secret key. */
+const sharedEnv = (cluster: Cluster, env: Record<string, string>) => ({
+  DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
+  DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
+  DROVER_SECRET_KEY: randomBytes(32).toString("base64"),
+  ...env,
+});
+
 /** `n` coordinators on one libSQL file (WAL), each with its own data dir, started one after another. */
 export async function startNodes(cluster: Cluster, n: number, env: Record<string, string> = {}): Promise<Coordinator[]> {
-  const shared = {
-    DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
-    DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
-    DROVER_SECRET_KEY: randomBytes(32).toString("base64"),
-    ...env,
-  };
+  const shared = sharedEnv(cluster, env);
   const nodes: Coordinator[] = [];
   // one at a time: the first applies the migrations
   for (let i = 0; i < n; i++)
@@ -38,6 +41,8 @@ export interface NatsCluster {
   cluster: Cluster;
   nats: NatsServer;
   nodes: Coordinator[];
+  /** Starts one more node of the cluster (a test that kills nodes kills its own). */
+  addNode(): Promise<Coordinator>;
   stop(): Promise<void>;
 }
 
@@ -48,8 +53,16 @@ export async function startNatsCluster(n = 3, env: Record<string, string> = {}):
     await cluster.stop();
     await nats.stop();
   };
+  const shared = sharedEnv(cluster, { DROVER_NATS_URL: nats.url, ...env });
+  let count = n;
   try {
-    return { cluster, nats, nodes: await startNodes(cluster, n, { DROVER_NATS_URL: nats.url, ...env }), stop };
+    return {
+      cluster,
+      nats,
+      nodes: await startNodes(cluster, n, shared),
+      addNode: () => cluster.startCoordinator({ ...shared, DROVER_DATA: join(cluster.dir, `node${count++}`) }),
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

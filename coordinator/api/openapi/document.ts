@@ -7,6 +7,7 @@ import { registerClusterPaths } from "./cluster-paths.ts";
 import { type Registry, binary, endpoints, json } from "./common.ts";
 import { registerDeliveryPaths } from "./delivery-paths.ts";
 import { registerFleetPaths } from "./fleet-paths.ts";
+import { registerUploadPaths } from "./upload-paths.ts";
 import { registerProjectPaths } from "./project-paths.ts";
 import { registerRunPaths } from "./run-paths.ts";
 import { RunEvent } from "./run-schemas.ts";
@@ -66,7 +67,7 @@ function buildDocument() {
   });
   // Only described in prose by the event streams, so registered by hand to appear among the schemas.
   registry.register("RunEvent", RunEvent);
-  for (const register of [registerRunPaths, registerFleetPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerDeliveryPaths, registerClusterPaths, registerOpsPaths]) {
+  for (const register of [registerRunPaths, registerFleetPaths, registerUploadPaths, registerAdminPaths, registerTriggerPaths, registerProjectPaths, registerDeliveryPaths, registerClusterPaths, registerOpsPaths]) {
     register(registry);
   }
   return getOpenAPI31Document({

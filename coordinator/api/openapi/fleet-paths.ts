@@ -19,7 +19,7 @@ import { Deleted } from "./admin-schemas.ts";
 import { TEST_REPORT_FORMATS } from "../../../shared/pipeline/index.ts";
 
 /** The agent's id beside its credential: it limits the token to that agent's own running attempts. */
-const agentHeader = z.object({ "x-drover-agent": z.string().openapi({ description: "the calling agent's id" }) });
+export const agentHeader = z.object({ "x-drover-agent": z.string().openapi({ description: "the calling agent's id" }) });
 const upload = (type: string) => ({
   required: true,
   content: { [type]: { schema: z.string().openapi({ format: "binary" }) } },
