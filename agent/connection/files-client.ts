@@ -27,6 +27,11 @@ import type { TestReportFormat } from "../../shared/pipeline/types.ts";
 
 /** Idempotent reads survive a dropped connection or a coordinator restart; uploads are never retried (their body is a one-shot stream). */
 export const IDEMPOTENT_READ: RetryPolicy = { tries: 3, baseMs: 250, maxMs: 2_000 };
+/**
+ * The small requests of an upload to the bucket (its plan, URLs, start and completion) are all safe to
+ * repeat, and the parts already sent stay in the bucket: they wait out the agent's move to another node.
+ */
+export const UPLOAD_STEP: RetryPolicy = { tries: 6, baseMs: 500, maxMs: 4_000 };
 
 export interface FilesClientOptions {
   /** the coordinator node the agent is connected to now (it moves between nodes of a cluster) */
@@ -75,8 +80,8 @@ export class FilesClient {
     return schema.parse(await res.json());
   }
 
-  private read<T>(fn: () => Promise<T>): Promise<T> {
-    return retry(IDEMPOTENT_READ, fn, { retryIf: isTransient, signal: this.opts.signal });
+  private read<T>(fn: () => Promise<T>, policy = IDEMPOTENT_READ): Promise<T> {
+    return retry(policy, fn, { retryIf: isTransient, signal: this.opts.signal });
   }
 
   /**
@@ -85,7 +90,7 @@ export class FilesClient {
    */
   private async upload<T>(target: UploadTarget, body: ReadableStream<Uint8Array> | Blob, schema: z.ZodType<T>, streamed: () => Promise<Response>): Promise<T> {
     const size = body instanceof Blob ? body.size : undefined;
-    const plan: UploadPlan = this.streamsHere ? { via: "coordinator" } : await this.read(() => this.post("uploads", { target, size }, uploadPlanSchema));
+    const plan: UploadPlan = this.streamsHere ? { via: "coordinator" } : await this.read(() => this.post("uploads", { target, size }, uploadPlanSchema), UPLOAD_STEP);
     if (plan.via === "coordinator") {
       this.streamsHere = true;
       return this.json(schema, await streamed());
@@ -96,14 +101,14 @@ export class FilesClient {
     }
     const stream = body instanceof Blob ? body.stream() : body;
     const complete = await sendToBucket(this.bucketSession(target), target, stream, plan, size);
-    return this.post("uploads/complete", complete, schema);
+    return this.read(() => this.post("uploads/complete", complete, schema), UPLOAD_STEP);
   }
 
   private bucketSession(target: UploadTarget): BucketSession {
     const signal = this.opts.signal;
     return {
-      url: (size, part) => this.read(() => this.post("uploads/url", { target, size, part }, presignedUrlSchema)).then((r) => r.url),
-      startMultipart: () => this.post("uploads/multipart", { target }, multipartStartedSchema).then((r) => r.uploadId),
+      url: (size, part) => this.read(() => this.post("uploads/url", { target, size, part }, presignedUrlSchema), UPLOAD_STEP).then((r) => r.url),
+      startMultipart: () => this.read(() => this.post("uploads/multipart", { target }, multipartStartedSchema), UPLOAD_STEP).then((r) => r.uploadId),
       // not the attempt's signal: a cancelled attempt's upload is still worth aborting, briefly
       abort: (uploadId) => this.request("POST", "uploads/abort", JSON.stringify({ target, uploadId }), { "content-type": "application/json" }, AbortSignal.timeout(5_000)).then(() => {}),
       put: (url, bytes, what) =>

@@ -102,12 +102,12 @@ agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => 
 });
 
 agentArchiveRoutes.get("/attempts/:attempt/workspaces", async (c) => {
-  return c.json({ archives: await ancestorArchives(c, ownAttempt(c)) } satisfies Workspaces);
+  return c.json({ archives: await ancestorArchives(c, ownAttempt(c, onAgent)) } satisfies Workspaces);
 });
 
 /** Reads an object the attempt may see: its ancestors' archives, its cache group's caches, the run's upload. */
 agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
-  const found = ownAttempt(c);
+  const found = ownAttempt(c, onAgent);
   const key = c.req.param("key");
   const { db } = c.get("services");
   let allowed = key === found.active.run.workspace || (await ancestorArchiveKeys(db, found)).some((a) => a.object === key);
@@ -129,13 +129,13 @@ const cacheAnswer = (row: Awaited<ReturnType<typeof findCache>>, what: string) =
 
 agentArchiveRoutes.get("/attempts/:attempt/caches", async (c) => {
   const prefix = c.req.query("prefix") ?? "";
-  const row = await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c)), prefix, true);
+  const row = await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c, onAgent)), prefix, true);
   return c.json(cacheAnswer(row, `cache with prefix ${prefix}`));
 });
 
 agentArchiveRoutes.get("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const key = c.req.param("key");
-  return c.json(cacheAnswer(await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c)), key, false), `cache ${key}`));
+  return c.json(cacheAnswer(await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c, onAgent)), key, false), `cache ${key}`));
 });
 
 /** Caches are immutable: a key saved already is not uploaded again, and its body is not read. */

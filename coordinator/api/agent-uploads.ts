@@ -30,12 +30,14 @@ function checkTotal(direct: DirectTransfers, object: string, size: number) {
 const savedCache = (c: Context<AppEnv>, found: OwnAttempt, target: UploadTarget) =>
   target.kind === "cache" ? findCache(c.get("services").db, cacheGroupOf(found), target.key, false) : undefined;
 
+const bucketStatus = (e: unknown) => (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+
 /** Bucket errors the agent caused (a wrong part list, an unknown upload id) are its 400s; the rest are the store's. */
 async function inBucket<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+    const status = bucketStatus(e);
     const code = status >= 400 && status < 500 ? "bad_request" : "storage_error";
     throw new DroverError(code, `${what} failed: ${(e as Error).message}`);
   }
@@ -116,13 +118,23 @@ agentUploadRoutes.post("/attempts/:attempt/uploads/complete", async (c) => {
   }
   const saved = await savedCache(c, found, target);
   if (saved) {
-    if (multipart || saved.object !== object) await drop();
+    // this very upload, recorded by an earlier try of this request whose answer was lost
+    if (saved.object === object) return c.json({ stored: true }, 201);
+    await drop();
     return c.json({ stored: false }, 200);
   }
   if (multipart) {
     const numbers = multipart.parts.map((p) => p.part);
     if (numbers.some((n, i) => n !== i + 1)) throw new DroverError("bad_request", `the parts of ${object} must be numbered 1 to ${numbers.length} in order`);
-    await inBucket(`completing the upload of ${object}`, () => direct.completeMultipart(object, multipart.uploadId, multipart.parts));
+    await inBucket(`completing the upload of ${object}`, async () => {
+      try {
+        await direct.completeMultipart(object, multipart.uploadId, multipart.parts);
+      } catch (e) {
+        // completed by an earlier try of this request (through this node or another) whose answer was lost
+        if (bucketStatus(e) === 404 && (await services.store.stat(object))?.size === size) return;
+        throw e;
+      }
+    });
   }
   const stat = await services.store.stat(object);
   if (!stat) throw new DroverError("bad_request", `${object} is not in the bucket: upload it before reporting it complete`);

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
+import { freshAttempt } from "./archive-targets.ts";
 import { agentUploadRoutes } from "./agent-uploads.ts";
 import { agentProtocol } from "./agent-protocol.ts";
 import { agentTestReportRoutes } from "./agent-test-reports.ts";
@@ -53,6 +54,7 @@ export function createApp(
   app.route("/", webRoutes((request) => app.fetch(request)));
   app.use("/api/*", authenticate());
   app.use("/agent/v1/*", authenticate(), requireRole("agent"), agentProtocol());
+  app.use("/agent/v1/attempts/:attempt/*", freshAttempt);
   app.route("/api/v1/runs", runRoutes);
   app.route("/api/v1/runs", logRoutes);
   app.route("/api/v1/runs", runLogRoutes);

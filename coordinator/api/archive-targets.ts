@@ -1,5 +1,5 @@
 import { and, desc, eq, sql } from "drizzle-orm";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import type { CacheStored, Stored, StoredArtifact, UploadTarget } from "../../shared/protocol/archive-api.ts";
 import { ON_AGENT_STATES } from "../../shared/states.ts";
@@ -11,6 +11,21 @@ import { cacheOwner, runOwner } from "../objects/registry.ts";
 import type { PutResult } from "../store/object-store.ts";
 import type { Services } from "../services.ts";
 import type { AppEnv } from "./env.ts";
+
+/**
+ * Reads the attempt again from the database when this node's memory does not show it on the calling agent: it may
+ * lag another node (a load balancer sent the agent's request to a node its connection is not on).
+ */
+export const freshAttempt: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const { scheduler } = c.get("services");
+  const id = c.req.param("attempt") ?? "";
+  const found = scheduler.attempt(id);
+  const agentId = c.get("principal").agentId;
+  if (agentId && !(found?.attempt.agentId === agentId && ON_AGENT_STATES.has(found.attempt.state))) {
+    await scheduler.serial.run(() => scheduler.readAttempt(id));
+  }
+  await next();
+};
 
 /** The calling agent's own running attempt, or a 403: an agent may touch only its own attempts. */
 export function ownAttempt(c: Context<AppEnv>, states: AttemptState[] = ["running"]) {

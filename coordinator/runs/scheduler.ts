@@ -156,6 +156,12 @@ export class Scheduler {
     this.queue.changed(known, before);
   }
 
+  /** Reads one attempt again, and its run whole when this node does not know it. Callers hold `serial`. */
+  async readAttempt(attemptId: string): Promise<void> {
+    const [row] = await this.db.select({ runId: attempts.runId }).from(attempts).where(eq(attempts.id, attemptId));
+    if (row) await this.readAttempts(row.runId, [attemptId]);
+  }
+
   /**
    * Reads again the runs of the attempts an agent says it runs, and of those the database gives it: the agent
    * may come from another node, which changed them. Callers hold `serial`.

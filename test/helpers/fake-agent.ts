@@ -45,7 +45,7 @@ const encoder = new TextEncoder();
 
 export class FakeAgent {
   id: string | undefined;
-  private credential: string | undefined;
+  credential: string | undefined;
   private ws: WebSocket | null = null;
   private heartbeat: Timer | null = null;
   private readonly pending = new Map<string, Extract<Report, { attempt: string }>>();

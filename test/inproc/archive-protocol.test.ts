@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from "../../shared/protocol/index.ts";
 import { AGENT_TOKEN, type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { waitFor } from "../helpers/processes.ts";
 
 let h: InProcess;
 beforeAll(async () => {
@@ -22,4 +23,21 @@ test("the archive API refuses an agent of another protocol version, naming both,
   }
   // the right version gets as far as the attempt check
   expect((await get(String(PROTOCOL_VERSION))).status).toBe(403);
+});
+
+test("an agent may read its attempt's archives once assigned, before its accept is applied (the two travel apart)", async () => {
+  const agent = await h.agent("unhurried", { silent: true });
+  await h.submit("tasks:\n  t:\n    steps: [ { run: 'echo x' } ]\n");
+  const attempt = await waitFor(
+    "an assignment",
+    () => agent.received.flatMap((m) => (m.type === "assign" ? [m.assignment.attempt] : []))[0],
+    5000,
+    10,
+  );
+  const res = await h.coordinator.app.request(`/agent/v1/attempts/${attempt}/workspaces`, {
+    headers: { authorization: `Bearer ${agent.credential}`, "x-drover-agent": agent.id!, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) },
+  });
+  expect(res.status).toBe(200);
+  expect(((await res.json()) as { archives: unknown[] }).archives).toEqual([]);
+  agent.crash();
 });
