@@ -284,6 +284,7 @@ export class Agent {
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.lease.stop();
     this.watchdog.stop();
+    this.executor.close();
     this.kept.close();
     this.connection.stop();
     this.exit(code);

@@ -37,6 +37,15 @@ done
 # left stopped (Restart=on-failure). The cgroup is delegated so that each step gets a group of its own;
 # user namespaces stay allowed for the sandbox executor (bubblewrap).
 print_unit() {
+  # both mask files in /proc (read-only /proc/sys, /proc/kcore and /proc/kmsg hidden), and with such mounts above
+  # it the kernel refuses a fresh /proc to an unprivileged user namespace: the sandbox's (bwrap --proc), and the
+  # PID namespace a host agent would give each step (which then keeps to its delegated cgroups instead)
+  if [ "$EXECUTOR" = sandbox ]; then
+    KERNEL_MASKS="# no ProtectKernelTunables= or ProtectKernelLogs=: the sandbox mounts a /proc of its own"
+  else
+    KERNEL_MASKS="ProtectKernelTunables=yes
+ProtectKernelLogs=yes"
+  fi
   cat <<UNIT
 [Unit]
 Description=Drover CI agent
@@ -64,9 +73,8 @@ ReadWritePaths=$WORK_DIR
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-ProtectKernelTunables=yes
 ProtectKernelModules=yes
-ProtectKernelLogs=yes
+$KERNEL_MASKS
 ProtectClock=yes
 ProtectHostname=yes
 ProtectProc=invisible

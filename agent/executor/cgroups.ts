@@ -156,15 +156,27 @@ export class Cgroups {
     return [...new Set(this.list.map((h) => h.base))];
   }
 
+  /** Removes the agent's subtree where no step's group is left in it (at the agent's exit). */
+  release(): void {
+    for (const base of this.bases) {
+      try {
+        rmdirSync(base);
+      } catch {
+        // a group is still in it, or it is gone
+      }
+    }
+  }
+
   /** Makes the step's groups, with the memory and process caps where a controller is there to hold them. */
   create(name: string, caps: { memoryBytes: number | null; pids: number | null }): StepGroups {
     const groups: StepGroups = { procsFiles: [], dirs: [], memory: null, pids: null };
     for (const h of this.list) {
       const dir = join(h.base, name);
       try {
-        mkdirSync(dir);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") continue;
+        // the subtree too, should another agent of the same name have released it at its exit
+        mkdirSync(dir, { recursive: true });
+      } catch {
+        continue;
       }
       const set = (file: string, value: number) => {
         try {

@@ -90,6 +90,11 @@ export class Executor {
     return this.opts.kind;
   }
 
+  /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
+  close(): void {
+    this.opts.cgroups.release();
+  }
+
   /** Gives the attempt's dir (and what steps made in it) to the user steps run as. */
   own(dir: string): void {
     const user = this.opts.runAs;

@@ -92,6 +92,26 @@ describe("runs across several coordinators", () => {
     for (const w of workers) killGroup(w.proc, "SIGTERM");
   }, 90_000);
 
+  test("a node started while others drive runs leaves their runs and agents alone", async () => {
+    const [a, b] = nodes as [Coordinator, Coordinator];
+    const agent = await cluster.startAgent("steady", [], b.url);
+    const id = await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo begun; sleep 22; echo ended' } ]\n");
+    await waitFor("the step to run", async () => (await on<string>(b, "GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body.includes("begun"), 20_000, 100);
+    // a fourth node on the same database: it must not take the agent (held by B) as one of its own, whose lease
+    // would lapse there (15 s) and lose the attempt while the agent still runs it
+    const late = await cluster.startCoordinator({
+      DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
+      DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
+      DROVER_DATA: join(cluster.dir, "late-node"),
+    });
+    const run = await waitEnd(() => late, id, 40_000);
+    expect(run.result).toBe("success");
+    expect(run.tasks[0]!.attempts.map((x) => x.state)).toEqual(["success"]);
+    expect((await on<string>(late, "GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body).toBe("begun\nended\n");
+    killGroup(late.proc, "SIGTERM");
+    killGroup(agent.proc, "SIGTERM");
+  }, 90_000);
+
   test("kill -9 of the node driving a run and holding its agent: the run finishes on the others, its log byte-exact, its task never run twice", async () => {
     const urls = nodes.map((n) => n.url).join(",");
     const agent = await cluster.startAgent("roamer", [], urls);
