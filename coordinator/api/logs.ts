@@ -60,7 +60,7 @@ logRoutes.get("/:id/tasks/:task/steps/:index/log", requireRole("viewer"), async 
   const follow = c.req.query("follow") === "1" || c.req.query("follow") === "true";
   const elsewhere = forwarded
     ? null
-    : logElsewhere(services, { run: id, task: taskName, attempt: attempt.number, step, timestamps: !!timestamps }, c.get("credential"));
+    : logElsewhere(services, { run: id, attemptId: attempt.id, task: taskName, attempt: attempt.number, step, timestamps: !!timestamps }, c.get("credential"));
   const body = logStream(services, key, { follow, offset, elsewhere });
   const headers = { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" };
   // a followed log is not compressed: gzip would hold lines back until its buffer fills

@@ -25,7 +25,7 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
       parts.push({
         header: title,
         key: { run: id, attempt: attempt.id, step: step.index },
-        address: { run: id, task: task.name, attempt: attempt.number, step: step.index, timestamps: false },
+        address: { run: id, attemptId: attempt.id, task: task.name, attempt: attempt.number, step: step.index, timestamps: false },
       });
     }
   }

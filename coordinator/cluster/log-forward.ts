@@ -1,3 +1,5 @@
+import { eq } from "drizzle-orm";
+import { agents, attempts } from "../db/schema.ts";
 import type { Elsewhere } from "../runs/log-follow.ts";
 import type { Services } from "../services.ts";
 
@@ -10,6 +12,8 @@ const ASK_TIMEOUT_MS = 2000;
 /** A step's log as the API names it: the same on every node. */
 export interface LogAddress {
   run: string;
+  /** the attempt's id: the node its agent is connected to is asked first */
+  attemptId: string;
   task: string;
   attempt: number;
   step: number;
@@ -17,8 +21,8 @@ export interface LogAddress {
 }
 
 /**
- * Where a step's log may be written when it is not written here: the other live nodes, asked in turn with
- * the caller's own credential (so nobody reads through a node what they could not read on it). Each is asked
+ * Where a step's log may be written when it is not written here: the other live nodes, asked in turn (the
+ * node the attempt's agent is connected to first) with the caller's own credential (so nobody reads through a node what they could not read on it). Each is asked
  * for the log from a byte offset; the one whose agent writes it answers (the others answer 404), and its
  * answer is passed through. Logs move to the shared object store when their step ends, so only a running
  * step's log is asked for elsewhere.
@@ -31,7 +35,14 @@ export function logElsewhere(services: Services, address: LogAddress, credential
     const query = new URLSearchParams({ attempt: String(attempt), offset: String(offset) });
     if (follow) query.set("follow", "1");
     if (timestamps) query.set("timestamps", "1");
-    for (const node of await services.cluster.others()) {
+    const [row] = await services.db
+      .select({ node: agents.nodeId })
+      .from(attempts)
+      .innerJoin(agents, eq(agents.id, attempts.agentId))
+      .where(eq(attempts.id, address.attemptId));
+    const others = await services.cluster.others();
+    const holder = others.filter((n) => n.id === row?.node);
+    for (const node of [...holder, ...others.filter((n) => n.id !== row?.node)]) {
       // the limit is on the answer's start only: a followed log streams for as long as its step runs
       const asking = new AbortController();
       const timer = setTimeout(() => asking.abort(), ASK_TIMEOUT_MS);

@@ -1,4 +1,5 @@
 import type { ServerWebSocket } from "bun";
+import type { Cluster } from "../helpers/cluster.ts";
 import { waitFor } from "../helpers/processes.ts";
 import { bullmqLatencies } from "./bullmq.ts";
 import { type Benchmark, percentile, round, runToEnd, startPeer, stopPeer, target, withCluster } from "./lib.ts";
@@ -19,23 +20,24 @@ interface DispatchView {
   tasks: { name: string; attempts: { readyAt: number; steps: { firstByteAt: number | null }[] }[] }[];
 }
 
-/** Task ready → first log byte stored, as the coordinator recorded it, for each task of chains of 200 tasks. */
-async function viaCoordinator(): Promise<number[]> {
-  return withCluster({ agentFlags: ["--capacity", "1"] }, async (cluster) => {
-    await runToEnd(cluster, chain(WARMUP), 60_000);
-    const times: number[] = [];
-    for (let n = 0; n < SAMPLES / CHAIN; n++) {
-      const id = await runToEnd(cluster, chain(CHAIN), 300_000);
-      const { body } = await cluster.api<DispatchView>("GET", `/api/v1/runs/${id}`);
-      for (const t of body.tasks) {
-        const attempt = t.attempts[0]!;
-        const firstByteAt = attempt.steps[0]?.firstByteAt;
-        if (firstByteAt == null) throw new Error(`task ${t.name} stored no log byte`);
-        times.push(firstByteAt - attempt.readyAt);
-      }
+/**
+ * Task ready → first log byte stored, as the coordinator recorded it, for each task of chains of up to 200
+ * tasks (`samples` in all), after a warm-up chain; the cluster's agent runs them.
+ */
+export async function chainDispatchTimes(cluster: Cluster, samples: number): Promise<number[]> {
+  await runToEnd(cluster, chain(WARMUP), 600_000);
+  const times: number[] = [];
+  for (let n = 0; n < samples; n += CHAIN) {
+    const id = await runToEnd(cluster, chain(Math.min(CHAIN, samples - n)), 1_800_000);
+    const { body } = await cluster.api<DispatchView>("GET", `/api/v1/runs/${id}`);
+    for (const t of body.tasks) {
+      const attempt = t.attempts[0]!;
+      const firstByteAt = attempt.steps[0]?.firstByteAt;
+      if (firstByteAt == null) throw new Error(`task ${t.name} stored no log byte`);
+      times.push(firstByteAt - attempt.readyAt);
     }
-    return times;
-  });
+  }
+  return times;
 }
 
 /** The same path without Drover: a loopback WebSocket round trip to another process that spawns bash and returns its first byte. */
@@ -83,7 +85,7 @@ export const dispatch: Benchmark = {
   async run() {
     const bullmq = await bullmqLatencies(SAMPLES, WARMUP);
     const bare = await raw();
-    const measured = await viaCoordinator();
+    const measured = await withCluster({ agentFlags: ["--capacity", "1"] }, (cluster) => chainDispatchTimes(cluster, SAMPLES));
     const ms = (values: number[], p: number) => round(percentile(values, p), 3);
     const figure = (p: number, limit: number) => {
       const value = ms(measured, p);

@@ -20,6 +20,7 @@ import { load } from "./load.ts";
 import { log } from "./log-throughput.ts";
 import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
+import { scale } from "./scale.ts";
 import { storage } from "./storage.ts";
 import { throughput } from "./throughput.ts";
 import { webhook } from "./webhook.ts";
@@ -39,6 +40,7 @@ const benchmarks: Benchmark[] = [
   failover,
   clusterThroughput,
   s3Presigned,
+  scale,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -69,7 +71,14 @@ for (let r = 1; r <= rounds; r++) {
     try {
       const figures = measured.get(bench) ?? new Map<string, Figure[]>();
       measured.set(bench, figures);
-      for (const [name, figure] of Object.entries(await bench.run())) figures.set(name, [...(figures.get(name) ?? []), figure]);
+      const add = (measured: Record<string, Figure>) => {
+        for (const [name, figure] of Object.entries(measured)) figures.set(name, [...(figures.get(name) ?? []), figure]);
+      };
+      await bench.run().then(add, (e: Error & { figures?: Record<string, Figure> }) => {
+        // a benchmark that failed part way may hand over what it did measure
+        if (e.figures) add(e.figures);
+        throw e;
+      });
     } catch (e) {
       failed = true;
       console.error(`benchmark ${bench.name} failed:`, e);

@@ -41,13 +41,13 @@ export async function tasksPerSecond(cluster: Cluster, runs: number, tasks: numb
 const [RUNS, TASKS, WARMUP, AGENTS] = [4, 500, 200, 50];
 
 /** `agents` simulated agents (capacity 4) in a process of their own: the coordinator's own ceiling. */
-export async function simulated(agents: number): Promise<number> {
+export async function simulated(agents: number, timeoutMs = 120_000): Promise<number> {
   const cluster = await startCluster(QUIET_ENV);
   try {
     const sims = await startSimAgents(cluster, agents, 4);
     try {
-      await tasksPerSecond(cluster, 1, WARMUP, 60_000); // warm-up: JIT, statement caches
-      return await tasksPerSecond(cluster, RUNS, TASKS, 120_000);
+      await tasksPerSecond(cluster, 1, WARMUP, timeoutMs); // warm-up: JIT, statement caches
+      return await tasksPerSecond(cluster, RUNS, TASKS, timeoutMs);
     } finally {
       sims.stop();
     }

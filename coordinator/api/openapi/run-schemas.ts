@@ -42,11 +42,6 @@ export const RunSummary = z
     statusPosted: textOrNull.openapi({
       description: "the commit status state (`pending`, `running`, `success`, …) the project's forge last took for this run; null if none yet",
     }),
-    ownerNode: textOrNull.openapi({
-      description: "the coordinator node driving the run's engine (GET /api/v1/cluster lists the nodes); null for runs stored before nodes had leases",
-    }),
-    ownerEpoch: z.number().int().openapi({ description: "how many times a node took the run's lease: more than 1 when another node took it over" }),
-    ownerExpiresAt: z.number().int().openapi({ description: "when the driving node's lease on the run runs out unless renewed (ms since the epoch)" }),
   })
   .openapi("RunSummary");
 
@@ -88,7 +83,7 @@ export const attemptFields = {
   cpuSeconds: z.number().nullable(),
   peakRssBytes: z.number().int().nullable(),
   keptFrom: textOrNull.openapi({ description: "on an attempt a restart from failed kept: the attempt it copies" }),
-  cancelRequestedAt: msOrNull.openapi({ description: "when the run's engine asked the attempt to stop; null if it never did" }),
+  cancelRequestedAt: msOrNull.openapi({ description: "when its run's cancel reached this attempt (its agent is told to stop); null if never" }),
 };
 
 export const Attempt = z.object({ ...attemptFields, steps: z.array(Step) }).openapi("Attempt");
