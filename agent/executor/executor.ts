@@ -122,10 +122,10 @@ export class Executor {
     // supervises the step as its subreaper (from "/", so that no bunfig.toml or .env of the step's dir reaches it)
     const reaped = groups.dirs.length === 0 && !ns && !sandbox;
     const argv = reaped ? [process.execPath, "-e", REAPER, step.dir] : [];
-    argv.push("bash", "-c", ...prefix, "--");
+    // in a PID namespace the start script is its PID 1, which runs the step as its child
     if (ns) argv.push(...ns.args);
+    argv.push("bash", "-c", ...prefix, ...(ns ? ["init"] : []), "--");
     if (this.opts.runAs) argv.push(...runAsArgs(this.opts.runAs));
-    if (ns) argv.push(...ns.init);
     if (this.opts.kind === "sandbox") {
       argv.push(
         ...sandboxArgs({

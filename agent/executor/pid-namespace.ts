@@ -2,20 +2,16 @@
  * A PID namespace of its own for each host step, where this agent may make one: util-linux's `unshare` with a new
  * PID namespace and a fresh /proc in a mount namespace of its own (mounts of the host still reach it: propagation
  * slave), nothing else. A root agent needs nothing more; an unprivileged one needs a user namespace too, which maps
- * its uid and gid to themselves (`--map-current-user`). Inside, coreutils' `timeout --foreground 0` (no time
- * limit) is PID 1: it exits as the step's shell does, and the kernel then kills everything left in the namespace.
- * The step's shell is PID 2, so it takes signals as it would on the host (a PID 1 ignores those it has no handler
- * for, its own `kill $$` included). `--kill-child` ends the namespace when `unshare` itself is killed (by the agent
- * or the watchdog).
+ * its uid and gid to themselves (`--map-current-user`). Inside, the step's start script (step-start.sh, `init`)
+ * is PID 1: it runs the step's shell as its child and exits as it does, and the kernel then kills everything left
+ * in the namespace. The step's shell is PID 2, so it takes signals as it would on the host (a PID 1 ignores those
+ * it has no handler for, its own `kill $$` included). `--kill-child` ends the namespace when `unshare` itself is
+ * killed (by the agent or the watchdog).
  */
 export interface PidNamespace {
-  /** the command prefix, before `--run-as`'s setpriv (unshare needs the agent's privileges) */
+  /** the command prefix, the step's first process (unshare needs the agent's privileges: before any setpriv) */
   args: string[];
-  /** what comes after setpriv: PID 1 of the namespace, which runs the step */
-  init: string[];
 }
-
-export const PID_INIT = ["timeout", "--foreground", "0"];
 
 /** What a host agent's steps get (logged when it is none); a sandbox agent's steps have the sandbox's namespace. */
 export function hostPidNamespace(config: { executor: string; pidNamespace: boolean }): PidNamespace | { unavailable: string } {
@@ -34,18 +30,17 @@ export function pidNamespaceArgs(uid: number): string[] {
 
 /**
  * Tries one: a step's PID namespace, or why this agent cannot make one (then it keeps its cgroups or the subreaper
- * supervisor). The trial checks what a step relies on: its shell is PID 2, and /proc is the namespace's.
+ * supervisor). The trial checks what a step relies on: its PID 1 is the command given, and /proc is the namespace's.
  */
 export function detectPidNamespace(uid = process.getuid?.() ?? -1): PidNamespace | { unavailable: string } {
-  for (const tool of ["unshare", "timeout"]) {
-    if (!Bun.which(tool)) return { unavailable: `${tool} is not installed (util-linux and coreutils)` };
-  }
+  if (!Bun.which("unshare")) return { unavailable: "unshare is not installed (util-linux)" };
   const args = pidNamespaceArgs(uid);
-  const trial = Bun.spawnSync([...args, ...PID_INIT, "sh", "-c", 'read -r init </proc/1/comm && test "$$-$init" = 2-timeout'], {
+  // /proc/self is read by bash itself (a builtin's redirection): its pid as the mounted /proc counts them
+  const trial = Bun.spawnSync([...args, "bash", "-c", 'read -r self _ </proc/self/stat; test "$$-$self" = 1-1'], {
     stderr: "pipe",
     stdout: "ignore",
   });
-  if (trial.exitCode === 0) return { args, init: PID_INIT };
+  if (trial.exitCode === 0) return { args };
   const said = trial.stderr.toString().trim().split("\n")[0];
   const hint = uid !== 0 && /Operation not permitted|Permission denied|No space left/i.test(said ?? "") ? " (user namespaces are blocked for this user)" : "";
   return { unavailable: `${args.join(" ")} failed: ${said || `exit ${trial.exitCode}`}${hint}` };

@@ -1,12 +1,14 @@
 # Starts a step (executor/executor.ts): joins its cgroups and applies its rlimits, then refuses to run it if the
 # lease already lapsed (the agent was stopped between deciding and starting). Arguments: the lease file, then
-# `cg=PROCS_FILE` and `ulimit=FLAGS` items, `--`, and the command to exec.
-lease=$1
+# `cg=PROCS_FILE` and `ulimit=FLAGS` items, `init` where it is PID 1 of the step's PID namespace, `--`, and the
+# command to exec (as PID 1: to run as its child, exiting as it does, so the step's shell is not PID 1).
+lease=$1 init=
 shift
 while [ "$1" != -- ]; do
   case $1 in
     cg=*) echo $$ >"${1#cg=}" || exit 125 ;;
     ulimit=*) ulimit ${1#ulimit=} || exit 125 ;;
+    init) init=1 ;;
   esac
   shift
 done
@@ -16,5 +18,9 @@ now=${EPOCHREALTIME/./}
 if (( ${now:0:13} >= deadline )); then
   echo "drover: the agent's lease lapsed before this step started" >&2
   exit 125
+fi
+if [ -n "$init" ]; then
+  "$@"
+  exit
 fi
 exec "$@"

@@ -86,8 +86,8 @@ export class NatsBus implements Bus {
           maxReconnectAttempts: -1,
           reconnectDelayHandler: () => this.backoff(),
           timeout: 2000,
-          // a server that stops answering (not only one that closes) is noticed within about 10 s
-          pingInterval: 5000,
+          // a server that stops answering (not only one that closes) is noticed within about 6 s
+          pingInterval: 2000,
           maxPingOut: 2,
         });
         if (this.closed) {

@@ -1,11 +1,16 @@
 import type { runs } from "../db/schema.ts";
 import type { StoredRunWithSteps } from "./load-run.ts";
 
-export type RunSummary = Omit<typeof runs.$inferSelect, "pipeline" | "variables"> & { variables: string[] };
+/** The run's lease: which node drives its engine, the nodes' own business (docs/cluster.md), not the API's. */
+type Lease = "ownerNode" | "ownerEpoch" | "ownerExpiresAt";
+
+export type RunSummary = Omit<typeof runs.$inferSelect, "pipeline" | "variables" | Lease> & { variables: string[] };
 
 /** Variables are listed by name only: their values may be secrets. */
-export function summarize(run: Omit<typeof runs.$inferSelect, "pipeline"> & { pipeline?: string }): RunSummary {
-  const { pipeline: _pipeline, variables, ...rest } = run;
+export function summarize(
+  run: Omit<typeof runs.$inferSelect, "pipeline" | Lease> & { pipeline?: string } & Partial<Pick<typeof runs.$inferSelect, Lease>>,
+): RunSummary {
+  const { pipeline: _pipeline, variables, ownerNode: _node, ownerEpoch: _epoch, ownerExpiresAt: _expires, ...rest } = run;
   return { ...rest, variables: Object.keys(variables) };
 }
 

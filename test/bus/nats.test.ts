@@ -97,4 +97,24 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await b.close();
     }
   }, 60_000);
+
+  test("a nats-server that hangs (SIGSTOP) without closing anything: live goes false within seconds, and true once it answers again", async () => {
+    const bus = new NatsBus({ url: server.url, prefix: "hung", maxBackoffMs: 200 });
+    try {
+      await waitFor("the bus to be live", () => bus.live, 10_000);
+      server.signal("SIGSTOP");
+      const stoppedAt = performance.now();
+      try {
+        // pings every 2 s, two unanswered: the connection is stale
+        await waitFor("the bus to notice", () => !bus.live, 20_000, 50);
+        console.log(`a hung nats-server noticed after ${Math.round(performance.now() - stoppedAt)} ms`);
+        expect(() => bus.publish({ kind: "task_ready" })).not.toThrow();
+      } finally {
+        server.signal("SIGCONT");
+      }
+      await waitFor("the bus to be live again", () => bus.live, 20_000, 50);
+    } finally {
+      await bus.close();
+    }
+  }, 60_000);
 });

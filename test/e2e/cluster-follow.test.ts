@@ -30,7 +30,11 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
 
   /** Submits on `node` (A by default); resolves once the run's first step runs, with the run's id. */
   async function submit(pipeline: string, node = nodes[0]!): Promise<string> {
-    const res = await fetch(`${node.url}/api/v1/runs`, { method: "POST", headers: auth, body: JSON.stringify({ pipeline, group: "follow" }) });
+    const res = await fetch(`${node.url}/api/v1/runs`, {
+      method: "POST",
+      headers: auth,
+      body: JSON.stringify({ pipeline, group: "follow" }),
+    });
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     await waitFor(
@@ -61,7 +65,9 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
   test("followers on A, B and C of a step not yet started get the same bytes, live; the whole-run log shows it running on every node", async () => {
     const part1 = seqText(1, 3000);
     // followers wait through step 0: with NATS live they learn that step 1's log is being written from a hint
-    const id = await submit("tasks:\n  talk:\n    labels: { role: writer }\n    steps:\n      - run: sleep 2\n      - run: seq 1 3000; sleep 3; seq 3001 6000\n");
+    const id = await submit(
+      "tasks:\n  talk:\n    labels: { role: writer }\n    steps:\n      - run: sleep 2\n      - run: seq 1 3000; sleep 3; seq 3001 6000\n",
+    );
     const path = `/api/v1/runs/${id}/tasks/talk/steps/1/log?follow=1`;
     const followers = nodes.map((n) => follow(n.url, path, [part1.length]));
     for (const node of nodes.slice(1)) {
@@ -87,7 +93,9 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
 
   test("a follower on each node of a 200 MB log gets identical bytes, and no node holds it in memory", async () => {
     const lines = 25_000_000;
-    const id = await submit(`tasks:\n  big:\n    labels: { role: writer }\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`);
+    const id = await submit(
+      `tasks:\n  big:\n    labels: { role: writer }\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`,
+    );
     const startedAt = Date.now();
     const path = `/api/v1/runs/${id}/tasks/big/steps/1/log?follow=1`;
     const followers = nodes.map((n) => follow(n.url, path));
@@ -97,52 +105,64 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
     const seconds = (Date.now() - startedAt) / 1000;
     for (const r of results) expect(r).toEqual({ status: 200, ...expected });
     const peaks = nodes.map((n) => Math.round(peakRssMb(n.proc.pid)));
-    console.log(`200 MB log followed on three nodes in ${seconds.toFixed(1)} s; peak RSS of nodes A, B, C: ${peaks.join(", ")} MiB`);
+    console.log(
+      `200 MB log followed on three nodes in ${seconds.toFixed(1)} s; peak RSS of nodes A, B, C: ${peaks.join(", ")} MiB`,
+    );
     // a node that held the log (or any large part of it) in memory would pass 200 MiB above its start
     for (const peak of peaks) expect(peak).toBeLessThan(400);
     await ended(id);
   }, 180_000);
 
-  test("kill -9 of the node holding the agent mid-step: followers on the other nodes get the log byte-exact as the agent resends it elsewhere", async () => {
-    // two nodes of this test's own and an agent given only them, for this test's task alone
-    const [d, e] = [await setup.addNode(), await setup.addNode()];
-    const agent = await setup.cluster.startAgent("roamer", ["--label", "role=roamer"], `${d.url},${e.url}`);
-    const held = registrations(agent.output()).at(-1)!;
-    const writer = held === d.url ? d : e;
-    const other = writer === d ? e : d;
-    // 60,000 lines, a thousand every 0.1 s
-    const id = await submit(
-      "tasks:\n  moved:\n    labels: { role: roamer }\n    steps:\n      - run: for i in $(seq 0 59); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.1; done\n",
-      writer,
-    );
-    const path = `/api/v1/runs/${id}/tasks/moved/steps/0/log?follow=1`;
-    // A reads through the writer and, after the kill, through the node the agent moved to; the other node of
-    // the two reads through the writer, then its own file
-    const late = seqText(1, 50_000).length;
-    const followers = [nodes[0]!, other].map((n) => follow(n.url, path, [late]));
-    await waitFor("the followers to be a third of the way", () => followers.every((f) => f.bytes > seqText(1, 20_000).length), 20_000, 10);
-    const reached = followers.map((f) => f.bytes);
-    killGroup(writer.proc, "SIGKILL");
-    const results = await Promise.all(followers.map((f) => f.done));
-    const doneAt = Date.now();
-    const expected = seqText(1, 60_000);
-    console.log(`followers had ${reached.join(" and ")} of ${expected.length} bytes when the node writing the log died`);
-    for (const r of results) expect(r).toEqual({ status: 200, bytes: expected.length, sha256: sha256(expected) });
-    // live again after the move: the last thousands of lines came as they were written, not all at the end
-    for (const f of followers) expect(doneAt - f.reached(late)!).toBeGreaterThan(500);
-    expect(registrations(agent.output()).at(-1)).toBe(other.url);
-    const run = await ended(id);
-    expect(run.result).toBe("success");
-    expect(run.tasks[0]!.attempts).toHaveLength(1);
-    killGroup(agent.proc, "SIGTERM");
-  }, 90_000);
+  for (const signal of ["SIGKILL", "SIGTERM"] as const) {
+    test(`${signal === "SIGKILL" ? "kill -9 of" : "SIGTERM (a drain) of"} the node holding the agent mid-step: followers on the other nodes get the log byte-exact as the agent resends it elsewhere`, async () => {
+      // two nodes of this test's own and an agent given only them, for this test's task alone
+      const [d, e] = [await setup.addNode(), await setup.addNode()];
+      const agent = await setup.cluster.startAgent(`roamer-${signal}`, ["--label", `role=roamer-${signal}`], `${d.url},${e.url}`);
+      const held = registrations(agent.output()).at(-1)!;
+      const writer = held === d.url ? d : e;
+      const other = writer === d ? e : d;
+      // 60,000 lines, a thousand every 0.1 s
+      const id = await submit(
+        `tasks:\n  moved:\n    labels: { role: roamer-${signal} }\n    steps:\n      - run: for i in $(seq 0 59); do seq $((i * 1000 + 1)) $((i * 1000 + 1000)); sleep 0.1; done\n`,
+        writer,
+      );
+      const path = `/api/v1/runs/${id}/tasks/moved/steps/0/log?follow=1`;
+      // A reads through the writer and, after the kill, through the node the agent moved to; the other node of
+      // the two reads through the writer, then its own file
+      const late = seqText(1, 50_000).length;
+      const followers = [nodes[0]!, other].map((n) => follow(n.url, path, [late]));
+      await waitFor(
+        "the followers to be a third of the way",
+        () => followers.every((f) => f.bytes > seqText(1, 20_000).length),
+        20_000,
+        10,
+      );
+      const reached = followers.map((f) => f.bytes);
+      killGroup(writer.proc, signal);
+      const results = await Promise.all(followers.map((f) => f.done));
+      const doneAt = Date.now();
+      const expected = seqText(1, 60_000);
+      console.log(`followers had ${reached.join(" and ")} of ${expected.length} bytes when the node writing the log died`);
+      for (const r of results) expect(r).toEqual({ status: 200, bytes: expected.length, sha256: sha256(expected) });
+      // live again after the move: the last thousands of lines came as they were written, not all at the end
+      for (const f of followers) expect(doneAt - f.reached(late)!).toBeGreaterThan(500);
+      expect(registrations(agent.output()).at(-1)).toBe(other.url);
+      const run = await ended(id);
+      expect(run.result).toBe("success");
+      expect(run.tasks[0]!.attempts).toHaveLength(1);
+      killGroup(agent.proc, "SIGTERM");
+    }, 90_000);
+  }
 
   test("kill -9 of the node a follower reads through: the follower resumes from storage at the byte it reached", async () => {
     // a node of this test's own, D, and an agent given only it: the log is written there
     const d = await setup.addNode();
     const agent = await setup.cluster.startAgent("pinned", ["--label", "role=pinned"], d.url);
     const lines = 5_000_000;
-    const id = await submit(`tasks:\n  cut:\n    labels: { role: pinned }\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`, d);
+    const id = await submit(
+      `tasks:\n  cut:\n    labels: { role: pinned }\n    steps:\n      - run: sleep 1\n      - run: seq 1 ${lines}\n`,
+      d,
+    );
     const path = `/api/v1/runs/${id}/tasks/cut/steps/1/log?follow=1`;
     const followers = nodes.slice(1).map((n) => follow(n.url, path));
     await waitFor("the followers to start", () => followers.every((f) => f.bytes > 1024 * 1024), 20_000, 10);
@@ -156,7 +176,9 @@ describe.skipIf(!haveNats)("step logs followed on every node", () => {
     await d.proc.exited;
     for (const f of followers) f.resume();
     const results = await Promise.all(followers.map((f) => f.done));
-    console.log(`followers had ${reached.map((b) => (b / 1024 / 1024).toFixed(1)).join(" and ")} MiB of ${(expected.bytes / 1024 / 1024).toFixed(1)} when node D died`);
+    console.log(
+      `followers had ${reached.map((b) => (b / 1024 / 1024).toFixed(1)).join(" and ")} MiB of ${(expected.bytes / 1024 / 1024).toFixed(1)} when node D died`,
+    );
     for (const r of results) expect(r).toEqual({ status: 200, ...expected });
     killGroup(agent.proc, "SIGTERM");
   }, 90_000);

@@ -112,6 +112,24 @@ describe("runs across several coordinators", () => {
     killGroup(agent.proc, "SIGTERM");
   }, 90_000);
 
+  test("pause, resume and drain an agent through nodes it is not connected to", async () => {
+    const [a, b, c] = nodes as [Coordinator, Coordinator, Coordinator];
+    const agent = await cluster.startAgent("remote-controlled", [], b.url);
+    const agentId = /registered as \S+ \((\S+)\)/.exec(agent.output())?.[1] ?? "";
+    expect(agentId).not.toBe("");
+    expect((await on<{ paused: boolean }>(a, "POST", `/api/v1/agents/${agentId}/pause`)).body.paused).toBe(true);
+    const id = await submitOn(c, "tasks:\n  t:\n    steps: [ { run: 'echo resumed' } ]\n");
+    await Bun.sleep(2500);
+    // paused on the node holding it: nothing given to it
+    expect((await on<RunView>(c, "GET", `/api/v1/runs/${id}`)).body.tasks[0]!.attempts.map((x) => x.state)).toEqual(["queued"]);
+    expect((await on<{ paused: boolean }>(c, "POST", `/api/v1/agents/${agentId}/resume`)).body.paused).toBe(false);
+    expect((await waitEnd(() => a, id, 20_000)).result).toBe("success");
+    // removing it through another node is refused as it would be on its own: it is online
+    expect((await on(a, "DELETE", `/api/v1/agents/${agentId}`)).status).toBe(409);
+    expect((await on(c, "POST", `/api/v1/agents/${agentId}/drain`)).status).toBe(202);
+    await waitFor("the drained agent to exit", () => agent.proc.exitCode !== null, 20_000, 100);
+  }, 60_000);
+
   test("kill -9 of the node driving a run and holding its agent: the run finishes on the others, its log byte-exact, its task never run twice", async () => {
     const urls = nodes.map((n) => n.url).join(",");
     const agent = await cluster.startAgent("roamer", [], urls);

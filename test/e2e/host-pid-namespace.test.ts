@@ -61,9 +61,9 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     const log = await ranContained(await cluster.submit(task(probe(tag, agent.proc.pid), "nsroot")), tag);
     const ps = listed(log);
     // PID 1 is the namespace's init, 2 the step's shell; the rest are the step's own: its daemons, ps, and the pipe
-    expect(ps.find((p) => p.pid === 1)?.args).toBe("timeout --foreground 0 bash -e /dev/fd/3");
+    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^bash -c .* drover-step \S+\/lease cg=.* init -- bash -e \/dev\/fd\/3$/);
     expect(ps.find((p) => p.pid === 2)?.args).toBe("bash -e /dev/fd/3");
-    expect(ps.map((p) => p.args).filter((a) => !/^(timeout|bash|sh|sleep|ps|sed)\b/.test(a))).toEqual([]);
+    expect(ps.map((p) => p.args).filter((a) => !/^(bash|sh|sleep|ps|sed)\b/.test(a))).toEqual([]);
     expect(ps.filter((p) => p.args.includes(`${tag}-`)).length).toBe(2);
     expect(ps.length).toBeLessThan(10);
     expect(log.trim().split("\n").at(-1)).toBe("root");

@@ -91,6 +91,8 @@ test("a commit a force-push removed from its branch before the checkout fails th
     depends: [wait]
     steps: [ { run: git rev-parse HEAD } ]
 `;
+  // a commit under the doomed one, to rewind to: the repository may have none yet (the tests run in any order)
+  await server.commit("acme/shop.git", { "base.txt": "base\n" }, { branch: "topic" });
   const doomed = await server.commit("acme/shop.git", { ".drover.yml": pipeline, "app.txt": "doomed\n" }, { branch: "topic" });
   const run = await startRun({ branch: "topic" });
   expect(run.source.sha).toBe(doomed);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { ADMIN_TOKEN, type Cluster, ROOT, type RunView, startCluster } from "../helpers/cluster.ts";
@@ -102,12 +102,14 @@ describe.skipIf(!haveChromium)("web UI", () => {
   });
 
   test("step log: followed live, with ANSI colours, search highlights and a download", async () => {
+    // the step waits for the test between its lines (a fixed sleep ran out before a loaded machine showed the page)
+    const go = join(cluster.dir, `second-line-${Date.now()}`);
     const id = await cluster.submit(`tasks:
   slow:
     steps:
       - run: |
           printf 'first \\033[1;32mgreen\\033[0m line\\n'
-          sleep 6
+          until [ -e ${go} ]; do sleep 0.05; done
           echo second line
 `);
     const page = await login(ADMIN_TOKEN);
@@ -118,6 +120,7 @@ describe.skipIf(!haveChromium)("web UI", () => {
     expect((await getRun(id)).phase).toBe("running");
     expect(await page.locator("#log span.fg32.b").textContent()).toBe("green");
     await shot(page, "log-live");
+    writeFileSync(go, "");
     await page.locator("#log", { hasText: "second line" }).waitFor({ timeout: 20_000 });
     await page.locator("#log-state", { hasText: "End of log." }).waitFor();
     await page.fill("#log-search", "LINE");

@@ -14,6 +14,8 @@ export interface NatsServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again on the same port. */
   start(): Promise<void>;
+  /** Sends a signal and returns (SIGSTOP: a server that hangs without closing its connections). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** A port nothing listens on now, for a server that must come back on the same one. */
@@ -43,6 +45,9 @@ export async function startNatsServer(port = freePort()): Promise<NatsServer> {
         10_000,
         20,
       );
+    },
+    signal(signal) {
+      if (proc) killGroup(proc, signal);
     },
     async stop(signal = "SIGTERM") {
       if (!proc) return;

@@ -33,6 +33,7 @@ export const Agent = z
     createdAt: ms,
     running: z.array(z.string()).openapi({ description: "ids of the attempts it runs now" }),
     connected: z.boolean().openapi({ description: "holds a WebSocket to this coordinator" }),
+    nodeId: z.string().nullable().openapi({ description: "the coordinator node it registered with last (several coordinators: docs/cluster.md)" }),
   })
   .openapi("Agent");
 

@@ -83,6 +83,7 @@ export const attemptFields = {
   cpuSeconds: z.number().nullable(),
   peakRssBytes: z.number().int().nullable(),
   keptFrom: textOrNull.openapi({ description: "on an attempt a restart from failed kept: the attempt it copies" }),
+  cancelRequestedAt: msOrNull.openapi({ description: "when its run's cancel reached this attempt (its agent is told to stop); null if never" }),
 };
 
 export const Attempt = z.object({ ...attemptFields, steps: z.array(Step) }).openapi("Attempt");
