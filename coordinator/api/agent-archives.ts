@@ -43,7 +43,7 @@ const countingDown = () =>
  * An object's bytes for the agent: a presigned URL when the agent takes one and the store signs them
  * (the bytes then skip this node), else the bytes themselves.
  */
-async function sendObject(c: Context<AppEnv>, key: string, what: string) {
+async function sendObject(c: Context<AppEnv>, key: string, what: string, type = "application/octet-stream") {
   const { store } = c.get("services");
   if (store.direct && c.req.header(DIRECT_HEADER)) {
     const stat = await store.stat(key);
@@ -56,7 +56,7 @@ async function sendObject(c: Context<AppEnv>, key: string, what: string) {
   if (!body) throw notFound(what);
   if (body instanceof Blob) archiveBytesProxied.inc({ direction: "down" }, body.size);
   const counted = body instanceof Blob ? body : body.pipeThrough(countingDown());
-  return c.body(counted, 200, { "content-type": "application/octet-stream" });
+  return c.body(counted, 200, { "content-type": type });
 }
 
 /** Workspace archive keys of the attempt's ancestors, in level-then-name order, step order within a task. */
@@ -92,7 +92,7 @@ export const agentArchiveRoutes = new Hono<AppEnv>();
 agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
   const key = ownAttempt(c, onAgent).active.run.workspace;
   if (!key) throw notFound("workspace archive");
-  return sendObject(c, key, "workspace archive");
+  return sendObject(c, key, "workspace archive", "application/gzip");
 });
 
 agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => {

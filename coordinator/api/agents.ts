@@ -1,5 +1,6 @@
 import { eq } from "drizzle-orm";
 import { Hono } from "hono";
+import { onAgentsNode } from "../cluster/agent-forward.ts";
 import { agents } from "../db/schema.ts";
 import { listAgents } from "../fleet/agent-list.ts";
 import { requireRole } from "./auth.ts";
@@ -15,7 +16,7 @@ agentRoutes.get("/", requireRole("viewer"), async (c) => {
 });
 
 /** Drains an agent remotely, as SIGTERM does locally: no new attempts, running ones finish, then it leaves. */
-agentRoutes.post("/:id/drain", requireRole("admin"), async (c) => {
+agentRoutes.post("/:id/drain", requireRole("admin"), onAgentsNode, async (c) => {
   const { fleet } = c.get("services");
   const agent = fleet.agents.get(c.req.param("id"));
   if (!agent?.socket) throw new DroverError("conflict", `agent ${c.req.param("id")} is not connected`);
@@ -25,7 +26,7 @@ agentRoutes.post("/:id/drain", requireRole("admin"), async (c) => {
 });
 
 /** Removes a static agent's record; one that still holds a lease must be drained first. */
-agentRoutes.delete("/:id", requireRole("admin"), async (c) => {
+agentRoutes.delete("/:id", requireRole("admin"), onAgentsNode, async (c) => {
   const { db, fleet } = c.get("services");
   const id = c.req.param("id");
   if (fleet.agents.has(id)) throw new DroverError("conflict", `agent ${id} is online: drain it first`);
@@ -36,7 +37,7 @@ agentRoutes.delete("/:id", requireRole("admin"), async (c) => {
 });
 
 for (const [verb, paused] of [["pause", true], ["resume", false]] as const) {
-  agentRoutes.post(`/:id/${verb}`, requireRole("admin"), async (c) => {
+  agentRoutes.post(`/:id/${verb}`, requireRole("admin"), onAgentsNode, async (c) => {
     const { fleet, dispatcher } = c.get("services");
     const id = c.req.param("id");
     if (!(await fleet.setPaused(id, paused))) throw notFound(`agent ${id}`);

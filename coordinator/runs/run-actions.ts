@@ -22,7 +22,7 @@ function decided<T>(decision: Decision<T>): T {
 /** Adds the caller to a waiting task's approvers; the engine starts the task once there are enough. */
 export function approveTask(db: Db, scheduler: Scheduler, runId: string, taskName: string, user: string): Promise<string[]> {
   return scheduler.serial.run(async () => {
-    const active = scheduler.active.get(runId);
+    const active = await scheduler.unfinished(runId);
     if (!active) throw new DroverError("conflict", `run ${runId} is not running`);
     const task = [...active.tasks.values()].find((t) => t.name === taskName);
     const approvers = decided(approve(task && commandTask(task), taskName, user));
@@ -93,8 +93,9 @@ export async function restartRun(
 /** Runs one task again in its run, keeping its earlier attempts; dependants that did not succeed get another chance too. */
 export async function rerunTask(db: Db, scheduler: Scheduler, runId: string, taskName: string): Promise<void> {
   await scheduler.serial.run(async () => {
-    const stored = scheduler.active.has(runId) ? undefined : await loadRun(db, runId);
-    if (!scheduler.active.has(runId) && !stored) throw notFound(`run ${runId}`);
+    const open = await scheduler.unfinished(runId);
+    const stored = open ? undefined : await loadRun(db, runId);
+    if (!open && !stored) throw notFound(`run ${runId}`);
     const runRow = stored ? stored.run : scheduler.active.get(runId)!.run;
     const taskRows = stored ? stored.tasks : [...scheduler.active.get(runId)!.tasks.values()];
     const decision = decided(rerun(runRow, taskRows.map(commandTask), taskName));

@@ -156,6 +156,16 @@ export class Scheduler {
     this.queue.changed(known, before);
   }
 
+  /**
+   * The run in memory, read from the database first unless this node drives it (another node may have created
+   * or changed it a moment ago); undefined when it is finished or unknown. Callers hold `serial`.
+   */
+  async unfinished(runId: string): Promise<ActiveRun | undefined> {
+    // what another node drives may have moved on since this node last read it
+    if (!this.leases.owns(runId)) await this.read(runId);
+    return this.active.get(runId);
+  }
+
   /** Reads one attempt again, and its run whole when this node does not know it. Callers hold `serial`. */
   async readAttempt(attemptId: string): Promise<void> {
     const [row] = await this.db.select({ runId: attempts.runId }).from(attempts).where(eq(attempts.id, attemptId));
@@ -391,7 +401,7 @@ export class Scheduler {
   }
 
   async requestCancel(runId: string): Promise<boolean> {
-    const active = this.active.get(runId);
+    const active = await this.unfinished(runId);
     if (!active) return false;
     if (active.run.cancelRequestedAt === null) {
       const at = Date.now();

@@ -40,7 +40,11 @@ export function lineChart(s: Series): string {
     text(14, TOP + (H - TOP - BOTTOM) / 2, s.unit, "middle", ` transform="rotate(-90 14 ${TOP + (H - TOP - BOTTOM) / 2})"`),
     `<polyline fill="none" stroke="#2563eb" stroke-width="2" points="${s.points.map((p) => `${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join(" ")}"/>`,
     ...s.points.map((p) => `<circle cx="${px(p.x).toFixed(1)}" cy="${py(p.y).toFixed(1)}" r="3.5" fill="#2563eb"/>`),
-    ...s.points.map((p) => text(px(p.x), py(p.y) - 9, num(p.y))),
+    // the first and last labels lean inwards, clear of the axis labels and the edge
+    ...s.points.map((p, i) => {
+      const edge = s.points.length > 1 && (i === 0 ? "start" : i === s.points.length - 1 ? "end" : "");
+      return text(px(p.x) + (edge === "start" ? 4 : edge === "end" ? -4 : 0), py(p.y) - 9, num(p.y), edge || "middle");
+    }),
     "</svg>",
     "",
   ].join("\n");

@@ -57,11 +57,6 @@ if (!(ROUNDS >= 1)) {
 }
 const selected = names.length ? benchmarks.filter((b) => names.includes(b.name)) : benchmarks.filter((b) => !b.onlyByName);
 
-// Kept from earlier runs, so that running one benchmark does not drop the others' latest figures.
-type Stored = Omit<Figure, "target">;
-const results: Record<string, Stored | Record<string, Stored>> = existsSync(RESULTS)
-  ? JSON.parse(readFileSync(RESULTS, "utf8"))
-  : {};
 const measured = new Map<Benchmark, Map<string, Figure[]>>();
 let failed = false;
 const rounds = Math.min(ROUNDS, Math.max(...selected.map((b) => b.rounds ?? 1)));
@@ -86,6 +81,12 @@ for (let r = 1; r <= rounds; r++) {
   }
 }
 
+// Kept from earlier runs (read now, not at the start, so that a run alongside this one keeps its figures too),
+// so that running one benchmark does not drop the others' latest figures.
+type Stored = Omit<Figure, "target">;
+const results: Record<string, Stored | Record<string, Stored>> = existsSync(RESULTS)
+  ? JSON.parse(readFileSync(RESULTS, "utf8"))
+  : {};
 const rows: [string, Figure][] = [];
 for (const [bench, figures] of measured) {
   if (bench.section && !results[bench.section]) results[bench.section] = {};

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, startCluster } from "../helpers/cluster.ts";
 import { liveProcesses, waitFor } from "../helpers/processes.ts";
@@ -25,11 +25,30 @@ echo started`;
 process.env.DROVER_TEST_AGENT_ONLY = "1";
 
 let cluster: Cluster;
+let agentPid: number;
 beforeAll(async () => {
   // a short grace, so that a cancel's SIGKILL comes well before an escapee's marker would
   cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000" });
-  await cluster.startAgent("h1");
+  agentPid = (await cluster.startAgent("h1")).proc.pid;
 });
+
+const readCmdline = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+};
+
+/** Live (not zombie) children of `pid`. */
+function children(pid: number): number[] {
+  const out = Bun.spawnSync(["ps", "-o", "pid=,stat=", "--ppid", String(pid)]).stdout.toString();
+  return out
+    .trim()
+    .split("\n")
+    .filter((line) => line.trim() && !line.trim().split(/\s+/)[1]?.startsWith("Z"))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
 afterAll(() => cluster.stop());
 
 describe("host executor", () => {
@@ -236,6 +255,19 @@ ${escapes(tag, "/tmp")}`;
     },
     60_000,
   );
+
+  test("the idle agent's watchdog waits between its looks without starting a process each time", async () => {
+    const [watchdog, ...others] = children(agentPid).filter((pid) => readCmdline(pid).includes("drover-watchdog"));
+    expect(watchdog).toBeDefined();
+    expect(others).toEqual([]);
+    // it looks every 200 ms: a `sleep` between looks would be its child most of the time
+    let seen = 0;
+    for (let i = 0; i < 20; i++) {
+      seen += children(watchdog!).length;
+      await Bun.sleep(50);
+    }
+    expect(seen).toBe(0);
+  });
 
   test("the agent's environment never reaches a step", async () => {
     const id = await cluster.submit("tasks:\n  t:\n    steps:\n      - run: env | cut -d= -f1 | sort\n");

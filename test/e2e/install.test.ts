@@ -28,7 +28,7 @@ test("install.sh detects the arch, verifies and installs the agent, which then r
   expect(script.status).toBe(200);
   const sum = await (await fetch(`${cluster.coordinator.url}/download/drover-agent-linux-amd64.sha256`)).text();
   expect(sum.trim()).toMatch(/^[0-9a-f]{64}$/);
-  const install = Bun.spawnSync(["sh", "-s", "--", "--token", AGENT_TOKEN, "--prefix", prefix, "--name", "installed"], {
+  const install = Bun.spawnSync(["sh", "-s", "--", "--token", AGENT_TOKEN, "--prefix", prefix, "--name", "installed", "--group", "installed"], {
     stdin: new TextEncoder().encode(await script.text()),
   });
   const out = install.stdout.toString();
@@ -40,7 +40,8 @@ test("install.sh detects the arch, verifies and installs the agent, which then r
   try {
     const err = captureOutput(agent.stderr);
     await waitFor("the installed agent to register", () => err.text().includes("registered as installed"));
-    const id = await cluster.submit("tasks:\n  t: { steps: [ { run: 'echo on $DROVER_AGENT, $DROVER_ARCH' } ] }\n");
+    // a group of its own: the file's other agents may be connected, whatever the order the tests run in
+    const id = await cluster.submit("tasks:\n  t: { group: installed, steps: [ { run: 'echo on $DROVER_AGENT, $DROVER_ARCH' } ] }\n");
     expect((await cluster.waitRun(id)).result).toBe("success");
     expect(await cluster.log(id, "t", 0)).toBe("on installed, amd64\n");
   } finally {
