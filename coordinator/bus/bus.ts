@@ -3,10 +3,6 @@
  * database, so a hint lost or late costs at most one polling interval, never a state change.
  */
 export type Hint =
-  /** an attempt was queued: nodes with free agents look for queued attempts */
-  | { kind: "task_ready" }
-  /** an attempt's cancel was requested: the node holding its agent tells the agent */
-  | { kind: "cancel_attempt"; attemptId: string }
   /** new bytes of a running step's log were written on the node holding its agent */
   | { kind: "log_bytes"; attemptId: string; step: number }
   /** a run has new events: event streams of that run re-read them */

@@ -5,8 +5,6 @@ const id = z.string().min(1).max(128);
 
 /** A hint as it travels between nodes, checked on receipt: what another process sent is not trusted. */
 export const HintSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("task_ready") }),
-  z.object({ kind: z.literal("cancel_attempt"), attemptId: id }),
   z.object({ kind: z.literal("log_bytes"), attemptId: id, step: z.number().int().min(0).max(0xffff) }),
   z.object({ kind: z.literal("run_event"), runId: id }),
   z.object({ kind: z.literal("run_changed"), runId: id, from: id, attempts: z.array(id).max(1000).optional() }),

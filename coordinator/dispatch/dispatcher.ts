@@ -14,6 +14,9 @@ import { queueTimeout } from "../engine/queue-timeout.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
 import type { Waiting } from "./queue-depth.ts";
 
+/** How often a pass with every slot taken looks at the waiting tasks (messages, queue timeouts). */
+const SCAN_EVERY_MS = 1000;
+
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
  * attempt id, and is pumped whenever an attempt is queued or a slot frees up.
@@ -26,6 +29,8 @@ export class Dispatcher implements QueueSink {
   private pumping = false;
   private again = false;
   private readonly acceptTimers = new Map<string, Timer>();
+  /** when a pass last walked the queue with every slot taken */
+  private scannedAt = 0;
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -118,7 +123,15 @@ export class Dispatcher implements QueueSink {
       for (const a of sorted) this.queue.set(a.id, a);
       this.ordered = true;
     }
-    for (const queued of [...this.queue.values()]) {
+    // With no slot free anywhere, a pass only tells waiting tasks why and fails those past the queue timeout:
+    // done once a second, not at every pump, or each submission would pay a walk of the whole queue.
+    const now = Date.now();
+    if (!this.anyFreeSlot()) {
+      if (now - this.scannedAt < SCAN_EVERY_MS) return;
+      this.scannedAt = now;
+    }
+    // a Map visits entries added during the walk and skips ones deleted: no copy of the queue is needed
+    for (const queued of this.queue.values()) {
       // nothing can be placed once every slot is taken; timeouts are still checked on the periodic pump,
       // and with no agent at all each waiting task is told so
       if (this.fleet.agents.size > 0 && !this.anyFreeSlot() && !queueTimeout(queued.readyAt, Date.now(), this.queueTimeoutMs)) break;

@@ -9,14 +9,17 @@ export interface Timed {
 }
 
 /**
- * The tick a schedule should run at `now`: its latest occurrence at or before `now`, when that is
- * newer than the last tick run (or, before the first, the schedule's creation). Only the latest
- * occurrence counts, so after a long outage one missed tick is caught up, never a burst.
+ * The tick a schedule should run at `now`, when one newer than the last tick run (or, before the first, the
+ * schedule's creation) has come. Occurrences at or after `catchUpFrom` (when this node's previous pass looked)
+ * are run one by one, oldest first, so a pass that came late under load misses none; older ones are not: after
+ * an outage, or when the duty moves to another node, only the latest missed tick is caught up, never a burst.
  */
-export function dueTick(schedule: Timed, lastTick: number | null, now: number): number | null {
+export function dueTick(schedule: Timed, lastTick: number | null, now: number, catchUpFrom = now): number | null {
+  const cron = cronOf(schedule.cron);
   // previousRuns includes occurrences earlier in the reference's own second, so +1 makes `now` itself due
-  const [latest] = cronOf(schedule.cron).previousRuns(1, new Date(now + 1));
-  if (!latest) return null;
-  const tick = latest.getTime();
-  return tick > (lastTick ?? schedule.createdAt) ? tick : null;
+  const [latest] = cron.previousRuns(1, new Date(now + 1));
+  const from = lastTick ?? schedule.createdAt;
+  if (!latest || latest.getTime() <= from) return null;
+  const oldest = cron.nextRun(new Date(from))?.getTime();
+  return oldest !== undefined && oldest > from && oldest >= catchUpFrom ? oldest : latest.getTime();
 }

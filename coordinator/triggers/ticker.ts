@@ -13,6 +13,8 @@ type ScheduleRow = typeof schedules.$inferSelect;
 export class ScheduleTicker {
   private timer: ReturnType<typeof setInterval> | undefined;
   private pass: Promise<void> | undefined;
+  /** when this node's previous schedule pass looked, while it held the cron duty: ticks since then are all run */
+  private lookedAt: number | null = null;
 
   constructor(
     private readonly db: Db,
@@ -43,17 +45,27 @@ export class ScheduleTicker {
     try {
       if (this.holds("cron")) {
         const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
-        for (const row of rows) await this.fire(row, now);
-      }
+        const catchUpFrom = this.lookedAt ?? now;
+        for (const row of rows) await this.fire(row, now, catchUpFrom);
+        this.lookedAt = now;
+      } else this.lookedAt = null;
       if (this.holds("polling")) await this.poller?.tick(now);
     } catch (e) {
       console.error("[triggers] schedule pass failed:", e);
     }
   }
 
-  private async fire(schedule: ScheduleRow, now: number): Promise<void> {
-    const tick = dueTick(schedule, schedule.lastTick, now);
-    if (tick === null) return;
+  /** Runs each due tick of the schedule, oldest first (a late pass has several). */
+  private async fire(schedule: ScheduleRow, now: number, catchUpFrom: number): Promise<void> {
+    let last = schedule.lastTick;
+    for (let tick = dueTick(schedule, last, now, catchUpFrom); tick !== null; tick = dueTick(schedule, last, now, catchUpFrom)) {
+      if (!(await this.fireTick(schedule, tick))) return;
+      last = tick;
+    }
+  }
+
+  /** Claims one tick and starts its run; false when another pass or node claimed it first. */
+  private async fireTick(schedule: ScheduleRow, tick: number): Promise<boolean> {
     // Claiming the tick in the database first means a second coordinator (or a slow pass) cannot run it again;
     // a crash between claim and run loses that tick rather than doubling it.
     const claimed = await this.db
@@ -61,7 +73,7 @@ export class ScheduleTicker {
       .set({ lastTick: tick })
       .where(and(eq(schedules.id, schedule.id), or(isNull(schedules.lastTick), lt(schedules.lastTick, tick))))
       .returning({ id: schedules.id });
-    if (claimed.length === 0) return;
+    if (claimed.length === 0) return false;
     await createRun(this.db, this.scheduler, {
       pipeline: schedule.pipeline,
       group: schedule.group,
@@ -69,5 +81,6 @@ export class ScheduleTicker {
       variables: { ...schedule.variables, DROVER_SCHEDULE_TICK: new Date(tick).toISOString() },
       source: sourceOf("schedule", `schedule:${schedule.id}`),
     }).catch((e) => console.error(`[triggers] schedule ${schedule.id} could not start its run:`, e));
+    return true;
   }
 }

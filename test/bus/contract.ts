@@ -42,24 +42,24 @@ export function runBusContract(name: string, fixture: () => BusFixture) {
 
     test("every subscriber of a kind gets each hint in order; an unsubscribed one no longer does", async () => {
       const bus = await open();
-      const first = collect(bus, "task_ready");
+      const first = collect(bus, "run_event");
       const second: Hint[] = [];
-      const stop = bus.subscribe("task_ready", (h) => second.push(h));
-      bus.publish({ kind: "task_ready" });
+      const stop = bus.subscribe("run_event", (h) => second.push(h));
+      bus.publish({ kind: "run_event", runId: "r1" });
       stop();
-      bus.publish({ kind: "task_ready" });
+      bus.publish({ kind: "run_event", runId: "r1" });
       expect(first).toHaveLength(2);
       expect(second).toHaveLength(1);
     });
 
     test("a subscriber that throws neither reaches the publisher nor keeps the hint from the others", async () => {
       const bus = await open();
-      bus.subscribe("cancel_attempt", () => {
+      bus.subscribe("log_bytes", () => {
         throw new Error("a broken subscriber");
       });
-      const got = collect(bus, "cancel_attempt");
-      expect(() => bus.publish({ kind: "cancel_attempt", attemptId: "a1" })).not.toThrow();
-      expect(got).toEqual([{ kind: "cancel_attempt", attemptId: "a1" }]);
+      const got = collect(bus, "log_bytes");
+      expect(() => bus.publish({ kind: "log_bytes", attemptId: "a1", step: 0 })).not.toThrow();
+      expect(got).toEqual([{ kind: "log_bytes", attemptId: "a1", step: 0 }]);
     });
 
     test("publishing after close neither throws nor delivers", async () => {

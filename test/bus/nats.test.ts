@@ -31,7 +31,7 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event" }));
       raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: 7 }));
       // a valid hint of another kind on this kind's subject
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "task_ready" }));
+      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "log_bytes", attemptId: "a1", step: 0 }));
       raw.publish("bad.hint.run_event", "x".repeat(10_000));
       raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: "ok", extra: true }));
       await waitFor("the good hint", () => got.length === 1, 5000);
@@ -50,9 +50,9 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await Bun.sleep(300);
       expect(bus.live).toBe(false);
       const got: Hint[] = [];
-      bus.subscribe("task_ready", (h) => got.push(h));
+      bus.subscribe("run_event", (h) => got.push(h));
       const at = performance.now();
-      bus.publish({ kind: "task_ready" });
+      bus.publish({ kind: "run_event", runId: "r1" });
       expect(performance.now() - at).toBeLessThan(50);
       // its own subscribers hear it even so
       expect(got).toHaveLength(1);
@@ -108,7 +108,7 @@ describe.skipIf(!haveNats)("NATS bus", () => {
         // pings every 2 s, two unanswered: the connection is stale
         await waitFor("the bus to notice", () => !bus.live, 20_000, 50);
         console.log(`a hung nats-server noticed after ${Math.round(performance.now() - stoppedAt)} ms`);
-        expect(() => bus.publish({ kind: "task_ready" })).not.toThrow();
+        expect(() => bus.publish({ kind: "run_event", runId: "r1" })).not.toThrow();
       } finally {
         server.signal("SIGCONT");
       }

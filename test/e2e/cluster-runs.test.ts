@@ -43,6 +43,13 @@ describe("runs across several coordinators", () => {
   let nodes: Coordinator[];
   const alive = (n: Coordinator) => n.proc.exitCode === null && n.proc.signalCode === null;
   const anyAlive = () => nodes.find(alive)!;
+  /** another node on the same database and store, with a data dir of its own */
+  const joinNode = (name: string) =>
+    cluster.startCoordinator({
+      DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
+      DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
+      DROVER_DATA: join(cluster.dir, name),
+    });
 
   beforeAll(async () => {
     cluster = await startCluster();
@@ -99,11 +106,7 @@ describe("runs across several coordinators", () => {
     await waitFor("the step to run", async () => (await on<string>(b, "GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body.includes("begun"), 20_000, 100);
     // a fourth node on the same database: it must not take the agent (held by B) as one of its own, whose lease
     // would lapse there (15 s) and lose the attempt while the agent still runs it
-    const late = await cluster.startCoordinator({
-      DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
-      DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
-      DROVER_DATA: join(cluster.dir, "late-node"),
-    });
+    const late = await joinNode("late-node");
     const run = await waitEnd(() => late, id, 40_000);
     expect(run.result).toBe("success");
     expect(run.tasks[0]!.attempts.map((x) => x.state)).toEqual(["success"]);
@@ -150,6 +153,8 @@ describe("runs across several coordinators", () => {
     killGroup(node.proc, "SIGKILL");
     const killedAt = Date.now();
     const others = nodes.filter((n) => n !== node);
+    // the tests run in any order: the ones after this get three live nodes again
+    nodes[nodes.indexOf(node)] = await joinNode(`replacing-${Date.now()}`);
     const run = await waitEnd(() => others.find(alive) ?? anyAlive(), id, 60_000);
     console.log(`run finished ${Date.now() - killedAt} ms after kill -9 of the node driving it`);
     expect(run.result).toBe("success");

@@ -29,6 +29,17 @@ describe("dueTick", () => {
     expect(dueTick(everySecond, at("2024-01-01T12:00:03Z"), at("2024-01-01T12:00:09.700Z"))).toBe(at("2024-01-01T12:00:09Z"));
   });
 
+  test("a pass that came late runs every tick since the previous pass looked, oldest first, each once", () => {
+    let last = at("2024-01-01T12:00:03Z");
+    const [looked, now] = [at("2024-01-01T12:00:03.500Z"), at("2024-01-01T12:00:09.700Z")];
+    const due: string[] = [];
+    for (let tick = dueTick(everySecond, last, now, looked); tick !== null; tick = dueTick(everySecond, last, now, looked)) {
+      due.push(new Date(tick).toISOString().slice(17, 19));
+      last = tick;
+    }
+    expect(due).toEqual(["04", "05", "06", "07", "08", "09"]);
+  });
+
   test("once that tick is recorded, the outage's other ticks never come due", () => {
     let last = at("2024-01-01T10:00:00Z");
     const due: number[] = [];
