@@ -347,6 +347,8 @@ export class AttemptRunner {
       network: a.network,
     });
     this.current = proc;
+    // a stop that came while the step was being set up (a hook, the checkout, a module loading) ends it at once
+    if (this.stopReason) this.terminate(proc);
     return proc;
   }
 
@@ -375,11 +377,16 @@ export class AttemptRunner {
   stop(reason: "cancelled" | "timeout", graceMs = this.ctx.cancelGraceMs): void {
     if (this.stopReason) return;
     this.stopReason = reason;
+    this.stopGraceMs = graceMs;
     this.abort.abort(new Error(reason));
-    const proc = this.current;
-    if (!proc) return;
+    if (this.current) this.terminate(this.current);
+  }
+
+  private stopGraceMs = 0;
+
+  private terminate(proc: StepProcess): void {
     proc.signal("SIGTERM");
-    this.killTimer = setTimeout(() => proc.signal("SIGKILL"), graceMs);
+    this.killTimer = setTimeout(() => proc.signal("SIGKILL"), this.stopGraceMs);
   }
 
   /** Ends the attempt's processes at once and drops its spooled output (the coordinator gave it up). */
