@@ -147,15 +147,18 @@ export class AttemptReports {
 
   /** Frees the attempt's slot and lets the engine decide what comes next. Callers hold `serial`. */
   async ended(attempt: AttemptRow): Promise<void> {
-    this.freeSlot(attempt);
-    const found = this.scheduler.attempt(attempt.id);
-    if (found) {
-      const task = found.active.tasks.get(attempt.taskId);
+    // the engine looks at the run whatever happens here: the attempt's end is stored, and a run left
+    // unadvanced would wait for a restart
+    try {
+      this.freeSlot(attempt);
+      const found = this.scheduler.attempt(attempt.id);
+      const task = found?.active.tasks.get(attempt.taskId);
       task?.spec.steps.forEach((_, step) => {
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step });
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step: stampsStream(step) });
       });
+    } finally {
+      this.scheduler.requestAdvance(attempt.runId);
     }
-    this.scheduler.requestAdvance(attempt.runId);
   }
 }

@@ -25,6 +25,23 @@ describe("attempt reports", () => {
     expect(run.tasks[0]!.attempts.map((a) => `${a.state}:${a.exitCode}`)).toEqual(["success:0"]);
   });
 
+  test("a failure tidying up after an attempt's end still lets the engine go on: the next task runs", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1");
+    const { logs } = h.coordinator.services;
+    const release = logs.release.bind(logs);
+    let thrown = 0;
+    logs.release = (key) => {
+      if (thrown++ === 0) throw new Error("EBADF: bad file descriptor, close");
+      return release(key);
+    };
+    const id = await h.submit("tasks:\n  a:\n    steps: [ { run: echo a } ]\n  b:\n    depends: [a]\n    steps: [ { run: echo b } ]\n");
+    await h.waitPhase(id, ["finished"], 10_000);
+    expect(thrown).toBeGreaterThan(0);
+    expect((await h.run(id)).result).toBe("success");
+    expect(agent.assigned).toHaveLength(2);
+  });
+
   test("a report about another agent's attempt is refused with an error frame and changes nothing", async () => {
     h = await startInProcess();
     const owner = await h.agent("owner");
