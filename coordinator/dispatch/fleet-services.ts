@@ -165,8 +165,12 @@ export class FleetServices {
         ? await this.scheduler.transition(attemptId, "lose", { state, error, endedAt })
         : await this.scheduler.transition(attemptId, "fail", { state, error, endedAt });
     if (!ended) return;
-    await this.reports.keepPartialLogs(ended);
-    await this.reports.ended(ended);
+    try {
+      await this.reports.keepPartialLogs(ended);
+    } finally {
+      // a partial log that could not be kept must not keep the task from its retry
+      await this.reports.ended(ended);
+    }
   }
 
   /** A closed connection is not yet a lost agent: it has the reconnect grace to come back. */

@@ -42,6 +42,28 @@ describe("attempt reports", () => {
     expect(agent.assigned).toHaveLength(2);
   });
 
+  test("an attempt lost with its agent is retried even when its partial log cannot be kept", async () => {
+    h = await startInProcess({ DROVER_LEASE_TTL_MS: "600", DROVER_HEARTBEAT_MS: "150", DROVER_RECONNECT_GRACE_MS: "100" });
+    const first = await h.agent("first");
+    const { logs } = h.coordinator.services;
+    const finalize = logs.finalize.bind(logs);
+    let thrown = 0;
+    logs.finalize = (key, size) => {
+      if (thrown++ === 0) return Promise.reject(new Error("EBADF: bad file descriptor, close"));
+      return finalize(key, size);
+    };
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: \"echo started\\nhold\" } ]\n");
+    await waitFor("the attempt to be held", () => first.held.size === 1);
+    await waitFor("its first bytes to be stored", () => [...first.acked.values()].some((n) => n > 0));
+    first.crash();
+    const second = await h.agent("second");
+    await waitFor("the retry to reach another agent", () => second.held.size === 1, 10_000);
+    expect(thrown).toBeGreaterThan(0);
+    second.release();
+    await h.waitPhase(id, ["finished"], 10_000);
+    expect((await h.run<View>(id)).tasks[0]!.attempts.map((a) => a.state)).toEqual(["lost", "success"]);
+  });
+
   test("a report about another agent's attempt is refused with an error frame and changes nothing", async () => {
     h = await startInProcess();
     const owner = await h.agent("owner");
