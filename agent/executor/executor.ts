@@ -143,6 +143,9 @@ export class Executor {
     const memoryBytes = step.memoryBytes;
     const tree: StepTree = {
       signal: (sig, first) => {
+        // The first process too: a kill that comes as the step starts may find its processes not yet in their
+        // cgroup, or its shell not yet spawned in its namespace; the first process's death ends its namespace.
+        if (sig === "SIGKILL") tryKill(first, sig);
         if (sig !== "SIGKILL" && (ns || sandbox)) {
           // every process of the step is in its namespace, under its PID 1 (the first process's child), which takes
           // no part: each process gets the signal once, from here. Not the first process either: bwrap dies of a
