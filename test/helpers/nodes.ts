@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { createClient } from "@libsql/client";
 import { ADMIN_TOKEN, type Cluster, type Coordinator, startCluster } from "./cluster.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 
@@ -31,6 +32,16 @@ export async function clusterView(node: Coordinator): Promise<ClusterView> {
   const res = await fetch(`${node.url}/api/v1/cluster`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (res.status !== 200) throw new Error(`GET /api/v1/cluster on ${node.url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as ClusterView;
+}
+
+/** The `DROVER_SCHEDULE_TICK` of every run of `group`, read straight from the cluster's shared database. */
+export async function ticksOf(cluster: Cluster, group: string): Promise<string[]> {
+  const db = createClient({ url: `file:${join(cluster.dir, "cluster.db")}` });
+  const rows = await db.execute(`SELECT json_extract(variables, '$.DROVER_SCHEDULE_TICK') AS tick FROM runs WHERE "group" = ?`, [
+    group,
+  ]);
+  db.close();
+  return rows.rows.map((r) => String(r.tick));
 }
 
 /** The nodes an agent registered with, in order, from its log. */
