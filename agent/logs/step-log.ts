@@ -104,7 +104,10 @@ export class StepLog {
     this.checkDrained();
   }
 
-  /** The step ended: resolves once the coordinator holds every byte. */
+  /**
+   * The step ended: resolves once the coordinator holds every byte. The spool stays until `close`: the node
+   * holding the bytes may die before it stores them, and then they go again to the next node.
+   */
   end(): Promise<void> {
     this.ended = true;
     const drained = new Promise<void>((resolve) => {
@@ -118,13 +121,14 @@ export class StepLog {
     if (this.ended && this.acked >= this.written && this.drained) {
       const done = this.drained;
       this.drained = null;
-      this.close();
       done();
     }
   }
 
+  /** Drops the spool (and the timestamps stream's): the step's log is stored, or its attempt given up. */
   close(): void {
-    // closed once drained, and again when its attempt goes: the fd number may be another file's by then
+    this.stamps?.close();
+    // closed once stored, and again when its attempt goes: the fd number may be another file's by then
     if (this.closed) return;
     this.closed = true;
     try {

@@ -119,7 +119,7 @@ export class AttemptRunner {
     // whether a step from `from` on will still run: after a failure only test_results steps run
     const more = (from: number) => a.steps.slice(from).some((s) => !failure || s.kind === "test_results");
     for (const [index, step] of a.steps.entries()) {
-      // stopped before the first step, or while the previous one's log drained or its end awaited the ack
+      // stopped before the first step, or while the previous one's log drained
       if (this.stopReason) break;
       // After a failure only test_results steps run: the failed tests' reports are what explains it.
       if (failure && step.kind !== "test_results") continue;
@@ -201,7 +201,9 @@ export class AttemptRunner {
     }
     await log.end();
     const stampsSize = log.stamps?.written;
-    await this.report({
+    // The end is acknowledged once the log is in the object store. Until then the log is kept and listed in the
+    // hello: a node that dies before storing it is sent it again by the next. The next step need not wait.
+    void this.report({
       type: "step_end",
       ...this.base(),
       step: index,
@@ -209,6 +211,10 @@ export class AttemptRunner {
       ...step,
       logSize: log.written,
       stampsSize,
+    }).then(() => {
+      log.close();
+      this.logs.delete(index);
+      this.logs.delete(stampsStream(index));
     });
     return outcome ?? { status: "success", exitCode: 0, error: null };
   }

@@ -137,7 +137,12 @@ export class AgentSession {
       this.flushAcks();
     };
     try {
-      await this.apply(message, ackNow);
+      const later = await this.apply(message, ackNow);
+      // acknowledged once stored, or once storing failed (then the attempt's result says so), off the frames' chain
+      if (later) {
+        acked = true;
+        later.stored.then(ackNow, ackNow);
+      }
     } catch (e) {
       // A report that cannot be applied still gets an answer, and its attempt ends (as an infrastructure
       // error, retried elsewhere) rather than staying running until the agent reconnects.
@@ -155,7 +160,11 @@ export class AgentSession {
     if (!acked) this.ack(message.id);
   }
 
-  private async apply(message: Extract<AgentMessage, { attempt: string }>, ackNow: () => void): Promise<void> {
+  /** Applies a report; for a step's end, says when its log is stored (the report's ack waits for that). */
+  private async apply(
+    message: Extract<AgentMessage, { attempt: string }>,
+    ackNow: () => void,
+  ): Promise<{ stored: Promise<void> } | undefined> {
     const { reports, dispatcher } = this.services;
     switch (message.type) {
       case "accept":
@@ -169,8 +178,7 @@ export class AgentSession {
         await reports.stepStart(message.attempt, message.step, message.at);
         break;
       case "step_end":
-        reports.stepEnd(message.attempt, message.step, message);
-        break;
+        return { stored: reports.stepEnd(message.attempt, message.step, message) };
       case "result":
         await reports.result(message, ackNow);
         break;

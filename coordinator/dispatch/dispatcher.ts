@@ -2,30 +2,29 @@ import { background } from "../../shared/background.ts";
 import { ON_AGENT_STATES } from "../../shared/states.ts";
 import type { AttemptState } from "../engine/types.ts";
 import { queueWait } from "../metrics/registry.ts";
-import type { AttemptRow, TaskRow } from "../runs/active-run.ts";
+import type { ActiveRun, AttemptRow, TaskRow } from "../runs/active-run.ts";
+import type { TaskSpec } from "../../shared/pipeline/index.ts";
 import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
-import { checkoutUnavailable } from "../projects/checkout.ts";
+import { type CheckoutAccess, checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import { queueTimeout } from "../engine/queue-timeout.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
 import type { Waiting } from "./queue-depth.ts";
+import { Lanes, laneKey, queueOrder } from "./lanes.ts";
 
-/** How often a pass with every slot taken looks at the waiting tasks (messages, queue timeouts). */
+/** How often a pass looks at every waiting task (messages, queue timeouts). */
 const SCAN_EVERY_MS = 1000;
 
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
- * attempt id, and is pumped whenever an attempt is queued or a slot frees up.
+ * attempt id (lanes.ts), and is pumped whenever an attempt is queued or a slot frees up.
  */
 export class Dispatcher implements QueueSink {
-  private readonly queue = new Map<string, AttemptRow>();
-  /** attempt ids are ULIDs, so appends keep FIFO order; only a requeue can break it */
-  private ordered = true;
-  private lastQueued = "";
+  private readonly queue = new Lanes();
   private pumping = false;
   private again = false;
   private readonly acceptTimers = new Map<string, Timer>();
@@ -43,9 +42,8 @@ export class Dispatcher implements QueueSink {
   ) {}
 
   enqueue(attempt: AttemptRow): void {
-    this.queue.set(attempt.id, attempt);
-    if (attempt.id < this.lastQueued) this.ordered = false;
-    else this.lastQueued = attempt.id;
+    const task = this.scheduler.attempt(attempt.id)?.active.tasks.get(attempt.taskId);
+    this.queue.add(attempt, task ? laneKey(task.spec) : "");
     this.pump();
   }
 
@@ -115,73 +113,114 @@ export class Dispatcher implements QueueSink {
   }
 
   private async pass(): Promise<void> {
-    if (!this.ordered) {
-      const sorted = [...this.queue.values()].sort((a, b) =>
-        a.runId === b.runId ? (a.id < b.id ? -1 : 1) : a.runId < b.runId ? -1 : 1,
-      );
-      this.queue.clear();
-      for (const a of sorted) this.queue.set(a.id, a);
-      this.ordered = true;
-    }
-    // With no slot free anywhere, a pass only tells waiting tasks why and fails those past the queue timeout:
-    // done once a second, not at every pump, or each submission would pay a walk of the whole queue.
+    if (this.anyFreeSlot()) await this.place();
+    // Telling waiting tasks why they wait and failing those past the queue timeout walks the whole queue: done once
+    // a second, not at every pump, or each dispatch would pay a walk of the whole queue.
     const now = Date.now();
-    if (!this.anyFreeSlot()) {
-      if (now - this.scannedAt < SCAN_EVERY_MS) return;
-      this.scannedAt = now;
+    if (now - this.scannedAt < SCAN_EVERY_MS) return;
+    this.scannedAt = now;
+    await this.scan();
+  }
+
+  /**
+   * Gives queued attempts to agents in queue order while slots are free. Each lane's head is tried in turn, the
+   * oldest first; a lane whose head finds no agent is done for this pass (no attempt of it would find one).
+   */
+  private async place(): Promise<void> {
+    const heads = this.queue.sorted().map((lane) => {
+      const it = lane.attempts.values();
+      return { it, head: it.next().value as AttemptRow | undefined };
+    });
+    while (this.anyFreeSlot()) {
+      let oldest: (typeof heads)[number] | undefined;
+      for (const h of heads) if (h.head && (!oldest || queueOrder(h.head, oldest.head!) < 0)) oldest = h;
+      if (!oldest) return;
+      const queued = oldest.head!;
+      // a Map's iterator sees entries added meanwhile and skips deleted ones: the lane is read as it is now
+      oldest.head = oldest.it.next().value;
+      if ((await this.offer(queued)) === "no agent") oldest.head = undefined;
     }
-    // a Map visits entries added during the walk and skips ones deleted: no copy of the queue is needed
-    for (const queued of this.queue.values()) {
-      // nothing can be placed once every slot is taken; timeouts are still checked on the periodic pump,
-      // and with no agent at all each waiting task is told so
-      if (this.fleet.agents.size > 0 && !this.anyFreeSlot() && !queueTimeout(queued.readyAt, Date.now(), this.queueTimeoutMs)) break;
-      const found = this.scheduler.attempt(queued.id);
-      if (!found || found.attempt.state !== "queued") {
-        this.queue.delete(queued.id);
-        continue;
-      }
-      const owner = this.scheduler.leases.owns(found.active.run.id);
-      if (found.attempt.cancelRequestedAt !== null) {
-        // stopped by its run's engine before a crash let it go through: it stays off the agents
-        if (owner) this.cancel(found.attempt, 0);
-        else this.queue.delete(queued.id);
-        continue;
-      }
-      const task = found.active.tasks.get(queued.taskId)!;
-      const run = found.active.run;
-      const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
-      const unrunnable = checkoutUnavailable(run, task.spec, repo);
-      if (unrunnable && owner) {
-        this.queue.delete(queued.id);
-        const ended = await this.scheduler.transition(queued.id, "unrunnable", { state: "failed", error: unrunnable, endedAt: Date.now() });
-        if (ended) await this.onAttemptEnded(ended);
-        continue;
-      }
-      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
-      if (unrunnable) continue;
-      if (!agent) {
-        // only the node driving the run says why a task waits, or fails it after the queue timeout
-        if (owner) await this.unplaced(queued, task);
-        continue;
-      }
-      if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
-      const arch = task.spec.arch ?? agent.row.archs[0]!;
-      const assigned = await this.scheduler.transition(queued.id, "assign", {
-        state: "assigned",
-        agentId: agent.row.id,
-        assignedAt: Date.now(),
-        digest: commandDigest(task.spec, arch),
-      });
+  }
+
+  /** Tries to give one queued attempt to an agent; "no agent" when none of this node can take it now. */
+  private async offer(queued: AttemptRow): Promise<"done" | "no agent"> {
+    const found = this.live(queued);
+    if (!found) return "done";
+    const task = found.active.tasks.get(queued.taskId)!;
+    const run = found.active.run;
+    const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
+    if (await this.failUnrunnable(queued, task, repo)) return "done";
+    const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
+    if (!agent) return "no agent";
+    if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
+    const arch = task.spec.arch ?? agent.row.archs[0]!;
+    const assigned = await this.scheduler.transition(queued.id, "assign", {
+      state: "assigned",
+      agentId: agent.row.id,
+      assignedAt: Date.now(),
+      digest: commandDigest(task.spec, arch),
+    });
+    this.queue.delete(queued.id);
+    if (!assigned) return "done";
+    this.fleet.take(agent, assigned.id, requested(task.spec));
+    queueWait.observe((Date.now() - assigned.readyAt) / 1000);
+    const values = await this.groupValues.resolve(run.group);
+    agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values, repo) });
+    this.acceptTimers.set(
+      assigned.id,
+      setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),
+    );
+    return "done";
+  }
+
+  /**
+   * The queued attempt as the scheduler knows it, or undefined once it left the queue: it moved on (another node's
+   * agent took it), or its run's engine stopped it before a crash let it through (it stays off the agents).
+   */
+  private live(queued: AttemptRow): { active: ActiveRun; attempt: AttemptRow } | undefined {
+    const found = this.scheduler.attempt(queued.id);
+    if (!found || found.attempt.state !== "queued") {
       this.queue.delete(queued.id);
-      if (!assigned) continue;
-      this.fleet.take(agent, assigned.id, requested(task.spec));
-      queueWait.observe((Date.now() - assigned.readyAt) / 1000);
-      const values = await this.groupValues.resolve(run.group);
-      agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values, repo) });
-      this.acceptTimers.set(
-        assigned.id,
-        setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),
-      );
+      return undefined;
+    }
+    if (found.attempt.cancelRequestedAt !== null) {
+      if (this.scheduler.leases.owns(found.active.run.id)) this.cancel(found.attempt, 0);
+      else this.queue.delete(queued.id);
+      return undefined;
+    }
+    return found;
+  }
+
+  /**
+   * Fails an attempt whose checkout cannot be had (its project was deleted) where this node drives its run; true
+   * when it cannot run here, failed or not (another node's engine fails it).
+   */
+  private async failUnrunnable(queued: AttemptRow, task: TaskRow, repo: CheckoutAccess | null): Promise<boolean> {
+    const run = this.scheduler.attempt(queued.id)!.active.run;
+    const unrunnable = checkoutUnavailable(run, task.spec, repo);
+    if (!unrunnable) return false;
+    if (this.scheduler.leases.owns(run.id)) {
+      this.queue.delete(queued.id);
+      const ended = await this.scheduler.transition(queued.id, "unrunnable", { state: "failed", error: unrunnable, endedAt: Date.now() });
+      if (ended) await this.onAttemptEnded(ended);
+    }
+    return true;
+  }
+
+  /** Every waiting attempt: told why it waits, or failed past the queue timeout (only by the node driving its run). */
+  private async scan(): Promise<void> {
+    for (const lane of this.queue.sorted()) {
+      let why: string | null | undefined;
+      for (const queued of lane.attempts.values()) {
+        const found = this.live(queued);
+        if (!found || !this.scheduler.leases.owns(found.active.run.id)) continue;
+        const task = found.active.tasks.get(queued.taskId)!;
+        const run = found.active.run;
+        const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
+        if (await this.failUnrunnable(queued, task, repo)) continue;
+        why ??= this.whyWaiting(task.spec);
+        await this.unplaced(queued, task, why);
+      }
     }
   }
 
@@ -189,7 +228,7 @@ export class Dispatcher implements QueueSink {
    * A task no online agent could take says so instead of waiting silently, and
    * any attempt waiting past the queue timeout fails (the engine decides: queueTimeout).
    */
-  private async unplaced(queued: AttemptRow, task: TaskRow): Promise<void> {
+  private async unplaced(queued: AttemptRow, task: TaskRow, message: string | null): Promise<void> {
     const timedOut = queueTimeout(queued.readyAt, Date.now(), this.queueTimeoutMs);
     if (timedOut) {
       this.queue.delete(queued.id);
@@ -197,11 +236,14 @@ export class Dispatcher implements QueueSink {
       if (ended) await this.onAttemptEnded(ended);
       return;
     }
-    // Said in the words the CLI and the run page show as they are: why the task waits.
-    const possible = [...this.fleet.agents.values()].some((agent) => agent.socket && agentMatches(agent.row, task.spec));
-    const needs = describeNeeds(task.spec);
-    const message = possible ? null : needs ? `queued: no online agent matches ${needs}` : "queued: no agent is online";
     if (message !== task.statusMessage) await this.scheduler.setTaskMessage(task, message);
+  }
+
+  /** Why a task of these needs waits, in the words the CLI and the run page show as they are; null when some agent could take it. */
+  private whyWaiting(spec: TaskSpec): string | null {
+    const possible = [...this.fleet.agents.values()].some((agent) => agent.socket && agentMatches(agent.row, spec));
+    const needs = describeNeeds(spec);
+    return possible ? null : needs ? `queued: no online agent matches ${needs}` : "queued: no agent is online";
   }
 
   private anyFreeSlot(): boolean {

@@ -21,7 +21,8 @@ interface LiveLog {
   firstByteAt: number | null;
   /** its fd is closed and its file on its way to storage: nothing may write to or close the fd again */
   uploading: boolean;
-  waiting: { size: number; resolve: (r: FinalLog) => void; reject: (e: unknown) => void } | null;
+  /** the log's end, once known: every caller asking for it (a step's end sent again, say) shares its outcome */
+  waiting: { size: number; stored: Promise<FinalLog>; resolve: (r: FinalLog) => void; reject: (e: unknown) => void } | null;
 }
 
 export interface FinalLog {
@@ -65,8 +66,8 @@ export const stampsObjectOf = (logObject: string) => logObject.replace(/\.log$/,
  */
 export class LiveLogs {
   private readonly logs = new Map<string, LiveLog>();
-  /** logs already moved to storage, so a late duplicate chunk is acknowledged, not re-opened */
-  private readonly finalized = new Map<string, number>();
+  /** logs already moved to storage, so a late duplicate chunk is acknowledged, not re-opened, and a repeated end answered */
+  private readonly finalized = new Map<string, { received: number; final: FinalLog }>();
   /** logs given up on a full disk: later chunks of them are refused, not written to a new file */
   private readonly failed = new Map<string, DiskFullError>();
   private readonly watchers = new Map<string, Set<(written: Written | null) => void>>();
@@ -108,7 +109,7 @@ export class LiveLogs {
   /** Applies a chunk and returns the offset up to which the log is now stored. */
   append(key: LogKey, offset: number, data: Uint8Array): number {
     const done = this.finalized.get(liveName(key));
-    if (done !== undefined) return done;
+    if (done) return done.received;
     const failed = this.failed.get(liveName(key));
     if (failed) throw failed;
     const log = this.open(key);
@@ -167,7 +168,7 @@ export class LiveLogs {
 
   stored(key: LogKey): number {
     const name = liveName(key);
-    return this.logs.get(name)?.received ?? this.finalized.get(name) ?? this.fileSize(key);
+    return this.logs.get(name)?.received ?? this.finalized.get(name)?.received ?? this.fileSize(key);
   }
 
   /** A live log file that is not there holds no bytes; any other failure to look is not "0 bytes stored". */
@@ -180,20 +181,29 @@ export class LiveLogs {
     }
   }
 
-  /** Resolves once the log holds `size` bytes and has been moved into object storage. */
+  /**
+   * Resolves once the log holds `size` bytes and has been moved into object storage. Asked again (the end
+   * sent again, or the attempt lost meanwhile), it answers with the same outcome, stored at the smaller size.
+   */
   finalize(key: LogKey, size: number): Promise<FinalLog> {
-    const failed = this.failed.get(liveName(key));
+    const name = liveName(key);
+    const failed = this.failed.get(name);
     if (failed) return Promise.reject(failed);
+    const done = this.finalized.get(name);
+    if (done) return Promise.resolve(done.final);
     const log = this.open(key);
-    return new Promise((resolve, reject) => {
-      log.waiting = { size, resolve, reject };
-      if (log.received >= size) this.complete(key, log);
-    });
+    if (!log.waiting) {
+      const { promise, resolve, reject } = Promise.withResolvers<FinalLog>();
+      log.waiting = { size, stored: promise, resolve, reject };
+    }
+    const waiting = log.waiting;
+    waiting.size = Math.min(waiting.size, size);
+    if (!log.uploading && log.received >= waiting.size) this.complete(key, log);
+    return waiting.stored;
   }
 
   private complete(key: LogKey, log: LiveLog): void {
     const waiting = log.waiting!;
-    log.waiting = null;
     const dropped = log.received - Math.min(log.received, this.maxBytes);
     if (dropped > 0) {
       this.write(log, Buffer.from(`\n[drover: log truncated at ${this.maxBytes} bytes; ${dropped} more bytes were dropped]\n`));
@@ -209,8 +219,9 @@ export class LiveLogs {
       .then(({ size, sha256 }) => {
         rmSync(log.path, { force: true });
         this.logs.delete(liveName(key));
-        this.finalized.set(liveName(key), log.received);
-        waiting.resolve({ object, size, sha256, firstByteAt: log.firstByteAt });
+        const final = { object, size, sha256, firstByteAt: log.firstByteAt };
+        this.finalized.set(liveName(key), { received: log.received, final });
+        waiting.resolve(final);
         this.notify(log.name, null);
       })
       .catch((e) => {

@@ -13,8 +13,8 @@ import type { Scheduler } from "./scheduler.ts";
  * state moves are conditional, so a report resent after a reconnect changes nothing twice.
  */
 export class AttemptReports {
-  /** step log finalisations still in flight, per attempt; the result waits for them */
-  private readonly pendingLogs = new Map<string, Promise<unknown>[]>();
+  /** step log finalisations still in flight, per attempt and step; the result waits for them */
+  private readonly pendingLogs = new Map<string, Map<number, Promise<void>>>();
 
   constructor(
     private readonly db: Db,
@@ -46,13 +46,21 @@ export class AttemptReports {
     if (found) this.scheduler.runEvents.publish(found.active.run.id);
   }
 
+  /**
+   * Resolves once the step's log is in the object store and its end recorded: only then may the agent let go of
+   * its bytes (it sends them again to whichever node it reaches next). A step's end sent again shares the first's.
+   */
   stepEnd(
     attemptId: string,
     step: number,
     report: { at: number; exitCode: number | null; error: string | null; logSize: number; stampsSize?: number },
-  ): void {
+  ): Promise<void> {
     const found = this.scheduler.attempt(attemptId);
-    if (!found) return;
+    if (!found) return Promise.resolve();
+    const list = this.pendingLogs.get(attemptId) ?? new Map<number, Promise<void>>();
+    this.pendingLogs.set(attemptId, list);
+    const pending = list.get(step);
+    if (pending) return pending;
     const runId = found.active.run.id;
     const status = report.exitCode === 0 && !report.error ? "success" : "failed";
     const key = { run: runId, attempt: attemptId, step };
@@ -77,9 +85,8 @@ export class AttemptReports {
       if (step === 0 && log.firstByteAt && readyAt) dispatchLatency.observe((log.firstByteAt - readyAt) / 1000);
       this.scheduler.runEvents.publish(runId);
     });
-    const list = this.pendingLogs.get(attemptId) ?? [];
-    list.push(done);
-    this.pendingLogs.set(attemptId, list);
+    list.set(step, done);
+    return done;
   }
 
   /**
@@ -100,8 +107,7 @@ export class AttemptReports {
    * stored and before the slot frees: the agent hears that its attempt ended before it can be given another.
    */
   async result(report: AttemptResultReport, applied: () => void = () => {}): Promise<void> {
-    const pending = this.pendingLogs.get(report.attempt) ?? [];
-    const stored = await Promise.allSettled(pending);
+    const stored = await Promise.allSettled(this.pendingLogs.get(report.attempt)?.values() ?? []);
     const lostLog = stored.find((s) => s.status === "rejected");
     this.pendingLogs.delete(report.attempt);
     await this.scheduler.serial.run(async () => {

@@ -90,25 +90,88 @@ export async function createRun(db: Db, scheduler: Scheduler, input: NewRun, kep
       endedAt: carried?.attempt.endedAt ?? null,
     };
   });
-  return scheduler.serial.run(async () => {
-    Object.assign(run, scheduler.leases.fresh(run.id));
-    const writes: BatchItem<"sqlite">[] = [];
-    const projectId = run.projectId;
-    if (projectId) {
-      // The number is read and advanced in the run's own batch, so two coordinators never hand out the same one.
-      const next = sql`(select ${projects.nextRunNumber} from ${projects} where ${projects.id} = ${projectId})`;
-      writes.push(db.insert(runs).values({ ...run, number: next }).returning({ number: runs.number }));
-      writes.push(db.update(projects).set({ nextRunNumber: sql`${projects.nextRunNumber} + 1` }).where(eq(projects.id, projectId)));
-    } else {
-      writes.push(db.insert(runs).values(run));
+  return store(db, scheduler, { run, taskRows, keptAttempts, keptSteps });
+}
+
+interface Unwritten {
+  run: RunRow;
+  taskRows: TaskRow[];
+  keptAttempts: AttemptRow[];
+  keptSteps: StepRow[];
+}
+
+interface Waiting extends Unwritten {
+  stored: (run: RunRow) => void;
+  refused: (e: unknown) => void;
+}
+
+/**
+ * At most this many runs go in one group write: a larger group would hold the event loop (and every other
+ * request) for one long synchronous stretch.
+ */
+const GROUP_RUNS = 32;
+
+/** Per scheduler, the runs waiting for the group write already queued on its `serial`. */
+const waiting = new WeakMap<Scheduler, Waiting[]>();
+
+/**
+ * Stores a run and starts it; resolves once it is in the database. Runs submitted while the scheduler is busy
+ * wait together and are written in one transaction (a group commit), then started with one more: two commits
+ * for the group instead of two a run.
+ */
+function store(db: Db, scheduler: Scheduler, run: Unwritten): Promise<RunRow> {
+  return new Promise((stored, refused) => {
+    let group = waiting.get(scheduler);
+    if (!group || group.length >= GROUP_RUNS) {
+      const next: Waiting[] = [];
+      group = next;
+      waiting.set(scheduler, next);
+      void scheduler.serial.run(async () => {
+        if (waiting.get(scheduler) === next) waiting.delete(scheduler);
+        await writeGroup(db, scheduler, next);
+      });
     }
-    writes.push(...chunkedInserts(db, tasks, taskRows), ...chunkedInserts(db, attempts, keptAttempts));
-    writes.push(...chunkedInserts(db, steps, keptSteps));
-    const results = await writeAll(db, writes);
-    if (projectId) run.number = (results[0] as { number: number }[])[0]!.number;
-    scheduler.track(run, taskRows, keptAttempts);
-    scheduler.onPhase(run);
-    await scheduler.advanceRun(run.id);
-    return run;
+    group.push({ ...run, stored, refused });
   });
+}
+
+async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[]): Promise<void> {
+  for (const { run } of group) Object.assign(run, scheduler.leases.fresh(run.id));
+  const writes: BatchItem<"sqlite">[] = [];
+  const numbered: Waiting[] = [];
+  for (const w of group) {
+    const projectId = w.run.projectId;
+    if (!projectId) continue;
+    // The number is read and advanced in the run's own batch, so two coordinators never hand out the same one.
+    const next = sql`(select ${projects.nextRunNumber} from ${projects} where ${projects.id} = ${projectId})`;
+    writes.push(db.insert(runs).values({ ...w.run, number: next }).returning({ number: runs.number }));
+    writes.push(db.update(projects).set({ nextRunNumber: sql`${projects.nextRunNumber} + 1` }).where(eq(projects.id, projectId)));
+    numbered.push(w);
+  }
+  const rows = (pick: (w: Waiting) => object[]) => group.flatMap(pick) as never[];
+  writes.push(...chunkedInserts(db, runs, rows((w) => (w.run.projectId ? [] : [w.run]))));
+  writes.push(...chunkedInserts(db, tasks, rows((w) => w.taskRows)), ...chunkedInserts(db, attempts, rows((w) => w.keptAttempts)));
+  writes.push(...chunkedInserts(db, steps, rows((w) => w.keptSteps)));
+  let results: unknown[];
+  try {
+    results = await writeAll(db, writes);
+  } catch (e) {
+    for (const { run } of group) scheduler.leases.forget(run.id);
+    if (group.length === 1) return group[0]!.refused(e);
+    // one run refused (its project deleted meanwhile) refuses none of the others: each is written alone
+    for (const w of group) await writeGroup(db, scheduler, [w]);
+    return;
+  }
+  for (const [i, w] of numbered.entries()) w.run.number = (results[2 * i] as { number: number }[])[0]!.number;
+  for (const w of group) {
+    scheduler.track(w.run, w.taskRows, w.keptAttempts);
+    scheduler.onPhase(w.run);
+  }
+  try {
+    await scheduler.advanceRuns(group.map((w) => w.run.id));
+  } catch (e) {
+    for (const w of group) w.refused(e);
+    return;
+  }
+  for (const w of group) w.stored(w.run);
 }

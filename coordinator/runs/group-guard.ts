@@ -11,9 +11,9 @@ import type { RunRow } from "./active-run.ts";
  */
 export function groupGuard(db: Db, run: Pick<RunRow, "id" | "group">): BatchItem<"sqlite"> {
   return db.run(
-    sql`INSERT INTO ${runFences} (ok, admitted) SELECT 1, NULL WHERE
-      (SELECT count(*) FROM ${runs} WHERE ${runs.group} = ${run.group} AND ${runs.phase} = 'running' AND ${runs.id} != ${run.id})
-      >= (SELECT ${runGroups.concurrency} FROM ${runGroups} WHERE ${runGroups.name} = ${run.group})`,
+    // the group's row first: a group without a limit (most) never counts its runs, which grows with the group
+    sql`INSERT INTO ${runFences} (ok, admitted) SELECT 1, NULL FROM ${runGroups} WHERE ${runGroups.name} = ${run.group}
+      AND ${runGroups.concurrency} <= (SELECT count(*) FROM ${runs} WHERE ${runs.group} = ${run.group} AND ${runs.phase} = 'running' AND ${runs.id} != ${run.id})`,
   );
 }
 

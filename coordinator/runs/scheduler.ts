@@ -252,12 +252,61 @@ export class Scheduler {
 
   /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */
   async advanceRun(runId: string): Promise<void> {
+    const plan = this.plan(runId);
+    if (!plan) return;
+    try {
+      await writeAll(this.db, plan.writes);
+    } catch (e) {
+      return this.refused(runId, e);
+    }
+    await plan.settle();
+  }
+
+  /**
+   * Advances runs just created together with one write for all (a group commit), where each alone would commit
+   * its own. A run of a group with a limit goes alone, after: its admission depends on the others' phases, which
+   * change only as each write is applied. Callers hold `serial`.
+   */
+  async advanceRuns(runIds: string[]): Promise<void> {
+    const limited = runIds.filter((id) => this.groupLimits.has(this.active.get(id)?.run.group ?? ""));
+    const plans = runIds.filter((id) => !limited.includes(id)).flatMap((id) => this.plan(id) ?? []);
+    if (plans.length > 1) {
+      try {
+        await writeAll(this.db, plans.flatMap((p) => p.writes));
+      } catch {
+        // one run's write refused (fenced, a group guard) takes none of the others with it: each goes alone
+        for (const p of plans) await this.advanceRun(p.runId);
+        plans.length = 0;
+      }
+      for (const p of plans) await p.settle();
+    } else if (plans.length === 1) await this.advanceRun(plans[0]!.runId);
+    for (const id of limited) await this.advanceRun(id);
+  }
+
+  private refused(runId: string, e: unknown): void {
+    const active = this.active.get(runId);
+    if (overGroupLimit(e)) {
+      // another node started a run of the group meanwhile: this one waits for a slot as it would here
+      console.error(`[runs] run ${runId} waits: its group ${active?.run.group} is at its limit across nodes`);
+      return;
+    }
+    if (!fenced(e)) throw e;
+    // another node took the run (this one stalled past its lease): it drives the run from here on
+    console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);
+    this.leases.forget(runId);
+  }
+
+  /**
+   * The engine's decisions on one run: the writes that store them, and `settle` to apply them to memory and
+   * tell the others once the writes have committed. Undefined when there is nothing to write.
+   */
+  private plan(runId: string): { runId: string; writes: BatchItem<"sqlite">[]; settle: () => Promise<void> } | undefined {
     const active = this.active.get(runId);
     if (!active) return;
     // another node drives it: the change asked for is in the database, and that node is told to read it
-    if (!this.leases.owns(runId)) return this.announce(runId);
+    if (!this.leases.owns(runId)) return void this.announce(runId);
     const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
-    if (!admitted(run, [...this.active.values()].map((a) => a.run), this.groupLimits.get(run.group))) return;
+    if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));
     const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
@@ -323,20 +372,15 @@ export class Scheduler {
     }
     writes.push(...chunkedInserts(this.db, events, out.events.map((e) => eventRow(runId, e, now))));
     if (writes.length === 1) return;
-    try {
-      await writeAll(this.db, writes);
-    } catch (e) {
-      if (overGroupLimit(e)) {
-        // another node started a run of the group meanwhile: this one waits for a slot as it would here
-        console.error(`[runs] run ${runId} waits: its group ${active.run.group} is at its limit across nodes`);
-        return;
-      }
-      if (!fenced(e)) throw e;
-      // another node took the run (this one stalled past its lease): it drives the run from here on
-      console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);
-      this.leases.forget(runId);
-      return;
-    }
+    return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
+  }
+
+  private async settle(
+    active: ActiveRun,
+    out: ReturnType<typeof advance>,
+    { applied, created, phaseChanged }: { applied: (() => void)[]; created: AttemptRow[]; phaseChanged: boolean },
+  ): Promise<void> {
+    const runId = active.run.id;
     for (const apply of applied) apply();
     for (const row of created) {
       active.attempts.set(row.id, row);
@@ -429,6 +473,11 @@ export class Scheduler {
   untrack(runId: string): void {
     const active = this.active.get(runId);
     if (active) this.forget(active);
+  }
+
+  /** The runs in memory, read only as far as admission needs (a group without a limit needs none). */
+  private *runs(): Iterable<RunRow> {
+    for (const a of this.active.values()) yield a.run;
   }
 
   private forget(active: ActiveRun): void {

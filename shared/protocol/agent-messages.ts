@@ -7,7 +7,10 @@ export type Arch = z.infer<typeof archSchema>;
 
 const runningAttemptSchema = z.object({
   attempt: z.string().min(1).max(64),
-  /** per step index: bytes of its log the agent knows were stored (acknowledged) */
+  /**
+   * per step index: bytes of its log the agent knows were stored (acknowledged), for each step still running or
+   * whose end is not yet acknowledged (its log not yet in the object store)
+   */
   steps: z.array(z.object({ index: z.number().int().min(0), stored: z.number().int().min(0) })).max(1000),
 });
 
@@ -72,7 +75,7 @@ export const stepEndSchema = z.object({
   at: z.number(),
   exitCode: z.number().int().nullable(),
   error: z.string().max(4096).nullable(),
-  /** total bytes of the step's log; the coordinator finalises the log once it holds them all */
+  /** total bytes of the step's log; the coordinator finalises the log once it holds them all, and acks once it is stored */
   logSize: z.number().int().min(0),
   /** total bytes of the step's timestamps stream (see STAMPS_STREAM), when it has any */
   stampsSize: z.number().int().min(0).optional(),

@@ -1,9 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { createClient } from "@libsql/client";
 import { type Cluster, startCluster } from "../helpers/cluster.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
-import { type ClusterView, clusterView, startNodes } from "../helpers/nodes.ts";
+import { type ClusterView, clusterView, startNodes, ticksOf } from "../helpers/nodes.ts";
 import type { Coordinator } from "../helpers/cluster.ts";
 
 /** Three coordinators on one libSQL file: membership, duty leases, takeover after kill -9, cron once per tick. */
@@ -73,12 +71,7 @@ describe("several coordinators on one database", () => {
     const t1 = Date.now();
     await Bun.sleep(1500);
     // each tick once: read the runs the schedule started straight from the shared database
-    const db = createClient({ url: `file:${join(cluster.dir, "cluster.db")}` });
-    const rows = await db.execute(
-      `SELECT json_extract(variables, '$.DROVER_SCHEDULE_TICK') AS tick FROM runs WHERE "group" = 'every-second'`,
-    );
-    db.close();
-    const ticks = rows.rows.map((r) => String(r.tick));
+    const ticks = await ticksOf(cluster, "every-second");
     expect(new Set(ticks).size).toBe(ticks.length);
     const seconds = Math.floor(t1 / 1000) - Math.floor(t0 / 1000);
     console.log(`${ticks.length} runs in ${seconds} ticks of 1 s across 3 nodes, one killed`);

@@ -115,18 +115,18 @@ describe("retries and timeouts", () => {
     expect(taskOf(run, "slow").attempts[0]!.error).toBe("timeout");
   });
 
-  test("a timeout while a finished step's end awaits its ack fails the attempt; later steps do not run", async () => {
+  test("a timeout while a finished step's log awaits its ack fails the attempt; later steps do not run", async () => {
     const flag = `${cluster.dir}/between-steps-${Date.now()}`;
     const id = await cluster.submit(`tasks:
   t:
     timeout: 3s
     steps:
-      - run: 'until [ -e ${flag} ]; do sleep 0.01; done'
+      - run: 'until [ -e ${flag} ]; do sleep 0.01; done; echo done'
       - run: echo never
 `);
     await waitFor("the first step to run", async () => taskOf(await getRun(id), "t").attempts[0]?.state === "running");
-    // A stopped coordinator acks nothing: the first step exits 0 at once, and its step_end stays unacknowledged
-    // until the timeout (started before the attempt showed as running) has surely elapsed.
+    // A stopped coordinator acks nothing: the first step prints its last line and exits 0 at once, and the next
+    // step waits for that line's ack until the timeout (started before the attempt showed as running) has surely elapsed.
     const coordinator = cluster.coordinator.proc.pid;
     process.kill(coordinator, "SIGSTOP");
     try {

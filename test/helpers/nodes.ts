@@ -1,7 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { ADMIN_TOKEN, type Cluster, type Coordinator, startCluster } from "./cluster.ts";
+import { createClient } from "@libsql/client";
+import { ADMIN_TOKEN, type Cluster, type Coordinator, END_PHASES, type RunView, startCluster } from "./cluster.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
+import { waitFor } from "./processes.ts";
+import type { S3rverHandle } from "./s3rver.ts";
 
 export interface ClusterView {
   self: string;
@@ -31,6 +34,16 @@ export async function clusterView(node: Coordinator): Promise<ClusterView> {
   const res = await fetch(`${node.url}/api/v1/cluster`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   if (res.status !== 200) throw new Error(`GET /api/v1/cluster on ${node.url}: ${res.status} ${await res.text()}`);
   return (await res.json()) as ClusterView;
+}
+
+/** The `DROVER_SCHEDULE_TICK` of every run of `group`, read straight from the cluster's shared database. */
+export async function ticksOf(cluster: Cluster, group: string): Promise<string[]> {
+  const db = createClient({ url: `file:${join(cluster.dir, "cluster.db")}` });
+  const rows = await db.execute(`SELECT json_extract(variables, '$.DROVER_SCHEDULE_TICK') AS tick FROM runs WHERE "group" = ?`, [
+    group,
+  ]);
+  db.close();
+  return rows.rows.map((r) => String(r.tick));
 }
 
 /** The nodes an agent registered with, in order, from its log. */
@@ -68,3 +81,33 @@ export async function startNatsCluster(n = 3, env: Record<string, string> = {}):
     throw e;
   }
 }
+
+/** `n` coordinators on one libSQL file storing into s3rver's bucket (at `spec`, s3rver's own by default). */
+export const startS3Nodes = (cluster: Cluster, s3: S3rverHandle, n: number, spec = s3.spec) =>
+  startNodes(cluster, n, { DROVER_STORAGE: spec, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" });
+
+/** An admin's API request to one node; its JSON answer. */
+export async function nodeApi<T>(node: Coordinator, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${node.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await res.json()) as T;
+}
+
+/** A run as `node` shows it once it ended. */
+export const waitRunOn = (node: Coordinator, id: string, timeoutMs: number) =>
+  waitFor(
+    `run ${id} to end`,
+    async () => {
+      const view = await nodeApi<RunView>(node, "GET", `/api/v1/runs/${id}`);
+      return END_PHASES.includes(view.phase) ? view : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+
+/** A step's log as `node` serves it. */
+export const nodeLog = async (node: Coordinator, run: string, task: string, step: number) =>
+  (await fetch(`${node.url}/api/v1/runs/${run}/tasks/${task}/steps/${step}/log`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();

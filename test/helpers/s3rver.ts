@@ -7,6 +7,9 @@ export interface S3rverHandle {
   spec: string;
   endpoint: string;
   bucket: string;
+  /** SIGSTOP: requests to the bucket hang until `resume` (SIGCONT). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
 }
 
@@ -98,6 +101,7 @@ export async function startS3rver(bucket = "drover-test"): Promise<S3rverHandle>
       if (saved[i] === undefined) delete process.env[name];
       else process.env[name] = saved[i];
     });
+    proc.kill("SIGCONT");
     proc.kill();
     await proc.exited;
     await rm(directory, { recursive: true, force: true });
@@ -114,6 +118,8 @@ export async function startS3rver(bucket = "drover-test"): Promise<S3rverHandle>
     spec: `s3://${bucket}?endpoint=${endpoint}&region=us-east-1&forcePathStyle=true`,
     endpoint,
     bucket,
+    pause: () => proc.kill("SIGSTOP"),
+    resume: () => proc.kill("SIGCONT"),
     stop,
   };
 }
