@@ -1,13 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import {
-  AGENT_VERSION,
-  type AgentMessage,
-  type Assignment,
-  type CoordinatorMessage,
-  PROTOCOL_VERSION,
-} from "../shared/protocol/index.ts";
+import type { AgentMessage, Assignment, CoordinatorMessage, Welcome } from "../shared/protocol/index.ts";
+import { AGENT_VERSION, PROTOCOL_VERSION } from "../shared/protocol/version.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
@@ -189,7 +184,7 @@ export class Agent {
     }
   }
 
-  private welcome(message: Extract<CoordinatorMessage, { type: "welcome" }>): void {
+  private welcome(message: Welcome): void {
     if (message.credential) {
       this.identity = { id: message.agentId, credential: message.credential };
       if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });

@@ -5,7 +5,9 @@ import { memoryToBytes } from "../shared/pipeline/units.ts";
 import { readFileSync } from "node:fs";
 import { allowedRepoPattern } from "./checkout/allowed.ts";
 import type { CheckoutOptions } from "./checkout/checkout.ts";
-import { type Arch, archSchema, EXECUTORS, type Executor } from "../shared/protocol/index.ts";
+// not the protocol's index: its zod schemas would cost an idle agent ~17 MiB (see shared/protocol/idle-frames.ts)
+import { ARCHS, type Arch } from "../shared/pipeline/types.ts";
+import { EXECUTORS, type Executor } from "../shared/protocol/executors.ts";
 
 export interface AgentConfig {
   /** the coordinator nodes, tried in turn (`--coordinator A,B,C`) */
@@ -43,6 +45,11 @@ export interface AgentConfig {
 }
 
 const NODE_ARCH: Record<string, Arch> = { x64: "amd64", arm64: "arm64", arm: "arm", ia32: "386" };
+
+function arch(name: string): Arch {
+  if (!(ARCHS as readonly string[]).includes(name)) throw new Error(`--arch wants some of ${ARCHS.join(", ")}, got "${name}"`);
+  return name as Arch;
+}
 
 export const USAGE =
   "drover-agent --coordinator http://host:8080[,http://other:8080] (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--no-pid-namespace] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
@@ -93,7 +100,7 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   const maxProcesses = Number(values["max-processes"] ?? 4096);
   if (!Number.isInteger(maxProcesses) || maxProcesses < 1) throw new Error(`--max-processes wants a whole number above 0, got "${values["max-processes"]}"`);
   const own = NODE_ARCH[process.arch];
-  const archs = (values.arch ?? own ?? "").split(",").filter(Boolean).map((a) => archSchema.parse(a.trim()));
+  const archs = (values.arch ?? own ?? "").split(",").filter(Boolean).map((a) => arch(a.trim()));
   if (archs.length === 0) throw new Error(`cannot tell this machine's arch (${process.arch}): pass --arch`);
   const labels: Record<string, string> = {};
   for (const l of values.label ?? []) {

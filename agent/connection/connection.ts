@@ -1,9 +1,7 @@
-import {
-  type AgentMessage,
-  type CoordinatorMessage,
-  coordinatorMessageSchema,
-} from "../../shared/protocol/index.ts";
+// types only from the protocol's index: its zod schemas are loaded at the first frame that needs them (see idle-frames.ts)
+import type { AgentMessage, CoordinatorMessage } from "../../shared/protocol/index.ts";
 import { NODE_DRAINING_CLOSE } from "../../shared/protocol/close-codes.ts";
+import { isIdleFrameType, readIdleFrame } from "../../shared/protocol/idle-frames.ts";
 import { backoffMs } from "../../shared/retry.ts";
 
 export interface ConnectionHandlers {
@@ -20,6 +18,8 @@ export interface ConnectionHandlers {
 const SEND_BACKLOG_BYTES = 2 * 1024 * 1024;
 // Bun's client WebSocket has no drain event: whoever waits for room is called back from a poll.
 const DRAIN_POLL_MS = 1;
+
+type Schema = typeof import("../../shared/protocol/coordinator-messages.ts").coordinatorMessageSchema;
 
 /**
  * The agent's WebSocket to the coordinator: reconnects by itself until stopped. Given several coordinator
@@ -40,6 +40,10 @@ export class Connection {
 
   /** the last reason a connection failed, said once until it changes */
   private lastError = "";
+  /** the schemas of the frames that are not idle frames, once loaded */
+  private schema: Schema | null = null;
+  /** frames that came while the schemas loaded, held so that every frame is handled in the order sent */
+  private held: { ws: WebSocket; text: string; raw: unknown }[] | null = null;
 
   constructor(
     private readonly urls: string[],
@@ -72,23 +76,7 @@ export class Connection {
       ws.send(JSON.stringify(this.handlers.hello()));
     };
     ws.onmessage = (event) => {
-      if (typeof event.data !== "string") return;
-      const raw = JSON.parse(event.data);
-      // log acks are the most frequent frame by far and carry three plain fields: skip full validation
-      if (raw.type === "log_ack" && typeof raw.attempt === "string" && Number.isInteger(raw.step) && Number.isInteger(raw.stored)) {
-        this.handlers.message(raw);
-        return;
-      }
-      const parsed = coordinatorMessageSchema.safeParse(raw);
-      if (!parsed.success) {
-        console.error(`[agent] ignoring an invalid frame from the coordinator: ${event.data.slice(0, 200)}`);
-        return;
-      }
-      if (parsed.data.type === "welcome") {
-        this.failures = 0;
-        this.welcomed = true;
-      }
-      this.handlers.message(parsed.data);
+      if (typeof event.data === "string") this.receive(ws, event.data, JSON.parse(event.data));
     };
     ws.onclose = (event) => {
       const wasCurrent = this.ws === ws;
@@ -109,6 +97,43 @@ export class Connection {
       if (why && why !== this.lastError) console.error(`[agent] cannot connect to the coordinator: ${why}`);
       this.lastError = why;
     };
+  }
+
+  private receive(ws: WebSocket, text: string, raw: unknown): void {
+    if (this.held) {
+      this.held.push({ ws, text, raw });
+      return;
+    }
+    // idle frames (and log acks, the most frequent frame by far) need no zod
+    let message: CoordinatorMessage | null = readIdleFrame(raw);
+    if (!message && !isIdleFrameType((raw as { type?: unknown } | null)?.type)) {
+      if (!this.schema) {
+        this.loadSchema(ws, text, raw);
+        return;
+      }
+      const parsed = this.schema.safeParse(raw);
+      message = parsed.success ? parsed.data : null;
+    }
+    if (!message) {
+      console.error(`[agent] ignoring an invalid frame from the coordinator: ${text.slice(0, 200)}`);
+      return;
+    }
+    if (message.type === "welcome") {
+      this.failures = 0;
+      this.welcomed = true;
+    }
+    this.handlers.message(message);
+  }
+
+  private loadSchema(ws: WebSocket, text: string, raw: unknown): void {
+    this.held = [{ ws, text, raw }];
+    void import("../../shared/protocol/coordinator-messages.ts").then(({ coordinatorMessageSchema }) => {
+      this.schema = coordinatorMessageSchema;
+      const held = this.held!;
+      this.held = null;
+      // a closed socket's frames go with it, as they would have had they come after its close
+      for (const f of held) if (f.ws === this.ws) this.receive(f.ws, f.text, f.raw);
+    });
   }
 
   send(message: AgentMessage): boolean {

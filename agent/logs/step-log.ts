@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
-import { logChunkFrame, setLogChunkOffset } from "../../shared/protocol/index.ts";
+import { logChunkFrame, setLogChunkOffset } from "../../shared/protocol/log-frame.ts";
 
 /** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
 const WINDOW_BYTES = 32 * 1024 * 1024;

@@ -2,10 +2,11 @@ import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
-import { type Assignment, type Report, stampsStream } from "../../shared/protocol/index.ts";
+import type { Assignment, Report } from "../../shared/protocol/index.ts";
+import { stampsStream } from "../../shared/protocol/log-frame.ts";
 import type { CheckoutOptions } from "../checkout/checkout.ts";
 import type { KeptWorkspaces } from "../archive/kept.ts";
-import { FilesClient } from "../connection/files-client.ts";
+import type { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
@@ -40,7 +41,7 @@ export class AttemptRunner {
   private stopReason: "cancelled" | "timeout" | null = null;
   /** stopping aborts the attempt's uploads and downloads, which have no process to signal */
   private readonly abort = new AbortController();
-  private readonly files: FilesClient;
+  private filesClient: Promise<FilesClient> | null = null;
   private killTimer: Timer | null = null;
   private cpuSeconds = 0;
   private peakRssBytes = 0;
@@ -54,15 +55,14 @@ export class AttemptRunner {
     private readonly ctx: AttemptContext,
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
-    const { coordinator, agentId, credential } = ctx;
-    this.files = new FilesClient({
-      coordinator,
-      ca: ctx.ca,
-      agentId,
-      credential,
-      attempt: assignment.attempt,
-      signal: this.abort.signal,
-    });
+  }
+
+  /** Loaded at first use, as the archive steps are: its schemas are no idle agent's to hold (see shared/protocol/idle-frames.ts). */
+  private files(): Promise<FilesClient> {
+    const { coordinator, agentId, credential, ca } = this.ctx;
+    const options = { coordinator, ca, agentId, credential, attempt: this.assignment.attempt, signal: this.abort.signal };
+    this.filesClient ??= import("../connection/files-client.ts").then(({ FilesClient }) => new FilesClient(options));
+    return this.filesClient;
   }
 
   private report(report: Report): Promise<void> {
@@ -106,7 +106,7 @@ export class AttemptRunner {
   private async fetchWorkspace(): Promise<void> {
     try {
       const { extractArchive } = await import("../archive/extract.ts");
-      await extractArchive(await this.files.runWorkspace(), this.dir);
+      await extractArchive(await (await this.files()).runWorkspace(), this.dir);
     } catch (e) {
       // Stopped mid-fetch: runSteps then runs no step and reports the stop (cancelled or timeout), not an error.
       if (!this.stopReason) throw e;
@@ -156,7 +156,7 @@ export class AttemptRunner {
           dir: this.dir,
           env: this.stepEnv({}),
           log,
-          files: this.files,
+          files: await this.files(),
           kept: this.ctx.kept,
           signal: this.abort.signal,
         }));

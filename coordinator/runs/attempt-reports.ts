@@ -1,4 +1,4 @@
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import { type AttemptResultReport, stampsStream } from "../../shared/protocol/index.ts";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
@@ -37,11 +37,20 @@ export class AttemptReports {
     });
   }
 
-  async stepStart(attemptId: string, step: number, at: number): Promise<void> {
-    await this.db
+  /** prepared once (drizzle builds a query's SQL anew at each run otherwise): one run per step of every attempt */
+  private startStepQuery: ReturnType<AttemptReports["prepareStartStep"]> | null = null;
+
+  private prepareStartStep() {
+    return this.db
       .update(steps)
-      .set({ status: "running", startedAt: at })
-      .where(and(eq(steps.attemptId, attemptId), eq(steps.index, step), eq(steps.status, "pending")));
+      .set({ status: "running", startedAt: sql.placeholder("at") as unknown as number })
+      .where(and(eq(steps.attemptId, sql.placeholder("attemptId")), eq(steps.index, sql.placeholder("step")), eq(steps.status, "pending")))
+      .prepare();
+  }
+
+  async stepStart(attemptId: string, step: number, at: number): Promise<void> {
+    this.startStepQuery ??= this.prepareStartStep();
+    await this.startStepQuery.run({ attemptId, step, at });
     const found = this.scheduler.attempt(attemptId);
     if (found) this.scheduler.runEvents.publish(found.active.run.id);
   }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ARCHS } from "../pipeline/types.ts";
+import { EXECUTORS } from "./executors.ts";
 
 export const archSchema = z.enum(ARCHS);
 export type Arch = z.infer<typeof archSchema>;
@@ -13,8 +14,6 @@ const runningAttemptSchema = z.object({
   steps: z.array(z.object({ index: z.number().int().min(0), stored: z.number().int().min(0) })).max(1000),
 });
 
-export const EXECUTORS = ["host", "sandbox"] as const;
-export type Executor = (typeof EXECUTORS)[number];
 const enforcement = z.enum(["cgroup", "rlimit"]).nullable();
 export const limitsSchema = z.object({
   memory: enforcement,

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { stepSpecSchema } from "../pipeline/step-spec.ts";
-import { TEST_REPORT_FORMATS } from "../pipeline/types.ts";
+import type { IdleFrame } from "./idle-frames.ts";
 
 /** The step shape comes from the pipeline's own schema. */
 export const stepSchema = stepSpecSchema;
@@ -55,39 +55,11 @@ export const assignmentSchema = z.object({
 });
 export type Assignment = z.infer<typeof assignmentSchema>;
 
-export const welcomeSchema = z.object({
-  type: z.literal("welcome"),
-  agentId: z.string(),
-  credential: z.string().optional(),
-  heartbeatMs: z.number().int(),
-  leaseTtlMs: z.number().int(),
-  /** for each attempt the agent listed: where to continue each step's log from, or abandon it */
-  resume: z.array(
-    z.object({
-      attempt: z.string(),
-      action: z.enum(["continue", "abandon"]),
-      steps: z.array(z.object({ index: z.number().int(), stored: z.number().int() })),
-    }),
-  ),
-});
-
-/**
- * The coordinator renewed the lease on the heartbeat numbered `seq`. The agent may run its steps until the time
- * it sent that heartbeat plus the lease TTL, and no longer: the coordinator re-queues its attempts only after the
- * renewal it recorded (later than the send) plus the TTL and a margin, so the two never run at once.
- */
-export const leaseSchema = z.object({ type: z.literal("lease"), seq: z.number().int().min(0) });
 export const refuseSchema = z.object({ type: z.literal("refuse"), code: z.string(), message: z.string() });
 export const assignSchema = z.object({ type: z.literal("assign"), assignment: assignmentSchema });
 export const cancelSchema = z.object({ type: z.literal("cancel"), attempt: z.string(), graceMs: z.number().int() });
 /** Reports applied since the last ack frame; the agent may drop them. */
 export const ackSchema = z.object({ type: z.literal("ack"), ids: z.array(z.string()) });
-export const logAckSchema = z.object({
-  type: z.literal("log_ack"),
-  attempt: z.string(),
-  step: z.number().int(),
-  stored: z.number().int(),
-});
 export const errorFrameSchema = z.object({ type: z.literal("error"), code: z.string(), message: z.string() });
 export const drainSchema = z.object({ type: z.literal("drain") });
 /** Asks a live sibling to end a dead agent's orphaned processes and remove its workspaces. */
@@ -101,17 +73,14 @@ export const cleanupSchema = z.object({
 });
 export type CleanupRequest = z.infer<typeof cleanupSchema>;
 
+/** The frames an idle agent never reads (and so loads zod only for, on the first of them); see idle-frames.ts for the others. */
 export const coordinatorMessageSchema = z.discriminatedUnion("type", [
-  welcomeSchema,
-  leaseSchema,
   refuseSchema,
   assignSchema,
   cancelSchema,
   ackSchema,
-  logAckSchema,
   errorFrameSchema,
   drainSchema,
   cleanupSchema,
 ]);
-export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema>;
-export type Welcome = z.infer<typeof welcomeSchema>;
+export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema> | IdleFrame;

@@ -1,6 +1,6 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { AGENT_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { killGroup, spawnTracked, waitFor } from "../helpers/processes.ts";
 import { type Benchmark, cpuSeconds, percentile, QUIET_ENV, round, rssNow, sampleRss, startSimAgents, target } from "./lib.ts";
@@ -116,16 +116,15 @@ async function timeTo(cmd: string[], marker?: string): Promise<{ ms: number; pid
   }
 }
 
-/** Compiles the agent the way scripts/build-agent does, but into a temp dir: dist/ may be in use by other suites. */
+/** Compiles the agent with scripts/build-agent, but into a temp dir: dist/ may be in use by other suites. */
 async function buildAgent(dir: string): Promise<string | undefined> {
-  const out = join(dir, "drover-agent-linux-amd64");
-  const proc = spawnTracked(["bun", "build", "--compile", "--target=bun-linux-x64", "agent/main.ts", "--outfile", out], { cwd: ROOT });
-  const err = await new Response(proc.stderr).text();
+  const proc = spawnTracked(["./scripts/build-agent", "linux-x64"], { cwd: ROOT, env: { DROVER_AGENT_OUT: dir } });
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   if ((await proc.exited) !== 0) {
     console.error(`fleet: building the agent failed, skipping the compiled binary: ${err}`);
     return undefined;
   }
-  return out;
+  return resolve(ROOT, out.trim());
 }
 
 interface AgentFigures {

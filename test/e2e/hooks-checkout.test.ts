@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../helpers/cluster.ts";
-import { startFakeCoordinator } from "../helpers/fake-coordinator.ts";
+import { assignmentOf, startFakeCoordinator } from "../helpers/fake-coordinator.ts";
 import { checkoutSpec, startGitServer } from "../helpers/git-server.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
@@ -38,22 +38,8 @@ test("pre-checkout and post-checkout run around the checkout, between environmen
   await waitFor("the agent to connect", () => coordinator.connected("h1").then(() => true), 20_000).catch((e: Error) => {
     throw new Error(`${e.message}\n${err.text()}`);
   });
-  const out = await coordinator.assign("h1", {
-    attempt: "hooked-1",
-    run: "run-1",
-    task: "build",
-    number: 1,
-    arch: "amd64",
-    env: {},
-    workspace: null,
-    timeoutMs: 60_000,
-    secrets: [],
-    steps: [{ kind: "run", name: "step", command: "echo step", env: {} }],
-    sandbox: false,
-    network: false,
-    memoryBytes: null,
-    checkout: checkoutSpec(server, url, sha),
-  });
+  const steps = [{ kind: "run" as const, name: "step", command: "echo step", env: {} }];
+  const out = await coordinator.assign("h1", assignmentOf("hooked-1", steps, { checkout: checkoutSpec(server, url, sha) }));
   expect(out.result.status).toBe("success");
   const log = out.logs.get(0)!;
   const headers = log.split("\n").filter((l) => l.startsWith("--- hook ") || l.startsWith("checkout: HEAD"));

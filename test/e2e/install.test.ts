@@ -41,9 +41,14 @@ test("install.sh detects the arch, verifies and installs the agent, which then r
     const err = captureOutput(agent.stderr);
     await waitFor("the installed agent to register", () => err.text().includes("registered as installed"));
     // a group of its own: the file's other agents may be connected, whatever the order the tests run in
-    const id = await cluster.submit("tasks:\n  t: { group: installed, steps: [ { run: 'echo on $DROVER_AGENT, $DROVER_ARCH' } ] }\n");
+    // the workspace steps run code the binary keeps in chunks of its own, loaded at first use (scripts/build-agent)
+    const id = await cluster.submit(`tasks:
+  t: { group: installed, steps: [ { run: 'echo on $DROVER_AGENT, $DROVER_ARCH | tee out' }, { save_to_workspace: { paths: [out] } } ] }
+  u: { group: installed, depends: [t], steps: [ { restore_workspace: {} }, { run: 'cat out' } ] }
+`);
     expect((await cluster.waitRun(id)).result).toBe("success");
     expect(await cluster.log(id, "t", 0)).toBe("on installed, amd64\n");
+    expect(await cluster.log(id, "u", 1)).toBe("on installed, amd64\n");
   } finally {
     await stopAll([agent]);
   }

@@ -1,5 +1,26 @@
 import type { ServerWebSocket } from "bun";
-import { type AgentMessage, type Assignment, decodeLogChunk } from "../../shared/protocol/index.ts";
+import { type AgentMessage, type AssignedStep, type Assignment, decodeLogChunk } from "../../shared/protocol/index.ts";
+
+/** An assignment of `steps` with nothing else to it (no workspace, checkout or secrets) but what `more` sets. */
+export function assignmentOf(attempt: string, steps: AssignedStep[], more: Partial<Assignment> = {}): Assignment {
+  return {
+    attempt,
+    run: `run-${attempt}`,
+    task: "build",
+    number: 1,
+    arch: "amd64",
+    env: {},
+    workspace: null,
+    timeoutMs: 60_000,
+    secrets: [],
+    steps,
+    sandbox: false,
+    network: false,
+    memoryBytes: null,
+    checkout: null,
+    ...more,
+  };
+}
 
 /**
  * A stand-in coordinator for agent tests that need an assignment the real coordinator cannot build yet:

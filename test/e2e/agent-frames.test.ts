@@ -1,0 +1,42 @@
+import { afterAll, expect, test } from "bun:test";
+import { ROOT } from "../helpers/cluster.ts";
+import { assignmentOf, startFakeCoordinator } from "../helpers/fake-coordinator.ts";
+import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
+
+// An idle agent holds no zod: it checks the coordinator's frames with the schemas only from the first frame that
+// needs them on, loaded then (shared/protocol/idle-frames.ts). These are the guards of that.
+const coordinator = startFakeCoordinator();
+const dirs = scratchDirs("drover-agent-frames-");
+afterAll(async () => {
+  await stopAll();
+  coordinator.stop();
+});
+
+test("an idle agent has loaded no zod, no protocol schema, no archive code and no ulid", () => {
+  const script = `for (const m of ["./agent/agent.ts", "./agent/config.ts", "./agent/executor/undumpable.ts"]) await import(m);
+console.log(JSON.stringify(Object.keys(require.cache)));`;
+  const proc = Bun.spawnSync(["bun", "-e", script], { cwd: ROOT, stderr: "pipe" });
+  expect(proc.stderr.toString()).toBe("");
+  const loaded = JSON.parse(proc.stdout.toString()) as string[];
+  expect(loaded.some((p) => p.endsWith("/agent/agent.ts"))).toBe(true);
+  const heavy = /node_modules\/(zod|ulid|tar-stream|picomatch)\/|\/shared\/protocol\/(agent-messages|coordinator-messages|archive-api)\.ts$/;
+  expect(loaded.filter((p) => heavy.test(p))).toEqual([]);
+});
+
+test("frames that come while the agent loads the schemas are handled in the order sent: a cancel right after its assign stops it", async () => {
+  const proc = spawnTracked(["bun", "agent/main.ts", "--coordinator", coordinator.url, "--token", "t", "--name", "fresh", "--work-dir", dirs.fresh("fresh")], {
+    cwd: ROOT,
+  });
+  const err = captureOutput(proc.stderr);
+  await waitFor("the agent to be welcomed", () => err.text().includes("registered as fresh"), 20_000);
+  const assignment = assignmentOf("att-1", [{ kind: "run", name: "long", command: "sleep 30", env: {} }]);
+  // the agent's first frames that need the schemas: the cancel comes while they load
+  const outcome = coordinator.assign("fresh", assignment);
+  coordinator.cancel("fresh", "att-1", 100);
+  const t0 = performance.now();
+  const { result } = await outcome;
+  expect(result.status).toBe("stopped");
+  expect(performance.now() - t0).toBeLessThan(20_000);
+  expect(err.text()).not.toContain("invalid frame");
+});
