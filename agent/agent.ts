@@ -14,6 +14,7 @@ import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
 import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
+import { SpareFiles } from "./executor/spare-files.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
 import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
@@ -71,7 +72,8 @@ export class Agent {
     // a dynamic agent is new each time it starts
     this.identity = config.dynamic ? null : this.loadIdentity();
     this.lease = new LeaseClock(join(own, "lease"), () => this.fence());
-    this.watchdog = new Watchdog(own, join(own, "lease"));
+    const spares = new SpareFiles(join(own, "spare"));
+    this.watchdog = new Watchdog(own, join(own, "lease"), spares);
     const left = this.watchdog.killLeftovers();
     if (left > 0) log(`killed what ${left} step(s) of this agent's previous run left`);
     this.watchdog.start();
@@ -88,6 +90,7 @@ export class Agent {
       cgroups: Cgroups.detect(`drover-${config.name.replace(/[^A-Za-z0-9_.-]/g, "_")}`),
       pidNamespace: hostPidNamespace(config),
       watchdog: this.watchdog,
+      spares,
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),

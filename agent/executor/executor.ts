@@ -6,6 +6,7 @@ import { type RunAs, runAsArgs } from "./run-as.ts";
 import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
+import type { SpareFiles } from "./spare-files.ts";
 import { signalDescendants } from "./process-tree.ts";
 import type { PidNamespace } from "./pid-namespace.ts";
 
@@ -27,6 +28,8 @@ export interface ExecutorOptions {
   /** a PID namespace for each host step, or why there is none (the sandbox has its own) */
   pidNamespace: PidNamespace | { unavailable: string };
   watchdog: Watchdog;
+  /** the files a step starts with, made ahead */
+  spares: SpareFiles;
 }
 
 export interface StepStart {
@@ -100,6 +103,11 @@ export class Executor {
     const user = this.opts.runAs;
     if (!user) return;
     Bun.spawnSync(["chown", "-R", `${user.uid}:${user.gid}`, dir]);
+  }
+
+  /** Makes `path` a new empty file for a step (its output), from the spares made ahead. */
+  newFile(path: string): void {
+    this.opts.spares.take(path);
   }
 
   /** The HOME a step gets: the run-as user's, a private one in the sandbox, or the agent's. */
@@ -182,6 +190,7 @@ export class Executor {
         outputPath: step.outputPath,
         script: step.command,
         owner: this.opts.runAs,
+        spares: this.opts.spares,
       },
       tree,
     );

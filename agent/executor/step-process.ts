@@ -1,5 +1,6 @@
 import { closeSync, fchownSync, openSync, unlinkSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
+import type { SpareFiles } from "./spare-files.ts";
 
 export interface StepProcessResult {
   exitCode: number | null;
@@ -44,13 +45,15 @@ export class StepProcess {
       outputPath: string;
       script: string;
       owner: { uid: number; gid: number } | null;
+      spares: SpareFiles;
     },
     private readonly tree: StepTree,
   ) {
     // it appends: the file may start with the checkout's output
     const out = openSync(opts.outputPath, "a");
     const scriptPath = `${opts.outputPath}.sh`;
-    const script = openSync(scriptPath, "w+", 0o600);
+    opts.spares.take(scriptPath);
+    const script = openSync(scriptPath, "r+");
     try {
       unlinkSync(scriptPath);
       writeSync(script, opts.script);

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeGroup } from "./cgroups.ts";
+import type { SpareFiles } from "./spare-files.ts";
 
 import killRecordScript from "./kill-record.sh" with { type: "text" };
 import stepStartScript from "./step-start.sh" with { type: "text" };
@@ -22,9 +23,13 @@ export class Watchdog {
   private readonly pidFile: string;
   private proc: ReturnType<typeof Bun.spawn> | null = null;
 
+  /** steps recorded and not yet forgotten: a step's first record takes a spare file, its second rewrites it */
+  private readonly recorded = new Set<string>();
+
   constructor(
     private readonly dir: string,
     readonly leaseFile: string,
+    private readonly spares: SpareFiles,
   ) {
     this.steps = join(dir, "steps");
     this.pidFile = join(dir, "watchdog.pid");
@@ -62,7 +67,10 @@ export class Watchdog {
   record(name: string, step: StepRecord): void {
     // the first process's tree first: killing what carries the attempt id would end a supervisor holding orphans
     const lines = [...(step.pgid ? [`pgid ${step.pgid}`] : []), `attempt ${step.attempt}`, ...step.cgroups.map((d) => `cg ${d}`)];
-    writeFileSync(join(this.steps, name), `${lines.join("\n")}\n`);
+    const file = join(this.steps, name);
+    if (!this.recorded.has(name)) this.spares.take(file);
+    this.recorded.add(name);
+    writeFileSync(file, `${lines.join("\n")}\n`);
   }
 
   /** Kills a recorded step's processes (as the watchdog would) and forgets it. */
@@ -75,6 +83,7 @@ export class Watchdog {
   }
 
   forget(name: string): void {
+    this.recorded.delete(name);
     rmSync(join(this.steps, name), { force: true });
   }
 }

@@ -299,7 +299,8 @@ export class AttemptRunner {
     const secrets = secretValues(env, this.assignment.secrets);
     const outPath = this.spoolPath(index, "out");
     // the step's process appends to what the checkout wrote
-    writeFileSync(outPath, preamble ?? "");
+    this.ctx.executor.newFile(outPath);
+    if (preamble?.length) writeFileSync(outPath, preamble);
     const proc = this.start(String(index), command, env, outPath);
     let log: StepLog;
     let tail: FileTail;

@@ -18,6 +18,9 @@ import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
 
+/** How many runs' advances one write holds at most: a larger group would hold the event loop for long. */
+const ADVANCE_GROUP = 32;
+
 /** the placeholder of a prepared transition's attempt id (the others are named for their columns) */
 const ATTEMPT_ID = "transition_attempt_id";
 
@@ -241,7 +244,7 @@ export class Scheduler {
           this.serial.run(async () => {
             const runs = [...this.dirty];
             this.dirty.clear();
-            for (const id of runs) await this.advanceRun(id);
+            await this.advanceRuns(runs);
             this.onAdvanced();
           }),
         );
@@ -266,11 +269,21 @@ export class Scheduler {
   }
 
   /**
-   * Advances runs just created together with one write for all (a group commit), where each alone would commit
-   * its own. A run of a group with a limit goes alone, after: its admission depends on the others' phases, which
-   * change only as each write is applied. Callers hold `serial`.
+   * Advances several runs (just created together, or changed together) with one write a group of them (a group
+   * commit), where each alone would commit its own; requests are let in between groups. Callers hold `serial`.
    */
   async advanceRuns(runIds: string[]): Promise<void> {
+    for (let i = 0; i < runIds.length; i += ADVANCE_GROUP) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.advanceGroup(runIds.slice(i, i + ADVANCE_GROUP));
+    }
+  }
+
+  /**
+   * A run of a group with a limit goes alone, after the others: its admission depends on the others' phases,
+   * which change only as each write is applied.
+   */
+  private async advanceGroup(runIds: string[]): Promise<void> {
     const limited = runIds.filter((id) => this.groupLimits.has(this.active.get(id)?.run.group ?? ""));
     const plans = runIds.filter((id) => !limited.includes(id)).flatMap((id) => this.plan(id) ?? []);
     if (plans.length > 1) {

@@ -44,11 +44,12 @@ describe("runs across several coordinators", () => {
   const alive = (n: Coordinator) => n.proc.exitCode === null && n.proc.signalCode === null;
   const anyAlive = () => nodes.find(alive)!;
   /** another node on the same database and store, with a data dir of its own */
-  const joinNode = (name: string) =>
+  const joinNode = (name: string, env: Record<string, string> = {}) =>
     cluster.startCoordinator({
       DROVER_DB_URL: `file:${join(cluster.dir, "cluster.db")}`,
       DROVER_STORAGE: `posix:${join(cluster.dir, "objects")}`,
       DROVER_DATA: join(cluster.dir, name),
+      ...env,
     });
 
   beforeAll(async () => {
@@ -102,11 +103,12 @@ describe("runs across several coordinators", () => {
   test("a node started while others drive runs leaves their runs and agents alone", async () => {
     const [a, b] = nodes as [Coordinator, Coordinator];
     const agent = await cluster.startAgent("steady", [], b.url);
-    const id = await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo begun; sleep 22; echo ended' } ]\n");
+    const id = await submitOn(a, "tasks:\n  t:\n    steps: [ { run: 'echo begun; sleep 9; echo ended' } ]\n");
     await waitFor("the step to run", async () => (await on<string>(b, "GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body.includes("begun"), 20_000, 100);
     // a fourth node on the same database: it must not take the agent (held by B) as one of its own, whose lease
-    // would lapse there (15 s) and lose the attempt while the agent still runs it
-    const late = await joinNode("late-node");
+    // would lapse there (3 s: its own lease length, short so the step outlasts it) and lose the attempt while
+    // the agent still runs it
+    const late = await joinNode("late-node", { DROVER_LEASE_TTL_MS: "3000", DROVER_HEARTBEAT_MS: "1000" });
     const run = await waitEnd(() => late, id, 40_000);
     expect(run.result).toBe("success");
     expect(run.tasks[0]!.attempts.map((x) => x.state)).toEqual(["success"]);

@@ -1,0 +1,30 @@
+import { expect, test } from "bun:test";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SpareFiles } from "../../agent/executor/spare-files.ts";
+
+test("spare files: each take is a new empty file of the agent's alone, made ahead once the first is taken", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "drover-spares-"));
+  try {
+    const spares = new SpareFiles(join(dir, "spare"));
+    writeFileSync(join(dir, "old"), "left over");
+    spares.take(join(dir, "old"));
+    expect(readFileSync(join(dir, "old"), "utf8")).toBe("");
+    await Bun.sleep(50);
+    expect(readdirSync(join(dir, "spare")).length).toBeGreaterThan(0);
+    const made = readdirSync(join(dir, "spare")).map((name) => statSync(join(dir, "spare", name)).ino);
+    spares.take(join(dir, "a"));
+    expect(statSync(join(dir, "a")).mode & 0o777).toBe(0o600);
+    // moved into place, not made
+    expect(made).toContain(statSync(join(dir, "a")).ino);
+    // an agent started again keeps what its earlier run made; with the dir gone, a take makes its file itself
+    expect(readdirSync(join(dir, "spare")).length).toBeGreaterThan(0);
+    const again = new SpareFiles(join(dir, "spare"));
+    rmSync(join(dir, "spare"), { recursive: true });
+    again.take(join(dir, "b"));
+    expect(readFileSync(join(dir, "b"), "utf8")).toBe("");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
