@@ -1,5 +1,5 @@
 import type { BatchItem } from "drizzle-orm/batch";
-import { and, eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import type { CoordinatorMessage } from "../../shared/protocol/index.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
@@ -60,23 +60,29 @@ export class Fleet {
     this.beating.add(agent);
   }
 
-  /** One row per agent that beat, and the keepalive of the attempts running on them, in one transaction. */
+  /**
+   * Every agent that beat, and the keepalive of the attempts running on them, in one transaction of two
+   * statements over a JSON list, however many beat: a statement per agent cost a thousand idle agents'
+   * coordinator 2 ms a flush in drizzle's query building alone (0.16 ms so).
+   */
   async flushLeases(): Promise<void> {
     if (this.beating.size === 0) return;
     const batch = [...this.beating];
     this.beating.clear();
-    const writes: BatchItem<"sqlite">[] = [];
-    for (const agent of batch) {
-      const { leaseExpiresAt, lastHeartbeatAt } = agent.row;
-      writes.push(this.db.update(agents).set({ leaseExpiresAt, lastHeartbeatAt }).where(eq(agents.id, agent.row.id)));
-      if (agent.running.size > 0) {
-        writes.push(
-          this.db
-            .update(attempts)
-            .set({ keepaliveAt: lastHeartbeatAt })
-            .where(and(eq(attempts.agentId, agent.row.id), eq(attempts.state, "running"))),
-        );
-      }
+    const beats = (list: OnlineAgent[]) =>
+      sql`(SELECT value ->> 0 AS id, value ->> 1 AS lease, value ->> 2 AS beat FROM json_each(${JSON.stringify(
+        list.map((a) => [a.row.id, a.row.leaseExpiresAt, a.row.lastHeartbeatAt]),
+      )}))`;
+    const writes: BatchItem<"sqlite">[] = [
+      this.db.run(sql`UPDATE ${agents} SET lease_expires_at = b.lease, last_heartbeat_at = b.beat FROM ${beats(batch)} AS b WHERE ${agents.id} = b.id`),
+    ];
+    const working = batch.filter((a) => a.running.size > 0);
+    if (working.length > 0) {
+      writes.push(
+        this.db.run(
+          sql`UPDATE ${attempts} SET keepalive_at = b.beat FROM ${beats(working)} AS b WHERE ${attempts.agentId} = b.id AND ${attempts.state} = 'running'`,
+        ),
+      );
     }
     await writeAll(this.db, writes);
   }

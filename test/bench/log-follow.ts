@@ -59,6 +59,6 @@ export async function logFollow(): Promise<Record<string, Figure>> {
   const [value, baseline] = [percentile(rates, 50), percentile(raw, 50)];
   const ratio = value / baseline;
   return {
-    log_follow_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 50% of raw WS", ratio >= 0.5) },
+    log_follow_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 70% of raw WS", ratio >= 0.7) },
   };
 }

@@ -32,7 +32,7 @@ export const log: Benchmark = {
     const value = percentile(rates, 50);
     const ratio = value / baseline;
     return {
-      log_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 50% of raw WS", ratio >= 0.5) },
+      log_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 70% of raw WS", ratio >= 0.7) },
       coordinator_rss_mb: { value: round(peakRss, 1), unit: "MiB", target: target("≤ 200 MiB", peakRss <= 200) },
     };
   },
