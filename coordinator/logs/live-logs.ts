@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statS
 import { join } from "node:path";
 import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
+import { DropBehind } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
 export interface LogKey {
@@ -15,6 +16,8 @@ interface LiveLog {
   path: string;
   fd: number;
   reservation: AppendReservation;
+  /** what is written leaves the page cache: the log is read about once, and mostly as it is written */
+  cache: DropBehind;
   written: number;
   /** bytes received from the agent (its offsets), including any dropped past the cap */
   received: number;
@@ -95,6 +98,7 @@ export class LiveLogs {
         path,
         fd,
         reservation: new AppendReservation(fd),
+        cache: new DropBehind(fd),
         received: size,
         written: size,
         firstByteAt: null,
@@ -141,6 +145,7 @@ export class LiveLogs {
       throw isDiskFull(e) ? new DiskFullError(e) : e;
     }
     log.written += data.length;
+    log.cache.wrote(log.written);
     this.notify(log.name, { offset, data });
   }
 
@@ -210,6 +215,7 @@ export class LiveLogs {
     }
     log.reservation.release(log.written);
     if (this.fsync) fsyncSync(log.fd);
+    log.cache.complete();
     closeSync(log.fd);
     log.uploading = true;
     const object = logObjectKey(key);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, startCluster } from "../helpers/cluster.ts";
+import { type Cluster, SHORT_LEASE, startCluster } from "../helpers/cluster.ts";
 import { liveProcesses, waitFor } from "../helpers/processes.ts";
 import { ensureStepUser, STEP_USER, startUnprivilegedAgent } from "../helpers/unprivileged-agent.ts";
 
@@ -27,8 +27,9 @@ process.env.DROVER_TEST_AGENT_ONLY = "1";
 let cluster: Cluster;
 let agentPid: number;
 beforeAll(async () => {
-  // a short grace, so that a cancel's SIGKILL comes well before an escapee's marker would
-  cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000" });
+  // a short grace, so that a cancel's SIGKILL comes well before an escapee's marker would; a short lease, so
+  // that the watchdog of an agent killed with kill -9 acts within seconds
+  cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000", ...SHORT_LEASE });
   agentPid = (await cluster.startAgent("h1")).proc.pid;
 });
 
@@ -251,7 +252,7 @@ ${escapes(tag, "/tmp")}`;
       await unprivilegedRun(`${escapes(tag, "/tmp", "env -i ", 60)}\nsleep 120`, "", "unpriv-killed");
       await waitFor("the escapees", () => liveProcesses(`/tmp/${tag}-`) >= 3, 20_000);
       process.kill(agent.pid, "SIGKILL");
-      // the watchdog acts once the lease (15 s by default) has lapsed
+      // the watchdog acts once the lease (5 s here) has lapsed
       await waitFor("every escapee to end", () => liveProcesses(`/tmp/${tag}-`) === 0, 25_000);
     },
     60_000,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
+import { ADMIN_TOKEN, type Cluster, ROOT, SHORT_LEASE, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
 import { STEP_USER, startUnprivilegedAgent } from "../helpers/unprivileged-agent.ts";
 
@@ -33,7 +33,7 @@ type AgentsView = { agents: { name: string; limits: Record<string, unknown> | nu
 
 let cluster: Cluster;
 beforeAll(async () => {
-  cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000" });
+  cluster = await startCluster({ DROVER_CANCEL_GRACE_MS: "2000", ...SHORT_LEASE });
 });
 afterAll(() => cluster.stop());
 
@@ -98,7 +98,7 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     await cluster.api("POST", `/api/v1/runs/${running}/cancel`);
     expect((await cluster.waitRun(running)).phase).toBe("cancelled");
     await waitFor("every daemon to end", () => liveProcesses(`${cancelled}-`) === 0, 5_000);
-    // the agent killed with kill -9: once the lease has lapsed (15 s) its watchdog kills unshare, and the namespace ends
+    // the agent killed with kill -9: once the lease has lapsed (5 s here) its watchdog kills unshare, and the namespace ends
     const orphaned = `nsorphan${Date.now()}`;
     await cluster.submit(task(`env -i setsid sh -c 'sleep 1000' ${orphaned}-setsid &\nsleep 1000`, "nsunpriv"), "nsunpriv");
     await waitFor("the daemon", () => liveProcesses(`${orphaned}-`) >= 1, 20_000);

@@ -32,6 +32,9 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** A 5 s agent lease (heartbeats every second): an agent killed with kill -9 lapses, and its watchdog acts, within seconds. */
+export const SHORT_LEASE = { DROVER_LEASE_TTL_MS: "5000", DROVER_HEARTBEAT_MS: "1000" };
+
 /** The phases a run ends in; a run in any other phase is still going. */
 export const END_PHASES: readonly string[] = [...FINAL_RUN_PHASES];
 
