@@ -60,9 +60,19 @@ export async function rawOnce(): Promise<number> {
   }
 }
 
-/** The raw WebSocket baseline of the log benchmarks: median MiB/s of REPEATS transfers. */
-export async function rawWebSocketMiBs(): Promise<number> {
+/**
+ * Each repeat does one raw WebSocket transfer and one of Drover's (`measure`, MiB/s), back to back, so that
+ * both meet the same state of the machine (others' load comes and goes by the second); medians. One of each
+ * goes first unmeasured, so that neither side is timed while its code is still being compiled.
+ */
+export async function sideBySide(measure: () => Promise<number>): Promise<{ value: number; baseline: number; rates: number[]; raw: number[] }> {
+  const raw: number[] = [];
   const rates: number[] = [];
-  for (let i = 0; i < REPEATS; i++) rates.push(await rawOnce());
-  return percentile(rates, 50);
+  await rawOnce();
+  await measure();
+  for (let i = 0; i < REPEATS; i++) {
+    raw.push(await rawOnce());
+    rates.push(await measure());
+  }
+  return { value: percentile(rates, 50), baseline: percentile(raw, 50), rates, raw };
 }

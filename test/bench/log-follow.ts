@@ -1,7 +1,7 @@
 import { ADMIN_TOKEN, type Cluster } from "../helpers/cluster.ts";
 import { waitFor } from "../helpers/processes.ts";
-import { type Figure, MiB, percentile, round, target, withCluster } from "./lib.ts";
-import { LOG_BYTES, LOG_ENV, LOG_PIPELINE, type LogView, REPEATS, rawOnce } from "./log-common.ts";
+import { type Figure, MiB, round, target, withCluster } from "./lib.ts";
+import { LOG_BYTES, LOG_ENV, LOG_PIPELINE, type LogView, sideBySide } from "./log-common.ts";
 
 /**
  * The log benchmark's 256 MiB step with a client following its log live (`?follow=1`) from before
@@ -38,25 +38,12 @@ async function followOnce(cluster: Cluster): Promise<number> {
   return LOG_BYTES / MiB / ((end - step.startedAt) / 1000);
 }
 
-/**
- * Each repeat does one raw WebSocket transfer and one followed step, interleaved, so that both meet
- * the same state of the machine; medians. One of each goes first unmeasured, so that neither side is
- * timed while its code is still being compiled.
- */
+/** The followed step beside a raw WebSocket transfer (see sideBySide). */
 export async function logFollow(): Promise<Record<string, Figure>> {
-  const raw: number[] = [];
-  const rates = await withCluster({ env: LOG_ENV, agentFlags: ["--capacity", "1"] }, async (cluster) => {
-    await rawOnce();
-    await followOnce(cluster);
-    const out: number[] = [];
-    for (let i = 0; i < REPEATS; i++) {
-      raw.push(await rawOnce());
-      out.push(await followOnce(cluster));
-    }
-    return out;
-  });
+  const { value, baseline, rates, raw } = await withCluster({ env: LOG_ENV, agentFlags: ["--capacity", "1"] }, (cluster) =>
+    sideBySide(() => followOnce(cluster)),
+  );
   console.error(`log follow: raw WebSocket ${raw.map((r) => round(r, 1)).join(", ")} MiB/s; followed ${rates.map((r) => round(r, 1)).join(", ")} MiB/s`);
-  const [value, baseline] = [percentile(rates, 50), percentile(raw, 50)];
   const ratio = value / baseline;
   return {
     log_follow_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 70% of raw WS", ratio >= 0.7) },
