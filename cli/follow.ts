@@ -14,8 +14,11 @@ export interface FollowOptions {
   run: string;
   /** stream logs, notes and task status lines to stdout; without it, only wait for the end */
   print?: boolean;
-  /** leave out what had already ended when following began (a rerun: only the new attempts) */
-  onlyNew?: boolean;
+  /**
+   * the run as it was before a rerun: its attempts are left out, and its ended tasks with no attempt since
+   * (only the new attempts are followed, even those that ended before following began)
+   */
+  before?: RunView;
 }
 
 interface Followed {
@@ -45,11 +48,10 @@ async function followAttempt(client: Client, run: string, task: string, attempt:
  * line comes after the last of its logs, and the lines come in the order the tasks ended, so a failure
  * is printed before what it caused (the tasks skipped or cancelled because of it).
  */
-export async function followRun({ client, run: id, print = true, onlyNew = false }: FollowOptions): Promise<RunView> {
+export async function followRun({ client, run: id, print = true, before }: FollowOptions): Promise<RunView> {
   const followed = new Map<string, Followed>();
   const write = (text: string) => void process.stdout.write(text);
   let lines = Promise.resolve();
-  let first = true;
   for (;;) {
     const run = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(id)}`);
     if (print) {
@@ -58,9 +60,10 @@ export async function followRun({ client, run: id, print = true, onlyNew = false
         if (!f) {
           f = { attempts: new Map(), ended: false, note: null };
           followed.set(task.name, f);
-          if (first && onlyNew) {
-            for (const a of task.attempts) if (a.endedAt !== null) f.attempts.set(a.number, Promise.resolve());
-            f.ended = FINAL_TASK_STATUSES.has(task.status);
+          const was = before?.tasks.find((t) => t.name === task.name);
+          if (was) {
+            for (const a of was.attempts) f.attempts.set(a.number, Promise.resolve());
+            f.ended = FINAL_TASK_STATUSES.has(was.status) && task.attempts.length === was.attempts.length;
           }
         }
         const note = waitingNote(run, task, client.url);
@@ -80,7 +83,6 @@ export async function followRun({ client, run: id, print = true, onlyNew = false
         lines = lines.then(() => Promise.all(logs)).then(() => write(statusLine(task)));
       }
     }
-    first = false;
     if (FINAL_RUN_PHASES.has(run.phase)) {
       const attempts = [...followed.values()].flatMap((f) => [...f.attempts.values()]);
       await Promise.all([lines, ...attempts]);

@@ -1,4 +1,4 @@
-import type { RunSummary } from "./api-types.ts";
+import type { RunSummary, RunView } from "./api-types.ts";
 import type { Client } from "./client.ts";
 import { followRun } from "./follow.ts";
 import { askOnInterrupt } from "./interrupt.ts";
@@ -10,11 +10,11 @@ import { runUrl, summaryTable } from "./run-report.ts";
  * what it waits for, a table of its tasks at the end; Ctrl-C asks whether to cancel or detach.
  * Resolves to the exit code: 0 when the run succeeded.
  */
-export async function watchRun(client: Client, run: string, { json = false, onlyNew = false } = {}): Promise<number> {
+export async function watchRun(client: Client, run: string, { json = false, before }: { json?: boolean; before?: RunView } = {}): Promise<number> {
   if (!json) console.log(`run ${run}: ${runUrl(client.url, run)}`);
   const stopAsking = askOnInterrupt(client, run);
   try {
-    const ended = await followRun({ client, run, print: !json, onlyNew });
+    const ended = await followRun({ client, run, print: !json, before });
     if (json) printJson(ended);
     else {
       console.log(`\n${summaryTable(ended)}\n`);

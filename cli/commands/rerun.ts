@@ -1,3 +1,4 @@
+import type { RunView } from "../api-types.ts";
 import { noExtra, parseFlags, UsageError } from "../args.ts";
 import { Client } from "../client.ts";
 import type { Command } from "../command.ts";
@@ -13,9 +14,11 @@ export const rerun: Command = {
     if (!run || !task) throw new UsageError("which run and task? (drover runs lists runs)");
     noExtra(extra);
     const client = new Client();
+    // the run before the rerun: what follows is new, however soon it ends
+    const before = await client.json<RunView>("GET", `/api/v1/runs/${encodeURIComponent(run)}`);
     await client.json("POST", `/api/v1/runs/${encodeURIComponent(run)}/tasks/${encodeURIComponent(task)}/rerun`);
     if (!values.json) console.log(`rerunning ${task} in run ${run}`);
     if (values["no-follow"]) return 0;
-    return watchRun(client, run, { json: values.json, onlyNew: true });
+    return watchRun(client, run, { json: values.json, before });
   },
 };

@@ -184,12 +184,12 @@ export const fleet: Benchmark = {
         unit: "% of a core",
         baseline: round(idle.idleCpu),
         ratio: round(idle.cpu / idle.idleCpu),
-        target: target("≤ 5%", idle.cpu <= 5),
+        target: target("≤ 2%", idle.cpu <= 2),
       },
-      idle_agents_1000_rss_mb: { value: round(idle.rss, 1), unit: "MiB", target: target("≤ 300 MiB", idle.rss <= 300) },
-      agent_idle_rss_mb: { value: round(source.idleRss, 1), unit: "MiB", target: target("≤ 60 MiB", source.idleRss <= 60) },
+      idle_agents_1000_rss_mb: { value: round(idle.rss, 1), unit: "MiB", target: target("≤ 200 MiB", idle.rss <= 200) },
+      agent_idle_rss_mb: { value: round(source.idleRss, 1), unit: "MiB", target: target("≤ 35 MiB", source.idleRss <= 35) },
       ...(binary && {
-        agent_idle_rss_mb_binary: { value: round(binary.idleRss, 1), unit: "MiB", target: target("≤ 60 MiB", binary.idleRss <= 60) },
+        agent_idle_rss_mb_binary: { value: round(binary.idleRss, 1), unit: "MiB", target: target("≤ 35 MiB", binary.idleRss <= 35) },
       }),
       agent_register_ms: {
         value: round(register, 1),
