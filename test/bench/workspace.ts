@@ -162,7 +162,7 @@ export async function workspace(): Promise<Record<string, Figure>> {
       const figure = (rates: number[], floor: number): Figure => {
         const value = percentile(rates, 50);
         const ratio = value / baseline;
-        const verdict = target(`≥ ${floor * 100}% of tar`, ratio >= floor);
+        const verdict = target(`≥ ${Math.round(floor * 100)}% of tar`, ratio >= floor);
         return { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: verdict };
       };
       return {
