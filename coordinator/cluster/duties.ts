@@ -1,4 +1,4 @@
-import { and, eq, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/open.ts";
 import { dutyLeases } from "../db/schema.ts";
 
@@ -17,21 +17,21 @@ export async function ensureDuties(db: Db): Promise<void> {
 }
 
 /**
- * Takes or renews a duty's lease in one compare-and-set: it succeeds when this node holds it already or the
- * holder's lease has run out. The epoch goes up only when the holder changes, so it numbers tenures.
- * Returns the epoch held, or null when another node holds the lease.
+ * Takes or renews every duty it can in one compare-and-set each, in one statement: a duty is taken when this
+ * node holds it already or the holder's lease has run out. The epoch goes up only when the holder changes, so
+ * it numbers tenures. Its rows are the duties held, with their epochs (one statement for all: the beat runs
+ * every second on every node, and each statement is a fixed cost to an idle coordinator).
  */
-export async function holdDuty(db: Db, name: Duty, node: string, now: number, ttlMs: number): Promise<number | null> {
-  const [row] = await db
+export function holdDuties(db: Db, node: string, now: number, ttlMs: number) {
+  return db
     .update(dutyLeases)
     .set({
       holder: node,
       epoch: sql`CASE WHEN ${dutyLeases.holder} = ${node} THEN ${dutyLeases.epoch} ELSE ${dutyLeases.epoch} + 1 END`,
       expiresAt: now + ttlMs,
     })
-    .where(and(eq(dutyLeases.name, name), or(eq(dutyLeases.holder, node), lt(dutyLeases.expiresAt, now))))
-    .returning({ epoch: dutyLeases.epoch });
-  return row?.epoch ?? null;
+    .where(and(inArray(dutyLeases.name, [...DUTIES]), or(eq(dutyLeases.holder, node), lt(dutyLeases.expiresAt, now))))
+    .returning({ name: dutyLeases.name, epoch: dutyLeases.epoch });
 }
 
 /** Gives up every lease this node holds, so another node takes them at its next pass instead of at expiry. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Db } from "../db/open.ts";
-import { DUTIES, type Duty, ensureDuties, holdDuty, releaseDuties } from "./duties.ts";
+import { DUTIES, type Duty, ensureDuties, holdDuties, releaseDuties } from "./duties.ts";
 import { beat, forgetStaleNodes, listNodes, type NodeRow, registerNode, removeNode } from "./nodes.ts";
 
 export interface MemberOptions {
@@ -91,19 +91,23 @@ export class ClusterMember {
 
   private async beatOnce(): Promise<void> {
     const now = Date.now();
-    await beat(this.db, this.id, now, this.options.agentsHeld(), this.draining);
+    // one transaction: this node's row, its duties, the rows of nodes long gone
+    const [, taken] = await this.db.batch([
+      beat(this.db, this.id, now, this.options.agentsHeld(), this.draining),
+      holdDuties(this.db, this.id, now, this.dutyTtlMs),
+      forgetStaleNodes(this.db, now),
+    ]);
+    const epochs = new Map(taken.map((d) => [d.name, d.epoch]));
     for (const duty of DUTIES) {
-      // measured from before the write: the database's expiry is at least this late
-      const asked = Date.now();
-      const epoch = await holdDuty(this.db, duty, this.id, asked, this.dutyTtlMs);
-      if (epoch === null) {
+      const epoch = epochs.get(duty);
+      if (epoch === undefined) {
         if (this.held.delete(duty)) console.log(`[cluster] node ${this.id} lost the ${duty} duty`);
       } else {
         if (!this.holds(duty)) console.log(`[cluster] node ${this.id} holds the ${duty} duty (epoch ${epoch})`);
-        this.held.set(duty, asked + this.dutyTtlMs - SAFETY_MS);
+        // counted from before the write: the database's expiry is at least this late
+        this.held.set(duty, now + this.dutyTtlMs - SAFETY_MS);
       }
     }
-    await forgetStaleNodes(this.db, now);
     this.peers = (await this.others()).length;
     await this.options.onBeat?.();
   }

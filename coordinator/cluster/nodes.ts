@@ -12,12 +12,12 @@ export async function registerNode(db: Db, node: Pick<NodeRow, "id" | "url">, no
 }
 
 /** One write per beat: when it was last alive, how many agents it holds, whether it is draining. */
-export async function beat(db: Db, id: string, now: number, agents: number, draining: boolean): Promise<void> {
-  await db.update(clusterNodes).set({ lastSeenAt: now, agents, draining }).where(eq(clusterNodes.id, id));
+export function beat(db: Db, id: string, now: number, agents: number, draining: boolean) {
+  return db.update(clusterNodes).set({ lastSeenAt: now, agents, draining }).where(eq(clusterNodes.id, id));
 }
 
-export async function forgetStaleNodes(db: Db, now: number): Promise<void> {
-  await db.delete(clusterNodes).where(lt(clusterNodes.lastSeenAt, now - FORGET_NODE_MS));
+export function forgetStaleNodes(db: Db, now: number) {
+  return db.delete(clusterNodes).where(lt(clusterNodes.lastSeenAt, now - FORGET_NODE_MS));
 }
 
 export async function removeNode(db: Db, id: string): Promise<void> {

@@ -29,3 +29,67 @@ export function chunkedInserts<T extends SQLiteTable>(db: Db, table: T, rows: SQ
   for (let i = 0; i < rows.length; i += size) inserts.push(db.insert(table).values(rows.slice(i, i + size)));
   return inserts;
 }
+
+/**
+ * Gathers what arrives while a group waits for its turn (a group commit), at most `max` a group: `schedule` is
+ * called once per new group, with `take`, which hands over the group's items when its turn comes and closes it.
+ */
+export class Gatherer<K extends object, T> {
+  private readonly open = new WeakMap<K, T[]>();
+
+  constructor(
+    private readonly max: number,
+    private readonly schedule: (key: K, take: () => T[]) => void,
+  ) {}
+
+  add(key: K, item: T): void {
+    let group = this.open.get(key);
+    if (!group || group.length >= this.max) {
+      const next: T[] = [];
+      group = next;
+      this.open.set(key, next);
+      this.schedule(key, () => {
+        if (this.open.get(key) === next) this.open.delete(key);
+        return next;
+      });
+    }
+    group.push(item);
+  }
+}
+
+interface Joining {
+  statements: BatchItem<"sqlite">[];
+  written: (results: unknown[]) => void;
+  refused: (e: unknown) => void;
+}
+
+/** At most this many batches go in one joint write, so none holds the event loop for long; per database. */
+const joining = new Gatherer<Db, Joining>(64, (db, take) => setImmediate(() => void writeJoined(db, take())));
+
+/**
+ * Writes a batch as `writeAll` does, together with the other batches asked for in the same turn of the event loop:
+ * one transaction, one commit, for all (a group commit; each commit costs SQLite ~150 µs here). Resolves once the
+ * caller's batch is committed. Each batch stays atomic: should the joint write fail, each is written again alone,
+ * so a refused batch refuses none of the others. Meant for writes made outside `serial`: those inside it come one
+ * at a time, and would only wait a turn.
+ */
+export function writeTogether(db: Db, statements: BatchItem<"sqlite">[]): Promise<unknown[]> {
+  if (statements.length === 0) return Promise.resolve([]);
+  return new Promise((written, refused) => joining.add(db, { statements, written, refused }));
+}
+
+async function writeJoined(db: Db, group: Joining[]): Promise<void> {
+  let results: unknown[];
+  try {
+    results = await writeAll(db, group.flatMap((b) => b.statements));
+  } catch (e) {
+    if (group.length === 1) return group[0]!.refused(e);
+    for (const b of group) await writeAll(db, b.statements).then(b.written, b.refused);
+    return;
+  }
+  let at = 0;
+  for (const b of group) {
+    b.written(results.slice(at, at + b.statements.length));
+    at += b.statements.length;
+  }
+}

@@ -40,7 +40,8 @@ export const runs = sqliteTable(
   },
   (t) => [
     index("runs_phase_owner").on(t.phase, t.ownerExpiresAt),
-    index("runs_group_created").on(t.group, t.createdAt),
+    // a group's runs newest first (the run list filtered by group) without sorting all of them
+    index("runs_group_id").on(t.group, t.id),
     index("runs_created").on(t.createdAt),
     uniqueIndex("runs_project_number").on(t.projectId, t.number),
     index("runs_project_id").on(t.project, t.id),

@@ -1,6 +1,6 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray, lt, notExists } from "drizzle-orm";
-import { writeAll } from "../db/batch.ts";
+import { writeTogether } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { objectOwners, objects } from "../db/schema.ts";
 import type { ObjectStore, PutResult } from "../store/object-store.ts";
@@ -37,7 +37,8 @@ export class ObjectRegistry {
         .onConflictDoUpdate({ target: objects.key, set: { size: stored.size, sha256: stored.sha256 } }),
     );
     if (owner) writes.push(this.db.insert(objectOwners).values({ key, owner }).onConflictDoNothing());
-    await writeAll(this.db, [...writes, ...alongside]);
+    // objects are recorded as steps end on many agents at once, outside `serial`: they share commits
+    await writeTogether(this.db, [...writes, ...alongside]);
   }
 
   /**

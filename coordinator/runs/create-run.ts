@@ -4,7 +4,7 @@ import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { type Pipeline, parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
-import { chunkedInserts, writeAll } from "../db/batch.ts";
+import { chunkedInserts, Gatherer, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, projects, runs, steps, tasks } from "../db/schema.ts";
 import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
@@ -101,18 +101,21 @@ interface Unwritten {
 }
 
 interface Waiting extends Unwritten {
+  db: Db;
   stored: (run: RunRow) => void;
   refused: (e: unknown) => void;
 }
 
 /**
- * At most this many runs go in one group write: a larger group would hold the event loop (and every other
- * request) for one long synchronous stretch.
+ * Per scheduler, the runs waiting for the group write queued on its `serial`, at most 32 a group: a larger group
+ * would hold the event loop (and every other request) for one long synchronous stretch.
  */
-const GROUP_RUNS = 32;
-
-/** Per scheduler, the runs waiting for the group write already queued on its `serial`. */
-const waiting = new WeakMap<Scheduler, Waiting[]>();
+const waiting = new Gatherer<Scheduler, Waiting>(32, (scheduler, take) => {
+  void scheduler.serial.run(() => {
+    const group = take();
+    return writeGroup(group[0]!.db, scheduler, group);
+  });
+});
 
 /**
  * Stores a run and starts it; resolves once it is in the database. Runs submitted while the scheduler is busy
@@ -120,19 +123,7 @@ const waiting = new WeakMap<Scheduler, Waiting[]>();
  * for the group instead of two a run.
  */
 function store(db: Db, scheduler: Scheduler, run: Unwritten): Promise<RunRow> {
-  return new Promise((stored, refused) => {
-    let group = waiting.get(scheduler);
-    if (!group || group.length >= GROUP_RUNS) {
-      const next: Waiting[] = [];
-      group = next;
-      waiting.set(scheduler, next);
-      void scheduler.serial.run(async () => {
-        if (waiting.get(scheduler) === next) waiting.delete(scheduler);
-        await writeGroup(db, scheduler, next);
-      });
-    }
-    group.push({ ...run, stored, refused });
-  });
+  return new Promise((stored, refused) => waiting.add(scheduler, { ...run, db, stored, refused }));
 }
 
 async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[]): Promise<void> {

@@ -23,6 +23,11 @@ const { pipeline: _pipeline, ...listed } = getTableColumns(runs);
 
 /** Runs matching every filter given, newest first. */
 export async function listRuns(db: Db, f: RunFilters) {
+  return listQuery(db, f);
+}
+
+/** The query of `listRuns`, to be run or explained. */
+export function listQuery(db: Db, f: RunFilters) {
   const where: SQL[] = [];
   if (f.group) where.push(eq(runs.group, f.group));
   if (f.phase) where.push(eq(runs.phase, f.phase));

@@ -159,15 +159,16 @@ export async function workspace(): Promise<Record<string, Figure>> {
       const list = (rates: number[]) => rates.map((r) => round(r)).join(", ");
       console.error(`workspace: tar | tar ${list(tar)} MiB/s; save + restore on one agent ${list(here)}, on two ${list(there)} MiB/s`);
       const baseline = percentile(tar, 50);
-      const figure = (rates: number[], goal: string | null): Figure => {
+      const figure = (rates: number[], floor: number): Figure => {
         const value = percentile(rates, 50);
         const ratio = value / baseline;
-        const verdict = goal ? target(goal, ratio >= 0.6) : "none (see BENCHMARKS.md)";
+        const verdict = target(`≥ ${Math.round(floor * 100)}% of tar`, ratio >= floor);
         return { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: verdict };
       };
       return {
-        workspace_mb_s: figure(here, "≥ 60% of tar"),
-        workspace_two_agents_mb_s: figure(there, null),
+        workspace_mb_s: figure(here, 0.6),
+        // issue 19's floor
+        workspace_two_agents_mb_s: figure(there, 0.7),
         workspace_rss_growth_mb: { value: round(growth, 1), unit: "MiB", target: target("< 64 MiB", growth < 64) },
       };
     });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
-import { chunkedInserts, MAX_VARIABLES, writeAll } from "../../coordinator/db/batch.ts";
+import { chunkedInserts, MAX_VARIABLES, writeAll, writeTogether } from "../../coordinator/db/batch.ts";
 import { openDb } from "../../coordinator/db/open.ts";
 import { events } from "../../coordinator/db/schema.ts";
 
@@ -25,5 +25,27 @@ test("a batch of rows past SQLite's bound-parameter limit is written whole, in i
   };
   const error = (await single().catch((e: Error) => e)) as Error | undefined;
   expect(String(error?.cause ?? error).slice(0, 200)).toMatch(/too many SQL variables/);
+  db.$client.close();
+});
+
+test("batches asked for in one turn are written together, each answered with its own results, and one refused refuses none of the others", async () => {
+  const db = await openDb({ url: `file:${join(dir, "together")}` });
+  const row = (runId: string, at: number) => db.insert(events).values({ runId, kind: "k", data: {}, at }).returning({ at: events.at });
+  // the second batch's last insert breaks a NOT NULL: its first must not stay behind
+  const broken = db.run(sql`INSERT INTO ${events} (run_id, kind, data, at) VALUES ('b', 'k', '{}', NULL)`);
+  const outcomes = await Promise.allSettled([
+    writeTogether(db, [row("a", 1), row("a", 2)]),
+    writeTogether(db, [row("b", 3), broken]),
+    writeTogether(db, [row("c", 4)]),
+  ]);
+  expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+  expect((outcomes[0] as PromiseFulfilledResult<unknown>).value).toEqual([[{ at: 1 }], [{ at: 2 }]]);
+  expect((outcomes[2] as PromiseFulfilledResult<unknown>).value).toEqual([[{ at: 4 }]]);
+  const stored = await db.select({ runId: events.runId, at: events.at }).from(events).orderBy(events.at);
+  expect(stored).toEqual([
+    { runId: "a", at: 1 },
+    { runId: "a", at: 2 },
+    { runId: "c", at: 4 },
+  ]);
   db.$client.close();
 });

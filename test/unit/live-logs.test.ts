@@ -67,3 +67,16 @@ test("an attempt's logs released while one is still uploading: its closed fd is 
   upload();
   expect((await stored).size).toBe(6);
 });
+
+test("a step's end sent again (the agent resends it after a reconnect) gets the first one's stored log, before and after it is stored", async () => {
+  const logs = new LiveLogs(join(root, "live4"), openObjectStore(`posix:${join(root, "objects4")}`), 1024 * 1024, false);
+  const key = { run: "r", attempt: "a", step: 0 };
+  const first = logs.finalize(key, 6);
+  const again = logs.finalize(key, 6);
+  logs.append(key, 0, new TextEncoder().encode("hello\n"));
+  const stored = await first;
+  expect(await again).toEqual(stored);
+  // once stored the live file is gone: the end sent once more must not wait for bytes on a new, empty one
+  const late = await Promise.race([logs.finalize(key, 6), Bun.sleep(1000).then(() => "waiting")]);
+  expect(late).toEqual(stored);
+});
