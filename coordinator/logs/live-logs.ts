@@ -2,7 +2,7 @@ import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statS
 import { join } from "node:path";
 import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
-import { DropBehind } from "../store/drop-behind.ts";
+import { DropBehind, SEGMENT } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 
 export interface LogKey {
@@ -215,7 +215,8 @@ export class LiveLogs {
     }
     log.reservation.release(log.written);
     if (this.fsync) fsyncSync(log.fd);
-    log.cache.complete();
+    // a small log is left to the kernel: writing each back at once would be an I/O per step for many short steps
+    if (log.written >= SEGMENT) log.cache.complete();
     closeSync(log.fd);
     log.uploading = true;
     const object = logObjectKey(key);
