@@ -129,14 +129,23 @@ export class Connection {
 
   private loadSchema(ws: WebSocket, text: string, raw: unknown): void {
     this.held = [{ ws, text, raw }];
-    void import("../../shared/protocol/coordinator-messages.ts").then(({ coordinatorMessageSchema }) => {
-      this.schema = coordinatorMessageSchema;
-      const held = this.held!;
-      this.held = null;
-      // a closed socket's frames go with it, as they would have had they come after its close
-      for (const f of held) if (f.ws === this.ws) this.receive(f.ws, f.text, f.raw);
-      for (const fn of this.afterHeld.splice(0)) fn();
-    });
+    void import("../../shared/protocol/coordinator-messages.ts").then(
+      ({ coordinatorMessageSchema }) => {
+        this.schema = coordinatorMessageSchema;
+        const held = this.held!;
+        this.held = null;
+        // a closed socket's frames go with it, as they would have had they come after its close
+        for (const f of held) if (f.ws === this.ws) this.receive(f.ws, f.text, f.raw);
+        for (const fn of this.afterHeld.splice(0)) fn();
+      },
+      (e) => {
+        // not to stay deaf (and a SIGTERM waiting behind them for good): the held frames go, as unreadable
+        // ones do (an assignment not accepted goes back to the queue), and the next such frame tries again
+        console.error(`[agent] ignoring ${this.held!.length} frame(s): the protocol's schemas failed to load: ${e}`);
+        this.held = null;
+        for (const fn of this.afterHeld.splice(0)) fn();
+      },
+    );
   }
 
   /**
