@@ -254,11 +254,16 @@ export class Agent {
       });
   }
 
-  /** No new attempts; leave once the running ones are done. */
+  /**
+   * No new attempts; leave once the running ones are done. An assignment received before is the agent's to run
+   * (the coordinator sent it before it heard of the drain), even if it still waits for the schemas to load.
+   */
   drain(): void {
-    if (!this.draining) this.connection.send({ type: "draining" });
-    this.draining = true;
-    if (this.attempts.size === 0) this.stop(0);
+    this.connection.afterReceived(() => {
+      if (!this.draining) this.connection.send({ type: "draining" });
+      this.draining = true;
+      if (this.attempts.size === 0) this.stop(0);
+    });
   }
 
   /**
@@ -275,7 +280,9 @@ export class Agent {
   }
 
   cancelAll(): void {
-    for (const runner of this.attempts.values()) runner.stop("cancelled");
+    this.connection.afterReceived(() => {
+      for (const runner of this.attempts.values()) runner.stop("cancelled");
+    });
   }
 
   stop(code: number): void {

@@ -44,6 +44,8 @@ export class Connection {
   private schema: Schema | null = null;
   /** frames that came while the schemas loaded, held so that every frame is handled in the order sent */
   private held: { ws: WebSocket; text: string; raw: unknown }[] | null = null;
+  /** what waits for the held frames to be handled first (afterReceived) */
+  private afterHeld: (() => void)[] = [];
 
   constructor(
     private readonly urls: string[],
@@ -133,7 +135,17 @@ export class Connection {
       this.held = null;
       // a closed socket's frames go with it, as they would have had they come after its close
       for (const f of held) if (f.ws === this.ws) this.receive(f.ws, f.text, f.raw);
+      for (const fn of this.afterHeld.splice(0)) fn();
     });
+  }
+
+  /**
+   * Runs `fn` once every frame received so far is handled: at once, unless some wait for the schemas to load
+   * (a signal must not overtake an assignment that came before it).
+   */
+  afterReceived(fn: () => void): void {
+    if (this.held) this.afterHeld.push(fn);
+    else fn();
   }
 
   send(message: AgentMessage): boolean {

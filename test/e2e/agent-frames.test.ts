@@ -40,3 +40,19 @@ test("frames that come while the agent loads the schemas are handled in the orde
   expect(performance.now() - t0).toBeLessThan(20_000);
   expect(err.text()).not.toContain("invalid frame");
 });
+
+test("a SIGTERM right after an assignment, while the agent loads the schemas, drains after running it", async () => {
+  const proc = spawnTracked(["bun", "agent/main.ts", "--coordinator", coordinator.url, "--token", "t", "--name", "drained", "--work-dir", dirs.fresh("drained")], {
+    cwd: ROOT,
+  });
+  const err = captureOutput(proc.stderr);
+  await waitFor("the agent to be welcomed", () => err.text().includes("registered as drained"), 20_000);
+  const outcome = coordinator.assign("drained", assignmentOf("att-2", [{ kind: "run", name: "short", command: "sleep 0.2; echo ran", env: {} }]));
+  // the frame is on the agent's side within this time; its schemas take longer to load
+  await Bun.sleep(3);
+  proc.kill("SIGTERM");
+  const { result, logs } = await outcome;
+  expect(result.status).toBe("success");
+  expect(logs.get(0)?.toString()).toBe("ran\n");
+  expect(await proc.exited).toBe(0);
+});
