@@ -96,11 +96,18 @@ test("a workspace, a cache and artifacts go to the bucket and back by presigned 
   // the control: the same upload with direct=false streams through the coordinator, and the counter sees it
   const streaming = await startCluster({ DROVER_STORAGE: `${s3.spec}&direct=false`, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" });
   try {
-    await streaming.startAgent("p1");
+    // keeping nothing: the restore below downloads
+    await streaming.startAgent("p1", ["--keep-workspaces", "0"]);
     const viaCoordinator = await streaming.submit("tasks:\n  t: { steps: [ { run: 'head -c 100000 /dev/zero > f' }, { save_artifact: { paths: [f] } } ] }\n");
     expect((await streaming.waitRun(viaCoordinator)).result).toBe("success");
     expect(await proxied(streaming, "up")).toBe(100_000);
     expect(await direct(streaming, "up")).toBe(0);
+    // a workspace restored through the coordinator: counted down as its whole object, once
+    const restored = await streaming.submit("tasks:\n  a: { steps: [ { run: 'head -c 100000 /dev/urandom > w' }, { save_to_workspace: { paths: [w] } } ] }\n  b: { depends: [a], steps: [ { restore_workspace: {} } ] }\n");
+    expect((await streaming.waitRun(restored)).result).toBe("success");
+    const stored = (await objects(`workspaces/${restored}/`)).map((o) => o.size);
+    expect(stored.length).toBe(1);
+    expect(await proxied(streaming, "down")).toBe(stored[0]!);
   } finally {
     await streaming.stop();
   }
