@@ -1,3 +1,4 @@
+import { afterAll } from "bun:test";
 import type { Subprocess } from "bun";
 
 const started = new Set<Subprocess>();
@@ -37,6 +38,9 @@ export async function stopAll(procs: Iterable<Subprocess> = started): Promise<vo
 process.on("exit", () => {
   for (const proc of started) killGroup(proc, "SIGKILL");
 });
+// A --parallel worker runs file after file and exits only at the end: what a file started (an agent run as
+// another user, one spawned by hand) ends with the file, not hours later. (Benchmarks import this too.)
+if (process.env.NODE_ENV === "test") afterAll(() => stopAll());
 
 /** Polls `check` every `everyMs` until it returns a value (neither undefined nor false), failing after `timeoutMs`. */
 export async function waitFor<T>(
