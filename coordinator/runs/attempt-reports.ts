@@ -173,7 +173,7 @@ export class AttemptReports {
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step: stampsStream(step) });
       });
     } finally {
-      this.scheduler.requestAdvance(attempt.runId);
+      this.scheduler.requestAdvance(attempt.runId, [attempt.id]);
     }
   }
 }
