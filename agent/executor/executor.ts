@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import type { Executor as ExecutorKind, Limits } from "../../shared/protocol/index.ts";
 import { formatBytes } from "../../shared/format.ts";
 import { Cgroups, killGroup, members, removeGroup, type StepGroups } from "./cgroups.ts";
@@ -7,6 +7,7 @@ import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
 import type { SpareFiles } from "./spare-files.ts";
+import { type WarmProcess, WarmStarts, warmFiles } from "./warm-start.ts";
 import { signalDescendants } from "./process-tree.ts";
 import type { PidNamespace } from "./pid-namespace.ts";
 
@@ -67,6 +68,7 @@ function attemptProcesses(attempt: string): number[] {
  */
 export class Executor {
   readonly limits: Limits;
+  private readonly warm: WarmStarts | null = null;
 
   constructor(private readonly opts: ExecutorOptions) {
     let caps = { memory: null as StepGroups["memory"], pids: null as StepGroups["pids"] };
@@ -76,6 +78,13 @@ export class Executor {
       for (const dir of probe.dirs) removeGroup(dir);
     }
     const host = opts.kind === "host" ? opts.pidNamespace : null;
+    const ns = this.pidNamespace;
+    // with a PID namespace on the host (not the sandbox, which makes its own), a step's first processes start ahead
+    if (ns) {
+      const command = [...(opts.runAs ? runAsArgs(opts.runAs) : []), "bash", "-e", "/dev/fd/3"];
+      this.warm = new WarmStarts(ns.args, ["drover-step", opts.watchdog.leaseFile, "--", ...command], STEP_START, opts.spares);
+      this.warm.prepare();
+    }
     this.limits = {
       memory: caps.memory ?? "rlimit",
       pids: caps.pids ?? "rlimit",
@@ -95,6 +104,7 @@ export class Executor {
 
   /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
   close(): void {
+    this.warm?.stop();
     this.opts.cgroups.release();
   }
 
@@ -119,11 +129,11 @@ export class Executor {
   start(step: StepStart): StepProcess {
     const name = `${step.attempt}-${step.name}`;
     const groups = this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
-    const prefix = [STEP_START, "drover-step", this.opts.watchdog.leaseFile];
-    for (const file of groups.procsFiles) prefix.push(`cg=${file}`);
-    if (step.memoryBytes && !groups.memory) prefix.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
+    const items = groups.procsFiles.map((file) => `cg=${file}`);
+    if (step.memoryBytes && !groups.memory) items.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
     // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
-    if (!groups.pids) prefix.push(`ulimit=-u ${this.opts.maxProcesses}`);
+    if (!groups.pids) items.push(`ulimit=-u ${this.opts.maxProcesses}`);
+    const prefix = [STEP_START, "drover-step", this.opts.watchdog.leaseFile, ...items];
     const ns = this.pidNamespace;
     const sandbox = this.opts.kind === "sandbox";
     // neither a cgroup nor a PID namespace (the host's, or the sandbox's): the agent's own binary, acting as bun,
@@ -149,6 +159,7 @@ export class Executor {
     // -e without pipefail, as GitHub Actions and Buildkite run a command by default: a pipeline is as good as its last command
     argv.push("bash", "-e", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
+    let warm: WarmProcess | null | undefined = null;
     const tree: StepTree = {
       signal: (sig, first) => {
         // The first process too: a kill that comes as the step starts may find its processes not yet in their
@@ -174,6 +185,7 @@ export class Executor {
         tryKill(-first, sig);
       },
       end: () => {
+        if (warm) for (const file of warmFiles(step.outputPath)) rmSync(file, { force: true });
         const oom = memoryBytes !== null && Cgroups.oomKilled(groups);
         for (const dir of groups.dirs) removeGroup(dir);
         this.opts.watchdog.forget(name);
@@ -182,18 +194,30 @@ export class Executor {
     };
     // recorded before it starts, so that no moment exists where it runs and nothing on disk says so
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
-    const proc = new StepProcess(
-      argv,
-      {
-        cwd: reaped ? "/" : step.dir,
-        env: reaped ? { ...step.env, BUN_BE_BUN: "1" } : step.env,
-        outputPath: step.outputPath,
-        script: step.command,
-        owner: this.opts.runAs,
-        spares: this.opts.spares,
-      },
-      tree,
-    );
+    warm = this.warm?.start({
+      dir: step.dir,
+      outputPath: step.outputPath,
+      script: step.command,
+      items,
+      env: step.env,
+      owner: this.opts.runAs,
+    });
+    // the next step's first processes start as this one runs: they are ready by its start
+    if (this.warm) setTimeout(() => this.warm?.prepare(), 2);
+    const proc = warm
+      ? new StepProcess(warm, tree)
+      : StepProcess.spawn(
+          argv,
+          {
+            cwd: reaped ? "/" : step.dir,
+            env: reaped ? { ...step.env, BUN_BE_BUN: "1" } : step.env,
+            outputPath: step.outputPath,
+            script: step.command,
+            owner: this.opts.runAs,
+            spares: this.opts.spares,
+          },
+          tree,
+        );
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: proc.pid, cgroups: groups.dirs });
     return proc;
   }

@@ -27,17 +27,21 @@ export interface StepTree {
  * One `run` step's first process, in its own session, with its output going straight to a file. The command
  * reaches bash as a script on file descriptor 3 (the argv ends in `/dev/fd/3`), not as an argument: a command
  * of any size fits (no E2BIG), and the script's file is unlinked before bash starts, so no later step of any
- * attempt can read it.
+ * attempt can read it. A step started warm (warm-start.ts) was spawned ahead: its script file, in the agent's private
+ * spool, goes as the step ends.
  */
 export class StepProcess {
-  private readonly proc: Subprocess<"ignore", number, number>;
+  constructor(
+    private readonly proc: Subprocess<"ignore" | "pipe", "ignore" | number, "ignore" | number>,
+    private readonly tree: StepTree,
+  ) {}
 
   /**
    * stdout and stderr both go straight to `outputPath` through one shared file
    * description, so their interleaving is kept and no pipe sits between the step
    * and its log.
    */
-  constructor(
+  static spawn(
     argv: string[],
     opts: {
       cwd: string;
@@ -47,8 +51,8 @@ export class StepProcess {
       owner: { uid: number; gid: number } | null;
       spares: SpareFiles;
     },
-    private readonly tree: StepTree,
-  ) {
+    tree: StepTree,
+  ): StepProcess {
     // it appends: the file may start with the checkout's output
     const out = openSync(opts.outputPath, "a");
     const scriptPath = `${opts.outputPath}.sh`;
@@ -59,12 +63,13 @@ export class StepProcess {
       writeSync(script, opts.script);
       // bash opens /dev/fd/3 anew, which checks the file's owner: a step run as another user must own it
       if (opts.owner) fchownSync(script, opts.owner.uid, opts.owner.gid);
-      this.proc = Bun.spawn(argv, {
+      const proc = Bun.spawn(argv, {
         cwd: opts.cwd,
         env: opts.env,
         stdio: ["ignore", out, out, script],
         detached: true,
       }) as Subprocess<"ignore", number, number>;
+      return new StepProcess(proc, tree);
     } finally {
       closeSync(out);
       closeSync(script);

@@ -1,0 +1,102 @@
+import { closeSync, fchownSync, openSync, writeFileSync, writeSync } from "node:fs";
+import type { Subprocess } from "bun";
+import type { SpareFiles } from "./spare-files.ts";
+
+import warmStartScript from "./warm-start.sh" with { type: "text" };
+
+/**
+ * The script and start files of a step started warm, next to its output in the agent's spool (its attempt's, for
+ * the cleanup after a lost agent). They are removed as the step ends: the waiting process runs no `rm`.
+ */
+export function warmFiles(outputPath: string): [script: string, start: string] {
+  return [`${outputPath}.sh`, `${outputPath}.start`];
+}
+
+/** What the step's environment may hold to be handed over as `export NAME=value`: a name bash takes. */
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export type WarmProcess = Subprocess<"pipe", "ignore", "ignore">;
+
+/** The step to hand to a warm process. */
+export interface WarmStep {
+  dir: string;
+  outputPath: string;
+  script: string;
+  /** step-start.sh's items: cg=PROCS_FILE, ulimit=FLAGS */
+  items: string[];
+  env: Record<string, string>;
+  owner: { uid: number; gid: number } | null;
+}
+
+/**
+ * One host step's first processes started ahead, while the agent waits: its PID namespace (unshare) and the PID 1
+ * that starts the step (warm-start.sh, then step-start.sh), waiting on its stdin. A step started cold pays for
+ * both as it starts (2-3 ms of its dispatch, the larger part of the agent's); a warm one costs a small file and a
+ * line on a pipe. Everything the step's start checks (its cgroups, limits, the agent's lease) is still done as it
+ * starts, by the waiting process, and a warm process the agent never uses ends with the agent (EOF on its stdin).
+ * The step's start file (its environment) and script stay in the agent's spool (the agent's alone) until the step
+ * ends, where a cold start unlinks its script before the step's shell starts: a step of the agent's own user can
+ * read another's environment in /proc anyway, and a step run as another user cannot enter the spool.
+ */
+export class WarmStarts {
+  private readonly prefix: string[];
+  private ready: WarmProcess | null = null;
+
+  constructor(
+    /** the namespace's prefix, then the argument list of `bash -c` after the script: drover-step LEASE -- COMMAND… */
+    prefix: string[],
+    private readonly args: string[],
+    private readonly startScript: string,
+    private readonly spares: SpareFiles,
+  ) {
+    // found by path here: the process starts with no environment (unshare finds bash in the default path)
+    this.prefix = [Bun.which(prefix[0]!) ?? prefix[0]!, ...prefix.slice(1)];
+  }
+
+  /** Starts the next one, unless one waits already. */
+  prepare(): void {
+    if (this.ready && this.ready.exitCode === null && !this.ready.killed) return;
+    this.ready = Bun.spawn([...this.prefix, "bash", "-c", `${warmStartScript}\n${this.startScript}`, ...this.args], {
+      cwd: "/",
+      env: {},
+      stdio: ["pipe", "ignore", "ignore"],
+      detached: true,
+    });
+  }
+
+  /** Hands `step` to the waiting process and returns it, or null when none waits or the step cannot go this way. */
+  start(step: WarmStep): WarmProcess | null {
+    const proc = this.ready;
+    if (!proc || proc.exitCode !== null || proc.killed) return null;
+    if (!Object.keys(step.env).every((k) => NAME.test(k))) return null;
+    this.ready = null;
+    const [script, start] = warmFiles(step.outputPath);
+    this.spares.take(script);
+    const fd = openSync(script, "r+");
+    try {
+      writeSync(fd, step.script);
+      // bash opens /dev/fd/3 anew, which checks the file's owner: a step run as another user must own it
+      if (step.owner) fchownSync(fd, step.owner.uid, step.owner.gid);
+    } finally {
+      closeSync(fd);
+    }
+    const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
+    this.spares.take(start);
+    writeFileSync(start, [step.dir, step.outputPath, script, ...step.items, "", ...env].join("\0"));
+    proc.stdin.write(`${start}\n`);
+    proc.stdin.flush();
+    proc.stdin.end();
+    return proc;
+  }
+
+  /** Ends the waiting process (the agent stops). */
+  stop(): void {
+    if (!this.ready) return;
+    try {
+      process.kill(-this.ready.pid, "SIGKILL");
+    } catch {
+      // gone
+    }
+    this.ready = null;
+  }
+}
