@@ -1,28 +1,25 @@
 import type { BatchItem } from "drizzle-orm/batch";
-import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { and, eq, inArray, or } from "drizzle-orm";
 import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { background } from "../../shared/background.ts";
-import { newId } from "../../shared/ids.ts";
-import { chunkedInserts, writeAll } from "../db/batch.ts";
+import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { attempts, events, runGroups, runs, steps, tasks } from "../db/schema.ts";
+import { attempts, events, runGroups, runs, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
 import { admitted } from "../engine/commands.ts";
-import { ATTEMPT_TRANSITIONS, type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
-import { type AttemptState, type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
+import { type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
+import { type AttemptState, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { fenced, type RunLeases } from "../cluster/run-leases.ts";
 import { groupGuard, overGroupLimit } from "./group-guard.ts";
-import { commandDigest } from "./digest.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
+import { decisionWrites } from "./decision-writes.ts";
+import { TransitionQueries } from "./transition-queries.ts";
 
 /** How many runs' advances one write holds at most: a larger group would hold the event loop for long. */
 const ADVANCE_GROUP = 32;
-
-/** the placeholder of a prepared transition's attempt id (the others are named for their columns) */
-const ATTEMPT_ID = "transition_attempt_id";
 
 export interface QueueSink {
   enqueue(attempt: AttemptRow): void;
@@ -58,7 +55,11 @@ export class Scheduler {
     readonly runEvents: RunEvents,
     readonly cancelGraceMs: number,
     readonly leases: RunLeases,
-  ) {}
+  ) {
+    this.transitionQueries = new TransitionQueries(db);
+  }
+
+  private readonly transitionQueries: TransitionQueries;
 
   /**
    * Where new attempts go and cancels are sent: the dispatcher, which reads the scheduler's state in
@@ -327,68 +328,9 @@ export class Scheduler {
     if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
     const now = Date.now();
     const out = advance(engineInput(active, now));
-    const changedTasks = out.tasks.filter((t) => active.tasks.get(t.id)?.status !== t.status);
-    const created: AttemptRow[] = [];
-    const writes: BatchItem<"sqlite">[] = [this.leases.fence(runId)];
-    if (active.run.phase === "queued" && out.run.phase === "running") writes.push(groupGuard(this.db, active.run));
-    // memory follows the database: changes are applied once the batch has committed, never before
-    const applied: (() => void)[] = [];
-    for (const t of changedTasks) {
-      const row = active.tasks.get(t.id)!;
-      const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
-      const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
-      writes.push(this.db.update(tasks).set({ status: t.status, startedAt: started, endedAt: ended }).where(eq(tasks.id, t.id)));
-      applied.push(() => Object.assign(row, { status: t.status, startedAt: started, endedAt: ended }));
-    }
-    for (const action of out.actions) {
-      if (action.type === "create_attempt") {
-        const task = active.tasks.get(action.taskId)!;
-        const row: AttemptRow = {
-          id: newId(),
-          runId,
-          taskId: task.id,
-          taskName: task.name,
-          number: action.number,
-          agentId: null,
-          state: "queued",
-          exitCode: null,
-          error: null,
-          digest: commandDigest(task.spec, task.spec.arch ?? ""),
-          readyAt: now,
-          assignedAt: null,
-          startedAt: null,
-          keepaliveAt: null,
-          endedAt: null,
-          cpuSeconds: null,
-          peakRssBytes: null,
-          keptFrom: null,
-          cancelRequestedAt: null,
-        };
-        writes.push(this.db.insert(attempts).values(row));
-        const stepRows = task.spec.steps.map((s, index) => ({ attemptId: row.id, index, name: s.name, kind: s.kind, status: "pending" }));
-        writes.push(...chunkedInserts(this.db, steps, stepRows));
-        created.push(row);
-      } else {
-        const found = active.attempts.get(action.attemptId);
-        if (!found) continue;
-        // stored, so the node holding the attempt's agent tells it, now or when it reconnects
-        writes.push(this.db.update(attempts).set({ cancelRequestedAt: now }).where(eq(attempts.id, found.id)));
-        applied.push(() => (found.cancelRequestedAt = now));
-      }
-    }
-    const phaseChanged = out.run.phase !== active.run.phase || out.run.result !== active.run.result;
-    if (phaseChanged) {
-      const terminal = FINAL_RUN_PHASES.has(out.run.phase);
-      const patch = {
-        phase: out.run.phase,
-        result: out.run.result,
-        startedAt: active.run.startedAt ?? now,
-        endedAt: terminal ? now : null,
-      };
-      writes.push(this.db.update(runs).set(patch).where(eq(runs.id, runId)));
-      applied.push(() => Object.assign(active.run, patch));
-    }
-    writes.push(...chunkedInserts(this.db, events, out.events.map((e) => eventRow(runId, e, now))));
+    const leading = [this.leases.fence(runId)];
+    if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
+    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, now, leading);
     if (writes.length === 1) return;
     return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
   }
@@ -445,7 +387,7 @@ export class Scheduler {
   ): Promise<AttemptRow | undefined> {
     const found = this.attempt(attemptId);
     if (!found || !allowed(event, found.attempt.state, patch.state)) return undefined;
-    const updated = await this.transitionQuery(event, patch).all({ ...patch, [ATTEMPT_ID]: attemptId });
+    const updated = await this.transitionQueries.run(event, attemptId, patch);
     if (updated.length === 0) {
       // Another node moved it first: read it again rather than act on what memory says. An attempt another
       // node's agent took is not: many nodes race for each queued attempt, and the winner's hint follows.
@@ -456,33 +398,6 @@ export class Scheduler {
     if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id, [attemptId]);
     return found.attempt;
   }
-
-  /**
-   * The conditional update of `transition`, prepared once per event and set of columns: drizzle builds a query's SQL
-   * anew at each run otherwise, which was a quarter of the CPU of an attempt's moves (three per task).
-   */
-  private transitionQuery(event: AttemptEvent, patch: Partial<AttemptRow>) {
-    const columns = Object.keys(patch).filter((k) => patch[k as keyof AttemptRow] !== undefined);
-    const key = `${event} ${columns.join(" ")}`;
-    let query = this.transitionQueries.get(key);
-    if (!query) {
-      query = this.prepareTransition(event, columns);
-      this.transitionQueries.set(key, query);
-    }
-    return query;
-  }
-
-  private prepareTransition(event: AttemptEvent, columns: string[]) {
-    const set = Object.fromEntries(columns.map((c) => [c, sql.placeholder(c)]));
-    return this.db
-      .update(attempts)
-      .set(set)
-      .where(and(eq(attempts.id, sql.placeholder(ATTEMPT_ID)), inArray(attempts.state, [...ATTEMPT_TRANSITIONS[event].from])))
-      .returning({ id: attempts.id })
-      .prepare();
-  }
-
-  private readonly transitionQueries = new Map<string, ReturnType<Scheduler["prepareTransition"]>>();
 
   async requestCancel(runId: string): Promise<boolean> {
     const active = await this.unfinished(runId);
@@ -526,7 +441,3 @@ export class Scheduler {
   }
 }
 
-function eventRow(runId: string, e: EngineEvent, at: number) {
-  const { kind, ...data } = e;
-  return { runId, kind, data, at };
-}
