@@ -164,7 +164,9 @@ export class Executor {
       signal: (sig, first) => {
         // The first process too: a kill that comes as the step starts may find its processes not yet in their
         // cgroup, or its shell not yet spawned in its namespace; the first process's death ends its namespace.
-        if (sig === "SIGKILL") tryKill(first, sig);
+        // Where it is the step's subreaper it is stopped instead, and killed last: dead, it would hand the step's
+        // orphans to init before the walk below could find them under it.
+        if (sig === "SIGKILL") tryKill(first, reaped ? "SIGSTOP" : sig);
         if (sig !== "SIGKILL" && (ns || sandbox)) {
           // every process of the step is in its namespace, under its PID 1 (the first process's child), which takes
           // no part: each process gets the signal once, from here. Not the first process either: bwrap dies of a
@@ -182,6 +184,7 @@ export class Executor {
         // subreaper). In a PID namespace every orphan stays under its PID 1, a descendant of the first process.
         signalDescendants(first, sig);
         if (reaped) for (const pid of attemptProcesses(step.attempt)) tryKill(pid, sig);
+        if (sig === "SIGKILL") tryKill(first, sig);
         tryKill(-first, sig);
       },
       end: () => {
