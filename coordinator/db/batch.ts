@@ -1,3 +1,4 @@
+import type { InArgs, InStatement, ResultSet } from "@libsql/client";
 import { getTableColumns } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { SQLiteInsertValue, SQLiteTable } from "drizzle-orm/sqlite-core";
@@ -58,8 +59,8 @@ export class Gatherer<K extends object, T> {
 }
 
 interface Joining {
-  statements: BatchItem<"sqlite">[];
-  written: (results: unknown[]) => void;
+  statements: InStatement[];
+  written: (results: ResultSet[]) => void;
   refused: (e: unknown) => void;
 }
 
@@ -67,24 +68,42 @@ interface Joining {
 const joining = new Gatherer<Db, Joining>(64, (db, take) => setImmediate(() => void writeJoined(db, take())));
 
 /**
- * Writes a batch as `writeAll` does, together with the other batches asked for in the same turn of the event loop:
- * one transaction, one commit, for all (a group commit; each commit costs SQLite ~150 µs here). Resolves once the
- * caller's batch is committed. Each batch stays atomic: should the joint write fail, each is written again alone,
- * so a refused batch refuses none of the others. Meant for writes made outside `serial`: those inside it come one
- * at a time, and would only wait a turn.
+ * Writes a batch atomically, together with the other batches asked for in the same turn of the event loop:
+ * one transaction, one commit, for all (a group commit; each commit costs SQLite ~150 µs here). Resolves with the
+ * caller's own results once they are committed. Each batch stays atomic: should the joint write fail, each is
+ * written again alone, so a refused batch refuses none of the others. Inside `serial`, a write waits a turn for
+ * the others; the attempt moves and step starts of that turn's reports share its commit.
  */
-export function writeTogether(db: Db, statements: BatchItem<"sqlite">[]): Promise<unknown[]> {
+export function executeTogether(db: Db, statements: InStatement[]): Promise<ResultSet[]> {
   if (statements.length === 0) return Promise.resolve([]);
   return new Promise((written, refused) => joining.add(db, { statements, written, refused }));
 }
 
+/** drizzle's own steps for a query of a batch (as its `db.batch` takes them): its SQL, and its result mapped */
+interface Preparable {
+  _prepare(): { getQuery(): { sql: string; params: InArgs }; mapResult(result: ResultSet, isFromBatch: boolean): unknown };
+}
+
+/** `executeTogether` for drizzle's queries, each result mapped as drizzle's `db.batch` maps it. */
+export async function writeTogether(db: Db, statements: BatchItem<"sqlite">[]): Promise<unknown[]> {
+  const prepared = statements.map((q) => (q as unknown as Preparable)._prepare());
+  const results = await executeTogether(
+    db,
+    prepared.map((p) => {
+      const { sql, params } = p.getQuery();
+      return { sql, args: params };
+    }),
+  );
+  return results.map((r, i) => prepared[i]!.mapResult(r, true));
+}
+
 async function writeJoined(db: Db, group: Joining[]): Promise<void> {
-  let results: unknown[];
+  let results: ResultSet[];
   try {
-    results = await writeAll(db, group.flatMap((b) => b.statements));
+    results = await db.$client.batch(group.flatMap((b) => b.statements));
   } catch (e) {
     if (group.length === 1) return group[0]!.refused(e);
-    for (const b of group) await writeAll(db, b.statements).then(b.written, b.refused);
+    for (const b of group) await db.$client.batch(b.statements).then(b.written, b.refused);
     return;
   }
   let at = 0;

@@ -1,5 +1,6 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, eq, getTableColumns, getTableName, isNull } from "drizzle-orm";
 import { type AttemptResultReport, stampsStream } from "../../shared/protocol/index.ts";
+import { executeTogether } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { steps } from "../db/schema.ts";
 import type { LiveLogs, LogKey } from "../logs/live-logs.ts";
@@ -7,6 +8,11 @@ import { dispatchLatency, logBytes } from "../metrics/registry.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
 import type { Scheduler } from "./scheduler.ts";
+import { SharedTurns } from "./serial.ts";
+
+const STEP = getTableColumns(steps);
+/** built once: drizzle builds a query's SQL anew at each run otherwise, and this runs for every step */
+const START_STEP = `UPDATE "${getTableName(steps)}" SET "${STEP.status.name}" = 'running', "${STEP.startedAt.name}" = ? WHERE "${STEP.attemptId.name}" = ? AND "${STEP.index.name}" = ? AND "${STEP.status.name}" = 'pending'`;
 
 /**
  * Applies what agents report about their attempts. Every report is idempotent:
@@ -23,34 +29,29 @@ export class AttemptReports {
     private readonly freeSlot: (attempt: AttemptRow) => void,
     private readonly logs: LiveLogs,
     private readonly registry: ObjectRegistry,
-  ) {}
+  ) {
+    this.turns = new SharedTurns(scheduler.serial);
+  }
+
+  /** accepts and results arriving while the serial queue is busy: one turn, one commit */
+  private readonly turns: SharedTurns;
 
   accept(attemptId: string): Promise<void> {
-    return this.scheduler.serial.run(async () => {
-      const now = Date.now();
-      const row = await this.scheduler.transition(attemptId, "accept", {
-        state: "running",
-        startedAt: now,
-        keepaliveAt: now,
-      });
-      if (row) this.scheduler.runEvents.publish(row.runId);
+    return this.turns.run({
+      attempt: attemptId,
+      move: () => {
+        const now = Date.now();
+        return this.scheduler.transition(attemptId, "accept", { state: "running", startedAt: now, keepaliveAt: now });
+      },
+      after: (row) => {
+        if (row) this.scheduler.runEvents.publish(row.runId);
+      },
     });
   }
 
-  /** prepared once (drizzle builds a query's SQL anew at each run otherwise): one run per step of every attempt */
-  private startStepQuery: ReturnType<AttemptReports["prepareStartStep"]> | null = null;
-
-  private prepareStartStep() {
-    return this.db
-      .update(steps)
-      .set({ status: "running", startedAt: sql.placeholder("at") as unknown as number })
-      .where(and(eq(steps.attemptId, sql.placeholder("attemptId")), eq(steps.index, sql.placeholder("step")), eq(steps.status, "pending")))
-      .prepare();
-  }
-
+  /** Marks a pending step running; shares the commit of the other writes asked for in this turn of the loop. */
   async stepStart(attemptId: string, step: number, at: number): Promise<void> {
-    this.startStepQuery ??= this.prepareStartStep();
-    await this.startStepQuery.run({ attemptId, step, at });
+    await executeTogether(this.db, [{ sql: START_STEP, args: [at, attemptId, step] }]);
     const found = this.scheduler.attempt(attemptId);
     if (found) this.scheduler.runEvents.publish(found.active.run.id);
   }
@@ -119,17 +120,21 @@ export class AttemptReports {
     const stored = await Promise.allSettled(this.pendingLogs.get(report.attempt)?.values() ?? []);
     const lostLog = stored.find((s) => s.status === "rejected");
     this.pendingLogs.delete(report.attempt);
-    await this.scheduler.serial.run(async () => {
-      const ended = await this.scheduler.transition(report.attempt, "result", {
-        state: lostLog ? "error" : report.status,
-        exitCode: report.exitCode,
-        error: lostLog ? `storing the log failed: ${String(lostLog.reason)}` : report.error,
-        endedAt: report.at,
-        cpuSeconds: report.cpuSeconds,
-        peakRssBytes: report.peakRssBytes,
-      });
-      applied();
-      if (ended) await this.ended(ended);
+    await this.turns.run({
+      attempt: report.attempt,
+      move: () =>
+        this.scheduler.transition(report.attempt, "result", {
+          state: lostLog ? "error" : report.status,
+          exitCode: report.exitCode,
+          error: lostLog ? `storing the log failed: ${String(lostLog.reason)}` : report.error,
+          endedAt: report.at,
+          cpuSeconds: report.cpuSeconds,
+          peakRssBytes: report.peakRssBytes,
+        }),
+      after: async (ended) => {
+        applied();
+        if (ended) await this.ended(ended);
+      },
     });
   }
 

@@ -1,3 +1,5 @@
+import { Gatherer } from "../db/batch.ts";
+
 /**
  * How long queued state changes may run back to back before the event loop is let through. Each change awaits
  * only writes that complete at once (SQLite in this process), so a chain of them is one long synchronous
@@ -28,5 +30,59 @@ export class Serial {
       this.since = performance.now();
     }
     return fn();
+  }
+}
+
+/** An attempt's move that may share a serial turn, and so a commit, with others: `move` writes, `after` acts on it. */
+export interface SharedMove<R> {
+  /** moves sharing a turn touch different attempts: one whose attempt is already in the turn waits for the next */
+  attempt: string;
+  move: () => Promise<R>;
+  after: (moved: R) => Promise<void> | void;
+}
+
+interface Waiting {
+  change: SharedMove<unknown>;
+  done: () => void;
+  failed: (e: unknown) => void;
+}
+
+/**
+ * Gathers agents' reports that arrive while the serial queue is busy into one turn: their conditional updates are
+ * asked for at once, so they share one commit (`executeTogether`), and each acts on its own answer after it. Within
+ * a turn, moves go in arrival order; a second move of one attempt waits for the first's answer.
+ */
+export class SharedTurns {
+  private readonly gatherer: Gatherer<SharedTurns, Waiting>;
+
+  constructor(serial: Serial, max = 64) {
+    this.gatherer = new Gatherer(max, (_, take) => void serial.run(() => this.apply(take())));
+  }
+
+  run<R>(change: SharedMove<R>): Promise<void> {
+    return new Promise((done, failed) => this.gatherer.add(this, { change: change as SharedMove<unknown>, done, failed }));
+  }
+
+  private async apply(group: Waiting[]): Promise<void> {
+    let left = group;
+    while (left.length > 0) {
+      const seen = new Set<string>();
+      const wave = left.filter((w) => !seen.has(w.change.attempt) && seen.add(w.change.attempt));
+      left = left.filter((w) => !wave.includes(w));
+      const moved = await Promise.allSettled(wave.map((w) => w.change.move()));
+      for (const [i, w] of wave.entries()) {
+        const m = moved[i]!;
+        if (m.status === "rejected") {
+          w.failed(m.reason);
+          continue;
+        }
+        try {
+          await w.change.after(m.value);
+          w.done();
+        } catch (e) {
+          w.failed(e);
+        }
+      }
+    }
   }
 }
