@@ -14,7 +14,8 @@ const root = process.getuid?.() === 0;
 const probe = (tag: string, agentPid: number) => `set +e
 setsid sh -c 'sleep 1000' ${tag}-setsid &
 ( sh -c 'sleep 1000' ${tag}-forked & ) &
-until [ "$(ps -eo args | grep -c '${tag}-')" -ge 3 ]; do sleep 0.05; done
+# both daemons' sleeps started: before, a daemon's shell may be listed twice (forked, its child not yet sleep)
+until [ "$(ps -eo args | grep -c '^sleep 1000$')" -ge 2 ]; do sleep 0.05; done
 ps -eo pid=,args= | sed 's/^ */PS /'
 if kill -0 ${agentPid} 2>/dev/null; then echo "LEAK: can signal the agent (pid ${agentPid})"; else echo SIGNAL-REFUSED; fi
 id -un`;
