@@ -1,30 +1,17 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, type Coordinator, type RunView, startCluster } from "../helpers/cluster.ts";
-import { nodeApi, nodeLog, registrations, startS3Nodes, waitRunOn } from "../helpers/nodes.ts";
+import type { RunView } from "../helpers/cluster.ts";
+import { agentOnNodes, nodeApi, nodeLog, waitRunOn, s3NodesPerFile } from "../helpers/nodes.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
-import { type S3rverHandle, startS3rver } from "../helpers/s3rver.ts";
 
 // Two coordinators on one database and one bucket. A step's end is acknowledged to its agent only once the step's log
 // is in the bucket: a node killed before it stored the log leaves the agent holding the bytes, which it sends again.
-let s3: S3rverHandle;
-let cluster: Cluster;
-let nodes: Coordinator[];
-beforeAll(async () => {
-  s3 = await startS3rver("drover-log-store");
-  cluster = await startCluster();
-  nodes = await startS3Nodes(cluster, s3, 2);
-}, 90_000);
-afterAll(async () => {
-  await cluster?.stop();
-  await s3?.stop();
-});
+const files = s3NodesPerFile("drover-log-store");
 
 test("kill -9 of the agent's node between a step's end and its log's move to the bucket: the agent sends the log to the other node", async () => {
-  const agent = await cluster.startAgent("mover", [], nodes.map((n) => n.url).join(","));
-  const held = nodes.find((n) => n.url === registrations(agent.output()).at(-1))!;
-  const other = nodes.find((n) => n !== held)!;
+  const { cluster, nodes, s3 } = files;
+  const { agent, held, other } = await agentOnNodes(cluster, nodes, "mover");
   const go = join(cluster.dir, "go");
   const { id } = await nodeApi<{ id: string }>(held, "POST", "/api/v1/runs", {
     group: "log-store",

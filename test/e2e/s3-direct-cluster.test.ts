@@ -1,31 +1,15 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { openObjectStore } from "../../coordinator/store/open.ts";
-import { type Cluster, type Coordinator, startCluster } from "../helpers/cluster.ts";
-import { nodeApi, nodeLog, registrations, startS3Nodes, waitRunOn } from "../helpers/nodes.ts";
+import { agentOnNodes, nodeApi, nodeLog, registrations, waitRunOn, s3NodesPerFile } from "../helpers/nodes.ts";
 import { killGroup, waitFor } from "../helpers/processes.ts";
-import { type S3rverHandle, startS3rver } from "../helpers/s3rver.ts";
 
 // Two coordinators on one database and one bucket: an agent's upload to the bucket goes on through the
 // other node when its node dies mid-upload, since every node derives the same key from the attempt.
-let s3: S3rverHandle;
-let cluster: Cluster;
-let nodes: Coordinator[];
-let spec: string;
-beforeAll(async () => {
-  s3 = await startS3rver("drover-direct-cluster");
-  spec = `${s3.spec}&partMiB=8`;
-  cluster = await startCluster();
-  nodes = await startS3Nodes(cluster, s3, 2, spec);
-}, 90_000);
-afterAll(async () => {
-  await cluster?.stop();
-  await s3?.stop();
-});
+const files = s3NodesPerFile("drover-direct-cluster", (s3) => `${s3.spec}&partMiB=8`);
 
 test("kill -9 of the agent's node mid-upload: the multipart upload goes on through the other node and is recorded once", async () => {
-  const agent = await cluster.startAgent("roamer", [], nodes.map((n) => n.url).join(","));
-  const held = nodes.find((n) => n.url === registrations(agent.output()).at(-1))!;
-  const other = nodes.find((n) => n !== held)!;
+  const { cluster, nodes, spec } = files;
+  const { agent, held, other } = await agentOnNodes(cluster, nodes, "roamer");
   const { id } = await nodeApi<{ id: string }>(held, "POST", "/api/v1/runs", {
     group: "direct-cluster",
     pipeline: `tasks:

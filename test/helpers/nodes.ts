@@ -4,7 +4,8 @@ import { createClient } from "@libsql/client";
 import { ADMIN_TOKEN, type Cluster, type Coordinator, END_PHASES, type RunView, startCluster } from "./cluster.ts";
 import { type NatsServer, startNatsServer } from "./nats-server.ts";
 import { waitFor } from "./processes.ts";
-import type { S3rverHandle } from "./s3rver.ts";
+import { type S3rverHandle, startS3rver } from "./s3rver.ts";
+import { afterAll, beforeAll } from "bun:test";
 
 export interface ClusterView {
   self: string;
@@ -85,6 +86,29 @@ export async function startNatsCluster(n = 3, env: Record<string, string> = {}):
 /** `n` coordinators on one libSQL file storing into s3rver's bucket (at `spec`, s3rver's own by default). */
 export const startS3Nodes = (cluster: Cluster, s3: S3rverHandle, n: number, spec = s3.spec) =>
   startNodes(cluster, n, { DROVER_STORAGE: spec, AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER" });
+
+/** Two coordinators on one libSQL file and one s3rver bucket, started before a file's tests and stopped after them. */
+export function s3NodesPerFile(bucket: string, specOf = (s3: S3rverHandle) => s3.spec) {
+  const made = {} as { s3: S3rverHandle; cluster: Cluster; nodes: Coordinator[]; spec: string };
+  beforeAll(async () => {
+    made.s3 = await startS3rver(bucket);
+    made.spec = specOf(made.s3);
+    made.cluster = await startCluster();
+    made.nodes = await startS3Nodes(made.cluster, made.s3, 2, made.spec);
+  }, 90_000);
+  afterAll(async () => {
+    await made.cluster?.stop();
+    await made.s3?.stop();
+  });
+  return made;
+}
+
+/** An agent given every node, the node it registered with, and another node. */
+export async function agentOnNodes(cluster: Cluster, nodes: Coordinator[], name: string) {
+  const agent = await cluster.startAgent(name, [], nodes.map((n) => n.url).join(","));
+  const held = nodes.find((n) => n.url === registrations(agent.output()).at(-1))!;
+  return { agent, held, other: nodes.find((n) => n !== held)! };
+}
 
 /** An admin's API request to one node; its JSON answer. */
 export async function nodeApi<T>(node: Coordinator, method: string, path: string, body?: unknown): Promise<T> {
