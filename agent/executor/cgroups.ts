@@ -70,6 +70,16 @@ export function removeGroup(dir: string): void {
   }
 }
 
+/** Writes a group's setting; false where the controller is not there (or not delegated). */
+function set(dir: string, file: string, value: number): boolean {
+  try {
+    writeFileSync(join(dir, file), String(value));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The agent's own group in each mounted hierarchy, from `cgroup` and `mountinfo` in `proc` (/proc/self). */
 function hierarchies(proc: string): { version: 1 | 2; controllers: string[]; dir: string }[] {
   const own = new Map<string, string>();
@@ -178,25 +188,28 @@ export class Cgroups {
       } catch {
         continue;
       }
-      const set = (file: string, value: number) => {
-        try {
-          writeFileSync(join(dir, file), String(value));
-          return true;
-        } catch {
-          return false;
-        }
-      };
-      if (caps.memoryBytes && (h.version === 2 || h.controller === "memory")) {
-        if (set(h.version === 2 ? "memory.max" : "memory.limit_in_bytes", caps.memoryBytes)) groups.memory = "cgroup";
-        // without swap accounting a step would page out past its limit instead of being stopped
-        if (h.version === 2) set("memory.swap.max", 0);
-        else set("memory.memsw.limit_in_bytes", caps.memoryBytes);
-      }
-      if (caps.pids && (h.version === 2 || h.controller === "pids") && set("pids.max", caps.pids)) groups.pids = "cgroup";
+      if (caps.pids && (h.version === 2 || h.controller === "pids") && set(dir, "pids.max", caps.pids)) groups.pids = "cgroup";
       groups.dirs.push(dir);
       groups.procsFiles.push(join(dir, "cgroup.procs"));
     }
+    if (caps.memoryBytes) this.limitMemory(groups, caps.memoryBytes);
     return groups;
+  }
+
+  /**
+   * Caps the memory of groups made by `create` (made ahead of their step, for a warm start: warm-start.ts): a
+   * limit set while processes are in the group already holds them from then on.
+   */
+  limitMemory(groups: StepGroups, bytes: number): void {
+    for (const h of this.list) {
+      if (h.version !== 2 && h.controller !== "memory") continue;
+      const dir = groups.dirs.find((d) => d.startsWith(`${h.base}/`));
+      if (!dir) continue;
+      if (set(dir, h.version === 2 ? "memory.max" : "memory.limit_in_bytes", bytes)) groups.memory = "cgroup";
+      // without swap accounting a step would page out past its limit instead of being stopped
+      if (h.version === 2) set(dir, "memory.swap.max", 0);
+      else set(dir, "memory.memsw.limit_in_bytes", bytes);
+    }
   }
 
   /** Whether the kernel's OOM killer ended a process of the step for its memory limit. */

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import type { Executor as ExecutorKind, Limits } from "../../shared/protocol/index.ts";
 import { formatBytes } from "../../shared/format.ts";
 import { Cgroups, killGroup, members, removeGroup, type StepGroups } from "./cgroups.ts";
@@ -7,7 +8,7 @@ import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
 import type { SpareFiles } from "./spare-files.ts";
-import { type WarmProcess, WarmStarts, warmFiles } from "./warm-start.ts";
+import { type Warm, WarmStarts, warmFiles } from "./warm-start.ts";
 import { signalDescendants } from "./process-tree.ts";
 import type { PidNamespace } from "./pid-namespace.ts";
 
@@ -82,7 +83,18 @@ export class Executor {
     // with a PID namespace on the host (not the sandbox, which makes its own), a step's first processes start ahead
     if (ns) {
       const command = [...(opts.runAs ? runAsArgs(opts.runAs) : []), "bash", "-e", "/dev/fd/3"];
-      this.warm = new WarmStarts(ns.args, ["drover-step", opts.watchdog.leaseFile, "--", ...command], STEP_START, opts.spares);
+      // a previous run's waiting processes' groups (they ended with it: EOF on their stdin)
+      for (const base of opts.cgroups.bases) {
+        for (const entry of readdirSync(base)) if (entry.startsWith("warm-")) removeGroup(join(base, entry));
+      }
+      let made = 0;
+      const groups = {
+        make: () => opts.cgroups.create(`warm-${process.pid}-${made++}`, { memoryBytes: null, pids: opts.maxProcesses }),
+        remove: (g: StepGroups) => {
+          for (const dir of g.dirs) removeGroup(dir);
+        },
+      };
+      this.warm = new WarmStarts(ns.args, opts.watchdog.leaseFile, command, STEP_START, opts.spares, groups);
       this.warm.prepare();
     }
     this.limits = {
@@ -128,8 +140,12 @@ export class Executor {
 
   start(step: StepStart): StepProcess {
     const name = `${step.attempt}-${step.name}`;
-    const groups = this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
-    const items = groups.procsFiles.map((file) => `cg=${file}`);
+    // a process started ahead for the step is in groups made ahead (pids capped): only its memory cap is set now
+    const warm: Warm | null = this.warm?.take(step.env) ?? null;
+    const groups = warm?.groups ?? this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
+    if (warm && step.memoryBytes) this.opts.cgroups.limitMemory(groups, step.memoryBytes);
+    // ulimit items where no cgroup caps; a cold start's first process joins its cgroups as it starts
+    const items = warm ? [] : groups.procsFiles.map((file) => `cg=${file}`);
     if (step.memoryBytes && !groups.memory) items.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
     // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
     if (!groups.pids) items.push(`ulimit=-u ${this.opts.maxProcesses}`);
@@ -159,7 +175,6 @@ export class Executor {
     // -e without pipefail, as GitHub Actions and Buildkite run a command by default: a pipeline is as good as its last command
     argv.push("bash", "-e", "/dev/fd/3");
     const memoryBytes = step.memoryBytes;
-    let warm: WarmProcess | null | undefined = null;
     const tree: StepTree = {
       signal: (sig, first) => {
         // The first process too: a kill that comes as the step starts may find its processes not yet in their
@@ -197,18 +212,20 @@ export class Executor {
     };
     // recorded before it starts, so that no moment exists where it runs and nothing on disk says so
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
-    warm = this.warm?.start({
-      dir: step.dir,
-      outputPath: step.outputPath,
-      script: step.command,
-      items,
-      env: step.env,
-      owner: this.opts.runAs,
-    });
+    if (warm) {
+      this.warm?.start(warm, {
+        dir: step.dir,
+        outputPath: step.outputPath,
+        script: step.command,
+        items,
+        env: step.env,
+        owner: this.opts.runAs,
+      });
+    }
     // the next step's first processes start as this one runs: they are ready by its start
     if (this.warm) setTimeout(() => this.warm?.prepare(), 2);
     const proc = warm
-      ? new StepProcess(warm, tree)
+      ? new StepProcess(warm.proc, tree)
       : StepProcess.spawn(
           argv,
           {

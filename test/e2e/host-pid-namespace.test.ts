@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, SHORT_LEASE, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
@@ -63,7 +63,7 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     const ps = listed(log);
     // PID 1 is the namespace's init (started with the step, or ahead of it and handed its cgroups then: warm-start.ts),
     // then the step's shell (not PID 1); the rest are the step's own: its daemons, ps, and the pipe
-    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^bash -c .* drover-step \S+\/lease( cg=.* init)? -- bash -e \/dev\/fd\/3$/);
+    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^bash -c .* drover-step \S+\/lease( cg=\S+)*( init)? -- bash -e \/dev\/fd\/3$/);
     expect(ps.filter((p) => p.args === "bash -e /dev/fd/3").map((p) => p.pid > 1)).toEqual([true]);
     expect(ps.map((p) => p.args).filter((a) => !/^(bash|sh|sleep|ps|sed)\b/.test(a))).toEqual([]);
     expect(ps.filter((p) => p.args.includes(`${tag}-`)).length).toBe(2);
@@ -78,6 +78,37 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     // the page shows it
     const page = await (await fetch(`${cluster.coordinator.url}/agents`, { headers: { cookie: `drover_token=${ADMIN_TOKEN}` } })).text();
     expect(page).toContain("PID namespace: yes");
+  }, 60_000);
+
+  test("a step started warm is in the cgroups its PID 1 joined ahead, capped as a cold one; the agent leaves no group behind", async () => {
+    // the agent's subtree in the v1 pids hierarchy (it is the test's child), with a waiting process's groups left
+    // by a previous run (killed with kill -9): removed as the agent starts
+    const own = readFileSync("/proc/self/cgroup", "utf8").match(/^\d+:pids:(.*)$/m)![1]!;
+    const base = join("/sys/fs/cgroup/pids", own, "drover-nswarm");
+    mkdirSync(join(base, "warm-1-0"), { recursive: true });
+    const agent = await cluster.startAgent("nswarm", ["--group", "nswarm", "--max-processes", "77"]);
+    expect(existsSync(join(base, "warm-1-0"))).toBe(false);
+    const cat = (controller: string, file: string) => `cat "/sys/fs/cgroup/${controller}$(sed -n 's/^[0-9]*:${controller}://p' /proc/self/cgroup)/${file}"`;
+    const show = `sed -n 's/^[0-9]*:pids:/pids /p' /proc/self/cgroup\n${cat("pids", "pids.max")}\n${cat("memory", "memory.limit_in_bytes")}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      ids.push(await cluster.submit(`tasks:\n  t:\n    group: nswarm\n    resources: { memory: 64M }\n    steps:\n      - run: |\n${show.replace(/^/gm, "          ")}\n`, "nswarm"));
+      expect((await cluster.waitRun(ids[i]!)).result).toBe("success");
+    }
+    const groups = [];
+    for (const id of ids) {
+      const [group, pids, memory] = (await cluster.log(id, "t", 0)).trim().split("\n");
+      groups.push(group);
+      expect(group).toMatch(new RegExp(`^pids ${own.replace(/\/$/, "")}/drover-nswarm/warm-\\d+-\\d+$`));
+      expect([pids, memory]).toEqual(["77", String(64 * 1024 * 1024)]);
+    }
+    // a group of its own for each step
+    expect(new Set(groups).size).toBe(2);
+    // stopped, the agent removes the next step's waiting process and its groups with it
+    agent.proc.kill("SIGTERM");
+    await agent.proc.exited;
+    const left = existsSync(base) ? readdirSync(base, { withFileTypes: true }).filter((e) => e.isDirectory()) : [];
+    expect(left.map((e) => e.name)).toEqual([]);
   }, 60_000);
 
   test("an unprivileged agent (no cgroup, no supervisor) holds its steps by the namespace alone: daemons end with the step, at a cancel, and by the watchdog once the agent is killed", async () => {
