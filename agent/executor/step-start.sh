@@ -20,6 +20,8 @@ if (( ${now:0:13} >= deadline )); then
   exit 125
 fi
 if [ -n "$init" ]; then
+  # the step's shell counts the level as it would after an exec (bash lowers it before its exec)
+  SHLVL=$((SHLVL - 1))
   "$@"
   exit
 fi

@@ -78,7 +78,9 @@ export class WarmStarts {
     const groups = this.groups.make();
     const items = groups.procsFiles.map((file) => `cg=${file}`);
     const args = ["drover-step", this.lease, ...items, "--", ...this.command];
-    const proc = Bun.spawn([...this.prefix, "bash", "-c", `${warmStartScript}\n${this.startScript}`, ...args], {
+    // --norc: its stdin is a socket (Bun's "pipe"), which bash takes for rshd's and then reads ~/.bashrc of the
+    // agent's user, whose environment and descriptors would reach the step
+    const proc = Bun.spawn([...this.prefix, "bash", "--norc", "-c", `${warmStartScript}\n${this.startScript}`, ...args], {
       cwd: "/",
       env: {},
       stdio: ["pipe", "ignore", "ignore"],

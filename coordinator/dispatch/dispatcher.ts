@@ -10,7 +10,7 @@ import { commandDigest } from "../runs/digest.ts";
 import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { type CheckoutAccess, checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
-import type { Fleet } from "../fleet/fleet.ts";
+import type { Fleet, OnlineAgent } from "../fleet/fleet.ts";
 import { queueTimeout } from "../engine/queue-timeout.ts";
 import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
 import type { Waiting } from "./queue-depth.ts";
@@ -129,7 +129,8 @@ export class Dispatcher implements QueueSink {
    * Gives queued attempts to agents in queue order while slots are free, those of runs this node drives first: every
    * node places its own runs' attempts, so nodes seldom race for one (a race costs the losers a write). Each lane's
    * head is tried in turn, the oldest first; a lane whose head finds no agent is done for this pass (no attempt of it
-   * would find one). Another node's attempts are read again before they are offered (`checked`).
+   * would find one). Another node's attempts are read again before they are offered (`check`). The pass's
+   * assignments are written together (one commit), each sent to its agent once stored.
    */
   private async place(): Promise<void> {
     const heads = this.queue.sorted().map((lane) => {
@@ -139,10 +140,11 @@ export class Dispatcher implements QueueSink {
     const first = (a: (typeof heads)[number], b: (typeof heads)[number]) =>
       a.lane.ours !== b.lane.ours ? a.lane.ours : queueOrder(a.head!, b.head!) < 0;
     const checked = new Set<string>();
+    const placing: Promise<void>[] = [];
     while (this.anyFreeSlot()) {
       let oldest: (typeof heads)[number] | undefined;
       for (const h of heads) if (h.head && (!oldest || first(h, oldest))) oldest = h;
-      if (!oldest) return;
+      if (!oldest) break;
       const queued = oldest.head!;
       if (!oldest.lane.ours && !checked.has(queued.id)) {
         // a Map's iterator sees entries added meanwhile and skips deleted ones: the lane is read as it is now
@@ -159,8 +161,10 @@ export class Dispatcher implements QueueSink {
         }
       }
       oldest.head = oldest.ahead.shift() ?? oldest.it.next().value;
-      if ((await this.offer(queued)) === "no agent") oldest.head = undefined;
+      if ((await this.offer(queued, placing)) === "no agent") oldest.head = undefined;
     }
+    const failed = (await Promise.allSettled(placing)).find((p) => p.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   /**
@@ -172,8 +176,11 @@ export class Dispatcher implements QueueSink {
     await this.scheduler.readAttemptRows(attempts.map((a) => a.id));
   }
 
-  /** Tries to give one queued attempt to an agent; "no agent" when none of this node can take it now. */
-  private async offer(queued: AttemptRow): Promise<"done" | "no agent"> {
+  /**
+   * Tries to give one queued attempt to an agent; "no agent" when none of this node can take it now. The agent's
+   * slot is taken at once (the pass's next offers see it taken) and the assignment joins `placing`.
+   */
+  private async offer(queued: AttemptRow, placing: Promise<void>[]): Promise<"done" | "no agent"> {
     const found = this.live(queued);
     if (!found) return "done";
     const task = found.active.tasks.get(queued.taskId)!;
@@ -183,24 +190,38 @@ export class Dispatcher implements QueueSink {
     const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
     if (!agent) return "no agent";
     if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
-    const arch = task.spec.arch ?? agent.row.archs[0]!;
-    const assigned = await this.scheduler.transition(queued.id, "assign", {
-      state: "assigned",
-      agentId: agent.row.id,
-      assignedAt: Date.now(),
-      digest: commandDigest(task.spec, arch),
-    });
     this.queue.delete(queued.id);
-    if (!assigned) return "done";
-    this.fleet.take(agent, assigned.id, requested(task.spec));
+    this.fleet.take(agent, queued.id, requested(task.spec));
+    placing.push(this.assign(found.active, queued, task, agent, repo));
+    return "done";
+  }
+
+  /** Stores the attempt's assignment to `agent`, whose slot it holds, and sends it; the slot frees if it was not stored. */
+  private async assign(active: ActiveRun, queued: AttemptRow, task: TaskRow, agent: OnlineAgent, repo: CheckoutAccess | null): Promise<void> {
+    const arch = task.spec.arch ?? agent.row.archs[0]!;
+    let assigned: AttemptRow | undefined;
+    try {
+      assigned = await this.scheduler.transition(queued.id, "assign", {
+        state: "assigned",
+        agentId: agent.row.id,
+        assignedAt: Date.now(),
+        digest: commandDigest(task.spec, arch),
+      });
+    } catch (e) {
+      // not stored: it waits in the queue as before
+      this.queue.add(queued, laneKey(task.spec), this.scheduler.leases.owns(active.run.id));
+      throw e;
+    } finally {
+      if (!assigned) this.fleet.free(agent.row.id, queued.id);
+    }
+    if (!assigned) return;
     queueWait.observe((Date.now() - assigned.readyAt) / 1000);
-    const values = await this.groupValues.resolve(run.group);
-    agent.socket!.send({ type: "assign", assignment: buildAssignment(found.active, assigned, arch, values, repo) });
+    const values = await this.groupValues.resolve(active.run.group);
+    agent.socket?.send({ type: "assign", assignment: buildAssignment(active, assigned, arch, values, repo) });
     this.acceptTimers.set(
       assigned.id,
       setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),
     );
-    return "done";
   }
 
   /**

@@ -31,6 +31,12 @@ interface AgentView {
   running: string[];
 }
 const agentsOf = async (c: Cluster) => (await c.api<{ agents: AgentView[] }>("GET", "/api/v1/agents")).body.agents;
+/**
+ * Until the agent has accepted the task's first attempt, so a signal sent to it now finds the step running. The
+ * agents list is no proof: it counts an attempt from when the dispatcher chose the agent, before it is sent.
+ */
+const untilAccepted = (c: Cluster, id: string, task: string) =>
+  waitFor(`task ${task} to run`, async () => taskOf((await c.api<RunView>("GET", `/api/v1/runs/${id}`)).body, task).attempts[0]?.state === "running");
 
 describe("leases and lost agents", () => {
   test("a lapsed lease makes the agent offline, its attempt lost with its partial log kept, and retried elsewhere", async () => {
@@ -226,7 +232,7 @@ describe("drain and one-shot", () => {
     const c = await cluster();
     const agent = await c.startAgent("drainee");
     const id = await c.submit("tasks:\n  a: { steps: [ { run: 'sleep 1; echo finished' } ] }\n");
-    await waitFor("the attempt to run", async () => (await agentsOf(c)).some((a) => a.running.length === 1));
+    await untilAccepted(c, id, "a");
     agent.proc.kill("SIGTERM");
     await waitFor("draining state", async () => (await agentsOf(c))[0]!.state === "draining");
     const later = await c.submit("tasks:\n  b: { steps: [ { run: echo b } ] }\n");
@@ -242,7 +248,7 @@ describe("drain and one-shot", () => {
     const c = await cluster({ DROVER_CANCEL_GRACE_MS: "500" });
     const agent = await c.startAgent("impatient");
     const id = await c.submit("tasks:\n  a: { steps: [ { run: sleep 600 } ] }\n");
-    await waitFor("the attempt to run", async () => (await agentsOf(c)).some((a) => a.running.length === 1));
+    await untilAccepted(c, id, "a");
     agent.proc.kill("SIGTERM");
     await waitFor("draining state", async () => (await agentsOf(c))[0]!.state === "draining");
     agent.proc.kill("SIGTERM");
