@@ -224,8 +224,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       await scheduler.serial.run(() => scheduler.leases.release());
       await server.stop(true);
       dispatcher.stop();
-      // let the state change in flight finish before the database goes
-      await scheduler.serial.run(async () => {});
+      // let the state changes in flight finish before the database goes
+      await scheduler.serial.settled();
       for (const stop of stopPolling) stop();
       await bus.close();
       db.$client.close();

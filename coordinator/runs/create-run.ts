@@ -107,11 +107,12 @@ interface Waiting extends Unwritten {
 }
 
 /**
- * Per scheduler, the runs waiting for the group write queued on its `serial`, at most 32 a group: a larger group
- * would hold the event loop (and every other request) for one long synchronous stretch.
+ * Per scheduler, the runs waiting for the group write queued in its `serial`'s lane of creations (taking turns
+ * with agents' reports, not behind all of them), at most 32 a group: a larger group would hold the event loop
+ * (and every other request) for one long synchronous stretch.
  */
 const waiting = new Gatherer<Scheduler, Waiting>(32, (scheduler, take) => {
-  void scheduler.serial.run(() => {
+  void scheduler.serial.create(() => {
     const group = take();
     return writeGroup(group[0]!.db, scheduler, group);
   });

@@ -7,29 +7,66 @@ import { Gatherer } from "../db/batch.ts";
  */
 const YIELD_AFTER_MS = 4;
 
+interface Turn {
+  fn: () => Promise<unknown>;
+  done: (value: unknown) => void;
+  failed: (e: unknown) => void;
+}
+
 /**
- * Runs state changes one at a time, in arrival order. The engine's decisions are
- * only sound on a consistent snapshot, and SQLite serialises writers anyway.
+ * Runs state changes one at a time. The engine's decisions are only sound on a consistent snapshot, and SQLite
+ * serialises writers anyway. Two lanes, each in arrival order: new runs (`create`) and everything else (`run`).
+ * A new run touches no existing run's state, so it need not wait behind every report queued before it: while both
+ * lanes wait, they take turns, and a submission waits for at most one other turn instead of the whole queue.
  */
 export class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly changes: Turn[] = [];
+  private readonly creations: Turn[] = [];
+  private busy = false;
+  /** whether the last turn was a creation's, so the other lane goes next when both wait */
+  private created = false;
   /** when the current stretch of back-to-back changes began */
   private since = 0;
 
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const start = () => this.turn(fn);
-    const next = this.tail.then(start, start);
-    this.tail = next.catch(() => undefined);
-    return next;
+    return this.queue(this.changes, fn);
   }
 
-  private async turn<T>(fn: () => Promise<T>): Promise<T> {
-    const now = performance.now();
-    if (now - this.since > YIELD_AFTER_MS) {
-      await new Promise((resolve) => setImmediate(resolve));
-      this.since = performance.now();
+  /** A turn that only creates runs (stores them and starts them): taken between others' turns. */
+  create<T>(fn: () => Promise<T>): Promise<T> {
+    return this.queue(this.creations, fn);
+  }
+
+  /** Resolves once every turn queued so far, in either lane, has ended. */
+  async settled(): Promise<void> {
+    await Promise.all([this.run(async () => {}), this.create(async () => {})]);
+  }
+
+  private queue<T>(lane: Turn[], fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((done, failed) => {
+      lane.push({ fn, done: done as (value: unknown) => void, failed });
+      if (!this.busy) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    // a turn queued now starts after the caller's synchronous part, as it would behind a promise
+    await Promise.resolve();
+    while (this.changes.length + this.creations.length > 0) {
+      if (performance.now() - this.since > YIELD_AFTER_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        this.since = performance.now();
+      }
+      this.created = this.creations.length > 0 && (this.changes.length === 0 || !this.created);
+      const turn = (this.created ? this.creations : this.changes).shift()!;
+      try {
+        turn.done(await turn.fn());
+      } catch (e) {
+        turn.failed(e);
+      }
     }
-    return fn();
+    this.busy = false;
   }
 }
 
