@@ -1,8 +1,9 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { eq } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
-import { chunkedInserts } from "../db/batch.ts";
+import type { Write } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
+import { insertRows, updateWhere } from "../db/plain-statements.ts";
 import { attempts, events, runs, steps, tasks } from "../db/schema.ts";
 import type { advance } from "../engine/advance.ts";
 import { type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
@@ -11,7 +12,7 @@ import { commandDigest } from "./digest.ts";
 
 /** What storing one advance of a run's engine takes, and what memory does once it has committed. */
 export interface DecisionWrites {
-  writes: BatchItem<"sqlite">[];
+  writes: Write[];
   /** memory follows the database: these apply the changes once the batch has committed, never before */
   applied: (() => void)[];
   created: AttemptRow[];
@@ -27,7 +28,8 @@ export function decisionWrites(
   leading: BatchItem<"sqlite">[],
 ): DecisionWrites {
   const runId = active.run.id;
-  const writes = [...leading];
+  // the writes made for every task (its status, its attempts and steps, the events) are plain statements
+  const writes: Write[] = [...leading];
   const applied: (() => void)[] = [];
   const created: AttemptRow[] = [];
   for (const t of out.tasks) {
@@ -35,7 +37,7 @@ export function decisionWrites(
     if (!row || row.status === t.status) continue;
     const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
     const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
-    writes.push(db.update(tasks).set({ status: t.status, startedAt: started, endedAt: ended }).where(eq(tasks.id, t.id)));
+    writes.push(updateWhere(tasks, { status: t.status, startedAt: started, endedAt: ended }, { id: t.id }));
     applied.push(() => Object.assign(row, { status: t.status, startedAt: started, endedAt: ended }));
   }
   for (const action of out.actions) {
@@ -62,9 +64,9 @@ export function decisionWrites(
         keptFrom: null,
         cancelRequestedAt: null,
       };
-      writes.push(db.insert(attempts).values(row));
+      writes.push(...insertRows(attempts, [row]));
       const stepRows = task.spec.steps.map((s, index) => ({ attemptId: row.id, index, name: s.name, kind: s.kind, status: "pending" }));
-      writes.push(...chunkedInserts(db, steps, stepRows));
+      writes.push(...insertRows(steps, stepRows));
       created.push(row);
     } else {
       const found = active.attempts.get(action.attemptId);
@@ -85,7 +87,7 @@ export function decisionWrites(
     writes.push(db.update(runs).set(patch).where(eq(runs.id, runId)));
     applied.push(() => Object.assign(active.run, patch));
   }
-  writes.push(...chunkedInserts(db, events, out.events.map((e) => eventRow(runId, e, now))));
+  writes.push(...insertRows(events, out.events.map((e) => eventRow(runId, e, now))));
   return { writes, applied, created, phaseChanged };
 }
 

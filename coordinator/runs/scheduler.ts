@@ -1,8 +1,7 @@
-import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray, or } from "drizzle-orm";
 import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { background } from "../../shared/background.ts";
-import { writeAll } from "../db/batch.ts";
+import { type Write, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, runGroups, runs, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
@@ -326,7 +325,7 @@ export class Scheduler {
    * The engine's decisions on one run: the writes that store them, and `settle` to apply them to memory and
    * tell the others once the writes have committed. Undefined when there is nothing to write.
    */
-  private plan(runId: string): { runId: string; writes: BatchItem<"sqlite">[]; settle: () => Promise<void> } | undefined {
+  private plan(runId: string): { runId: string; writes: Write[]; settle: () => Promise<void> } | undefined {
     const active = this.active.get(runId);
     if (!active) return;
     // another node drives it: the change asked for is in the database, and that node is told to read it
