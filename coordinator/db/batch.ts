@@ -4,15 +4,20 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { SQLiteInsertValue, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "./open.ts";
 
+/** A write of a batch: a drizzle query, or plain SQL and arguments (plain-statements.ts). */
+export type Write = BatchItem<"sqlite"> | InStatement;
+
 /**
  * Writes several statements atomically in one synchronous batch. An interactive
  * transaction would hold SQLite's write lock across awaits, and any other write
  * arriving meanwhile on another pooled connection would block the one thread
- * that could release it.
+ * that could release it. Each drizzle query's result is mapped as drizzle's `db.batch` maps it.
  */
-export async function writeAll(db: Db, statements: BatchItem<"sqlite">[]): Promise<unknown[]> {
+export async function writeAll(db: Db, statements: Write[]): Promise<unknown[]> {
   if (statements.length === 0) return [];
-  return db.batch(statements as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  const prepared = statements.map(plain);
+  const results = await db.$client.batch(prepared.map((p) => p.statement));
+  return results.map((r, i) => prepared[i]!.map(r));
 }
 
 /** SQLite refuses a statement with more bound parameters than this (SQLITE_MAX_VARIABLE_NUMBER since 3.32). */
@@ -84,17 +89,22 @@ interface Preparable {
   _prepare(): { getQuery(): { sql: string; params: InArgs }; mapResult(result: ResultSet, isFromBatch: boolean): unknown };
 }
 
-/** `executeTogether` for drizzle's queries, each result mapped as drizzle's `db.batch` maps it. */
-export async function writeTogether(db: Db, statements: BatchItem<"sqlite">[]): Promise<unknown[]> {
-  const prepared = statements.map((q) => (q as unknown as Preparable)._prepare());
+/** A write as the libSQL client takes it, and how its result is read back. */
+function plain(write: Write): { statement: InStatement; map: (result: ResultSet) => unknown } {
+  if (typeof (write as Partial<Preparable>)._prepare !== "function") return { statement: write as InStatement, map: (r) => r };
+  const prepared = (write as unknown as Preparable)._prepare();
+  const { sql, params } = prepared.getQuery();
+  return { statement: { sql, args: params }, map: (r) => prepared.mapResult(r, true) };
+}
+
+/** `executeTogether` for drizzle's queries (or plain statements), each drizzle result mapped as drizzle's `db.batch` maps it. */
+export async function writeTogether(db: Db, statements: Write[]): Promise<unknown[]> {
+  const prepared = statements.map(plain);
   const results = await executeTogether(
     db,
-    prepared.map((p) => {
-      const { sql, params } = p.getQuery();
-      return { sql, args: params };
-    }),
+    prepared.map((p) => p.statement),
   );
-  return results.map((r, i) => prepared[i]!.mapResult(r, true));
+  return results.map((r, i) => prepared[i]!.map(r));
 }
 
 async function writeJoined(db: Db, group: Joining[]): Promise<void> {

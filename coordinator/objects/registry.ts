@@ -1,11 +1,14 @@
-import type { BatchItem } from "drizzle-orm/batch";
 import { and, eq, inArray, lt, notExists } from "drizzle-orm";
-import { writeTogether } from "../db/batch.ts";
+import { type Write, writeTogether } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
+import { insertRows } from "../db/plain-statements.ts";
 import { objectOwners, objects } from "../db/schema.ts";
 import type { ObjectStore, PutResult } from "../store/object-store.ts";
 
 export type ObjectKind = "log" | "workspace" | "cache" | "artifact" | "upload";
+
+/** an object recorded again (a log stored again after a reconnect) takes the size and digest of the new bytes */
+const SIZE_AND_DIGEST = [objects.size, objects.sha256].map((c) => `"${c.name}" = excluded."${c.name}"`).join(", ");
 
 export const runOwner = (runId: string) => `run:${runId}`;
 export const cacheOwner = (group: string, key: string) => `cache:${group}\0${key}`;
@@ -22,21 +25,11 @@ export class ObjectRegistry {
   ) {}
 
   /** Records an object and its owner; `alongside` are written in the same batch (the row that references it). */
-  async record(
-    key: string,
-    kind: ObjectKind,
-    stored: PutResult,
-    owner: string | null,
-    alongside: BatchItem<"sqlite">[] = [],
-  ): Promise<void> {
-    const writes: BatchItem<"sqlite">[] = [];
-    writes.push(
-      this.db
-        .insert(objects)
-        .values({ key, kind, size: stored.size, sha256: stored.sha256, createdAt: Date.now() })
-        .onConflictDoUpdate({ target: objects.key, set: { size: stored.size, sha256: stored.sha256 } }),
-    );
-    if (owner) writes.push(this.db.insert(objectOwners).values({ key, owner }).onConflictDoNothing());
+  async record(key: string, kind: ObjectKind, stored: PutResult, owner: string | null, alongside: Write[] = []): Promise<void> {
+    // plain statements: this runs for every step's log (see plain-statements.ts)
+    const row = { key, kind, size: stored.size, sha256: stored.sha256, createdAt: Date.now() };
+    const writes = insertRows(objects, [row], `ON CONFLICT ("${objects.key.name}") DO UPDATE SET ${SIZE_AND_DIGEST}`);
+    if (owner) writes.push(...insertRows(objectOwners, [{ key, owner }], "ON CONFLICT DO NOTHING"));
     // objects are recorded as steps end on many agents at once, outside `serial`: they share commits
     await writeTogether(this.db, [...writes, ...alongside]);
   }

@@ -1,7 +1,8 @@
-import { and, eq, getTableColumns, getTableName, isNull } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import { type AttemptResultReport, stampsStream } from "../../shared/protocol/index.ts";
 import { executeTogether } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
+import { updateWhere } from "../db/plain-statements.ts";
 import { steps } from "../db/schema.ts";
 import type { LiveLogs, LogKey } from "../logs/live-logs.ts";
 import { dispatchLatency, logBytes } from "../metrics/registry.ts";
@@ -9,10 +10,6 @@ import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { SharedTurns } from "./serial.ts";
-
-const STEP = getTableColumns(steps);
-/** built once: drizzle builds a query's SQL anew at each run otherwise, and this runs for every step */
-const START_STEP = `UPDATE "${getTableName(steps)}" SET "${STEP.status.name}" = 'running', "${STEP.startedAt.name}" = ? WHERE "${STEP.attemptId.name}" = ? AND "${STEP.index.name}" = ? AND "${STEP.status.name}" = 'pending'`;
 
 /**
  * Applies what agents report about their attempts. Every report is idempotent:
@@ -51,7 +48,7 @@ export class AttemptReports {
 
   /** Marks a pending step running; shares the commit of the other writes asked for in this turn of the loop. */
   async stepStart(attemptId: string, step: number, at: number): Promise<void> {
-    await executeTogether(this.db, [{ sql: START_STEP, args: [at, attemptId, step] }]);
+    await executeTogether(this.db, [updateWhere(steps, { status: "running", startedAt: at }, { attemptId, index: step, status: "pending" })]);
     const found = this.scheduler.attempt(attemptId);
     if (found) this.scheduler.runEvents.publish(found.active.run.id);
   }
@@ -77,9 +74,9 @@ export class AttemptReports {
     // the timestamps are stored first, so that a step whose log is stored has them too
     const stamps = report.stampsSize ? this.storeStamps(key, report.stampsSize) : Promise.resolve();
     const done = Promise.all([this.logs.finalize(key, report.logSize), stamps]).then(async ([log]) => {
-      const stepRow = this.db
-        .update(steps)
-        .set({
+      const stepRow = updateWhere(
+        steps,
+        {
           status,
           exitCode: report.exitCode,
           error: report.error,
@@ -87,8 +84,9 @@ export class AttemptReports {
           logObject: log.object,
           logSize: log.size,
           firstByteAt: log.firstByteAt,
-        })
-        .where(and(eq(steps.attemptId, attemptId), eq(steps.index, step)));
+        },
+        { attemptId, index: step },
+      );
       await this.registry.record(log.object, "log", log, runOwner(runId), [stepRow]);
       logBytes.inc(log.size);
       const readyAt = this.scheduler.attempt(attemptId)?.attempt.readyAt;

@@ -1,11 +1,11 @@
 import { eq, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { type Pipeline, parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
-import { chunkedInserts, Gatherer, writeAll } from "../db/batch.ts";
+import { Gatherer, type Write, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
+import { insertRows } from "../db/plain-statements.ts";
 import { attempts, events, projects, runs, steps, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type StepRow, type TaskRow } from "./active-run.ts";
@@ -151,7 +151,7 @@ async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[], start 
   for (const w of group) if (start && !scheduler.groupLimits.has(w.run.group)) started.set(w, firstDecisions(w, now));
   const decided = (w: Waiting) => started.get(w)?.decided;
   const runRow = (w: Waiting) => ({ ...w.run, ...decided(w)?.run });
-  const writes: BatchItem<"sqlite">[] = [];
+  const writes: Write[] = [];
   const numbered: Waiting[] = [];
   for (const w of group) {
     const projectId = w.run.projectId;
@@ -167,11 +167,12 @@ async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[], start 
     return w.taskRows.map((t) => ({ ...t, ...patched.get(t) }));
   };
   const rows = (pick: (w: Waiting) => object[]) => group.flatMap(pick) as never[];
-  writes.push(...chunkedInserts(db, runs, rows((w) => (w.run.projectId ? [] : [runRow(w)]))));
-  writes.push(...chunkedInserts(db, tasks, rows(taskRows)));
-  writes.push(...chunkedInserts(db, attempts, rows((w) => [...w.keptAttempts, ...(decided(w)?.created.map((c) => c.attempt) ?? [])])));
-  writes.push(...chunkedInserts(db, steps, rows((w) => [...w.keptSteps, ...(decided(w)?.created.flatMap((c) => c.steps) ?? [])])));
-  writes.push(...chunkedInserts(db, events, rows((w) => decided(w)?.events ?? [])));
+  // plain statements (plain-statements.ts): a group's rows are many, and drizzle would build their SQL each time
+  writes.push(...insertRows(runs, rows((w) => (w.run.projectId ? [] : [runRow(w)]))));
+  writes.push(...insertRows(tasks, rows(taskRows)));
+  writes.push(...insertRows(attempts, rows((w) => [...w.keptAttempts, ...(decided(w)?.created.map((c) => c.attempt) ?? [])])));
+  writes.push(...insertRows(steps, rows((w) => [...w.keptSteps, ...(decided(w)?.created.flatMap((c) => c.steps) ?? [])])));
+  writes.push(...insertRows(events, rows((w) => decided(w)?.events ?? [])));
   // after the inserts, one run of each group started counts all the others: the group's limit, if another node
   // set one that this node has not read yet, refuses the batch, and each run goes again alone, queued
   const guarded = new Map<string, RunRow>();

@@ -1,8 +1,9 @@
 import type { BatchItem } from "drizzle-orm/batch";
 import { eq } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
-import { chunkedInserts } from "../db/batch.ts";
+import type { Write } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
+import { insertRows, updateWhere } from "../db/plain-statements.ts";
 import { attempts, events, runs, steps, tasks } from "../db/schema.ts";
 import type { advance } from "../engine/advance.ts";
 import { type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
@@ -78,7 +79,7 @@ export function decide(active: ActiveRun, out: ReturnType<typeof advance>, now: 
 
 /** What storing one advance of a run's engine takes, and what memory does once it has committed. */
 export interface DecisionWrites {
-  writes: BatchItem<"sqlite">[];
+  writes: Write[];
   /** memory follows the database: these apply the changes once the batch has committed, never before */
   applied: (() => void)[];
   created: AttemptRow[];
@@ -94,15 +95,13 @@ export function decisionWrites(
   leading: BatchItem<"sqlite">[],
 ): DecisionWrites {
   const decided = decide(active, out, now);
-  const writes = [...leading];
-  for (const { row, patch } of decided.tasks) writes.push(db.update(tasks).set(patch).where(eq(tasks.id, row.id)));
-  for (const { attempt, steps: stepRows } of decided.created) {
-    writes.push(db.insert(attempts).values(attempt));
-    writes.push(...chunkedInserts(db, steps, stepRows));
-  }
+  // the writes made for every task (its status, its attempts and steps, the events) are plain statements
+  const writes: Write[] = [...leading];
+  for (const { row, patch } of decided.tasks) writes.push(updateWhere(tasks, patch, { id: row.id }));
+  for (const { attempt, steps: stepRows } of decided.created) writes.push(...insertRows(attempts, [attempt]), ...insertRows(steps, stepRows));
   for (const found of decided.cancels) writes.push(db.update(attempts).set({ cancelRequestedAt: now }).where(eq(attempts.id, found.id)));
   if (decided.run) writes.push(db.update(runs).set(decided.run).where(eq(runs.id, active.run.id)));
-  writes.push(...chunkedInserts(db, events, decided.events));
+  writes.push(...insertRows(events, decided.events));
   return {
     writes,
     applied: [() => applyDecisions(active, decided)],

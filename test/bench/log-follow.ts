@@ -1,6 +1,6 @@
 import { ADMIN_TOKEN, type Cluster } from "../helpers/cluster.ts";
 import { waitFor } from "../helpers/processes.ts";
-import { type Figure, MiB, round, target, withCluster } from "./lib.ts";
+import { type Benchmark, type Figure, MiB, round, target, withCluster } from "./lib.ts";
 import { LOG_BYTES, LOG_ENV, LOG_PIPELINE, type LogView, sideBySide } from "./log-common.ts";
 
 /**
@@ -49,3 +49,6 @@ export async function logFollow(): Promise<Record<string, Figure>> {
     log_follow_mb_s: { value: round(value, 1), unit: "MiB/s", baseline: round(baseline, 1), ratio: round(ratio), target: target("≥ 70% of raw WS", ratio >= 0.7) },
   };
 }
+
+/** `bun run bench log-follow`: the follow figure alone, as the full run measures it within `storage`. */
+export const logFollowBench: Benchmark = { name: "log-follow", onlyByName: true, run: logFollow };

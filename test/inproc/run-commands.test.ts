@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import type { InStatement, TransactionMode } from "@libsql/client";
 import { type InProcess, startInProcess } from "../helpers/in-process.ts";
 import { startJsonReceiver } from "../helpers/json-receiver.ts";
 import { waitFor } from "../helpers/processes.ts";
@@ -93,13 +94,15 @@ describe("memory follows the database", () => {
     const first = await h.submit(HOLD, "one");
     await h.waitPhase(first, ["running"]);
     const behind = await h.submit(QUICK, "one");
-    const { db } = h.coordinator.services;
-    const batch = db.batch.bind(db);
-    // the next batch (the cancel's state change) fails once, as a full disk or a lost database would make it
-    db.batch = (() => {
-      db.batch = batch;
+    const client = h.coordinator.services.db.$client;
+    const batch = client.batch.bind(client);
+    // the next write of an advance (the cancel's state change, behind its run's fence) fails once, as a full disk
+    // or a lost database would make it
+    client.batch = ((statements: InStatement[], mode?: TransactionMode) => {
+      if (!statements.some((s) => typeof s === "object" && "sql" in s && s.sql.includes("run_fences"))) return batch(statements, mode);
+      client.batch = batch;
       return Promise.reject(new Error("disk I/O error"));
-    }) as unknown as typeof db.batch;
+    }) as typeof client.batch;
     expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(500);
     expect(h.coordinator.services.scheduler.active.get(behind)?.run.phase).toBe("queued");
     expect((await h.api("POST", `/api/v1/runs/${behind}/cancel`)).status).toBe(202);
