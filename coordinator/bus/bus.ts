@@ -9,7 +9,8 @@ export type Hint =
   | { kind: "run_event"; runId: string }
   /**
    * a run changed on the node `from`: an attempt moved outside its owner (a report), or its owner queued or
-   * cancelled the attempts named; receivers read the run's row and those attempts (all of it when none are named)
+   * cancelled the attempts named; receivers read the run's row and those attempts (the row alone when the list is
+   * empty, all of the run when there is no list)
    */
   | { kind: "run_changed"; runId: string; from: string; attempts?: string[] };
 

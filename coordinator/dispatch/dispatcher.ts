@@ -18,6 +18,8 @@ import { Lanes, laneKey, queueOrder } from "./lanes.ts";
 
 /** How often a pass looks at every waiting task (messages, queue timeouts). */
 const SCAN_EVERY_MS = 1000;
+/** How many of another node's queued attempts one read checks (place). */
+const CHECK_AHEAD = 63;
 
 /**
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
@@ -42,8 +44,9 @@ export class Dispatcher implements QueueSink {
   ) {}
 
   enqueue(attempt: AttemptRow): void {
-    const task = this.scheduler.attempt(attempt.id)?.active.tasks.get(attempt.taskId);
-    this.queue.add(attempt, task ? laneKey(task.spec) : "");
+    const found = this.scheduler.attempt(attempt.id);
+    const task = found?.active.tasks.get(attempt.taskId);
+    this.queue.add(attempt, task ? laneKey(task.spec) : "", !found || this.scheduler.leases.owns(found.active.run.id));
     this.pump();
   }
 
@@ -123,27 +126,54 @@ export class Dispatcher implements QueueSink {
   }
 
   /**
-   * Gives queued attempts to agents in queue order while slots are free. Each lane's head is tried in turn, the
-   * oldest first; a lane whose head finds no agent is done for this pass (no attempt of it would find one). The
-   * pass's assignments are written together (one commit), each sent to its agent once stored.
+   * Gives queued attempts to agents in queue order while slots are free, those of runs this node drives first: every
+   * node places its own runs' attempts, so nodes seldom race for one (a race costs the losers a write). Each lane's
+   * head is tried in turn, the oldest first; a lane whose head finds no agent is done for this pass (no attempt of it
+   * would find one). Another node's attempts are read again before they are offered (`check`). The pass's
+   * assignments are written together (one commit), each sent to its agent once stored.
    */
   private async place(): Promise<void> {
     const heads = this.queue.sorted().map((lane) => {
       const it = lane.attempts.values();
-      return { it, head: it.next().value as AttemptRow | undefined };
+      return { lane, it, ahead: [] as AttemptRow[], head: it.next().value as AttemptRow | undefined };
     });
+    const first = (a: (typeof heads)[number], b: (typeof heads)[number]) =>
+      a.lane.ours !== b.lane.ours ? a.lane.ours : queueOrder(a.head!, b.head!) < 0;
+    const checked = new Set<string>();
     const placing: Promise<void>[] = [];
     while (this.anyFreeSlot()) {
       let oldest: (typeof heads)[number] | undefined;
-      for (const h of heads) if (h.head && (!oldest || queueOrder(h.head, oldest.head!) < 0)) oldest = h;
+      for (const h of heads) if (h.head && (!oldest || first(h, oldest))) oldest = h;
       if (!oldest) break;
       const queued = oldest.head!;
-      // a Map's iterator sees entries added meanwhile and skips deleted ones: the lane is read as it is now
-      oldest.head = oldest.it.next().value;
+      if (!oldest.lane.ours && !checked.has(queued.id)) {
+        // a Map's iterator sees entries added meanwhile and skips deleted ones: the lane is read as it is now
+        while (oldest.ahead.length < CHECK_AHEAD) {
+          const next = oldest.it.next();
+          if (next.done) break;
+          oldest.ahead.push(next.value);
+        }
+        await this.check([queued, ...oldest.ahead], checked);
+        oldest.ahead = oldest.ahead.filter((a) => this.scheduler.attempt(a.id)?.attempt.state === "queued");
+        if (this.scheduler.attempt(queued.id)?.attempt.state !== "queued") {
+          oldest.head = oldest.ahead.shift() ?? oldest.it.next().value;
+          continue;
+        }
+      }
+      oldest.head = oldest.ahead.shift() ?? oldest.it.next().value;
       if ((await this.offer(queued, placing)) === "no agent") oldest.head = undefined;
     }
     const failed = (await Promise.allSettled(placing)).find((p) => p.status === "rejected");
     if (failed) throw failed.reason;
+  }
+
+  /**
+   * Reads again attempts of runs other nodes drive, in one query: their nodes place them too, and do not say so (only
+   * the attempts' ends and a run's new attempts are hinted), so many here may be taken already.
+   */
+  private async check(attempts: AttemptRow[], checked: Set<string>): Promise<void> {
+    for (const a of attempts) checked.add(a.id);
+    await this.scheduler.readAttemptRows(attempts.map((a) => a.id));
   }
 
   /**
@@ -179,7 +209,7 @@ export class Dispatcher implements QueueSink {
       });
     } catch (e) {
       // not stored: it waits in the queue as before
-      this.queue.add(queued, laneKey(task.spec));
+      this.queue.add(queued, laneKey(task.spec), this.scheduler.leases.owns(active.run.id));
       throw e;
     } finally {
       if (!assigned) this.fleet.free(agent.row.id, queued.id);

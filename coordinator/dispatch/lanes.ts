@@ -26,10 +26,14 @@ export function laneKey(spec: TaskSpec): string {
 /** The queued attempts of one lane, in queue order once `sort` ran. */
 export interface Lane {
   readonly key: string;
+  /** whether the lane holds attempts of runs this node drives (dispatch.ts places those first) */
+  readonly ours: boolean;
   readonly attempts: Map<string, AttemptRow>;
 }
 
 interface LaneState extends Lane {
+  /** the lane's key and whose runs it holds */
+  id: string;
   ordered: boolean;
   last: AttemptRow | null;
 }
@@ -47,13 +51,15 @@ export class Lanes {
     return this.laneOf.size;
   }
 
-  add(attempt: AttemptRow, key: string): void {
+  /** Queues an attempt in the lane of `key`, among the runs this node drives (`ours`) or the other nodes'. */
+  add(attempt: AttemptRow, key: string, ours = true): void {
+    const id = `${ours ? "ours" : "others"} ${key}`;
     const known = this.laneOf.get(attempt.id);
-    if (known && known.key !== key) this.delete(attempt.id);
-    let lane = this.lanes.get(key);
+    if (known && known.id !== id) this.delete(attempt.id);
+    let lane = this.lanes.get(id);
     if (!lane) {
-      lane = { key, attempts: new Map(), ordered: true, last: null };
-      this.lanes.set(key, lane);
+      lane = { id, key, ours, attempts: new Map(), ordered: true, last: null };
+      this.lanes.set(id, lane);
     }
     // attempt ids are ULIDs and runs are made in order, so appends keep the order; a retry of an older run does not
     if (!lane.attempts.has(attempt.id)) {
@@ -69,7 +75,7 @@ export class Lanes {
     if (!lane) return false;
     this.laneOf.delete(id);
     lane.attempts.delete(id);
-    if (lane.attempts.size === 0) this.lanes.delete(lane.key);
+    if (lane.attempts.size === 0) this.lanes.delete(lane.id);
     return true;
   }
 

@@ -19,7 +19,13 @@ export function exposeState(db: Db, scheduler: Scheduler, fleet: Fleet, dispatch
       const rows = await db.select({ phase: runs.phase, n: sql<number>`count(*)` }).from(runs).groupBy(runs.phase);
       return Object.fromEntries(rows.map((r) => [r.phase, r.n]));
     },
-    tasksByStatus: () => count([...scheduler.active.values()].flatMap((a) => [...a.tasks.values()].map((t) => t.status))),
+    // the runs this node drives: it alone keeps their tasks' statuses current (and the nodes' figures add up)
+    tasksByStatus: () =>
+      count(
+        [...scheduler.active.values()]
+          .filter((a) => scheduler.leases.owns(a.run.id))
+          .flatMap((a) => [...a.tasks.values()].map((t) => t.status)),
+      ),
     agentsByState: () => count([...fleet.known.values()].map((a) => a.state)),
     queueLength: () => dispatcher.length,
     queueDepth: () => queueDepth(dispatcher.waiting(), { byLabels: false }),

@@ -27,7 +27,7 @@ export class RunSync {
     scheduler.announce = (runId, attempts) => {
       if (peers() === 0) return;
       // a long list is not worth its bytes: the receivers read the whole run instead
-      const named = attempts?.length && attempts.length <= MAX_NAMED ? attempts : undefined;
+      const named = attempts && attempts.length <= MAX_NAMED ? attempts : undefined;
       bus.publish({ kind: "run_changed", runId, from: node, ...(named ? { attempts: named } : {}) });
     };
   }

@@ -104,18 +104,17 @@ export class Scheduler {
   }
 
   /**
-   * Reads again the run's row and the attempts named by another node's hint: what changed, not the whole run
-   * (its tasks' specs do not change; a run unknown here is read whole). Callers hold `serial`.
+   * Reads again the run's row and the attempts named by another node's hint (none: the row alone): what changed, not
+   * the whole run (its tasks' specs do not change; a run unknown here is read whole). Callers hold `serial`.
    */
   async readAttempts(runId: string, attemptIds: string[]): Promise<void> {
-    if (!this.active.has(runId) || attemptIds.length === 0) return this.read(runId);
+    if (!this.active.has(runId)) return this.read(runId);
     const [run] = (await this.db.select().from(runs).where(eq(runs.id, runId))) as RunRow[];
-    const rows = (await this.db.select().from(attempts).where(inArray(attempts.id, attemptIds))) as AttemptRow[];
-    if (!run || FINAL_RUN_PHASES.has(run.phase)) return this.read(runId);
     const active = this.active.get(runId);
+    if (!run || FINAL_RUN_PHASES.has(run.phase)) return this.read(runId);
     if (!active) return;
     Object.assign(active.run, run);
-    for (const a of rows) this.merge(active, a);
+    if (attemptIds.length) await this.readAttemptRows(attemptIds);
     if (this.leases.owns(runId)) this.requestAdvance(runId);
   }
 
@@ -170,6 +169,14 @@ export class Scheduler {
     // what another node drives may have moved on since this node last read it
     if (!this.leases.owns(runId)) await this.read(runId);
     return this.active.get(runId);
+  }
+
+  /** Reads again attempts of runs known here, in one query, whatever their runs. Callers hold `serial`. */
+  async readAttemptRows(attemptIds: string[]): Promise<void> {
+    for (const row of (await this.db.select().from(attempts).where(inArray(attempts.id, attemptIds))) as AttemptRow[]) {
+      const active = this.active.get(row.runId);
+      if (active) this.merge(active, row);
+    }
   }
 
   /** Reads one attempt again, and its run whole when this node does not know it. Callers hold `serial`. */
@@ -334,7 +341,7 @@ export class Scheduler {
     return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
   }
 
-  private async settle(
+  async settle(
     active: ActiveRun,
     out: ReturnType<typeof advance>,
     { applied, created, phaseChanged }: { applied: (() => void)[]; created: AttemptRow[]; phaseChanged: boolean },
@@ -353,10 +360,10 @@ export class Scheduler {
     }
     if (out.events.length) this.runEvents.publish(runId);
     if (phaseChanged) this.onPhase(active.run);
-    this.announce(runId, [
-      ...created.map((a) => a.id),
-      ...out.actions.flatMap((a) => (a.type === "cancel_attempt" ? [a.attemptId] : [])),
-    ]);
+    // The other nodes need the attempts made or cancelled (their agents take or stop them) and the run's row when its
+    // phase changed; its tasks' statuses only this node uses. With neither, no hint: each would read the whole run.
+    const named = [...created.map((a) => a.id), ...out.actions.flatMap((a) => (a.type === "cancel_attempt" ? [a.attemptId] : []))];
+    if (named.length > 0 || phaseChanged) this.announce(runId, named);
     if (FINAL_RUN_PHASES.has(active.run.phase)) {
       this.leases.forget(runId);
       this.forget(active);

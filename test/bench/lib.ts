@@ -37,12 +37,12 @@ export function percentile(values: number[], p: number): number {
 /** A coordinator and one agent as real subprocesses, always stopped, whatever `fn` does. */
 export async function withCluster<T>(
   opts: { env?: Record<string, string>; agentFlags?: string[] },
-  fn: (cluster: Cluster) => Promise<T>,
+  fn: (cluster: Cluster, agent: Subprocess) => Promise<T>,
 ): Promise<T> {
   const cluster = await startCluster(opts.env);
   try {
-    await cluster.startAgent("bench", opts.agentFlags);
-    return await fn(cluster);
+    const agent = await cluster.startAgent("bench", opts.agentFlags);
+    return await fn(cluster, agent.proc);
   } finally {
     await cluster.stop();
   }
@@ -89,6 +89,16 @@ export function startPeer(args: string[]): Peer {
 
 export function stopPeer(peer: Peer): void {
   killGroup(peer.proc);
+}
+
+/**
+ * CPU time (user + system, ms) a process has used so far; with `children`, also that of the children it has
+ * waited for (an agent's steps). Ticks of 10 ms: meant for spans of hundreds of ms.
+ */
+export function cpuMs(pid: number, children = false): number {
+  // the fields after the command name, which may hold spaces: utime, stime, cutime, cstime are the 12th to 15th
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ").map(Number);
+  return (f[11]! + f[12]! + (children ? f[13]! + f[14]! : 0)) * 10;
 }
 
 function rssMiB(pid: number): number {

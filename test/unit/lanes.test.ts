@@ -35,4 +35,21 @@ describe("dispatch lanes", () => {
     expect(ids(lanes)).toEqual([["a1"]]);
     expect([...lanes.values()].map((a) => a.id)).toEqual(["a1"]);
   });
+
+  test("attempts of runs other nodes drive wait in lanes of their own, marked, and move when queued as this node's", () => {
+    const lanes = new Lanes();
+    lanes.add(attempt("r1", "a1"), "x", false);
+    lanes.add(attempt("r2", "a2"), "x");
+    lanes.add(attempt("r1", "a3"), "x", false);
+    expect(lanes.sorted().map((l) => [l.ours, [...l.attempts.keys()]])).toEqual([
+      [false, ["a1", "a3"]],
+      [true, ["a2"]],
+    ]);
+    lanes.add(attempt("r1", "a1"), "x");
+    expect(lanes.sorted().map((l) => [l.ours, [...l.attempts.keys()]])).toEqual([
+      [false, ["a3"]],
+      [true, ["a1", "a2"]],
+    ]);
+    expect(lanes.size).toBe(3);
+  });
 });
