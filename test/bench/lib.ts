@@ -137,6 +137,34 @@ export function rssNow(pid: number): number {
   }
 }
 
+/**
+ * CPU seconds of each of `pids`, sampled every `everyMs` until stopped; `between` gives what each used
+ * from one wall-clock time (ms since the epoch, as steps report them) to another, to the nearest sample.
+ */
+export function sampleCpu(pids: number[], everyMs = 20): { stop(): void; between(from: number, to: number): number[] } {
+  const samples: { at: number; cpu: number[] }[] = [];
+  const take = () => {
+    try {
+      samples.push({ at: Date.now(), cpu: pids.map(cpuSeconds) });
+    } catch {
+      // a process is gone; the samples so far stand
+    }
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  const nearest = (t: number) => samples.reduce((best, s) => (Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best));
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+    },
+    between: (from, to) => {
+      const [a, b] = [nearest(from), nearest(to)];
+      return pids.map((_, i) => b.cpu[i]! - a.cpu[i]!);
+    },
+  };
+}
+
 /** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
