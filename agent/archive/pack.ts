@@ -3,6 +3,7 @@ import { dirname, join } from "node:path";
 import tar, { type Header, type Pack } from "tar-stream";
 import { linkStaysInside } from "../../shared/archive-links.ts";
 import type { Keeping } from "./kept.ts";
+import { putStored } from "./stored-frames.ts";
 import { FrameCompressor } from "./zstd-frames.ts";
 
 type EntryHeader = Partial<Header> & { name: string };
@@ -142,24 +143,27 @@ async function* frames(root: string, paths: string[], stats: PackStats, keep: Ke
   fill(pack, root, paths, stats, reads, keep).catch((e: Error) => pack.destroy(e));
   const compressor = new FrameCompressor(CHUNK);
   let chunk = compressor.buffer();
+  let stored = compressor.storing;
   let used = 0;
   try {
     for await (const data of pack as AsyncIterable<Uint8Array>) {
       for (let at = 0; at < data.length; ) {
         const n = Math.min(data.length - at, CHUNK - used);
-        chunk.set(data.subarray(at, at + n), used);
+        if (stored) putStored(chunk, used, data.subarray(at, at + n));
+        else chunk.set(data.subarray(at, at + n), used);
         used += n;
         at += n;
         if (at === data.length) reads.copied(data);
         if (used < CHUNK) continue;
-        const frame = await compressor.push(chunk, used);
+        const frame = await compressor.push(chunk, used, stored);
         if (frame) yield frame;
         chunk = compressor.buffer();
+        stored = compressor.storing;
         used = 0;
       }
     }
     if (used) {
-      const frame = await compressor.push(chunk, used);
+      const frame = await compressor.push(chunk, used, stored);
       if (frame) yield frame;
     }
     for (let frame = await compressor.next(); frame; frame = await compressor.next()) yield frame;

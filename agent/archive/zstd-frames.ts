@@ -2,6 +2,7 @@ import { Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createZstdDecompress } from "node:zlib";
 import { collectingEvery } from "../../shared/collect.ts";
+import { SAMPLE_BYTES, sealStored, storedRoom, storedSample, unstore } from "./stored-frames.ts";
 
 /**
  * Archives are zstd streams of independent frames, one per MiB of tar: each frame
@@ -13,6 +14,10 @@ import { collectingEvery } from "../../shared/collect.ts";
 
 /** Speed over ratio: level 1 keeps up with the disk and still shrinks text. */
 const LEVEL = 1;
+/** A chunk that level 1 shrinks by less than this is no use compressing: the chunks after it are stored. */
+const STORE_ABOVE = 0.97;
+/** While storing, a chunk whose sample shrinks below this is compressed (and storing stops). */
+const COMPRESS_BELOW = 0.9;
 /** Frames decompressed at once; more only queue on two cores. */
 const IN_FLIGHT = 2;
 /** A frame declaring more content than this is decompressed by streaming, so memory stays bounded. */
@@ -30,24 +35,50 @@ const EXTRACT_COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
 /**
  * Compresses chunks into frames, keeping their order and at most IN_FLIGHT compressions
  * running. Chunk buffers come from here and are reused once their frame is out: fresh
- * memory is slow to touch on a VM, and a GiB of it per archive would be garbage.
+ * memory is slow to touch on a VM, and a GiB of it per archive would be garbage. Chunks
+ * that compression does not shrink are stored instead (stored-frames.ts): once one does
+ * not, the next are filled as stored frames, and go out as they are unless a sample of
+ * one shrinks; a stored chunk is the frame, so it is not reused.
  */
 export class FrameCompressor {
   private readonly free: Uint8Array[] = [];
-  private readonly running: { chunk: Uint8Array; frame: Promise<Uint8Array> }[] = [];
+  private readonly running: { chunk: Uint8Array | null; frame: Promise<Uint8Array> }[] = [];
   private readonly collect = collectingEvery(PACK_COLLECT_EVERY_BYTES);
+  private readonly sample = new Uint8Array(SAMPLE_BYTES);
+  /** whether the next chunk is to be filled as a stored frame (putStored) */
+  storing = false;
 
   constructor(private readonly chunkSize: number) {}
 
-  /** An empty buffer of chunkSize bytes to fill. */
+  /** An empty buffer to fill with chunkSize bytes, plainly or as a stored frame. */
   buffer(): Uint8Array {
-    return this.free.pop() ?? new Uint8Array(this.chunkSize);
+    return this.free.pop() ?? new Uint8Array(storedRoom(this.chunkSize));
   }
 
-  /** Starts compressing `chunk`'s first `length` bytes; returns a finished frame once too many run. */
-  async push(chunk: Uint8Array, length: number): Promise<Uint8Array | null> {
-    this.running.push({ chunk, frame: Bun.zstdCompress(chunk.subarray(0, length), { level: LEVEL }) });
+  /**
+   * Starts compressing `chunk`'s first `length` bytes (put as a stored frame if `stored`); returns a
+   * finished frame once too many run.
+   */
+  async push(chunk: Uint8Array, length: number, stored: boolean): Promise<Uint8Array | null> {
+    if (stored && !(await this.pays(storedSample(chunk, length, this.sample)))) {
+      this.running.push({ chunk: null, frame: Promise.resolve(sealStored(chunk, length)) });
+    } else {
+      this.storing = false;
+      const frame = Bun.zstdCompress(stored ? unstore(chunk, length) : chunk.subarray(0, length), { level: LEVEL });
+      this.running.push({ chunk, frame: frame.then((f) => this.judge(f, length)) });
+    }
     return this.running.length > IN_FLIGHT ? this.next() : null;
+  }
+
+  /** Whether a sample of a chunk shrinks enough to compress the chunk. */
+  private async pays(sample: Uint8Array): Promise<boolean> {
+    return (await Bun.zstdCompress(sample, { level: LEVEL })).length < sample.length * COMPRESS_BELOW;
+  }
+
+  /** A compressed frame, after which storing starts if it hardly shrank. */
+  private judge(frame: Uint8Array, length: number): Uint8Array {
+    if (frame.length > length * STORE_ABOVE) this.storing = true;
+    return frame;
   }
 
   /** The oldest frame, waiting for it; null when none is running. */
@@ -55,7 +86,7 @@ export class FrameCompressor {
     const oldest = this.running.shift();
     if (!oldest) return null;
     const frame = await oldest.frame;
-    this.free.push(oldest.chunk);
+    if (oldest.chunk) this.free.push(oldest.chunk);
     this.collect(frame.length);
     return frame;
   }

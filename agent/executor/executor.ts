@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Executor as ExecutorKind, Limits } from "../../shared/protocol/index.ts";
 import { formatBytes } from "../../shared/format.ts";
@@ -7,7 +7,7 @@ import { type RunAs, runAsArgs } from "./run-as.ts";
 import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
-import type { SpareFiles } from "./spare-files.ts";
+import type { SpareFiles } from "../../shared/spare-files.ts";
 import { type Warm, WarmStarts, warmFiles } from "./warm-start.ts";
 import { signalDescendants } from "./process-tree.ts";
 import type { PidNamespace } from "./pid-namespace.ts";
@@ -83,9 +83,13 @@ export class Executor {
     // with a PID namespace on the host (not the sandbox, which makes its own), a step's first processes start ahead
     if (ns) {
       const command = [...(opts.runAs ? runAsArgs(opts.runAs) : []), "bash", "-e", "/dev/fd/3"];
-      // a previous run's waiting processes' groups (they ended with it: EOF on their stdin)
+      // a previous run's waiting processes' groups (they ended with it: EOF on their stdin); not a live agent's: two
+      // agents of one name share the subtree (on a shared machine, two benchmarks' agents named "bench")
       for (const base of opts.cgroups.bases) {
-        for (const entry of readdirSync(base)) if (entry.startsWith("warm-")) removeGroup(join(base, entry));
+        for (const entry of readdirSync(base)) {
+          const owner = entry.match(/^warm-(\d+)-\d+$/)?.[1];
+          if (owner && !existsSync(`/proc/${owner}`)) removeGroup(join(base, entry));
+        }
       }
       let made = 0;
       const groups = {

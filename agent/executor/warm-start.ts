@@ -1,6 +1,6 @@
 import { closeSync, fchownSync, openSync, writeFileSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
-import type { SpareFiles } from "./spare-files.ts";
+import type { SpareFiles } from "../../shared/spare-files.ts";
 import type { StepGroups } from "./cgroups.ts";
 
 import warmStartScript from "./warm-start.sh" with { type: "text" };

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, SHORT_LEASE, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, liveProcesses, spawnTracked, waitFor } from "../helpers/processes.ts";
@@ -82,12 +82,15 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
 
   test("a step started warm is in the cgroups its PID 1 joined ahead, capped as a cold one; the agent leaves no group behind", async () => {
     // the agent's subtree in the v1 pids hierarchy (it is the test's child), with a waiting process's groups left
-    // by a previous run (killed with kill -9): removed as the agent starts
+    // by a previous run (killed with kill -9, its pid above any pid_max): removed as the agent starts; those of a
+    // live agent of the same name (this test's process stands for one) are left alone
     const own = readFileSync("/proc/self/cgroup", "utf8").match(/^\d+:pids:(.*)$/m)![1]!;
     const base = join("/sys/fs/cgroup/pids", own, "drover-nswarm");
-    mkdirSync(join(base, "warm-1-0"), { recursive: true });
+    const [stale, live] = [join(base, "warm-4194305-0"), join(base, `warm-${process.pid}-0`)];
+    for (const dir of [stale, live]) mkdirSync(dir, { recursive: true });
     const agent = await cluster.startAgent("nswarm", ["--group", "nswarm", "--max-processes", "77"]);
-    expect(existsSync(join(base, "warm-1-0"))).toBe(false);
+    expect([existsSync(stale), existsSync(live)]).toEqual([false, true]);
+    rmdirSync(live);
     const cat = (controller: string, file: string) => `cat "/sys/fs/cgroup/${controller}$(sed -n 's/^[0-9]*:${controller}://p' /proc/self/cgroup)/${file}"`;
     const show = `sed -n 's/^[0-9]*:pids:/pids /p' /proc/self/cgroup\n${cat("pids", "pids.max")}\n${cat("memory", "memory.limit_in_bytes")}`;
     const ids: string[] = [];
