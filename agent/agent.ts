@@ -14,7 +14,7 @@ import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
 import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
-import { SpareFiles } from "./executor/spare-files.ts";
+import { SpareFiles } from "../shared/spare-files.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
 import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";

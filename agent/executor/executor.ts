@@ -7,7 +7,7 @@ import { type RunAs, runAsArgs } from "./run-as.ts";
 import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
-import type { SpareFiles } from "./spare-files.ts";
+import type { SpareFiles } from "../../shared/spare-files.ts";
 import { type Warm, WarmStarts, warmFiles } from "./warm-start.ts";
 import { signalDescendants } from "./process-tree.ts";
 import type { PidNamespace } from "./pid-namespace.ts";

@@ -1,6 +1,6 @@
 import { closeSync, fchownSync, openSync, unlinkSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
-import type { SpareFiles } from "./spare-files.ts";
+import type { SpareFiles } from "../../shared/spare-files.ts";
 
 export interface StepProcessResult {
   exitCode: number | null;

@@ -1,7 +1,7 @@
 import { closeSync, fchownSync, openSync, writeFileSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { libc } from "../../shared/libc.ts";
-import type { SpareFiles } from "./spare-files.ts";
+import type { SpareFiles } from "../../shared/spare-files.ts";
 import type { StepGroups } from "./cgroups.ts";
 import { LEASE_LAPSED } from "./watchdog.ts";
 

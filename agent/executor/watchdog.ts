@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { removeGroup } from "./cgroups.ts";
-import type { SpareFiles } from "./spare-files.ts";
+import type { SpareFiles } from "../../shared/spare-files.ts";
 
 import killRecordScript from "./kill-record.sh" with { type: "text" };
 import leaseLapsedScript from "./lease-lapsed.sh" with { type: "text" };

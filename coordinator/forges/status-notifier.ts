@@ -23,7 +23,7 @@ export interface CommitStatusOptions {
 /**
  * Posts each run's state to its forge as it changes (queued, running, finished), off the scheduler's path:
  * the call only snapshots the run and queues the post. One run's posts go out in order, and a state that a
- * newer one has already replaced is not sent (or retried) any more. A forge that keeps refusing is recorded
+ * newer one has already replaced is not retried any more, nor sent unless it is the run's queued state. A forge that keeps refusing is recorded
  * on the run as an event, never dropped silently; a later status it takes is recorded too (`error: null`), so
  * the run no longer shows the refusal once the forge holds its newer state.
  */
@@ -76,7 +76,9 @@ export class CommitStatuses {
   }
 
   private async send(run: RunRow, state: RunStatus["state"], description: string): Promise<void> {
-    if (this.superseded(run.id, state)) return;
+    // queued goes out even when running has already replaced it (a run started as it is written): the forge
+    // shows each build's queued, running and result, whatever the timing between them
+    if (state !== "pending" && this.superseded(run.id, state)) return;
     const { appendEvent, runUrl, target: targetOf, policy = { tries: 6, baseMs: 500, maxMs: 30_000 } } = this.options;
     let where: Awaited<ReturnType<typeof targetOf>> = null;
     try {

@@ -1,13 +1,16 @@
 import { eq, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
 import { type Pipeline, parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
-import { chunkedInserts, Gatherer, writeAll } from "../db/batch.ts";
+import { Gatherer, type Write, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { attempts, projects, runs, steps, tasks } from "../db/schema.ts";
-import type { AttemptRow, RunRow, StepRow, TaskRow } from "./active-run.ts";
+import { insertRows } from "../db/plain-statements.ts";
+import { attempts, events, projects, runs, steps, tasks } from "../db/schema.ts";
+import { advance } from "../engine/advance.ts";
+import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type StepRow, type TaskRow } from "./active-run.ts";
+import { applyDecisions, type Decisions, decide } from "./decision-writes.ts";
+import { groupGuard } from "./group-guard.ts";
 import type { Scheduler } from "./scheduler.ts";
 
 export interface NewRun {
@@ -120,50 +123,99 @@ const waiting = new Gatherer<Scheduler, Waiting>(32, (scheduler, take) => {
 
 /**
  * Stores a run and starts it; resolves once it is in the database. Runs submitted while the scheduler is busy
- * wait together and are written in one transaction (a group commit), then started with one more: two commits
- * for the group instead of two a run.
+ * wait together and are written in one transaction (a group commit), already started: the engine's first
+ * decisions on each (its run running, its first attempts queued) are in the rows written, one commit for the
+ * group instead of two a run.
  */
 function store(db: Db, scheduler: Scheduler, run: Unwritten): Promise<RunRow> {
   return new Promise((stored, refused) => waiting.add(scheduler, { ...run, db, stored, refused }));
 }
 
-async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[]): Promise<void> {
-  for (const { run } of group) Object.assign(run, scheduler.leases.fresh(run.id));
-  const writes: BatchItem<"sqlite">[] = [];
+/** A new run with the engine's first decisions on it, not yet applied: its rows are written with them. */
+interface Started {
+  waiting: Waiting;
+  active: ActiveRun;
+  out: ReturnType<typeof advance>;
+  decided: Decisions;
+}
+
+/**
+ * Writes `group` in one batch. With `start`, runs of groups without a concurrency limit are written started; a
+ * limited group's admission depends on the phases of its other runs, so those (and all of a group written again
+ * alone after a refusal) are written queued and advanced after, each in its turn.
+ */
+async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[], start = true): Promise<void> {
+  const now = Date.now();
+  for (const { run } of group) Object.assign(run, scheduler.leases.fresh(run.id, 1, now));
+  const started = new Map<Waiting, Started>();
+  for (const w of group) if (start && !scheduler.groupLimits.has(w.run.group)) started.set(w, firstDecisions(w, now));
+  const decided = (w: Waiting) => started.get(w)?.decided;
+  const runRow = (w: Waiting) => ({ ...w.run, ...decided(w)?.run });
+  const writes: Write[] = [];
   const numbered: Waiting[] = [];
   for (const w of group) {
     const projectId = w.run.projectId;
     if (!projectId) continue;
     // The number is read and advanced in the run's own batch, so two coordinators never hand out the same one.
     const next = sql`(select ${projects.nextRunNumber} from ${projects} where ${projects.id} = ${projectId})`;
-    writes.push(db.insert(runs).values({ ...w.run, number: next }).returning({ number: runs.number }));
+    writes.push(db.insert(runs).values({ ...runRow(w), number: next }).returning({ number: runs.number }));
     writes.push(db.update(projects).set({ nextRunNumber: sql`${projects.nextRunNumber} + 1` }).where(eq(projects.id, projectId)));
     numbered.push(w);
   }
+  const taskRows = (w: Waiting) => {
+    const patched = new Map(decided(w)?.tasks.map((t) => [t.row, t.patch]));
+    return w.taskRows.map((t) => ({ ...t, ...patched.get(t) }));
+  };
   const rows = (pick: (w: Waiting) => object[]) => group.flatMap(pick) as never[];
-  writes.push(...chunkedInserts(db, runs, rows((w) => (w.run.projectId ? [] : [w.run]))));
-  writes.push(...chunkedInserts(db, tasks, rows((w) => w.taskRows)), ...chunkedInserts(db, attempts, rows((w) => w.keptAttempts)));
-  writes.push(...chunkedInserts(db, steps, rows((w) => w.keptSteps)));
+  // plain statements (plain-statements.ts): a group's rows are many, and drizzle would build their SQL each time
+  writes.push(...insertRows(runs, rows((w) => (w.run.projectId ? [] : [runRow(w)]))));
+  writes.push(...insertRows(tasks, rows(taskRows)));
+  writes.push(...insertRows(attempts, rows((w) => [...w.keptAttempts, ...(decided(w)?.created.map((c) => c.attempt) ?? [])])));
+  writes.push(...insertRows(steps, rows((w) => [...w.keptSteps, ...(decided(w)?.created.flatMap((c) => c.steps) ?? [])])));
+  writes.push(...insertRows(events, rows((w) => decided(w)?.events ?? [])));
+  // after the inserts, one run of each group started counts all the others: the group's limit, if another node
+  // set one that this node has not read yet, refuses the batch, and each run goes again alone, queued
+  const guarded = new Map<string, RunRow>();
+  for (const [w, s] of started) if (s.decided.run?.phase === "running") guarded.set(w.run.group, w.run);
+  for (const run of guarded.values()) writes.push(groupGuard(db, run));
   let results: unknown[];
   try {
     results = await writeAll(db, writes);
   } catch (e) {
     for (const { run } of group) scheduler.leases.forget(run.id);
-    if (group.length === 1) return group[0]!.refused(e);
-    // one run refused (its project deleted meanwhile) refuses none of the others: each is written alone
-    for (const w of group) await writeGroup(db, scheduler, [w]);
-    return;
+    if (group.length > 1) {
+      // one run refused (its project deleted meanwhile) refuses none of the others: each is written alone
+      for (const w of group) await writeGroup(db, scheduler, [w], start);
+      return;
+    }
+    // alone and refused started (its group's limit reached through another node): written queued, it waits
+    if (started.size > 0) return writeGroup(db, scheduler, group, false);
+    return group[0]!.refused(e);
   }
   for (const [i, w] of numbered.entries()) w.run.number = (results[2 * i] as { number: number }[])[0]!.number;
-  for (const w of group) {
-    scheduler.track(w.run, w.taskRows, w.keptAttempts);
-    scheduler.onPhase(w.run);
-  }
   try {
-    await scheduler.advanceRuns(group.map((w) => w.run.id));
+    for (const w of group) {
+      const active = scheduler.track(w.run, w.taskRows, w.keptAttempts);
+      scheduler.onPhase(w.run);
+      const s = started.get(w);
+      if (!s) continue;
+      applyDecisions(active, s.decided);
+      await scheduler.settle(active, s.out, { applied: [], created: s.decided.created.map((c) => c.attempt), phaseChanged: s.decided.run !== null });
+    }
+    await scheduler.advanceRuns(group.filter((w) => !started.has(w)).map((w) => w.run.id));
   } catch (e) {
     for (const w of group) w.refused(e);
     return;
   }
   for (const w of group) w.stored(w.run);
+}
+
+function firstDecisions(waiting: Waiting, now: number): Started {
+  const active: ActiveRun = {
+    run: waiting.run,
+    tasks: new Map(waiting.taskRows.map((t) => [t.id, t])),
+    attempts: new Map(waiting.keptAttempts.map((a) => [a.id, a])),
+  };
+  const out = advance(engineInput(active, now));
+  return { waiting, active, out, decided: decide(active, out, now) };
 }

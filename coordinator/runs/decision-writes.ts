@@ -7,43 +7,37 @@ import { insertRows, updateWhere } from "../db/plain-statements.ts";
 import { attempts, events, runs, steps, tasks } from "../db/schema.ts";
 import type { advance } from "../engine/advance.ts";
 import { type EngineEvent, FINAL_RUN_PHASES } from "../engine/types.ts";
-import type { ActiveRun, AttemptRow } from "./active-run.ts";
+import type { ActiveRun, AttemptRow, RunRow, TaskRow } from "./active-run.ts";
 import { commandDigest } from "./digest.ts";
 
-/** What storing one advance of a run's engine takes, and what memory does once it has committed. */
-export interface DecisionWrites {
-  writes: Write[];
-  /** memory follows the database: these apply the changes once the batch has committed, never before */
-  applied: (() => void)[];
-  created: AttemptRow[];
-  phaseChanged: boolean;
+/** The engine's decisions `out` on `active` as rows: what changes in the run's rows and what is added to them. */
+export interface Decisions {
+  tasks: { row: TaskRow; patch: Pick<TaskRow, "status" | "startedAt" | "endedAt"> }[];
+  created: { attempt: AttemptRow; steps: StepInsert[] }[];
+  /** attempts whose cancel is asked for, stored so the node holding the attempt's agent tells it */
+  cancels: AttemptRow[];
+  run: Pick<RunRow, "phase" | "result" | "startedAt" | "endedAt"> | null;
+  events: EventInsert[];
+  now: number;
 }
 
-/** The writes that store the engine's decisions `out` on `active`, after `leading` (the run's fence, its group guard). */
-export function decisionWrites(
-  db: Db,
-  active: ActiveRun,
-  out: ReturnType<typeof advance>,
-  now: number,
-  leading: BatchItem<"sqlite">[],
-): DecisionWrites {
+type StepInsert = typeof steps.$inferInsert;
+type EventInsert = typeof events.$inferInsert;
+
+export function decide(active: ActiveRun, out: ReturnType<typeof advance>, now: number): Decisions {
   const runId = active.run.id;
-  // the writes made for every task (its status, its attempts and steps, the events) are plain statements
-  const writes: Write[] = [...leading];
-  const applied: (() => void)[] = [];
-  const created: AttemptRow[] = [];
+  const decided: Decisions = { tasks: [], created: [], cancels: [], run: null, events: [], now };
   for (const t of out.tasks) {
     const row = active.tasks.get(t.id);
     if (!row || row.status === t.status) continue;
     const started = t.status === "running" && !row.startedAt ? now : row.startedAt;
     const ended = t.status !== "running" && t.status !== "waiting_approval" ? now : null;
-    writes.push(updateWhere(tasks, { status: t.status, startedAt: started, endedAt: ended }, { id: t.id }));
-    applied.push(() => Object.assign(row, { status: t.status, startedAt: started, endedAt: ended }));
+    decided.tasks.push({ row, patch: { status: t.status, startedAt: started, endedAt: ended } });
   }
   for (const action of out.actions) {
     if (action.type === "create_attempt") {
       const task = active.tasks.get(action.taskId)!;
-      const row: AttemptRow = {
+      const attempt: AttemptRow = {
         id: newId(),
         runId,
         taskId: task.id,
@@ -64,31 +58,63 @@ export function decisionWrites(
         keptFrom: null,
         cancelRequestedAt: null,
       };
-      writes.push(...insertRows(attempts, [row]));
-      const stepRows = task.spec.steps.map((s, index) => ({ attemptId: row.id, index, name: s.name, kind: s.kind, status: "pending" }));
-      writes.push(...insertRows(steps, stepRows));
-      created.push(row);
+      const stepRows = task.spec.steps.map((s, index) => ({ attemptId: attempt.id, index, name: s.name, kind: s.kind, status: "pending" }));
+      decided.created.push({ attempt, steps: stepRows });
     } else {
       const found = active.attempts.get(action.attemptId);
-      if (!found) continue;
-      // stored, so the node holding the attempt's agent tells it, now or when it reconnects
-      writes.push(db.update(attempts).set({ cancelRequestedAt: now }).where(eq(attempts.id, found.id)));
-      applied.push(() => (found.cancelRequestedAt = now));
+      if (found) decided.cancels.push(found);
     }
   }
-  const phaseChanged = out.run.phase !== active.run.phase || out.run.result !== active.run.result;
-  if (phaseChanged) {
-    const patch = {
+  if (out.run.phase !== active.run.phase || out.run.result !== active.run.result) {
+    decided.run = {
       phase: out.run.phase,
       result: out.run.result,
       startedAt: active.run.startedAt ?? now,
       endedAt: FINAL_RUN_PHASES.has(out.run.phase) ? now : null,
     };
-    writes.push(db.update(runs).set(patch).where(eq(runs.id, runId)));
-    applied.push(() => Object.assign(active.run, patch));
   }
-  writes.push(...insertRows(events, out.events.map((e) => eventRow(runId, e, now))));
-  return { writes, applied, created, phaseChanged };
+  decided.events = out.events.map((e) => eventRow(runId, e, now));
+  return decided;
+}
+
+/** What storing one advance of a run's engine takes, and what memory does once it has committed. */
+export interface DecisionWrites {
+  writes: Write[];
+  /** memory follows the database: these apply the changes once the batch has committed, never before */
+  applied: (() => void)[];
+  created: AttemptRow[];
+  phaseChanged: boolean;
+}
+
+/** The writes that store the engine's decisions `out` on `active`, after `leading` (the run's fence, its group guard). */
+export function decisionWrites(
+  db: Db,
+  active: ActiveRun,
+  out: ReturnType<typeof advance>,
+  now: number,
+  leading: BatchItem<"sqlite">[],
+): DecisionWrites {
+  const decided = decide(active, out, now);
+  // the writes made for every task (its status, its attempts and steps, the events) are plain statements
+  const writes: Write[] = [...leading];
+  for (const { row, patch } of decided.tasks) writes.push(updateWhere(tasks, patch, { id: row.id }));
+  for (const { attempt, steps: stepRows } of decided.created) writes.push(...insertRows(attempts, [attempt]), ...insertRows(steps, stepRows));
+  for (const found of decided.cancels) writes.push(db.update(attempts).set({ cancelRequestedAt: now }).where(eq(attempts.id, found.id)));
+  if (decided.run) writes.push(db.update(runs).set(decided.run).where(eq(runs.id, active.run.id)));
+  writes.push(...insertRows(events, decided.events));
+  return {
+    writes,
+    applied: [() => applyDecisions(active, decided)],
+    created: decided.created.map((c) => c.attempt),
+    phaseChanged: decided.run !== null,
+  };
+}
+
+/** Memory takes the decisions: once they have committed, or for a run not stored yet, as its rows are written. */
+export function applyDecisions(active: ActiveRun, decided: Decisions): void {
+  for (const { row, patch } of decided.tasks) Object.assign(row, patch);
+  for (const found of decided.cancels) found.cancelRequestedAt = decided.now;
+  if (decided.run) Object.assign(active.run, decided.run);
 }
 
 function eventRow(runId: string, e: EngineEvent, at: number) {

@@ -341,7 +341,7 @@ export class Scheduler {
     return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
   }
 
-  private async settle(
+  async settle(
     active: ActiveRun,
     out: ReturnType<typeof advance>,
     { applied, created, phaseChanged }: { applied: (() => void)[]; created: AttemptRow[]; phaseChanged: boolean },

@@ -13,8 +13,11 @@ export interface ResolvedValues {
 
 /** A run group's variables and secrets: secrets are stored encrypted and only ever leave in an assignment. */
 export class GroupValues {
-  /** resolved per group, so dispatch does not read and decrypt on every assignment */
-  private readonly cache = new Map<string, ResolvedValues>();
+  /**
+   * resolved per group, so dispatch does not read and decrypt on every assignment; the read itself is kept, so the
+   * assignments of one dispatch pass, sent together, share the first one's
+   */
+  private readonly cache = new Map<string, Promise<ResolvedValues>>();
 
   constructor(
     private readonly db: Db,
@@ -45,9 +48,19 @@ export class GroupValues {
     return rows.map((r) => ({ name: r.name, secret: r.secret, value: r.secret ? null : r.value, updatedAt: r.updatedAt }));
   }
 
-  async resolve(group: string): Promise<ResolvedValues> {
-    const cached = this.cache.get(group);
-    if (cached) return cached;
+  resolve(group: string): Promise<ResolvedValues> {
+    let resolved = this.cache.get(group);
+    if (!resolved) {
+      const reading = this.read(group);
+      resolved = reading;
+      this.cache.set(group, reading);
+      // a failed read is not kept: the next assignment reads again
+      reading.catch(() => this.cache.get(group) === reading && this.cache.delete(group));
+    }
+    return resolved;
+  }
+
+  private async read(group: string): Promise<ResolvedValues> {
     const rows = await this.db.select().from(groupValues).where(eq(groupValues.group, group));
     const env: Record<string, string> = {};
     const plain: Record<string, string> = {};
@@ -57,8 +70,6 @@ export class GroupValues {
       if (r.secret) secrets.push(env[r.name]!);
       else plain[r.name] = r.value;
     }
-    const resolved = { env, plain, secrets };
-    this.cache.set(group, resolved);
-    return resolved;
+    return { env, plain, secrets };
   }
 }

@@ -37,12 +37,12 @@ export function percentile(values: number[], p: number): number {
 /** A coordinator and one agent as real subprocesses, always stopped, whatever `fn` does. */
 export async function withCluster<T>(
   opts: { env?: Record<string, string>; agentFlags?: string[] },
-  fn: (cluster: Cluster) => Promise<T>,
+  fn: (cluster: Cluster, agent: Subprocess) => Promise<T>,
 ): Promise<T> {
   const cluster = await startCluster(opts.env);
   try {
-    await cluster.startAgent("bench", opts.agentFlags);
-    return await fn(cluster);
+    const agent = await cluster.startAgent("bench", opts.agentFlags);
+    return await fn(cluster, agent.proc);
   } finally {
     await cluster.stop();
   }
@@ -91,6 +91,16 @@ export function stopPeer(peer: Peer): void {
   killGroup(peer.proc);
 }
 
+/**
+ * CPU time (user + system, ms) a process has used so far; with `children`, also that of the children it has
+ * waited for (an agent's steps). Ticks of 10 ms: meant for spans of hundreds of ms.
+ */
+export function cpuMs(pid: number, children = false): number {
+  // the fields after the command name, which may hold spaces: utime, stime, cutime, cstime are the 12th to 15th
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ").map(Number);
+  return (f[11]! + f[12]! + (children ? f[13]! + f[14]! : 0)) * 10;
+}
+
 function rssMiB(pid: number): number {
   const kb = readFileSync(`/proc/${pid}/status`, "utf8").match(/^VmRSS:\s+(\d+) kB/m)?.[1];
   return kb ? Number(kb) / 1024 : 0;
@@ -125,6 +135,34 @@ export function rssNow(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU seconds of each of `pids`, sampled every `everyMs` until stopped; `between` gives what each used
+ * from one wall-clock time (ms since the epoch, as steps report them) to another, to the nearest sample.
+ */
+export function sampleCpu(pids: number[], everyMs = 20): { stop(): void; between(from: number, to: number): number[] } {
+  const samples: { at: number; cpu: number[] }[] = [];
+  const take = () => {
+    try {
+      samples.push({ at: Date.now(), cpu: pids.map(cpuSeconds) });
+    } catch {
+      // a process is gone; the samples so far stand
+    }
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  const nearest = (t: number) => samples.reduce((best, s) => (Math.abs(s.at - t) < Math.abs(best.at - t) ? s : best));
+  return {
+    stop: () => {
+      clearInterval(timer);
+      take();
+    },
+    between: (from, to) => {
+      const [a, b] = [nearest(from), nearest(to)];
+      return pids.map((_, i) => b.cpu[i]! - a.cpu[i]!);
+    },
+  };
 }
 
 /** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */

@@ -17,6 +17,7 @@ import { fleet } from "./fleet.ts";
 import { history } from "./history.ts";
 import type { Benchmark, Figure } from "./lib.ts";
 import { load } from "./load.ts";
+import { logFollowBench } from "./log-follow.ts";
 import { log } from "./log-throughput.ts";
 import { s3Presigned } from "./s3-presigned.ts";
 import { sandbox } from "./sandbox.ts";
@@ -41,6 +42,7 @@ const benchmarks: Benchmark[] = [
   clusterThroughput,
   s3Presigned,
   scale,
+  logFollowBench,
 ];
 const RESULTS = join(import.meta.dir, "results.json");
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { markTopDir } from "../../agent/runner/top-dir.ts";
 import type { Cluster } from "../helpers/cluster.ts";
-import { type Figure, MiB, percentile, round, rssNow, runToEnd, sampleRss, target, withCluster } from "./lib.ts";
+import { type Figure, MiB, percentile, round, rssNow, runToEnd, sampleCpu, sampleRss, target, withCluster } from "./lib.ts";
 
 const KiB = 1024;
 // 512 MiB + 20 × 20 MiB of random bytes (gzip cannot shrink them), 2000 × 64 KiB of source-like text (it can):
@@ -84,9 +84,16 @@ const AGENTS: Record<Role, string[]> = { keeper: [], plain: ["--keep-workspaces"
 /**
  * One round trip: `build` copies the data into its work dir (then syncs, as the baseline does) and saves
  * it; `use` syncs, restores and checks every file and byte came back. MiB/s over the two steps' durations
- * as the agents reported them, and the coordinator's peak RSS growth meanwhile.
+ * as the agents reported them, and the coordinator's peak RSS growth meanwhile. With the agents' pids,
+ * the CPU each process used in each step is printed too.
  */
-async function roundTrip(cluster: Cluster, data: string, saveOn: Role, restoreOn: Role): Promise<{ rate: number; growth: number }> {
+async function roundTrip(
+  cluster: Cluster,
+  data: string,
+  saveOn: Role,
+  restoreOn: Role,
+  agentPids?: [number, number],
+): Promise<{ rate: number; growth: number }> {
   const pipeline = [
     "tasks:",
     "  build:",
@@ -106,12 +113,14 @@ async function roundTrip(cluster: Cluster, data: string, saveOn: Role, restoreOn
   const pid = cluster.coordinator.proc.pid;
   const before = rssNow(pid);
   const rss = sampleRss(pid, 20);
+  const cpu = agentPids ? sampleCpu([pid, ...agentPids]) : null;
   let peak: number;
   let id: string;
   try {
     id = await runToEnd(cluster, pipeline, 600_000);
   } finally {
     peak = rss.stop();
+    cpu?.stop();
   }
   const { body } = await cluster.api<WorkspaceView>("GET", `/api/v1/runs/${id}`);
   const step = (task: string, index: number) => body.tasks.find((t) => t.name === task)!.attempts[0]!.steps[index]!;
@@ -122,6 +131,13 @@ async function roundTrip(cluster: Cluster, data: string, saveOn: Role, restoreOn
   const [du, count] = [words[0], words.at(-1)];
   if (Number(du) < TOTAL || Number(count) !== FILES) throw new Error(`restored ${du} bytes in ${count} files, expected ${TOTAL}+ in ${FILES}`);
   console.error(`workspace: save on ${saveOn} ${round(save, 2)} s, restore on ${restoreOn} ${round(restore, 2)} s; coordinator RSS ${round(before, 1)} → ${round(peak, 1)} MiB`);
+  if (cpu) {
+    const used = (s: { startedAt: number; endedAt: number }, agent: number) => {
+      const [coordinator, ...agents] = cpu.between(s.startedAt, s.endedAt);
+      return `coordinator ${round(coordinator!, 2)}, agent ${round(agents[agent]!, 2)}`;
+    };
+    console.error(`workspace: CPU s in the save: ${used(step("build", 1), 0)}; in the restore: ${used(step("use", 1), 1)}`);
+  }
   return { rate: TOTAL / MiB / (save + restore), growth: peak - before };
 }
 
@@ -142,7 +158,10 @@ export async function workspace(): Promise<Record<string, Figure>> {
     generate(data);
     console.error(`workspace: generated ${round(TOTAL / MiB)} MiB in ${FILES} files in ${round((performance.now() - t0) / 1000, 1)} s`);
     return await withCluster({ agentFlags: ["--capacity", "1", "--label", "role=keeper"] }, async (cluster) => {
-      for (const role of ["plain", "other"] as const) await cluster.startAgent(role, ["--capacity", "1", "--label", `role=${role}`, ...AGENTS[role]]);
+      const pids: number[] = [];
+      for (const role of ["plain", "other"] as const) {
+        pids.push((await cluster.startAgent(role, ["--capacity", "1", "--label", `role=${role}`, ...AGENTS[role]])).proc.pid);
+      }
       const tar: number[] = [];
       const here: number[] = [];
       const there: number[] = [];
@@ -151,7 +170,7 @@ export async function workspace(): Promise<Record<string, Figure>> {
         tar.push(await tarCopy(data, copies, i));
         for (const [saveOn, restoreOn, rates] of [["keeper", "keeper", here], ["plain", "other", there]] as const) {
           await sync();
-          const trip = await roundTrip(cluster, data, saveOn, restoreOn);
+          const trip = await roundTrip(cluster, data, saveOn, restoreOn, saveOn === "plain" ? [pids[0]!, pids[1]!] : undefined);
           rates.push(trip.rate);
           growth = Math.max(growth, trip.growth);
         }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Cgroups, removeGroup } from "../../agent/executor/cgroups.ts";
 import { Executor, type StepStart } from "../../agent/executor/executor.ts";
 import { detectPidNamespace } from "../../agent/executor/pid-namespace.ts";
-import { SpareFiles } from "../../agent/executor/spare-files.ts";
+import { SpareFiles } from "../../shared/spare-files.ts";
 import type { WarmStarts } from "../../agent/executor/warm-start.ts";
 import { Watchdog } from "../../agent/executor/watchdog.ts";
 

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { projects, runs } from "../../coordinator/db/schema.ts";
+import { projects, runGroups, runs } from "../../coordinator/db/schema.ts";
 import { createRun } from "../../coordinator/runs/create-run.ts";
 import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { waitFor } from "../helpers/processes.ts";
 
 /**
  * Runs submitted at the same moment are written together (create-run.ts, a group commit): each must still be
@@ -38,6 +39,22 @@ describe("runs submitted together", () => {
     await Promise.all(Array.from({ length: 6 }, () => h.submit(TWO, "two-at-a-time")));
     const phases = (await listed("two-at-a-time")).map((r) => r.phase).toSorted();
     expect(phases).toEqual(["queued", "queued", "queued", "queued", "running", "running"]);
+  });
+
+  test("a limit another node stored, not yet read here, holds for runs started as they are written", async () => {
+    h = await startInProcess();
+    // as another node's PUT leaves it: in the database, not in this node's memory until it polls
+    await h.coordinator.services.db.insert(runGroups).values({ name: "set-elsewhere", concurrency: 1 });
+    const ids = await Promise.all(Array.from({ length: 3 }, () => h.submit(TWO, "set-elsewhere")));
+    const phases = async () => new Map((await listed("set-elsewhere")).map((r) => [r.id, r.phase]));
+    const first = await phases();
+    expect([...first.values()].toSorted()).toEqual(["queued", "queued", "running"]);
+    // the one running ends (cancelled): the oldest waiting one starts
+    const running = ids.find((id) => first.get(id) === "running")!;
+    expect((await h.api("POST", `/api/v1/runs/${running}/cancel`)).status).toBe(202);
+    const waiting = ids.filter((id) => id !== running).toSorted();
+    await waitFor("the next run to start", async () => (await phases()).get(waiting[0]!) === "running", 10_000, 50);
+    expect((await phases()).get(waiting[1]!)).toBe("queued");
   });
 
   test("a run the database refuses refuses none of those written with it; a project's runs get consecutive numbers", async () => {

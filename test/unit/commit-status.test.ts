@@ -93,3 +93,27 @@ test("repository paths from https, ssh and scp-like clone URLs", () => {
   expect(repositoryPath("git@gitlab.example:g/s/r.git")).toBe("g/s/r");
   expect(repositoryPath("http://127.0.0.1:3000/sub/o/r/")).toBe("sub/o/r");
 });
+
+test("a run's queued status reaches the forge even when running replaced it at once; a replaced running one does not", async () => {
+  const { CommitStatuses } = await import("../../coordinator/forges/status-notifier.ts");
+  const target: StatusTarget = { forge: "github", apiUrl: api.githubUrl, repoUrl: "https://github.com/o/order", token: null };
+  const statuses = new CommitStatuses({
+    appendEvent: async () => {},
+    posted: async () => {},
+    lastStatusEvent: async () => undefined,
+    runUrl: () => "http://127.0.0.1:8080/runs/01J",
+    target: async () => ({ target, sha: SHA, context: "drover/demo" }),
+  });
+  const run = (id: string, phase: string, result = "unknown") => ({ id, phase, result, number: 12 }) as never;
+  // as a run written already started: queued and running in the same turn
+  statuses.onPhase(run("r1", "queued"));
+  statuses.onPhase(run("r1", "running"));
+  await statuses.idle();
+  // a run that ends before its running status went out
+  statuses.onPhase(run("r2", "queued"));
+  statuses.onPhase(run("r2", "running"));
+  statuses.onPhase(run("r2", "finished", "success"));
+  await statuses.idle();
+  const sent = api.requests.filter((r) => r.path.startsWith("/github/repos/o/order/"));
+  expect(sent.map((r) => r.body.description)).toEqual(["Run #12 queued", "Run #12 running", "Run #12 queued", "Run #12 succeeded"]);
+});

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DiskFullError, LiveLogs } from "../../coordinator/logs/live-logs.ts";
 import { openObjectStore } from "../../coordinator/store/open.ts";
@@ -17,6 +17,23 @@ test("a live log that is not there holds 0 bytes; a failure to look is an error,
   rmSync(dir, { recursive: true });
   writeFileSync(dir, "not a dir");
   expect(() => logs.stored(key)).toThrow(/ENOTDIR/);
+});
+
+test("a live log's file is a spare made ahead and renamed into place; one already there (a restarted coordinator's) keeps its bytes", async () => {
+  const dir = join(root, "spares");
+  mkdirSync(dir);
+  writeFileSync(join(dir, "a-0.log"), "abc");
+  const logs = new LiveLogs(dir, openObjectStore(`posix:${join(root, "objects3")}`), 1024 * 1024, false);
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  expect(logs.append({ run: "r", attempt: "a", step: 0 }, 3, bytes("def"))).toBe(6);
+  expect(readFileSync(join(dir, "a-0.log"), "utf8")).toBe("abcdef");
+  logs.append({ run: "r", attempt: "b", step: 0 }, 0, bytes("x"));
+  await Bun.sleep(100);
+  const spares = readdirSync(join(dir, ".spare")).map((name) => statSync(join(dir, ".spare", name)).ino);
+  expect(spares.length).toBeGreaterThan(0);
+  logs.append({ run: "r", attempt: "c", step: 0 }, 0, bytes("y"));
+  expect(spares).toContain(statSync(join(dir, "c-0.log")).ino);
+  expect(readFileSync(join(dir, "c-0.log"), "utf8")).toBe("y");
 });
 
 test.skipIf(process.getuid?.() !== 0)("on a full disk an append stores all of its chunk or none: the count never runs ahead of the file", () => {

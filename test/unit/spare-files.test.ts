@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SpareFiles } from "../../agent/executor/spare-files.ts";
+import { SpareFiles } from "../../shared/spare-files.ts";
 
 test("spare files: each take is a new empty file of the agent's alone, made ahead once the first is taken", async () => {
   const dir = mkdtempSync(join(tmpdir(), "drover-spares-"));
@@ -24,6 +24,26 @@ test("spare files: each take is a new empty file of the agent's alone, made ahea
     rmSync(join(dir, "spare"), { recursive: true });
     again.take(join(dir, "b"));
     expect(readFileSync(join(dir, "b"), "utf8")).toBe("");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("spare files: create makes a missing file of a spare and leaves one that is there as it is", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "drover-spares-"));
+  try {
+    const spares = new SpareFiles(join(dir, "spare"), 2);
+    writeFileSync(join(dir, "kept"), "still here");
+    spares.create(join(dir, "kept"));
+    expect(readFileSync(join(dir, "kept"), "utf8")).toBe("still here");
+    spares.create(join(dir, "new"));
+    await Bun.sleep(50);
+    // no more than it was asked to keep
+    expect(readdirSync(join(dir, "spare")).length).toBe(2);
+    const made = readdirSync(join(dir, "spare")).map((name) => statSync(join(dir, "spare", name)).ino);
+    spares.create(join(dir, "newer"));
+    expect(made).toContain(statSync(join(dir, "newer")).ino);
+    expect(readFileSync(join(dir, "newer"), "utf8")).toBe("");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

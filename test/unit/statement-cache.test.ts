@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
+import Database from "libsql";
 import { openDb } from "../../coordinator/db/open.ts";
 import { events } from "../../coordinator/db/schema.ts";
 import { keptStatementHits } from "../../coordinator/db/statement-cache.ts";
@@ -51,4 +52,32 @@ test("a kept statement's columns follow a schema change made on its connection",
   expect(after.columns).toEqual(["a", "b"]);
   expect(after.rows[0]?.b).toBe("x");
   db.$client.close();
+});
+
+test("a kept statement asks the raw mode once: one that returns no rows is not made to throw at each run", async () => {
+  const db = await openDb({ url: `file:${join(dir, "modes")}` });
+  const probe = new Database(":memory:");
+  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as { raw(on?: boolean): unknown };
+  probe.close();
+  const raw = proto.raw;
+  let asked = 0;
+  proto.raw = function (this: unknown, on?: boolean) {
+    asked++;
+    return raw.call(this, on);
+  };
+  try {
+    await db.$client.execute("CREATE TABLE modes (id INTEGER PRIMARY KEY, n INTEGER)");
+    asked = 0;
+    const insert = (id: number) => db.$client.execute({ sql: "INSERT INTO modes (id, n) VALUES (?, 0) RETURNING id", args: [id] });
+    const bump = (id: number) => db.$client.execute({ sql: "UPDATE modes SET n = n + 1 WHERE id = ?", args: [id] });
+    for (let i = 1; i <= 5; i++) expect((await insert(i)).rows.map((r) => Number(r.id))).toEqual([i]);
+    for (let i = 0; i < 5; i++) expect((await bump(3)).rowsAffected).toBe(1);
+    expect((await bump(99)).rowsAffected).toBe(0);
+    // once for the insert's statement, once for the update's
+    expect(asked).toBe(2);
+    expect(Number((await db.$client.execute("SELECT n FROM modes WHERE id = 3")).rows[0]?.n)).toBe(5);
+  } finally {
+    proto.raw = raw;
+    db.$client.close();
+  }
 });
