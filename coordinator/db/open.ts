@@ -39,8 +39,9 @@ export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
     await client.execute("PRAGMA journal_mode = WAL");
     // WAL with NORMAL sync is crash-safe; FULL would fsync every commit for no gain in consistency.
     await client.execute("PRAGMA synchronous = NORMAL");
-    // several coordinators may share one file (coordinator/cluster): a writer waits for another's commit
-    await client.execute("PRAGMA busy_timeout = 5000");
+    // several coordinators may share one file (coordinator/cluster): a writer waits for another's commit, by short
+    // retries of its statement (lock-wait.ts) rather than SQLite's coarse sleeps
+    await client.execute("PRAGMA busy_timeout = 0");
   }
   await client.execute("PRAGMA foreign_keys = ON");
   const db = drizzle(client, { schema });

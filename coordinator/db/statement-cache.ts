@@ -1,4 +1,5 @@
 import Database from "libsql";
+import { waitForLocks } from "./lock-wait.ts";
 
 /**
  * `@libsql/client` prepares every statement anew on each execute: 18 µs of SQLite's parser and planner
@@ -22,17 +23,22 @@ const kept = new WeakMap<Connection, Map<string, Statement>>();
 let installed = false;
 let hits = 0;
 
-/** Makes every libsql connection of this process keep its prepared statements (idempotent). */
+/** Makes every libsql connection of this process keep its prepared statements, each waiting for locks (lock-wait.ts); idempotent. */
 export function keepPreparedStatements(): void {
   if (installed) return;
   installed = true;
-  const prepare = Database.prototype.prepare;
+  const original = Database.prototype.prepare;
+  const prepare = (db: Connection, sql: string) => {
+    const statement = original.call(db, sql);
+    waitForLocks(statement);
+    return statement;
+  };
   Database.prototype.prepare = function (this: Connection, sql: string) {
     if (SCHEMA_CHANGE.test(sql)) {
       kept.delete(this);
-      return prepare.call(this, sql);
+      return prepare(this, sql);
     }
-    if (sql.length > LONGEST_KEPT_SQL) return prepare.call(this, sql);
+    if (sql.length > LONGEST_KEPT_SQL) return prepare(this, sql);
     let statements = kept.get(this);
     if (!statements) {
       statements = new Map();
@@ -46,7 +52,7 @@ export function keepPreparedStatements(): void {
       statements.set(sql, found);
       return found;
     }
-    const statement = prepare.call(this, sql);
+    const statement = prepare(this, sql);
     const columns = statement.columns.bind(statement);
     let known: ReturnType<Statement["columns"]> | undefined;
     statement.columns = () => {

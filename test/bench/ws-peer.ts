@@ -10,8 +10,9 @@ if (!url || (mode !== "spawn" && mode !== "send")) {
 }
 
 const FRAME = 256 * 1024;
-// Same in-flight limit as the agent's log window, so neither side gets to buffer the whole stream in memory.
-const WINDOW = 8 * 1024 * 1024;
+// Paced as the agent sends a log (agent/connection/connection.ts): at most 2 MiB queued in the socket, and a
+// 1 ms poll for room (Bun's client has no drain event), not a spin on `bufferedAmount`.
+const BACKLOG = 2 * 1024 * 1024;
 
 const ws = new WebSocket(url);
 ws.binaryType = "arraybuffer";
@@ -24,11 +25,20 @@ if (mode === "spawn") {
     ws.send(value ?? new Uint8Array());
   };
 } else {
-  ws.onopen = async () => {
-    const frame = new Uint8Array(FRAME).fill(97);
-    for (let sent = 0; sent < Number(bytes); sent += FRAME) {
-      while (ws.bufferedAmount > WINDOW) await Bun.sleep(0);
+  const frame = new Uint8Array(FRAME).fill(97);
+  let sent = 0;
+  const pump = () => {
+    for (; sent < Number(bytes); sent += FRAME) {
+      if (ws.bufferedAmount > BACKLOG) {
+        const poll = setInterval(() => {
+          if (ws.bufferedAmount > BACKLOG) return;
+          clearInterval(poll);
+          pump();
+        }, 1);
+        return;
+      }
       ws.send(sent + FRAME <= Number(bytes) ? frame : frame.subarray(0, Number(bytes) - sent));
     }
   };
+  ws.onopen = pump;
 }
