@@ -98,7 +98,7 @@ export class Executor {
           for (const dir of g.dirs) removeGroup(dir);
         },
       };
-      this.warm = new WarmStarts(ns.args, opts.watchdog.leaseFile, command, STEP_START, opts.spares, groups);
+      this.warm = new WarmStarts(ns.args, opts.watchdog.leaseFile, command, STEP_START, opts.spares, groups, !opts.runAs);
       this.warm.prepare();
     }
     this.limits = {

@@ -13,12 +13,7 @@ while [ "$1" != -- ]; do
   shift
 done
 shift
-read -r deadline <"$lease" || deadline=0
-now=${EPOCHREALTIME/./}
-if (( ${now:0:13} >= deadline )); then
-  echo "drover: the agent's lease lapsed before this step started" >&2
-  exit 125
-fi
+_drover_lapsed "$lease" && exit 125
 if [ -n "$init" ]; then
   # the step's shell counts the level as it would after an exec (bash lowers it before its exec)
   SHLVL=$((SHLVL - 1))

@@ -1,8 +1,12 @@
 import { closeSync, fchownSync, openSync, writeFileSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
+import { libc } from "../../shared/libc.ts";
 import type { SpareFiles } from "../../shared/spare-files.ts";
 import type { StepGroups } from "./cgroups.ts";
+import { LEASE_LAPSED } from "./watchdog.ts";
 
+import warmShellScript from "./warm-shell.sh" with { type: "text" };
+import warmShellStart from "./warm-shell-start.sh" with { type: "text" };
 import warmStartScript from "./warm-start.sh" with { type: "text" };
 
 /**
@@ -16,7 +20,25 @@ export function warmFiles(outputPath: string): [script: string, start: string] {
 /** What the step's environment may hold to be handed over as `export NAME=value`: a name bash takes. */
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export type WarmProcess = Subprocess<"pipe", "ignore", "ignore">;
+/**
+ * What a shell started ahead could not take as a new one would (bash reads them as it starts, or they are its start's
+ * own): a step whose environment holds one starts otherwise.
+ */
+const STARTUP = /^(BASH.*|ENV|SHELLOPTS|POSIXLY_CORRECT|SHLVL|PWD|OLDPWD|IFS|PS4|SECONDS|_drover_.*|_)$/;
+
+// <fcntl.h>
+const O_CLOEXEC = 0o2000000;
+
+/** A pipe (Bun's "pipe" is a socket, which bash cannot open as /dev/fd/N), the agent's end close-on-exec. */
+function pipe(): [read: number, write: number] | null {
+  const fds = new Int32Array(2);
+  return libc()?.pipe2(fds, O_CLOEXEC) === 0 ? [fds[0]!, fds[1]!] : null;
+}
+
+/** A word bash reads back as `s`. */
+const quoted = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+export type WarmProcess = Subprocess<"pipe" | "ignore", "ignore", "ignore">;
 
 /** The step to hand to a warm process. */
 export interface WarmStep {
@@ -33,6 +55,8 @@ export interface WarmStep {
 export interface Warm {
   proc: WarmProcess;
   groups: StepGroups;
+  /** the agent's end of the pipe the step's shell, started too, reads its start from (warm-shell.sh) */
+  shell: number | null;
 }
 
 /** Where the groups of the warm processes come from, and go. */
@@ -43,12 +67,16 @@ export interface WarmGroups {
 
 /**
  * One host step's first processes started ahead, while the agent waits: its PID namespace (unshare) and the PID 1
- * that starts the step (warm-start.sh, then step-start.sh), waiting on its stdin. A step started cold pays for
- * both as it starts (2-3 ms of its dispatch, the larger part of the agent's); a warm one costs a small file and a
- * line on a pipe. The PID 1 joins the step's cgroups ahead too (made ahead, with their process cap; the memory cap
- * is set as the step starts): a first move into a group can wait out an RCU grace period, up to 15-30 ms measured
- * on this machine under load. The rest of the step's start checks (its limits, the agent's lease) is still done as
- * it starts, by the waiting process, and a warm process the agent never uses ends with the agent (EOF on its stdin).
+ * that starts the step, and where the step runs as the agent's user its shell too (warm-shell.sh): a step started
+ * cold pays for all three as it starts (unshare with a fresh /proc 2.3 ms, PID 1's bash 3.3 ms, the step's bash 1 ms
+ * on an idle core), a warm one for a small file and a write to a pipe. The shell started ahead reads the step's start
+ * (warm-shell-start.sh) as its BASH_ENV, so that it sees what a new shell sees (test/e2e/warm-start.test.ts); a step
+ * whose environment bash would read as it starts (STARTUP) starts cold instead. Where it runs as another user, who
+ * could not read the start in the agent's spool, the PID 1 alone waits (warm-start.sh, then step-start.sh), on its
+ * stdin. The PID 1 joins the step's cgroups ahead too (made ahead, with their process cap; the memory cap is set as
+ * the step starts): a first move into a group can wait out an RCU grace period, up to 15-30 ms measured on this
+ * machine under load. The rest of the step's start checks (its rlimits, the agent's lease) is still done as it
+ * starts, and a warm process the agent never uses ends with the agent (EOF on its pipe: it runs nothing).
  * The step's start file (its environment) and script stay in the agent's spool (the agent's alone) until the step
  * ends, where a cold start unlinks its script before the step's shell starts: a step of the agent's own user can
  * read another's environment in /proc anyway, and a step run as another user cannot enter the spool.
@@ -66,6 +94,8 @@ export class WarmStarts {
     private readonly startScript: string,
     private readonly spares: SpareFiles,
     private readonly groups: WarmGroups,
+    /** whether the step's shell starts ahead too (warm-shell.sh): not where it runs as another user */
+    private readonly shellAhead: boolean,
   ) {
     // found by path here: the process starts with no environment (unshare finds bash in the default path)
     this.prefix = [Bun.which(prefix[0]!) ?? prefix[0]!, ...prefix.slice(1)];
@@ -74,32 +104,36 @@ export class WarmStarts {
   /** Starts the next one, unless one waits already. */
   prepare(): void {
     if (this.ready && this.ready.proc.exitCode === null && !this.ready.proc.killed) return;
-    if (this.ready) this.groups.remove(this.ready.groups);
+    if (this.ready) this.drop(this.ready);
     const groups = this.groups.make();
     const items = groups.procsFiles.map((file) => `cg=${file}`);
     const args = ["drover-step", this.lease, ...items, "--", ...this.command];
-    // --norc: its stdin is a socket (Bun's "pipe"), which bash takes for rshd's and then reads ~/.bashrc of the
+    const shell = this.shellAhead ? pipe() : null;
+    const script = shell ? warmShellScript : `${warmStartScript}\n${this.startScript}`;
+    // --norc: a socket as stdin (Bun's "pipe") makes bash -c take itself for rshd's and read ~/.bashrc of the
     // agent's user, whose environment and descriptors would reach the step
-    const proc = Bun.spawn([...this.prefix, "bash", "--norc", "-c", `${warmStartScript}\n${this.startScript}`, ...args], {
+    const proc = Bun.spawn([...this.prefix, "bash", "--norc", "-c", script, ...args], {
       cwd: "/",
       env: {},
-      stdio: ["pipe", "ignore", "ignore"],
+      stdio: [shell ? shell[0] : "pipe", "ignore", "ignore"],
       detached: true,
-    });
-    this.ready = { proc, groups };
+    }) as WarmProcess;
+    if (shell) closeSync(shell[0]);
+    this.ready = { proc, groups, shell: shell?.[1] ?? null };
   }
 
   /** The waiting process, taken for a step that can go this way (`start` then hands it the step), or null. */
   take(env: Record<string, string>): Warm | null {
     const warm = this.ready;
     if (!warm || warm.proc.exitCode !== null || warm.proc.killed) return null;
-    if (!Object.keys(env).every((k) => NAME.test(k))) return null;
+    const names = Object.keys(env);
+    if (!names.every((k) => NAME.test(k)) || (warm.shell !== null && names.some((k) => STARTUP.test(k)))) return null;
     this.ready = null;
     return warm;
   }
 
   /** Hands `step` to a process taken for it. */
-  start({ proc }: Warm, step: WarmStep): void {
+  start({ proc, shell }: Warm, step: WarmStep): void {
     const [script, start] = warmFiles(step.outputPath);
     this.spares.take(script);
     const fd = openSync(script, "r+");
@@ -112,10 +146,21 @@ export class WarmStarts {
     }
     const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
     this.spares.take(start);
-    writeFileSync(start, [step.dir, step.outputPath, script, ...step.items, "", ...env].join("\0"));
-    proc.stdin.write(`${start}\n`);
-    proc.stdin.flush();
-    proc.stdin.end();
+    if (shell === null) {
+      writeFileSync(start, [step.dir, step.outputPath, script, ...step.items, "", ...env].join("\0"));
+      proc.stdin?.write(`${start}\n`);
+      proc.stdin?.flush();
+      proc.stdin?.end();
+      return;
+    }
+    writeFileSync(start, [step.dir, step.outputPath, script, this.lease, ...step.items, "", ...env].join("\0"));
+    try {
+      writeSync(shell, `${LEASE_LAPSED}\n${warmShellStart}\n_drover_start ${quoted(start)} "$_"\n`);
+    } catch {
+      // the shell is gone: its exit is the step's
+    } finally {
+      closeSync(shell);
+    }
   }
 
   /** Ends the waiting process and removes its groups (the agent stops). */
@@ -126,7 +171,12 @@ export class WarmStarts {
     } catch {
       // gone
     }
-    this.groups.remove(this.ready.groups);
+    this.drop(this.ready);
     this.ready = null;
+  }
+
+  private drop(warm: Warm): void {
+    if (warm.shell !== null) closeSync(warm.shell);
+    this.groups.remove(warm.groups);
   }
 }

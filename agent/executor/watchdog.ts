@@ -4,11 +4,13 @@ import { removeGroup } from "./cgroups.ts";
 import type { SpareFiles } from "../../shared/spare-files.ts";
 
 import killRecordScript from "./kill-record.sh" with { type: "text" };
+import leaseLapsedScript from "./lease-lapsed.sh" with { type: "text" };
 import stepStartScript from "./step-start.sh" with { type: "text" };
 import watchdogScript from "./watchdog.sh" with { type: "text" };
 
 const WATCHDOG = `${killRecordScript}\n${watchdogScript}`;
-export const STEP_START = stepStartScript;
+export const STEP_START = `${leaseLapsedScript}\n${stepStartScript}`;
+export const LEASE_LAPSED: string = leaseLapsedScript;
 
 /** What is recorded about a running step, on disk, so it can be killed when the agent cannot do it itself. */
 export interface StepRecord {

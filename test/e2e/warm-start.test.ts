@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Cgroups } from "../../agent/executor/cgroups.ts";
+import { Cgroups, removeGroup } from "../../agent/executor/cgroups.ts";
 import { Executor, type StepStart } from "../../agent/executor/executor.ts";
 import { detectPidNamespace } from "../../agent/executor/pid-namespace.ts";
 import { SpareFiles } from "../../shared/spare-files.ts";
+import type { WarmStarts } from "../../agent/executor/warm-start.ts";
 import { Watchdog } from "../../agent/executor/watchdog.ts";
 
 // A host step started ahead (agent/executor/warm-start.ts) against one started cold, through the real executor: the
@@ -14,12 +15,14 @@ import { Watchdog } from "../../agent/executor/watchdog.ts";
 const ns = detectPidNamespace();
 
 /**
- * What a step's shell can see of itself, but for the values that differ from any start to the next, and whether its
- * script file is still linked (a warm step's stays in the agent's spool until it ends: warm-start.ts).
+ * What a step's shell can see of itself, but for the values that differ from any start to the next (or that are
+ * filled in once read), whether its script file is still linked (a warm step's stays in the agent's spool until it
+ * ends: warm-start.ts), and BASH_ARGC, where a shell that read a BASH_ENV (warm-shell-start.sh) keeps a count of 0 for
+ * it that no builtin can take back (bash 5.2; it is read only under extdebug).
  */
 const PROBE = `echo "first _=$_ ?=$? 0=$0 LINENO=$LINENO -=$- PPID=$PPID pid=$$ SECONDS=$SECONDS"
 echo "PID1 $(tr '\\0\\n' ' ~' </proc/1/cmdline)"
-declare -p | grep -vE '^declare (-[a-zA-Z-]+ )?(BASHPID|EPOCHREALTIME|EPOCHSECONDS|RANDOM|SRANDOM|SECONDS|BASH_LINENO|BASH_SOURCE|_)='
+declare -p | grep -vE '^declare (-[a-zA-Z-]+ )?((BASHPID|EPOCHREALTIME|EPOCHSECONDS|RANDOM|SRANDOM|SECONDS|BASH_LINENO|BASH_SOURCE|_)(=|$)|BASH_ARGC=)'
 declare -F; shopt -p; set -o; trap -p; umask; ulimit -a
 pwd; pwd -P; echo "$PWD|$OLDPWD|\${OLDPWD-unset}"
 grep -E '^(SigIgn|SigCgt|Cap|NoNewPrivs|Uid|Gid|Groups)' /proc/$$/status
@@ -33,13 +36,14 @@ false
 echo not reached`;
 
 let dir: string;
+let lease: string;
 let executor: Executor;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "drover-warm-"));
   const own = join(dir, "own");
   mkdirSync(own);
   const spares = new SpareFiles(join(own, "spare"));
-  const lease = join(own, "lease");
+  lease = join(own, "lease");
   writeFileSync(lease, `${Date.now() + 600_000}\n`);
   executor = new Executor({
     kind: "host",
@@ -85,7 +89,8 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
       pid1.push(lines.splice(1, 1)[0]!);
       seen.push(`${lines.join("\n")}exit ${result.exitCode} ${result.signal}`);
     }
-    // the first was started ahead (its PID 1 was given no `init` item: it had none to be given), the second cold
+    // the first was started ahead with its shell (warm-shell.sh gives it its BASH_ENV), the second cold
+    expect(pid1[0]).toContain("BASH_ENV=/dev/fd/4");
     expect(pid1[0]).toMatch(/ drover-step \S+ (cg=\S+ )*-- bash -e \/dev\/fd\/3 $/);
     expect(pid1[1]).toMatch(/ drover-step \S+ (cg=\S+ )*init -- bash -e \/dev\/fd\/3 $/);
     const line = PROBE.split("\n").findIndex((l) => l.includes("line $LINENO")) + 1;
@@ -94,5 +99,51 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     expect(seen[0]).toMatch(/^first _=\S*bash \?=0 0=\/dev\/fd\/3 LINENO=1 -=ehB PPID=1 pid=2 SECONDS=0\n/);
     expect(seen[0]).toContain("declare -x QUOTED=$'it\\'s a\\nline'\n");
     expect(seen[0]).toBe(seen[1]!);
+  }, 30_000);
+
+  /** Runs `s` and returns its output and how it ended. */
+  async function ran(s: StepStart): Promise<{ out: string; exit: number | null; signal: string | null; pid1: string }> {
+    const result = await executor.start(s).wait();
+    const out = readFileSync(s.outputPath, "utf8");
+    return { out, exit: result.exitCode, signal: result.signal, pid1: out.match(/^PID1 (.*)$/m)?.[1] ?? "" };
+  }
+  const pid1Line = `echo "PID1 $(tr '\\0\\n' ' ~' </proc/1/cmdline)"`;
+
+  test("a step whose environment names what bash reads as it starts goes cold; one that comes after the lease lapsed runs nothing", async () => {
+    await Bun.sleep(200);
+    const cold = await ran(step("shlvl", `${pid1Line}\necho "SHLVL=$SHLVL"`, { SHLVL: "5" }));
+    expect(cold.out).toContain("SHLVL=6\n");
+    expect(cold.pid1).toContain(" init -- bash -e /dev/fd/3 ");
+    // the warm process is still there for the next step
+    writeFileSync(lease, `${Date.now() - 1}\n`);
+    try {
+      // warm, and cold (started at once: none ready yet)
+      const late = ["late", "later"].map((name) => step(name, `${pid1Line}\necho ran`));
+      const ended = await Promise.all(late.map((s) => executor.start(s).wait()));
+      for (const [i, s] of late.entries()) {
+        expect([readFileSync(s.outputPath, "utf8"), ended[i]!.exitCode]).toEqual(["drover: the agent's lease lapsed before this step started\n", 125]);
+      }
+    } finally {
+      writeFileSync(lease, `${Date.now() + 600_000}\n`);
+    }
+  }, 30_000);
+
+  test("a warm shell whose start never comes (the agent died) exits having run nothing; a step stopped as it starts ends at once", async () => {
+    await Bun.sleep(200);
+    const warms = (executor as unknown as { warm: WarmStarts }).warm;
+    const warm = warms.take({})!;
+    expect(warm.shell).toBeNumber();
+    closeSync(warm.shell!);
+    // no script to open: bash says so and exits 1
+    expect(await warm.proc.exited).toBe(1);
+    for (const d of warm.groups.dirs) removeGroup(d);
+    warms.prepare();
+    await Bun.sleep(200);
+    // stopped while its shell may still be reading its start: the shell takes the SIGTERM (143), sleep never runs long
+    const started = performance.now();
+    const proc = executor.start(step("stopped", "sleep 30"));
+    proc.signal("SIGTERM");
+    expect((await proc.wait()).exitCode).toBe(143);
+    expect(performance.now() - started).toBeLessThan(5_000);
   }, 30_000);
 });

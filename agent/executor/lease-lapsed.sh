@@ -1,0 +1,10 @@
+# _drover_lapsed LEASE: whether the agent's lease (ms since the epoch, in the file LEASE) has passed, said on stderr;
+# a step does not start then (the agent was stopped between deciding and starting). Builtins only. Prepended to
+# step-start.sh and warm-shell-start.sh.
+_drover_lapsed() {
+  local deadline now
+  read -r deadline <"$1" || deadline=0
+  now=${EPOCHREALTIME/./}
+  (( ${now:0:13} >= deadline )) || return 1
+  echo "drover: the agent's lease lapsed before this step started" >&2
+}
