@@ -63,6 +63,9 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The executor's warm starts (ended with `stop` to make the next start a cold one). */
+const warmStarts = () => (executor as unknown as { warm: WarmStarts }).warm;
+
 function step(name: string, command: string, env: Record<string, string> = {}): StepStart {
   const work = join(dir, "work");
   mkdirSync(work, { recursive: true });
@@ -74,12 +77,14 @@ function step(name: string, command: string, env: Record<string, string> = {}): 
 
 describe.skipIf("unavailable" in ns)("warm starts", () => {
   test("a step's shell started ahead sees what a cold one sees: environment, variables, options, cwd, descriptors, signals, exit status", async () => {
-    // the executor made a warm process as it started; the first step takes it, the second (none ready yet) starts cold
+    // the executor made warm processes as it started; the first step takes one, the second (none left) starts cold
     await Bun.sleep(200);
     const env = { QUOTED: "it's a\nline", EMPTY: "" };
     const started = ["warm", "cold"].map((name) => {
       const s = step(name, PROBE, env);
-      return { s, proc: executor.start(s) };
+      const proc = executor.start(s);
+      warmStarts().stop();
+      return { s, proc };
     });
     const seen: string[] = [];
     const pid1: string[] = [];
@@ -117,9 +122,15 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     // the warm process is still there for the next step
     writeFileSync(lease, `${Date.now() - 1}\n`);
     try {
-      // warm, and cold (started at once: none ready yet)
+      // warm, and cold (none left)
       const late = ["late", "later"].map((name) => step(name, `${pid1Line}\necho ran`));
-      const ended = await Promise.all(late.map((s) => executor.start(s).wait()));
+      const ended = await Promise.all(
+        late.map((s) => {
+          const proc = executor.start(s);
+          warmStarts().stop();
+          return proc.wait();
+        }),
+      );
       for (const [i, s] of late.entries()) {
         expect([readFileSync(s.outputPath, "utf8"), ended[i]!.exitCode]).toEqual(["drover: the agent's lease lapsed before this step started\n", 125]);
       }
@@ -130,7 +141,7 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
 
   test("a warm shell whose start never comes (the agent died) exits having run nothing; a step stopped as it starts ends at once", async () => {
     await Bun.sleep(200);
-    const warms = (executor as unknown as { warm: WarmStarts }).warm;
+    const warms = warmStarts();
     const warm = warms.take({})!;
     expect(warm.shell).toBeNumber();
     closeSync(warm.shell!);
