@@ -259,8 +259,8 @@ describe("drain and one-shot", () => {
     const once = await c.startAgent("once", ["--once"]);
     const two = await c.submit("tasks:\n  x: { steps: [ { run: echo x } ] }\n  y: { depends: [x], steps: [ { run: echo y } ] }\n");
     expect(await once.proc.exited).toBe(0);
-    const partial = (await c.api<RunView>("GET", `/api/v1/runs/${two}`)).body;
-    expect(taskOf(partial, "x").status).toBe("success");
+    // the agent exits once its attempt's result is stored; the task's status follows at the run's next advance
+    await waitFor("task x to succeed", async () => taskOf((await c.api<RunView>("GET", `/api/v1/runs/${two}`)).body, "x").status === "success");
 
     const remote = await c.startAgent("remote");
     const remoteId = (await agentsOf(c)).find((a) => a.name === "remote")!.id;
