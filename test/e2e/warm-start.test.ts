@@ -145,9 +145,12 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     const warm = warms.take({})!;
     expect(warm.shell).toBeNumber();
     closeSync(warm.shell!);
-    // no script to open: bash says so and exits 1
-    expect(await warm.proc.exited).toBe(1);
-    for (const d of warm.groups.dirs) removeGroup(d);
+    try {
+      // no script to open: bash says so and exits 1
+      expect(await warm.proc.exited).toBe(1);
+    } finally {
+      for (const d of warm.groups.dirs) removeGroup(d);
+    }
     warms.prepare();
     await Bun.sleep(200);
     // stopped while its shell may still be reading its start: the shell takes the SIGTERM (143), sleep never runs long
