@@ -244,13 +244,15 @@ export class Agent {
       checkout: this.config.checkout,
     });
     this.attempts.set(assignment.attempt, runner);
+    // --once says so as it takes its attempt: the slot this attempt's result frees must not get another one,
+    // which would reach an agent already gone and wait out its lease
+    if (this.config.once) this.drain();
     runner
       .run()
       .catch((e) => log(`attempt ${assignment.attempt} crashed: ${e}`))
       .finally(() => {
         this.attempts.delete(assignment.attempt);
-        if (this.config.once) this.drain();
-        else if (this.draining && this.attempts.size === 0) this.stop(0);
+        if (this.draining && this.attempts.size === 0) this.stop(0);
       });
   }
 

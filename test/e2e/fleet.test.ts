@@ -261,6 +261,10 @@ describe("drain and one-shot", () => {
     expect(await once.proc.exited).toBe(0);
     // the agent exits once its attempt's result is stored; the task's status follows at the run's next advance
     await waitFor("task x to succeed", async () => taskOf((await c.api<RunView>("GET", `/api/v1/runs/${two}`)).body, "x").status === "success");
+    // y became ready as x's result freed the agent's slot: it waits for another agent, it was not sent to this one
+    await Bun.sleep(500);
+    const y = taskOf((await c.api<RunView>("GET", `/api/v1/runs/${two}`)).body, "y");
+    expect(y.attempts.map((a) => a.state)).toEqual(["queued"]);
 
     const remote = await c.startAgent("remote");
     const remoteId = (await agentsOf(c)).find((a) => a.name === "remote")!.id;
