@@ -50,17 +50,19 @@ export class StepLog {
 
   /** The step's process wrote up to `size`: send now if nothing is in flight, else on the next ack. */
   grew(size: number): void {
-    if (this.stamps && size > this.written) this.stamp();
+    const from = this.written;
+    const now = this.stamps && size > from ? Date.now() : 0;
     this.written = size;
+    // the bytes go out before their timestamp: a step's first byte reaches the coordinator a frame sooner
     if (this.sent === this.acked) this.pump();
+    if (now) this.stamp(from, now);
   }
 
-  /** Every line starting in the bytes just read (from `written` on) began by now: one record for the read. */
-  private stamp(): void {
-    const now = Date.now();
+  /** Every line starting in the bytes read from `from` on began by `now`: one record for the read. */
+  private stamp(from: number, now: number): void {
     if (now - this.stampedAt < STAMP_EVERY_MS) return;
     this.stampedAt = now;
-    this.stamps!.write(encoder.encode(`${this.written} ${now}\n`));
+    this.stamps!.write(encoder.encode(`${from} ${now}\n`));
   }
 
   /** Spools bytes (redacted output); they go out as the step's own output does. */

@@ -1,0 +1,38 @@
+import { afterAll, expect, test } from "bun:test";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { StepLog } from "../../agent/logs/step-log.ts";
+import { decodeLogChunk, stampsStream } from "../../shared/protocol/log-frame.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "drover-step-log-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a step's output goes out before the timestamp of its read, which records where the read began", () => {
+  const sent: { step: number; offset: number; text: string }[] = [];
+  const sender = {
+    sendBinary(frame: Uint8Array) {
+      const chunk = decodeLogChunk(frame);
+      sent.push({ step: chunk.step, offset: chunk.offset, text: new TextDecoder().decode(chunk.data) });
+      return true;
+    },
+    whenWritable() {},
+  };
+  const out = join(dir, "0.out");
+  writeFileSync(out, "first\n");
+  const stamps = new StepLog("a1", stampsStream(0), join(dir, "0.stamps"), sender);
+  const log = new StepLog("a1", 0, out, sender, true, stamps);
+  const before = Date.now();
+  log.grew(6);
+  // the coordinator records a step's first byte as its log's first chunk arrives: no frame goes ahead of it
+  expect(sent.map((s) => s.step)).toEqual([0, stampsStream(0)]);
+  expect(sent[0]).toEqual({ step: 0, offset: 0, text: "first\n" });
+  const [offset, ms] = sent[1]!.text.trim().split(" ").map(Number);
+  expect(offset).toBe(0);
+  expect(ms).toBeGreaterThanOrEqual(before);
+  appendFileSync(out, "second\n");
+  log.ack(6);
+  log.grew(13);
+  expect(sent.slice(2).map((s) => [s.step, s.offset])).toEqual([[0, 6]]);
+  log.close();
+});
