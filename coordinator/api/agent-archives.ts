@@ -8,7 +8,7 @@ import { archiveBytesDirect, archiveBytesProxied } from "../metrics/registry.ts"
 import { checkArtifactPath } from "../objects/archive-keys.ts";
 import { putStream } from "../objects/put.ts";
 import { succeededAncestors } from "../runs/ancestors.ts";
-import { cacheGroupOf, findCache, objectOf, onAgent, type OwnAttempt, ownAttempt, recordUpload } from "./archive-targets.ts";
+import { cacheGroupOf, findCache, objectOf, type OwnAttempt, ownAttempt, recordUpload } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 
@@ -82,9 +82,9 @@ type Workspaces = { archives: WorkspaceArchive[] };
 
 export const agentArchiveRoutes = new Hono<AppEnv>();
 
-/** The run's uploaded source, fetched right after the assignment: the accept may not have been applied yet. */
+/** The run's uploaded source, fetched right after the assignment. */
 agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
-  const key = ownAttempt(c, onAgent).active.run.workspace;
+  const key = ownAttempt(c).active.run.workspace;
   if (!key) throw notFound("workspace archive");
   return sendObject(c, key, "workspace archive", "application/gzip");
 });
@@ -96,12 +96,12 @@ agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => 
 });
 
 agentArchiveRoutes.get("/attempts/:attempt/workspaces", async (c) => {
-  return c.json({ archives: await ancestorArchives(c, ownAttempt(c, onAgent)) } satisfies Workspaces);
+  return c.json({ archives: await ancestorArchives(c, ownAttempt(c)) } satisfies Workspaces);
 });
 
 /** Reads an object the attempt may see: its ancestors' archives, its cache group's caches, the run's upload. */
 agentArchiveRoutes.get("/attempts/:attempt/objects/:key{.+}", async (c) => {
-  const found = ownAttempt(c, onAgent);
+  const found = ownAttempt(c);
   const key = c.req.param("key");
   const { db } = c.get("services");
   let allowed = key === found.active.run.workspace || (await ancestorArchiveKeys(db, found)).some((a) => a.object === key);
@@ -123,13 +123,13 @@ const cacheAnswer = (row: Awaited<ReturnType<typeof findCache>>, what: string) =
 
 agentArchiveRoutes.get("/attempts/:attempt/caches", async (c) => {
   const prefix = c.req.query("prefix") ?? "";
-  const row = await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c, onAgent)), prefix, true);
+  const row = await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c)), prefix, true);
   return c.json(cacheAnswer(row, `cache with prefix ${prefix}`));
 });
 
 agentArchiveRoutes.get("/attempts/:attempt/caches/:key{.+}", async (c) => {
   const key = c.req.param("key");
-  return c.json(cacheAnswer(await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c, onAgent)), key, false), `cache ${key}`));
+  return c.json(cacheAnswer(await findCache(c.get("services").db, cacheGroupOf(ownAttempt(c)), key, false), `cache ${key}`));
 });
 
 /** Caches are immutable: a key saved already is not uploaded again, and its body is not read. */

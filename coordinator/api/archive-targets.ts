@@ -5,7 +5,6 @@ import type { CacheStored, Stored, StoredArtifact, UploadTarget } from "../../sh
 import { ON_AGENT_STATES } from "../../shared/states.ts";
 import type { Db } from "../db/open.ts";
 import { artifacts, caches, steps } from "../db/schema.ts";
-import type { AttemptState } from "../engine/types.ts";
 import { archiveKey } from "../objects/archive-keys.ts";
 import { cacheOwner, runOwner } from "../objects/registry.ts";
 import type { PutResult } from "../store/object-store.ts";
@@ -27,18 +26,21 @@ export const freshAttempt: MiddlewareHandler<AppEnv> = async (c, next) => {
   await next();
 };
 
-/** The calling agent's own running attempt, or a 403: an agent may touch only its own attempts. */
-export function ownAttempt(c: Context<AppEnv>, states: AttemptState[] = ["running"]) {
+/**
+ * The calling agent's own attempt, assigned to it or running there, or a 403: an agent may touch only its own
+ * attempts, and none that ended. Assigned counts: the accept and the step's reports travel on the WebSocket and
+ * this request on HTTP, and under load or through a proxy the request can come first.
+ */
+export function ownAttempt(c: Context<AppEnv>) {
   const found = c.get("services").scheduler.attempt(c.req.param("attempt") ?? "");
   const principal = c.get("principal");
-  if (!principal.agentId || found?.attempt.agentId !== principal.agentId || !states.includes(found.attempt.state)) {
+  if (!principal.agentId || found?.attempt.agentId !== principal.agentId || !ON_AGENT_STATES.has(found.attempt.state)) {
     throw new DroverError("forbidden", "this attempt is not running on the calling agent");
   }
   return { ...found, task: found.active.tasks.get(found.attempt.taskId)! };
 }
 
 export type OwnAttempt = ReturnType<typeof ownAttempt>;
-export const onAgent = [...ON_AGENT_STATES];
 
 export const cacheGroupOf = (found: OwnAttempt) => found.active.run.cacheGroup ?? found.active.run.group;
 

@@ -25,7 +25,7 @@ test("the archive API refuses an agent of another protocol version, naming both,
   expect((await get(String(PROTOCOL_VERSION))).status).toBe(403);
 });
 
-test("an agent may read its attempt's archives once assigned, before its accept is applied (the two travel apart)", async () => {
+test("an agent may read and write its attempt's archives once assigned, before its accept is applied (the two travel apart)", async () => {
   const agent = await h.agent("unhurried", { silent: true });
   await h.submit("tasks:\n  t:\n    steps: [ { run: 'echo x' } ]\n");
   const attempt = await waitFor(
@@ -39,5 +39,15 @@ test("an agent may read its attempt's archives once assigned, before its accept 
   });
   expect(res.status).toBe(200);
   expect(((await res.json()) as { archives: unknown[] }).archives).toEqual([]);
+  // a step's upload can come before its attempt's accept too (under load, the reports wait their turn)
+  const headers = { authorization: `Bearer ${agent.credential}`, "x-drover-agent": agent.id!, [PROTOCOL_HEADER]: String(PROTOCOL_VERSION) };
+  const plan = await h.coordinator.app.request(`/agent/v1/attempts/${attempt}/uploads`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/json" },
+    body: JSON.stringify({ target: { kind: "artifact", path: "early.txt" } }),
+  });
+  expect(plan.status).toBe(200);
+  const put = await h.coordinator.app.request(`/agent/v1/attempts/${attempt}/artifacts/early.txt`, { method: "PUT", headers, body: "early\n" });
+  expect(put.status).toBe(201);
   agent.crash();
 });
