@@ -10,7 +10,7 @@ import {
   rmSync,
   symlinkSync,
   utimesSync,
-  write as writeAt,
+  writeSync,
 } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, relative, resolve } from "node:path";
@@ -50,26 +50,12 @@ function realExisting(path: string): string {
 const SMALL_FILE = 1024 * 1024;
 /** Small files being written at once. */
 const WRITES_IN_FLIGHT = 8;
-/**
- * Pieces of a large file being written at once, on the thread pool: the main thread, which receives and
- * parses the archive, goes on meanwhile (written in turn on it, the writes were a third of its time).
- */
-const PIECES_IN_FLIGHT = 4;
-
-/** Writes all of `data` at `position`, finishing a short write. */
-async function writeAllAt(fd: number, data: Uint8Array, position: number): Promise<void> {
-  for (let at = 0; at < data.length; ) {
-    at += await new Promise<number>((resolve, reject) =>
-      writeAt(fd, data, at, data.length - at, position + at, (err, n) => (err ? reject(err) : resolve(n))),
-    );
-  }
-}
 
 /** Writes entries under `root`, refusing anything that would land outside it. */
 class EntryWriter {
   files = 0;
   /** the large file being written, with space reserved ahead of it */
-  private file: { target: string; fd: number; written: number; reservation: AppendReservation; pieces: Set<Promise<void>> } | null = null;
+  private file: { fd: number; written: number; reservation: AppendReservation } | null = null;
   /** a small file's content, collected to be written in one go */
   private small: { target: string; mode: number; pieces: Uint8Array[] } | null = null;
   private readonly writing = new Map<string, Promise<void>>();
@@ -122,7 +108,7 @@ class EntryWriter {
         if (entry.size <= SMALL_FILE) this.small = { target, mode, pieces: [] };
         else {
           const fd = openSync(target, "wx", mode);
-          this.file = { target, fd, written: 0, reservation: new AppendReservation(fd, entry.size), pieces: new Set() };
+          this.file = { fd, written: 0, reservation: new AppendReservation(fd, entry.size) };
         }
         this.files++;
         return;
@@ -182,42 +168,21 @@ class EntryWriter {
     rmSync(target, { force: true });
   }
 
-  /**
-   * Takes a piece of the current file's content, which must stay untouched until written; a promise
-   * means enough are being written: the next waits for it.
-   */
-  write(data: Uint8Array): Promise<void> | null {
-    if (this.failure) throw this.failure;
+  write(data: Uint8Array): void {
     if (this.small) this.small.pieces.push(data);
     else if (this.file) {
-      const { fd, reservation, pieces } = this.file;
+      const { fd, reservation } = this.file;
       reservation.grow(this.file.written);
-      const piece: Promise<void> = writeAllAt(fd, data, this.file.written)
-        .catch((e: Error) => {
-          this.failure ??= e;
-        })
-        .finally(() => pieces.delete(piece));
-      pieces.add(piece);
+      for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
       this.file.written += data.length;
-      if (pieces.size >= PIECES_IN_FLIGHT) return Promise.race(pieces);
     }
-    return null;
   }
 
   end(): void {
-    if (this.file) this.closeWhenWritten(this.file);
+    if (this.file) closeSync(this.file.fd);
     this.file = null;
     if (this.small) this.writeSmall(this.small);
     this.small = null;
-  }
-
-  /** Closes a large file once its pieces are written; until then its name counts as being written. */
-  private closeWhenWritten({ target, fd, pieces }: { target: string; fd: number; pieces: Set<Promise<void>> }): void {
-    const job = Promise.all(pieces).then(() => {
-      closeSync(fd);
-      this.writing.delete(target);
-    });
-    this.writing.set(target, job);
   }
 
   private writeSmall({ target, mode, pieces }: { target: string; mode: number; pieces: Uint8Array[] }): void {
@@ -290,11 +255,7 @@ export async function extractArchive(body: ReadableStream<Uint8Array>, dest: str
     writer.begin(entry).then(() => {
       content.on("data", (data) => {
         try {
-          const busy = writer.write(data as Uint8Array);
-          if (busy) {
-            content.pause();
-            void busy.then(() => content.resume());
-          }
+          writer.write(data as Uint8Array);
         } catch (e) {
           fail(e);
         }

@@ -77,7 +77,7 @@ describe("pack and extract", () => {
     expect(existsSync(join(dest, "passwd"))).toBe(false);
   });
 
-  test("large files come back byte for byte, their pieces written several at once", async () => {
+  test("large files of bytes off the MiB come back byte for byte", async () => {
     const src = fresh("pieces");
     // distinct bytes everywhere, so a piece written at the wrong offset shows; sizes off the MiB
     const files = { "a.bin": 9 * 1024 * 1024 + 77, "b.bin": 3 * 1024 * 1024 - 5, "c.txt": 700 };
