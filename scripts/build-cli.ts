@@ -14,7 +14,8 @@ async function build(arch: Arch): Promise<void> {
   const native = `@libsql/linux-${ARCHS[arch]}-gnu`;
   const outfile = `dist/drover-linux-${arch}`;
   const result = await Bun.build({
-    entrypoints: ["cli/main.ts"],
+    // the WAL checkpointer runs in a Worker (coordinator/db/background-checkpoints.ts): its file must be in the binary
+    entrypoints: ["cli/main.ts", "coordinator/db/checkpointer.ts"],
     compile: { outfile, target: `bun-linux-${ARCHS[arch]}` },
     plugins: [
       {

@@ -6,6 +6,7 @@ import { drizzle } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import { migrationFiles } from "./migration-files.ts" with { type: "macro" };
 import * as schema from "./schema.ts";
+import { checkpointInBackground } from "./background-checkpoints.ts";
 import { keepPreparedStatements } from "./statement-cache.ts";
 
 export type Db = ReturnType<typeof drizzle<typeof schema>>;
@@ -42,6 +43,7 @@ export async function openDb({ url, authToken }: OpenDbOptions): Promise<Db> {
     // several coordinators may share one file (coordinator/cluster): a writer waits for another's commit, by short
     // retries of its statement (lock-wait.ts) rather than SQLite's coarse sleeps
     await client.execute("PRAGMA busy_timeout = 0");
+    await checkpointInBackground(client, url.slice("file:".length));
   }
   await client.execute("PRAGMA foreign_keys = ON");
   const db = drizzle(client, { schema });

@@ -1,0 +1,32 @@
+import { afterAll, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDb } from "../../coordinator/db/open.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "drover-checkpoints-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test("a local database's commits leave its WAL to the background checkpointer, which keeps it from growing", async () => {
+  const path = join(dir, "drover.db");
+  const db = await openDb({ url: `file:${path}` });
+  try {
+    // the connection itself no longer checkpoints in a commit
+    const pragma = await db.$client.execute("PRAGMA wal_autocheckpoint");
+    expect(Object.values(pragma.rows[0]!)[0]).toBe(0);
+    await db.$client.execute("CREATE TABLE filler (data BLOB)");
+    const blob = new Uint8Array(64 * 1024).fill(7);
+    let largest = 0;
+    // 24 MiB written a MiB at a time, as a busy coordinator would, with the event loop free between
+    for (let mib = 0; mib < 24; mib++) {
+      await db.$client.batch(Array.from({ length: 16 }, () => ({ sql: "INSERT INTO filler VALUES (?)", args: [blob] })), "write");
+      await Bun.sleep(25);
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+    }
+    // checkpointed every 100 ms once over 4 MiB, and started again from its beginning: never all 24 MiB
+    expect(largest).toBeGreaterThan(4 * 1024 * 1024);
+    expect(largest).toBeLessThan(14 * 1024 * 1024);
+  } finally {
+    db.$client.close();
+  }
+});
