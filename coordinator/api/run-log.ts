@@ -13,17 +13,22 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
   const id = c.req.param("id");
   const stored = await loadRunWithSteps(services.db, id);
   if (!stored) throw notFound(`run ${id}`);
-  const parts: { header: string; key: { run: string; attempt: string; step: number } | null; address?: LogAddress }[] = [];
+  const parts: {
+    header: (status?: string) => string;
+    key: { run: string; attempt: string; step: number } | null;
+    address?: LogAddress;
+    status?: string;
+  }[] = [];
   for (const task of runView(stored).tasks) {
     const attempt = task.attempts.at(-1);
     if (!attempt?.startedAt) {
-      parts.push({ header: `=== ${task.name}: not started (${task.statusMessage ?? task.status})\n`, key: null });
+      parts.push({ header: () => `=== ${task.name}: not started (${task.statusMessage ?? task.status})\n`, key: null });
       continue;
     }
     for (const step of attempt.steps) {
-      const title = `=== ${task.name} › step ${step.index + 1}: ${step.name} (attempt ${attempt.number}, ${step.status})\n`;
       parts.push({
-        header: title,
+        header: (status = step.status) => `=== ${task.name} › step ${step.index + 1}: ${step.name} (attempt ${attempt.number}, ${status})\n`,
+        status: step.status,
         key: { run: id, attempt: attempt.id, step: step.index },
         address: { run: id, attemptId: attempt.id, task: task.name, attempt: attempt.number, step: step.index, timestamps: false },
       });
@@ -33,12 +38,22 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
   const body = new ReadableStream<Uint8Array>({
     async start(controller) {
       for (const part of parts) {
-        controller.enqueue(encoder.encode(part.header));
-        if (!part.key) continue;
+        if (!part.key) {
+          controller.enqueue(encoder.encode(part.header()));
+          continue;
+        }
         // what is stored so far of each step, not followed: a download is a snapshot; a running step's from
         // the node its agent is connected to
         const elsewhere = logElsewhere(services, part.address!, c.get("credential"));
-        for await (const chunk of logStream(services, part.key, { follow: false, elsewhere })) controller.enqueue(chunk);
+        let headed = false;
+        for await (const chunk of logStream(services, part.key, { follow: false, elsewhere })) {
+          // a step with output has started, whatever the row read above says: its start is committed a moment
+          // after its first bytes are stored (reports are written in groups), and may not be yet
+          if (!headed) controller.enqueue(encoder.encode(part.header(part.status === "pending" ? "running" : part.status)));
+          headed = true;
+          controller.enqueue(chunk);
+        }
+        if (!headed) controller.enqueue(encoder.encode(part.header()));
       }
       controller.close();
     },
