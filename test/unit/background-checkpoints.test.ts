@@ -17,15 +17,16 @@ test("a local database's commits leave its WAL to the background checkpointer, w
     await db.$client.execute("CREATE TABLE filler (data BLOB)");
     const blob = new Uint8Array(64 * 1024).fill(7);
     let largest = 0;
-    // 24 MiB written a MiB at a time, as a busy coordinator would, with the event loop free between
-    for (let mib = 0; mib < 24; mib++) {
+    // 64 MiB written a MiB at a time, as a busy coordinator would, with the event loop free between
+    for (let mib = 0; mib < 64; mib++) {
       await db.$client.batch(Array.from({ length: 16 }, () => ({ sql: "INSERT INTO filler VALUES (?)", args: [blob] })), "write");
       await Bun.sleep(25);
       largest = Math.max(largest, statSync(`${path}-wal`).size);
     }
-    // checkpointed every 100 ms once over 4 MiB, and started again from its beginning: never all 24 MiB
+    // checkpointed every 100 ms once over 4 MiB, and emptied past 16 MiB even when writes never let up: never all
+    // 64 MiB (a tick can come late on a loaded machine, hence the margin)
     expect(largest).toBeGreaterThan(4 * 1024 * 1024);
-    expect(largest).toBeLessThan(14 * 1024 * 1024);
+    expect(largest).toBeLessThan(40 * 1024 * 1024);
   } finally {
     db.$client.close();
   }
