@@ -14,10 +14,10 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
   const stored = await loadRunWithSteps(services.db, id);
   if (!stored) throw notFound(`run ${id}`);
   const parts: {
-    header: (status?: string) => string;
+    /** the part's header line, knowing whether the step has output */
+    header: (withOutput: boolean) => string;
     key: { run: string; attempt: string; step: number } | null;
     address?: LogAddress;
-    status?: string;
   }[] = [];
   for (const task of runView(stored).tasks) {
     const attempt = task.attempts.at(-1);
@@ -26,9 +26,11 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
       continue;
     }
     for (const step of attempt.steps) {
+      // a step with output has started, whatever the row read above says: its start is committed a moment after
+      // its first bytes are stored (reports are written in groups), and may not be yet
+      const status = (withOutput: boolean) => (withOutput && step.status === "pending" ? "running" : step.status);
       parts.push({
-        header: (status = step.status) => `=== ${task.name} › step ${step.index + 1}: ${step.name} (attempt ${attempt.number}, ${status})\n`,
-        status: step.status,
+        header: (withOutput) => `=== ${task.name} › step ${step.index + 1}: ${step.name} (attempt ${attempt.number}, ${status(withOutput)})\n`,
         key: { run: id, attempt: attempt.id, step: step.index },
         address: { run: id, attemptId: attempt.id, task: task.name, attempt: attempt.number, step: step.index, timestamps: false },
       });
@@ -39,7 +41,7 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
     async start(controller) {
       for (const part of parts) {
         if (!part.key) {
-          controller.enqueue(encoder.encode(part.header()));
+          controller.enqueue(encoder.encode(part.header(false)));
           continue;
         }
         // what is stored so far of each step, not followed: a download is a snapshot; a running step's from
@@ -47,13 +49,11 @@ export const runLogRoutes = new Hono<AppEnv>().get("/:id/log", requireRole("view
         const elsewhere = logElsewhere(services, part.address!, c.get("credential"));
         let headed = false;
         for await (const chunk of logStream(services, part.key, { follow: false, elsewhere })) {
-          // a step with output has started, whatever the row read above says: its start is committed a moment
-          // after its first bytes are stored (reports are written in groups), and may not be yet
-          if (!headed) controller.enqueue(encoder.encode(part.header(part.status === "pending" ? "running" : part.status)));
+          if (!headed) controller.enqueue(encoder.encode(part.header(true)));
           headed = true;
           controller.enqueue(chunk);
         }
-        if (!headed) controller.enqueue(encoder.encode(part.header()));
+        if (!headed) controller.enqueue(encoder.encode(part.header(false)));
       }
       controller.close();
     },
