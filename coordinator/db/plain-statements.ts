@@ -2,6 +2,7 @@ import type { InStatement, InValue } from "@libsql/client";
 import { type Column, getTableColumns, getTableName, is, SQL } from "drizzle-orm";
 import type { SQLiteInsertValue, SQLiteTable } from "drizzle-orm/sqlite-core";
 import { MAX_VARIABLES } from "./batch.ts";
+import { LONGEST_KEPT_SQL } from "./statement-cache.ts";
 
 /**
  * Writes of the per-task path as plain SQL and arguments, their text built once per table and shape: drizzle
@@ -9,14 +10,14 @@ import { MAX_VARIABLES } from "./batch.ts";
  * insert and every task's update went through it. The values are mapped as drizzle maps them (json, booleans).
  */
 const built = new Map<string, string>();
-/** a longer text (an insert of many rows, its length varying with their count) is built each time, not kept */
-const LONGEST_KEPT = 4096;
 
 function once(key: string, build: () => string): string {
   let sql = built.get(key);
   if (sql === undefined) {
     sql = build();
-    if (sql.length <= LONGEST_KEPT) built.set(key, sql);
+    // a longer text (an insert of many rows, its length varying with their count) is built each time, as it is
+    // prepared each time
+    if (sql.length <= LONGEST_KEPT_SQL) built.set(key, sql);
   }
   return sql;
 }

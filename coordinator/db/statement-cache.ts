@@ -14,7 +14,7 @@ import { waitForLocks } from "./lock-wait.ts";
  */
 const KEPT_PER_CONNECTION = 256;
 /** multi-row inserts (thousands of parameters) vary in length and prepare once per many rows anyway */
-const LONGEST_KEPT_SQL = 4096;
+export const LONGEST_KEPT_SQL = 4096;
 const SCHEMA_CHANGE = /^\s*(create|alter|drop)\b/i;
 
 type Connection = Database.Database;

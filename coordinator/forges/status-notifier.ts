@@ -23,9 +23,9 @@ export interface CommitStatusOptions {
 /**
  * Posts each run's state to its forge as it changes (queued, running, finished), off the scheduler's path:
  * the call only snapshots the run and queues the post. One run's posts go out in order, and a state that a
- * newer one has already replaced is not retried any more, nor sent unless it is the run's queued state. A forge that keeps refusing is recorded
- * on the run as an event, never dropped silently; a later status it takes is recorded too (`error: null`), so
- * the run no longer shows the refusal once the forge holds its newer state.
+ * newer one has already replaced is not retried any more, nor sent unless it is the run's queued state. A forge
+ * that keeps refusing is recorded on the run as an event, never dropped silently; a later status it takes is
+ * recorded too (`error: null`), so the run no longer shows the refusal once the forge holds its newer state.
  */
 export class CommitStatuses {
   private readonly chains = new Map<string, Promise<void>>();
