@@ -1,5 +1,5 @@
 import type { Client } from "@libsql/client";
-import type { CheckpointerSetup } from "./checkpointer.ts";
+import type { CheckpointerMessage, CheckpointerSetup } from "./checkpointer.ts";
 
 /**
  * The Worker's file: in the compiled `drover` binary it is the build's second entrypoint (scripts/build-cli.ts),
@@ -31,14 +31,15 @@ export async function checkpointInBackground(client: Client, path: string): Prom
     worker.terminate();
     if (!client.closed) void client.execute(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`).catch(() => {});
   };
-  worker.postMessage({ ...SETUP, path } satisfies CheckpointerSetup);
+  worker.postMessage({ ...SETUP, path } satisfies CheckpointerMessage);
   await ready;
   // a Worker keeps a process alive: this one must not (the coordinator exits when its server stops)
   (worker as unknown as { unref(): void }).unref();
   await client.execute("PRAGMA wal_autocheckpoint = 0");
   const close = client.close.bind(client);
   client.close = () => {
-    worker.terminate();
+    // not `terminate`: see checkpointer.ts
+    worker.postMessage({ stop: true } satisfies CheckpointerMessage);
     close();
   };
 }

@@ -18,20 +18,27 @@ export interface CheckpointerSetup {
   maxWalBytes: number;
 }
 
+/** What the coordinator sends: the setup once, then `stop` when its client closes. */
+export type CheckpointerMessage = CheckpointerSetup | { stop: true };
+
 declare const self: Worker;
 
-self.onmessage = ({ data }: MessageEvent<CheckpointerSetup>) => {
+let stop = () => {};
+
+// Checkpoints run by `exec`, which makes no JavaScript objects of libsql's: a Worker terminated while a statement
+// made its rows (`all`) aborted the whole process (neon asserts that the VM is not shutting down). The coordinator
+// asks it to stop rather than terminating it.
+self.onmessage = ({ data }: MessageEvent<CheckpointerMessage>) => {
+  if ("stop" in data) return stop();
   const db = new Database(data.path);
   // only TRUNCATE waits (PASSIVE never calls the busy handler); a wait that runs out is tried at the next period
   db.exec("PRAGMA busy_timeout = 1000");
-  const passive = db.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-  const truncate = db.prepare("PRAGMA wal_checkpoint(TRUNCATE)");
   const wal = `${data.path}-wal`;
-  setInterval(() => {
+  const timer = setInterval(() => {
     try {
       const size = existsSync(wal) ? statSync(wal).size : 0;
-      if (size >= data.maxWalBytes) truncate.all();
-      else if (size >= data.minWalBytes) passive.all();
+      if (size >= data.maxWalBytes) db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      else if (size >= data.minWalBytes) db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (e) {
       if (/database is locked|SQLITE_BUSY/i.test(String(e))) return;
       // the coordinator goes back to checkpointing in its commits
@@ -39,5 +46,10 @@ self.onmessage = ({ data }: MessageEvent<CheckpointerSetup>) => {
       process.exit(1);
     }
   }, data.periodMs);
+  stop = () => {
+    clearInterval(timer);
+    db.close();
+    process.exit(0);
+  };
   self.postMessage({ ready: true });
 };

@@ -23,23 +23,33 @@ test("a write waits for another process's lock and gets it within milliseconds o
   const file = join(dir, "db");
   const db = await openDb({ url: `file:${file}` });
   await Bun.write(join(dir, "holder.ts"), HOLDER);
-  for (const holdMs of [460, 90]) {
+  /** ms from the holder's release to this process's write returning */
+  const waitOnce = async (holdMs: number) => {
     const holder = Bun.spawn(["bun", join(dir, "holder.ts"), file, String(holdMs)], { cwd: process.cwd(), stdout: "pipe" });
     const reader = holder.stdout.getReader();
     let out = "";
     while (!out.includes("held")) out += new TextDecoder().decode((await reader.read()).value);
-    // SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms: after 460 ms held it woke
-    // 68 ms after the release, and so on; the statement's own retries look again within a millisecond or so
     await db.insert(events).values({ runId: "r", kind: "k", data: {}, at: holdMs });
     const got = Date.now();
     while (!/released \d+\n/.test(out)) out += new TextDecoder().decode((await reader.read()).value);
     await holder.exited;
-    const released = Number(out.match(/released (\d+)/)![1]);
-    expect(got - released).toBeGreaterThanOrEqual(0);
-    expect(got - released).toBeLessThan(35);
+    return got - Number(out.match(/released (\d+)/)![1]);
+  };
+  let writes = 0;
+  for (const holdMs of [460, 90]) {
+    // SQLite's own busy handler sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 ms: after 460 ms held it woke
+    // 68 ms after the release, every time; the statement's own retries look again within a millisecond or so. The
+    // best of three tries, as a loaded machine can hold any one process back for longer than that.
+    let best = Number.POSITIVE_INFINITY;
+    for (let tries = 0; tries < 3 && best >= 35; tries++, writes++) {
+      const delay = await waitOnce(holdMs);
+      expect(delay).toBeGreaterThanOrEqual(0);
+      best = Math.min(best, delay);
+    }
+    expect(best).toBeLessThan(35);
   }
   // the connection commits afterwards: no statement was left in progress by the waits
   await db.$client.batch(["INSERT INTO events (run_id, kind, data, at) VALUES ('r', 'k', '{}', 1)"]);
-  expect((await db.select().from(events)).length).toBe(3);
+  expect((await db.select().from(events)).length).toBe(writes + 1);
   db.$client.close();
 });
