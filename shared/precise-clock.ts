@@ -1,5 +1,6 @@
 /** where the monotonic clock is on the wall clock: moved only as far as keeps `preciseNow` in Date.now()'s millisecond */
 let offset = performance.timeOrigin;
+let last = 0;
 
 /**
  * Epoch milliseconds with a fraction, for the stamps of a span measured in fractions of a millisecond (a task ready →
@@ -10,9 +11,14 @@ let offset = performance.timeOrigin;
 export function preciseNow(): number {
   const mono = performance.now();
   const wall = Date.now();
-  const at = offset + mono;
-  if (at >= wall && at < wall + 1) return at;
-  // the clocks drifted apart, or the wall clock was set
-  offset = (at < wall ? wall : wall + 0.999) - mono;
-  return offset + mono;
+  let at = offset + mono;
+  if (at < wall || at >= wall + 1) {
+    // the clocks drifted apart, or the wall clock was set
+    offset = (at < wall ? wall : wall + 0.999) - mono;
+    at = offset + mono;
+  }
+  // nor does it go back as the offset moves down (the wall clock's next millisecond came late)
+  if (at < last && at > last - 1) at = last;
+  last = at;
+  return at;
 }
