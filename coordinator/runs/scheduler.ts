@@ -393,8 +393,8 @@ export class Scheduler {
   ): Promise<AttemptRow | undefined> {
     const found = this.attempt(attemptId);
     if (!found || !allowed(event, found.attempt.state, patch.state)) return undefined;
-    const updated = await this.transitionQueries.run(event, attemptId, patch);
-    if (updated.length === 0) {
+    const moved = await this.transitionQueries.run(event, attemptId, patch);
+    if (!moved) {
       // Another node moved it first: read it again rather than act on what memory says. An attempt another
       // node's agent took is not: many nodes race for each queued attempt, and the winner's hint follows.
       if (event !== "assign") await this.readAttempts(found.active.run.id, [attemptId]);
