@@ -161,56 +161,15 @@ describe("over TLS", () => {
     const done = Bun.spawnSync(["openssl", ...args], { cwd: dir, stderr: "pipe" });
     if (done.exitCode !== 0) throw new Error(`openssl ${args[0]}: ${done.stderr}`);
   };
+  /** A self-signed certificate and key, `name`.pem and `name`.key: a CA. */
+  const selfSigned = (name: string) =>
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`);
   beforeAll(() => {
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "ca.key",
-      "-out",
-      "ca.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=test CA",
-    );
-    openssl(
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      "other.key",
-      "-out",
-      "other.pem",
-      "-days",
-      "2",
-      "-subj",
-      "/CN=other CA",
-    );
+    selfSigned("ca");
+    selfSigned("other");
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
     writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.pem",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
-      "-out",
-      "server.pem",
-      "-days",
-      "2",
-      "-extfile",
-      "ext.cnf",
-    );
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf");
     tls = Bun.serve({
       port: 0,
       tls: { cert: readFileSync(join(dir, "server.pem"), "utf8"), key: readFileSync(join(dir, "server.key"), "utf8") },
