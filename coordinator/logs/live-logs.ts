@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statS
 import { join } from "node:path";
 import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
 import { SpareFiles } from "../../shared/spare-files.ts";
 import { DropBehind, SEGMENT } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
@@ -137,7 +138,7 @@ export class LiveLogs {
     const room = Math.max(0, this.maxBytes - log.received);
     if (room > 0) this.write(log, room >= fresh.length ? fresh : fresh.subarray(0, room));
     const first = log.firstByteAt === null;
-    log.firstByteAt ??= performance.timeOrigin + performance.now();
+    log.firstByteAt ??= preciseNow();
     log.received += fresh.length;
     if (first) this.announce(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);

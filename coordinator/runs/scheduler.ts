@@ -13,6 +13,7 @@ import { fenced, type RunLeases } from "../cluster/run-leases.ts";
 import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
 import { decisionWrites } from "./decision-writes.ts";
 import { TransitionQueries } from "./transition-queries.ts";
 
@@ -331,11 +332,11 @@ export class Scheduler {
     if (!this.leases.owns(runId)) return void this.announce(runId);
     const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
     if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
-    const now = Date.now();
-    const out = advance(engineInput(active, now));
+    const at = preciseNow();
+    const out = advance(engineInput(active, Math.floor(at)));
     const leading = [this.leases.fence(runId)];
     if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
-    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, now, leading);
+    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, at, leading);
     if (writes.length === 1) return;
     return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
   }
