@@ -1,9 +1,8 @@
 import { and, eq, inArray, or } from "drizzle-orm";
-import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { background } from "../../shared/background.ts";
 import { type Write, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { attempts, events, runGroups, runs, tasks } from "../db/schema.ts";
+import { attempts, events, ON_AGENT, runGroups, runs, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
 import { admitted } from "../engine/commands.ts";
 import { type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
@@ -192,7 +191,7 @@ export class Scheduler {
    */
   async readRunsOf(agentId: string, attemptIds: string[]): Promise<void> {
     const listed = attemptIds.length ? inArray(attempts.id, attemptIds) : undefined;
-    const held = and(eq(attempts.agentId, agentId), inArray(attempts.state, [...ON_AGENT_STATES]));
+    const held = and(eq(attempts.agentId, agentId), ON_AGENT);
     const rows = await this.db
       .selectDistinct({ runId: attempts.runId })
       .from(attempts)
@@ -394,8 +393,8 @@ export class Scheduler {
   ): Promise<AttemptRow | undefined> {
     const found = this.attempt(attemptId);
     if (!found || !allowed(event, found.attempt.state, patch.state)) return undefined;
-    const updated = await this.transitionQueries.run(event, attemptId, patch);
-    if (updated.length === 0) {
+    const moved = await this.transitionQueries.run(event, attemptId, patch);
+    if (!moved) {
       // Another node moved it first: read it again rather than act on what memory says. An attempt another
       // node's agent took is not: many nodes race for each queued attempt, and the winner's hint follows.
       if (event !== "assign") await this.readAttempts(found.active.run.id, [attemptId]);

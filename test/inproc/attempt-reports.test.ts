@@ -88,6 +88,19 @@ describe("attempt reports", () => {
     expect((await h.api("GET", `/api/v1/runs/${id}/tasks/t/steps/1/log`)).body).toBe("three\n");
   });
 
+  test("an accept and a step's start are acknowledged while their attempt runs on, with no result to go with", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1", { silent: true });
+    await h.submit("tasks:\n  t:\n    steps: [ { run: hold } ]\n");
+    const attempt = await waitFor("an assignment", () => agent.received.flatMap((m) => (m.type === "assign" ? [m.assignment.attempt] : []))[0]);
+    const accept = { type: "accept", id: newId(), attempt } as const;
+    const start = { type: "step_start", id: newId(), attempt, step: 0, at: Date.now() } as const;
+    agent.sendRaw(accept);
+    agent.sendRaw(start);
+    const acked = () => new Set(agent.received.flatMap((m) => (m.type === "ack" ? m.ids : [])));
+    await waitFor("both acknowledged", () => acked().has(accept.id) && acked().has(start.id));
+  });
+
   test("a step that prints nothing has no log stored; its followers end as it ends, though its attempt runs on", async () => {
     h = await startInProcess();
     const agent = await h.agent("a1");
