@@ -8,7 +8,7 @@ import type { TaskSpec } from "../../shared/pipeline/index.ts";
 import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
-import type { QueueSink, Scheduler } from "../runs/scheduler.ts";
+import type { PlacedAhead, QueueSink, Scheduler } from "../runs/scheduler.ts";
 import { type CheckoutAccess, checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet, OnlineAgent } from "../fleet/fleet.ts";
@@ -40,7 +40,7 @@ export class Dispatcher implements QueueSink {
     private readonly acceptTimeoutMs: number,
     private readonly queueTimeoutMs: number,
     private readonly groupValues: GroupValues,
-    private readonly projects: Pick<Projects, "checkoutAccess">,
+    private readonly projects: Pick<Projects, "checkoutAccess" | "knownCheckoutAccess">,
     private readonly onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
   ) {}
 
@@ -199,15 +199,10 @@ export class Dispatcher implements QueueSink {
 
   /** Stores the attempt's assignment to `agent`, whose slot it holds, and sends it; the slot frees if it was not stored. */
   private async assign(active: ActiveRun, queued: AttemptRow, task: TaskRow, agent: OnlineAgent, repo: CheckoutAccess | null): Promise<void> {
-    const arch = task.spec.arch ?? agent.row.archs[0]!;
+    const { arch, patch } = assignment(task, agent);
     let assigned: AttemptRow | undefined;
     try {
-      assigned = await this.scheduler.transition(queued.id, "assign", {
-        state: "assigned",
-        agentId: agent.row.id,
-        assignedAt: Date.now(),
-        digest: commandDigest(task.spec, arch),
-      });
+      assigned = await this.scheduler.transition(queued.id, "assign", patch);
     } catch (e) {
       // not stored: it waits in the queue as before
       this.queue.add(queued, laneKey(task.spec), this.scheduler.leases.owns(active.run.id));
@@ -215,14 +210,54 @@ export class Dispatcher implements QueueSink {
     } finally {
       if (!assigned) this.fleet.free(agent.row.id, queued.id);
     }
-    if (!assigned) return;
+    if (assigned) await this.deliver(active, assigned, agent, arch, repo);
+  }
+
+  /** Sends a stored assignment to its agent; one not accepted in time (or not sent) goes back to the queue. */
+  private async deliver(active: ActiveRun, assigned: AttemptRow, agent: OnlineAgent, arch: string, repo: CheckoutAccess | null): Promise<void> {
     queueWait.observe((preciseNow() - assigned.readyAt) / 1000);
-    const values = await this.groupValues.resolve(active.run.group);
-    agent.socket?.send({ type: "assign", assignment: buildAssignment(active, assigned, arch, values, repo) });
     this.acceptTimers.set(
       assigned.id,
       setTimeout(() => this.requeueUnaccepted(assigned.id), this.acceptTimeoutMs),
     );
+    const values = await this.groupValues.resolve(active.run.group);
+    agent.socket?.send({ type: "assign", assignment: buildAssignment(active, assigned, arch, values, repo) });
+  }
+
+  /**
+   * Gives attempts about to be made to agents free for them, in the write that makes them (one commit, not two), where
+   * no attempt waits in the queue before them; the others, and all of them when something waits, join the queue.
+   * Only what a pass would decide at once: a task telling why it waits, or whose checkout access is not known yet,
+   * waits for a pass.
+   */
+  placeAhead(active: ActiveRun, created: AttemptRow[]): PlacedAhead | null {
+    if (this.queue.size > 0 || !this.anyFreeSlot()) return null;
+    const run = active.run;
+    const repo = run.projectId ? this.projects.knownCheckoutAccess(run.projectId) : null;
+    if (repo === undefined) return null;
+    const placed: ({ attempt: AttemptRow; agent: OnlineAgent } & ReturnType<typeof assignment>)[] = [];
+    for (const attempt of created) {
+      const task = active.tasks.get(attempt.taskId)!;
+      if (task.statusMessage || checkoutUnavailable(run, task.spec, repo)) continue;
+      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(active, task));
+      if (!agent) continue;
+      this.fleet.take(agent, attempt.id, requested(task.spec));
+      placed.push({ attempt, agent, ...assignment(task, agent) });
+    }
+    if (placed.length === 0) return null;
+    return {
+      writes: placed.map((p) => this.scheduler.transitionStatement(p.attempt.id, "assign", p.patch)),
+      placed: new Set(placed.map((p) => p.attempt.id)),
+      sent: () => {
+        for (const { attempt, agent, arch, patch } of placed) {
+          Object.assign(attempt, patch);
+          background("assign", this.deliver(active, attempt, agent, arch, repo));
+        }
+      },
+      dropped: () => {
+        for (const { attempt, agent } of placed) this.fleet.free(agent.row.id, attempt.id);
+      },
+    };
   }
 
   /**
@@ -333,4 +368,11 @@ export class Dispatcher implements QueueSink {
       this.enqueue(back);
     });
   }
+}
+
+/** The move that gives an attempt of `task` to `agent`, and the arch it runs as. */
+function assignment(task: TaskRow, agent: OnlineAgent) {
+  const arch = task.spec.arch ?? agent.row.archs[0]!;
+  const patch = { state: "assigned" as const, agentId: agent.row.id, assignedAt: Date.now(), digest: commandDigest(task.spec, arch) };
+  return { arch, patch };
 }

@@ -123,6 +123,11 @@ export class Projects {
     return { url: project.repoUrl, credentials: this.credentials(project) };
   }
 
+  /** `checkoutAccess` where it is known without a read; undefined where it is not. */
+  knownCheckoutAccess(projectId: string): CheckoutAccess | null | undefined {
+    return this.accessCache.get(projectId);
+  }
+
   /** How an agent clones a run's project; null once the project is deleted (its tasks that check out then fail: checkoutUnavailable). */
   async checkoutAccess(projectId: string): Promise<CheckoutAccess | null> {
     if (this.accessCache.has(projectId)) return this.accessCache.get(projectId)!;

@@ -1,5 +1,6 @@
 import { and, eq, inArray, or } from "drizzle-orm";
 import { background } from "../../shared/background.ts";
+import type { InStatement } from "@libsql/client";
 import { type Write, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { attempts, events, ON_AGENT, runGroups, runs, tasks } from "../db/schema.ts";
@@ -17,6 +18,17 @@ import { preciseNow } from "../../shared/precise-clock.ts";
 import { decisionWrites } from "./decision-writes.ts";
 import { TransitionQueries } from "./transition-queries.ts";
 
+/**
+ * The engine's decisions on one run: the writes that store them, and `settle` to apply them to memory and tell the
+ * others once the writes have committed; `ahead`, the attempts it makes that go to agents in the same write.
+ */
+interface Plan {
+  runId: string;
+  writes: Write[];
+  ahead: PlacedAhead | null;
+  settle: () => Promise<void>;
+}
+
 /** How many runs' advances one write holds at most: a larger group would hold the event loop for long. */
 const ADVANCE_GROUP = 32;
 
@@ -25,6 +37,19 @@ export interface QueueSink {
   cancel(attempt: AttemptRow, graceMs: number): void;
   /** an attempt changed in the database by another node (ended, or its cancel requested), now read here */
   changed(attempt: AttemptRow, before: AttemptState): void;
+  /** attempts of `active` about to be made, given to agents in the write that makes them where none waits before them */
+  placeAhead(active: ActiveRun, created: AttemptRow[]): PlacedAhead | null;
+}
+
+/**
+ * Attempts given to agents in the write that makes them: `writes` store the assignments (after the attempts' inserts),
+ * `sent` sends them once stored, `dropped` gives the agents' slots back when the write was refused.
+ */
+export interface PlacedAhead {
+  writes: InStatement[];
+  placed: ReadonlySet<string>;
+  sent(): void;
+  dropped(): void;
 }
 
 /**
@@ -268,11 +293,16 @@ export class Scheduler {
   /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */
   async advanceRun(runId: string): Promise<void> {
     const plan = this.plan(runId);
-    if (!plan) return;
+    if (plan) await this.write(plan);
+  }
+
+  /** Writes one run's plan alone, and applies it once committed. */
+  private async write(plan: Plan): Promise<void> {
     try {
       await writeAll(this.db, plan.writes);
     } catch (e) {
-      return this.refused(runId, e);
+      plan.ahead?.dropped();
+      return this.refused(plan.runId, e);
     }
     await plan.settle();
   }
@@ -282,9 +312,11 @@ export class Scheduler {
    * commit), where each alone would commit its own; requests are let in between groups. Callers hold `serial`.
    */
   async advanceRuns(runIds: string[]): Promise<void> {
-    for (let i = 0; i < runIds.length; i += ADVANCE_GROUP) {
+    // oldest first, as the queue goes: a free agent goes to the oldest run's attempt made now (Dispatcher.placeAhead)
+    const oldestFirst = [...runIds].sort();
+    for (let i = 0; i < oldestFirst.length; i += ADVANCE_GROUP) {
       if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      await this.advanceGroup(runIds.slice(i, i + ADVANCE_GROUP));
+      await this.advanceGroup(oldestFirst.slice(i, i + ADVANCE_GROUP));
     }
   }
 
@@ -300,11 +332,12 @@ export class Scheduler {
         await writeAll(this.db, plans.flatMap((p) => p.writes));
       } catch {
         // one run's write refused (fenced, a group guard) takes none of the others with it: each goes alone
+        for (const p of plans) p.ahead?.dropped();
         for (const p of plans) await this.advanceRun(p.runId);
         plans.length = 0;
       }
       for (const p of plans) await p.settle();
-    } else if (plans.length === 1) await this.advanceRun(plans[0]!.runId);
+    } else if (plans.length === 1) await this.write(plans[0]!);
     for (const id of limited) await this.advanceRun(id);
   }
 
@@ -321,11 +354,8 @@ export class Scheduler {
     this.leases.forget(runId);
   }
 
-  /**
-   * The engine's decisions on one run: the writes that store them, and `settle` to apply them to memory and
-   * tell the others once the writes have committed. Undefined when there is nothing to write.
-   */
-  private plan(runId: string): { runId: string; writes: Write[]; settle: () => Promise<void> } | undefined {
+  /** The engine's decisions on one run; undefined when there is nothing to write. */
+  private plan(runId: string): Plan | undefined {
     const active = this.active.get(runId);
     if (!active) return;
     // another node drives it: the change asked for is in the database, and that node is told to read it
@@ -338,21 +368,30 @@ export class Scheduler {
     if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
     const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, at, leading);
     if (writes.length === 1) return;
-    return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
+    // the attempts made ready here go straight to free agents where nothing waits: one commit, not two
+    const ahead = created.length > 0 ? this.queue.placeAhead(active, created) : null;
+    if (ahead) writes.push(...ahead.writes);
+    return { runId, writes, ahead, settle: () => this.settle(active, out, { applied, created, phaseChanged, ahead }) };
   }
 
   async settle(
     active: ActiveRun,
     out: ReturnType<typeof advance>,
-    { applied, created, phaseChanged }: { applied: (() => void)[]; created: AttemptRow[]; phaseChanged: boolean },
+    {
+      applied,
+      created,
+      phaseChanged,
+      ahead = null,
+    }: { applied: (() => void)[]; created: AttemptRow[]; phaseChanged: boolean; ahead?: PlacedAhead | null },
   ): Promise<void> {
     const runId = active.run.id;
     for (const apply of applied) apply();
     for (const row of created) {
       active.attempts.set(row.id, row);
       this.attemptIndex.set(row.id, active);
-      this.queue.enqueue(row);
+      if (!ahead?.placed.has(row.id)) this.queue.enqueue(row);
     }
+    ahead?.sent();
     for (const action of out.actions) {
       if (action.type !== "cancel_attempt") continue;
       const found = active.attempts.get(action.attemptId);
@@ -403,6 +442,11 @@ export class Scheduler {
     Object.assign(found.attempt, patch);
     if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id, [attemptId]);
     return found.attempt;
+  }
+
+  /** The conditional update of `transition`, for a write of the caller's: memory follows once it has committed. */
+  transitionStatement<E extends AttemptEvent>(attemptId: string, event: E, patch: Partial<AttemptRow> & { state: AttemptTarget<E> }): InStatement {
+    return this.transitionQueries.statement(event, attemptId, patch);
   }
 
   async requestCancel(runId: string): Promise<boolean> {

@@ -1,3 +1,4 @@
+import type { InStatement } from "@libsql/client";
 import { getTableColumns, getTableName } from "drizzle-orm";
 import { executeTogether } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
@@ -19,6 +20,12 @@ export class TransitionQueries {
 
   /** Moves the attempt if it is still in a state `event` moves from; whether it moved. */
   async run(event: AttemptEvent, attemptId: string, patch: Partial<AttemptRow>): Promise<boolean> {
+    const [result] = await executeTogether(this.db, [this.statement(event, attemptId, patch)]);
+    return result!.rowsAffected === 1;
+  }
+
+  /** The conditional update `run` makes, for a batch of the caller's. */
+  statement(event: AttemptEvent, attemptId: string, patch: Partial<AttemptRow>): InStatement {
     const columns = (Object.keys(patch) as (keyof AttemptRow)[]).filter((k) => patch[k] !== undefined);
     const key = `${event} ${columns.join(" ")}`;
     let sql = this.built.get(key);
@@ -27,8 +34,7 @@ export class TransitionQueries {
       this.built.set(key, sql);
     }
     const args = columns.map((c) => COLUMNS[c].mapToDriverValue(patch[c] as never) as never);
-    const [result] = await executeTogether(this.db, [{ sql, args: [...args, attemptId] }]);
-    return result!.rowsAffected === 1;
+    return { sql, args: [...args, attemptId] };
   }
 }
 

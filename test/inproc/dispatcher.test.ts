@@ -80,3 +80,24 @@ test("an attempt's readyAt keeps a fraction of a millisecond, as its first byte'
     expect(steps[0]!.firstByteAt).toBeGreaterThan(readyAt);
   }
 });
+
+test("a task made ready while nothing waits goes to a free agent in the write that makes it: no assignment of its own", async () => {
+  h = await startInProcess();
+  const { scheduler } = h.coordinator.services;
+  const assigned: string[] = [];
+  const transition = scheduler.transition.bind(scheduler);
+  scheduler.transition = (id, event, patch) => {
+    if (event === "assign") assigned.push(id);
+    return transition(id, event, patch);
+  };
+  await h.agent("a1");
+  const id = await h.submit("tasks:\n  a:\n    steps: [ { run: echo x } ]\n  b:\n    depends: [a]\n    steps: [ { run: echo y } ]\n");
+  expect(await h.waitPhase(id, ["finished"])).toBe("finished");
+  type View = { result: string; tasks: { name: string; attempts: { id: string; state: string; agentId: string; assignedAt: number }[] }[] };
+  const run = await h.run<View>(id);
+  expect(run.result).toBe("success");
+  const [a, b] = ["a", "b"].map((name) => run.tasks.find((t) => t.name === name)!.attempts[0]!);
+  // a run's first tasks are made with the run, and queued; b is made as a ends, with the agent free
+  expect(assigned).toEqual([a!.id]);
+  expect([b!.state, b!.agentId, b!.assignedAt > 0]).toEqual(["success", a!.agentId, true]);
+});
