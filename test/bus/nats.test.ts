@@ -27,16 +27,18 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await waitFor("the bus to be live", () => bus.live, 10_000);
       const got: Hint[] = [];
       bus.subscribe("run_event", (h) => got.push(h));
-      raw.publish("bad.hint.run_event", "not json");
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event" }));
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: 7 }));
-      // a valid hint of another kind on this kind's subject
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "log_bytes", attemptId: "a1", step: 0 }));
-      raw.publish("bad.hint.run_event", "x".repeat(10_000));
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: "ok", extra: true }));
+      bus.watchRunEvents("ok", () => {});
+      raw.publish("bad.hint.run_event.ok", "not json");
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event" }));
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event", runId: 7 }));
+      // a valid hint of another kind on this kind's subject, and a valid hint of the kind on a subject not its own
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "log_bytes", attemptId: "a1", step: 0 }));
+      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: "ok" }));
+      raw.publish("bad.hint.run_event.ok", "x".repeat(10_000));
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event", runId: "ok", extra: true }));
       await waitFor("the good hint", () => got.length === 1, 5000);
       expect(got).toEqual([{ kind: "run_event", runId: "ok" }]);
-      expect(bus.dropped).toBe(5);
+      expect(bus.dropped).toBe(6);
     } finally {
       await raw.close();
       await bus.close();
@@ -74,6 +76,7 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await waitFor("the buses to be live", () => a.live && b.live, 10_000);
       const onB: Hint[] = [];
       b.subscribe("run_event", (h) => onB.push(h));
+      b.watchRunEvents(null, () => {});
       a.publish({ kind: "run_event", runId: "before" });
       await waitFor("the first hint", () => onB.length === 1, 5000);
 
