@@ -19,7 +19,8 @@ import tar from "tar-stream";
 import { linkStaysInside } from "../../shared/archive-links.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
 import type { KeptArchive } from "./kept.ts";
-import { decompressFrames, through } from "./zstd-frames.ts";
+import { decompressFrames } from "./frame-reader.ts";
+import { through } from "./zstd-frames.ts";
 
 export class HostileArchiveError extends Error {}
 /** A damaged or cut archive (as opposed to a hostile one). */

@@ -17,6 +17,7 @@ import {
   type WorkspaceArchive,
   workspacesSchema,
 } from "../../shared/protocol/archive-api.ts";
+import { socketGet } from "../archive/socket-get.ts";
 import { type BucketSession, sendToBucket } from "./bucket-upload.ts";
 import { checked, FilesError, isTransient } from "./files-error.ts";
 
@@ -57,6 +58,14 @@ export class FilesClient {
 
   /** Sends one request; any answer but 2xx becomes a FilesError carrying the coordinator's message. */
   private async request(method: string, path: string, body?: BodyInit, extra: Record<string, string> = {}, signal = this.opts.signal): Promise<Response> {
+    const { url, headers } = this.addressed(path, extra);
+    if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
+    const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
+    return checked(`${method} ${path}`, () => fetch(url, { method, headers, body, signal, duplex: "half", tls } as RequestInit), signal);
+  }
+
+  /** The URL of `path` for this attempt and the headers every request carries. */
+  private addressed(path: string, extra: Record<string, string>): { url: string; headers: Record<string, string> } {
     const { coordinator, attempt } = this.opts;
     const headers: Record<string, string> = {
       authorization: `Bearer ${this.opts.credential()}`,
@@ -64,10 +73,7 @@ export class FilesClient {
       [PROTOCOL_HEADER]: String(PROTOCOL_VERSION),
       ...extra,
     };
-    if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
-    const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
-    const url = `${coordinator()}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`;
-    return checked(`${method} ${path}`, () => fetch(url, { method, headers, body, signal, duplex: "half", tls } as RequestInit), signal);
+    return { url: `${coordinator()}/agent/v1/attempts/${encodeURIComponent(attempt)}/${path}`, headers };
   }
 
   /** A JSON request to the coordinator, its answer checked against `schema`. */
@@ -149,7 +155,9 @@ export class FilesClient {
   private stream(path: string): Promise<ReadableStream<Uint8Array>> {
     const { signal } = this.opts;
     return this.read(async () => {
-      let res = await this.request("GET", path, undefined, { [DIRECT_HEADER]: "1" });
+      // read off the socket (socket-get.ts): half the CPU of fetch for an archive's bytes
+      const { url, headers } = this.addressed(path, { [DIRECT_HEADER]: "1" });
+      let res = await checked(`GET ${path}`, () => socketGet(url, { headers, ca: this.opts.ca, signal }), signal);
       if (res.headers.get(DIRECT_HEADER)) {
         const { url } = await this.json(downloadLinkSchema, res);
         res = await checked(`GET ${path} from the bucket`, () => fetch(url, { signal }), signal);

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { RunSource } from "../../shared/source.ts";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 
 const json = <T>(name: string) => text(name, { mode: "json" }).$type<T>();
 
@@ -94,6 +95,12 @@ export const tasks = sqliteTable(
   (t) => [uniqueIndex("tasks_run_name").on(t.runId, t.name)],
 );
 
+/**
+ * An attempt an agent holds, in SQL. SQLite serves a query from a partial index only when the query's WHERE has the
+ * index's own condition as a term, literally: queries of the attempts an agent holds put this one in theirs.
+ */
+export const ON_AGENT = sql.raw(`"state" IN (${[...ON_AGENT_STATES].map((s) => `'${s}'`).join(", ")})`);
+
 export const attempts = sqliteTable(
   "attempts",
   {
@@ -123,13 +130,14 @@ export const attempts = sqliteTable(
     /** the run's engine asked for the attempt to stop: whichever node holds its agent tells it, also after a reconnect */
     cancelRequestedAt: integer("cancel_requested_at"),
   },
+  // Every index here is written at each of an attempt's moves that changes its columns (three moves per attempt):
+  // none on `state` alone, which no query leads with, and the agent's attempts in hand only while they are.
   (t) => [
     index("attempts_task").on(t.taskId, t.number),
     index("attempts_run").on(t.runId),
     index("attempts_name_ready").on(t.taskName, t.readyAt),
     index("attempts_digest_ready").on(t.digest, t.readyAt),
-    index("attempts_agent_state").on(t.agentId, t.state),
-    index("attempts_state").on(t.state),
+    index("attempts_agent_active").on(t.agentId).where(ON_AGENT),
     index("attempts_ready").on(t.readyAt),
     index("attempts_agent_ready").on(t.agentId, t.readyAt),
   ],

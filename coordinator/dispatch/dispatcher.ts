@@ -1,5 +1,6 @@
 import { background } from "../../shared/background.ts";
 import { ON_AGENT_STATES } from "../../shared/states.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
 import type { AttemptState } from "../engine/types.ts";
 import { queueWait } from "../metrics/registry.ts";
 import type { ActiveRun, AttemptRow, TaskRow } from "../runs/active-run.ts";
@@ -215,7 +216,7 @@ export class Dispatcher implements QueueSink {
       if (!assigned) this.fleet.free(agent.row.id, queued.id);
     }
     if (!assigned) return;
-    queueWait.observe((Date.now() - assigned.readyAt) / 1000);
+    queueWait.observe((preciseNow() - assigned.readyAt) / 1000);
     const values = await this.groupValues.resolve(active.run.group);
     agent.socket?.send({ type: "assign", assignment: buildAssignment(active, assigned, arch, values, repo) });
     this.acceptTimers.set(

@@ -3,7 +3,7 @@ import { eq, sql } from "drizzle-orm";
 import type { CoordinatorMessage } from "../../shared/protocol/index.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { agents, attempts } from "../db/schema.ts";
+import { agents, attempts, ON_AGENT } from "../db/schema.ts";
 import { Uploads } from "./uploads.ts";
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -80,7 +80,7 @@ export class Fleet {
     if (working.length > 0) {
       writes.push(
         this.db.run(
-          sql`UPDATE ${attempts} SET keepalive_at = b.beat FROM ${beats(working)} AS b WHERE ${attempts.agentId} = b.id AND ${attempts.state} = 'running'`,
+          sql`UPDATE ${attempts} SET keepalive_at = b.beat FROM ${beats(working)} AS b WHERE ${attempts.agentId} = b.id AND ${ON_AGENT} AND ${attempts.state} = 'running'`,
         ),
       );
     }

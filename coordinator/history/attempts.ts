@@ -18,8 +18,8 @@ export interface AttemptFilter {
   limit: number;
 }
 
-/** The smallest ULID minted at or after `ms`. */
-export const ulidFloor = (ms: number) => `${encodeTime(ms, 10)}${"0".repeat(16)}`;
+/** The smallest ULID minted at or after `ms` (a readyAt's fraction aside: ids are minted in whole milliseconds). */
+export const ulidFloor = (ms: number) => `${encodeTime(Math.floor(ms), 10)}${"0".repeat(16)}`;
 
 /**
  * One index leads each query: the first of run, digest, name and agent given

@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statS
 import { join } from "node:path";
 import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
 import { SpareFiles } from "../../shared/spare-files.ts";
 import { DropBehind, SEGMENT } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
@@ -30,11 +31,14 @@ interface LiveLog {
 }
 
 export interface FinalLog {
-  object: string;
+  /** null for a log with no bytes: nothing is stored for it */
+  object: string | null;
   size: number;
   sha256: string;
   firstByteAt: number | null;
 }
+
+const EMPTY_LOG: FinalLog = Object.freeze({ object: null, size: 0, sha256: "", firstByteAt: null });
 
 export class LogGapError extends Error {}
 
@@ -134,7 +138,7 @@ export class LiveLogs {
     const room = Math.max(0, this.maxBytes - log.received);
     if (room > 0) this.write(log, room >= fresh.length ? fresh : fresh.subarray(0, room));
     const first = log.firstByteAt === null;
-    log.firstByteAt ??= performance.timeOrigin + performance.now();
+    log.firstByteAt ??= preciseNow();
     log.received += fresh.length;
     if (first) this.announce(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
@@ -199,6 +203,8 @@ export class LiveLogs {
   /**
    * Resolves once the log holds `size` bytes and has been moved into object storage. Asked again (the end
    * sent again, or the attempt lost meanwhile), it answers with the same outcome, stored at the smaller size.
+   * A log that ends empty, with nothing received, is stored nowhere: no file, no object (for steps that print
+   * nothing, making, storing and recording an empty file was a fifth of the coordinator's work per task).
    */
   finalize(key: LogKey, size: number): Promise<FinalLog> {
     const name = liveName(key);
@@ -206,6 +212,7 @@ export class LiveLogs {
     if (failed) return Promise.reject(failed);
     const done = this.finalized.get(name);
     if (done) return Promise.resolve(done.final);
+    if (size === 0 && !this.logs.has(name)) return Promise.resolve(EMPTY_LOG);
     const log = this.open(key);
     if (!log.waiting) {
       const { promise, resolve, reject } = Promise.withResolvers<FinalLog>();

@@ -87,7 +87,8 @@ export class AttemptReports {
         },
         { attemptId, index: step },
       );
-      await this.registry.record(log.object, "log", log, runOwner(runId), [stepRow]);
+      if (log.object) await this.registry.record(log.object, "log", log, runOwner(runId), [stepRow]);
+      else await executeTogether(this.db, [stepRow]);
       logBytes.inc(log.size);
       const readyAt = this.scheduler.attempt(attemptId)?.attempt.readyAt;
       if (step === 0 && log.firstByteAt && readyAt) dispatchLatency.observe((log.firstByteAt - readyAt) / 1000);
@@ -104,7 +105,7 @@ export class AttemptReports {
   private async storeStamps(key: LogKey, size: number): Promise<void> {
     try {
       const stamps = await this.logs.finalize({ ...key, step: stampsStream(key.step) }, size);
-      await this.registry.record(stamps.object, "log", stamps, runOwner(key.run));
+      if (stamps.object) await this.registry.record(stamps.object, "log", stamps, runOwner(key.run));
     } catch {
       // the log page then shows no times for this step
     }
@@ -149,7 +150,7 @@ export class AttemptReports {
       const stamps = { ...key, step: stampsStream(step) };
       if (this.logs.live(stamps)) await this.storeStamps(key, this.logs.stored(stamps));
       const log = await this.logs.finalize(key, this.logs.stored(key));
-      await this.registry.record(log.object, "log", log, runOwner(attempt.runId));
+      if (log.object) await this.registry.record(log.object, "log", log, runOwner(attempt.runId));
       await this.db
         .update(steps)
         .set({

@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { DroverError } from "../../shared/errors.ts";
 import { newId } from "../../shared/ids.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
 import { type Pipeline, parsePipeline, pipelineTooLarge, tooLarge } from "../../shared/pipeline/index.ts";
 import type { RunSource } from "../../shared/source.ts";
 import { Gatherer, type Write, writeAll } from "../db/batch.ts";
@@ -145,10 +146,11 @@ interface Started {
  * alone after a refusal) are written queued and advanced after, each in its turn.
  */
 async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[], start = true): Promise<void> {
-  const now = Date.now();
+  const at = preciseNow();
+  const now = Math.floor(at);
   for (const { run } of group) Object.assign(run, scheduler.leases.fresh(run.id, 1, now));
   const started = new Map<Waiting, Started>();
-  for (const w of group) if (start && !scheduler.groupLimits.has(w.run.group)) started.set(w, firstDecisions(w, now));
+  for (const w of group) if (start && !scheduler.groupLimits.has(w.run.group)) started.set(w, firstDecisions(w, at));
   const decided = (w: Waiting) => started.get(w)?.decided;
   const runRow = (w: Waiting) => ({ ...w.run, ...decided(w)?.run });
   const writes: Write[] = [];
@@ -210,12 +212,13 @@ async function writeGroup(db: Db, scheduler: Scheduler, group: Waiting[], start 
   for (const w of group) w.stored(w.run);
 }
 
-function firstDecisions(waiting: Waiting, now: number): Started {
+/** `at` as `decide` takes it: with a fraction for the first attempts' readyAt */
+function firstDecisions(waiting: Waiting, at: number): Started {
   const active: ActiveRun = {
     run: waiting.run,
     tasks: new Map(waiting.taskRows.map((t) => [t.id, t])),
     attempts: new Map(waiting.keptAttempts.map((a) => [a.id, a])),
   };
-  const out = advance(engineInput(active, now));
-  return { waiting, active, out, decided: decide(active, out, now) };
+  const out = advance(engineInput(active, Math.floor(at)));
+  return { waiting, active, out, decided: decide(active, out, at) };
 }

@@ -24,8 +24,13 @@ export interface Decisions {
 type StepInsert = typeof steps.$inferInsert;
 type EventInsert = typeof events.$inferInsert;
 
-export function decide(active: ActiveRun, out: ReturnType<typeof advance>, now: number): Decisions {
+/**
+ * `at` may carry a fraction of a millisecond (preciseNow): an attempt's readyAt keeps it, as the start of the span to its
+ * first log byte's time; the other stamps are whole milliseconds.
+ */
+export function decide(active: ActiveRun, out: ReturnType<typeof advance>, at: number): Decisions {
   const runId = active.run.id;
+  const now = Math.floor(at);
   const decided: Decisions = { tasks: [], created: [], cancels: [], run: null, events: [], now };
   for (const t of out.tasks) {
     const row = active.tasks.get(t.id);
@@ -48,7 +53,7 @@ export function decide(active: ActiveRun, out: ReturnType<typeof advance>, now: 
         exitCode: null,
         error: null,
         digest: commandDigest(task.spec, task.spec.arch ?? ""),
-        readyAt: now,
+        readyAt: at,
         assignedAt: null,
         startedAt: null,
         keepaliveAt: null,
@@ -86,20 +91,23 @@ export interface DecisionWrites {
   phaseChanged: boolean;
 }
 
-/** The writes that store the engine's decisions `out` on `active`, after `leading` (the run's fence, its group guard). */
+/**
+ * The writes that store the engine's decisions `out` on `active`, made `at` (as `decide` takes it), after `leading`
+ * (the run's fence, its group guard).
+ */
 export function decisionWrites(
   db: Db,
   active: ActiveRun,
   out: ReturnType<typeof advance>,
-  now: number,
+  at: number,
   leading: BatchItem<"sqlite">[],
 ): DecisionWrites {
-  const decided = decide(active, out, now);
+  const decided = decide(active, out, at);
   // the writes made for every task (its status, its attempts and steps, the events) are plain statements
   const writes: Write[] = [...leading];
   for (const { row, patch } of decided.tasks) writes.push(updateWhere(tasks, patch, { id: row.id }));
   for (const { attempt, steps: stepRows } of decided.created) writes.push(...insertRows(attempts, [attempt]), ...insertRows(steps, stepRows));
-  for (const found of decided.cancels) writes.push(db.update(attempts).set({ cancelRequestedAt: now }).where(eq(attempts.id, found.id)));
+  for (const found of decided.cancels) writes.push(db.update(attempts).set({ cancelRequestedAt: decided.now }).where(eq(attempts.id, found.id)));
   if (decided.run) writes.push(db.update(runs).set(decided.run).where(eq(runs.id, active.run.id)));
   writes.push(...insertRows(events, decided.events));
   return {

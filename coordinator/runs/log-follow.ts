@@ -74,13 +74,16 @@ class LiveFileReads {
   }
 }
 
-/** The stored object of a step's stream once it is final: its log's, or the timestamps' beside it. */
-async function storedObject(db: Db, key: LogKey): Promise<string | null> {
+/**
+ * The stored object of a step's stream once it is final: its log's, or the timestamps' beside it; "empty" for a
+ * step that ended having printed nothing (nothing is stored for it); null while its end is not stored.
+ */
+async function storedObject(db: Db, key: LogKey): Promise<string | "empty" | null> {
   const [row] = await db
-    .select({ logObject: steps.logObject })
+    .select({ logObject: steps.logObject, endedAt: steps.endedAt })
     .from(steps)
     .where(and(eq(steps.attemptId, key.attempt), eq(steps.index, streamStep(key.step))));
-  if (!row?.logObject) return null;
+  if (!row?.logObject) return row?.endedAt == null ? null : "empty";
   return isStampsStream(key.step) ? stampsObjectOf(row.logObject) : row.logObject;
 }
 
@@ -266,6 +269,7 @@ class LogReader {
     }
     // while the log is being written, its end cannot have been stored: no need to ask the database
     const object = this.src.logs.writing(this.key) ? null : await storedObject(this.src.db, this.key);
+    if (object === "empty") return false;
     if (object) {
       this.files.close();
       // a step run by an agent that sent no timestamps has none stored: its stream is empty

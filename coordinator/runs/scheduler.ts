@@ -1,9 +1,8 @@
 import { and, eq, inArray, or } from "drizzle-orm";
-import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { background } from "../../shared/background.ts";
 import { type Write, writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
-import { attempts, events, runGroups, runs, tasks } from "../db/schema.ts";
+import { attempts, events, ON_AGENT, runGroups, runs, tasks } from "../db/schema.ts";
 import { advance } from "../engine/advance.ts";
 import { admitted } from "../engine/commands.ts";
 import { type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
@@ -14,6 +13,7 @@ import { fenced, type RunLeases } from "../cluster/run-leases.ts";
 import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
 import { decisionWrites } from "./decision-writes.ts";
 import { TransitionQueries } from "./transition-queries.ts";
 
@@ -191,7 +191,7 @@ export class Scheduler {
    */
   async readRunsOf(agentId: string, attemptIds: string[]): Promise<void> {
     const listed = attemptIds.length ? inArray(attempts.id, attemptIds) : undefined;
-    const held = and(eq(attempts.agentId, agentId), inArray(attempts.state, [...ON_AGENT_STATES]));
+    const held = and(eq(attempts.agentId, agentId), ON_AGENT);
     const rows = await this.db
       .selectDistinct({ runId: attempts.runId })
       .from(attempts)
@@ -332,11 +332,11 @@ export class Scheduler {
     if (!this.leases.owns(runId)) return void this.announce(runId);
     const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
     if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
-    const now = Date.now();
-    const out = advance(engineInput(active, now));
+    const at = preciseNow();
+    const out = advance(engineInput(active, Math.floor(at)));
     const leading = [this.leases.fence(runId)];
     if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
-    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, now, leading);
+    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, at, leading);
     if (writes.length === 1) return;
     return { runId, writes, settle: () => this.settle(active, out, { applied, created, phaseChanged }) };
   }
@@ -393,8 +393,8 @@ export class Scheduler {
   ): Promise<AttemptRow | undefined> {
     const found = this.attempt(attemptId);
     if (!found || !allowed(event, found.attempt.state, patch.state)) return undefined;
-    const updated = await this.transitionQueries.run(event, attemptId, patch);
-    if (updated.length === 0) {
+    const moved = await this.transitionQueries.run(event, attemptId, patch);
+    if (!moved) {
       // Another node moved it first: read it again rather than act on what memory says. An attempt another
       // node's agent took is not: many nodes race for each queued attempt, and the winner's hint follows.
       if (event !== "assign") await this.readAttempts(found.active.run.id, [attemptId]);

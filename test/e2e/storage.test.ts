@@ -138,7 +138,7 @@ describe("slots", () => {
     clusters.push(c);
     await c.startAgent("only", ["--capacity", "1"]);
     const first = await c.submit(`tasks:
-  build: { steps: [ { run: 'mkdir -p out && echo built > out/f' }, { save_to_workspace: { paths: ['out/**'] } } ] }
+  build: { steps: [ { run: 'mkdir -p out && echo built | tee out/f' }, { save_to_workspace: { paths: ['out/**'] } } ] }
   deploy: { depends: [build], approval: { min_approvers: 1 }, steps: [ { run: echo deployed } ] }
 `);
     const view = async (id: string) => (await c.api<RunView>("GET", `/api/v1/runs/${id}`)).body;

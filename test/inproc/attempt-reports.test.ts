@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { newId } from "../../shared/ids.ts";
-import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import * as schema from "../../coordinator/db/schema.ts";
+import { ADMIN_TOKEN, type InProcess, startInProcess } from "../helpers/in-process.ts";
 import { waitFor } from "../helpers/processes.ts";
 
 let h: InProcess;
@@ -85,5 +86,41 @@ describe("attempt reports", () => {
     await h.waitPhase(id, ["finished"]);
     expect((await h.api("GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body).toBe("one\ntwo\n");
     expect((await h.api("GET", `/api/v1/runs/${id}/tasks/t/steps/1/log`)).body).toBe("three\n");
+  });
+
+  test("an accept and a step's start are acknowledged while their attempt runs on, with no result to go with", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1", { silent: true });
+    await h.submit("tasks:\n  t:\n    steps: [ { run: hold } ]\n");
+    const attempt = await waitFor("an assignment", () => agent.received.flatMap((m) => (m.type === "assign" ? [m.assignment.attempt] : []))[0]);
+    const accept = { type: "accept", id: newId(), attempt } as const;
+    const start = { type: "step_start", id: newId(), attempt, step: 0, at: Date.now() } as const;
+    agent.sendRaw(accept);
+    agent.sendRaw(start);
+    const acked = () => new Set(agent.received.flatMap((m) => (m.type === "ack" ? m.ids : [])));
+    await waitFor("both acknowledged", () => acked().has(accept.id) && acked().has(start.id));
+  });
+
+  test("a step that prints nothing has no log stored; its followers end as it ends, though its attempt runs on", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1");
+    // the fake agent prints nothing for `true`
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: 'true' }, { run: hold } ]\n");
+    await waitFor("the attempt to be held", () => agent.held.size === 1);
+    const follow = await h.coordinator.app.request(`/api/v1/runs/${id}/tasks/t/steps/0/log?follow=1`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const body = await Promise.race([follow.text(), Bun.sleep(3000).then(() => "still following")]);
+    expect(body).toBe("");
+    expect((await h.run(id)).phase).toBe("running");
+    agent.release();
+    await h.waitPhase(id, ["finished"]);
+    type Steps = { tasks: { attempts: { steps: { status: string; logObject: string | null; logSize: number }[] }[] }[] };
+    const [empty, held] = (await h.run<Steps>(id)).tasks[0]!.attempts[0]!.steps;
+    expect(empty).toMatchObject({ status: "success", logObject: null, logSize: 0 });
+    expect(held!.status).toBe("success");
+    expect((await h.api("GET", `/api/v1/runs/${id}/tasks/t/steps/0/log`)).body).toBe("");
+    const objects = await h.coordinator.services.db.select().from(schema.objects);
+    expect(objects.filter((o) => o.key.includes(agent.assigned[0]!))).toEqual([]);
   });
 });

@@ -65,3 +65,18 @@ test("a queue timeout fails the task without spending its retries", async () => 
   expect(run.tasks[0]!.status).toBe("failed");
   expect(run.tasks[0]!.attempts.length).toBe(1);
 });
+
+test("an attempt's readyAt keeps a fraction of a millisecond, as its first byte's time does: the span between them is not rounded", async () => {
+  h = await startInProcess();
+  await h.agent("a1");
+  const id = await h.submit("tasks:\n  a:\n    steps: [ { run: echo x } ]\n  b:\n    depends: [a]\n    steps: [ { run: echo y } ]\n");
+  expect(await h.waitPhase(id, ["finished"])).toBe("finished");
+  type View = { tasks: { attempts: { readyAt: number; assignedAt: number; steps: { firstByteAt: number }[] }[] }[] };
+  // a run's first task is made ready as the run is created, the second as the first ends
+  for (const t of (await h.run<View>(id)).tasks) {
+    const { readyAt, assignedAt, steps } = t.attempts[0]!;
+    expect(Number.isInteger(readyAt)).toBe(false);
+    expect(Math.floor(readyAt)).toBeLessThanOrEqual(assignedAt);
+    expect(steps[0]!.firstByteAt).toBeGreaterThan(readyAt);
+  }
+});

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { sql } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import { ulid } from "ulid";
 import { newId } from "../../shared/ids.ts";
 import { type Db, openDb } from "../../coordinator/db/open.ts";
-import { attempts, runs, tasks } from "../../coordinator/db/schema.ts";
+import { attempts, ON_AGENT, runs, tasks } from "../../coordinator/db/schema.ts";
 import { type AttemptFilter, attemptsQuery, listAttempts, ulidFloor } from "../../coordinator/history/attempts.ts";
 import { attemptStats, sampleQuery, taskNamesQuery } from "../../coordinator/history/stats.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
@@ -66,6 +66,13 @@ describe("history query plans", () => {
     const details = (await db.all<{ detail: string }>(sql`EXPLAIN QUERY PLAN ${taskNamesQuery(100)}`)).map((r) => r.detail);
     expectIndex(details, "attempts_name_ready");
     expect(details).toContain("SEARCH attempts USING COVERING INDEX attempts_name_ready (task_name>?)");
+  });
+});
+
+describe("the attempts an agent holds", () => {
+  test("are read through the partial index attempts_agent_active, only the attempts it holds", async () => {
+    const held = db.selectDistinct({ runId: attempts.runId }).from(attempts).where(and(eq(attempts.agentId, "a"), ON_AGENT));
+    expectIndex(await plan(held), "attempts_agent_active");
   });
 });
 

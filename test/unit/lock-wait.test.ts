@@ -15,8 +15,10 @@ const db = new Database(process.argv[2]);
 db.exec("BEGIN IMMEDIATE");
 console.log("held");
 await Bun.sleep(Number(process.argv[3]));
+// stamped before the commit: a loaded machine can hold this process back between its commit and a stamp after it
+const releasing = Date.now();
 db.exec("COMMIT");
-console.log("released " + Date.now());
+console.log("released " + releasing);
 `;
 
 test("a write waits for another process's lock and gets it within milliseconds of its release, then commits", async () => {

@@ -75,7 +75,7 @@ test("a stored live log keeps nothing reserved, nor does one whose writer stoppe
   expect(onDisk(live.path)).toBeGreaterThan(4 * MiB);
   const { object, size } = await logs.finalize(key, 3 * MiB);
   expect(size).toBe(3 * MiB);
-  const stored = join(dir, "objects", object);
+  const stored = join(dir, "objects", object!);
   expect(statSync(stored).size).toBe(3 * MiB);
   expect(onDisk(stored)).toBeLessThan(3 * MiB + 64 * KiB);
 
@@ -84,7 +84,7 @@ test("a stored live log keeps nothing reserved, nor does one whose writer stoppe
   for (let offset = 0; offset < 2 * MiB; offset += piece.length) logs.append(other, offset, piece);
   const restarted = new LiveLogs(join(dir, "live"), store, 100 * MiB, false);
   const final = await restarted.finalize(other, 2 * MiB);
-  expect(onDisk(join(dir, "objects", final.object))).toBeLessThan(2 * MiB + 64 * KiB);
+  expect(onDisk(join(dir, "objects", final.object!))).toBeLessThan(2 * MiB + 64 * KiB);
   // nothing left but the spare files' dir
   expect(readdirSync(join(dir, "live"))).toEqual([".spare"]);
 });

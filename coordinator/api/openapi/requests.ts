@@ -53,13 +53,8 @@ export const ListRunsQuery = z.object({
 
 export const RestartRun = z.object({ from: z.enum(["scratch", "failed"]).default("scratch") }).openapi("RestartRun");
 
-const time = z.coerce
-  .number()
-  .int()
-  .min(0)
-  .max(MAX_TIME)
-  .optional()
-  .openapi({ type: "integer", description: "readyAt bound, epoch ms" });
+// a fraction too: an attempt's readyAt has one, and is a bound as it is
+const time = z.coerce.number().min(0).max(MAX_TIME).optional().openapi({ type: "number", description: "readyAt bound, epoch ms" });
 const limit = z.coerce.number().int().min(1).max(1000).default(100);
 
 export const ListAttemptsQuery = z.object({

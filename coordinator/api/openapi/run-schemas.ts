@@ -75,7 +75,7 @@ export const attemptFields = {
   exitCode: z.number().int().nullable(),
   error: textOrNull,
   digest: z.string().openapi({ description: "command digest" }),
-  readyAt: ms,
+  readyAt: z.number().openapi({ description: "epoch milliseconds with a fraction, as a step's firstByteAt (the span between them is a few)" }),
   assignedAt: msOrNull,
   startedAt: msOrNull,
   keepaliveAt: msOrNull,
