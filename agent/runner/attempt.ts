@@ -302,22 +302,41 @@ export class AttemptRunner {
     this.ctx.executor.newFile(outPath);
     if (preamble?.length) writeFileSync(outPath, preamble);
     const proc = this.start(String(index), command, env, outPath);
+    // The processes for the steps that come next start once this one's output began (its first bytes sent) or it
+    // ended: their spawn holds the agent's thread, which would hold that output back.
+    const preambleSize = preamble?.length ?? 0;
+    let read = 0;
+    const noteOutput = (size: number) => {
+      if (read <= preambleSize && size > preambleSize) this.ctx.executor.prepareAhead();
+      read = size;
+    };
     let log: StepLog;
     let tail: FileTail;
     let redactor: Redactor | null = null;
     if (secrets.length === 0) {
       log = this.newLog(index, outPath);
-      tail = new FileTail(outPath, { onSize: (size) => log.grew(size) });
+      tail = new FileTail(outPath, {
+        onSize: (size) => {
+          log.grew(size);
+          noteOutput(size);
+        },
+      });
     } else {
       log = this.newLog(index);
       const r = new Redactor(secrets);
       redactor = r;
-      tail = new FileTail(outPath, { onBytes: (bytes) => log.write(r.push(bytes)) });
+      tail = new FileTail(outPath, {
+        onBytes: (bytes) => {
+          log.write(r.push(bytes));
+          noteOutput(read + bytes.length);
+        },
+      });
     }
     tail.start();
     // whatever the step left running anywhere is killed before this returns
     const result = await proc.wait();
     tail.finish();
+    if (read <= preambleSize) this.ctx.executor.prepareAhead();
     if (redactor) {
       log.write(redactor.flush());
       rmSync(outPath, { force: true });
