@@ -15,13 +15,19 @@ export interface NatsBusOptions {
 }
 
 const FIRST_BACKOFF_MS = 100;
+/**
+ * A run's events go to the other nodes at most this often from one node: a run's reports publish them in bursts,
+ * and a watcher woken once reads every event since the last it read.
+ */
+export const RUN_EVENT_EVERY_MS = 50;
 /** hints this large are not hints: something else is sending on our subjects */
 const MAX_HINT_BYTES = 4096;
 
 /**
  * The bus over NATS (core pub/sub, at most once). This node's own hints reach its subscribers at once, in
  * process; the server does not echo them back (noEcho). The other nodes get them at the end of the turn of the
- * event loop, each distinct hint once however often it was published in the turn. A hint goes on
+ * event loop, each distinct hint once however often it was published in the turn, and a run's events at most once
+ * per RUN_EVENT_EVERY_MS (the last of a burst always goes). A hint goes on
  * `<prefix>.hint.<kind>`, a run's events on `<prefix>.hint.run_event.<run>`, so the server passes them only to
  * the nodes that watch that run (`watchRunEvents`). It connects in the background and reconnects
  * forever, backing off; while it is not connected `live` is false and hints published are dropped, so
@@ -38,6 +44,8 @@ export class NatsBus implements Bus {
   private stopWaiting = () => {};
   /** hints to send at the end of this turn: subject and payload, by both */
   private readonly outbox = new Map<string, { subject: string; payload: string }>();
+  /** runs whose events went out within the last RUN_EVENT_EVERY_MS, and whether more came since */
+  private readonly recentRunEvents = new Map<string, { more: boolean }>();
   /** the runs whose events this node watches (null: every run), how many watch each, and their subscription */
   private readonly watched = new Map<string | null, { count: number; sub: Subscription | null }>();
   /** malformed messages received on the hint subjects */
@@ -55,6 +63,27 @@ export class NatsBus implements Bus {
 
   publish(hint: HintOf<HintKind>): void {
     this.local.publish(hint);
+    if (hint.kind === "run_event") this.throttleRunEvent(hint);
+    else this.publishRemote(hint);
+  }
+
+  /** A run's first event in a while goes out at once, the rest of a burst as one hint per RUN_EVENT_EVERY_MS. */
+  private throttleRunEvent(hint: HintOf<"run_event">): void {
+    const recent = this.recentRunEvents.get(hint.runId);
+    if (recent) {
+      recent.more = true;
+      return;
+    }
+    const sent = { more: false };
+    this.recentRunEvents.set(hint.runId, sent);
+    this.publishRemote(hint);
+    setTimeout(() => {
+      this.recentRunEvents.delete(hint.runId);
+      if (sent.more && !this.closed) this.throttleRunEvent(hint);
+    }, RUN_EVENT_EVERY_MS);
+  }
+
+  private publishRemote(hint: HintOf<HintKind>): void {
     if (!this.connected) return;
     const subject = this.subject(hint);
     const payload = JSON.stringify(hint);
@@ -122,6 +151,7 @@ export class NatsBus implements Bus {
     this.closed = true;
     this.connected = false;
     this.outbox.clear();
+    this.recentRunEvents.clear();
     this.stopWaiting();
     await this.nc?.close().catch(() => {});
     await this.local.close();

@@ -45,6 +45,28 @@ describe.skipIf(!haveNats)("NATS bus", () => {
     }
   });
 
+  test("a burst of one run's events reaches the other nodes as a few hints, the burst's end among them", async () => {
+    const [a, b] = [new NatsBus({ url: server.url, prefix: "burst" }), new NatsBus({ url: server.url, prefix: "burst" })];
+    try {
+      await waitFor("the buses to be live", () => a.live && b.live, 10_000);
+      const onB: Hint[] = [];
+      b.subscribe("run_event", (h) => onB.push(h));
+      await new Promise<void>((ready) => b.watchRunEvents("r1", ready));
+      for (let i = 0; i < 1000; i++) a.publish({ kind: "run_event", runId: "r1" });
+      // the first goes at once, the rest as one more once the period is over
+      await waitFor("the burst's hints", () => onB.length >= 2, 5000);
+      await Bun.sleep(300);
+      expect(onB.length).toBeLessThan(10);
+      // a later event, after a quiet period, still goes
+      const before = onB.length;
+      a.publish({ kind: "run_event", runId: "r1" });
+      await waitFor("the later hint", () => onB.length === before + 1, 5000);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("a bus started before its server is not live, publishes into nothing, and goes live when the server comes", async () => {
     const port = freePort();
     const bus = new NatsBus({ url: `nats://127.0.0.1:${port}`, prefix: "late", maxBackoffMs: 200 });
