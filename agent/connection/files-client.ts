@@ -17,7 +17,7 @@ import {
   type WorkspaceArchive,
   workspacesSchema,
 } from "../../shared/protocol/archive-api.ts";
-import { socketGet } from "../archive/socket-get.ts";
+import { socketRequest } from "../archive/socket-http.ts";
 import { type BucketSession, sendToBucket } from "./bucket-upload.ts";
 import { checked, FilesError, isTransient } from "./files-error.ts";
 
@@ -59,8 +59,13 @@ export class FilesClient {
   /** Sends one request; any answer but 2xx becomes a FilesError carrying the coordinator's message. */
   private async request(method: string, path: string, body?: BodyInit, extra: Record<string, string> = {}, signal = this.opts.signal): Promise<Response> {
     const { url, headers } = this.addressed(path, extra);
-    if (body instanceof ReadableStream) headers["content-type"] = "application/zstd";
-    const tls = this.opts.ca ? { ca: this.opts.ca } : undefined;
+    const { ca } = this.opts;
+    // an archive goes over the socket (socket-http.ts): a third of the saving agent's main thread was fetch's upload
+    if (body instanceof ReadableStream) {
+      headers["content-type"] = "application/zstd";
+      return checked(`${method} ${path}`, () => socketRequest(url, { method, headers, body, ca, signal }), signal);
+    }
+    const tls = ca ? { ca } : undefined;
     return checked(`${method} ${path}`, () => fetch(url, { method, headers, body, signal, duplex: "half", tls } as RequestInit), signal);
   }
 
@@ -155,9 +160,9 @@ export class FilesClient {
   private stream(path: string): Promise<ReadableStream<Uint8Array>> {
     const { signal } = this.opts;
     return this.read(async () => {
-      // read off the socket (socket-get.ts): half the CPU of fetch for an archive's bytes
+      // read off the socket (socket-http.ts): half the CPU of fetch for an archive's bytes
       const { url, headers } = this.addressed(path, { [DIRECT_HEADER]: "1" });
-      let res = await checked(`GET ${path}`, () => socketGet(url, { headers, ca: this.opts.ca, signal }), signal);
+      let res = await checked(`GET ${path}`, () => socketRequest(url, { method: "GET", headers, ca: this.opts.ca, signal }), signal);
       if (res.headers.get(DIRECT_HEADER)) {
         const { url } = await this.json(downloadLinkSchema, res);
         res = await checked(`GET ${path} from the bucket`, () => fetch(url, { signal }), signal);

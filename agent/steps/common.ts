@@ -40,7 +40,7 @@ export function matchPaths(ctx: StepContext, patterns: string[]): string[] {
 /**
  * Packs what `patterns` match and hands the archive stream to `upload`. `stats` is null when the
  * coordinator answered without taking the whole archive (a cache another task stored meanwhile):
- * the runtime then cancels the rest of the body, which is no failure. With `keep`, the packed files
+ * the rest of the body is then cancelled, which is no failure. With `keep`, the packed files
  * are linked there too.
  */
 export async function uploadArchive<T>(

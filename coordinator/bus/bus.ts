@@ -22,6 +22,14 @@ export interface Bus {
   publish(hint: Hint): void;
   subscribe<K extends HintKind>(kind: K, handler: (hint: HintOf<K>) => void): () => void;
   /**
+   * Asks for the other nodes' `run_event` hints of one run (null: of every run) until the returned stop is called.
+   * They reach only the nodes that asked: most runs have nobody watching them, and a run's events are many (every
+   * report of every attempt). This node's own hints reach its subscribers whatever it asked for. `ready` is called
+   * once the other nodes' hints are sure to arrive: one sent before then may have been missed, so the watcher reads
+   * again.
+   */
+  watchRunEvents(runId: string | null, ready: () => void): () => void;
+  /**
    * Whether hints from other nodes are being delivered now. While false, receivers poll the database
    * (at most every second) for what hints would have told them.
    */
@@ -53,6 +61,11 @@ export class LocalBus implements Bus {
     set.add(h);
     this.handlers.set(kind, set);
     return () => set.delete(h);
+  }
+
+  /** Every hint is this node's own: none is missed, and `ready` is not needed. */
+  watchRunEvents(_runId: string | null, _ready: () => void): () => void {
+    return () => {};
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,8 @@ type Listener = () => void;
 export class RunEvents {
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly global = new Set<Listener>();
+  /** the other nodes' hints asked for, by run (null: every run), while someone here watches it */
+  private readonly watching = new Map<string | null, () => void>();
 
   constructor(private readonly bus: Bus = new LocalBus()) {
     bus.subscribe("run_event", (hint) => this.wake(hint.runId));
@@ -22,8 +24,9 @@ export class RunEvents {
     this.bus.publish({ kind: "run_event", runId });
   }
 
-  private wake(runId: string): void {
-    for (const l of this.listeners.get(runId) ?? []) l();
+  /** Wakes the watchers of one run and of every run (null: those of every run alone). */
+  private wake(runId: string | null): void {
+    if (runId !== null) for (const l of this.listeners.get(runId) ?? []) l();
     for (const l of this.global) l();
   }
 
@@ -33,16 +36,15 @@ export class RunEvents {
   }
 
   subscribe(runId: string | null, listener: Listener): () => void {
-    if (runId === null) {
-      this.global.add(listener);
-      return () => this.global.delete(listener);
-    }
-    const set = this.listeners.get(runId) ?? new Set();
+    const set = runId === null ? this.global : (this.listeners.get(runId) ?? new Set());
+    if (runId !== null) this.listeners.set(runId, set);
+    if (!this.watching.has(runId)) this.watching.set(runId, this.bus.watchRunEvents(runId, () => this.wake(runId)));
     set.add(listener);
-    this.listeners.set(runId, set);
     return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(runId);
+      if (!set.delete(listener) || set.size > 0) return;
+      if (runId !== null) this.listeners.delete(runId);
+      this.watching.get(runId)?.();
+      this.watching.delete(runId);
     };
   }
 

@@ -89,5 +89,51 @@ export function runBusContract(name: string, fixture: () => BusFixture) {
       expect(onC).toEqual(sent);
       expect(onA).toEqual(sent);
     });
+
+    test("the same hint published many times in one turn reaches the other nodes once", async () => {
+      const [a, b] = [await open(), await open()];
+      await waitFor("the buses to be live", () => a.live && b.live, 10_000);
+      const onA = collect(a, "run_changed");
+      const onB = collect(b, "run_changed");
+      const hint: Hint = { kind: "run_changed", runId: "r", from: "a", attempts: ["x"] };
+      for (let i = 0; i < 10; i++) a.publish(hint);
+      a.publish({ ...hint, attempts: ["y"] });
+      expect(onA).toHaveLength(11);
+      if (!fixture().shared) return;
+      await waitFor("the hints to arrive", () => onB.length === 2, 5000);
+      await Bun.sleep(100);
+      expect(onB).toEqual([hint, { ...hint, attempts: ["y"] }]);
+    });
+
+    test("a run's events reach the nodes that watch it or every run, until they stop watching", async () => {
+      if (!fixture().shared) return;
+      const [a, b, c, d] = [await open(), await open(), await open(), await open()];
+      await waitFor("the buses to be live", () => [a, b, c, d].every((x) => x.live), 10_000);
+      const [onB, onC, onD] = [collect(b, "run_event"), collect(c, "run_event"), collect(d, "run_event")];
+      const watch = (bus: Bus, runId: string | null) => {
+        let stop = () => {};
+        return new Promise<() => void>((ready) => {
+          stop = bus.watchRunEvents(runId, () => ready(stop));
+        });
+      };
+      // two watchers of r1 on b: b hears r1 until both stopped
+      const [stopB, stopB2] = [await watch(b, "r1"), await watch(b, "r1")];
+      await watch(c, null);
+      a.publish({ kind: "run_event", runId: "r1" });
+      a.publish({ kind: "run_event", runId: "r2" });
+      await waitFor("the hints to arrive", () => onB.length === 1 && onC.length === 2, 5000);
+      stopB();
+      a.publish({ kind: "run_event", runId: "r1" });
+      await waitFor("the hint to arrive", () => onB.length === 2 && onC.length === 3, 5000);
+      stopB2();
+      stopB2();
+      // the unsubscription has reached the server once a later subscription of b's is ready
+      await watch(b, "other");
+      a.publish({ kind: "run_event", runId: "r1" });
+      await waitFor("the hint to arrive", () => onC.length === 4, 5000);
+      await Bun.sleep(100);
+      expect(onB).toEqual([{ kind: "run_event", runId: "r1" }, { kind: "run_event", runId: "r1" }]);
+      expect(onD).toEqual([]);
+    });
   });
 }

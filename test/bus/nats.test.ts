@@ -27,19 +27,43 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await waitFor("the bus to be live", () => bus.live, 10_000);
       const got: Hint[] = [];
       bus.subscribe("run_event", (h) => got.push(h));
-      raw.publish("bad.hint.run_event", "not json");
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event" }));
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: 7 }));
-      // a valid hint of another kind on this kind's subject
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "log_bytes", attemptId: "a1", step: 0 }));
-      raw.publish("bad.hint.run_event", "x".repeat(10_000));
-      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: "ok", extra: true }));
+      bus.watchRunEvents("ok", () => {});
+      raw.publish("bad.hint.run_event.ok", "not json");
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event" }));
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event", runId: 7 }));
+      // a valid hint of another kind on this kind's subject, and a valid hint of the kind on a subject not its own
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "log_bytes", attemptId: "a1", step: 0 }));
+      raw.publish("bad.hint.run_event", JSON.stringify({ kind: "run_event", runId: "ok" }));
+      raw.publish("bad.hint.run_event.ok", "x".repeat(10_000));
+      raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event", runId: "ok", extra: true }));
       await waitFor("the good hint", () => got.length === 1, 5000);
       expect(got).toEqual([{ kind: "run_event", runId: "ok" }]);
-      expect(bus.dropped).toBe(5);
+      expect(bus.dropped).toBe(6);
     } finally {
       await raw.close();
       await bus.close();
+    }
+  });
+
+  test("a burst of one run's events reaches the other nodes as a few hints, the burst's end among them", async () => {
+    const [a, b] = [new NatsBus({ url: server.url, prefix: "burst" }), new NatsBus({ url: server.url, prefix: "burst" })];
+    try {
+      await waitFor("the buses to be live", () => a.live && b.live, 10_000);
+      const onB: Hint[] = [];
+      b.subscribe("run_event", (h) => onB.push(h));
+      await new Promise<void>((ready) => b.watchRunEvents("r1", ready));
+      for (let i = 0; i < 1000; i++) a.publish({ kind: "run_event", runId: "r1" });
+      // the first goes at once, the rest as one more once the period is over
+      await waitFor("the burst's hints", () => onB.length >= 2, 5000);
+      await Bun.sleep(300);
+      expect(onB.length).toBeLessThan(10);
+      // a later event, after a quiet period, still goes
+      const before = onB.length;
+      a.publish({ kind: "run_event", runId: "r1" });
+      await waitFor("the later hint", () => onB.length === before + 1, 5000);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 
@@ -74,6 +98,7 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await waitFor("the buses to be live", () => a.live && b.live, 10_000);
       const onB: Hint[] = [];
       b.subscribe("run_event", (h) => onB.push(h));
+      b.watchRunEvents(null, () => {});
       a.publish({ kind: "run_event", runId: "before" });
       await waitFor("the first hint", () => onB.length === 1, 5000);
 

@@ -11,6 +11,7 @@ class Switchable implements Bus {
   }
   publish: Bus["publish"] = (hint) => this.local.publish(hint);
   subscribe: Bus["subscribe"] = (kind, handler) => this.local.subscribe(kind, handler);
+  watchRunEvents: Bus["watchRunEvents"] = () => () => {};
   close = () => this.local.close();
 }
 

@@ -3,7 +3,9 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { socketGet } from "../../agent/archive/socket-get.ts";
+import { type SocketRequest, socketRequest } from "../../agent/archive/socket-http.ts";
+
+const socketGet = (url: string, opts: Omit<SocketRequest, "method">) => socketRequest(url, { method: "GET", ...opts });
 
 // Archive downloads read the coordinator's answer straight off the socket: every byte of a chunked or
 // sized body in order, errors answered as fetch answers them, a cut body failing its reader, and no
@@ -42,6 +44,17 @@ beforeAll(() => {
         );
       }
       if (path === "/sized") return new Response(big.slice(0, 3 * MiB + 5));
+      if (path === "/upload") {
+        return req
+          .arrayBuffer()
+          .then((bytes) =>
+            Response.json({
+              sha: new Bun.CryptoHasher("sha1").update(bytes).digest("hex"),
+              type: req.headers.get("content-type"),
+            }),
+          );
+      }
+      if (path === "/refuse") return Response.json({ error: { code: "too_large", message: "no" } }, { status: 413 });
       if (path === "/headers")
         return Response.json({ auth: req.headers.get("authorization"), agent: req.headers.get("x-drover-agent") });
       if (path === "/missing") return Response.json({ error: { code: "not_found", message: "no such object" } }, { status: 404 });
@@ -99,6 +112,46 @@ test("no answer rejects: a refused connection, a signal already aborted", async 
   await expect(socketGet(`http://127.0.0.1:${port}/x`, { headers: {} })).rejects.toThrow();
   const signal = AbortSignal.abort(new Error("stopped"));
   await expect(socketGet(`${base}/sized`, { headers: {}, signal })).rejects.toThrow("stopped");
+});
+
+/** `total` bytes of `big` in pieces of uneven sizes; `cancelled` says whether the reader cancelled it. */
+function uploadBody(total: number, failAt = Number.POSITIVE_INFINITY) {
+  let at = 0;
+  const state = { cancelled: false };
+  const body = new ReadableStream<Uint8Array>({
+    pull(c) {
+      if (at >= failAt) return c.error(new Error("the packer failed"));
+      if (at >= total) return c.close();
+      const n = Math.min(total - at, 1 + ((at * 13) % (900 * 1024)));
+      c.enqueue(big.slice(at % big.length, (at % big.length) + n));
+      at += n;
+    },
+    cancel() {
+      state.cancelled = true;
+    },
+  });
+  return { body, state };
+}
+
+describe("a request body", () => {
+  test("is sent whole and in order, chunked", async () => {
+    const { body } = uploadBody(big.length);
+    const res = await socketRequest(`${base}/upload`, { method: "PUT", headers: { "content-type": "application/zstd" }, body });
+    expect(await res.json()).toEqual({ sha: new Bun.CryptoHasher("sha1").update(big).digest("hex"), type: "application/zstd" });
+  });
+
+  test("is cancelled when the answer comes first", async () => {
+    const { body, state } = uploadBody(256 * MiB);
+    const res = await socketRequest(`${base}/refuse`, { method: "PUT", headers: {}, body });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ error: { code: "too_large", message: "no" } });
+    expect(state.cancelled).toBe(true);
+  });
+
+  test("that fails fails the request with its error", async () => {
+    const { body } = uploadBody(big.length, 2 * MiB);
+    await expect(socketRequest(`${base}/upload`, { method: "PUT", headers: {}, body })).rejects.toThrow("the packer failed");
+  });
 });
 
 describe("a body cut short", () => {
@@ -163,13 +216,43 @@ describe("over TLS", () => {
   };
   /** A self-signed certificate and key, `name`.pem and `name`.key: a CA. */
   const selfSigned = (name: string) =>
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.pem`, "-days", "2", "-subj", `/CN=${name}`);
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+    );
   beforeAll(() => {
     selfSigned("ca");
     selfSigned("other");
     openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
     writeFileSync(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf");
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      "server.csr",
+      "-CA",
+      "ca.pem",
+      "-CAkey",
+      "ca.key",
+      "-CAcreateserial",
+      "-out",
+      "server.pem",
+      "-days",
+      "2",
+      "-extfile",
+      "ext.cnf",
+    );
     tls = Bun.serve({
       port: 0,
       tls: { cert: readFileSync(join(dir, "server.pem"), "utf8"), key: readFileSync(join(dir, "server.key"), "utf8") },

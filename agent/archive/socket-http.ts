@@ -1,21 +1,27 @@
 import type { Socket } from "bun";
 
 /**
- * A GET read straight off a TCP (or TLS) socket, for archive downloads from the coordinator. Bun's fetch
- * hands a body to JavaScript in ~64 KiB chunks through its stream machinery: 1.05 CPU-s per GiB in the
- * client here, against 0.52 for the same bytes taken from the socket, which gives them in reads of a few
- * hundred KiB (and so fewer, larger pieces to parse downstream). One request per connection, closed after
- * it; the answer is a Response as fetch's would be, whatever its status, so callers check it the same way.
+ * HTTP/1.1 straight over a TCP (or TLS) socket, for archive uploads and downloads between agent and
+ * coordinator. Bun's fetch hands a body to JavaScript in ~64 KiB chunks through its stream machinery:
+ * 1.05 CPU-s per GiB in the client here, against 0.52 for the same bytes taken from the socket, which
+ * gives them in reads of a few hundred KiB (and so fewer, larger pieces to parse downstream); its upload
+ * sink was a third of a saving agent's main thread. One request per connection, closed after it; the
+ * answer is a Response as fetch's would be, whatever its status, so callers check it the same way.
  */
 
 /** Body bytes queued for the reader before the socket stops reading: the rest waits in the kernel. */
 const QUEUED_BYTES = 4 * 1024 * 1024;
+/** Body bytes written ahead of what the socket has taken, so that the sender keeps producing meanwhile. */
+const SEND_AHEAD = 4 * 1024 * 1024;
 /** A status line and headers longer than this are no coordinator's answer. */
 const MAX_HEAD = 64 * 1024;
 /** A chunk-size line (or a trailer line) longer than this is no coordinator's either. */
 const MAX_LINE = 1024;
 
-export interface SocketGetOptions {
+export interface SocketRequest {
+  method: string;
+  /** sent chunked, only as fast as the socket takes it */
+  body?: ReadableStream<Uint8Array>;
   headers: Record<string, string>;
   /** a private CA's PEM for an https:// URL */
   ca?: string | null;
@@ -132,21 +138,72 @@ function framingOf(head: Head): BodyFraming {
   return head.status === 204 || head.status === 304 ? new LengthFraming(0) : new CloseFraming();
 }
 
+/** Writes in order, keeping what the socket did not take until it drains. */
+class SocketWriter {
+  private readonly queue: Uint8Array[] = [];
+  private queued = 0;
+  private waiting: { below: number; resolve: () => void } | null = null;
+
+  constructor(private readonly socket: Socket<undefined>) {}
+
+  write(bytes: Uint8Array | string): void {
+    const data = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
+    const rest = this.queue.length === 0 ? this.send(data) : data;
+    if (rest.length === 0) return;
+    this.queue.push(rest);
+    this.queued += rest.length;
+  }
+
+  /** What is left of `data` after writing what the socket takes now. */
+  private send(data: Uint8Array): Uint8Array {
+    const n = this.socket.write(data);
+    return n >= data.length ? data.subarray(data.length) : data.subarray(Math.max(n, 0));
+  }
+
+  drained(): void {
+    while (this.queue.length > 0) {
+      const first = this.queue[0]!;
+      const rest = this.send(first);
+      this.queued -= first.length - rest.length;
+      if (rest.length > 0) {
+        this.queue[0] = rest;
+        break;
+      }
+      this.queue.shift();
+    }
+    if (this.waiting && this.queued <= this.waiting.below) {
+      this.waiting.resolve();
+      this.waiting = null;
+    }
+  }
+
+  /** Resolves once no more than `bytes` wait for the socket. */
+  below(bytes: number): Promise<void> {
+    if (this.queued <= bytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiting = { below: bytes, resolve };
+    });
+  }
+}
+
 /**
- * GETs `url` over a connection of its own and resolves with the answer once its head has come;
- * rejects, as fetch does, when no answer comes (a refused connection, a broken head, the signal).
- * The body is read only as fast as it is consumed: past QUEUED_BYTES the socket stops reading.
+ * Sends one request over a connection of its own and resolves with the answer once its head has come;
+ * rejects, as fetch does, when no answer comes (a refused connection, a broken head, the signal, a body
+ * that failed). An answer that comes before the whole body is sent (a refusal) stops the sending and
+ * cancels the body. The answer's body is read only as fast as it is consumed: past QUEUED_BYTES the
+ * socket stops reading.
  */
-export function socketGet(url: string, opts: SocketGetOptions): Promise<Response> {
+export function socketRequest(url: string, opts: SocketRequest): Promise<Response> {
   const target = new URL(url);
   const secure = target.protocol === "https:";
-  if (!secure && target.protocol !== "http:") return Promise.reject(new Error(`cannot GET ${target.protocol} URLs`));
+  if (!secure && target.protocol !== "http:") return Promise.reject(new Error(`cannot send to ${target.protocol} URLs`));
   const port = Number(target.port || (secure ? 443 : 80));
   const tls = secure ? { serverName: target.hostname, ...(opts.ca ? { ca: opts.ca } : {}) } : undefined;
-  const request = [
-    `GET ${target.pathname}${target.search} HTTP/1.1`,
+  const head = [
+    `${opts.method} ${target.pathname}${target.search} HTTP/1.1`,
     `Host: ${target.host}`,
     "Connection: close",
+    ...(opts.body ? ["Transfer-Encoding: chunked"] : []),
     ...Object.entries(opts.headers).map(([name, value]) => `${name}: ${value}`),
     "",
     "",
@@ -154,18 +211,25 @@ export function socketGet(url: string, opts: SocketGetOptions): Promise<Response
 
   return new Promise<Response>((resolve, reject) => {
     let socket: Socket<undefined> | null = null;
-    let head: Uint8Array | null = new Uint8Array(0);
+    let writer: SocketWriter | null = null;
+    let received: Uint8Array | null = new Uint8Array(0);
     let framing: BodyFraming | null = null;
     let body: ReadableStreamDefaultController<Uint8Array> | null = null;
+    const sending = opts.body?.getReader();
     let answered = false;
     let ended = false;
     let paused = false;
 
+    const stopSending = (why: unknown) => {
+      sending?.cancel(why).catch(() => {});
+    };
     /** No answer (yet): the promise rejects; mid-body, the body errors. */
     const fail = (e: Error) => {
       if (ended) return;
       ended = true;
+      opts.signal?.removeEventListener("abort", onAbort);
       socket?.terminate();
+      stopSending(e);
       if (!answered) reject(e);
       else body?.error(e);
     };
@@ -209,19 +273,34 @@ export function socketGet(url: string, opts: SocketGetOptions): Promise<Response
         { highWaterMark: QUEUED_BYTES, size: (piece) => piece?.byteLength ?? 0 },
       );
       answered = true;
+      stopSending(new Error("answered before the whole body was sent"));
       resolve(new Response(stream, { status: parsed.status, statusText: parsed.statusText, headers: parsed.headers }));
       feedBody(rest);
     };
-    const onHead = (data: Uint8Array) => {
-      const joined = head!.length ? Buffer.concat([head!, data]) : data;
+    const onData = (data: Uint8Array) => {
+      if (!received) return feedBody(data);
+      const joined = received.length ? Buffer.concat([received, data]) : data;
       const end = Buffer.from(joined.buffer, joined.byteOffset, joined.length).indexOf(CRLFCRLF);
       if (end === -1) {
         if (joined.length > MAX_HEAD) throw new Error("the answer's head is too long");
-        head = joined;
+        received = joined;
         return;
       }
-      head = null;
+      received = null;
       answer(parseHead(latin1.decode(joined.subarray(0, end))), joined.subarray(end + 4));
+    };
+    /** The body, each piece a chunk of its own, sent as the socket takes it. */
+    const send = async (reader: ReadableStreamDefaultReader<Uint8Array>, out: SocketWriter) => {
+      for (;;) {
+        const next = await reader.read();
+        if (ended || answered) return;
+        if (next.done) return out.write("0\r\n\r\n");
+        if (next.value.length === 0) continue;
+        out.write(`${next.value.length.toString(16)}\r\n`);
+        out.write(next.value);
+        out.write("\r\n");
+        await out.below(SEND_AHEAD);
+      }
     };
 
     Bun.connect({
@@ -233,13 +312,17 @@ export function socketGet(url: string, opts: SocketGetOptions): Promise<Response
         open(s) {
           socket = s;
           if (ended) return void s.terminate();
-          s.write(request);
+          writer = new SocketWriter(s);
+          writer.write(head);
+          if (sending) send(sending, writer).catch((e: Error) => fail(e));
+        },
+        drain() {
+          writer?.drained();
         },
         data(_s, data) {
           if (ended) return;
           try {
-            if (head) onHead(data);
-            else feedBody(data);
+            onData(data);
           } catch (e) {
             fail(e as Error);
           }
