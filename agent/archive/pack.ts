@@ -137,11 +137,16 @@ async function fill(
  * The tar (tar-stream) cut into CHUNK-sized pieces, each compressed as one zstd frame on the thread
  * pool while the next is filled; the pieces are reused buffers, so a GiB of tar makes no GiB of garbage.
  */
-async function* frames(root: string, paths: string[], stats: PackStats, keep: Keeping | null): AsyncGenerator<Uint8Array> {
+async function* frames(
+  root: string,
+  paths: string[],
+  stats: PackStats,
+  keep: Keeping | null,
+  compressor: FrameCompressor,
+): AsyncGenerator<Uint8Array> {
   const pack = tar.pack();
   const reads = new ReadBuffers();
   fill(pack, root, paths, stats, reads, keep).catch((e: Error) => pack.destroy(e));
-  const compressor = new FrameCompressor(CHUNK);
   let chunk = compressor.buffer();
   let stored = compressor.storing;
   let used = 0;
@@ -181,7 +186,8 @@ async function* frames(root: string, paths: string[], stats: PackStats, keep: Ke
  */
 export function packArchive(root: string, paths: string[], keep: Keeping | null = null): Packed {
   const counts: PackStats = { files: 0, bytes: 0, skipped: [] };
-  const output = frames(root, paths, counts, keep);
+  const compressor = new FrameCompressor(CHUNK);
+  const output = frames(root, paths, counts, keep, compressor);
   let failure: Error | null = null;
   let settle: { ok(stats: PackStats): void; fail(e: Error): void } = { ok: () => {}, fail: () => {} };
   const stats = new Promise<PackStats>((ok, fail) => {
@@ -211,5 +217,17 @@ export function packArchive(root: string, paths: string[], keep: Keeping | null 
       stop(reason instanceof Error ? reason : new Error("archive upload cancelled"));
     },
   });
+  lenders.set(body, (frame) => compressor.giveBack(frame));
   return { body, stats, failure: () => failure, abort: stop };
+}
+
+const lenders = new WeakMap<ReadableStream<Uint8Array>, (chunk: Uint8Array) => void>();
+
+/**
+ * For a packed archive's body, what gives one of its chunks back once its bytes are sent (and will
+ * not be read again), so that its buffer is reused; null for any other stream. A reader that keeps
+ * chunks (an upload to the bucket, in parts) simply never gives them back.
+ */
+export function chunkReturn(body: ReadableStream<Uint8Array>): ((chunk: Uint8Array) => void) | null {
+  return lenders.get(body) ?? null;
 }

@@ -22,6 +22,8 @@ export interface SocketRequest {
   method: string;
   /** sent chunked, only as fast as the socket takes it */
   body?: ReadableStream<Uint8Array>;
+  /** called with each chunk of `body` once the socket has taken all of it */
+  sent?: (chunk: Uint8Array) => void;
   headers: Record<string, string>;
   /** a private CA's PEM for an https:// URL */
   ca?: string | null;
@@ -140,18 +142,22 @@ function framingOf(head: Head): BodyFraming {
 
 /** Writes in order, keeping what the socket did not take until it drains. */
 class SocketWriter {
-  private readonly queue: Uint8Array[] = [];
+  /** what the socket has not taken yet, and whom to tell once it has */
+  private readonly queue: { rest: Uint8Array; taken?: () => void }[] = [];
   private queued = 0;
   private waiting: { below: number; resolve: () => void } | null = null;
 
   constructor(private readonly socket: Socket<undefined>) {}
 
-  write(bytes: Uint8Array | string): void {
+  /** Writes `bytes` after what is queued; `taken` is called once the socket has all of them. */
+  write(bytes: Uint8Array | string, taken?: () => void): void {
     const data = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
     const rest = this.queue.length === 0 ? this.send(data) : data;
-    if (rest.length === 0) return;
-    this.queue.push(rest);
-    this.queued += rest.length;
+    if (rest.length === 0) taken?.();
+    else {
+      this.queue.push({ rest, taken });
+      this.queued += rest.length;
+    }
   }
 
   /** What is left of `data` after writing what the socket takes now. */
@@ -163,13 +169,14 @@ class SocketWriter {
   drained(): void {
     while (this.queue.length > 0) {
       const first = this.queue[0]!;
-      const rest = this.send(first);
-      this.queued -= first.length - rest.length;
+      const rest = this.send(first.rest);
+      this.queued -= first.rest.length - rest.length;
       if (rest.length > 0) {
-        this.queue[0] = rest;
+        first.rest = rest;
         break;
       }
       this.queue.shift();
+      first.taken?.();
     }
     if (this.waiting && this.queued <= this.waiting.below) {
       this.waiting.resolve();
@@ -297,7 +304,8 @@ export function socketRequest(url: string, opts: SocketRequest): Promise<Respons
         if (next.done) return out.write("0\r\n\r\n");
         if (next.value.length === 0) continue;
         out.write(`${next.value.length.toString(16)}\r\n`);
-        out.write(next.value);
+        const chunk = next.value;
+        out.write(chunk, opts.sent && (() => opts.sent!(chunk)));
         out.write("\r\n");
         await out.below(SEND_AHEAD);
       }

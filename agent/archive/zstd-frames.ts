@@ -32,13 +32,15 @@ const PACK_COLLECT_EVERY_BYTES = 64 * 1024 * 1024;
  * memory is slow to touch on a VM, and a GiB of it per archive would be garbage. Chunks
  * that compression does not shrink are stored instead (stored-frames.ts): once one does
  * not, the next are filled as stored frames, and go out as they are unless a sample of
- * one shrinks; a stored chunk is the frame, so it is not reused.
+ * one shrinks; a stored chunk is the frame, reused once the reader gives it back.
  */
 export class FrameCompressor {
   private readonly free: Uint8Array[] = [];
   private readonly running: { chunk: Uint8Array | null; frame: Promise<Uint8Array> }[] = [];
   private readonly collect = collectingEvery(PACK_COLLECT_EVERY_BYTES);
   private readonly sample = new Uint8Array(SAMPLE_BYTES);
+  /** buffers of stored frames handed out, until given back (weakly: a reader may keep them, or drop them) */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
   /** whether the next chunk is to be filled as a stored frame (putStored) */
   storing = false;
 
@@ -55,6 +57,7 @@ export class FrameCompressor {
    */
   async push(chunk: Uint8Array, length: number, stored: boolean): Promise<Uint8Array | null> {
     if (stored && !(await this.pays(storedSample(chunk, length, this.sample)))) {
+      this.lent.add(chunk.buffer);
       this.running.push({ chunk: null, frame: Promise.resolve(sealStored(chunk, length)) });
     } else {
       this.storing = false;
@@ -73,6 +76,14 @@ export class FrameCompressor {
   private judge(frame: Uint8Array, length: number): Uint8Array {
     if (frame.length > length * STORE_ABOVE) this.storing = true;
     return frame;
+  }
+
+  /**
+   * A frame whose bytes the reader is done with (sent to the socket): a stored frame's buffer is filled
+   * again, where a fresh one would cost a page fault per 4 KiB. Any other frame is left to the collector.
+   */
+  giveBack(frame: Uint8Array): void {
+    if (this.lent.delete(frame.buffer)) this.free.push(new Uint8Array(frame.buffer));
   }
 
   /** The oldest frame, waiting for it; null when none is running. */

@@ -17,6 +17,7 @@ import {
   type WorkspaceArchive,
   workspacesSchema,
 } from "../../shared/protocol/archive-api.ts";
+import { chunkReturn } from "../archive/pack.ts";
 import { socketRequest } from "../archive/socket-http.ts";
 import { type BucketSession, sendToBucket } from "./bucket-upload.ts";
 import { checked, FilesError, isTransient } from "./files-error.ts";
@@ -63,7 +64,8 @@ export class FilesClient {
     // an archive goes over the socket (socket-http.ts): a third of the saving agent's main thread was fetch's upload
     if (body instanceof ReadableStream) {
       headers["content-type"] = "application/zstd";
-      return checked(`${method} ${path}`, () => socketRequest(url, { method, headers, body, ca, signal }), signal);
+      const sent = chunkReturn(body) ?? undefined;
+      return checked(`${method} ${path}`, () => socketRequest(url, { method, headers, body, sent, ca, signal }), signal);
     }
     const tls = ca ? { ca } : undefined;
     return checked(`${method} ${path}`, () => fetch(url, { method, headers, body, signal, duplex: "half", tls } as RequestInit), signal);

@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { extractArchive } from "../../agent/archive/extract.ts";
+import { chunkReturn, packArchive } from "../../agent/archive/pack.ts";
 import { type SocketRequest, socketRequest } from "../../agent/archive/socket-http.ts";
 
 const socketGet = (url: string, opts: Omit<SocketRequest, "method">) => socketRequest(url, { method: "GET", ...opts });
@@ -21,6 +23,7 @@ function pattern(size: number, seed: number): Uint8Array {
 
 const big = pattern(9 * MiB + 123, 7);
 let pulled = 0;
+let received = new Uint8Array(0);
 let server: ReturnType<typeof Bun.serve>;
 let base = "";
 
@@ -45,14 +48,24 @@ beforeAll(() => {
       }
       if (path === "/sized") return new Response(big.slice(0, 3 * MiB + 5));
       if (path === "/upload") {
-        return req
-          .arrayBuffer()
-          .then((bytes) =>
-            Response.json({
-              sha: new Bun.CryptoHasher("sha1").update(bytes).digest("hex"),
-              type: req.headers.get("content-type"),
-            }),
-          );
+        return req.arrayBuffer().then((bytes) =>
+          Response.json({
+            sha: new Bun.CryptoHasher("sha1").update(bytes).digest("hex"),
+            type: req.headers.get("content-type"),
+          }),
+        );
+      }
+      if (path === "/slow") {
+        // reads with pauses, so that the socket fills and the sender queues what it wrote
+        return (async () => {
+          const parts: Uint8Array[] = [];
+          for await (const part of req.body!) {
+            parts.push(part.slice());
+            if (parts.length % 8 === 0) await Bun.sleep(10);
+          }
+          received = new Uint8Array(Buffer.concat(parts));
+          return Response.json({ bytes: received.length });
+        })();
       }
       if (path === "/refuse") return Response.json({ error: { code: "too_large", message: "no" } }, { status: 413 });
       if (path === "/headers")
@@ -138,6 +151,32 @@ describe("a request body", () => {
     const { body } = uploadBody(big.length);
     const res = await socketRequest(`${base}/upload`, { method: "PUT", headers: { "content-type": "application/zstd" }, body });
     expect(await res.json()).toEqual({ sha: new Bun.CryptoHasher("sha1").update(big).digest("hex"), type: "application/zstd" });
+  });
+
+  test("of a packed archive, its chunks given back to the packer as they are sent, arrives intact", async () => {
+    const src = mkdtempSync(join(tmpdir(), "drover-socket-pack-"));
+    try {
+      // stored frames (random bytes) are the chunks given back and filled again
+      const files = {
+        "a.bin": pattern(5 * MiB + 3, 1),
+        "b.bin": crypto.getRandomValues(new Uint8Array(65536)),
+        "c.bin": pattern(7 * MiB, 2),
+      };
+      for (const [name, bytes] of Object.entries(files)) writeFileSync(join(src, name), bytes);
+      writeFileSync(
+        join(src, "r.bin"),
+        Buffer.concat(Array.from({ length: 384 }, () => crypto.getRandomValues(new Uint8Array(65536)))),
+      );
+      const { body } = packArchive(src, ["a.bin", "b.bin", "c.bin", "r.bin"]);
+      const res = await socketRequest(`${base}/slow`, { method: "PUT", headers: {}, body, sent: chunkReturn(body)! });
+      expect(res.status).toBe(200);
+      const dest = join(src, "out");
+      expect(await extractArchive(new Blob([received]).stream(), dest)).toBe(4);
+      for (const name of ["a.bin", "b.bin", "c.bin", "r.bin"])
+        expect(readFileSync(join(dest, name)).equals(readFileSync(join(src, name)))).toBe(true);
+    } finally {
+      rmSync(src, { recursive: true, force: true });
+    }
   });
 
   test("is cancelled when the answer comes first", async () => {
