@@ -13,9 +13,10 @@ export function preciseNow(): number {
   const wall = Date.now();
   let at = offset + mono;
   if (at < wall || at >= wall + 1) {
-    // the clocks drifted apart, or the wall clock was set
-    offset = (at < wall ? wall : wall + 0.999) - mono;
-    at = offset + mono;
+    // the clocks drifted apart, or the wall clock was set: into the wall clock's millisecond, keeping the fraction
+    // (a stamp put on the millisecond's edge would read as a whole one)
+    at = wall + (at - Math.floor(at));
+    offset = at - mono;
   }
   // nor does it go back as the offset moves down (the wall clock's next millisecond came late)
   if (at < last && at > last - 1) at = last;

@@ -27,7 +27,8 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await waitFor("the bus to be live", () => bus.live, 10_000);
       const got: Hint[] = [];
       bus.subscribe("run_event", (h) => got.push(h));
-      bus.watchRunEvents("ok", () => {});
+      // the server has the subscription once it is ready: a hint published before may reach nobody
+      await new Promise<void>((ready) => bus.watchRunEvents("ok", ready));
       raw.publish("bad.hint.run_event.ok", "not json");
       raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event" }));
       raw.publish("bad.hint.run_event.ok", JSON.stringify({ kind: "run_event", runId: 7 }));
@@ -98,7 +99,7 @@ describe.skipIf(!haveNats)("NATS bus", () => {
       await waitFor("the buses to be live", () => a.live && b.live, 10_000);
       const onB: Hint[] = [];
       b.subscribe("run_event", (h) => onB.push(h));
-      b.watchRunEvents(null, () => {});
+      await new Promise<void>((ready) => b.watchRunEvents(null, ready));
       a.publish({ kind: "run_event", runId: "before" });
       await waitFor("the first hint", () => onB.length === 1, 5000);
 
