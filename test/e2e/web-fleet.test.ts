@@ -52,7 +52,10 @@ describe.skipIf(!haveChromium)("fleet pages", () => {
     expect((await cluster.api<{ phase: string }>("GET", `/api/v1/runs/${id}`)).body.phase).toBe("running");
     await page.reload();
     expect(await page.locator("#queue tbody tr").first().innerText()).toMatch(/^any\s+any\s+pool=one\s+1\s+\S+$/);
+    // the page reloads itself once the resume is taken: a reload of the test's own at that moment found no page
+    const reloaded = page.waitForEvent("load");
     await row(page, "one").locator("button", { hasText: "Resume" }).click();
+    await reloaded;
     expect((await cluster.waitRun(id)).result).toBe("success");
     await page.reload();
     expect(await page.locator("#queue").count()).toBe(0);
