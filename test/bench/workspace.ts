@@ -123,7 +123,12 @@ async function roundTrip(
     cpu?.stop();
   }
   const { body } = await cluster.api<WorkspaceView>("GET", `/api/v1/runs/${id}`);
-  const step = (task: string, index: number) => body.tasks.find((t) => t.name === task)!.attempts[0]!.steps[index]!;
+  const step = (task: string, index: number) => {
+    const { attempts } = body.tasks.find((t) => t.name === task)!;
+    // a retried attempt (one lost under load) has no end to its steps: its span would read as a negative duration
+    if (attempts.length !== 1) throw new Error(`task ${task} of run ${id} took ${attempts.length} attempts: not a round trip to time`);
+    return attempts[0]!.steps[index]!;
+  };
   const seconds = (s: { startedAt: number; endedAt: number }) => (s.endedAt - s.startedAt) / 1000;
   const [save, restore] = [seconds(step("build", 1)), seconds(step("use", 1))];
   // "<bytes>\tws\n<files>\n"
