@@ -1,4 +1,6 @@
 import type { Socket } from "bun";
+import { type BodyFraming, framingOf, type Head, parseHead } from "./http-framing.ts";
+import { SocketWriter } from "./socket-writer.ts";
 
 /**
  * HTTP/1.1 straight over a TCP (or TLS) socket, for archive uploads and downloads between agent and
@@ -15,8 +17,6 @@ const QUEUED_BYTES = 4 * 1024 * 1024;
 const SEND_AHEAD = 4 * 1024 * 1024;
 /** A status line and headers longer than this are no coordinator's answer. */
 const MAX_HEAD = 64 * 1024;
-/** A chunk-size line (or a trailer line) longer than this is no coordinator's either. */
-const MAX_LINE = 1024;
 
 export interface SocketRequest {
   method: string;
@@ -30,168 +30,7 @@ export interface SocketRequest {
   signal?: AbortSignal;
 }
 
-const latin1 = new TextDecoder("latin1");
 const CRLFCRLF = new Uint8Array([13, 10, 13, 10]);
-
-/** How a body ends: after so many bytes, with its last chunk (chunked), or with the connection. */
-interface BodyFraming {
-  /** Passes the body's pieces in `data` to `emit`; true once the body is complete. */
-  feed(data: Uint8Array, emit: (piece: Uint8Array) => void): boolean;
-  /** Whether the body may end with the connection. */
-  readonly endsWithClose: boolean;
-}
-
-class LengthFraming implements BodyFraming {
-  readonly endsWithClose = false;
-  constructor(private left: number) {}
-
-  feed(data: Uint8Array, emit: (piece: Uint8Array) => void): boolean {
-    const n = Math.min(this.left, data.length);
-    if (n > 0) emit(n === data.length ? data : data.subarray(0, n));
-    this.left -= n;
-    return this.left === 0;
-  }
-}
-
-class CloseFraming implements BodyFraming {
-  readonly endsWithClose = true;
-
-  feed(data: Uint8Array, emit: (piece: Uint8Array) => void): boolean {
-    if (data.length > 0) emit(data);
-    return false;
-  }
-}
-
-/** Transfer-Encoding: chunked; the pieces are views of the socket's reads, never copies. */
-class ChunkedFraming implements BodyFraming {
-  readonly endsWithClose = false;
-  private state: "size" | "data" | "crlf" | "trailer" | "done" = "size";
-  private left = 0;
-  private line = "";
-
-  feed(data: Uint8Array, emit: (piece: Uint8Array) => void): boolean {
-    let at = 0;
-    while (at < data.length && this.state !== "done") {
-      if (this.state === "data") {
-        const n = Math.min(this.left, data.length - at);
-        emit(data.subarray(at, at + n));
-        at += n;
-        this.left -= n;
-        if (this.left === 0) this.state = "crlf";
-        continue;
-      }
-      const lf = data.indexOf(10, at);
-      this.line += latin1.decode(data.subarray(at, lf === -1 ? data.length : lf));
-      if (this.line.length > MAX_LINE) throw new Error("malformed chunked body: a line too long");
-      if (lf === -1) break;
-      at = lf + 1;
-      const line = this.line.endsWith("\r") ? this.line.slice(0, -1) : this.line;
-      this.line = "";
-      this.endLine(line);
-    }
-    return this.state === "done";
-  }
-
-  private endLine(line: string): void {
-    if (this.state === "crlf") {
-      if (line !== "") throw new Error("malformed chunked body: no line end after a chunk");
-      this.state = "size";
-    } else if (this.state === "size") {
-      const hex = line.split(";", 1)[0]!.trim();
-      if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) throw new Error(`malformed chunked body: chunk size "${hex.slice(0, 20)}"`);
-      this.left = Number.parseInt(hex, 16);
-      this.state = this.left === 0 ? "trailer" : "data";
-    } else if (this.state === "trailer" && line === "") this.state = "done";
-  }
-}
-
-interface Head {
-  status: number;
-  statusText: string;
-  headers: Headers;
-}
-
-/** The status line and headers, or an error saying why they are not HTTP/1.1's. */
-function parseHead(text: string): Head {
-  const [statusLine, ...lines] = text.split("\r\n");
-  const match = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(statusLine ?? "");
-  if (!match) throw new Error(`not an HTTP answer: "${(statusLine ?? "").slice(0, 40)}"`);
-  const headers = new Headers();
-  for (const line of lines) {
-    const colon = line.indexOf(":");
-    if (colon > 0) headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
-  }
-  return { status: Number(match[1]), statusText: match[2] ?? "", headers };
-}
-
-function framingOf(head: Head): BodyFraming {
-  const encoding = head.headers.get("transfer-encoding");
-  if (encoding) {
-    if (encoding.toLowerCase().split(",").at(-1)!.trim() !== "chunked")
-      throw new Error(`unsupported transfer encoding "${encoding}"`);
-    return new ChunkedFraming();
-  }
-  const length = head.headers.get("content-length");
-  if (length !== null) {
-    if (!/^\d+$/.test(length)) throw new Error(`bad content-length "${length}"`);
-    return new LengthFraming(Number(length));
-  }
-  // no body at all, or one that ends with the connection
-  return head.status === 204 || head.status === 304 ? new LengthFraming(0) : new CloseFraming();
-}
-
-/** Writes in order, keeping what the socket did not take until it drains. */
-class SocketWriter {
-  /** what the socket has not taken yet, and whom to tell once it has */
-  private readonly queue: { rest: Uint8Array; taken?: () => void }[] = [];
-  private queued = 0;
-  private waiting: { below: number; resolve: () => void } | null = null;
-
-  constructor(private readonly socket: Socket<undefined>) {}
-
-  /** Writes `bytes` after what is queued; `taken` is called once the socket has all of them. */
-  write(bytes: Uint8Array | string, taken?: () => void): void {
-    const data = typeof bytes === "string" ? Buffer.from(bytes, "latin1") : bytes;
-    const rest = this.queue.length === 0 ? this.send(data) : data;
-    if (rest.length === 0) taken?.();
-    else {
-      this.queue.push({ rest, taken });
-      this.queued += rest.length;
-    }
-  }
-
-  /** What is left of `data` after writing what the socket takes now. */
-  private send(data: Uint8Array): Uint8Array {
-    const n = this.socket.write(data);
-    return n >= data.length ? data.subarray(data.length) : data.subarray(Math.max(n, 0));
-  }
-
-  drained(): void {
-    while (this.queue.length > 0) {
-      const first = this.queue[0]!;
-      const rest = this.send(first.rest);
-      this.queued -= first.rest.length - rest.length;
-      if (rest.length > 0) {
-        first.rest = rest;
-        break;
-      }
-      this.queue.shift();
-      first.taken?.();
-    }
-    if (this.waiting && this.queued <= this.waiting.below) {
-      this.waiting.resolve();
-      this.waiting = null;
-    }
-  }
-
-  /** Resolves once no more than `bytes` wait for the socket. */
-  below(bytes: number): Promise<void> {
-    if (this.queued <= bytes) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiting = { below: bytes, resolve };
-    });
-  }
-}
 
 /**
  * Sends one request over a connection of its own and resolves with the answer once its head has come;
@@ -294,7 +133,7 @@ export function socketRequest(url: string, opts: SocketRequest): Promise<Respons
         return;
       }
       received = null;
-      answer(parseHead(latin1.decode(joined.subarray(0, end))), joined.subarray(end + 4));
+      answer(parseHead(joined.subarray(0, end)), joined.subarray(end + 4));
     };
     /** The body, each piece a chunk of its own, sent as the socket takes it. */
     const send = async (reader: ReadableStreamDefaultReader<Uint8Array>, out: SocketWriter) => {

@@ -6,12 +6,13 @@
  * reader reads it (`zstd -d` included).
  */
 
-const FRAME_MAGIC = 0xfd2fb528;
+/** A zstd frame's first four bytes (little-endian) */
+export const FRAME_MAGIC = 0xfd2fb528;
 /** zstd's largest block */
 const MAX_BLOCK = 128 * 1024;
 /** magic, a descriptor (single segment, 4-byte content size), the content size */
 const HEADER_BYTES = 9;
-const BLOCK_HEADER_BYTES = 3;
+export const BLOCK_HEADER_BYTES = 3;
 
 const blocksOf = (length: number) => Math.max(1, Math.ceil(length / MAX_BLOCK));
 
