@@ -177,7 +177,8 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
         if (srv.upgrade(req, { data: { remote, groupLock: groupLock ?? null } })) return undefined;
         return Response.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, { status: 400 });
       }
-      return app.fetch(req);
+      // the server as the environment: a log upload asks it to close its request when the lease lapses
+      return app.fetch(req, srv);
     },
     websocket: {
       maxPayloadLength: 2 * 1024 * 1024,

@@ -12,7 +12,7 @@ import {
   PROTOCOL_VERSION,
   versionMismatch,
 } from "../../shared/protocol/index.ts";
-import { DiskFullError, LogGapError } from "../logs/live-logs.ts";
+import { DiskFullError, LogGapError } from "../logs/log-errors.ts";
 import type { AgentSocket, OnlineAgent } from "../fleet/fleet.ts";
 import type { FleetServices } from "./fleet-services.ts";
 
@@ -223,6 +223,13 @@ export class AgentSession {
       return;
     }
     const key = { run: found.active.run.id, attempt: chunk.attempt, step: chunk.step };
+    // an upload of the log is still being written (the agent gave it up; this node has not seen it end yet):
+    // the chunk waits, as do the log's chunks after it, in the order they came
+    const receiving = this.services.logs.receivingUpload(key);
+    if (receiving) {
+      void receiving.then(() => this.onBinary(frame));
+      return;
+    }
     try {
       const stored = this.services.logs.append(key, chunk.offset, chunk.data);
       this.acks.set(`${chunk.attempt}/${chunk.step}`, { attempt: chunk.attempt, step: chunk.step, stored });

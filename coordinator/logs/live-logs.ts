@@ -6,6 +6,8 @@ import { preciseNow } from "../../shared/precise-clock.ts";
 import { SpareFiles } from "../../shared/spare-files.ts";
 import { DropBehind, SEGMENT } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
+import { DiskFullError, isDiskFull, LogGapError, LogUploadRefusedError } from "./log-errors.ts";
+import { appendBody } from "./native-append.ts";
 
 export interface LogKey {
   run: string;
@@ -26,6 +28,8 @@ interface LiveLog {
   firstByteAt: number | null;
   /** its fd is closed and its file on its way to storage: nothing may write to or close the fd again */
   uploading: boolean;
+  /** an agent's upload being written into the file (settled or not): nothing else writes the log meanwhile */
+  receiving: Promise<unknown> | null;
   /** the log's end, once known: every caller asking for it (a step's end sent again, say) shares its outcome */
   waiting: { size: number; stored: Promise<FinalLog>; resolve: (r: FinalLog) => void; reject: (e: unknown) => void } | null;
 }
@@ -40,28 +44,16 @@ export interface FinalLog {
 
 const EMPTY_LOG: FinalLog = Object.freeze({ object: null, size: 0, sha256: "", firstByteAt: null });
 
-export class LogGapError extends Error {}
-
-/**
- * The coordinator's disk is full (or the data dir's quota spent): the bytes were not stored and not
- * acknowledged. The step's live log is given up; the attempt fails saying why.
- */
-export class DiskFullError extends Error {
-  constructor(cause: unknown) {
-    super(`coordinator out of disk space: ${(cause as Error).message}`, { cause });
-  }
-}
-
 /** live log files kept made ahead: the steps of a dispatch pass of fifty agents' slots end about together */
 const SPARE_LOGS = 64;
 
-const isDiskFull = (e: unknown) => ["ENOSPC", "EDQUOT"].includes((e as NodeJS.ErrnoException).code ?? "");
-
-/** Bytes just written to a live log, at `offset` in it. */
+/** Bytes just written to a live log, at `offset` in it; none in hand when they were written natively (an upload). */
 export interface Written {
   offset: number;
   data: Uint8Array;
 }
+
+const NOT_IN_HAND = new Uint8Array(0);
 
 /** `.log` for a step's output, `.stamps` for its timestamps stream */
 const suffix = (step: number) => `${streamStep(step)}.${isStampsStream(step) ? "stamps" : "log"}`;
@@ -117,6 +109,7 @@ export class LiveLogs {
         written: size,
         firstByteAt: null,
         uploading: false,
+        receiving: null,
         waiting: null,
       };
       this.logs.set(name, log);
@@ -143,6 +136,71 @@ export class LiveLogs {
     if (first) this.announce(key);
     if (log.waiting && log.received >= log.waiting.size) this.complete(key, log);
     return log.received;
+  }
+
+  /** While an agent's upload of the log is being written: the promise settles when it has (chunks wait for it). */
+  receivingUpload(key: LogKey): Promise<unknown> | null {
+    return this.logs.get(liveName(key))?.receiving ?? null;
+  }
+
+  /**
+   * Writes an agent's upload of the log's bytes from `offset` on straight into its file, one upload at a
+   * time and never beside chunks; `stored` hears of each size reached. Resolves with the size stored once
+   * the whole body is written. Refused, with nothing written, unless the upload starts at the size stored,
+   * and once the log is complete or at its cap (an upload may run past the cap: the file is cut to it at the end).
+   */
+  async receive(key: LogKey, offset: number, body: ReadableStream<Uint8Array>, stored: (size: number) => void): Promise<number> {
+    const name = liveName(key);
+    const done = this.finalized.get(name);
+    if (done) throw new LogUploadRefusedError("final", done.received, "the step's log is already stored");
+    const failed = this.failed.get(name);
+    if (failed) throw failed;
+    const log = this.open(key);
+    if (log.receiving) throw new LogUploadRefusedError("busy", log.received, "another upload of this log is still being written");
+    if (log.waiting || log.uploading) throw new LogUploadRefusedError("final", log.received, "the step's log is complete");
+    if (offset !== log.received) {
+      throw new LogUploadRefusedError(
+        "offset",
+        log.received,
+        `the upload starts at byte ${offset}, the log holds ${log.received}`,
+      );
+    }
+    if (log.received >= this.maxBytes)
+      throw new LogUploadRefusedError("full", log.received, `the log reached its cap of ${this.maxBytes} bytes`);
+    const settled = Promise.withResolvers<void>();
+    log.receiving = settled.promise;
+    try {
+      return await appendBody(log.path, body, (size) => this.grewTo(key, log, size, stored));
+    } catch (e) {
+      throw isDiskFull(e) ? new DiskFullError(e) : e;
+    } finally {
+      log.receiving = null;
+      settled.resolve();
+      this.completeIfEnded(key, log);
+    }
+  }
+
+  /** The step's end came while an upload was being written: the log is complete once it has settled. */
+  private completeIfEnded(key: LogKey, log: LiveLog): void {
+    const { waiting } = log;
+    if (this.logs.get(log.name) === log && !log.uploading && waiting && log.received >= waiting.size) this.complete(key, log);
+  }
+
+  /** An upload made the file `size` bytes long (the file's size is the truth: a restart finds the same). */
+  private grewTo(key: LogKey, log: LiveLog, size: number, stored: (size: number) => void): void {
+    // given up or forgotten meanwhile: its fd is closed and nobody counts its bytes
+    if (this.logs.get(log.name) !== log || log.uploading) return;
+    const offset = log.written;
+    log.written = size;
+    log.received = size;
+    log.reservation.grow(size);
+    log.cache.wrote(size);
+    const first = log.firstByteAt === null;
+    log.firstByteAt ??= preciseNow();
+    if (first) this.announce(key);
+    // no bytes in hand: followers read them from the file
+    this.notify(log.name, { offset, data: NOT_IN_HAND });
+    stored(size);
   }
 
   /**
@@ -220,12 +278,17 @@ export class LiveLogs {
     }
     const waiting = log.waiting;
     waiting.size = Math.min(waiting.size, size);
-    if (!log.uploading && log.received >= waiting.size) this.complete(key, log);
+    if (!log.uploading && !log.receiving && log.received >= waiting.size) this.complete(key, log);
     return waiting.stored;
   }
 
   private complete(key: LogKey, log: LiveLog): void {
     const waiting = log.waiting!;
+    // an upload that started below the cap may have run past it
+    if (log.written > this.maxBytes) {
+      ftruncateSync(log.fd, this.maxBytes);
+      log.written = this.maxBytes;
+    }
     const dropped = log.received - Math.min(log.received, this.maxBytes);
     if (dropped > 0) {
       this.write(log, Buffer.from(`\n[drover: log truncated at ${this.maxBytes} bytes; ${dropped} more bytes were dropped]\n`));

@@ -61,6 +61,13 @@ export const logBytes = new Counter({
   registers: [metrics],
 });
 
+export const logUploads = new Counter({
+  name: "drover_log_uploads_total",
+  help: "Step logs' HTTP uploads (docs/protocol.md, Logs) by outcome: written, broken (cut off; what reached the file counts), or the refusal's reason",
+  labelNames: ["outcome"] as const,
+  registers: [metrics],
+});
+
 export const queueWait = new Histogram({
   name: "drover_queue_wait_seconds",
   help: "Time from an attempt becoming ready to its assignment",

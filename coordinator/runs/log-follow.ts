@@ -178,7 +178,8 @@ class LogReader {
   }
 
   private readonly written = (written: Written | null): void => {
-    if (written && !this.piped && !this.gone) {
+    // an upload's bytes are not in hand: the file has them
+    if (written && written.data.length && !this.piped && !this.gone) {
       // Straight to the response only in order, and never while a read of the file is on its way: no byte twice.
       const inOrder = this.controller && !this.full && !this.reading && this.recent.length === 0 && written.offset === this.sent;
       if (inOrder) this.send(written.data);

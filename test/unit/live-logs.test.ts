@@ -2,7 +2,8 @@ import { expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { DiskFullError, LiveLogs } from "../../coordinator/logs/live-logs.ts";
+import { LiveLogs } from "../../coordinator/logs/live-logs.ts";
+import { DiskFullError } from "../../coordinator/logs/log-errors.ts";
 import { openObjectStore } from "../../coordinator/store/open.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
 

@@ -10,6 +10,7 @@ import {
   AttemptStats,
   CacheEntry,
   CacheSaved,
+  LogStored,
   QueueDepth,
   StoredObject,
   TestReportStored,
@@ -120,6 +121,18 @@ export function registerFleetPaths(registry: Registry) {
     request: { headers: agentHeader, body: upload("application/gzip") },
     responses: { 201: json(StoredObject, "stored") },
     errors: [400, 413, 503],
+  });
+  agent({
+    method: "put",
+    path: `${attempt}/logs/{step}`,
+    role: "agent",
+    summary: "Stream a step's log from a byte offset on, beside its WebSocket chunks",
+    description:
+      "Chunked; acknowledged over the agent's WebSocket as it is stored. Refused (409, details.reason and details.stored) unless it starts at the size stored, while another upload of the log is written, once the log is complete or at its cap, or on a node not holding the agent's WebSocket. See docs/protocol.md.",
+    params: { step: z.number().int().min(0).openapi({ description: "step index (with bit 0x8000 for its timestamps stream)" }) },
+    request: { headers: agentHeader, query: z.object({ offset: z.number().int().min(0) }), body: upload("application/octet-stream") },
+    responses: { 200: json(LogStored, "written") },
+    errors: [400, 409, 503],
   });
   agent({
     method: "get",

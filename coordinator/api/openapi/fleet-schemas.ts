@@ -91,6 +91,8 @@ export const AttemptStats = z
   .object({ sample: z.number().int().openapi({ description: "latest successes per name looked at" }), stats: z.array(TaskStats) })
   .openapi("AttemptStats");
 
+export const LogStored = z.object({ stored: z.number().int().describe("bytes of the log stored now") });
+
 export const StoredObject = z.object({
   object: z.string(),
   size: z.number().int(),
