@@ -16,6 +16,7 @@ import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
 import { SpareFiles } from "../shared/spare-files.ts";
 import { AttemptRunner } from "./runner/attempt.ts";
+import type { LogSender } from "./logs/step-log.ts";
 import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
 import { markTopDir } from "./runner/top-dir.ts";
@@ -31,6 +32,17 @@ const log = (msg: string) => console.error(`[agent] ${msg}`);
 /** The edge agent: holds the lease, takes assignments, and keeps every report and log byte until acknowledged. */
 export class Agent {
   private readonly connection: Connection;
+  /** A step's log goes in frames over the WebSocket, or (a large one) uploaded to the node the WebSocket is on. */
+  private readonly logSender: LogSender = {
+    sendBinary: (frame) => this.connection.sendBinary(frame),
+    whenWritable: (fn) => this.connection.whenWritable(fn),
+    uploadTarget: () => {
+      const connection = this.connection.connected;
+      if (!connection || !this.identity) return null;
+      const { id: agentId, credential } = this.identity;
+      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection };
+    },
+  };
   private readonly reports: PendingReports;
   private readonly attempts = new Map<string, AttemptRunner>();
   private identity: Identity | null;
@@ -235,7 +247,7 @@ export class Agent {
       ca: this.config.ca,
       agentId: () => this.identity?.id ?? "",
       credential: () => this.identity?.credential ?? "",
-      sender: this.connection,
+      sender: this.logSender,
       report: (r) => this.reports.send(r),
       cancelGraceMs: this.config.cancelGraceMs,
       kept: this.kept,

@@ -35,6 +35,8 @@ export class Connection {
   private welcomed = false;
   private stopped = false;
   open = false;
+  /** aborted when the connection now open closes; null until it is welcomed */
+  private welcomedConnection: AbortController | null = null;
   private readonly waiting = new Set<() => void>();
   private drainPoll: ReturnType<typeof setInterval> | null = null;
 
@@ -55,6 +57,11 @@ export class Connection {
     private readonly ca: string | null = null,
   ) {
     this.current = Math.floor(Math.random() * urls.length);
+  }
+
+  /** Aborted when the connection closes, while connected and welcomed; else null. */
+  get connected(): AbortSignal | null {
+    return this.welcomedConnection?.signal ?? null;
   }
 
   /** the coordinator node connected to (or being tried) now */
@@ -83,6 +90,8 @@ export class Connection {
     ws.onclose = (event) => {
       const wasCurrent = this.ws === ws;
       this.open = false;
+      this.welcomedConnection?.abort(new Error("disconnected from the coordinator"));
+      this.welcomedConnection = null;
       if (!wasCurrent) return;
       this.ws = null;
       this.handlers.closed(event.code, event.reason);
@@ -123,6 +132,7 @@ export class Connection {
     if (message.type === "welcome") {
       this.failures = 0;
       this.welcomed = true;
+      this.welcomedConnection = new AbortController();
     }
     this.handlers.message(message);
   }

@@ -1,5 +1,7 @@
 import { closeSync, openSync, readSync, rmSync, writeSync } from "node:fs";
 import { logChunkFrame, setLogChunkOffset } from "../../shared/protocol/log-frame.ts";
+import { backoffMs } from "../../shared/retry.ts";
+import type { LogUploadOutcome, LogUploadTarget } from "./log-upload.ts";
 
 /** Bytes in flight (sent, not yet acknowledged) per step before sending waits for acks. */
 const WINDOW_BYTES = 32 * 1024 * 1024;
@@ -7,6 +9,26 @@ const READ_BYTES = 256 * 1024;
 /** Reads closer together than this share the earlier one's timestamp: the stamps stay a small fraction of the log. */
 const STAMP_EVERY_MS = 10;
 const encoder = new TextEncoder();
+/**
+ * Unsent bytes from which a log goes as an HTTP upload instead of frames: the coordinator writes an upload
+ * into the file natively (a followed 256 MiB step cost it 370-640 ms of CPU instead of 690-1,030), but a
+ * request costs more than the frames of a small log.
+ */
+const UPLOAD_FROM = 1024 * 1024;
+/** An upload ends (and the next one starts) after this many bytes: a coordinator refuses a request body past its object size cap. */
+const UPLOAD_BYTES = 64 * 1024 * 1024;
+/** The pieces an upload reads from the spool; the socket takes each whole, and its buffer is used again. */
+const UPLOAD_READ_BYTES = 1024 * 1024;
+/** Offset refusals in a row before a step's log gives up uploading: its node and the agent disagree about it. */
+const OFFSET_TRIES = 3;
+
+/** One upload of a log in flight: its bytes so far, its spare buffers, and how to wake it for more. */
+interface Upload {
+  readonly abort: AbortController;
+  bytes: number;
+  readonly free: Uint8Array[];
+  wake: (() => void) | null;
+}
 
 export interface LogSender {
   /**
@@ -16,6 +38,8 @@ export interface LogSender {
   sendBinary(frame: Uint8Array): boolean;
   /** Calls `fn` once the socket has room again. */
   whenWritable(fn: () => void): void;
+  /** Where a log may be uploaded now; null (or none) while it may not: frames only. */
+  uploadTarget?(): LogUploadTarget | null;
 }
 
 /**
@@ -35,6 +59,12 @@ export class StepLog {
   private frame: { frame: Uint8Array; data: Uint8Array } | null = null;
   private closed = false;
   private stampedAt = 0;
+  private upload: Upload | null = null;
+  /** uploads refused for good for this step (another node, the cap, an older coordinator): frames only */
+  private framesOnly = false;
+  /** after a busy refusal or a broken upload, the next waits until then (frames go meanwhile) */
+  private uploadAfter = 0;
+  private uploadTries = 0;
 
   constructor(
     private readonly attempt: string,
@@ -54,7 +84,7 @@ export class StepLog {
     const now = this.stamps && size > from ? Date.now() : 0;
     this.written = size;
     // the bytes go out before their timestamp: a step's first byte reaches the coordinator a frame sooner
-    if (this.sent === this.acked) this.pump();
+    if (this.sent === this.acked || this.upload) this.pump();
     if (now) this.stamp(from, now);
   }
 
@@ -72,8 +102,18 @@ export class StepLog {
     this.grew(this.written + data.length);
   }
 
-  /** Sends what the spool holds past `sent`, as far as the window allows. */
+  /** Sends what the spool holds past `sent`, as far as the window allows: by upload if one is on its way or due, else in frames. */
   pump(): void {
+    if (this.upload) {
+      this.upload.wake?.();
+      return;
+    }
+    const target = this.uploadDue();
+    if (target) {
+      // the frames in flight are acknowledged first: an upload starts at the offset stored
+      if (this.sent === this.acked) this.startUpload(target);
+      return;
+    }
     // One frame buffer, read into in place: the socket copies what it sends, so it is free again at once.
     this.frame ??= logChunkFrame(this.attempt, this.step, 0, READ_BYTES);
     const { frame, data } = this.frame;
@@ -91,6 +131,83 @@ export class StepLog {
 
   private readonly pumpLater = () => this.pump();
 
+  /**
+   * Where to upload the log now, if enough is unsent (the coordinator never writes frames and an upload of a
+   * log at once, and refuses an upload that does not start at the offset stored).
+   */
+  private uploadDue(): LogUploadTarget | null {
+    if (this.closed || this.framesOnly || this.written - this.sent < UPLOAD_FROM || Date.now() < this.uploadAfter) return null;
+    return this.sender.uploadTarget?.() ?? null;
+  }
+
+  private startUpload(target: LogUploadTarget): void {
+    const upload: Upload = { abort: new AbortController(), bytes: 0, free: [], wake: null };
+    this.upload = upload;
+    const body = new ReadableStream<Uint8Array>({ pull: (controller) => this.fill(upload, controller) }, { highWaterMark: 0 });
+    const reuse = (piece: Uint8Array) => upload.free.push(new Uint8Array(piece.buffer));
+    const log = { attempt: this.attempt, step: this.step, offset: this.sent };
+    // loaded with the first large log: most steps print less, and the agent starts without it
+    void import("./log-upload.ts")
+      .then(({ uploadLog }) => uploadLog(target, log, body, reuse, upload.abort.signal))
+      .then((outcome) => this.uploaded(upload, outcome));
+  }
+
+  /** Gives the upload its next piece of the spool, waiting for the step's output (or an ack) when there is none; ends it at its size or the log's end. */
+  private async fill(upload: Upload, controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    while (this.upload === upload && !this.closed) {
+      const room = Math.min(
+        UPLOAD_READ_BYTES,
+        this.written - this.sent,
+        this.acked + WINDOW_BYTES - this.sent,
+        UPLOAD_BYTES - upload.bytes,
+      );
+      if (room > 0) {
+        const buffer = upload.free.pop() ?? new Uint8Array(UPLOAD_READ_BYTES);
+        const n = readSync(this.fd, buffer, 0, room, this.sent);
+        if (n > 0) {
+          this.sent += n;
+          upload.bytes += n;
+          controller.enqueue(buffer.subarray(0, n));
+          return;
+        }
+      }
+      if (upload.bytes >= UPLOAD_BYTES || (this.ended && this.sent >= this.written)) return controller.close();
+      await new Promise<void>((resolve) => {
+        upload.wake = resolve;
+      });
+      upload.wake = null;
+    }
+  }
+
+  /** An upload is over: what it stored counts, and what follows goes by the next upload or in frames. */
+  private uploaded(upload: Upload, outcome: LogUploadOutcome): void {
+    if (this.upload !== upload) return;
+    this.upload = null;
+    // only what the node holding the agent's connection says it stored is known to be there: the rest goes again
+    let stored = this.acked;
+    if ("failed" in outcome) {
+      // disconnected: the welcome after the reconnect says where to resume
+      if (outcome.disconnected) return;
+      this.uploadAfter = Date.now() + backoffMs(this.uploadTries++, 50, 2_000);
+    } else if ("refused" in outcome) {
+      if (outcome.refused === "offset" && outcome.stored !== null && ++this.uploadTries <= OFFSET_TRIES) {
+        this.resume(outcome.stored);
+        return;
+      }
+      // busy: an earlier upload of the log is still being written there; frames meanwhile, another upload later
+      if (outcome.refused === "busy") this.uploadAfter = Date.now() + backoffMs(this.uploadTries++, 50, 2_000);
+      else this.framesOnly = true;
+      if (outcome.refused !== "elsewhere" && outcome.stored !== null) stored = outcome.stored;
+    } else {
+      this.uploadTries = 0;
+      stored = outcome.stored;
+    }
+    this.acked = Math.max(this.acked, stored);
+    this.sent = this.acked;
+    this.pump();
+    this.checkDrained();
+  }
+
   ack(stored: number): void {
     this.acked = Math.max(this.acked, stored);
     this.sent = Math.max(this.sent, this.acked);
@@ -100,6 +217,7 @@ export class StepLog {
 
   /** After a reconnect the coordinator says how much it holds; everything after it goes again. */
   resume(stored: number): void {
+    this.stopUpload();
     this.acked = stored;
     this.sent = stored;
     this.pump();
@@ -112,11 +230,18 @@ export class StepLog {
    */
   end(): Promise<void> {
     this.ended = true;
+    // an upload waiting for more output ends now
+    this.upload?.wake?.();
     const drained = new Promise<void>((resolve) => {
       this.drained = resolve;
       this.checkDrained();
     });
     return this.stamps ? Promise.all([drained, this.stamps.end()]).then(() => {}) : drained;
+  }
+
+  private stopUpload(): void {
+    this.upload?.abort.abort(new Error("the log's upload was given up"));
+    this.upload = null;
   }
 
   private checkDrained(): void {
@@ -133,6 +258,7 @@ export class StepLog {
     // closed once stored, and again when its attempt goes: the fd number may be another file's by then
     if (this.closed) return;
     this.closed = true;
+    this.stopUpload();
     try {
       closeSync(this.fd);
     } catch {

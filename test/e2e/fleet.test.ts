@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { type Cluster, type RunView, startCluster } from "../helpers/cluster.ts";
+import { type Cluster, killAndRestartCoordinator, type RunView, startCluster } from "../helpers/cluster.ts";
 import { killGroup, liveProcesses, waitFor } from "../helpers/processes.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 
@@ -209,16 +209,12 @@ describe("reconnects", () => {
     // Leases long enough for the agent's backoff to find the restarted coordinator, on a loaded machine too.
     const patient = { ...FAST_LEASES, DROVER_LEASE_TTL_MS: "10000", DROVER_RECONNECT_GRACE_MS: "10000" };
     const c = await cluster(patient);
-    const port = Number(new URL(c.coordinator.url).port);
     await c.startAgent("survivor");
     const id = await c.submit(
       "tasks:\n  a: { steps: [ { run: 'for i in $(seq 1 30); do echo \"a $i\"; sleep 0.1; done' } ] }\n  b: { depends: [a], steps: [ { run: echo b } ] }\n",
     );
     await waitFor("output to start", async () => (await c.log(id, "a", 0)).includes("a 3"));
-    killGroup(c.coordinator.proc, "SIGKILL");
-    await c.coordinator.proc.exited;
-    await waitFor("the port to be free", async () => !(await fetch(`${c.coordinator.url}/healthz`).then(() => true, () => false)), 10_000);
-    await c.startCoordinator(patient, port);
+    await killAndRestartCoordinator(c, patient);
     const run = await c.waitRun(id, 30_000);
     expect(run.result).toBe("success");
     expect(taskOf(run, "a").attempts.length).toBe(1);

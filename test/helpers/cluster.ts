@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { Subprocess } from "bun";
 import { FINAL_RUN_PHASES } from "../../shared/states.ts";
-import { captureOutput, spawnTracked, stopAll, waitFor } from "./processes.ts";
+import { captureOutput, killGroup, spawnTracked, stopAll, waitFor } from "./processes.ts";
 import { readReply } from "./reply.ts";
 import { startS3rver } from "./s3rver.ts";
 
@@ -150,4 +150,13 @@ export async function startCluster(env: Record<string, string> = {}): Promise<Cl
     throw e;
   }
   return cluster;
+}
+
+/** A kill -9 of the coordinator, then a start on the same port and data dir: what a crash and a restart do. */
+export async function killAndRestartCoordinator(c: Cluster, env: Record<string, string>): Promise<void> {
+  const port = Number(new URL(c.coordinator.url).port);
+  killGroup(c.coordinator.proc, "SIGKILL");
+  await c.coordinator.proc.exited;
+  await waitFor("the port to be free", async () => !(await fetch(`${c.coordinator.url}/healthz`).then(() => true, () => false)), 10_000);
+  await c.startCoordinator(env, port);
 }

@@ -1,0 +1,68 @@
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { type Cluster, killAndRestartCoordinator, startCluster } from "../helpers/cluster.ts";
+import { waitFor } from "../helpers/processes.ts";
+
+// A step's log that piles up goes as one streamed HTTP upload beside the WebSocket's frames (docs/protocol.md, Logs).
+let clusters: Cluster[] = [];
+async function cluster(env: Record<string, string> = {}): Promise<Cluster> {
+  const c = await startCluster(env);
+  clusters.push(c);
+  return c;
+}
+afterEach(async () => {
+  for (const c of clusters) await c.stop();
+  clusters = [];
+});
+
+const uploads = async (c: Cluster, outcome: string) => {
+  const text = await (await fetch(`${c.coordinator.url}/metrics`)).text();
+  return Number(text.match(new RegExp(`^drover_log_uploads_total\\{outcome="${outcome}"\\} (\\S+)$`, "m"))?.[1] ?? 0);
+};
+const output = (script: string) => Bun.spawnSync(["bash", "-c", script]).stdout;
+
+test("a large log is uploaded and stored byte for byte", async () => {
+  const c = await cluster();
+  await c.startAgent("uploader");
+  const script = "seq 1 3000000";
+  const id = await c.submit(`tasks:\n  big: { steps: [ { run: '${script}' } ] }\n`);
+  expect((await c.waitRun(id, 60_000)).result).toBe("success");
+  expect(Buffer.compare(Buffer.from(await c.log(id, "big", 0)), output(script))).toBe(0);
+  expect(await uploads(c, "written")).toBeGreaterThan(0);
+});
+
+test("a log past its cap refuses uploads: the rest goes in frames and the log is cut at the cap", async () => {
+  const c = await cluster({ DROVER_MAX_LOG_BYTES: "500000" });
+  await c.startAgent("capped");
+  // the first 589 KB go in frames (less than a log uploads); an upload of the burst after the pause would start past the cap
+  const script = "seq 1 100000; sleep 1; seq 100001 800000 > burst; cat burst";
+  const id = await c.submit(`tasks:\n  big: { steps: [ { run: '${script}' } ] }\n`);
+  expect((await c.waitRun(id, 60_000)).result).toBe("success");
+  const whole = output("seq 1 800000");
+  const log = await c.log(id, "big", 0);
+  expect(log).toBe(`${whole.subarray(0, 500_000).toString()}\n[drover: log truncated at 500000 bytes; ${whole.length - 500_000} more bytes were dropped]\n`);
+  // refused (once: the step's log then goes in frames), if the agent got to try one before frames took the burst
+  expect(await uploads(c, "written")).toBe(0);
+  expect(await uploads(c, "full")).toBeLessThanOrEqual(1);
+});
+
+test("a kill -9 of the coordinator mid-upload: the agent resumes from what the file holds, and the log is whole", async () => {
+  // Leases long enough for the agent's backoff to find the restarted coordinator, on a loaded machine too.
+  const patient = { DROVER_HEARTBEAT_MS: "300", DROVER_LEASE_TTL_MS: "10000", DROVER_RECONNECT_GRACE_MS: "10000" };
+  const c = await cluster(patient);
+  await c.startAgent("resumer");
+  // ~2 MB every 0.2 s for 6 s: uploads all along
+  const script = "for i in $(seq 1 30); do seq $((i*300000)) $((i*300000+299999)); sleep 0.2; done";
+  const id = await c.submit(`tasks:\n  a: { steps: [ { run: '${script}' } ] }\n`);
+  const live = join(c.dir, "data", "live-logs");
+  const liveBytes = () => (existsSync(live) ? readdirSync(live).filter((f) => f.endsWith(".log")).reduce((n, f) => n + statSync(join(live, f)).size, 0) : 0);
+  await waitFor("the upload to be under way", async () => (liveBytes() > 8_000_000 && (await uploads(c, "written")) === 0 ? true : undefined), 30_000, 10);
+  await killAndRestartCoordinator(c, patient);
+  const run = await c.waitRun(id, 60_000);
+  expect(run.result).toBe("success");
+  expect(run.tasks[0]!.attempts.length).toBe(1);
+  expect(Buffer.compare(Buffer.from(await c.log(id, "a", 0)), output(script))).toBe(0);
+  // the restarted coordinator took the rest by upload too, from the offset its file had
+  expect(await uploads(c, "written")).toBeGreaterThan(0);
+});
