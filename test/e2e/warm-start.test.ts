@@ -56,6 +56,7 @@ beforeAll(() => {
     pidNamespace: ns,
     watchdog: new Watchdog(own, lease, spares),
     spares,
+    spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
   });
 });
 afterAll(() => {
