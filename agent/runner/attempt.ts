@@ -10,6 +10,7 @@ import type { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
+import { STEP_LANG } from "../executor/step-lang.ts";
 import type { Executor } from "../executor/executor.ts";
 import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
 import type { HookName, Hooks } from "./hooks.ts";
@@ -391,7 +392,7 @@ export class AttemptRunner {
     return {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: this.ctx.executor.home(this.dir),
-      LANG: process.env.LANG ?? "C.UTF-8",
+      LANG: STEP_LANG,
       ...this.assignment.env,
       ...this.hookEnv,
       ...stepEnv,
