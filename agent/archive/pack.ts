@@ -1,16 +1,13 @@
-import { closeSync, lstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, lstatSync, openSync, readlinkSync, readSync, readvSync } from "node:fs";
 import { dirname, join } from "node:path";
-import tar, { type Header, type Pack } from "tar-stream";
 import { linkStaysInside } from "../../shared/archive-links.ts";
 import type { Keeping } from "./kept.ts";
-import { putStored } from "./stored-frames.ts";
+import { putStored, storedViews } from "./stored-frames.ts";
+import { TAR_BLOCK, tarHeader } from "./tar-header.ts";
 import { FrameCompressor } from "./zstd-frames.ts";
-
-type EntryHeader = Partial<Header> & { name: string };
 
 /** Tar bytes per zstd frame (and per file read): per-call costs vanish, memory stays flat. */
 const CHUNK = 1024 * 1024;
-const EMPTY = new Uint8Array(0);
 
 export interface PackStats {
   files: number;
@@ -31,86 +28,108 @@ export interface Packed {
 }
 
 /**
- * File reads go into a few buffers used over and over: tar-stream hands each on untouched, and
- * once its bytes are copied into a frame's chunk it is free again. Fresh ones would make a GiB of
- * garbage per GiB archived, and touching new memory is slow on a VM.
+ * The tar being cut into CHUNK-sized chunks, each filled in place (plainly, or laid out as a stored
+ * frame) and handed to the compressor once full: file content is read straight into a chunk, so a
+ * byte of a file is copied once on its way to the socket, by the kernel's read.
  */
-class ReadBuffers {
-  private readonly free: Uint8Array[] = [];
-  /** bytes of each buffer in use not yet copied out */
-  private readonly pending = new Map<ArrayBufferLike, number>();
+class TarChunks {
+  private chunk!: Uint8Array;
+  private stored!: boolean;
+  private used = 0;
 
-  /** A buffer to read into; `filled` says how much of it the archive stream will carry. */
-  take(): Uint8Array {
-    return this.free.pop() ?? new Uint8Array(CHUNK);
+  constructor(private readonly compressor: FrameCompressor) {
+    this.start();
   }
 
-  filled(buffer: Uint8Array, bytes: number): void {
-    this.pending.set(buffer.buffer, bytes);
+  private start(): void {
+    this.chunk = this.compressor.buffer();
+    this.stored = this.compressor.storing;
+    this.used = 0;
   }
 
-  /** Any chunk the archive stream produced, once copied out; a buffer of ours is free when all it carried is. */
-  copied(chunk: Uint8Array): void {
-    const left = this.pending.get(chunk.buffer);
-    if (left === undefined) return;
-    if (left > chunk.length) return void this.pending.set(chunk.buffer, left - chunk.length);
-    this.pending.delete(chunk.buffer);
-    this.free.push(new Uint8Array(chunk.buffer));
+  /** Copies as much of `bytes` from `from` on as the chunk has room for; how much. */
+  put(bytes: Uint8Array, from = 0): number {
+    const n = Math.min(bytes.length - from, CHUNK - this.used);
+    const piece = bytes.subarray(from, from + n);
+    if (this.stored) putStored(this.chunk, this.used, piece);
+    else this.chunk.set(piece, this.used);
+    this.used += n;
+    return n;
+  }
+
+  /** Reads up to `length` bytes of `fd` from `position` on into the chunk, as far as it has room; how many it read. */
+  read(fd: number, length: number, position: number): number {
+    const n = Math.min(length, CHUNK - this.used);
+    const read = this.stored
+      ? readvSync(fd, storedViews(this.chunk, this.used, n), position)
+      : readSync(fd, this.chunk, this.used, n, position);
+    this.used += read;
+    return read;
+  }
+
+  /** A full chunk goes to the compressor and a new one starts; a finished frame, if one came back. */
+  async passIfFull(): Promise<Uint8Array | null> {
+    if (this.used < CHUNK) return null;
+    const frame = await this.compressor.push(this.chunk, this.used, this.stored);
+    this.start();
+    return frame;
+  }
+
+  /** The last, partial chunk goes to the compressor; then every frame still running, in order. */
+  async *end(): AsyncGenerator<Uint8Array> {
+    if (this.used > 0) {
+      const frame = await this.compressor.push(this.chunk, this.used, this.stored);
+      if (frame) yield frame;
+    }
+    for (let frame = await this.compressor.next(); frame; frame = await this.compressor.next()) yield frame;
   }
 }
 
-/** An entry without content (a directory, a symlink, an empty file). */
-function addEntry(pack: Pack, header: EntryHeader): Promise<void> {
-  return new Promise((done, fail) => pack.entry(header, EMPTY, (err) => (err ? fail(err) : done())));
+const ZEROS = new Uint8Array(2 * TAR_BLOCK);
+
+/** The frames of `bytes` put into the tar (a header, padding). */
+async function* putAll(out: TarChunks, bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; ) {
+    at += out.put(bytes, at);
+    const frame = await out.passIfFull();
+    if (frame) yield frame;
+  }
 }
 
-/**
- * Exactly `size` bytes of the file, even if it is still growing (a log), read a CHUNK at a time
- * into the entry and no faster than the archive is read (the entry's backpressure).
- */
-function addFile(pack: Pack, header: EntryHeader, path: string, name: string, size: number, reads: ReadBuffers): Promise<void> {
-  return new Promise((done, fail) => {
-    const sink = pack.entry({ ...header, type: "file", size }, (err) => (err ? fail(err) : done()));
-    const fd = openSync(path, "r");
-    let left = size;
-    const pump = () => {
-      try {
-        while (left > 0) {
-          const chunk = reads.take();
-          const n = readSync(fd, chunk, 0, Math.min(CHUNK, left), size - left);
-          if (n === 0) throw new Error(`${name} shrank while it was being archived`);
-          reads.filled(chunk, n);
-          left -= n;
-          if (!sink.write(chunk.subarray(0, n))) return void sink.once("drain", pump);
-        }
-        closeSync(fd);
-        sink.end(undefined);
-      } catch (e) {
-        closeSync(fd);
-        sink.destroy(e as Error);
-        fail(e);
-      }
-    };
-    pump();
-  });
+/** The frames of exactly `size` bytes of the file at `path`, even if it is still growing (a log), and its padding. */
+async function* putFile(out: TarChunks, path: string, name: string, size: number): AsyncGenerator<Uint8Array> {
+  const fd = openSync(path, "r");
+  try {
+    for (let done = 0; done < size; ) {
+      const n = out.read(fd, size - done, done);
+      if (n === 0) throw new Error(`${name} shrank while it was being archived`);
+      done += n;
+      const frame = await out.passIfFull();
+      if (frame) yield frame;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  yield* putAll(out, ZEROS.subarray(0, (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK));
 }
 
-async function fill(
-  pack: Pack,
+/** The archive's frames: each entry's header and content, then the two zero blocks that end a tar. */
+async function* tarFrames(
   root: string,
   paths: string[],
   stats: PackStats,
-  reads: ReadBuffers,
   keep: Keeping | null,
-): Promise<void> {
+  compressor: FrameCompressor,
+): AsyncGenerator<Uint8Array> {
+  const out = new TarChunks(compressor);
   for (const name of paths) {
     const full = join(root, name);
     const st = keep ? await keep.settled(full) : lstatSync(full, { bigint: true });
     const mode = Number(st.mode & 0o7777n);
-    const header = { name, mode, mtime: st.mtime };
+    const header = { name, mode, mtime: st.mtime, size: 0 };
     if (st.isDirectory()) {
       keep?.other({ name, type: "directory", mode, size: 0, linkname: "" });
-      await addEntry(pack, { ...header, type: "directory" });
+      yield* putAll(out, tarHeader({ ...header, type: "directory" }));
     } else if (st.isSymbolicLink()) {
       const linkname = readlinkSync(full);
       if (!linkStaysInside(dirname(name), linkname)) {
@@ -118,64 +137,20 @@ async function fill(
         continue;
       }
       keep?.other({ name, type: "symlink", mode, size: 0, linkname });
-      await addEntry(pack, { ...header, type: "symlink", linkname });
+      yield* putAll(out, tarHeader({ ...header, type: "symlink", linkname }));
     } else if (st.isFile()) {
       const size = Number(st.size);
       keep?.file(name, mode, full, st);
-      if (size === 0) await addEntry(pack, { ...header, type: "file", size: 0 });
-      else await addFile(pack, header, full, name, size, reads);
+      yield* putAll(out, tarHeader({ ...header, type: "file", size }));
+      if (size > 0) yield* putFile(out, full, name, size);
       stats.files++;
       stats.bytes += size;
     } else {
       stats.skipped.push(`${name} (not a file, directory or symlink)`);
     }
   }
-  pack.finalize();
-}
-
-/**
- * The tar (tar-stream) cut into CHUNK-sized pieces, each compressed as one zstd frame on the thread
- * pool while the next is filled; the pieces are reused buffers, so a GiB of tar makes no GiB of garbage.
- */
-async function* frames(
-  root: string,
-  paths: string[],
-  stats: PackStats,
-  keep: Keeping | null,
-  compressor: FrameCompressor,
-): AsyncGenerator<Uint8Array> {
-  const pack = tar.pack();
-  const reads = new ReadBuffers();
-  fill(pack, root, paths, stats, reads, keep).catch((e: Error) => pack.destroy(e));
-  let chunk = compressor.buffer();
-  let stored = compressor.storing;
-  let used = 0;
-  try {
-    for await (const data of pack as AsyncIterable<Uint8Array>) {
-      for (let at = 0; at < data.length; ) {
-        const n = Math.min(data.length - at, CHUNK - used);
-        if (stored) putStored(chunk, used, data.subarray(at, at + n));
-        else chunk.set(data.subarray(at, at + n), used);
-        used += n;
-        at += n;
-        if (at === data.length) reads.copied(data);
-        if (used < CHUNK) continue;
-        const frame = await compressor.push(chunk, used, stored);
-        if (frame) yield frame;
-        chunk = compressor.buffer();
-        stored = compressor.storing;
-        used = 0;
-      }
-    }
-    if (used) {
-      const frame = await compressor.push(chunk, used, stored);
-      if (frame) yield frame;
-    }
-    for (let frame = await compressor.next(); frame; frame = await compressor.next()) yield frame;
-  } finally {
-    // stopped early (an abort, a failed upload): the files being read are closed
-    pack.destroy(new Error("archive no longer wanted"));
-  }
+  yield* putAll(out, ZEROS);
+  yield* out.end();
 }
 
 /**
@@ -187,7 +162,7 @@ async function* frames(
 export function packArchive(root: string, paths: string[], keep: Keeping | null = null): Packed {
   const counts: PackStats = { files: 0, bytes: 0, skipped: [] };
   const compressor = new FrameCompressor(CHUNK);
-  const output = frames(root, paths, counts, keep, compressor);
+  const output = tarFrames(root, paths, counts, keep, compressor);
   let failure: Error | null = null;
   let settle: { ok(stats: PackStats): void; fail(e: Error): void } = { ok: () => {}, fail: () => {} };
   const stats = new Promise<PackStats>((ok, fail) => {

@@ -22,12 +22,23 @@ export const storedRoom = (length: number) => HEADER_BYTES + blocksOf(length) * 
 /** Where content byte `i` of a stored frame lies in the frame. */
 const storedAt = (i: number) => HEADER_BYTES + (Math.floor(i / MAX_BLOCK) + 1) * BLOCK_HEADER_BYTES + i;
 
+/** Where content bytes `from` to `from + length` of a stored frame lie in `chunk`: views, one per block they touch. */
+export function storedViews(chunk: Uint8Array, from: number, length: number): Uint8Array[] {
+  const views: Uint8Array[] = [];
+  for (let at = from; at < from + length; ) {
+    const n = Math.min(from + length - at, MAX_BLOCK - (at % MAX_BLOCK));
+    views.push(chunk.subarray(storedAt(at), storedAt(at) + n));
+    at += n;
+  }
+  return views;
+}
+
 /** Copies `data` into `chunk` as the content of a stored frame from content byte `from` on. */
 export function putStored(chunk: Uint8Array, from: number, data: Uint8Array): void {
-  for (let at = 0; at < data.length; ) {
-    const n = Math.min(data.length - at, MAX_BLOCK - ((from + at) % MAX_BLOCK));
-    chunk.set(data.subarray(at, at + n), storedAt(from + at));
-    at += n;
+  let at = 0;
+  for (const view of storedViews(chunk, from, data.length)) {
+    view.set(data.subarray(at, at + view.length));
+    at += view.length;
   }
 }
 

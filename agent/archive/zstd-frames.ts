@@ -48,7 +48,10 @@ export class FrameCompressor {
 
   /** An empty buffer to fill with chunkSize bytes, plainly or as a stored frame. */
   buffer(): Uint8Array {
-    return this.free.pop() ?? new Uint8Array(storedRoom(this.chunkSize));
+    const reused = this.free.pop();
+    if (reused) return reused;
+    this.collect(storedRoom(this.chunkSize));
+    return new Uint8Array(storedRoom(this.chunkSize));
   }
 
   /**
@@ -92,7 +95,7 @@ export class FrameCompressor {
     if (!oldest) return null;
     const frame = await oldest.frame;
     if (oldest.chunk) this.free.push(oldest.chunk);
-    this.collect(frame.length);
+    if (oldest.chunk) this.collect(frame.length);
     return frame;
   }
 }

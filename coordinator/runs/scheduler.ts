@@ -7,7 +7,7 @@ import { attempts, events, ON_AGENT, runGroups, runs, tasks } from "../db/schema
 import { advance } from "../engine/advance.ts";
 import { admitted } from "../engine/commands.ts";
 import { type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
-import { type AttemptState, FINAL_RUN_PHASES } from "../engine/types.ts";
+import { ACTIVE_ATTEMPT_STATES, type AttemptState, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { fenced, type RunLeases } from "../cluster/run-leases.ts";
@@ -130,14 +130,23 @@ export class Scheduler {
 
   /**
    * Reads again the run's row and the attempts named by another node's hint (none: the row alone): what changed, not
-   * the whole run (its tasks' specs do not change; a run unknown here is read whole). Callers hold `serial`.
+   * the whole run (its tasks' specs do not change; a run unknown here is read whole, and of a run ended elsewhere only
+   * the attempts not ended here). Callers hold `serial`.
    */
   async readAttempts(runId: string, attemptIds: string[]): Promise<void> {
     if (!this.active.has(runId)) return this.read(runId);
     const [run] = (await this.db.select().from(runs).where(eq(runs.id, runId))) as RunRow[];
     const active = this.active.get(runId);
-    if (!run || FINAL_RUN_PHASES.has(run.phase)) return this.read(runId);
+    if (!run) return this.read(runId);
     if (!active) return;
+    if (FINAL_RUN_PHASES.has(run.phase)) {
+      // It ended elsewhere: what changed here with it are the attempts not ended in memory. Not its tasks: read whole,
+      // a run of hundreds of tasks cost each other node more than the run's last hundred attempts' reports.
+      const unended = [...active.attempts.values()].filter((a) => ACTIVE_ATTEMPT_STATES.has(a.state)).map((a) => a.id);
+      const ids = [...new Set([...attemptIds, ...unended])];
+      const rows = ids.length ? ((await this.db.select().from(attempts).where(inArray(attempts.id, ids))) as AttemptRow[]) : [];
+      return this.closed(active, run, rows);
+    }
     Object.assign(active.run, run);
     if (attemptIds.length) await this.readAttemptRows(attemptIds);
     if (this.leases.owns(runId)) this.requestAdvance(runId);
@@ -146,14 +155,7 @@ export class Scheduler {
   private async reread(runId: string, stored: StoredRun | undefined): Promise<void> {
     const active = this.active.get(runId);
     if (!stored || FINAL_RUN_PHASES.has(stored.run.phase as RunRow["phase"])) {
-      if (!active) return;
-      // the run ended elsewhere (or was deleted): the attempts it had here changed with it
-      for (const a of stored?.attempts ?? []) this.merge(active, a);
-      this.leases.forget(runId);
-      this.forget(active);
-      if (stored) Object.assign(active.run, stored.run);
-      this.runEvents.publish(runId);
-      await this.startNextInGroup(active.run.group);
+      if (active) await this.closed(active, stored?.run, stored?.attempts ?? []);
       return;
     }
     if (!active) {
@@ -169,6 +171,16 @@ export class Scheduler {
       for (const a of stored.attempts) this.merge(active, a);
     }
     if (this.leases.owns(runId)) this.requestAdvance(runId);
+  }
+
+  /** The run ended elsewhere (or was deleted: no `run`): the attempts it had here changed with it, as `attemptRows` say. */
+  private async closed(active: ActiveRun, run: RunRow | undefined, attemptRows: AttemptRow[]): Promise<void> {
+    for (const a of attemptRows) this.merge(active, a);
+    this.leases.forget(active.run.id);
+    this.forget(active);
+    if (run) Object.assign(active.run, run);
+    this.runEvents.publish(active.run.id);
+    await this.startNextInGroup(active.run.group);
   }
 
   private merge(active: ActiveRun, row: AttemptRow): void {

@@ -122,18 +122,9 @@ export class PosixObjectStore implements ObjectStore {
 
   async putFile(key: string, path: string, known?: PutResult): Promise<PutResult> {
     const dest = this.pathOf(key);
-    const fh = await open(path, "r");
-    // The file is renamed, not copied, so it must be durable before it becomes the object.
-    if (this.fsync) await closeOnError(fh, fh.sync());
-    let result: () => PutResult;
-    if (known) {
-      await fh.close();
-      result = () => known;
-    } else {
-      const meter = new Meter(key, Number.POSITIVE_INFINITY);
-      for await (const chunk of readStream(fh, 0, Number.POSITIVE_INFINITY)) meter.add(chunk);
-      result = () => meter.result();
-    }
+    // Opened only to sync or to measure: a step's live log comes with its size known, and without fsync
+    // the open and close were most of the time between a log's last byte and its object (7-13 ms of 15).
+    const result = known && !this.fsync ? () => known : await this.readyToMove(key, path, known);
     try {
       await this.moveIntoPlace(path, dest);
     } catch (err) {
@@ -141,6 +132,19 @@ export class PosixObjectStore implements ObjectStore {
       return this.put(key, Bun.file(path).stream(), { maxBytes: Number.POSITIVE_INFINITY });
     }
     return result();
+  }
+
+  /** Makes the file durable (the rename is no copy) and measures it unless its size and digest are known. */
+  private async readyToMove(key: string, path: string, known?: PutResult): Promise<() => PutResult> {
+    const fh = await open(path, "r");
+    if (this.fsync) await closeOnError(fh, fh.sync());
+    if (known) {
+      await fh.close();
+      return () => known;
+    }
+    const meter = new Meter(key, Number.POSITIVE_INFINITY);
+    for await (const chunk of readStream(fh, 0, Number.POSITIVE_INFINITY)) meter.add(chunk);
+    return () => meter.result();
   }
 
   async get(key: string, range?: ByteRange): Promise<ReadableStream<Uint8Array> | null> {

@@ -92,6 +92,23 @@ describe("posix object store", () => {
       expect(await readdir(join(root, ".tmp"))).toEqual([]);
     }));
 
+  for (const fsync of [true, false]) {
+    test(`putFile with its size and digest known moves the file as it is (fsync ${fsync})`, () =>
+      withStore(
+        async ({ root, store }) => {
+          const src = join(root, "..", `drover-known-${process.pid}-${fsync}`);
+          await writeFile(src, "a live log");
+          // what the caller says is taken, not measured again: a live log is not hashed
+          const known = { size: 10, sha256: "" };
+          expect(await store.putFile("logs/known", src, known)).toEqual(known);
+          expect(existsSync(src)).toBe(false);
+          expect(await readAll(await store.get("logs/known"))).toEqual(new TextEncoder().encode("a live log"));
+          await expect(store.putFile("logs/missing", src, known)).rejects.toThrow();
+        },
+        { fsync },
+      ));
+  }
+
   // /dev/shm is a tmpfs, so a store there gets EXDEV from rename and must copy.
   const shm = existsSync("/dev/shm") ? "/dev/shm" : undefined;
   test.skipIf(!shm)("putFile copies a file from another filesystem", () =>
