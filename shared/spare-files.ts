@@ -20,6 +20,7 @@ export class SpareFiles {
   private made = 0;
   /** spares being made now */
   private making = 0;
+  private refillScheduled = false;
 
   constructor(
     private readonly dir: string,
@@ -38,7 +39,7 @@ export class SpareFiles {
    */
   take(path: string): void {
     const spare = this.spares.pop();
-    this.refill();
+    this.refillSoon();
     if (spare) {
       try {
         renameSync(spare, path);
@@ -54,6 +55,19 @@ export class SpareFiles {
   /** Makes `path` a new empty file unless there is one (then it is left as it is). */
   create(path: string): void {
     if (!existsSync(path)) this.take(path);
+  }
+
+  /**
+   * After what runs now: a step's start takes several spares in a row, and each making one holds the spare dir's lock
+   * while it waits on the journal, which a rename out of that dir then waited for (a take 66-125 us p50 instead of 40).
+   */
+  private refillSoon(): void {
+    if (this.refillScheduled) return;
+    this.refillScheduled = true;
+    setImmediate(() => {
+      this.refillScheduled = false;
+      this.refill();
+    });
   }
 
   private refill(): void {
