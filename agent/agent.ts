@@ -103,6 +103,7 @@ export class Agent {
       pidNamespace: hostPidNamespace(config),
       watchdog: this.watchdog,
       spares,
+      spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),

@@ -40,6 +40,8 @@ export interface ExecutorOptions {
   watchdog: Watchdog;
   /** the files a step starts with, made ahead */
   spares: SpareFiles;
+  /** attempts' work dirs, made ahead */
+  spareDirs: SpareFiles;
 }
 
 export interface StepStart {
@@ -142,6 +144,11 @@ export class Executor {
   /** Makes `path` a new empty file for a step (its output), from the spares made ahead. */
   newFile(path: string): void {
     this.opts.spares.take(path);
+  }
+
+  /** Makes `path` an attempt's work dir, the agent's alone (`own` gives it to the steps' user), from the spares made ahead. */
+  newDir(path: string): void {
+    this.opts.spareDirs.take(path);
   }
 
   /** The HOME a step gets: the run-as user's, a private one in the sandbox, or the agent's. */

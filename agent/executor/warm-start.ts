@@ -4,6 +4,7 @@ import { libc } from "../../shared/libc.ts";
 import type { SpareFiles } from "../../shared/spare-files.ts";
 import type { StepGroups } from "./cgroups.ts";
 import { LEASE_LAPSED } from "./watchdog.ts";
+import { STEP_LANG } from "./step-lang.ts";
 
 import warmShellScript from "./warm-shell.sh" with { type: "text" };
 import warmShellStart from "./warm-shell-start.sh" with { type: "text" };
@@ -16,6 +17,9 @@ import warmStartScript from "./warm-start.sh" with { type: "text" };
 export function warmFiles(outputPath: string): [script: string, start: string] {
   return [`${outputPath}.sh`, `${outputPath}.start`];
 }
+
+/** The step's start in a shell started ahead, which the shell parses as it starts (warm-shell.sh) */
+const SHELL_FUNCTIONS = `${LEASE_LAPSED}\n${warmShellStart}`;
 
 /** What the step's environment may hold to be handed over as `export NAME=value`: a name bash takes. */
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -119,9 +123,10 @@ export class WarmStarts {
   private spawn(): Warm {
     const groups = this.groups.make();
     const items = groups.procsFiles.map((file) => `cg=${file}`);
-    const args = ["drover-step", this.lease, ...items, "--", ...this.command];
     const shell = this.shellAhead ? pipe() : null;
-    const script = shell ? warmShellScript : `${warmStartScript}\n${this.startScript}`;
+    const args = ["drover-step", ...(shell ? [STEP_LANG] : []), this.lease, ...items, "--", ...this.command];
+    // the shell's start functions go as the here-document that warm-shell.sh's last line opens
+    const script = shell ? `${warmShellScript}${SHELL_FUNCTIONS}\n_drover_functions\nexit\n` : `${warmStartScript}\n${this.startScript}`;
     // --norc: a socket as stdin (Bun's "pipe") makes bash -c take itself for rshd's and read ~/.bashrc of the
     // agent's user, whose environment and descriptors would reach the step
     const proc = Bun.spawn([...this.prefix, "bash", "--norc", "-c", script, ...args], {
@@ -167,7 +172,7 @@ export class WarmStarts {
     }
     writeFileSync(start, [step.dir, step.outputPath, script, this.lease, ...step.items, "", ...env].join("\0"));
     try {
-      writeSync(shell, `${LEASE_LAPSED}\n${warmShellStart}\n_drover_start ${quoted(start)} "$_"\n`);
+      writeSync(shell, `_drover_start ${quoted(start)} "$1"\n`);
     } catch {
       // the shell is gone: its exit is the step's
     } finally {

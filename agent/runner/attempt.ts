@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { appendFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
@@ -10,6 +10,7 @@ import type { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
+import { STEP_LANG } from "../executor/step-lang.ts";
 import type { Executor } from "../executor/executor.ts";
 import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
 import type { HookName, Hooks } from "./hooks.ts";
@@ -82,7 +83,7 @@ export class AttemptRunner {
     try {
       if (a.sandbox && this.ctx.executor.kind !== "sandbox")
         throw new Error("the task asks for a sandbox, and this agent runs steps on the host");
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      this.ctx.executor.newDir(this.dir);
       this.ctx.executor.own(this.dir);
       if (a.workspace) await this.fetchWorkspace();
       outcome = await this.runSteps();
@@ -278,7 +279,11 @@ export class AttemptRunner {
   /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
   private newLog(index: number, outputPath?: string): StepLog {
     const path = outputPath ?? this.spoolPath(index, "log");
-    const stamps = new StepLog(this.assignment.attempt, stampsStream(index), this.spoolPath(index, "stamps"), this.ctx.sender);
+    const stampsPath = this.spoolPath(index, "stamps");
+    // of the files made ahead: making one as the step starts held the agent's thread up to a millisecond
+    if (!outputPath) this.ctx.executor.newFile(path);
+    this.ctx.executor.newFile(stampsPath);
+    const stamps = new StepLog(this.assignment.attempt, stampsStream(index), stampsPath, this.ctx.sender);
     const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, outputPath !== undefined, stamps);
     // acks and resumes find either stream by its number
     this.logs.set(index, log);
@@ -387,7 +392,7 @@ export class AttemptRunner {
     return {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: this.ctx.executor.home(this.dir),
-      LANG: process.env.LANG ?? "C.UTF-8",
+      LANG: STEP_LANG,
       ...this.assignment.env,
       ...this.hookEnv,
       ...stepEnv,

@@ -95,6 +95,10 @@ export class Dispatcher implements QueueSink {
     if (attempt.cancelRequestedAt !== null) agent?.socket?.send({ type: "cancel", attempt: attempt.id, graceMs: this.scheduler.cancelGraceMs });
   }
 
+  leave(attempt: AttemptRow): void {
+    this.queue.delete(attempt.id);
+  }
+
   /** Coalesces bursts: one pass at a time, another pass if something arrived meanwhile. */
   pump(): void {
     if (this.pumping) {

@@ -7,7 +7,7 @@ import { attempts, events, ON_AGENT, runGroups, runs, tasks } from "../db/schema
 import { advance } from "../engine/advance.ts";
 import { admitted } from "../engine/commands.ts";
 import { type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
-import { ACTIVE_ATTEMPT_STATES, type AttemptState, FINAL_RUN_PHASES } from "../engine/types.ts";
+import { type AttemptState, FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow, type TaskRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { fenced, type RunLeases } from "../cluster/run-leases.ts";
@@ -15,6 +15,7 @@ import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import type { RunEvents } from "./run-events.ts";
 import { Serial } from "./serial.ts";
 import { preciseNow } from "../../shared/precise-clock.ts";
+import { ON_AGENT_STATES } from "../../shared/states.ts";
 import { decisionWrites } from "./decision-writes.ts";
 import { TransitionQueries } from "./transition-queries.ts";
 
@@ -37,6 +38,8 @@ export interface QueueSink {
   cancel(attempt: AttemptRow, graceMs: number): void;
   /** an attempt changed in the database by another node (ended, or its cancel requested), now read here */
   changed(attempt: AttemptRow, before: AttemptState): void;
+  /** an attempt still queued here of a run that ended elsewhere: it leaves the queue (it holds no agent's slot) */
+  leave(attempt: AttemptRow): void;
   /** attempts of `active` about to be made, given to agents in the write that makes them where none waits before them */
   placeAhead(active: ActiveRun, created: AttemptRow[]): PlacedAhead | null;
 }
@@ -140,11 +143,15 @@ export class Scheduler {
     if (!run) return this.read(runId);
     if (!active) return;
     if (FINAL_RUN_PHASES.has(run.phase)) {
-      // It ended elsewhere: what changed here with it are the attempts not ended in memory. Not its tasks: read whole,
-      // a run of hundreds of tasks cost each other node more than the run's last hundred attempts' reports.
-      const unended = [...active.attempts.values()].filter((a) => ACTIVE_ATTEMPT_STATES.has(a.state)).map((a) => a.id);
-      const ids = [...new Set([...attemptIds, ...unended])];
+      // It ended elsewhere. What it held here are the attempts on agents in memory, read again so their slots free;
+      // one still queued in memory (another node's agent took it, unsaid) holds no slot and only leaves the queue.
+      // Not the whole run: its tasks and all its attempts, for a run of hundreds of tasks, cost each other node more
+      // than the run's last hundred attempts' reports.
+      const onAgents = [...active.attempts.values()].filter((a) => ON_AGENT_STATES.has(a.state)).map((a) => a.id);
+      const ids = [...new Set([...attemptIds, ...onAgents])];
       const rows = ids.length ? ((await this.db.select().from(attempts).where(inArray(attempts.id, ids))) as AttemptRow[]) : [];
+      const read = new Set(ids);
+      for (const a of active.attempts.values()) if (a.state === "queued" && !read.has(a.id)) this.queue.leave(a);
       return this.closed(active, run, rows);
     }
     Object.assign(active.run, run);

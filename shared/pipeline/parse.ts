@@ -2,6 +2,7 @@ import { LineCounter, parseDocument } from "yaml";
 import { byName, checkGraph, levels } from "./dag.ts";
 import { type Located, locate, type Problem, render, zodProblems } from "./errors.ts";
 import { checkMatrix, matrixEnv, type Variant, variants } from "./matrix.ts";
+import { quickRead } from "./quick-yaml.ts";
 import { formatBytes, formatCount, LIMITS } from "./limits.ts";
 import { type DeclaredCheckout, type DeclaredTask, pipelineSchema, resolveCheckout, taskSchema } from "./schema.ts";
 import { type Dependency, isArch, type ParseResult, type TaskSpec } from "./types.ts";
@@ -32,6 +33,12 @@ export function parsePipeline(text: string, file = ".drover.yml"): ParseResult {
 
 function parseText(text: string, file: string): ParseResult {
   if (pipelineTooLarge(text)) return { ok: false, errors: [tooLarge(text, file)] };
+  const quick = quickRead(text);
+  if (quick) {
+    const checked = check(quick.value);
+    // a pipeline with problems is read again with positions, to say where each one is
+    if (checked.valid) return built(checked.valid);
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
   const fail = (located: Located[]): ParseResult => ({ ok: false, errors: render(file, lineCounter, located) });
@@ -44,14 +51,27 @@ function parseText(text: string, file: string): ParseResult {
     // toJS refuses documents whose aliases expand too far ("billion laughs").
     return fail([{ offset: 0, message: error instanceof Error ? error.message : String(error) }]);
   }
+  const checked = check(raw);
+  return checked.valid ? built(checked.valid) : fail(checked.problems.map((problem) => locate(doc, problem)));
+}
 
+interface Valid {
+  head: PipelineHead;
+  declared: Map<string, DeclaredTask>;
+  graph: Map<string, Dependency[]>;
+}
+
+type PipelineHead = ReturnType<typeof pipelineSchema.parse>;
+
+/** The pipeline's schemas, matrices and graph checked on the YAML's value: what is valid, or every problem. */
+function check(raw: unknown): { valid: Valid; problems?: never } | { valid?: never; problems: Problem[] } {
   const problems: Problem[] = [];
   const head = pipelineSchema.safeParse(raw, { reportInput: true });
   if (!head.success) problems.push(...zodProblems(head.error.issues));
   const bodies = isRecord(raw) && isRecord(raw.tasks) ? raw.tasks : {};
   // past the bound before any matrix is expanded: refused without checking thousands of task bodies
   const count = Object.keys(bodies).length;
-  if (count > LIMITS.tasks) return fail([locate(doc, tooManyTasks(count))]);
+  if (count > LIMITS.tasks) return { problems: [tooManyTasks(count)] };
   const declared = new Map<string, DeclaredTask>();
   const graph = new Map<string, Dependency[]>();
   for (const [name, body] of Object.entries(bodies)) {
@@ -71,10 +91,13 @@ function parseText(text: string, file: string): ParseResult {
   problems.push(...checkGraph(graph, new Set(Object.keys(bodies))));
   const expanded = [...declared.values()].reduce((sum, task) => sum + combinations(task), 0);
   if (expanded > LIMITS.tasks) problems.push(tooManyTasks(expanded));
-  if (!head.success || problems.length > 0) return fail(problems.map((problem) => locate(doc, problem)));
+  if (!head.success || problems.length > 0) return { problems };
+  return { valid: { head: head.data, declared, graph } };
+}
 
-  const tasks = expand(declared, levels(graph), head.data.checkout);
-  const pipeline = { env: head.data.env, cacheGroup: head.data.cache_group, on: head.data.on, tasks };
+function built({ head, declared, graph }: Valid): ParseResult {
+  const tasks = expand(declared, levels(graph), head.checkout);
+  const pipeline = { env: head.env, cacheGroup: head.cache_group, on: head.on, tasks };
   return { ok: true, pipeline: compact(pipeline) };
 }
 

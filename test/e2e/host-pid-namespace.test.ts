@@ -61,9 +61,10 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     const tag = `nsroot${Date.now()}`;
     const log = await ranContained(await cluster.submit(task(probe(tag, agent.proc.pid), "nsroot")), tag);
     const ps = listed(log);
-    // PID 1 is the namespace's init (started with the step, or ahead of it and handed its cgroups then: warm-start.ts),
-    // then the step's shell (not PID 1); the rest are the step's own: its daemons, ps, and the pipe
-    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^bash (--norc )?-c .* drover-step \S+\/lease( cg=\S+)*( init)? -- bash -e \/dev\/fd\/3$/);
+    // PID 1 is the namespace's init (started with the step, or ahead of it, given its shell's LANG, and handed its
+    // cgroups then: warm-start.ts), then the step's shell (not PID 1); the rest are the step's own: its daemons, ps,
+    // and the pipe
+    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^bash (--norc )?-c .* drover-step (\S+ )?\S+\/lease( cg=\S+)*( init)? -- bash -e \/dev\/fd\/3$/);
     expect(ps.filter((p) => p.args === "bash -e /dev/fd/3").map((p) => p.pid > 1)).toEqual([true]);
     expect(ps.map((p) => p.args).filter((a) => !/^(bash|sh|sleep|ps|sed)\b/.test(a))).toEqual([]);
     expect(ps.filter((p) => p.args.includes(`${tag}-`)).length).toBe(2);

@@ -56,6 +56,7 @@ beforeAll(() => {
     pidNamespace: ns,
     watchdog: new Watchdog(own, lease, spares),
     spares,
+    spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
   });
 });
 afterAll(() => {
@@ -96,7 +97,7 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     }
     // the first was started ahead with its shell (warm-shell.sh gives it its BASH_ENV), the second cold
     expect(pid1[0]).toContain("BASH_ENV=/dev/fd/4");
-    expect(pid1[0]).toMatch(/ drover-step \S+ (cg=\S+ )*-- bash -e \/dev\/fd\/3 $/);
+    expect(pid1[0]).toMatch(/ drover-step \S+ \S+ (cg=\S+ )*-- bash -e \/dev\/fd\/3 $/);
     expect(pid1[1]).toMatch(/ drover-step \S+ (cg=\S+ )*init -- bash -e \/dev\/fd\/3 $/);
     const line = PROBE.split("\n").findIndex((l) => l.includes("line $LINENO")) + 1;
     expect(seen[0]).toEndWith(`\nline ${line}\nexit 1 null`);
@@ -104,6 +105,22 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     expect(seen[0]).toMatch(/^first _=\S*bash \?=0 0=\/dev\/fd\/3 LINENO=1 -=ehB PPID=1 pid=2 SECONDS=0\n/);
     expect(seen[0]).toContain("declare -x QUOTED=$'it\\'s a\\nline'\n");
     expect(seen[0]).toBe(seen[1]!);
+  }, 30_000);
+
+  test("a step's shell started ahead has the LANG its step has, in its environment and its locale, or none", async () => {
+    const probe = `${pid1Line}\necho "LANG=\${LANG-unset}"; x=äö; echo "\${#x}"`;
+    const none = step("no-lang", probe);
+    delete none.env.LANG;
+    for (const [s, seen] of [
+      [none, "LANG=unset\n4\n"],
+      [step("c-lang", probe, { LANG: "C" }), "LANG=C\n4\n"],
+      [step("utf8-lang", probe), "LANG=C.UTF-8\n2\n"],
+    ] as const) {
+      await Bun.sleep(200);
+      const { out, exit, pid1 } = await ran(s);
+      expect(pid1).toContain("BASH_ENV=/dev/fd/4");
+      expect([out.replace(/^PID1 .*\n/, ""), exit]).toEqual([seen, 0]);
+    }
   }, 30_000);
 
   /** Runs `s` and returns its output and how it ended. */

@@ -48,3 +48,27 @@ test("spare files: create makes a missing file of a spare and leaves one that is
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("spare dirs: each take is a new empty directory of the agent's alone, made ahead; one already there is kept", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "drover-spares-"));
+  try {
+    const spares = new SpareFiles(join(dir, "spare"), 2, "dir");
+    spares.take(join(dir, "a"));
+    await Bun.sleep(50);
+    const made = readdirSync(join(dir, "spare")).map((name) => statSync(join(dir, "spare", name)).ino);
+    expect(made.length).toBe(2);
+    spares.take(join(dir, "b"));
+    for (const name of ["a", "b"]) {
+      expect(statSync(join(dir, name)).isDirectory()).toBe(true);
+      expect(statSync(join(dir, name)).mode & 0o777).toBe(0o700);
+      expect(readdirSync(join(dir, name))).toEqual([]);
+    }
+    // moved into place, not made
+    expect(made).toContain(statSync(join(dir, "b")).ino);
+    writeFileSync(join(dir, "b", "kept"), "still here");
+    spares.take(join(dir, "b"));
+    expect(readFileSync(join(dir, "b", "kept"), "utf8")).toBe("still here");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -36,3 +36,31 @@ test("a step's output goes out before the timestamp of its read, which records w
   expect(sent.slice(2).map((s) => [s.step, s.offset])).toEqual([[0, 6]]);
   log.close();
 });
+
+test("a log that starts small and grows large goes out whole and in order, a frame at most 256 KiB", () => {
+  const sent: { offset: number; data: Uint8Array }[] = [];
+  const sender = {
+    sendBinary(frame: Uint8Array) {
+      const chunk = decodeLogChunk(frame);
+      sent.push({ offset: chunk.offset, data: chunk.data.slice() });
+      return true;
+    },
+    whenWritable() {},
+  };
+  const out = join(dir, "1.out");
+  const bytes = new Uint8Array(700 * 1024).map((_, i) => i % 251);
+  writeFileSync(out, bytes.subarray(0, 3));
+  const log = new StepLog("a1", 0, out, sender, true);
+  log.grew(3);
+  log.ack(3);
+  appendFileSync(out, bytes.subarray(3, 5000));
+  log.grew(5000);
+  log.ack(5000);
+  appendFileSync(out, bytes.subarray(5000));
+  log.grew(bytes.length);
+  expect(sent.slice(0, 2).map((s) => s.data.length)).toEqual([3, 4997]);
+  expect(sent.every((s) => s.data.length <= 256 * 1024)).toBe(true);
+  expect(sent.map((s) => s.offset)).toEqual(sent.map((_, i) => sent.slice(0, i).reduce((n, s) => n + s.data.length, 0)));
+  expect(Buffer.concat(sent.map((s) => s.data)).equals(Buffer.from(bytes))).toBe(true);
+  log.close();
+});
