@@ -1,8 +1,9 @@
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { type Cluster, killAndRestartCoordinator, startCluster } from "../helpers/cluster.ts";
-import { waitFor } from "../helpers/processes.ts";
+import { killGroup, waitFor } from "../helpers/processes.ts";
+import { startTcpProxy } from "../helpers/tcp-proxy.ts";
 
 // A step's log that piles up goes as one streamed HTTP upload beside the WebSocket's frames (docs/protocol.md, Logs).
 let clusters: Cluster[] = [];
@@ -21,6 +22,15 @@ const uploads = async (c: Cluster, outcome: string) => {
   return Number(text.match(new RegExp(`^drover_log_uploads_total\\{outcome="${outcome}"\\} (\\S+)$`, "m"))?.[1] ?? 0);
 };
 const output = (script: string) => Bun.spawnSync(["bash", "-c", script]).stdout;
+/** Bytes of the live log files of the cluster's coordinator. */
+const liveBytes = (c: Cluster) => {
+  const live = join(c.dir, "data", "live-logs");
+  return existsSync(live)
+    ? readdirSync(live)
+        .filter((f) => f.endsWith(".log"))
+        .reduce((n, f) => n + statSync(join(live, f)).size, 0)
+    : 0;
+};
 
 test("a large log is uploaded and stored byte for byte", async () => {
   const c = await cluster();
@@ -41,7 +51,9 @@ test("a log past its cap refuses uploads: the rest goes in frames and the log is
   expect((await c.waitRun(id, 60_000)).result).toBe("success");
   const whole = output("seq 1 800000");
   const log = await c.log(id, "big", 0);
-  expect(log).toBe(`${whole.subarray(0, 500_000).toString()}\n[drover: log truncated at 500000 bytes; ${whole.length - 500_000} more bytes were dropped]\n`);
+  expect(log).toBe(
+    `${whole.subarray(0, 500_000).toString()}\n[drover: log truncated at 500000 bytes; ${whole.length - 500_000} more bytes were dropped]\n`,
+  );
   // refused (once: the step's log then goes in frames), if the agent got to try one before frames took the burst
   expect(await uploads(c, "written")).toBe(0);
   expect(await uploads(c, "full")).toBeLessThanOrEqual(1);
@@ -55,9 +67,12 @@ test("a kill -9 of the coordinator mid-upload: the agent resumes from what the f
   // ~2 MB every 0.2 s for 6 s: uploads all along
   const script = "for i in $(seq 1 30); do seq $((i*300000)) $((i*300000+299999)); sleep 0.2; done";
   const id = await c.submit(`tasks:\n  a: { steps: [ { run: '${script}' } ] }\n`);
-  const live = join(c.dir, "data", "live-logs");
-  const liveBytes = () => (existsSync(live) ? readdirSync(live).filter((f) => f.endsWith(".log")).reduce((n, f) => n + statSync(join(live, f)).size, 0) : 0);
-  await waitFor("the upload to be under way", async () => (liveBytes() > 8_000_000 && (await uploads(c, "written")) === 0 ? true : undefined), 30_000, 10);
+  await waitFor(
+    "the upload to be under way",
+    async () => (liveBytes(c) > 8_000_000 && (await uploads(c, "written")) === 0 ? true : undefined),
+    30_000,
+    10,
+  );
   await killAndRestartCoordinator(c, patient);
   const run = await c.waitRun(id, 60_000);
   expect(run.result).toBe("success");
@@ -65,4 +80,43 @@ test("a kill -9 of the coordinator mid-upload: the agent resumes from what the f
   expect(Buffer.compare(Buffer.from(await c.log(id, "a", 0)), output(script))).toBe(0);
   // the restarted coordinator took the rest by upload too, from the offset its file had
   expect(await uploads(c, "written")).toBeGreaterThan(0);
+});
+
+test("an agent that vanishes mid-upload has its log upload aborted when its lease lapses: the file is let go", async () => {
+  const c = await cluster({ DROVER_HEARTBEAT_MS: "300", DROVER_LEASE_TTL_MS: "1500", DROVER_RECONNECT_GRACE_MS: "1500" });
+  const proxy = startTcpProxy(Number(new URL(c.coordinator.url).port));
+  try {
+    const doomed = await c.startAgent("vanishing", [], `http://127.0.0.1:${proxy.port}`);
+    const id = await c.submit("tasks:\n  t: { steps: [ { run: 'seq 1 100000000' } ] }\n");
+    await waitFor(
+      "the upload to be under way",
+      async () => (liveBytes(c) > 8_000_000 && (await uploads(c, "written")) === 0 ? true : undefined),
+      30_000,
+      10,
+    );
+    // the machine is gone: its connections neither send nor close
+    proxy.freeze();
+    killGroup(doomed.proc, "SIGKILL");
+    await waitFor("the upload to be aborted", () => c.coordinator.output().includes("unfinished upload(s) of vanishing"), 15_000);
+    const fds = `/proc/${c.coordinator.proc.pid}/fd`;
+    const liveFds = () =>
+      readdirSync(fds).filter((fd) => {
+        try {
+          return readlinkSync(join(fds, fd)).includes("live-logs");
+        } catch {
+          return false;
+        }
+      });
+    await waitFor(
+      "the coordinator to let the live log go",
+      async () => (liveFds().length === 0 && (await uploads(c, "broken")) === 1 ? true : undefined),
+      15_000,
+    );
+    expect(
+      (await c.api<{ tasks: { attempts: { state: string }[] }[] }>("GET", `/api/v1/runs/${id}`)).body.tasks[0]!.attempts[0]!
+        .state,
+    ).toBe("lost");
+  } finally {
+    proxy.stop();
+  }
 });
