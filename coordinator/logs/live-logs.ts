@@ -7,6 +7,7 @@ import { SpareFiles } from "../../shared/spare-files.ts";
 import { DropBehind, SEGMENT } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { DiskFullError, isDiskFull, LogGapError, LogUploadRefusedError } from "./log-errors.ts";
+import { LogFollowers, type Written } from "./log-followers.ts";
 import { appendBody } from "./native-append.ts";
 
 export interface LogKey {
@@ -47,12 +48,6 @@ const EMPTY_LOG: FinalLog = Object.freeze({ object: null, size: 0, sha256: "", f
 /** live log files kept made ahead: the steps of a dispatch pass of fifty agents' slots end about together */
 const SPARE_LOGS = 64;
 
-/** Bytes just written to a live log, at `offset` in it; none in hand when they were written natively (an upload). */
-export interface Written {
-  offset: number;
-  data: Uint8Array;
-}
-
 const NOT_IN_HAND = new Uint8Array(0);
 
 /** `.log` for a step's output, `.stamps` for its timestamps stream */
@@ -73,7 +68,7 @@ export class LiveLogs {
   private readonly finalized = new Map<string, { received: number; final: FinalLog }>();
   /** logs given up on a full disk: later chunks of them are refused, not written to a new file */
   private readonly failed = new Map<string, DiskFullError>();
-  private readonly watchers = new Map<string, Set<(written: Written | null) => void>>();
+  private readonly followers = new LogFollowers();
 
   constructor(
     private readonly dir: string,
@@ -194,12 +189,12 @@ export class LiveLogs {
     log.written = size;
     log.received = size;
     log.reservation.grow(size);
-    log.cache.wrote(size);
+    log.cache.wrote(size, this.followers.slowestReader(log.name));
     const first = log.firstByteAt === null;
     log.firstByteAt ??= preciseNow();
     if (first) this.announce(key);
     // no bytes in hand: followers read them from the file
-    this.notify(log.name, { offset, data: NOT_IN_HAND });
+    this.followers.notify(log.name, { offset, data: NOT_IN_HAND });
     stored(size);
   }
 
@@ -217,8 +212,8 @@ export class LiveLogs {
       throw isDiskFull(e) ? new DiskFullError(e) : e;
     }
     log.written += data.length;
-    log.cache.wrote(log.written);
-    this.notify(log.name, { offset, data });
+    log.cache.wrote(log.written, this.followers.slowestReader(log.name));
+    this.followers.notify(log.name, { offset, data });
   }
 
   /** Whether the step's live log was given up on a full disk. */
@@ -240,7 +235,7 @@ export class LiveLogs {
       log.waiting?.reject(error);
     }
     rmSync(join(this.dir, name), { force: true });
-    this.notify(name, null);
+    this.followers.notify(name, null);
   }
 
   stored(key: LogKey): number {
@@ -296,7 +291,7 @@ export class LiveLogs {
     log.reservation.release(log.written);
     if (this.fsync) fsyncSync(log.fd);
     // a small log is left to the kernel: writing each back at once would be an I/O per step for many short steps
-    if (log.written >= SEGMENT) log.cache.complete();
+    if (log.written >= SEGMENT) log.cache.complete(this.followers.slowestReader(log.name));
     closeSync(log.fd);
     log.uploading = true;
     const object = logObjectKey(key);
@@ -309,7 +304,7 @@ export class LiveLogs {
         const final = { object, size, sha256, firstByteAt: log.firstByteAt };
         this.finalized.set(liveName(key), { received: log.received, final });
         waiting.resolve(final);
-        this.notify(log.name, null);
+        this.followers.notify(log.name, null);
       })
       .catch((e) => {
         // the fd is closed and the step is over: forget the log, keep its file for whoever looks at it
@@ -335,20 +330,16 @@ export class LiveLogs {
   /**
    * Calls `listener` with each piece written to the log (at its offset in the file; the buffer is the
    * agent's message, fresh per message, so a follower may keep it), and with null once the log is stored.
+   * A follower that reads the live file says how far it has got (`readTo`): what it has yet to read is
+   * kept in the page cache for it (see DropBehind), and it drops what it has read.
    */
-  watch(key: LogKey, listener: (written: Written | null) => void): () => void {
-    const name = liveName(key);
-    const set = this.watchers.get(name) ?? new Set();
-    set.add(listener);
-    this.watchers.set(name, set);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.watchers.delete(name);
-    };
+  watch(key: LogKey, listener: (written: Written | null) => void, readTo?: () => number): () => void {
+    return this.followers.add(liveName(key), listener, readTo);
   }
 
-  private notify(name: string, written: Written | null): void {
-    for (const l of this.watchers.get(name) ?? []) l(written);
+  /** How far every follower reading the log's file has read it (infinity with none). */
+  readByAll(key: LogKey): number {
+    return this.followers.slowestReader(liveName(key));
   }
 
   /** Forgets an ended attempt's logs; one that never finished stays as a partial file for inspection. */

@@ -6,10 +6,12 @@ import type { Db } from "../db/open.ts";
 import { attempts, steps } from "../db/schema.ts";
 import { ACTIVE_ATTEMPT_STATES } from "../engine/types.ts";
 import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
-import { type LiveLogs, type LogKey, stampsObjectOf, type Written } from "../logs/live-logs.ts";
+import { type LiveLogs, type LogKey, stampsObjectOf } from "../logs/live-logs.ts";
+import type { Written } from "../logs/log-followers.ts";
 import type { RunEvents } from "./run-events.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { ObjectStore } from "../store/object-store.ts";
+import { dropCached, SEGMENT } from "../store/drop-behind.ts";
 import { Wake } from "./wake.ts";
 
 export interface LogSources {
@@ -44,14 +46,18 @@ const READ_BYTES = 4 * 1024 * 1024;
  * A reader's reads of the live file, through one handle into one reused buffer: a fresh 4 MiB buffer
  * per read cost 45-64 ms of CPU per 256 MiB read, this 20. The buffer is free again once `send`
  * returns, as the response sends or copies what it is given (the followers test checks that a slow
- * follower gets every byte). The handle stays valid when the file moves into storage.
+ * follower gets every byte). The handle stays valid when the file moves into storage. What every reader
+ * of the file has read leaves the page cache: the live log's writer keeps it there for them (see DropBehind).
  */
 class LiveFileReads {
   private handle: FileHandle | null = null;
   private buffer: Uint8Array | null = null;
   private closed = false;
+  /** the file's pages before this are dropped from the page cache */
+  private dropped = 0;
 
-  async read(path: string, from: number, to: number): Promise<Uint8Array> {
+  /** Bytes from `from` on, up to `to`; the file's pages before `readByAll` are read by every reader. */
+  async read(path: string, from: number, to: number, readByAll: number): Promise<Uint8Array> {
     if (!this.handle) {
       const opened = await open(path, "r");
       // closed while it opened: nobody else would close this one
@@ -63,12 +69,20 @@ class LiveFileReads {
     }
     this.buffer ??= new Uint8Array(READ_BYTES);
     const { bytesRead } = await this.handle.read(this.buffer, 0, Math.min(READ_BYTES, to - from), from);
+    const behind = readByAll - (readByAll % SEGMENT);
+    if (behind > this.dropped) {
+      dropCached(this.handle.fd, this.dropped, behind - this.dropped);
+      this.dropped = behind;
+    }
     return this.buffer.subarray(0, bytesRead);
   }
 
-  /** For good: the reader has moved on to the stored object, or stopped. */
-  close(): void {
+  /** For good: the reader has moved on to the stored object, or stopped; what the others have read is dropped (all when none reads it). */
+  close(readByAll: number): void {
     this.closed = true;
+    if (this.handle && readByAll > this.dropped) {
+      dropCached(this.handle.fd, this.dropped, readByAll === Number.POSITIVE_INFINITY ? 0 : readByAll - this.dropped);
+    }
     void this.handle?.close();
     this.handle = null;
   }
@@ -165,7 +179,7 @@ class LogReader {
     this.left = new Promise((resolve) => {
       this.leave = resolve;
     });
-    this.stops = [src.logs.watch(key, this.written), src.runEvents.subscribe(key.run, this.wake.signal)];
+    this.stops = [src.logs.watch(key, this.written, () => this.sent), src.runEvents.subscribe(key.run, this.wake.signal)];
     if (this.elsewhere) {
       this.stops.push(
         src.bus.subscribe("log_bytes", (hint) => {
@@ -240,7 +254,7 @@ class LogReader {
 
   private stop(): void {
     for (const stop of this.stops) stop();
-    this.files.close();
+    this.files.close(this.src.logs.readByAll(this.key));
     this.wake.signal();
   }
 
@@ -257,7 +271,7 @@ class LogReader {
     if (live && live.size > this.sent) {
       this.reading = true;
       try {
-        const bytes = await this.files.read(live.path, this.sent, live.size);
+        const bytes = await this.files.read(live.path, this.sent, live.size, this.src.logs.readByAll(this.key));
         if (bytes.length) {
           this.send(bytes);
           return true;
@@ -272,7 +286,7 @@ class LogReader {
     const object = this.src.logs.writing(this.key) ? null : await storedObject(this.src.db, this.key);
     if (object === "empty") return false;
     if (object) {
-      this.files.close();
+      this.files.close(this.src.logs.readByAll(this.key));
       // a step run by an agent that sent no timestamps has none stored: its stream is empty
       const body = await this.src.store.get(object, { start: this.sent });
       if (!body) return false;

@@ -9,6 +9,11 @@ const POSIX_FADV_DONTNEED = 4;
 
 /** Writeback is started a segment at a time; what lies two segments back is dropped. */
 export const SEGMENT = 16 * 1024 * 1024;
+/**
+ * How far behind the writer pages are kept for a reader that has not read them yet: a follower behind the
+ * writer would otherwise read them back from the disk, which is what held a followed log to the disk's pace.
+ */
+export const KEEP_FOR_READERS = 128 * 1024 * 1024;
 const FOLLOW_TICK_MS = 10;
 
 /**
@@ -30,22 +35,31 @@ export class DropBehind {
 
   constructor(private readonly fd: number) {}
 
-  /** The file holds `size` bytes now. */
-  wrote(size: number): void {
+  /**
+   * The file holds `size` bytes now; what lies from `keepFrom` on is still to be read (up to KEEP_FOR_READERS
+   * behind the writer), so it stays cached: its readers drop it behind them.
+   */
+  wrote(size: number, keepFrom = Number.POSITIVE_INFINITY): void {
     const through = size - (size % SEGMENT);
     if (!this.c || through <= this.started) return;
     this.c.sync_file_range(this.fd, this.started, through - this.started, SYNC_FILE_RANGE_WRITE);
     this.started = through;
     // from a segment before the last drop, for pages that were still under writeback then
     const from = Math.max(0, this.dropped - SEGMENT);
-    this.dropped = Math.max(this.dropped, this.started - 2 * SEGMENT);
+    const unread = Number.isFinite(keepFrom) ? keepFrom - (keepFrom % SEGMENT) : keepFrom;
+    const upTo = Math.min(this.started - 2 * SEGMENT, Math.max(unread, this.started - KEEP_FOR_READERS));
+    this.dropped = Math.max(this.dropped, upTo);
     if (this.dropped > from) this.c.posix_fadvise(this.fd, from, this.dropped - from, POSIX_FADV_DONTNEED);
   }
 
-  /** The file is complete: the rest's writeback starts, and what is clean is dropped (after an fsync, all of it). */
-  complete(): void {
+  /**
+   * The file is complete: the rest's writeback starts, and what is clean is dropped (after an fsync, all of it),
+   * but for what lies from `keepFrom` on, which its readers drop behind them.
+   */
+  complete(keepFrom = Number.POSITIVE_INFINITY): void {
     this.c?.sync_file_range(this.fd, this.started, 0, SYNC_FILE_RANGE_WRITE);
-    this.c?.posix_fadvise(this.fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (keepFrom === Number.POSITIVE_INFINITY) this.c?.posix_fadvise(this.fd, 0, 0, POSIX_FADV_DONTNEED);
+    else if (keepFrom > 0) this.c?.posix_fadvise(this.fd, 0, keepFrom, POSIX_FADV_DONTNEED);
   }
 }
 
