@@ -33,6 +33,11 @@ export class SpareFiles {
     for (const name of readdirSync(dir)) this.spares.push(join(dir, name));
   }
 
+  /** How many spares are ready to be taken now. */
+  get ready(): number {
+    return this.spares.length;
+  }
+
   /**
    * Makes `path` a new empty file, readable and writable by this process's user alone (an existing one is replaced);
    * of a "dir" kind, a new empty directory of this user's alone (an existing one is kept as it is).

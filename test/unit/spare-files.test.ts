@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { SpareFiles } from "../../shared/spare-files.ts";
 import { waitFor } from "../helpers/processes.ts";
 
-/** Waits (bounded) until `dir`'s spare dir holds `count` spares: they are made off the event loop, later under load. */
-const madeAhead = (dir: string, count: number) =>
-  waitFor(`${count} spares made ahead`, () => (readdirSync(join(dir, "spare")).length >= count ? true : undefined), 10_000, 5);
+/** Waits (bounded) until `count` spares are ready: they are made off the event loop, later under load. */
+const madeAhead = (spares: SpareFiles, count: number) =>
+  waitFor(`${count} spares made ahead`, () => (spares.ready >= count ? true : undefined), 10_000, 5);
 
 test("spare files: each take is a new empty file of the agent's alone, made ahead once the first is taken", async () => {
   const dir = mkdtempSync(join(tmpdir(), "drover-spares-"));
@@ -16,7 +16,7 @@ test("spare files: each take is a new empty file of the agent's alone, made ahea
     writeFileSync(join(dir, "old"), "left over");
     spares.take(join(dir, "old"));
     expect(readFileSync(join(dir, "old"), "utf8")).toBe("");
-    await madeAhead(dir, 1);
+    await madeAhead(spares, 1);
     const made = readdirSync(join(dir, "spare")).map((name) => statSync(join(dir, "spare", name)).ino);
     spares.take(join(dir, "a"));
     expect(statSync(join(dir, "a")).mode & 0o777).toBe(0o600);
@@ -41,7 +41,7 @@ test("spare files: create makes a missing file of a spare and leaves one that is
     spares.create(join(dir, "kept"));
     expect(readFileSync(join(dir, "kept"), "utf8")).toBe("still here");
     spares.create(join(dir, "new"));
-    await madeAhead(dir, 2);
+    await madeAhead(spares, 2);
     await Bun.sleep(50);
     // no more than it was asked to keep
     expect(readdirSync(join(dir, "spare")).length).toBe(2);
@@ -59,7 +59,7 @@ test("spare dirs: each take is a new empty directory of the agent's alone, made 
   try {
     const spares = new SpareFiles(join(dir, "spare"), 2, "dir");
     spares.take(join(dir, "a"));
-    await madeAhead(dir, 2);
+    await madeAhead(spares, 2);
     const made = readdirSync(join(dir, "spare")).map((name) => statSync(join(dir, "spare", name)).ino);
     expect(made.length).toBe(2);
     spares.take(join(dir, "b"));
