@@ -10,6 +10,7 @@ import { putStream } from "../objects/put.ts";
 import { succeededAncestors } from "../runs/ancestors.ts";
 import { cacheGroupOf, findCache, objectOf, type OwnAttempt, ownAttempt, recordUpload } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
+import { nonNegativeInteger } from "./validate.ts";
 import { notFound } from "./errors.ts";
 
 /**
@@ -90,8 +91,7 @@ agentArchiveRoutes.get("/attempts/:attempt/workspace", async (c) => {
 });
 
 agentArchiveRoutes.put("/attempts/:attempt/steps/:step/workspace", async (c) => {
-  const step = Number(c.req.param("step"));
-  if (!Number.isInteger(step) || step < 0) throw new DroverError("bad_request", `step must be a step index, got ${c.req.param("step")}`);
+  const step = nonNegativeInteger("step", c.req.param("step"));
   return storeFromAgent(c, ownAttempt(c), { kind: "workspace", step });
 });
 

@@ -7,19 +7,12 @@ import { DiskFullError, LogUploadRefusedError } from "../logs/log-errors.ts";
 import { logUploads } from "../metrics/registry.ts";
 import { ownAttempt } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
+import { nonNegativeInteger } from "./validate.ts";
 
 /** A request told to time out closes within Bun's timer granularity (a few seconds), even mid-body. */
 const ABORT_AFTER_S = 1;
 
 const refused = (details: LogUploadRefused, message: string) => new DroverError("conflict", message, details);
-
-/** Reads a non-negative integer from the path or query, or says which one was not. */
-function count(what: string, raw: string | undefined): number {
-  const n = Number(raw);
-  if (raw === undefined || raw === "" || !Number.isSafeInteger(n) || n < 0)
-    throw new DroverError("bad_request", `${what} must be a non-negative integer, got ${raw}`);
-  return n;
-}
 
 export const agentLogRoutes = new Hono<AppEnv>();
 
@@ -30,8 +23,8 @@ export const agentLogRoutes = new Hono<AppEnv>();
  */
 agentLogRoutes.put("/attempts/:attempt/logs/:step", async (c) => {
   const found = ownAttempt(c);
-  const step = count("step", c.req.param("step"));
-  const offset = count("offset", c.req.query("offset"));
+  const step = nonNegativeInteger("step", c.req.param("step"));
+  const offset = nonNegativeInteger("offset", c.req.query("offset"));
   if (streamStep(step) >= found.task.spec.steps.length)
     throw new DroverError("bad_request", `attempt ${found.attempt.id} has no step ${step}`);
   const services = c.get("services");

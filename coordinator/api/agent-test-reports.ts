@@ -6,6 +6,7 @@ import { parseReport } from "../tests/report.ts";
 import { storeCases } from "../tests/store.ts";
 import { ownAttempt } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
+import { nonNegativeInteger } from "./validate.ts";
 
 /** A report larger than this is refused: its cases would not be read by anyone anyway. */
 export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
@@ -13,9 +14,8 @@ export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
 /** A `test_results` step's report, sent as it is: parsed and stored here, so parsers live in one place. */
 export const agentTestReportRoutes = new Hono<AppEnv>().put("/attempts/:attempt/test-reports/:step/:path{.+}", async (c) => {
   const found = ownAttempt(c);
-  const step = Number(c.req.param("step"));
+  const step = nonNegativeInteger("step", c.req.param("step"));
   const format = c.req.query("format") as TestReportFormat;
-  if (!Number.isInteger(step) || step < 0) throw new DroverError("bad_request", `step must be a step index, got ${c.req.param("step")}`);
   if (!TEST_REPORT_FORMATS.includes(format)) throw new DroverError("bad_request", `format must be one of ${TEST_REPORT_FORMATS.join(", ")}`);
   const declared = Number(c.req.header("content-length") ?? 0);
   if (declared > MAX_REPORT_BYTES) throw new DroverError("too_large", `a test report may be at most ${MAX_REPORT_BYTES} bytes`);
