@@ -12,6 +12,15 @@ export class FilesError extends Error {
 /** Network failures and 5xx/429 answers are the infrastructure's, not the step's: worth a retry. */
 export const isTransient = (e: unknown) => e instanceof FilesError && (e.status === 0 || e.status >= 500 || e.status === 429);
 
+/** The coordinator's error body (`{ error: … }`), or undefined when the answer is not one (a proxy's page, Bun's own refusal). */
+export function errorBody<T extends { message?: string }>(text: string): T | undefined {
+  try {
+    return (JSON.parse(text) as { error?: T }).error;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs one HTTP exchange: an answer but 2xx becomes a FilesError carrying the server's message, no answer a status 0. */
 export async function checked(what: string, send: () => Promise<Response>, signal: AbortSignal | undefined): Promise<Response> {
   let res: Response;
@@ -26,11 +35,6 @@ export async function checked(what: string, send: () => Promise<Response>, signa
   const text = await res.text();
   // The HTTP server refuses a body past the store's cap before any handler sees it, with no JSON.
   const fallback = res.status === 413 ? "larger than the coordinator's object size limit" : res.statusText;
-  let error = { code: "http_error", message: text.slice(0, 500) || fallback };
-  try {
-    error = (JSON.parse(text) as { error: typeof error }).error ?? error;
-  } catch {
-    // not JSON (a proxy's page): keep the text
-  }
+  const error = errorBody<{ code: string; message: string }>(text) ?? { code: "http_error", message: text.slice(0, 500) || fallback };
   throw new FilesError(res.status, error.code, `${what} failed: ${error.message} (HTTP ${res.status})`);
 }

@@ -7,6 +7,7 @@ import {
   logUploadPath,
 } from "../../shared/protocol/log-upload.ts";
 import { socketRequest } from "../archive/socket-http.ts";
+import { errorBody } from "../connection/files-error.ts";
 
 /** Where a log may be uploaded now: the node the agent's WebSocket is on, as the agent. */
 export interface LogUploadTarget {
@@ -23,17 +24,6 @@ export type LogUploadOutcome =
   | { stored: number }
   | { refused: LogUploadRefusal | "other"; stored: number | null; why: string }
   | { failed: Error; disconnected: boolean };
-
-type ErrorAnswer = { message?: string; details?: Partial<LogUploadRefused> };
-
-/** The coordinator's error body, if the answer is one (a proxy's or Bun's own refusal may be plain text). */
-function errorOf(text: string): ErrorAnswer | undefined {
-  try {
-    return (JSON.parse(text) as { error?: ErrorAnswer }).error;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * Sends a step's log from `offset` on as one chunked PUT over a socket of its own (socket-http.ts:
@@ -64,7 +54,7 @@ export async function uploadLog(
     });
     const text = await answer.text();
     if (answer.ok) return { stored: (JSON.parse(text) as LogUploaded).stored };
-    const error = errorOf(text);
+    const error = errorBody<{ message?: string; details?: Partial<LogUploadRefused> }>(text);
     const details = answer.status === 409 ? error?.details : undefined;
     return {
       refused: details?.reason ?? "other",

@@ -198,14 +198,14 @@ export class StepLog {
     if ("failed" in outcome) {
       // disconnected: the welcome after the reconnect says where to resume
       if (outcome.disconnected) return;
-      this.uploadAfter = Date.now() + backoffMs(this.uploadTries++, 50, 2_000);
+      this.uploadLater();
     } else if ("refused" in outcome) {
       if (outcome.refused === "offset" && outcome.stored !== null && ++this.uploadTries <= OFFSET_TRIES) {
         this.resume(outcome.stored);
         return;
       }
       // busy: an earlier upload of the log is still being written there; frames meanwhile, another upload later
-      if (outcome.refused === "busy") this.uploadAfter = Date.now() + backoffMs(this.uploadTries++, 50, 2_000);
+      if (outcome.refused === "busy") this.uploadLater();
       else this.framesOnly = true;
       if (outcome.refused !== "elsewhere" && outcome.stored !== null) stored = outcome.stored;
     } else {
@@ -216,6 +216,11 @@ export class StepLog {
     this.sent = this.acked;
     this.pump();
     this.checkDrained();
+  }
+
+  /** The next upload waits a while longer each time (frames go meanwhile). */
+  private uploadLater(): void {
+    this.uploadAfter = Date.now() + backoffMs(this.uploadTries++, 50, 2_000);
   }
 
   ack(stored: number): void {
