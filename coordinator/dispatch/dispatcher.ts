@@ -8,7 +8,9 @@ import type { TaskSpec } from "../../shared/pipeline/index.ts";
 import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
-import type { PlacedAhead, QueueSink, Scheduler } from "../runs/scheduler.ts";
+import { breathe } from "../runs/serial.ts";
+import type { PlacedAhead, QueueSink } from "../runs/queue-sink.ts";
+import type { Scheduler } from "../runs/scheduler.ts";
 import { type CheckoutAccess, checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet, OnlineAgent } from "../fleet/fleet.ts";
@@ -147,6 +149,7 @@ export class Dispatcher implements QueueSink {
     const checked = new Set<string>();
     const placing: Promise<void>[] = [];
     while (this.anyFreeSlot()) {
+      await breathe();
       let oldest: (typeof heads)[number] | undefined;
       for (const h of heads) if (h.head && (!oldest || first(h, oldest))) oldest = h;
       if (!oldest) break;

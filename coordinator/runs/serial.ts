@@ -1,11 +1,25 @@
 import { Gatherer } from "../db/batch.ts";
 
 /**
- * How long queued state changes may run back to back before the event loop is let through. Each change awaits
- * only writes that complete at once (SQLite in this process), so a chain of them is one long synchronous
- * stretch: requests that need no state change (a list of runs) would wait for the whole queue to drain.
+ * How long state changes may run back to back before the event loop is let through. Each change awaits only writes
+ * that complete at once (SQLite in this process), so a chain of them is one long synchronous stretch: requests that
+ * need no state change (a list of runs) would wait for the whole queue to drain.
  */
 const YIELD_AFTER_MS = 4;
+
+/** When the current stretch of state changes began: one for the process, as it has one event loop. */
+let stretchBegan = 0;
+
+/**
+ * Lets the event loop through (requests, agents' messages) once state changes have run YIELD_AFTER_MS back to back:
+ * between turns, and inside a turn that can grow long (a dispatch pass placing hundreds of attempts, a turn of
+ * gathered reports). A turn that breathes still holds the serial queue: no other state change runs meanwhile.
+ */
+export async function breathe(): Promise<void> {
+  if (performance.now() - stretchBegan <= YIELD_AFTER_MS) return;
+  await new Promise((resolve) => setImmediate(resolve));
+  stretchBegan = performance.now();
+}
 
 interface Turn {
   fn: () => Promise<unknown>;
@@ -25,8 +39,6 @@ export class Serial {
   private busy = false;
   /** whether the last turn was a creation's, so the other lane goes next when both wait */
   private created = false;
-  /** when the current stretch of back-to-back changes began */
-  private since = 0;
 
   run<T>(fn: () => Promise<T>): Promise<T> {
     return this.queue(this.changes, fn);
@@ -54,10 +66,7 @@ export class Serial {
     // a turn queued now starts after the caller's synchronous part, as it would behind a promise
     await Promise.resolve();
     while (this.changes.length + this.creations.length > 0) {
-      if (performance.now() - this.since > YIELD_AFTER_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        this.since = performance.now();
-      }
+      await breathe();
       this.created = this.creations.length > 0 && (this.changes.length === 0 || !this.created);
       const turn = (this.created ? this.creations : this.changes).shift()!;
       try {
@@ -114,6 +123,7 @@ export class SharedTurns {
           continue;
         }
         try {
+          await breathe();
           await w.change.after(m.value);
           w.done();
         } catch (e) {

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { Serial } from "../../coordinator/runs/serial.ts";
+import { breathe, Serial, SharedTurns } from "../../coordinator/runs/serial.ts";
 
 /** A turn that notes its name when it starts and ends a few milliseconds later, as a write does. */
 const turn = (order: string[], name: string) => async () => {
@@ -51,4 +51,43 @@ test("turns run one at a time; a failed turn fails its caller only; settled wait
   expect(inside).toBe(0);
   expect(most).toBe(1);
   await Promise.all(rest);
+});
+
+/** Holds the thread for `ms`, as a stretch of synchronous SQLite writes and engine work does. */
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+test("breathe lets the event loop through once a stretch ran past its budget", async () => {
+  await breathe();
+  busy(10);
+  const order: string[] = [];
+  setImmediate(() => order.push("waiting callback"));
+  await breathe();
+  order.push("after the long stretch");
+  expect(order).toEqual(["waiting callback", "after the long stretch"]);
+});
+
+test("a turn of gathered reports lets requests in between its moves' work, still holding the queue", async () => {
+  const serial = new Serial();
+  const turns = new SharedTurns(serial);
+  const order: string[] = [];
+  let sawRequest = false;
+  const moves = Array.from({ length: 8 }, (_, i) =>
+    turns.run({
+      attempt: `a${i}`,
+      move: async () => i,
+      after: (n) => {
+        busy(3);
+        if (n === 0) setImmediate(() => (sawRequest = true));
+        order.push(`after ${n}${sawRequest ? " (a request ran)" : ""}`);
+      },
+    }),
+  );
+  const other = serial.run(async () => order.push("next turn"));
+  await Promise.all([...moves, other]);
+  // the request queued by the first move's work ran before the turn ended; the next turn waited for all of it
+  expect(order.at(-2)).toBe("after 7 (a request ran)");
+  expect(order.at(-1)).toBe("next turn");
 });

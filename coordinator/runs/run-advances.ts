@@ -1,0 +1,212 @@
+import { background } from "../../shared/background.ts";
+import { preciseNow } from "../../shared/precise-clock.ts";
+import { fenced, type RunLeases } from "../cluster/run-leases.ts";
+import { type Write, writeAll } from "../db/batch.ts";
+import type { Db } from "../db/open.ts";
+import { advance } from "../engine/advance.ts";
+import { admitted } from "../engine/commands.ts";
+import { FINAL_RUN_PHASES } from "../engine/types.ts";
+import { type ActiveRun, type AttemptRow, engineInput, type RunRow } from "./active-run.ts";
+import { decisionWrites } from "./decision-writes.ts";
+import { groupGuard, overGroupLimit } from "./group-guard.ts";
+import type { PlacedAhead } from "./queue-sink.ts";
+import type { RunEvents } from "./run-events.ts";
+import { RunMemory } from "./run-memory.ts";
+import { Serial } from "./serial.ts";
+
+/**
+ * The engine's decisions on one run: the writes that store them, and `settle` to apply them to memory and tell the
+ * others once the writes have committed; `ahead`, the attempts it makes that go to agents in the same write.
+ */
+interface Plan {
+  runId: string;
+  writes: Write[];
+  ahead: PlacedAhead | null;
+  settle: () => Promise<void>;
+}
+
+/** How many runs' advances one write holds at most: a larger group would hold the event loop for long. */
+const ADVANCE_GROUP = 32;
+
+/**
+ * Planning and writing advances: feeds the runs this node drives (by their leases) to the engine's `advance`, writes
+ * its decisions fenced by the run's lease, and applies them to memory once they have committed.
+ */
+export abstract class RunAdvances extends RunMemory {
+  readonly serial = new Serial();
+  /** run group → how many of its runs may run at once; groups not listed are unlimited */
+  readonly groupLimits = new Map<string, number>();
+  /** called once for each run that reaches a final phase */
+  onFinished: (run: RunRow) => void = () => {};
+  /** called when a run is created and whenever its phase or result changes; must not block (it is on the scheduler's path) */
+  onPhase: (run: RunRow) => void = () => {};
+  /** tells the other nodes that a run changed here, so they read it again (a hint: they also poll) */
+  announce: (runId: string, attemptIds?: string[]) => void = () => {};
+  /** called after coalesced advances, so freed slots and new attempts meet in one dispatch pass */
+  onAdvanced: () => void = () => {};
+
+  constructor(
+    protected readonly db: Db,
+    readonly runEvents: RunEvents,
+    readonly cancelGraceMs: number,
+    readonly leases: RunLeases,
+  ) {
+    super();
+  }
+
+  private readonly dirty = new Set<string>();
+
+  /**
+   * Advances a run soon rather than now: when many attempts end at once, the
+   * engine then looks at the run once for all of them instead of once each. Where another node drives the run,
+   * that node is told which attempts changed (`attempts`), and reads those: not the whole run, which for a run of
+   * hundreds of tasks cost it more than the rest of an attempt's work, once for every attempt ended elsewhere.
+   */
+  requestAdvance(runId: string, attempts?: string[]): void {
+    if (!this.leases.owns(runId)) {
+      this.announce(runId, attempts);
+      return;
+    }
+    if (this.dirty.size === 0) {
+      setImmediate(() => {
+        background(
+          "advance",
+          this.serial.run(async () => {
+            const runs = [...this.dirty];
+            this.dirty.clear();
+            await this.advanceRuns(runs);
+            this.onAdvanced();
+          }),
+        );
+      });
+    }
+    this.dirty.add(runId);
+  }
+
+  /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */
+  async advanceRun(runId: string): Promise<void> {
+    const plan = this.plan(runId);
+    if (plan) await this.write(plan);
+  }
+
+  /** Writes one run's plan alone, and applies it once committed. */
+  private async write(plan: Plan): Promise<void> {
+    try {
+      await writeAll(this.db, plan.writes);
+    } catch (e) {
+      plan.ahead?.dropped();
+      return this.refused(plan.runId, e);
+    }
+    await plan.settle();
+  }
+
+  /**
+   * Advances several runs (just created together, or changed together) with one write a group of them (a group
+   * commit), where each alone would commit its own; requests are let in between groups. Callers hold `serial`.
+   */
+  async advanceRuns(runIds: string[]): Promise<void> {
+    // oldest first, as the queue goes: a free agent goes to the oldest run's attempt made now (Dispatcher.placeAhead)
+    const oldestFirst = [...runIds].sort();
+    for (let i = 0; i < oldestFirst.length; i += ADVANCE_GROUP) {
+      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+      await this.advanceGroup(oldestFirst.slice(i, i + ADVANCE_GROUP));
+    }
+  }
+
+  /**
+   * A run of a group with a limit goes alone, after the others: its admission depends on the others' phases,
+   * which change only as each write is applied.
+   */
+  private async advanceGroup(runIds: string[]): Promise<void> {
+    const limited = runIds.filter((id) => this.groupLimits.has(this.active.get(id)?.run.group ?? ""));
+    const plans = runIds.filter((id) => !limited.includes(id)).flatMap((id) => this.plan(id) ?? []);
+    if (plans.length > 1) {
+      try {
+        await writeAll(this.db, plans.flatMap((p) => p.writes));
+      } catch {
+        // one run's write refused (fenced, a group guard) takes none of the others with it: each goes alone
+        for (const p of plans) p.ahead?.dropped();
+        for (const p of plans) await this.advanceRun(p.runId);
+        plans.length = 0;
+      }
+      for (const p of plans) await p.settle();
+    } else if (plans.length === 1) await this.write(plans[0]!);
+    for (const id of limited) await this.advanceRun(id);
+  }
+
+  private refused(runId: string, e: unknown): void {
+    const active = this.active.get(runId);
+    if (overGroupLimit(e)) {
+      // another node started a run of the group meanwhile: this one waits for a slot as it would here
+      console.error(`[runs] run ${runId} waits: its group ${active?.run.group} is at its limit across nodes`);
+      return;
+    }
+    if (!fenced(e)) throw e;
+    // another node took the run (this one stalled past its lease): it drives the run from here on
+    console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);
+    this.leases.forget(runId);
+  }
+
+  /** The engine's decisions on one run; undefined when there is nothing to write. */
+  private plan(runId: string): Plan | undefined {
+    const active = this.active.get(runId);
+    if (!active) return;
+    // another node drives it: the change asked for is in the database, and that node is told to read it
+    if (!this.leases.owns(runId)) return void this.announce(runId);
+    const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
+    if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
+    const at = preciseNow();
+    const out = advance(engineInput(active, Math.floor(at)));
+    const leading = [this.leases.fence(runId)];
+    if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
+    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, at, leading);
+    if (writes.length === 1) return;
+    // the attempts made ready here go straight to free agents where nothing waits: one commit, not two
+    const ahead = created.length > 0 ? this.queue.placeAhead(active, created) : null;
+    if (ahead) writes.push(...ahead.writes);
+    return { runId, writes, ahead, settle: () => this.settle(active, out, { applied, created, phaseChanged, ahead }) };
+  }
+
+  async settle(
+    active: ActiveRun,
+    out: ReturnType<typeof advance>,
+    {
+      applied,
+      created,
+      phaseChanged,
+      ahead = null,
+    }: { applied: (() => void)[]; created: AttemptRow[]; phaseChanged: boolean; ahead?: PlacedAhead | null },
+  ): Promise<void> {
+    const runId = active.run.id;
+    for (const apply of applied) apply();
+    for (const row of created) this.added(active, row, !ahead?.placed.has(row.id));
+    ahead?.sent();
+    for (const action of out.actions) {
+      if (action.type !== "cancel_attempt") continue;
+      const found = active.attempts.get(action.attemptId);
+      if (found) this.queue.cancel(found, this.cancelGraceMs);
+    }
+    if (out.events.length) this.runEvents.publish(runId);
+    if (phaseChanged) this.onPhase(active.run);
+    // The other nodes need the attempts made or cancelled (their agents take or stop them) and the run's row when its
+    // phase changed; its tasks' statuses only this node uses. With neither, no hint: each would read the whole run.
+    const named = [...created.map((a) => a.id), ...out.actions.flatMap((a) => (a.type === "cancel_attempt" ? [a.attemptId] : []))];
+    if (named.length > 0 || phaseChanged) this.announce(runId, named);
+    if (FINAL_RUN_PHASES.has(active.run.phase)) {
+      this.leases.forget(runId);
+      this.forget(active);
+      this.onFinished(active.run);
+      await this.startNextInGroup(active.run.group);
+    }
+  }
+
+  async startNextInGroup(group: string): Promise<void> {
+    // the oldest queued run of the group, found without a copy of every open run: this runs at each run's end
+    for (let next: ActiveRun | undefined; ; next = undefined) {
+      for (const a of this.active.values()) if (a.run.group === group && a.run.phase === "queued" && !(next && next.run.id < a.run.id)) next = a;
+      if (!next) return;
+      await this.advanceRun(next.run.id);
+      if (next.run.phase === "queued") return;
+    }
+  }
+}
