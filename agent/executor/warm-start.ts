@@ -30,6 +30,18 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 const STARTUP = /^(BASH.*|ENV|SHELLOPTS|POSIXLY_CORRECT|SHLVL|PWD|OLDPWD|IFS|PS4|SECONDS|_drover_.*|_)$/;
 
+/**
+ * Where a bash started with no environment looks for commands: where a PID 1 of bash would find the step's shell,
+ * which then has that path as its `$_` (a PID 1 of dash does not say it: it is given).
+ */
+const BASH_DEFAULT_PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin:.";
+
+/**
+ * A PID 1 of bash, with no environment. --norc: a socket as stdin (Bun's "pipe") makes bash -c take itself for rshd's
+ * and read ~/.bashrc of the agent's user, whose environment and descriptors would reach the step.
+ */
+const BASH_INIT: { shell: string[]; env: Record<string, string> } = { shell: ["bash", "--norc", "-c"], env: {} };
+
 /** processes kept waiting (prepare) */
 const READY = 2;
 
@@ -73,23 +85,27 @@ export interface WarmGroups {
 }
 
 /**
- * One host step's first processes started ahead, while the agent waits: its PID namespace (unshare) and the PID 1
- * that starts the step, and where the step runs as the agent's user its shell too (warm-shell.sh): a step started
- * cold pays for all three as it starts (unshare with a fresh /proc 2.3 ms, PID 1's bash 3.3 ms, the step's bash 1 ms
- * on an idle core), a warm one for a small file and a write to a pipe. The shell started ahead reads the step's start
+ * One host step's first processes started ahead, while the agent waits: its PID namespace (unshare) and the PID 1 that
+ * starts the step, and where the step runs as the agent's user its shell too (warm-shell.sh): a step started cold pays
+ * for all three as it starts (unshare with a fresh /proc 2.3 ms, PID 1's bash 3.3 ms, the step's bash 1 ms on an idle
+ * core), a warm one for a small file and a write to a pipe. The shell started ahead reads the step's start
  * (warm-shell-start.sh) as its BASH_ENV, so that it sees what a new shell sees (test/e2e/warm-start.test.ts); a step
  * whose environment bash would read as it starts (STARTUP) starts cold instead. Where it runs as another user, who
  * could not read the start in the agent's spool, the PID 1 alone waits (warm-start.sh, then step-start.sh), on its
- * stdin. The PID 1 joins the step's cgroups ahead too (made ahead, with their process cap; the memory cap is set as
- * the step starts): a first move into a group can wait out an RCU grace period, up to 15-30 ms measured on this
- * machine under load. The rest of the step's start checks (its rlimits, the agent's lease) is still done as it
- * starts, and a warm process the agent never uses ends with the agent (EOF on its pipe: it runs nothing).
- * The step's start file (its environment) and script stay in the agent's spool (the agent's alone) until the step
- * ends, where a cold start unlinks its script before the step's shell starts: a step of the agent's own user can
- * read another's environment in /proc anyway, and a step run as another user cannot enter the spool.
+ * stdin. That PID 1 is dash where there is one when the shell starts ahead too (its script is plain sh): it takes
+ * 1.3-1.6 ms less CPU per step than bash, which on two cores competes with the step's path. The PID 1 joins the step's
+ * cgroups ahead too (made ahead, with their process cap; the memory cap is set as the step starts): a first move into
+ * a group can wait out an RCU grace period, up to 15-30 ms measured on this machine under load. The rest of the step's
+ * start checks (its rlimits, the agent's lease) is still done as it starts, and a warm process the agent never uses
+ * ends with the agent (EOF on its pipe: it runs nothing). The step's start file (its environment) and script stay in
+ * the agent's spool (the agent's alone) until the step ends, where a cold start unlinks its script before the step's
+ * shell starts: a step of the agent's own user can read another's environment in /proc anyway, and a step run as
+ * another user cannot enter the spool.
  */
 export class WarmStarts {
   private readonly prefix: string[];
+  /** the PID 1 that starts the step's shell ahead, and the environment it starts with */
+  private readonly init: typeof BASH_INIT;
   /** oldest first */
   private ready: Warm[] = [];
 
@@ -107,6 +123,8 @@ export class WarmStarts {
   ) {
     // found by path here: the process starts with no environment (unshare finds bash in the default path)
     this.prefix = [Bun.which(prefix[0]!) ?? prefix[0]!, ...prefix.slice(1)];
+    const dash = shellAhead ? Bun.which("dash") : null;
+    this.init = dash ? { shell: [dash, "-c"], env: { _: Bun.which("bash", { PATH: BASH_DEFAULT_PATH }) ?? "bash" } } : BASH_INIT;
   }
 
   /**
@@ -127,11 +145,10 @@ export class WarmStarts {
     const args = ["drover-step", ...(shell ? [STEP_LANG] : []), this.lease, ...items, "--", ...this.command];
     // the shell's start functions go as the here-document that warm-shell.sh's last line opens
     const script = shell ? `${warmShellScript}${SHELL_FUNCTIONS}\n_drover_functions\nexit\n` : `${warmStartScript}\n${this.startScript}`;
-    // --norc: a socket as stdin (Bun's "pipe") makes bash -c take itself for rshd's and read ~/.bashrc of the
-    // agent's user, whose environment and descriptors would reach the step
-    const proc = Bun.spawn([...this.prefix, "bash", "--norc", "-c", script, ...args], {
+    const init = shell ? this.init : BASH_INIT;
+    const proc = Bun.spawn([...this.prefix, ...init.shell, script, ...args], {
       cwd: "/",
-      env: {},
+      env: init.env,
       stdio: [shell ? shell[0] : "pipe", "ignore", "ignore"],
       detached: true,
     }) as WarmProcess;

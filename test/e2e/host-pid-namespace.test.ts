@@ -62,14 +62,14 @@ describe.skipIf(!root)("host steps in a PID namespace", () => {
     const log = await ranContained(await cluster.submit(task(probe(tag, agent.proc.pid), "nsroot")), tag);
     const ps = listed(log);
     // PID 1 is the namespace's init (started with the step, or ahead of it, given its shell's LANG, and handed its
-    // cgroups then: warm-start.ts), then the step's shell (not PID 1); the rest are the step's own: its daemons, ps,
-    // and the pipe
-    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^bash (--norc )?-c .* drover-step (\S+ )?\S+\/lease( cg=\S+)*( init)? -- bash -e \/dev\/fd\/3$/);
+    // cgroups then: warm-start.ts; dash where the shell started ahead too), then the step's shell (not PID 1); the rest
+    // are the step's own: its daemons, ps, and the pipe
+    expect(ps.find((p) => p.pid === 1)?.args).toMatch(/^(bash (--norc )?|\S*dash )-c .* drover-step (\S+ )?\S+\/lease( cg=\S+)*( init)? -- bash -e \/dev\/fd\/3$/);
     // a pipeline's or subshell's fork not yet exec'ed is listed as the shell too: each of them, but none PID 1
     const shells = ps.filter((p) => p.args === "bash -e /dev/fd/3");
     expect(shells.length).toBeGreaterThan(0);
     expect(shells.filter((p) => p.pid === 1)).toEqual([]);
-    expect(ps.map((p) => p.args).filter((a) => !/^(bash|sh|sleep|ps|sed)\b/.test(a))).toEqual([]);
+    expect(ps.map((p) => p.args).filter((a) => !/^(bash|sh|\S*dash|sleep|ps|sed)\b/.test(a))).toEqual([]);
     expect(ps.filter((p) => p.args.includes(`${tag}-`)).length).toBe(2);
     expect(ps.length).toBeLessThan(10);
     expect(log.trim().split("\n").at(-1)).toBe("root");
