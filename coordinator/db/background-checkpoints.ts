@@ -11,6 +11,11 @@ const WORKER = import.meta.url.startsWith("file:///$bunfs/")
 const SETUP: Omit<CheckpointerSetup, "path"> = { periodMs: 100, minWalBytes: 4 * 1024 * 1024, maxWalBytes: 16 * 1024 * 1024 };
 /** SQLite's default: a commit that leaves the WAL over this many pages checkpoints it. */
 const AUTOCHECKPOINT_PAGES = 1000;
+/**
+ * When the WAL starts again from its beginning, its file is cut back to this: otherwise it keeps its largest size, and
+ * once past `minWalBytes` the Worker took every few pages written for a WAL to checkpoint, ten times a second.
+ */
+const KEPT_WAL_BYTES = 1024 * 1024;
 
 /**
  * Moves a local database's WAL checkpoints off the event loop: the connection no longer checkpoints in its commits,
@@ -36,6 +41,7 @@ export async function checkpointInBackground(client: Client, path: string): Prom
   // a Worker keeps a process alive: this one must not (the coordinator exits when its server stops)
   (worker as unknown as { unref(): void }).unref();
   await client.execute("PRAGMA wal_autocheckpoint = 0");
+  await client.execute(`PRAGMA journal_size_limit = ${KEPT_WAL_BYTES}`);
   const close = client.close.bind(client);
   client.close = () => {
     // not `terminate`: see checkpointer.ts
