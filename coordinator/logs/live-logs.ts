@@ -258,7 +258,11 @@ export class LiveLogs {
       });
   }
 
-  /** Path and current size of a log still being written, or null once it has moved to storage. */
+  /**
+   * Path and current size of a log still being written, or null once it has moved to storage. The file holds
+   * that size and is never cut below it (only what runs past the cap, or a write that failed, is cut off), which
+   * readers that map it count on: touching a page past a file's end raises SIGBUS.
+   */
   live(key: LogKey): { path: string; size: number } | null {
     const log = this.logs.get(liveName(key));
     if (log) return { path: log.path, size: Math.min(log.received, this.maxBytes) };
