@@ -14,8 +14,9 @@ async function build(arch: Arch): Promise<void> {
   const native = `@libsql/linux-${ARCHS[arch]}-gnu`;
   const outfile = `dist/drover-linux-${arch}`;
   const result = await Bun.build({
-    // the WAL checkpointer runs in a Worker (coordinator/db/background-checkpoints.ts): its file must be in the binary
-    entrypoints: ["cli/main.ts", "coordinator/db/checkpointer.ts"],
+    // the WAL checkpointer and the page-cache calls run in Workers (coordinator/db/background-checkpoints.ts,
+    // coordinator/store/page-cache-calls.ts): their files must be in the binary
+    entrypoints: ["cli/main.ts", "coordinator/db/checkpointer.ts", "coordinator/store/page-cache-worker.ts"],
     compile: { outfile, target: `bun-linux-${ARCHS[arch]}` },
     plugins: [
       {

@@ -131,7 +131,11 @@ export class Cgroups {
     } catch {
       // no /proc: not Linux
     }
-    for (const h of found) {
+    // v2 first: where it holds the step's tree (cgroup.kill), a v1 freezer group would hold the same processes again
+    for (const h of found.sort((a, b) => b.version - a.version)) {
+      const contained = list.some((l) => l.version === 2);
+      const controllers = contained ? h.controllers.filter((c) => c !== "freezer") : h.controllers;
+      if (h.version === 1 && controllers.length === 0) continue;
       const base = join(h.dir, subtree);
       try {
         mkdirSync(base, { recursive: true });
@@ -148,7 +152,7 @@ export class Cgroups {
           }
           list.push({ version: 2, controller: "", base });
         } else {
-          for (const c of h.controllers) list.push({ version: 1, controller: c, base });
+          for (const c of controllers) list.push({ version: 1, controller: c, base });
         }
       } catch {
         // not writable by this agent

@@ -1,47 +1,13 @@
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { fsyncSync, ftruncateSync, mkdirSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { isStampsStream, streamStep } from "../../shared/protocol/index.ts";
-import { AppendReservation } from "../../shared/reserve-space.ts";
 import { preciseNow } from "../../shared/precise-clock.ts";
 import { SpareFiles } from "../../shared/spare-files.ts";
-import { DropBehind, SEGMENT } from "../store/drop-behind.ts";
+import { SEGMENT } from "../store/drop-behind.ts";
 import type { ObjectStore } from "../store/object-store.ts";
 import { DiskFullError, isDiskFull, LogGapError, LogUploadRefusedError } from "./log-errors.ts";
 import { LogFollowers, type Written } from "./log-followers.ts";
+import { closeLiveLog, type FinalLog, type LiveLog, type LogKey, liveName, logObjectKey, openLiveLog } from "./live-log.ts";
 import { appendBody } from "./native-append.ts";
-
-export interface LogKey {
-  run: string;
-  attempt: string;
-  step: number;
-}
-
-interface LiveLog {
-  name: string;
-  path: string;
-  fd: number;
-  reservation: AppendReservation;
-  /** what is written leaves the page cache: the log is read about once, and mostly as it is written */
-  cache: DropBehind;
-  written: number;
-  /** bytes received from the agent (its offsets), including any dropped past the cap */
-  received: number;
-  firstByteAt: number | null;
-  /** its fd is closed and its file on its way to storage: nothing may write to or close the fd again */
-  uploading: boolean;
-  /** an agent's upload being written into the file (settled or not): nothing else writes the log meanwhile */
-  receiving: Promise<unknown> | null;
-  /** the log's end, once known: every caller asking for it (a step's end sent again, say) shares its outcome */
-  waiting: { size: number; stored: Promise<FinalLog>; resolve: (r: FinalLog) => void; reject: (e: unknown) => void } | null;
-}
-
-export interface FinalLog {
-  /** null for a log with no bytes: nothing is stored for it */
-  object: string | null;
-  size: number;
-  sha256: string;
-  firstByteAt: number | null;
-}
 
 const EMPTY_LOG: FinalLog = Object.freeze({ object: null, size: 0, sha256: "", firstByteAt: null });
 
@@ -49,13 +15,6 @@ const EMPTY_LOG: FinalLog = Object.freeze({ object: null, size: 0, sha256: "", f
 const SPARE_LOGS = 64;
 
 const NOT_IN_HAND = new Uint8Array(0);
-
-/** `.log` for a step's output, `.stamps` for its timestamps stream */
-const suffix = (step: number) => `${streamStep(step)}.${isStampsStream(step) ? "stamps" : "log"}`;
-const liveName = (k: LogKey) => `${k.attempt}-${suffix(k.step)}`;
-export const logObjectKey = (k: LogKey) => `logs/${k.run}/${k.attempt}/${suffix(k.step)}`;
-/** Where the timestamps of the step whose log is `logObject` are stored (if the agent sent any). */
-export const stampsObjectOf = (logObject: string) => logObject.replace(/\.log$/, ".stamps");
 
 /**
  * Step logs while they are being written: appended to a file under the data dir
@@ -92,21 +51,7 @@ export class LiveLogs {
       const path = join(this.dir, name);
       // one made before (a restarted coordinator's, or a log appended to since) is kept as it is
       this.spares.create(path);
-      const fd = openSync(path, "a");
-      const size = statSync(path).size;
-      log = {
-        name,
-        path,
-        fd,
-        reservation: new AppendReservation(fd),
-        cache: new DropBehind(fd),
-        received: size,
-        written: size,
-        firstByteAt: null,
-        uploading: false,
-        receiving: null,
-        waiting: null,
-      };
+      log = openLiveLog(name, path);
       this.logs.set(name, log);
     }
     return log;
@@ -230,7 +175,7 @@ export class LiveLogs {
     this.failed.set(name, error);
     const log = this.logs.get(name);
     if (log) {
-      if (!log.uploading) closeSync(log.fd);
+      if (!log.uploading) closeLiveLog(log);
       this.logs.delete(name);
       log.waiting?.reject(error);
     }
@@ -292,7 +237,7 @@ export class LiveLogs {
     if (this.fsync) fsyncSync(log.fd);
     // a small log is left to the kernel: writing each back at once would be an I/O per step for many short steps
     if (log.written >= SEGMENT) log.cache.complete(this.followers.slowestReader(log.name));
-    closeSync(log.fd);
+    closeLiveLog(log);
     log.uploading = true;
     const object = logObjectKey(key);
     // Logs are not content-addressed, and hashing them would cost a third of the ingest time: no digest.
@@ -313,7 +258,11 @@ export class LiveLogs {
       });
   }
 
-  /** Path and current size of a log still being written, or null once it has moved to storage. */
+  /**
+   * Path and current size of a log still being written, or null once it has moved to storage. The file holds
+   * that size and is never cut below it (only what runs past the cap, or a write that failed, is cut off), which
+   * readers that map it count on: touching a page past a file's end raises SIGBUS.
+   */
   live(key: LogKey): { path: string; size: number } | null {
     const log = this.logs.get(liveName(key));
     if (log) return { path: log.path, size: Math.min(log.received, this.maxBytes) };
@@ -352,7 +301,7 @@ export class LiveLogs {
     // would fail with EBADF, or close whatever file reused the number)
     if (log && !log.waiting && !log.uploading) {
       log.reservation.release(log.written);
-      closeSync(log.fd);
+      closeLiveLog(log);
       this.logs.delete(name);
     }
   }

@@ -6,7 +6,7 @@ import type { Db } from "../db/open.ts";
 import { artifacts, runs, tasks } from "../db/schema.ts";
 import { approve, type Decision, rerun, restart } from "../engine/commands.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
-import { stampsObjectOf } from "../logs/live-logs.ts";
+import { stampsObjectOf } from "../logs/live-log.ts";
 import { commandTask, type RunRow } from "./active-run.ts";
 import { isUnchangedSkip } from "../projects/filter.ts";
 import { createRun, type KeptResults } from "./create-run.ts";

@@ -12,7 +12,7 @@ import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import type { PlacedAhead } from "./queue-sink.ts";
 import type { RunEvents } from "./run-events.ts";
 import { RunMemory } from "./run-memory.ts";
-import { Serial } from "./serial.ts";
+import { breathe, Serial } from "./serial.ts";
 
 /**
  * The engine's decisions on one run: the writes that store them, and `settle` to apply them to memory and tell the
@@ -27,6 +27,11 @@ interface Plan {
 
 /** How many runs' advances one write holds at most: a larger group would hold the event loop for long. */
 const ADVANCE_GROUP = 32;
+/**
+ * About how long one group may hold the event loop: the next group is sized by how long the last took per run, so a
+ * loaded machine (a slower run each) writes smaller groups and lets requests in sooner.
+ */
+const GROUP_BUDGET_MS = 8;
 
 /**
  * Planning and writing advances: feeds the runs this node drives (by their leases) to the engine's `advance`, writes
@@ -107,9 +112,15 @@ export abstract class RunAdvances extends RunMemory {
   async advanceRuns(runIds: string[]): Promise<void> {
     // oldest first, as the queue goes: a free agent goes to the oldest run's attempt made now (Dispatcher.placeAhead)
     const oldestFirst = [...runIds].sort();
-    for (let i = 0; i < oldestFirst.length; i += ADVANCE_GROUP) {
-      if (i > 0) await new Promise((resolve) => setImmediate(resolve));
-      await this.advanceGroup(oldestFirst.slice(i, i + ADVANCE_GROUP));
+    let size = ADVANCE_GROUP;
+    for (let i = 0; i < oldestFirst.length; ) {
+      await breathe();
+      const group = oldestFirst.slice(i, i + size);
+      const began = performance.now();
+      await this.advanceGroup(group);
+      const perRun = (performance.now() - began) / group.length;
+      i += group.length;
+      size = Math.max(1, Math.min(ADVANCE_GROUP, Math.floor(GROUP_BUDGET_MS / perRun)));
     }
   }
 

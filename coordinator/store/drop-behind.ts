@@ -1,11 +1,10 @@
 import { fstatSync } from "node:fs";
 import { libc } from "../../shared/libc.ts";
 import { AppendReservation } from "../../shared/reserve-space.ts";
+import { directCalls, type PageCacheCalls } from "./page-cache-calls.ts";
 
 // <fcntl.h>
-const SYNC_FILE_RANGE_WRITE = 2;
 const POSIX_FADV_SEQUENTIAL = 2;
-const POSIX_FADV_DONTNEED = 4;
 
 /** Writeback is started a segment at a time; what lies two segments back is dropped. */
 export const SEGMENT = 16 * 1024 * 1024;
@@ -26,14 +25,14 @@ const FOLLOW_TICK_MS = 10;
  * log of 256 MiB written after three others took 460 ms of CPU instead of 45). Nothing here waits for
  * the disk (on a slow disk that would stall the event loop): pages still being written back are simply
  * dropped by a later call. The data is the same, a reader gets every byte, from the cache or from the
- * disk. Where the calls are missing (not Linux with glibc) the file is cached as usual.
+ * disk. The calls are made through `calls` (a live log's on a thread of their own, see page-cache-calls.ts);
+ * where they are missing (not Linux with glibc) the file is cached as usual.
  */
 export class DropBehind {
   private started = 0;
   private dropped = 0;
-  private readonly c = libc();
 
-  constructor(private readonly fd: number) {}
+  constructor(private readonly calls: PageCacheCalls | null) {}
 
   /**
    * The file holds `size` bytes now; what lies from `keepFrom` on is still to be read (up to KEEP_FOR_READERS
@@ -41,15 +40,15 @@ export class DropBehind {
    */
   wrote(size: number, keepFrom = Number.POSITIVE_INFINITY): void {
     const through = size - (size % SEGMENT);
-    if (!this.c || through <= this.started) return;
-    this.c.sync_file_range(this.fd, this.started, through - this.started, SYNC_FILE_RANGE_WRITE);
+    if (!this.calls || through <= this.started) return;
+    this.calls.writeBack(this.started, through - this.started);
     this.started = through;
     // from a segment before the last drop, for pages that were still under writeback then
     const from = Math.max(0, this.dropped - SEGMENT);
     const unread = Number.isFinite(keepFrom) ? keepFrom - (keepFrom % SEGMENT) : keepFrom;
     const upTo = Math.min(this.started - 2 * SEGMENT, Math.max(unread, this.started - KEEP_FOR_READERS));
     this.dropped = Math.max(this.dropped, upTo);
-    if (this.dropped > from) this.c.posix_fadvise(this.fd, from, this.dropped - from, POSIX_FADV_DONTNEED);
+    if (this.dropped > from) this.calls.drop(from, this.dropped - from);
   }
 
   /**
@@ -57,9 +56,14 @@ export class DropBehind {
    * but for what lies from `keepFrom` on, which its readers drop behind them.
    */
   complete(keepFrom = Number.POSITIVE_INFINITY): void {
-    this.c?.sync_file_range(this.fd, this.started, 0, SYNC_FILE_RANGE_WRITE);
-    if (keepFrom === Number.POSITIVE_INFINITY) this.c?.posix_fadvise(this.fd, 0, 0, POSIX_FADV_DONTNEED);
-    else if (keepFrom > 0) this.c?.posix_fadvise(this.fd, 0, keepFrom, POSIX_FADV_DONTNEED);
+    this.calls?.writeBack(this.started, 0);
+    if (keepFrom === Number.POSITIVE_INFINITY) this.calls?.drop(0, 0);
+    else if (keepFrom > 0) this.calls?.drop(0, keepFrom);
+  }
+
+  /** No more calls: the caller may close the file. */
+  close(): void {
+    this.calls?.close();
   }
 }
 
@@ -72,7 +76,7 @@ export class DropBehind {
  */
 export function followWrites(fd: number): ((complete: boolean) => void) | null {
   if (!libc()) return null;
-  const cache = new DropBehind(fd);
+  const cache = new DropBehind(directCalls(fd));
   const reservation = new AppendReservation(fd);
   const timer = setInterval(() => {
     const size = fstatSync(fd).size;
@@ -89,7 +93,7 @@ export function followWrites(fd: number): ((complete: boolean) => void) | null {
 
 /** Drops the clean cached pages of [start, start + length) (length 0: to the end). */
 export function dropCached(fd: number, start: number, length: number): void {
-  libc()?.posix_fadvise(fd, start, length, POSIX_FADV_DONTNEED);
+  directCalls(fd)?.drop(start, length);
 }
 
 /** Tells the kernel `fd` will be read from start to end: it reads further ahead. */

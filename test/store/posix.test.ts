@@ -8,6 +8,7 @@ import { openObjectStore } from "../../coordinator/store/open.ts";
 import { waitFor } from "../helpers/processes.ts";
 import { runObjectStoreContract, type StoreFixture } from "./contract.ts";
 import { collect, generated, hashStream, measure, pattern, readAll, sha256Hex } from "./streams.ts";
+import { cachedBytes } from "../helpers/page-cache.ts";
 
 const MiB = 1024 * 1024;
 // bun test's 5 s default is too tight for 200 MiB puts on a busy machine
@@ -150,13 +151,6 @@ function readlinkSafe(path: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** Bytes of `path` in the page cache, as util-linux's fincore counts them. */
-function cachedBytes(path: string): number {
-  const out = Bun.spawnSync(["fincore", "--bytes", "--noheadings", "--output", "RES", path]);
-  if (out.exitCode !== 0) throw new Error(`fincore failed: ${out.stderr.toString()}`);
-  return Number(out.stdout.toString().trim());
 }
 
 test("a put that streams for a while gets disk space reserved ahead, and the object keeps none of it", () =>

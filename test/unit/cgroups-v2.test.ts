@@ -100,3 +100,26 @@ test.skipIf(process.getuid?.() !== 0)(
     expect(cgroups.bases.filter((b) => existsSync(b))).toEqual([]);
   },
 );
+
+test("beside a v2 hierarchy that holds and kills the tree, no v1 freezer group repeats it; without one the freezer holds it", () => {
+  const root = dirs.fresh("hybrid");
+  const mount = (name: string) => join(root, name);
+  // a v2 group with cgroup.kill once made: the subtree made ahead, as the kernel would show it
+  mkdirSync(join(mount("unified"), "drover-t2"), { recursive: true });
+  writeFileSync(join(mount("unified"), "drover-t2", "cgroup.kill"), "");
+  for (const name of ["freezer", "pids"]) mkdirSync(mount(name), { recursive: true });
+  const proc = dirs.fresh("proc-hybrid");
+  writeFileSync(join(proc, "cgroup"), "7:freezer:/\n5:pids:/\n0::/\n");
+  const v1 = [
+    `31 30 0:27 / ${mount("freezer")} rw,nosuid,nodev,noexec,relatime shared:10 - cgroup cgroup rw,freezer`,
+    `32 30 0:28 / ${mount("pids")} rw,nosuid,nodev,noexec,relatime shared:11 - cgroup cgroup rw,pids`,
+  ];
+  const v2 = `33 30 0:29 / ${mount("unified")} rw,nosuid,nodev,noexec,relatime shared:12 - cgroup2 cgroup2 rw`;
+
+  writeFileSync(join(proc, "mountinfo"), [...v1, v2].join("\n"));
+  expect(Cgroups.detect("drover-t2", proc).bases).toEqual([join(mount("unified"), "drover-t2"), join(mount("pids"), "drover-t2")]);
+  expect(existsSync(join(mount("freezer"), "drover-t2"))).toBe(false);
+
+  writeFileSync(join(proc, "mountinfo"), v1.join("\n"));
+  expect(Cgroups.detect("drover-t3", proc).bases).toEqual([join(mount("freezer"), "drover-t3"), join(mount("pids"), "drover-t3")]);
+});

@@ -1,9 +1,10 @@
 import { afterAll, expect, test } from "bun:test";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { StepLog } from "../../agent/logs/step-log.ts";
 import { decodeLogChunk, stampsStream } from "../../shared/protocol/log-frame.ts";
+import { waitFor } from "../helpers/processes.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "drover-step-log-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,4 +64,15 @@ test("a log that starts small and grows large goes out whole and in order, a fra
   expect(sent.map((s) => s.offset)).toEqual(sent.map((_, i) => sent.slice(0, i).reduce((n, s) => n + s.data.length, 0)));
   expect(Buffer.concat(sent.map((s) => s.data)).equals(Buffer.from(bytes))).toBe(true);
   log.close();
+});
+
+test("a log closed once stored drops its spool and its timestamps stream's, off the agent's thread", async () => {
+  const sender = { sendBinary: () => true, whenWritable() {} };
+  const out = join(dir, "2.out");
+  const stampsPath = join(dir, "2.stamps");
+  writeFileSync(out, "x\n");
+  const log = new StepLog("a1", 0, out, sender, true, new StepLog("a1", stampsStream(0), stampsPath, sender));
+  log.grew(2);
+  log.close();
+  await waitFor("both spools to go", () => !existsSync(out) && !existsSync(stampsPath), 5_000, 5);
 });
