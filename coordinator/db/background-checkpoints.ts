@@ -8,7 +8,7 @@ import type { CheckpointerMessage, CheckpointerSetup } from "./checkpointer.ts";
 const WORKER = import.meta.url.startsWith("file:///$bunfs/")
   ? "/$bunfs/root/coordinator/db/checkpointer.js"
   : new URL("./checkpointer.ts", import.meta.url).href;
-const SETUP: Omit<CheckpointerSetup, "path"> = { periodMs: 100, minWalBytes: 4 * 1024 * 1024, maxWalBytes: 16 * 1024 * 1024 };
+const SETUP: Omit<CheckpointerSetup, "path"> = { periodMs: 100, quietPeriodMs: 1000, minWalBytes: 4 * 1024 * 1024, maxWalBytes: 16 * 1024 * 1024 };
 /** SQLite's default: a commit that leaves the WAL over this many pages checkpoints it. */
 const AUTOCHECKPOINT_PAGES = 1000;
 /**

@@ -6,12 +6,15 @@
  * `maxWalBytes` a TRUNCATE checkpoint waits for the writer (up to a second) and holds the next one back while it
  * copies and empties the WAL, as a commit's own checkpoint did.
  */
-import { existsSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import Database from "libsql";
 
 export interface CheckpointerSetup {
   path: string;
+  /** how often the WAL is looked at while it grows or is over `minWalBytes` */
   periodMs: number;
+  /** how often while it stays as it was: an idle coordinator's Worker need not wake ten times a second */
+  quietPeriodMs: number;
   /** a WAL smaller than this is left alone (SQLite's own threshold is 1,000 pages, about 4 MiB) */
   minWalBytes: number;
   /** a WAL larger than this is emptied, holding writers back for the moment it takes */
@@ -34,9 +37,15 @@ self.onmessage = ({ data }: MessageEvent<CheckpointerMessage>) => {
   // only TRUNCATE waits (PASSIVE never calls the busy handler); a wait that runs out is tried at the next period
   db.exec("PRAGMA busy_timeout = 1000");
   const wal = `${data.path}-wal`;
-  const timer = setInterval(() => {
+  let seen = 0;
+  let timer: Timer;
+  const look = () => {
+    const size = statSync(wal, { throwIfNoEntry: false })?.size ?? 0;
+    // a file that grew is being written: looked at again soon, as the writes may go on at full speed
+    const soon = size !== seen || size >= data.minWalBytes;
+    seen = size;
+    timer = setTimeout(look, soon ? data.periodMs : data.quietPeriodMs);
     try {
-      const size = existsSync(wal) ? statSync(wal).size : 0;
       if (size >= data.maxWalBytes) db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       else if (size >= data.minWalBytes) db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     } catch (e) {
@@ -45,9 +54,10 @@ self.onmessage = ({ data }: MessageEvent<CheckpointerMessage>) => {
       self.postMessage({ failed: String(e) });
       process.exit(1);
     }
-  }, data.periodMs);
+  };
+  timer = setTimeout(look, data.periodMs);
   stop = () => {
-    clearInterval(timer);
+    clearTimeout(timer);
     db.close();
     process.exit(0);
   };
