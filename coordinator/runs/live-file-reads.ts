@@ -1,6 +1,6 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { SEGMENT } from "../store/drop-behind.ts";
-import { type MappedRange, mapCached } from "../store/mapped-range.ts";
+import { MappedWindow } from "../store/mapped-window.ts";
 import { offThreadCalls, type PageCacheCalls } from "../store/page-cache-calls.ts";
 
 const READ_BYTES = 4 * 1024 * 1024;
@@ -11,15 +11,15 @@ const READ_BYTES = 4 * 1024 * 1024;
  * it into a buffer on the thread pool was 70 ms of a followed 256 MiB step's 500 ms of coordinator CPU.
  * Anything else is read into one reused buffer (a fresh 4 MiB buffer per read cost 45-64 ms of CPU per
  * 256 MiB, this 20). Either is free again once `send` returns, as the response sends or copies what it is
- * given (the followers test checks that a slow follower gets every byte): a mapping lasts until the next
- * read. The handle stays valid when the file moves into storage. What every reader of the file has read
+ * given (the followers test checks that a slow follower gets every byte): a piece stays mapped until the
+ * next read. The handle stays valid when the file moves into storage. What every reader of the file has read
  * leaves the page cache.
  */
 export class LiveFileReads {
   private handle: FileHandle | null = null;
   private cache: PageCacheCalls | null = null;
   private buffer: Uint8Array | null = null;
-  private mapped: MappedRange | null = null;
+  private window: MappedWindow | null | undefined;
   private closed = false;
   /** the file's pages before this are dropped from the page cache */
   private dropped = 0;
@@ -40,10 +40,9 @@ export class LiveFileReads {
       this.handle = opened;
       this.cache = offThreadCalls(opened.fd);
     }
-    this.unmap();
     const end = Math.min(to, from + READ_BYTES);
-    this.mapped = mapCached(this.handle.fd, from, end);
-    const bytes = this.mapped?.bytes ?? (await this.readInto(this.handle, from, end));
+    if (this.window === undefined) this.window = MappedWindow.open(READ_BYTES);
+    const bytes = this.window?.map(this.handle.fd, from, end) ?? (await this.readInto(this.handle, from, end));
     const behind = readByAll - (readByAll % SEGMENT);
     if (behind > this.dropped) {
       this.cache?.drop(this.dropped, behind - this.dropped);
@@ -58,15 +57,11 @@ export class LiveFileReads {
     return this.buffer.subarray(0, bytesRead);
   }
 
-  private unmap(): void {
-    this.mapped?.unmap();
-    this.mapped = null;
-  }
-
   /** For good: the reader has moved on to the stored object, or stopped; what the others have read is dropped (all when none reads it). */
   close(readByAll: number): void {
     this.closed = true;
-    this.unmap();
+    this.window?.close();
+    this.window = null;
     if (this.handle && readByAll > this.dropped) {
       this.cache?.drop(this.dropped, readByAll === Number.POSITIVE_INFINITY ? 0 : readByAll - this.dropped);
     }
