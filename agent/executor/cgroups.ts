@@ -34,7 +34,11 @@ export function members(dir: string): number[] {
  * (v2 and each v1 controller): signalled group by group, each got a SIGTERM two or three times, which many programs
  * read as "stop now, without cleaning up". `kill` is the call (process.kill where it is not given).
  */
-export function signalMembers(dirs: string[], sig: NodeJS.Signals, kill: (pid: number, sig: NodeJS.Signals) => unknown = process.kill): void {
+export function signalMembers(
+  dirs: string[],
+  sig: NodeJS.Signals,
+  kill: (pid: number, sig: NodeJS.Signals) => unknown = (pid, s) => process.kill(pid, s),
+): void {
   for (const pid of new Set(dirs.flatMap(members))) {
     try {
       kill(pid, sig);
