@@ -19,6 +19,7 @@ import { GroupValues } from "./secrets/group-values.ts";
 import { Projects } from "./projects/projects.ts";
 import { collectAll } from "./gc/collectors.ts";
 import { ClusterMember } from "./cluster/member.ts";
+import type { NodeRow } from "./cluster/nodes.ts";
 import { RunLeases } from "./cluster/run-leases.ts";
 import { openBus } from "./bus/open.ts";
 import { Polling } from "./bus/poll.ts";
@@ -38,6 +39,9 @@ import { Scheduler } from "./runs/scheduler.ts";
 import { openObjectStore } from "./store/open.ts";
 import { ProjectPoller } from "./triggers/poll.ts";
 import { ScheduleTicker } from "./triggers/ticker.ts";
+
+/** How often the lease timer looks while no agent is online or fenced and nothing is queued. */
+const NOTHING_DUE_LOOK_MS = 1000;
 
 interface SocketData {
   session?: AgentSession;
@@ -70,7 +74,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const member = new ClusterMember(db, {
     url: () => config.nodeUrl ?? listenUrl,
     agentsHeld: () => [...fleet.agents.values()].filter((a) => a.socket).length,
-    onBeat: () => beatWork(),
+    onBeat: (others) => beatWork(others),
   });
   const scheduler = new Scheduler(db, runEvents, config.cancelGraceMs, new RunLeases(db, member.id));
   const runSync = new RunSync(scheduler, bus, member.id, () => member.peers);
@@ -88,9 +92,9 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     reconnectGraceMs: config.reconnectGraceMs,
     node: member.id,
   });
-  const beatWork = async () => {
+  const beatWork = async (others: NodeRow[]) => {
     await scheduler.holdRuns();
-    if (member.holds("leases")) await fleetServices.adoptLapsed(new Set((await member.others()).map((n) => n.id)));
+    if (member.holds("leases")) await fleetServices.adoptLapsed(new Set(others.map((n) => n.id)));
   };
   // with --port 0 the port is known once the server listens
   let publicUrl = config.publicUrl ?? `${config.tls ? "https" : "http"}://${config.host}:${config.port}`;
@@ -144,17 +148,21 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     },
     config.gcIntervalMs,
   );
-  // Leases lapse and queue timeouts pass without any event to react to: check on a timer.
-  const leaseTimer = setInterval(
-    () => {
-      background(
-        "leases",
-        fleet.flushLeases().then(() => fleetServices.expireLeases()),
-      );
-      dispatcher.pump();
-    },
-    Math.min(250, config.leaseTtlMs / 4),
-  );
+  // Leases lapse and queue timeouts pass without any event to react to: checked on a timer, four times a second while
+  // an agent is online or fenced or an attempt queued; with none of them nothing can come due, and a look once a
+  // second wakes an idle coordinator less (an agent registering is online at once).
+  const leaseTick = Math.min(250, config.leaseTtlMs / 4);
+  const checkLeases = () => {
+    background(
+      "leases",
+      fleet.flushLeases().then(() => fleetServices.expireLeases()),
+    );
+    // with nothing queued a pass has nothing to place or time out
+    if (dispatcher.length > 0) dispatcher.pump();
+    const busy = fleetServices.leasesPending || dispatcher.length > 0;
+    leaseTimer = setTimeout(checkLeases, busy ? leaseTick : Math.max(leaseTick, NOTHING_DUE_LOOK_MS));
+  };
+  let leaseTimer = setTimeout(checkLeases, leaseTick);
 
   const server = Bun.serve<SocketData>({
     hostname: config.host,
@@ -217,7 +225,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       await member.drain().catch((e) => console.error("[cluster] could not mark the node draining:", e));
       // agents given other nodes move now; their attempts stay theirs through the reconnect grace
       for (const agent of fleet.agents.values()) agent.socket?.close(NODE_DRAINING_CLOSE, "the coordinator is stopping");
-      clearInterval(leaseTimer);
+      clearTimeout(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();
       await member.leave();

@@ -45,11 +45,14 @@ export class Polling {
     let last = Date.now();
     let running = false;
     let wasNeeded = false;
-    const timer = setInterval(() => {
+    let timer: Timer;
+    const look = () => {
       const period = this.period;
       const needed = this.needed;
       const back = wasNeeded && !needed;
       wasNeeded = needed;
+      // a node alone looks whether it has to poll once a period, not four times a second: it wakes an idle process
+      timer = setTimeout(look, period === null ? this.everyMs : Math.min(this.everyMs, 250));
       if (running || (!back && (period === null || Date.now() - last < period))) return;
       running = true;
       last = Date.now();
@@ -58,7 +61,8 @@ export class Polling {
         .finally(() => {
           running = false;
         });
-    }, Math.min(this.everyMs, 250));
-    return () => clearInterval(timer);
+    };
+    timer = setTimeout(look, Math.min(this.everyMs, 250));
+    return () => clearTimeout(timer);
   }
 }

@@ -13,8 +13,8 @@ export interface MemberOptions {
   beatMs?: number;
   /** how long a duty lease lasts without renewal: a dead holder's duties move within this plus one beat */
   dutyTtlMs?: number;
-  /** work every node does at each beat, after its duties are renewed (the run leases) */
-  onBeat?: () => Promise<void>;
+  /** work every node does at each beat, after its duties are renewed (the run leases), given the other nodes alive */
+  onBeat?: (others: NodeRow[]) => Promise<void>;
 }
 
 /**
@@ -91,11 +91,12 @@ export class ClusterMember {
 
   private async beatOnce(): Promise<void> {
     const now = Date.now();
-    // one transaction: this node's row, its duties, the rows of nodes long gone
-    const [, taken] = await this.db.batch([
+    // one transaction: this node's row, its duties, the rows of nodes long gone, and the nodes' rows as they are now
+    const [, taken, , nodes] = await this.db.batch([
       beat(this.db, this.id, now, this.options.agentsHeld(), this.draining),
       holdDuties(this.db, this.id, now, this.dutyTtlMs),
       forgetStaleNodes(this.db, now),
+      listNodes(this.db),
     ]);
     const epochs = new Map(taken.map((d) => [d.name, d.epoch]));
     for (const duty of DUTIES) {
@@ -108,8 +109,9 @@ export class ClusterMember {
         this.held.set(duty, now + this.dutyTtlMs - SAFETY_MS);
       }
     }
-    this.peers = (await this.others()).length;
-    await this.options.onBeat?.();
+    const others = this.othersOf(nodes, now);
+    this.peers = others.length;
+    await this.options.onBeat?.(others);
   }
 
   /** Whether a node beat recently enough to be counted alive. */
@@ -119,7 +121,10 @@ export class ClusterMember {
 
   /** The other nodes alive now, oldest first. */
   async others(): Promise<NodeRow[]> {
-    const now = Date.now();
-    return (await listNodes(this.db)).filter((n) => n.id !== this.id && this.alive(n, now));
+    return this.othersOf(await listNodes(this.db), Date.now());
+  }
+
+  private othersOf(nodes: NodeRow[], now: number): NodeRow[] {
+    return nodes.filter((n) => n.id !== this.id && this.alive(n, now));
   }
 }

@@ -24,6 +24,7 @@ export async function removeNode(db: Db, id: string): Promise<void> {
   await db.delete(clusterNodes).where(eq(clusterNodes.id, id));
 }
 
-export function listNodes(db: Db): Promise<NodeRow[]> {
+/** Every node's row, oldest first (a query, so that the beat can read it in its own transaction). */
+export function listNodes(db: Db) {
   return db.select().from(clusterNodes).orderBy(clusterNodes.startedAt);
 }

@@ -31,6 +31,11 @@ export class FleetServices {
   /** agents whose lease lapsed, with the time their attempts may be given to another agent */
   private readonly fencing = new Map<string, { agent: OnlineAgent; at: number }>();
 
+  /** Whether a lease may lapse or a fenced agent's attempts come due: not while no agent is online or fenced. */
+  get leasesPending(): boolean {
+    return this.fleet.agents.size > 0 || this.fencing.size > 0;
+  }
+
   constructor(
     readonly db: Db,
     readonly fleet: Fleet,

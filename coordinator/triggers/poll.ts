@@ -26,17 +26,27 @@ export class ProjectPoller {
 
   constructor(private readonly deps: ProjectRunDeps) {}
 
-  /** Starts the passes that are due; each runs in the background, so a slow remote holds up nothing else. */
-  async tick(now: number): Promise<void> {
-    const due = (await this.deps.db.select().from(projectsTable).where(isNotNull(projectsTable.pollMs))) as ProjectRow[];
-    for (const project of due) {
-      if (this.inFlight.has(project.id) || now - (this.lastPass.get(project.id) ?? 0) < project.pollMs!) continue;
+  /**
+   * Starts the passes that are due; each runs in the background, so a slow remote holds up nothing else. Returns
+   * when the next pass of the projects polled now falls due (none: Infinity).
+   */
+  async tick(now: number): Promise<number> {
+    const polled = (await this.deps.db.select().from(projectsTable).where(isNotNull(projectsTable.pollMs))) as ProjectRow[];
+    let next = Number.POSITIVE_INFINITY;
+    for (const project of polled) {
+      const last = this.lastPass.get(project.id) ?? 0;
+      if (this.inFlight.has(project.id) || now - last < project.pollMs!) {
+        next = Math.min(next, Math.max(last + project.pollMs!, now));
+        continue;
+      }
       this.lastPass.set(project.id, now);
+      next = Math.min(next, now + project.pollMs!);
       const pass = this.poll(project)
         .catch((e) => console.error(`[poll] ${project.name}: ${(e as Error).message}`))
         .finally(() => this.inFlight.delete(project.id));
       this.inFlight.set(project.id, pass);
     }
+    return next;
   }
 
   /** Waits for the passes under way, so the database is not closed beneath them. */

@@ -23,3 +23,8 @@ export function dueTick(schedule: Timed, lastTick: number | null, now: number, c
   const oldest = cron.nextRun(new Date(from))?.getTime();
   return oldest !== undefined && oldest > from && oldest >= catchUpFrom ? oldest : latest.getTime();
 }
+
+/** When the schedule's next tick after `now` comes (Infinity when it has none). */
+export function nextTick(schedule: Timed, now: number): number {
+  return cronOf(schedule.cron).nextRun(new Date(now))?.getTime() ?? Number.POSITIVE_INFINITY;
+}

@@ -5,14 +5,21 @@ import { sourceOf } from "../../shared/source.ts";
 import { createRun } from "../runs/create-run.ts";
 import type { Scheduler } from "../runs/scheduler.ts";
 import type { ProjectPoller } from "./poll.ts";
-import { dueTick } from "./tick.ts";
+import { dueTick, nextTick } from "./tick.ts";
 
 type ScheduleRow = typeof schedules.$inferSelect;
 
-/** Polls the enabled schedules and starts a run for each due tick; starts the project polls that are due. */
+/**
+ * The longest a pass waits for the next: schedules and polled projects made or changed (on any node) are seen within
+ * this, and a node that takes the cron duty starts within it. Otherwise a pass comes when the next tick or poll is due.
+ */
+const LOOK_AGAIN_MS = 2000;
+
+/** Reads the enabled schedules and starts a run for each due tick; starts the project polls that are due. */
 export class ScheduleTicker {
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private pass: Promise<void> | undefined;
+  private stopped = false;
   /** when this node's previous schedule pass looked, while it held the cron duty: ticks since then are all run */
   private lookedAt: number | null = null;
 
@@ -22,46 +29,57 @@ export class ScheduleTicker {
     private readonly poller?: ProjectPoller,
     /** whether this node holds the duty now (coordinator/cluster): with several nodes, one ticks and one polls */
     private readonly holds: (duty: "cron" | "polling") => boolean = () => true,
-    private readonly everyMs = 500,
+    private readonly lookAgainMs = LOOK_AGAIN_MS,
   ) {}
 
   start(): void {
-    this.timer = setInterval(() => {
-      if (this.pass) return;
-      this.pass = this.runDue(Date.now()).finally(() => {
-        this.pass = undefined;
-      });
-    }, this.everyMs);
+    this.after(0);
+  }
+
+  private after(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.pass = this.runDue(Date.now()).then(
+        (next) => {
+          this.pass = undefined;
+          if (!this.stopped) this.after(Math.max(0, next - Date.now()));
+        },
+      );
+    }, ms);
   }
 
   /** Waits for a pass under way, so the database is not closed beneath it. */
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
     await this.pass;
     await this.poller?.stop();
   }
 
-  private async runDue(now: number): Promise<void> {
+  /** Runs what is due; returns when the next pass should come. */
+  private async runDue(now: number): Promise<number> {
+    let next = now + this.lookAgainMs;
     try {
       if (this.holds("cron")) {
         const rows = await this.db.select().from(schedules).where(eq(schedules.enabled, true));
         const catchUpFrom = this.lookedAt ?? now;
-        for (const row of rows) await this.fire(row, now, catchUpFrom);
+        for (const row of rows) next = Math.min(next, await this.fire(row, now, catchUpFrom));
         this.lookedAt = now;
       } else this.lookedAt = null;
-      if (this.holds("polling")) await this.poller?.tick(now);
+      if (this.holds("polling") && this.poller) next = Math.min(next, await this.poller.tick(now));
     } catch (e) {
       console.error("[triggers] schedule pass failed:", e);
     }
+    return next;
   }
 
-  /** Runs each due tick of the schedule, oldest first (a late pass has several). */
-  private async fire(schedule: ScheduleRow, now: number, catchUpFrom: number): Promise<void> {
+  /** Runs each due tick of the schedule, oldest first (a late pass has several); returns when its next tick comes. */
+  private async fire(schedule: ScheduleRow, now: number, catchUpFrom: number): Promise<number> {
     let last = schedule.lastTick;
     for (let tick = dueTick(schedule, last, now, catchUpFrom); tick !== null; tick = dueTick(schedule, last, now, catchUpFrom)) {
-      if (!(await this.fireTick(schedule, tick))) return;
+      if (!(await this.fireTick(schedule, tick))) break;
       last = tick;
     }
+    return nextTick(schedule, now);
   }
 
   /** Claims one tick and starts its run; false when another pass or node claimed it first. */

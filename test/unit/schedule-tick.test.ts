@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { dueTick } from "../../coordinator/triggers/tick.ts";
+import { dueTick, nextTick } from "../../coordinator/triggers/tick.ts";
 
 const at = (iso: string) => Date.parse(iso);
 const everySecond = { cron: "*/1 * * * * *", createdAt: at("2024-01-01T12:00:00.500Z") };
@@ -60,5 +60,27 @@ describe("dueTick", () => {
   test("cron fields are read in UTC", () => {
     const daily = { cron: "30 2 * * *", createdAt: at("2024-03-01T00:00:00Z") };
     expect(dueTick(daily, null, at("2024-03-01T02:30:00Z"))).toBe(at("2024-03-01T02:30:00Z"));
+  });
+});
+
+describe("nextTick", () => {
+  test("is the instant the schedule's next tick comes due, so a pass waits until then and no longer", () => {
+    for (const [schedule, now] of [
+      [hourly, at("2024-01-01T10:00:00.300Z")],
+      [hourly, at("2024-01-01T10:59:59.999Z")],
+      [everySecond, at("2024-01-01T12:00:03.500Z")],
+      [everySecond, at("2024-01-01T12:00:04Z")],
+    ] as const) {
+      const next = nextTick(schedule, now);
+      expect(next).toBeGreaterThan(now);
+      // nothing comes due between now and then, and the tick is due at that instant
+      const last = dueTick(schedule, null, now);
+      expect(dueTick(schedule, last ?? now, next - 1)).toBeNull();
+      expect(dueTick(schedule, last ?? now, next)).toBe(next);
+    }
+  });
+
+  test("a schedule with no tick to come gives none", () => {
+    expect(nextTick({ cron: "0 0 30 2 *", createdAt: 0 }, at("2024-01-01T00:00:00Z"))).toBe(Number.POSITIVE_INFINITY);
   });
 });
