@@ -30,6 +30,25 @@ export function members(dir: string): number[] {
 }
 
 /**
+ * Sends `sig` once to each process in any of `dirs`. A step's processes are members of its group in every hierarchy
+ * (v2 and each v1 controller): signalled group by group, each got a SIGTERM two or three times, which many programs
+ * read as "stop now, without cleaning up". `kill` is the call (process.kill where it is not given).
+ */
+export function signalMembers(
+  dirs: string[],
+  sig: NodeJS.Signals,
+  kill: (pid: number, sig: NodeJS.Signals) => unknown = (pid, s) => process.kill(pid, s),
+): void {
+  for (const pid of new Set(dirs.flatMap(members))) {
+    try {
+      kill(pid, sig);
+    } catch {
+      // gone
+    }
+  }
+}
+
+/**
  * Kills every process in a group and returns whether it is empty. v2 has `cgroup.kill`, which the kernel
  * applies to members forked meanwhile too; v1 is killed member by member until none is left.
  */

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Executor as ExecutorKind, Limits } from "../../shared/protocol/index.ts";
 import { formatBytes } from "../../shared/format.ts";
-import { Cgroups, killGroup, members, removeGroup, type StepGroups } from "./cgroups.ts";
+import { Cgroups, killGroup, removeGroup, signalMembers, type StepGroups } from "./cgroups.ts";
 import { type RunAs, runAsArgs } from "./run-as.ts";
 import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
@@ -216,10 +216,8 @@ export class Executor {
           signalDescendants(first, sig, 2);
           return;
         }
-        for (const dir of groups.dirs) {
-          if (sig === "SIGKILL") killGroup(dir);
-          else for (const pid of members(dir)) tryKill(pid, sig);
-        }
+        if (sig === "SIGKILL") for (const dir of groups.dirs) killGroup(dir);
+        else signalMembers(groups.dirs, sig);
         if (groups.dirs.length > 0) return;
         // the supervisor's tree first, while it lives to be handed every orphan; then what carries the attempt's id,
         // then the first process's group (its death would hand the tree's orphans to init where it is their
