@@ -114,8 +114,12 @@ export class AgentSession {
         this.socket.close(4002, "lease lapsed");
         return;
       }
-      fleet.heartbeat(agent);
-      this.send({ type: "lease", seq: message.seq });
+      // answered once stored, not at all when the write failed or the lease lapsed meanwhile (the agent's clock runs
+      // out); the agent's next frames do not wait for it
+      void fleet.heartbeat(agent).then(
+        () => fleet.agents.get(agent.row.id) === agent && this.send({ type: "lease", seq: message.seq }),
+        () => {},
+      );
       return;
     }
     if (message.type === "draining") {

@@ -53,11 +53,20 @@ export class Fleet {
   /** agents whose lease moved since the last flush */
   private readonly beating = new Set<OnlineAgent>();
 
-  /** The lease lives in memory; `flushLeases` writes it, so a thousand agents cost one transaction a second. */
-  heartbeat(agent: OnlineAgent, now = Date.now()): void {
+  /** heartbeats waiting for the flush that stores them */
+  private unstored: { stored: () => void; failed: (e: unknown) => void }[] = [];
+
+  /**
+   * The lease lives in memory; `flushLeases` writes it, so a thousand agents cost one transaction a second. Resolves
+   * once it is stored: the agent is told its lease is renewed only then, or a node dying between the two would leave
+   * the database with the lease before, and another node would take the agent's attempts up to a heartbeat early,
+   * while the agent, counting from the renewal it was told of, still ran them.
+   */
+  heartbeat(agent: OnlineAgent, now = Date.now()): Promise<void> {
     agent.row.leaseExpiresAt = now + this.leaseTtlMs;
     agent.row.lastHeartbeatAt = now;
     this.beating.add(agent);
+    return new Promise((stored, failed) => this.unstored.push({ stored, failed }));
   }
 
   /**
@@ -68,7 +77,9 @@ export class Fleet {
   async flushLeases(): Promise<void> {
     if (this.beating.size === 0) return;
     const batch = [...this.beating];
+    const waiting = this.unstored;
     this.beating.clear();
+    this.unstored = [];
     const beats = (list: OnlineAgent[]) =>
       sql`(SELECT value ->> 0 AS id, value ->> 1 AS lease, value ->> 2 AS beat FROM json_each(${JSON.stringify(
         list.map((a) => [a.row.id, a.row.leaseExpiresAt, a.row.lastHeartbeatAt]),
@@ -84,7 +95,13 @@ export class Fleet {
         ),
       );
     }
-    await writeAll(this.db, writes);
+    try {
+      await writeAll(this.db, writes);
+    } catch (e) {
+      for (const w of waiting) w.failed(e);
+      throw e;
+    }
+    for (const w of waiting) w.stored();
   }
 
   /** Agents whose lease ran out; they are taken out of the fleet here. */

@@ -28,3 +28,24 @@ test("a lease flush writes each agent's own renewal, and its beat as the keepali
   busy.release();
   expect(await h.waitPhase(id, ["finished"])).toBe("finished");
 });
+
+test("an agent is told its lease is renewed only once the renewal is in the database", async () => {
+  // the fake agent's own heartbeats come too seldom to land during the test
+  h = await startInProcess({ DROVER_HEARTBEAT_MS: "50000", DROVER_LEASE_TTL_MS: "60000" });
+  const { db } = h.coordinator.services;
+  const agent = await h.agent("beating");
+  const stored = async () => (await db.select().from(agents).where(eq(agents.name, "beating")))[0]!.lastHeartbeatAt;
+  // what the database holds at the moment each lease frame arrives
+  const seen: Promise<number | null>[] = [];
+  const push = agent.received.push.bind(agent.received);
+  agent.received.push = (...frames) => {
+    for (const f of frames) if (f.type === "lease") seen.push(stored());
+    return push(...frames);
+  };
+  for (let seq = 1; seq <= 3; seq++) {
+    const sentAt = Date.now();
+    agent.sendRaw({ type: "heartbeat", seq });
+    await waitFor(`the lease frame of heartbeat ${seq}`, () => (seen.length === seq ? true : undefined), 5000, 1);
+    expect(await seen[seq - 1]).toBeGreaterThanOrEqual(sentAt);
+  }
+});
