@@ -50,11 +50,14 @@ const created = (outcome: StartOutcome) => {
   if (outcome.outcome !== "created") throw new Error(`expected a run, got ${JSON.stringify(outcome)}`);
   return outcome.run;
 };
-/** The assignments the agent holds for a run, by task name. */
-const assignments = (run: string) =>
+/**
+ * The assignments the agent holds for a run, by task name, once it holds those of `tasks` (or any): the coordinator
+ * may see a task running a moment before the fake agent has recorded holding it.
+ */
+const assignments = (run: string, ...tasks: string[]) =>
   waitFor(`assignments of ${run}`, () => {
-    const held = [...agent.held.values()].map((x) => x.assignment).filter((a) => a.run === run);
-    return held.length ? new Map<string, Assignment>(held.map((a) => [a.task, a])) : undefined;
+    const held = new Map([...agent.held.values()].filter((x) => x.assignment.run === run).map((x) => [x.assignment.task, x.assignment]));
+    return held.size > 0 && tasks.every((t) => held.has(t)) ? (held as Map<string, Assignment>) : undefined;
   });
 
 let c1: string;
@@ -88,7 +91,7 @@ describe("startProjectRun", () => {
       "after-docs": ["running", null],
       "needs-docs": ["skipped", null],
     });
-    const held = await assignments(run.id);
+    const held = await assignments(run.id, "web", "after-docs");
     const web = held.get("web")!;
     expect(web.checkout).toEqual({
       url: repo,
@@ -134,10 +137,7 @@ describe("startProjectRun", () => {
     await server.git(REPO, "tag", "v1.0", c2);
     await server.git(REPO, "push", "-q", "origin", "v1.0");
     const run = created(await start(sourceOf("tag", "webhook:t", { sha: c2, tag: "v1.0", ref: "refs/tags/v1.0" })));
-    const held = await waitFor("docs and web to be assigned", async () => {
-      const map = await assignments(run.id);
-      return map.size === 2 ? map : undefined;
-    });
+    const held = await assignments(run.id, "docs", "web");
     expect(held.get("docs")!.checkout!.ref).toBe("refs/tags/v1.0");
     expect(held.get("docs")!.env.DROVER_TAG).toBe("v1.0");
   });
@@ -156,7 +156,7 @@ describe("startProjectRun", () => {
     await waitFor("docs to run", async () => (await tasksOf(run.id)).docs![0] === "running");
     // main's later web change is not the PR's: only docs changed since the merge base
     expect((await tasksOf(run.id)).web).toEqual(["skipped", "no changed file matches changed: web/**"]);
-    const docs = (await assignments(run.id)).get("docs")!;
+    const docs = (await assignments(run.id, "docs")).get("docs")!;
     expect(docs.checkout).toMatchObject({ sha: topic, ref: "refs/pull/5/head" });
     expect(docs.env).toMatchObject({ DROVER_EVENT: "pull_request", DROVER_PR_NUMBER: "5", DROVER_PR_SOURCE_BRANCH: "topic", DROVER_PR_TARGET_BRANCH: "main" });
   });
@@ -184,13 +184,13 @@ describe("startProjectRun", () => {
 
   test("a restart of a project run is the next number of the same commit, changed:-skipped tasks skipped again", async () => {
     const first = created(await start(push("main", c1, c2)));
-    await waitFor("web to be held", async () => (await assignments(first.id)).has("web"));
+    await assignments(first.id, "web");
     expect((await h.api("POST", `/api/v1/runs/${first.id}/cancel`)).status).toBe(202);
     await h.waitPhase(first.id, ["cancelled"]);
     const again = await h.api<{ id: string; project: string; number: number; source: RunSource }>("POST", `/api/v1/runs/${first.id}/restart`, { from: "scratch" });
     expect(again.status).toBe(201);
     expect(again.body).toMatchObject({ project: "web", number: first.number! + 1, source: first.source! });
     expect((await tasksOf(again.body.id)).docs).toEqual(["skipped", "no changed file matches changed: docs/**"]);
-    expect((await assignments(again.body.id)).get("web")!.checkout).toMatchObject({ sha: c2, path: "src" });
+    expect((await assignments(again.body.id, "web")).get("web")!.checkout).toMatchObject({ sha: c2, path: "src" });
   });
 });

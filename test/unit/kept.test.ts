@@ -11,11 +11,13 @@ import {
   readlinkSync,
   renameSync,
   statfsSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
 } from "node:fs";
 import { join, relative } from "node:path";
+import { waitFor } from "../helpers/processes.ts";
 import { adoptKept, extractArchive, HostileArchiveError } from "../../agent/archive/extract.ts";
 import { expandGlobs } from "../../agent/archive/globs.ts";
 import { diskTooFull, type KeptArchive, KeptWorkspaces } from "../../agent/archive/kept.ts";
@@ -137,13 +139,14 @@ describe("kept workspaces", () => {
 
     const busy = fresh("src");
     putFiles(busy, { "log.txt": "start\n" });
-    const append = () => appendFileSync(join(busy, "log.txt"), "line\n");
-    append();
-    const writer = setInterval(append, 2);
+    // a process appending all along (a timer in this one need not fire while the save runs)
+    const writer = Bun.spawn(["bash", "-c", 'while :; do echo line >>"$1"; done', "writer", join(busy, "log.txt")]);
+    await waitFor("the writer to append", () => (statSync(join(busy, "log.txt")).size > 100 ? true : undefined), 5000, 1);
     try {
       expect((await save(kept, busy, "obj-busy")).refused).toBe("log.txt was being written");
     } finally {
-      clearInterval(writer);
+      writer.kill("SIGKILL");
+      await writer.exited;
     }
 
     const big = fresh("src");

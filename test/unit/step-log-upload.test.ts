@@ -113,8 +113,9 @@ test("an upload refused for good (another node, the cap, an older coordinator) l
 test("a busy refusal (an earlier upload not settled yet) sends frames meanwhile and uploads again later", async () => {
   const coordinator = fakeCoordinator("busy", 1);
   try {
-    // the backoff after a busy refusal is under 50 ms: the step's last output comes after it
-    await runStep("busy", coordinator, 60);
+    // the backoff after a busy refusal is under 50 ms: the step's last output comes well after it and the refusal's
+    // round trip (at 60 ms a slow round trip once left the last piece to frames too)
+    await runStep("busy", coordinator, 250);
     expect(coordinator.ways.refused).toBe(1);
     expect(coordinator.ways.frames).toBeGreaterThan(0);
     expect(coordinator.ways.uploads).toBeGreaterThan(0);
