@@ -61,7 +61,7 @@ test("a log past its cap refuses uploads: the rest goes in frames and the log is
 
 test("a kill -9 of the coordinator mid-upload: the agent resumes from what the file holds, and the log is whole", async () => {
   // Leases long enough for the agent's backoff to find the restarted coordinator, on a loaded machine too.
-  const patient = { DROVER_HEARTBEAT_MS: "300", DROVER_LEASE_TTL_MS: "10000", DROVER_RECONNECT_GRACE_MS: "10000" };
+  const patient = { DROVER_HEARTBEAT_MS: "300", DROVER_LEASE_TTL_MS: "20000", DROVER_RECONNECT_GRACE_MS: "20000" };
   const c = await cluster(patient);
   await c.startAgent("resumer");
   // ~2 MB every 0.2 s for 6 s: uploads all along
