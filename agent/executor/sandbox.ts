@@ -16,12 +16,14 @@ export interface SandboxSpec {
 
 /**
  * bubblewrap's arguments for one step: new user, PID, IPC, UTS, cgroup and (unless `network`) network
- * namespaces; the host read-only, with a fresh /proc (only the sandbox's processes), /dev, /tmp and /dev/shm;
- * the agent's work root and the hidden paths replaced by empty ones; the attempt's dir bound back writable. The
- * environment is exactly the step's (--clearenv). Dies with the agent's child that started it.
+ * namespaces, and no capabilities in them; the host read-only, with a fresh /proc (only the sandbox's processes),
+ * /dev, /tmp and /dev/shm; the agent's work root and the hidden paths replaced by empty ones; the attempt's dir bound
+ * back writable. The environment is exactly the step's (--clearenv). Dies with the agent's child that started it.
  */
 export function sandboxArgs(spec: SandboxSpec): string[] {
-  const args = ["bwrap", "--unshare-all"];
+  // no capabilities: bubblewrap run by root leaves them all to the step otherwise (in its namespaces), and with them it
+  // could unmount what hides the agent's files
+  const args = ["bwrap", "--unshare-all", "--cap-drop", "ALL"];
   if (spec.network) args.push("--share-net");
   args.push("--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
   args.push("--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/run");
