@@ -4,8 +4,12 @@ import { statSync } from "node:fs";
 export interface SandboxSpec {
   /** the agent's work root: identity, lease, other attempts, kept workspaces and spooled logs; hidden whole */
   workRoot: string;
-  /** the attempt's work dir: the only writable place besides the private /tmp and /dev/shm */
-  attemptDir: string;
+  /**
+   * the attempt's work dir (the only writable place besides the private /tmp and /dev/shm), bound at its path; or for
+   * a sandbox started ahead, the slot its attempt's dir will be moved into (warm-sandbox.ts), bound at `at`, the dir
+   * that attempts' dirs are in
+   */
+  work: { dir: string } | { slot: string; at: string };
   /** files and dirs to hide besides (the token file, --sandbox-hide paths) */
   hide: string[];
   /** host dirs seen read-only even under a hidden or private one (the hooks dir) */
@@ -41,7 +45,8 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
     args.push(...(dir ? ["--tmpfs", path] : ["--ro-bind", "/dev/null", path]));
   }
   for (const path of spec.readOnly) args.push("--ro-bind", path, path);
-  args.push("--bind", spec.attemptDir, spec.attemptDir, "--chdir", spec.attemptDir, "--clearenv");
+  const work = spec.work;
+  args.push(...("dir" in work ? ["--bind", work.dir, work.dir, "--chdir", work.dir] : ["--bind", work.slot, work.at]), "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--");
   return args;
