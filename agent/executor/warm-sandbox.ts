@@ -36,6 +36,7 @@ const SLOT_OWNER = 65534;
 /** A sandbox waiting for its step, in the step's groups, with its slot. */
 export interface WarmSandbox {
   proc: Subprocess<number, number, number>;
+  network: boolean;
   groups: StepGroups;
   /** the agent's end of the pipe the step's shell reads its start from */
   shell: number;
@@ -71,22 +72,24 @@ export interface WarmSandboxesOptions {
  * runs as or maps (and its mode lets nobody write it), so a step can neither move its dir nor put anything beside it;
  * the agent moves the dir back as the step ends, once its processes are gone. The step's script, start and output are
  * files the agent opened ahead and hands over as descriptors, since its spool is not in the sandbox's view; the lease
- * deadline goes with the start. Only an agent running as root makes them (the slots' owner); a step with network
- * access, or an environment a shell started ahead cannot take, starts cold.
+ * deadline goes with the start. They are made with network access or without, as the last step asked for (a step
+ * that asks otherwise finds none the first time), and a step whose environment a shell started ahead cannot take starts
+ * cold. Only an agent running
+ * as root makes them (the slots' owner).
  */
 export class WarmSandboxes {
   private ready: WarmSandbox[] = [];
+  /** what the last step asked for: the next is likely to ask the same */
+  private network = false;
   /** slots no sandbox has */
   private readonly free: string[] = [];
   private slots = 0;
-  private readonly script: string;
   private readonly dash: string;
 
   constructor(private readonly opts: WarmSandboxesOptions) {
     // an earlier run's slots, and what its steps left in them (their attempts are over)
     rmSync(opts.slotsDir, { recursive: true, force: true });
     mkdirSync(opts.slotsDir, { recursive: true, mode: 0o711 });
-    this.script = `${warmSandboxScript}${SHELL_FUNCTIONS}\n_drover_functions\n`;
     this.dash = Bun.which("dash") ?? Bun.which("bash") ?? "bash";
   }
 
@@ -95,11 +98,14 @@ export class WarmSandboxes {
     return process.getuid?.() === 0 && runAs?.uid !== SLOT_OWNER;
   }
 
-  /** Tops up the waiting sandboxes to READY. */
+  /**
+   * Tops up the waiting sandboxes of the kind the last step asked for to READY (those of the other kind wait for a step
+   * that asks for them: steps of both kinds in turn find theirs).
+   */
   prepare(): void {
     for (const warm of this.ready.filter((w) => !alive(w))) this.drop(warm);
     this.ready = this.ready.filter(alive);
-    while (this.ready.length < READY) this.ready.push(this.spawn());
+    while (this.ready.filter((w) => w.network === this.network).length < READY) this.ready.push(this.spawn());
   }
 
   private spawn(): WarmSandbox {
@@ -107,27 +113,30 @@ export class WarmSandboxes {
     const groups = this.opts.groups.make();
     const fds = pipe();
     if (!fds) throw new Error("pipe2 failed");
+    // the shell opens it anew (/dev/fd/5), which a pipe of root's would refuse another user
+    if (this.opts.runAs) fchownSync(fds[0], this.opts.runAs.uid, this.opts.runAs.gid);
     const output = `${slot}.out`;
-    const [script, start] = [`${slot}.sh`, `${slot}.start`].map((path) => this.unlinkedFile(path));
+    const [script, start, functions] = [`${slot}.sh`, `${slot}.start`, `${slot}.functions`].map((path) => this.unlinkedFile(path));
+    // the shell's start (its BASH_ENV) in a file of the step's user, and not a here-document: the shell opens it anew
+    writeSync(functions!, SHELL_FUNCTIONS);
     this.opts.spares.take(output);
     const out = openSync(output, "a");
     const args = sandboxArgs({
       ...this.opts.spec,
       work: { slot, at: this.opts.attemptsDir },
-      network: false,
+      network: this.network,
       // the shell's start (warm-shell-start.sh), and the LANG its step most likely has, whose locale it loads ahead
       env: { BASH_ENV: "/dev/fd/4", LANG: STEP_LANG },
     });
     const items = groups.procsFiles.map((file) => `cg=${file}`);
     const owner = this.opts.runAs ? runAsArgs(this.opts.runAs) : [];
-    const command = [this.dash, "-c", this.script, "drover-sandbox", ...items, "--", ...owner, ...args, "bash", "-e", "/dev/fd/3"];
+    const command = [this.dash, "-c", warmSandboxScript, "drover-sandbox", ...items, "--", ...owner, ...args, "bash", "-e", "/dev/fd/3"];
     try {
-      const stdio: [number, number, number, number, number] = [fds[0], out, out, script!, start!];
+      const stdio: [number, number, number, number, number, number] = [fds[0], out, out, script!, functions!, start!];
       const proc = Bun.spawn(command, { cwd: "/", env: {}, stdio, detached: true });
-      return { proc, groups, shell: fds[1], slot, output, script: script!, start: start! };
+      return { proc, network: this.network, groups, shell: fds[1], slot, output, script: script!, start: start! };
     } finally {
-      closeSync(fds[0]);
-      closeSync(out);
+      for (const fd of [fds[0], out, functions!]) closeSync(fd);
     }
   }
 
@@ -150,8 +159,9 @@ export class WarmSandboxes {
 
   /** A waiting sandbox for a step that can go this way (`start` then hands it the step), or null. */
   take(step: { dir: string; network: boolean; env: Record<string, string> }): WarmSandbox | null {
-    if (step.network || dirname(step.dir) !== this.opts.attemptsDir || !startsAhead(step.env, true)) return null;
-    const warm = this.ready.find(alive);
+    this.network = step.network;
+    if (dirname(step.dir) !== this.opts.attemptsDir || !startsAhead(step.env, true)) return null;
+    const warm = this.ready.find((w) => alive(w) && w.network === step.network);
     if (!warm) return null;
     this.ready = this.ready.filter((w) => w !== warm);
     return warm;

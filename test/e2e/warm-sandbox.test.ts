@@ -3,6 +3,9 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cgroups, removeGroup } from "../../agent/executor/cgroups.ts";
+import { type RunAs, resolveRunAs } from "../../agent/executor/run-as.ts";
+import type { Cluster } from "../helpers/cluster.ts";
+import { ensureStepUser, STEP_USER } from "../helpers/unprivileged-agent.ts";
 import { Executor, type StepStart } from "../../agent/executor/executor.ts";
 import { sandboxUnavailable } from "../../agent/executor/sandbox.ts";
 import type { WarmSandboxes } from "../../agent/executor/warm-sandbox.ts";
@@ -38,17 +41,14 @@ const unavailable = process.getuid?.() !== 0 ? "not root" : sandboxUnavailable()
 
 let dir: string;
 let executor: Executor;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "drover-warm-sandbox-"));
+
+function sandboxExecutor(runAs: RunAs | null): Executor {
   const own = join(dir, "own");
-  mkdirSync(own);
-  mkdirSync(join(dir, "attempts"), { mode: 0o711 });
   const spares = new SpareFiles(join(own, "spare"));
   const lease = join(own, "lease");
-  writeFileSync(lease, `${Date.now() + 600_000}\n`);
-  executor = new Executor({
+  return new Executor({
     kind: "sandbox",
-    runAs: null,
+    runAs,
     workRoot: dir,
     hide: [],
     readOnly: [],
@@ -58,8 +58,16 @@ beforeAll(() => {
     watchdog: new Watchdog(own, lease, spares),
     spares,
     spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
-    sandboxSlots: join(dir, "sandboxes"),
+    sandboxSlots: join(dir, `sandboxes${runAs ? `-${runAs.name}` : ""}`),
   });
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "drover-warm-sandbox-"));
+  mkdirSync(join(dir, "own"));
+  mkdirSync(join(dir, "attempts"), { mode: 0o711 });
+  writeFileSync(join(dir, "own", "lease"), `${Date.now() + 600_000}\n`);
+  executor = sandboxExecutor(null);
 });
 afterAll(() => {
   executor?.close();
@@ -69,11 +77,12 @@ afterAll(() => {
 /** The executor's sandboxes started ahead (ended with `stop` to make the next start a cold one). */
 const warmSandboxes = () => (executor as unknown as { warmSandboxes: WarmSandboxes }).warmSandboxes;
 
-function step(attempt: string, name: string, command: string, env: Record<string, string> = {}): StepStart {
+function step(attempt: string, name: string, command: string, env: Record<string, string> = {}, on = executor): StepStart {
   const work = join(dir, "attempts", attempt);
-  if (!existsSync(work)) executor.newDir(work);
+  if (!existsSync(work)) on.newDir(work);
+  on.own(work);
   const outputPath = join(dir, `${attempt}-${name}.out`);
-  executor.newFile(outputPath);
+  on.newFile(outputPath);
   const base = { PATH: "/usr/local/bin:/usr/bin:/bin", HOME: "/tmp", LANG: "C.UTF-8", DROVER_ATTEMPT_ID: attempt, WORK_ROOT: dir };
   return { attempt, name, command, dir: work, env: { ...base, ...env }, outputPath, memoryBytes: null, network: false };
 }
@@ -121,15 +130,15 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
   }, 30_000);
 
   /** Runs `s` and returns its output, how it ended, and whether it was started ahead. */
-  async function ran(s: StepStart): Promise<{ out: string; exit: number | null; ahead: boolean }> {
-    const result = await executor.start(s).wait();
+  async function ran(s: StepStart, on = executor): Promise<{ out: string; exit: number | null; ahead: boolean }> {
+    const result = await on.start(s).wait();
     const out = readFileSync(s.outputPath, "utf8");
     return { out: out.replace(/^PID1 .*\n/m, ""), exit: result.exitCode, ahead: /^PID1 .*--setenv BASH_ENV /m.test(out) };
   }
   const pid1Line = `echo "PID1 $(tr '\\0\\n' ' ~' </proc/1/cmdline)"`;
   const slots = () => readdirSync(join(dir, "sandboxes")).filter((n) => /^\d+$/.test(n));
 
-  test("an attempt's steps each find what the last one left, its dir back in place between them; one with network access starts cold, with it", async () => {
+  test("an attempt's steps each find what the last one left, its dir back in place between them; the first with network access starts cold, the next ahead, with it", async () => {
     await Bun.sleep(300);
     const first = await ran(step("attempt3", "0", `${pid1Line}\necho one >f; ls ..`));
     expect(first).toEqual({ out: "attempt3\n", exit: 0, ahead: true });
@@ -138,9 +147,29 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
     await Bun.sleep(300);
     const second = await ran(step("attempt3", "1", `${pid1Line}\ncat f; cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' '`));
     expect(second).toEqual({ out: "one\nlo\n", exit: 0, ahead: true });
-    const online = await ran({ ...step("attempt3", "2", `${pid1Line}\ncat f; cut -d: -f1 /proc/net/dev | tail -n +3 | grep -vc lo`), network: true });
-    expect(online.ahead).toBe(false);
-    expect(online.out).toMatch(/^one\n[1-9]\d*\n$/);
+    // the first asking for network access starts cold, the next finds theirs; then one without finds its own still
+    const online = (n: number) => ({ ...step("attempt3", String(n), `${pid1Line}\ncat f; cut -d: -f1 /proc/net/dev | tail -n +3 | grep -vc lo`), network: true });
+    for (const [n, ahead] of [[2, false], [3, true]] as const) {
+      await Bun.sleep(300);
+      const seen = await ran(online(n));
+      expect(seen.ahead).toBe(ahead);
+      expect(seen.out).toMatch(/^one\n[1-9]\d*\n$/);
+    }
+    await Bun.sleep(300);
+    expect(await ran(step("attempt3", "4", `${pid1Line}\ncat f; cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' '`))).toEqual({ out: "one\nlo\n", exit: 0, ahead: true });
+  }, 30_000);
+
+  test("with --run-as, a step started ahead runs as that user, and its start, script and output reach it", async () => {
+    ensureStepUser({ dir } as Cluster);
+    const user = resolveRunAs(STEP_USER);
+    const runAs = sandboxExecutor(user);
+    try {
+      await Bun.sleep(300);
+      const s = step("attempt6", "0", `${pid1Line}\nid -u; echo mine >f; stat -c %u f`, {}, runAs);
+      expect(await ran(s, runAs)).toEqual({ out: `${user.uid}\n${user.uid}\n`, exit: 0, ahead: true });
+    } finally {
+      runAs.close();
+    }
   }, 30_000);
 
   test("a sandbox started ahead runs nothing once the lease lapsed, nor when its start never comes; a step stopped as it starts ends at once", async () => {
