@@ -105,6 +105,8 @@ export class Agent {
       watchdog: this.watchdog,
       spares,
       spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
+      // beside the attempts' dirs (which move into them), and like theirs traversable by a step's user
+      sandboxSlots: join(config.workDir, `sandboxes-${config.name}`),
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),
