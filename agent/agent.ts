@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { AgentMessage, Assignment, CoordinatorMessage, Welcome } from "../shared/protocol/index.ts";
+import { scheduleHeartbeats } from "../shared/protocol/heartbeat-schedule.ts";
 import { AGENT_VERSION, PROTOCOL_VERSION } from "../shared/protocol/version.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
@@ -46,7 +47,7 @@ export class Agent {
   private readonly reports: PendingReports;
   private readonly attempts = new Map<string, AttemptRunner>();
   private identity: Identity | null;
-  private heartbeat: Timer | null = null;
+  private stopHeartbeats: (() => void) | null = null;
   private draining = false;
   private readonly identityFile: string;
   private readonly kept: KeptWorkspaces;
@@ -221,17 +222,14 @@ export class Agent {
       for (const s of r.steps) runner?.logs.get(s.index)?.resume(s.stored);
     }
     this.reports.resendAll();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(
-      () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }),
-      message.heartbeatMs,
-    );
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = scheduleHeartbeats(message, () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }));
     log(`registered as ${this.config.name} (${message.agentId}) with ${this.connection.url}`);
   }
 
   private onClosed(code: number, reason: string): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = null;
     log(`connection closed (${code} ${reason}); reconnecting`);
   }
 
@@ -303,7 +301,7 @@ export class Agent {
   }
 
   stop(code: number): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopHeartbeats?.();
     this.lease.stop();
     this.watchdog.stop();
     this.executor.close();

@@ -10,6 +10,11 @@ export interface Welcome {
   agentId: string;
   credential?: string;
   heartbeatMs: number;
+  /**
+   * When to send the first heartbeat, in ms after the welcome (then every `heartbeatMs`): the coordinator lines its
+   * agents' heartbeats up on a few instants a second. Optional: without it the first comes `heartbeatMs` after.
+   */
+  firstHeartbeatMs?: number;
   leaseTtlMs: number;
   /** for each attempt the agent listed: where to continue each step's log from, or abandon it */
   resume: { attempt: string; action: "continue" | "abandon"; steps: { index: number; stored: number }[] }[];
@@ -55,6 +60,7 @@ export function readIdleFrame(raw: unknown): IdleFrame | null {
       return isString(raw.agentId) &&
         (raw.credential === undefined || isString(raw.credential)) &&
         isInt(raw.heartbeatMs) &&
+        (raw.firstHeartbeatMs === undefined || (isInt(raw.firstHeartbeatMs) && raw.firstHeartbeatMs >= 0)) &&
         isInt(raw.leaseTtlMs) &&
         Array.isArray(raw.resume) &&
         raw.resume.every(isResumed)
