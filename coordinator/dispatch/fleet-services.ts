@@ -24,6 +24,8 @@ export interface FleetOptions {
   reconnectGraceMs: number;
   /** this coordinator's node id, stored with each agent it holds */
   node: string;
+  /** the most one upload of a step's log may carry here (told to each agent in its welcome) */
+  logUploadBytes: number;
 }
 
 /** Joins agents to the fleet, resumes their attempts, and retires them when their lease lapses. */
@@ -73,6 +75,7 @@ export class FleetServices {
         credential: registered.credential,
         heartbeatMs: this.fleet.heartbeatMs,
         leaseTtlMs: this.fleet.leaseTtlMs,
+        logUploadBytes: this.options.logUploadBytes,
         resume,
       };
       socket.send(welcome);
