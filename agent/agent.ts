@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { AgentMessage, Assignment, CoordinatorMessage, Welcome } from "../shared/protocol/index.ts";
+import { scheduleHeartbeats } from "../shared/protocol/heartbeat-schedule.ts";
 import { AGENT_VERSION, PROTOCOL_VERSION } from "../shared/protocol/version.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
@@ -48,7 +49,7 @@ export class Agent {
   private identity: Identity | null;
   /** what the node now connected takes in one log upload (its welcome says) */
   private logUploadBytes: number | undefined;
-  private heartbeat: Timer | null = null;
+  private stopHeartbeats: (() => void) | null = null;
   private draining = false;
   private readonly identityFile: string;
   private readonly kept: KeptWorkspaces;
@@ -106,6 +107,8 @@ export class Agent {
       watchdog: this.watchdog,
       spares,
       spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
+      // beside the attempts' dirs (which move into them), and like theirs traversable by a step's user
+      sandboxSlots: join(config.workDir, `sandboxes-${config.name}`),
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),
@@ -222,17 +225,14 @@ export class Agent {
       for (const s of r.steps) runner?.logs.get(s.index)?.resume(s.stored);
     }
     this.reports.resendAll();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(
-      () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }),
-      message.heartbeatMs,
-    );
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = scheduleHeartbeats(message, () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }));
     log(`registered as ${this.config.name} (${message.agentId}) with ${this.connection.url}`);
   }
 
   private onClosed(code: number, reason: string): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = null;
     log(`connection closed (${code} ${reason}); reconnecting`);
   }
 
@@ -304,7 +304,7 @@ export class Agent {
   }
 
   stop(code: number): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopHeartbeats?.();
     this.lease.stop();
     this.watchdog.stop();
     this.executor.close();

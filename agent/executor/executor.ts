@@ -8,7 +8,8 @@ import { sandboxArgs } from "./sandbox.ts";
 import { StepProcess, type StepTree } from "./step-process.ts";
 import { STEP_START, type Watchdog } from "./watchdog.ts";
 import type { SpareFiles } from "../../shared/spare-files.ts";
-import { type Warm, WarmStarts, warmFiles } from "./warm-start.ts";
+import { type Warm, type WarmGroups, WarmStarts, warmFiles } from "./warm-start.ts";
+import { type WarmSandbox, WarmSandboxes } from "./warm-sandbox.ts";
 import { signalDescendants } from "./process-tree.ts";
 import type { PidNamespace } from "./pid-namespace.ts";
 
@@ -42,6 +43,8 @@ export interface ExecutorOptions {
   spares: SpareFiles;
   /** attempts' work dirs, made ahead */
   spareDirs: SpareFiles;
+  /** where a root sandbox agent keeps the slots of its sandboxes started ahead (warm-sandbox.ts): its own */
+  sandboxSlots: string;
 }
 
 export interface StepStart {
@@ -80,6 +83,7 @@ function attemptProcesses(attempt: string): number[] {
 export class Executor {
   readonly limits: Limits;
   private readonly warm: WarmStarts | null = null;
+  private readonly warmSandboxes: WarmSandboxes | null = null;
 
   constructor(private readonly opts: ExecutorOptions) {
     let caps = { memory: null as StepGroups["memory"], pids: null as StepGroups["pids"] };
@@ -90,9 +94,10 @@ export class Executor {
     }
     const host = opts.kind === "host" ? opts.pidNamespace : null;
     const ns = this.pidNamespace;
-    // with a PID namespace on the host (not the sandbox, which makes its own), a step's first processes start ahead
-    if (ns) {
-      const command = [...(opts.runAs ? runAsArgs(opts.runAs) : []), "bash", "-e", "/dev/fd/3"];
+    // with a PID namespace on the host (the sandbox makes its own), or in a sandbox, a step's first processes start ahead
+    // where a cgroup holds the sandbox (each of its processes is gone before its slot takes the next step's dir)
+    const sandboxAhead = opts.kind === "sandbox" && opts.cgroups.available && WarmSandboxes.possible(opts.runAs);
+    if (ns || sandboxAhead) {
       // a previous run's waiting processes' groups (they ended with it: EOF on their stdin); not a live agent's: two
       // agents of one name share the subtree (on a shared machine, two benchmarks' agents named "bench")
       for (const base of opts.cgroups.bases) {
@@ -101,15 +106,30 @@ export class Executor {
           if (owner && !existsSync(`/proc/${owner}`)) removeGroup(join(base, entry));
         }
       }
-      let made = 0;
-      const groups = {
-        make: () => opts.cgroups.create(`warm-${process.pid}-${made++}`, { memoryBytes: null, pids: opts.maxProcesses }),
-        remove: (g: StepGroups) => {
-          for (const dir of g.dirs) removeGroup(dir);
-        },
-      };
+    }
+    let made = 0;
+    const groups: WarmGroups = {
+      make: () => opts.cgroups.create(`warm-${process.pid}-${made++}`, { memoryBytes: null, pids: opts.maxProcesses }),
+      remove: (g: StepGroups) => {
+        for (const dir of g.dirs) removeGroup(dir);
+      },
+    };
+    if (ns) {
+      const command = [...(opts.runAs ? runAsArgs(opts.runAs) : []), "bash", "-e", "/dev/fd/3"];
       this.warm = new WarmStarts(ns.args, opts.watchdog.leaseFile, command, STEP_START, opts.spares, groups, !opts.runAs);
       this.warm.prepare();
+    }
+    if (sandboxAhead) {
+      this.warmSandboxes = new WarmSandboxes({
+        spec: { workRoot: opts.workRoot, hide: opts.hide, readOnly: opts.readOnly },
+        slotsDir: opts.sandboxSlots,
+        attemptsDir: join(opts.workRoot, "attempts"),
+        leaseFile: opts.watchdog.leaseFile,
+        runAs: opts.runAs,
+        spares: opts.spares,
+        groups,
+      });
+      this.warmSandboxes.prepare();
     }
     this.limits = {
       memory: caps.memory ?? "rlimit",
@@ -131,6 +151,7 @@ export class Executor {
   /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
   close(): void {
     this.warm?.stop();
+    this.warmSandboxes?.stop();
     this.opts.cgroups.release();
   }
 
@@ -163,16 +184,19 @@ export class Executor {
    */
   prepareAhead(): void {
     this.warm?.prepare();
+    this.warmSandboxes?.prepare();
   }
 
   start(step: StepStart): StepProcess {
     const name = `${step.attempt}-${step.name}`;
     // a process started ahead for the step is in groups made ahead (pids capped): only its memory cap is set now
+    const boxed: WarmSandbox | null = this.warmSandboxes?.take(step) ?? null;
     const warm: Warm | null = this.warm?.take(step.env) ?? null;
-    const groups = warm?.groups ?? this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
-    if (warm && step.memoryBytes) this.opts.cgroups.limitMemory(groups, step.memoryBytes);
+    const ahead = boxed ?? warm;
+    const groups = ahead?.groups ?? this.opts.cgroups.create(name, { memoryBytes: step.memoryBytes, pids: this.opts.maxProcesses });
+    if (ahead && step.memoryBytes) this.opts.cgroups.limitMemory(groups, step.memoryBytes);
     // ulimit items where no cgroup caps; a cold start's first process joins its cgroups as it starts
-    const items = warm ? [] : groups.procsFiles.map((file) => `cg=${file}`);
+    const items = ahead ? [] : groups.procsFiles.map((file) => `cg=${file}`);
     if (step.memoryBytes && !groups.memory) items.push(`ulimit=-v ${Math.ceil(step.memoryBytes / 1024)}`);
     // RLIMIT_NPROC counts every process of the step's user, the agent's own included when it is the same user
     if (!groups.pids) items.push(`ulimit=-u ${this.opts.maxProcesses}`);
@@ -191,7 +215,7 @@ export class Executor {
       argv.push(
         ...sandboxArgs({
           workRoot: this.opts.workRoot,
-          attemptDir: step.dir,
+          work: { dir: step.dir },
           hide: this.opts.hide,
           readOnly: this.opts.readOnly,
           network: step.network,
@@ -229,6 +253,7 @@ export class Executor {
       },
       end: () => {
         if (warm) for (const file of warmFiles(step.outputPath)) rmSync(file, { force: true });
+        if (boxed) this.warmSandboxes?.end(boxed, step.dir);
         const oom = memoryBytes !== null && Cgroups.oomKilled(groups);
         for (const dir of groups.dirs) removeGroup(dir);
         this.opts.watchdog.forget(name);
@@ -237,19 +262,20 @@ export class Executor {
     };
     // recorded before it starts, so that no moment exists where it runs and nothing on disk says so
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
-    if (warm) {
-      this.warm?.start(warm, {
-        dir: step.dir,
-        outputPath: step.outputPath,
-        script: step.command,
-        items,
-        env: step.env,
-        owner: this.opts.runAs,
-      });
+    const handed = { dir: step.dir, outputPath: step.outputPath, script: step.command, items, env: step.env, owner: this.opts.runAs };
+    if (boxed) {
+      try {
+        this.warmSandboxes?.start(boxed, handed);
+      } catch (e) {
+        // its sandbox ended: what was made for the step goes
+        tree.end();
+        throw e;
+      }
     }
-    if (this.warm) setTimeout(() => this.warm?.prepare(), PREPARE_AT_LATEST_MS);
-    const proc = warm
-      ? new StepProcess(warm.proc, tree)
+    if (warm) this.warm?.start(warm, handed);
+    if (this.warm || this.warmSandboxes) setTimeout(() => this.prepareAhead(), PREPARE_AT_LATEST_MS);
+    const proc = ahead
+      ? new StepProcess(ahead.proc, tree)
       : StepProcess.spawn(
           argv,
           {

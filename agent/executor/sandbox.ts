@@ -4,8 +4,12 @@ import { statSync } from "node:fs";
 export interface SandboxSpec {
   /** the agent's work root: identity, lease, other attempts, kept workspaces and spooled logs; hidden whole */
   workRoot: string;
-  /** the attempt's work dir: the only writable place besides the private /tmp and /dev/shm */
-  attemptDir: string;
+  /**
+   * the attempt's work dir (the only writable place besides the private /tmp and /dev/shm), bound at its path; or for
+   * a sandbox started ahead, the slot its attempt's dir will be moved into (warm-sandbox.ts), bound at `at`, the dir
+   * that attempts' dirs are in
+   */
+  work: { dir: string } | { slot: string; at: string };
   /** files and dirs to hide besides (the token file, --sandbox-hide paths) */
   hide: string[];
   /** host dirs seen read-only even under a hidden or private one (the hooks dir) */
@@ -16,12 +20,14 @@ export interface SandboxSpec {
 
 /**
  * bubblewrap's arguments for one step: new user, PID, IPC, UTS, cgroup and (unless `network`) network
- * namespaces; the host read-only, with a fresh /proc (only the sandbox's processes), /dev, /tmp and /dev/shm;
- * the agent's work root and the hidden paths replaced by empty ones; the attempt's dir bound back writable. The
- * environment is exactly the step's (--clearenv). Dies with the agent's child that started it.
+ * namespaces, and no capabilities in them; the host read-only, with a fresh /proc (only the sandbox's processes),
+ * /dev, /tmp and /dev/shm; the agent's work root and the hidden paths replaced by empty ones; the attempt's dir bound
+ * back writable. The environment is exactly the step's (--clearenv). Dies with the agent's child that started it.
  */
 export function sandboxArgs(spec: SandboxSpec): string[] {
-  const args = ["bwrap", "--unshare-all"];
+  // no capabilities: bubblewrap run by root leaves them all to the step otherwise (in its namespaces), and with them it
+  // could unmount what hides the agent's files
+  const args = ["bwrap", "--unshare-all", "--cap-drop", "ALL"];
   if (spec.network) args.push("--share-net");
   args.push("--die-with-parent", "--new-session", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc");
   args.push("--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/run");
@@ -39,7 +45,8 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
     args.push(...(dir ? ["--tmpfs", path] : ["--ro-bind", "/dev/null", path]));
   }
   for (const path of spec.readOnly) args.push("--ro-bind", path, path);
-  args.push("--bind", spec.attemptDir, spec.attemptDir, "--chdir", spec.attemptDir, "--clearenv");
+  const work = spec.work;
+  args.push(...("dir" in work ? ["--bind", work.dir, work.dir, "--chdir", work.dir] : ["--bind", work.slot, work.at]), "--clearenv");
   for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
   args.push("--");
   return args;

@@ -32,7 +32,7 @@ export interface StepTree {
  */
 export class StepProcess {
   constructor(
-    private readonly proc: Subprocess<"ignore" | "pipe", "ignore" | number, "ignore" | number>,
+    private readonly proc: Subprocess<"ignore" | "pipe" | number, "ignore" | number, "ignore" | number>,
     private readonly tree: StepTree,
   ) {}
 

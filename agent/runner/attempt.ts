@@ -1,62 +1,18 @@
-import { appendFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment, Report } from "../../shared/protocol/index.ts";
 import { stampsStream } from "../../shared/protocol/log-frame.ts";
-import type { CheckoutOptions } from "../checkout/checkout.ts";
-import type { KeptWorkspaces } from "../archive/kept.ts";
 import type { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
-import { type LogSender, StepLog } from "../logs/step-log.ts";
-import { FileTail } from "../logs/tail.ts";
-import { STEP_LANG } from "../executor/step-lang.ts";
-import type { Executor } from "../executor/executor.ts";
-import type { StepProcess, StepProcessResult } from "../executor/step-process.ts";
-import type { HookName, Hooks } from "./hooks.ts";
-
-export interface AttemptContext {
-  agentName: string;
-  workRoot: string;
-  /** the coordinator node connected to now */
-  coordinator: () => string;
-  ca: string | null;
-  agentId: () => string;
-  credential: () => string;
-  sender: LogSender;
-  report(report: Report): Promise<void>;
-  cancelGraceMs: number;
-  kept: KeptWorkspaces;
-  executor: Executor;
-  checkout: CheckoutOptions;
-  hooks: Hooks;
-}
+import type { StepLog } from "../logs/step-log.ts";
+import type { HookName } from "./hooks.ts";
+import { AttemptProcesses } from "./attempt-processes.ts";
 
 type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: number | null; error: string | null };
 
 /** Runs one assignment: fetches its workspace, runs its steps in order, and reports each. */
-export class AttemptRunner {
-  readonly dir: string;
-  readonly logs = new Map<number, StepLog>();
-  private current: StepProcess | null = null;
-  private stopReason: "cancelled" | "timeout" | null = null;
-  /** stopping aborts the attempt's uploads and downloads, which have no process to signal */
-  private readonly abort = new AbortController();
+export class AttemptRunner extends AttemptProcesses {
   private filesClient: Promise<FilesClient> | null = null;
-  private killTimer: Timer | null = null;
-  private cpuSeconds = 0;
-  private peakRssBytes = 0;
-  /** given up (the coordinator said so, or the lease lapsed): nothing more is reported */
-  private abandoned = false;
-  /** what the `environment` hook exported */
-  private readonly hookEnv: Record<string, string> = {};
-
-  constructor(
-    readonly assignment: Assignment,
-    private readonly ctx: AttemptContext,
-  ) {
-    this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
-  }
 
   /** Loaded at first use, as the archive steps are: its schemas are no idle agent's to hold (see shared/protocol/idle-frames.ts). */
   private files(): Promise<FilesClient> {
@@ -274,158 +230,5 @@ export class AttemptRunner {
     if (this.stopReason) error = this.stopReason;
     if (error) lines.push(`error: ${error}`);
     return { output: Buffer.from(lines.map((l) => `${l}\n`).join("")), error };
-  }
-
-  /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
-  private newLog(index: number, outputPath?: string): StepLog {
-    const path = outputPath ?? this.spoolPath(index, "log");
-    const stampsPath = this.spoolPath(index, "stamps");
-    // of the files made ahead: making one as the step starts held the agent's thread up to a millisecond
-    if (!outputPath) this.ctx.executor.newFile(path);
-    this.ctx.executor.newFile(stampsPath);
-    const stamps = new StepLog(this.assignment.attempt, stampsStream(index), stampsPath, this.ctx.sender);
-    const log = new StepLog(this.assignment.attempt, index, path, this.ctx.sender, outputPath !== undefined, stamps);
-    // acks and resumes find either stream by its number
-    this.logs.set(index, log);
-    this.logs.set(stamps.step, stamps);
-    return log;
-  }
-
-  private spoolPath(index: number | string, kind: "out" | "log" | "stamps"): string {
-    return join(this.ctx.workRoot, "spool", `${this.assignment.attempt}-${index}.${kind}`);
-  }
-
-  /**
-   * Runs a command with its output going straight to a spool file. With no
-   * secrets to redact that file is the log itself; otherwise it is read back
-   * through the redactor into the log.
-   */
-  private async runCommand(index: number, command: string, env: Record<string, string>, preamble?: Uint8Array) {
-    const secrets = secretValues(env, this.assignment.secrets);
-    const outPath = this.spoolPath(index, "out");
-    // the step's process appends to what the checkout wrote
-    this.ctx.executor.newFile(outPath);
-    if (preamble?.length) writeFileSync(outPath, preamble);
-    const proc = this.start(String(index), command, env, outPath);
-    // The processes for the steps that come next start once this one's output began (its first bytes sent) or it
-    // ended: their spawn holds the agent's thread, which would hold that output back.
-    const preambleSize = preamble?.length ?? 0;
-    let read = 0;
-    const noteOutput = (size: number) => {
-      if (read <= preambleSize && size > preambleSize) this.ctx.executor.prepareAhead();
-      read = size;
-    };
-    let log: StepLog;
-    let tail: FileTail;
-    let redactor: Redactor | null = null;
-    if (secrets.length === 0) {
-      log = this.newLog(index, outPath);
-      tail = new FileTail(outPath, {
-        onSize: (size) => {
-          log.grew(size);
-          noteOutput(size);
-        },
-      });
-    } else {
-      log = this.newLog(index);
-      const r = new Redactor(secrets);
-      redactor = r;
-      tail = new FileTail(outPath, {
-        onBytes: (bytes) => {
-          log.write(r.push(bytes));
-          noteOutput(read + bytes.length);
-        },
-      });
-    }
-    tail.start();
-    // whatever the step left running anywhere is killed before this returns
-    const result = await proc.wait();
-    tail.finish();
-    if (read <= preambleSize) this.ctx.executor.prepareAhead();
-    if (redactor) {
-      log.write(redactor.flush());
-      rmSync(outPath, { force: true });
-    }
-    this.current = null;
-    this.account(result);
-    let error: string | null = null;
-    if (this.stopReason) error = this.stopReason === "timeout" ? "timeout" : "cancelled";
-    else if (result.error) error = result.error;
-    else if (result.signal) error = `killed by ${result.signal}`;
-    // the post-task hook's output goes where the step's did
-    const append = redactor
-      ? (bytes: Uint8Array) => log.write(bytes)
-      : (bytes: Uint8Array) => {
-          appendFileSync(outPath, bytes);
-          log.grew(statSync(outPath).size);
-        };
-    return { log, exitCode: result.exitCode, error, append };
-  }
-
-  /** Starts a step's or a hook's process in the agent's executor, as the attempt's current one (what a stop signals). */
-  private start(name: string, command: string, env: Record<string, string>, outputPath: string): StepProcess {
-    // what the checkout, the workspace fetch or an archive step just wrote is the step user's too
-    this.ctx.executor.own(this.dir);
-    const a = this.assignment;
-    const proc = this.ctx.executor.start({
-      attempt: a.attempt,
-      name,
-      command,
-      dir: this.dir,
-      env,
-      outputPath,
-      memoryBytes: a.memoryBytes,
-      network: a.network,
-    });
-    this.current = proc;
-    // a stop that came while the step was being set up (a hook, the checkout, a module loading) ends it at once
-    if (this.stopReason) this.terminate(proc);
-    return proc;
-  }
-
-  private account(usage: StepProcessResult): void {
-    this.cpuSeconds += usage.cpuSeconds;
-    this.peakRssBytes = Math.max(this.peakRssBytes, usage.peakRssBytes);
-  }
-
-  private stepEnv(stepEnv: Record<string, string>): Record<string, string> {
-    return {
-      PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
-      HOME: this.ctx.executor.home(this.dir),
-      LANG: STEP_LANG,
-      ...this.assignment.env,
-      ...this.hookEnv,
-      ...stepEnv,
-      DROVER_AGENT: this.ctx.agentName,
-      DROVER_ARCH: this.assignment.arch,
-      DROVER_WORKSPACE: this.dir,
-      // lets a sibling find this attempt's processes should this agent die
-      DROVER_ATTEMPT_ID: this.assignment.attempt,
-    };
-  }
-
-  /** SIGTERM to the step's process group, SIGKILL once the grace runs out. */
-  stop(reason: "cancelled" | "timeout", graceMs = this.ctx.cancelGraceMs): void {
-    if (this.stopReason) return;
-    this.stopReason = reason;
-    this.stopGraceMs = graceMs;
-    this.abort.abort(new Error(reason));
-    if (this.current) this.terminate(this.current);
-  }
-
-  private stopGraceMs = 0;
-
-  private terminate(proc: StepProcess): void {
-    proc.signal("SIGTERM");
-    this.killTimer = setTimeout(() => proc.signal("SIGKILL"), this.stopGraceMs);
-  }
-
-  /** Ends the attempt's processes at once and drops its spooled output (the coordinator gave it up). */
-  abandon(): void {
-    this.abandoned = true;
-    this.stopReason = "cancelled";
-    this.abort.abort(new Error("cancelled"));
-    this.current?.signal("SIGKILL");
-    for (const log of this.logs.values()) log.close();
   }
 }

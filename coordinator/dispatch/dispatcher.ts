@@ -4,7 +4,6 @@ import { preciseNow } from "../../shared/precise-clock.ts";
 import type { AttemptState } from "../engine/types.ts";
 import { queueWait } from "../metrics/registry.ts";
 import type { ActiveRun, AttemptRow, TaskRow } from "../runs/active-run.ts";
-import type { TaskSpec } from "../../shared/pipeline/index.ts";
 import type { Projects } from "../projects/projects.ts";
 import type { GroupValues } from "../secrets/group-values.ts";
 import { commandDigest } from "../runs/digest.ts";
@@ -14,10 +13,9 @@ import type { Scheduler } from "../runs/scheduler.ts";
 import { type CheckoutAccess, checkoutUnavailable } from "../projects/checkout.ts";
 import { buildAssignment } from "./assignment.ts";
 import type { Fleet, OnlineAgent } from "../fleet/fleet.ts";
-import { queueTimeout } from "../engine/queue-timeout.ts";
-import { agentMatches, describeNeeds, pickAgent, requested, workspaceHolders } from "./placement.ts";
-import type { Waiting } from "./queue-depth.ts";
-import { Lanes, laneKey, queueOrder } from "./lanes.ts";
+import { pickAgent, requested, workspaceHolders } from "./placement.ts";
+import { laneKey, queueOrder } from "./lanes.ts";
+import { WaitingQueue } from "./waiting-queue.ts";
 
 /** How often a pass looks at every waiting task (messages, queue timeouts). */
 const SCAN_EVERY_MS = 1000;
@@ -28,8 +26,7 @@ const CHECK_AHEAD = 63;
  * Pushes queued attempts to agents. The queue is FIFO by run id (a ULID) then
  * attempt id (lanes.ts), and is pumped whenever an attempt is queued or a slot frees up.
  */
-export class Dispatcher implements QueueSink {
-  private readonly queue = new Lanes();
+export class Dispatcher extends WaitingQueue implements QueueSink {
   private pumping = false;
   private again = false;
   private readonly acceptTimers = new Map<string, Timer>();
@@ -37,48 +34,15 @@ export class Dispatcher implements QueueSink {
   private scannedAt = 0;
 
   constructor(
-    private readonly scheduler: Scheduler,
-    private readonly fleet: Fleet,
+    scheduler: Scheduler,
+    fleet: Fleet,
     private readonly acceptTimeoutMs: number,
-    private readonly queueTimeoutMs: number,
+    queueTimeoutMs: number,
     private readonly groupValues: GroupValues,
-    private readonly projects: Pick<Projects, "checkoutAccess" | "knownCheckoutAccess">,
-    private readonly onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
-  ) {}
-
-  enqueue(attempt: AttemptRow): void {
-    const found = this.scheduler.attempt(attempt.id);
-    const task = found?.active.tasks.get(attempt.taskId);
-    this.queue.add(attempt, task ? laneKey(task.spec) : "", !found || this.scheduler.leases.owns(found.active.run.id));
-    this.pump();
-  }
-
-  get length(): number {
-    return this.queue.size;
-  }
-
-  /** The queued attempts with their task's spec, for the queue's depth (queue-depth.ts). */
-  *waiting(): Generator<Waiting> {
-    for (const queued of this.queue.values()) {
-      const found = this.scheduler.attempt(queued.id);
-      const task = found?.attempt.state === "queued" ? found.active.tasks.get(queued.taskId) : undefined;
-      if (task) yield { spec: task.spec, readyAt: queued.readyAt };
-    }
-  }
-
-  cancel(attempt: AttemptRow, graceMs: number): void {
-    if (this.queue.delete(attempt.id)) {
-      background(
-        "cancel",
-        this.scheduler.serial.run(async () => {
-          const ended = await this.scheduler.transition(attempt.id, "cancel_queued", { state: "stopped", endedAt: Date.now() });
-          if (ended) await this.onAttemptEnded(ended);
-        }),
-      );
-      return;
-    }
-    const agent = attempt.agentId ? this.fleet.agents.get(attempt.agentId) : undefined;
-    agent?.socket?.send({ type: "cancel", attempt: attempt.id, graceMs });
+    projects: Pick<Projects, "checkoutAccess" | "knownCheckoutAccess">,
+    onAttemptEnded: (attempt: AttemptRow) => Promise<void>,
+  ) {
+    super(scheduler, fleet, queueTimeoutMs, projects, onAttemptEnded);
   }
 
   /**
@@ -95,10 +59,6 @@ export class Dispatcher implements QueueSink {
       return;
     }
     if (attempt.cancelRequestedAt !== null) agent?.socket?.send({ type: "cancel", attempt: attempt.id, graceMs: this.scheduler.cancelGraceMs });
-  }
-
-  leave(attempt: AttemptRow): void {
-    this.queue.delete(attempt.id);
   }
 
   /** Coalesces bursts: one pass at a time, another pass if something arrived meanwhile. */
@@ -265,86 +225,6 @@ export class Dispatcher implements QueueSink {
         for (const { attempt, agent } of placed) this.fleet.free(agent.row.id, attempt.id);
       },
     };
-  }
-
-  /**
-   * The queued attempt as the scheduler knows it, or undefined once it left the queue: it moved on (another node's
-   * agent took it), or its run's engine stopped it before a crash let it through (it stays off the agents).
-   */
-  private live(queued: AttemptRow): { active: ActiveRun; attempt: AttemptRow } | undefined {
-    const found = this.scheduler.attempt(queued.id);
-    if (!found || found.attempt.state !== "queued") {
-      this.queue.delete(queued.id);
-      return undefined;
-    }
-    if (found.attempt.cancelRequestedAt !== null) {
-      if (this.scheduler.leases.owns(found.active.run.id)) this.cancel(found.attempt, 0);
-      else this.queue.delete(queued.id);
-      return undefined;
-    }
-    return found;
-  }
-
-  /**
-   * Fails an attempt whose checkout cannot be had (its project was deleted) where this node drives its run; true
-   * when it cannot run here, failed or not (another node's engine fails it).
-   */
-  private async failUnrunnable(queued: AttemptRow, task: TaskRow, repo: CheckoutAccess | null): Promise<boolean> {
-    const run = this.scheduler.attempt(queued.id)!.active.run;
-    const unrunnable = checkoutUnavailable(run, task.spec, repo);
-    if (!unrunnable) return false;
-    if (this.scheduler.leases.owns(run.id)) {
-      this.queue.delete(queued.id);
-      const ended = await this.scheduler.transition(queued.id, "unrunnable", { state: "failed", error: unrunnable, endedAt: Date.now() });
-      if (ended) await this.onAttemptEnded(ended);
-    }
-    return true;
-  }
-
-  /** Every waiting attempt: told why it waits, or failed past the queue timeout (only by the node driving its run). */
-  private async scan(): Promise<void> {
-    for (const lane of this.queue.sorted()) {
-      let why: string | null | undefined;
-      for (const queued of lane.attempts.values()) {
-        const found = this.live(queued);
-        if (!found || !this.scheduler.leases.owns(found.active.run.id)) continue;
-        const task = found.active.tasks.get(queued.taskId)!;
-        const run = found.active.run;
-        const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
-        if (await this.failUnrunnable(queued, task, repo)) continue;
-        why ??= this.whyWaiting(task.spec);
-        await this.unplaced(queued, task, why);
-      }
-    }
-  }
-
-  /**
-   * A task no online agent could take says so instead of waiting silently, and
-   * any attempt waiting past the queue timeout fails (the engine decides: queueTimeout).
-   */
-  private async unplaced(queued: AttemptRow, task: TaskRow, message: string | null): Promise<void> {
-    const timedOut = queueTimeout(queued.readyAt, Date.now(), this.queueTimeoutMs);
-    if (timedOut) {
-      this.queue.delete(queued.id);
-      const ended = await this.scheduler.transition(queued.id, "queue_timeout", timedOut);
-      if (ended) await this.onAttemptEnded(ended);
-      return;
-    }
-    if (message !== task.statusMessage) await this.scheduler.setTaskMessage(task, message);
-  }
-
-  /** Why a task of these needs waits, in the words the CLI and the run page show as they are; null when some agent could take it. */
-  private whyWaiting(spec: TaskSpec): string | null {
-    const possible = [...this.fleet.agents.values()].some((agent) => agent.socket && agentMatches(agent.row, spec));
-    const needs = describeNeeds(spec);
-    return possible ? null : needs ? `queued: no online agent matches ${needs}` : "queued: no agent is online";
-  }
-
-  private anyFreeSlot(): boolean {
-    for (const agent of this.fleet.agents.values()) {
-      if (agent.socket && !agent.draining && agent.running.size < agent.row.capacity) return true;
-    }
-    return false;
   }
 
   /** Forgets the accept deadlines: the coordinator is stopping; after a start, an attempt left assigned goes with its agent. */

@@ -27,27 +27,32 @@ function killRunProcesses(run: string): void {
 }
 
 /**
- * Default lease (heartbeat 5 s, TTL 15 s). The task sleeps on the agent named victim only; once it
- * runs there, a second agent joins and the victim's process group is SIGKILLed. Measured: kill →
- * `startedAt` of attempt 2 (on the rescuer), as the coordinator stored it.
+ * Default lease (heartbeat 5 s, TTL 15 s). The task sleeps on the agent named victim only; once it runs there, a
+ * second agent joins and the victim's process group is SIGKILLed (its socket closes: `lost_on_close_s`) or SIGSTOPped
+ * (its socket stays open and silent: `lost_reassign_s`). Measured: that signal → `startedAt` of attempt 2 (on the
+ * rescuer), as the coordinator stored it. Either way the step left behind must be dead first (the watchdog kills it
+ * once the lease the victim last renewed is over), so the figure is what was left of that lease (10–15 s, by where in
+ * its heartbeat period the victim was) plus the fencing margin.
  */
-async function lostReassign(): Promise<number> {
+async function lostAttempt(signal: "SIGKILL" | "SIGSTOP"): Promise<number> {
   const cluster = await startCluster(QUIET_ENV);
   let run = "";
+  let victim: Awaited<ReturnType<Cluster["startAgent"]>> | undefined;
   try {
-    const victim = await cluster.startAgent("victim");
+    victim = await cluster.startAgent("victim");
     const pipeline = `tasks:\n  hold:\n    steps:\n      - run: 'if [ "$DROVER_AGENT" = victim ]; then sleep 600; fi'\n`;
     run = await cluster.submit(pipeline, "bench-lost");
     const view = async () => (await cluster.api<LostView>("GET", `/api/v1/runs/${run}`)).body.tasks[0]!;
     await waitFor("the task to run on the victim", async () => (await view()).attempts[0]?.state === "running", 20_000);
     await cluster.startAgent("rescuer");
-    const killedAt = Date.now();
-    killGroup(victim.proc);
+    const signalledAt = Date.now();
+    killGroup(victim.proc, signal);
     const startedAt = await waitFor("attempt 2 to start", async () => (await view()).attempts[1]?.startedAt ?? undefined, 60_000);
     const run2 = await cluster.waitRun(run, 30_000);
     if (run2.result !== "success") throw new Error(`the lost task's run ended ${run2.phase}/${run2.result}`);
-    return (startedAt - killedAt) / 1000;
+    return (startedAt - signalledAt) / 1000;
   } finally {
+    if (victim) killGroup(victim.proc);
     if (run) killRunProcesses(run);
     await cluster.stop();
   }
@@ -172,13 +177,15 @@ async function agents(): Promise<{ source: AgentFigures; binary?: AgentFigures; 
 export const fleet: Benchmark = {
   name: "fleet",
   async run() {
-    const lost = await lostReassign();
+    const onClose = await lostAttempt("SIGKILL");
+    const silent = await lostAttempt("SIGSTOP");
     const idle = await idleAgents();
     const { source, binary, bunStart } = await agents();
     const register = binary?.registerMs ?? source.registerMs;
     console.error(`fleet: coordinator RSS ${round(idle.rssBefore, 1)} MiB before the agents connected`);
     return {
-      lost_reassign_s: { value: round(lost, 1), unit: "s", target: target("≤ 16 s", lost <= 16) },
+      lost_on_close_s: { value: round(onClose, 1), unit: "s", target: "(agent killed, socket closed → attempt running elsewhere)" },
+      lost_reassign_s: { value: round(silent, 1), unit: "s", target: target("≤ 16 s", silent <= 16) },
       idle_agents_1000_cpu_pct: {
         value: round(idle.cpu),
         unit: "% of a core",

@@ -69,7 +69,7 @@ async function queueSeries(): Promise<Series[]> {
       await Bun.sleep(2000);
       submit.points.push({ x: target, y: round(last, 1) });
       rss.points.push({ x: target, y: round(rssNow(cluster.coordinator.proc.pid), 1) });
-      dispatch.points.push({ x: target, y: round(percentile(await chainDispatchTimes(cluster, DISPATCH_SAMPLES), 50), 3) });
+      dispatch.points.push({ x: target, y: round(percentile((await chainDispatchTimes(cluster, DISPATCH_SAMPLES)).firstByte, 50), 3) });
       console.error(`scale: dispatch p50 ${dispatch.points.at(-1)!.y} ms, RSS ${rss.points.at(-1)!.y} MiB, last submit ${last} ms`);
     }
     return [dispatch, rss, submit];

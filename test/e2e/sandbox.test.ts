@@ -49,7 +49,7 @@ describe("sandbox executor", () => {
     expect(await cluster.log(id, "boxed", 0)).toBe("boxed\n");
   });
 
-  test("from inside, a step cannot read the agent's token, identity, environment, other attempts or kept workspaces, reach the coordinator, signal the agent, or write outside its dirs", async () => {
+  test("from inside, a step cannot read the agent's token, identity, environment, other attempts or kept workspaces, reach the coordinator, signal the agent, unmount what hides them, or write outside its dirs", async () => {
     const sandboxPid = await sandbox();
     const port = new URL(cluster.coordinator.url).port;
     const work = join(cluster.dir, "agent-s1");
@@ -57,6 +57,9 @@ describe("sandbox executor", () => {
     const probe = `set +eo pipefail
 leak() { echo "LEAK: $*"; }
 needle="$T1$T2"
+# what hides the agent's files must stay: a step with capabilities in its namespaces could unmount it
+if grep -q '^CapEff:.*[1-9a-f]' /proc/self/status; then leak "holds capabilities: $(grep ^CapEff /proc/self/status)"; fi
+for m in ${process.env.HOME ?? "/root"} ${work} ${tokenFile}; do if umount -l "$m" 2>/dev/null; then leak "unmounted $m"; fi; done
 for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do if grep -qaF -- "$needle" "$f" 2>/dev/null; then leak "token in $f"; fi; done
 if grep -rlaF -- "$needle" ${cluster.dir} /etc /tmp 2>/dev/null | grep -q .; then leak "token in a file"; fi
 if head -c1 /proc/${sandboxPid}/environ 2>/dev/null; then leak "read the agent's environment"; fi

@@ -57,6 +57,7 @@ beforeAll(() => {
     watchdog: new Watchdog(own, lease, spares),
     spares,
     spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
+    sandboxSlots: join(dir, "sandboxes"),
   });
 });
 afterAll(() => {
