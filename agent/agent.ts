@@ -13,6 +13,7 @@ import { Executor } from "./executor/executor.ts";
 import { LeaseClock } from "./executor/lease.ts";
 import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
+import { SLOTS_PREFIX } from "./executor/warm-sandbox.ts";
 import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
 import { SpareFiles } from "../shared/spare-files.ts";
@@ -108,7 +109,7 @@ export class Agent {
       spares,
       spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
       // beside the attempts' dirs (which move into them), and like theirs traversable by a step's user
-      sandboxSlots: join(config.workDir, `sandboxes-${config.name}`),
+      sandboxSlots: join(config.workDir, `${SLOTS_PREFIX}${config.name}`),
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),

@@ -24,6 +24,9 @@ import { endWaiting, pipe, SHELL_FUNCTIONS, startsAhead, type WarmGroups, type W
 
 import warmSandboxScript from "./warm-sandbox.sh" with { type: "text" };
 
+/** How the dirs that hold agents' slots begin, beside the attempts' dir in the work root (one per agent name). */
+export const SLOTS_PREFIX = "sandboxes-";
+
 /** sandboxes kept waiting (prepare), as for host steps (warm-start.ts) */
 const READY = 2;
 
