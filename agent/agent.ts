@@ -42,12 +42,14 @@ export class Agent {
       const connection = this.connection.connected;
       if (!connection || !this.identity) return null;
       const { id: agentId, credential } = this.identity;
-      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection };
+      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection, maxBytes: this.logUploadBytes };
     },
   };
   private readonly reports: PendingReports;
   private readonly attempts = new Map<string, AttemptRunner>();
   private identity: Identity | null;
+  /** what the node now connected takes in one log upload (its welcome says) */
+  private logUploadBytes: number | undefined;
   private stopHeartbeats: (() => void) | null = null;
   private draining = false;
   private readonly identityFile: string;
@@ -210,6 +212,7 @@ export class Agent {
       if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
     }
     this.lease.welcomed(message.leaseTtlMs);
+    this.logUploadBytes = message.logUploadBytes;
     this.kept.open(message.agentId);
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);
