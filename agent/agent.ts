@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { AgentMessage, Assignment, CoordinatorMessage, Welcome } from "../shared/protocol/index.ts";
+import { scheduleHeartbeats } from "../shared/protocol/heartbeat-schedule.ts";
 import { AGENT_VERSION, PROTOCOL_VERSION } from "../shared/protocol/version.ts";
 import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
@@ -12,6 +13,7 @@ import { Executor } from "./executor/executor.ts";
 import { LeaseClock } from "./executor/lease.ts";
 import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
+import { SLOTS_PREFIX } from "./executor/warm-sandbox.ts";
 import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
 import { SpareFiles } from "../shared/spare-files.ts";
@@ -40,13 +42,15 @@ export class Agent {
       const connection = this.connection.connected;
       if (!connection || !this.identity) return null;
       const { id: agentId, credential } = this.identity;
-      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection };
+      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection, maxBytes: this.logUploadBytes };
     },
   };
   private readonly reports: PendingReports;
   private readonly attempts = new Map<string, AttemptRunner>();
   private identity: Identity | null;
-  private heartbeat: Timer | null = null;
+  /** what the node now connected takes in one log upload (its welcome says) */
+  private logUploadBytes: number | undefined;
+  private stopHeartbeats: (() => void) | null = null;
   private draining = false;
   private readonly identityFile: string;
   private readonly kept: KeptWorkspaces;
@@ -105,7 +109,7 @@ export class Agent {
       spares,
       spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
       // beside the attempts' dirs (which move into them), and like theirs traversable by a step's user
-      sandboxSlots: join(config.workDir, `sandboxes-${config.name}`),
+      sandboxSlots: join(config.workDir, `${SLOTS_PREFIX}${config.name}`),
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),
@@ -208,6 +212,7 @@ export class Agent {
       if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
     }
     this.lease.welcomed(message.leaseTtlMs);
+    this.logUploadBytes = message.logUploadBytes;
     this.kept.open(message.agentId);
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);
@@ -221,17 +226,14 @@ export class Agent {
       for (const s of r.steps) runner?.logs.get(s.index)?.resume(s.stored);
     }
     this.reports.resendAll();
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = setInterval(
-      () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }),
-      message.heartbeatMs,
-    );
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = scheduleHeartbeats(message, () => this.connection.send({ type: "heartbeat", seq: this.lease.heartbeatSent() }));
     log(`registered as ${this.config.name} (${message.agentId}) with ${this.connection.url}`);
   }
 
   private onClosed(code: number, reason: string): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = null;
     log(`connection closed (${code} ${reason}); reconnecting`);
   }
 
@@ -303,7 +305,7 @@ export class Agent {
   }
 
   stop(code: number): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.stopHeartbeats?.();
     this.lease.stop();
     this.watchdog.stop();
     this.executor.close();

@@ -40,7 +40,7 @@ import { openObjectStore } from "./store/open.ts";
 import { ProjectPoller } from "./triggers/poll.ts";
 import { ScheduleTicker } from "./triggers/ticker.ts";
 
-/** How often the lease timer looks while no agent is online or fenced and nothing is queued. */
+/** How often the lease timer looks at most while no agent is online and nothing is queued. */
 const NOTHING_DUE_LOOK_MS = 1000;
 
 interface SocketData {
@@ -91,6 +91,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
     node: member.id,
+    // A step's log in as few uploads as fit: each new one waited for the last to be written and answered, and for
+    // its own connection and authentication, while the agent held its bytes (three times per 256 MiB at 64 MiB).
+    // Within the body cap (maxRequestBodySize), and no further than the log cap, which is all of a log that is kept.
+    logUploadBytes: Math.min(config.maxObjectBytes, config.maxLogBytes),
   });
   const beatWork = async (others: NodeRow[]) => {
     await scheduler.holdRuns();
@@ -148,10 +152,24 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     },
     config.gcIntervalMs,
   );
-  // Leases lapse and queue timeouts pass without any event to react to: checked on a timer, four times a second while
-  // an agent is online or fenced or an attempt queued; with none of them nothing can come due, and a look once a
-  // second wakes an idle coordinator less (an agent registering is online at once).
-  const leaseTick = Math.min(250, config.leaseTtlMs / 4);
+  // Leases are flushed once per heartbeat slot while agents are online, just after their beats came (heartbeat-slots.ts).
+  // A lease lapses, or a fenced agent's attempts come due, at a time known in advance: looked at then, and again when
+  // a closed connection shortens a lease. Queue timeouts pass without any event to react to: looked for four times a
+  // second while an attempt is queued. With nothing online or queued, a look once a second (an agent registering is
+  // online at once).
+  const queueTick = Math.min(250, config.leaseTtlMs / 4);
+  let leasesStopped = false;
+  const armLeaseTimer = () => {
+    if (leasesStopped) return;
+    const now = Date.now();
+    const wait = Math.min(
+      fleet.agents.size > 0 ? fleet.slots.nextFlushIn(now) : NOTHING_DUE_LOOK_MS,
+      dispatcher.length > 0 ? queueTick : NOTHING_DUE_LOOK_MS,
+      fleetServices.nextLapseIn(now),
+    );
+    clearTimeout(leaseTimer);
+    leaseTimer = setTimeout(checkLeases, wait);
+  };
   const checkLeases = () => {
     background(
       "leases",
@@ -159,10 +177,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     );
     // with nothing queued a pass has nothing to place or time out
     if (dispatcher.length > 0) dispatcher.pump();
-    const busy = fleetServices.leasesPending || dispatcher.length > 0;
-    leaseTimer = setTimeout(checkLeases, busy ? leaseTick : Math.max(leaseTick, NOTHING_DUE_LOOK_MS));
+    armLeaseTimer();
   };
-  let leaseTimer = setTimeout(checkLeases, leaseTick);
+  let leaseTimer = setTimeout(checkLeases, queueTick);
+  fleetServices.onLeaseShortened = armLeaseTimer;
 
   const server = Bun.serve<SocketData>({
     hostname: config.host,
@@ -225,6 +243,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       await member.drain().catch((e) => console.error("[cluster] could not mark the node draining:", e));
       // agents given other nodes move now; their attempts stay theirs through the reconnect grace
       for (const agent of fleet.agents.values()) agent.socket?.close(NODE_DRAINING_CLOSE, "the coordinator is stopping");
+      leasesStopped = true;
       clearTimeout(leaseTimer);
       clearInterval(gcTimer);
       await ticker.stop();

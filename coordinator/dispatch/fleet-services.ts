@@ -24,16 +24,30 @@ export interface FleetOptions {
   reconnectGraceMs: number;
   /** this coordinator's node id, stored with each agent it holds */
   node: string;
+  /** the most one upload of a step's log may carry here (told to each agent in its welcome) */
+  logUploadBytes: number;
 }
 
 /** Joins agents to the fleet, resumes their attempts, and retires them when their lease lapses. */
 export class FleetServices {
   /** agents whose lease lapsed, with the time their attempts may be given to another agent */
   private readonly fencing = new Map<string, { agent: OnlineAgent; at: number }>();
+  /** the lease timer's, to look again at `nextLapseIn` */
+  onLeaseShortened: () => void = () => {};
 
-  /** Whether a lease may lapse or a fenced agent's attempts come due: not while no agent is online or fenced. */
-  get leasesPending(): boolean {
-    return this.fleet.agents.size > 0 || this.fencing.size > 0;
+  /**
+   * From now until the next lease lapses or fenced agent's attempts come due; Infinity when none will. Those due
+   * already are left to the `expireLeases` called with them.
+   */
+  nextLapseIn(now = Date.now()): number {
+    let due = Infinity;
+    for (const agent of this.fleet.agents.values()) {
+      // a lease lapses once the time is past its expiry
+      const lapse = agent.row.leaseExpiresAt + 1;
+      if (lapse > now && lapse < due) due = lapse;
+    }
+    for (const { at } of this.fencing.values()) if (at > now && at < due) due = at;
+    return due - now;
   }
 
   constructor(
@@ -72,7 +86,9 @@ export class FleetServices {
         agentId: agent.row.id,
         credential: registered.credential,
         heartbeatMs: this.fleet.heartbeatMs,
+        firstHeartbeatMs: this.fleet.slots.firstHeartbeatIn(Date.now()),
         leaseTtlMs: this.fleet.leaseTtlMs,
+        logUploadBytes: this.options.logUploadBytes,
         resume,
       };
       socket.send(welcome);
@@ -187,6 +203,7 @@ export class FleetServices {
     // a drained agent that left with nothing running is gone for good, not reconnecting
     const grace = agent.draining && agent.running.size === 0 ? 0 : this.options.reconnectGraceMs;
     agent.row.leaseExpiresAt = Math.min(agent.row.leaseExpiresAt, Date.now() + grace);
+    this.onLeaseShortened();
   }
 
   /**

@@ -4,6 +4,7 @@ import type { CoordinatorMessage } from "../../shared/protocol/index.ts";
 import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { agents, attempts, ON_AGENT } from "../db/schema.ts";
+import { type HeartbeatSlots, heartbeatSlots } from "./heartbeat-slots.ts";
 import { Uploads } from "./uploads.ts";
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -31,12 +32,15 @@ export class Fleet {
   /** every registered agent, online or not: whether a task could ever be placed */
   readonly known = new Map<string, AgentRow>();
   readonly uploads = new Uploads();
+  readonly slots: HeartbeatSlots;
 
   constructor(
     private readonly db: Db,
     readonly heartbeatMs: number,
     readonly leaseTtlMs: number,
-  ) {}
+  ) {
+    this.slots = heartbeatSlots(heartbeatMs, leaseTtlMs);
+  }
 
   /**
    * The fleet alone changes an agent's slots: an attempt takes one when it is assigned (or found still
@@ -57,7 +61,8 @@ export class Fleet {
   private unstored: { stored: () => void; failed: (e: unknown) => void }[] = [];
 
   /**
-   * The lease lives in memory; `flushLeases` writes it, so a thousand agents cost one transaction a second. Resolves
+   * The lease lives in memory; `flushLeases` writes it, so a thousand agents cost one transaction per heartbeat slot
+   * (a second at most; see heartbeat-slots.ts). Resolves
    * once it is stored: the agent is told its lease is renewed only then, or a node dying between the two would leave
    * the database with the lease before, and another node would take the agent's attempts up to a heartbeat early,
    * while the agent, counting from the renewal it was told of, still ran them.

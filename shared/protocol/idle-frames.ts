@@ -10,7 +10,17 @@ export interface Welcome {
   agentId: string;
   credential?: string;
   heartbeatMs: number;
+  /**
+   * When to send the first heartbeat, in ms after the welcome (then every `heartbeatMs`): the coordinator lines its
+   * agents' heartbeats up on a few instants a second. Optional: without it the first comes `heartbeatMs` after.
+   */
+  firstHeartbeatMs?: number;
   leaseTtlMs: number;
+  /**
+   * The most one upload of a step's log may carry to this node: its log cap, within its request body cap. Absent
+   * from older coordinators, whose agents upload 64 MiB at a time.
+   */
+  logUploadBytes?: number;
   /** for each attempt the agent listed: where to continue each step's log from, or abandon it */
   resume: { attempt: string; action: "continue" | "abandon"; steps: { index: number; stored: number }[] }[];
 }
@@ -55,7 +65,9 @@ export function readIdleFrame(raw: unknown): IdleFrame | null {
       return isString(raw.agentId) &&
         (raw.credential === undefined || isString(raw.credential)) &&
         isInt(raw.heartbeatMs) &&
+        (raw.firstHeartbeatMs === undefined || (isInt(raw.firstHeartbeatMs) && raw.firstHeartbeatMs >= 0)) &&
         isInt(raw.leaseTtlMs) &&
+        (raw.logUploadBytes === undefined || (isInt(raw.logUploadBytes) && raw.logUploadBytes > 0)) &&
         Array.isArray(raw.resume) &&
         raw.resume.every(isResumed)
         ? (raw as unknown as Welcome)

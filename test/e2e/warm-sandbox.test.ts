@@ -8,7 +8,7 @@ import type { Cluster } from "../helpers/cluster.ts";
 import { ensureStepUser, STEP_USER } from "../helpers/unprivileged-agent.ts";
 import { Executor, type StepStart } from "../../agent/executor/executor.ts";
 import { sandboxUnavailable } from "../../agent/executor/sandbox.ts";
-import type { WarmSandboxes } from "../../agent/executor/warm-sandbox.ts";
+import type { WarmSandbox, WarmSandboxes } from "../../agent/executor/warm-sandbox.ts";
 import { Watchdog } from "../../agent/executor/watchdog.ts";
 import { SpareFiles } from "../../shared/spare-files.ts";
 
@@ -172,7 +172,7 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
     }
   }, 30_000);
 
-  test("a sandbox started ahead runs nothing once the lease lapsed, nor when its start never comes; a step stopped as it starts ends at once", async () => {
+  test("a sandbox started ahead runs nothing once the lease lapsed, nor when its start never comes or cannot be handed over; a step stopped as it starts ends at once", async () => {
     await Bun.sleep(300);
     const lease = join(dir, "own", "lease");
     writeFileSync(lease, `${Date.now() - 1}\n`);
@@ -197,6 +197,16 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
       for (const d of warm.groups.dirs) removeGroup(d);
     }
     expect(readFileSync(warm.output, "utf8")).toBe("");
+    boxes.prepare();
+    await Bun.sleep(300);
+    // one that cannot be handed its step (no dir to move) is ended, not left to run the script where it stands
+    const next = (boxes as unknown as { ready: WarmSandbox[] }).ready.find((w) => !w.network)!;
+    const lost = step("attempt7", "0", "echo ran");
+    rmSync(lost.dir, { recursive: true });
+    expect(() => executor.start(lost)).toThrow("ENOENT");
+    expect(await next.proc.exited).not.toBe(0);
+    expect(next.proc.signalCode).toBe("SIGKILL");
+    expect(readFileSync(lost.outputPath, "utf8")).toBe("");
     boxes.prepare();
     await Bun.sleep(300);
     const started = performance.now();

@@ -12,6 +12,7 @@
  * held from its assignment until the coordinator acknowledges its result.
  */
 import { newId } from "../../shared/ids.ts";
+import { scheduleHeartbeats } from "../../shared/protocol/heartbeat-schedule.ts";
 import {
   type AgentMessage,
   type Assignment,
@@ -47,7 +48,7 @@ export class FakeAgent {
   id: string | undefined;
   credential: string | undefined;
   private ws: WebSocket | null = null;
-  private heartbeat: Timer | null = null;
+  private stopHeartbeats: (() => void) | null = null;
   private readonly pending = new Map<string, Extract<Report, { attempt: string }>>();
   readonly held = new Map<string, Held>();
   maxHeld = 0;
@@ -55,7 +56,9 @@ export class FakeAgent {
   readonly assigned: string[] = [];
   /** attempt → how it ended here */
   readonly results = new Map<string, string>();
-  /** every frame the coordinator sent, in order */
+  /** the welcome of the latest connection */
+  welcomed: Extract<CoordinatorMessage, { type: "welcome" }> | undefined;
+  /** every frame the coordinator sent after its welcome, in order */
   readonly received: CoordinatorMessage[] = [];
   /** `attempt/step` → the highest offset the coordinator acknowledged as stored */
   readonly acked = new Map<string, number>();
@@ -139,6 +142,7 @@ export class FakeAgent {
   }
 
   private welcome(m: Extract<CoordinatorMessage, { type: "welcome" }>): void {
+    this.welcomed = m;
     this.id = m.agentId;
     this.credential = m.credential ?? this.credential;
     for (const r of m.resume) {
@@ -159,12 +163,12 @@ export class FakeAgent {
       }
     }
     for (const report of this.pending.values()) this.sendRaw(report);
-    this.heartbeat = setInterval(() => this.sendRaw({ type: "heartbeat", seq: 0 }), m.heartbeatMs);
+    this.stopHeartbeats = scheduleHeartbeats(m, () => this.sendRaw({ type: "heartbeat", seq: 0 }));
   }
 
   private stopHeartbeat(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = null;
+    this.stopHeartbeats?.();
+    this.stopHeartbeats = null;
   }
 
   private onMessage(m: CoordinatorMessage): void {

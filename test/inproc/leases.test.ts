@@ -8,11 +8,12 @@ let h: InProcess;
 afterEach(() => h?.stop());
 
 test("a lease flush writes each agent's own renewal, and its beat as the keepalive of its running attempts only", async () => {
-  // the fake agents' own heartbeats come too seldom to land during the test
   h = await startInProcess({ DROVER_HEARTBEAT_MS: "50000", DROVER_LEASE_TTL_MS: "60000" });
   const { db, fleet } = h.coordinator.services;
   const busy = await h.agent("busy");
-  await h.agent("idle");
+  const idle = await h.agent("idle");
+  // the fake agents' own heartbeats: the first within a second of the welcome, the next too late to land in the test
+  for (const a of [busy, idle]) await waitFor(`${a.options.name}'s first lease frame`, () => a.received.some((f) => f.type === "lease") || undefined);
   const id = await h.submit("tasks:\n  t:\n    steps: [ { run: hold } ]\n");
   const attempt = async () => (await db.select().from(attempts))[0];
   await waitFor("the attempt to run", async () => (await attempt())?.state === "running");
@@ -30,7 +31,6 @@ test("a lease flush writes each agent's own renewal, and its beat as the keepali
 });
 
 test("an agent is told its lease is renewed only once the renewal is in the database", async () => {
-  // the fake agent's own heartbeats come too seldom to land during the test
   h = await startInProcess({ DROVER_HEARTBEAT_MS: "50000", DROVER_LEASE_TTL_MS: "60000" });
   const { db } = h.coordinator.services;
   const agent = await h.agent("beating");
@@ -39,7 +39,8 @@ test("an agent is told its lease is renewed only once the renewal is in the data
   const seen: Promise<number | null>[] = [];
   const push = agent.received.push.bind(agent.received);
   agent.received.push = (...frames) => {
-    for (const f of frames) if (f.type === "lease") seen.push(stored());
+    // (the fake agent's own heartbeats are numbered 0)
+    for (const f of frames) if (f.type === "lease" && f.seq > 0) seen.push(stored());
     return push(...frames);
   };
   for (let seq = 1; seq <= 3; seq++) {
@@ -48,4 +49,13 @@ test("an agent is told its lease is renewed only once the renewal is in the data
     await waitFor(`the lease frame of heartbeat ${seq}`, () => (seen.length === seq ? true : undefined), 5000, 1);
     expect(await seen[seq - 1]).toBeGreaterThanOrEqual(sentAt);
   }
+});
+
+test("the welcome tells each agent when to send its first heartbeat: on the node's next heartbeat instant", async () => {
+  h = await startInProcess({ DROVER_HEARTBEAT_MS: "5000", DROVER_LEASE_TTL_MS: "15000" });
+  const { fleet } = h.coordinator.services;
+  const agent = await h.agent("lined-up");
+  expect(fleet.slots.slotMs).toBe(1000);
+  expect(agent.welcomed?.firstHeartbeatMs).toBeGreaterThan(0);
+  expect(agent.welcomed?.firstHeartbeatMs).toBeLessThanOrEqual(1000);
 });
