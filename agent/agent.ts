@@ -13,6 +13,7 @@ import { Executor } from "./executor/executor.ts";
 import { LeaseClock } from "./executor/lease.ts";
 import { resolveRunAs } from "./executor/run-as.ts";
 import { sandboxUnavailable } from "./executor/sandbox.ts";
+import { SLOTS_PREFIX } from "./executor/warm-sandbox.ts";
 import { hostPidNamespace } from "./executor/pid-namespace.ts";
 import { Watchdog } from "./executor/watchdog.ts";
 import { SpareFiles } from "../shared/spare-files.ts";
@@ -41,12 +42,14 @@ export class Agent {
       const connection = this.connection.connected;
       if (!connection || !this.identity) return null;
       const { id: agentId, credential } = this.identity;
-      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection };
+      return { url: this.connection.url, agentId, credential, ca: this.config.ca, connection, maxBytes: this.logUploadBytes };
     },
   };
   private readonly reports: PendingReports;
   private readonly attempts = new Map<string, AttemptRunner>();
   private identity: Identity | null;
+  /** what the node now connected takes in one log upload (its welcome says) */
+  private logUploadBytes: number | undefined;
   private stopHeartbeats: (() => void) | null = null;
   private draining = false;
   private readonly identityFile: string;
@@ -106,7 +109,7 @@ export class Agent {
       spares,
       spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
       // beside the attempts' dirs (which move into them), and like theirs traversable by a step's user
-      sandboxSlots: join(config.workDir, `sandboxes-${config.name}`),
+      sandboxSlots: join(config.workDir, `${SLOTS_PREFIX}${config.name}`),
     });
     this.connection = new Connection(config.coordinators, config.token, {
       hello: () => this.hello(),
@@ -209,6 +212,7 @@ export class Agent {
       if (!this.config.dynamic) writeFileSync(this.identityFile, JSON.stringify(this.identity), { mode: 0o600 });
     }
     this.lease.welcomed(message.leaseTtlMs);
+    this.logUploadBytes = message.logUploadBytes;
     this.kept.open(message.agentId);
     for (const r of message.resume) {
       const runner = this.attempts.get(r.attempt);

@@ -91,6 +91,10 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,
     node: member.id,
+    // A step's log in as few uploads as fit: each new one waited for the last to be written and answered, and for
+    // its own connection and authentication, while the agent held its bytes (three times per 256 MiB at 64 MiB).
+    // Within the body cap (maxRequestBodySize), and no further than the log cap, which is all of a log that is kept.
+    logUploadBytes: Math.min(config.maxObjectBytes, config.maxLogBytes),
   });
   const beatWork = async (others: NodeRow[]) => {
     await scheduler.holdRuns();

@@ -263,7 +263,15 @@ export class Executor {
     // recorded before it starts, so that no moment exists where it runs and nothing on disk says so
     this.opts.watchdog.record(name, { attempt: step.attempt, pgid: null, cgroups: groups.dirs });
     const handed = { dir: step.dir, outputPath: step.outputPath, script: step.command, items, env: step.env, owner: this.opts.runAs };
-    if (boxed) this.warmSandboxes?.start(boxed, handed);
+    if (boxed) {
+      try {
+        this.warmSandboxes?.start(boxed, handed);
+      } catch (e) {
+        // its sandbox ended: what was made for the step goes
+        tree.end();
+        throw e;
+      }
+    }
     if (warm) this.warm?.start(warm, handed);
     if (this.warm || this.warmSandboxes) setTimeout(() => this.prepareAhead(), PREPARE_AT_LATEST_MS);
     const proc = ahead

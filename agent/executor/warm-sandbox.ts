@@ -24,6 +24,9 @@ import { endWaiting, pipe, SHELL_FUNCTIONS, startsAhead, type WarmGroups, type W
 
 import warmSandboxScript from "./warm-sandbox.sh" with { type: "text" };
 
+/** How the dirs that hold agents' slots begin, beside the attempts' dir in the work root (one per agent name). */
+export const SLOTS_PREFIX = "sandboxes-";
+
 /** sandboxes kept waiting (prepare), as for host steps (warm-start.ts) */
 const READY = 2;
 
@@ -169,17 +172,25 @@ export class WarmSandboxes {
 
   /** Hands `step` to a sandbox taken for it: its dir moved into the sandbox's slot, its output file in place. */
   start(warm: WarmSandbox, step: WarmStep): void {
-    const deadline = readFileSync(this.opts.leaseFile, "latin1").trim();
-    const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
-    // dir, output (given), script (given), the lease's deadline, items, an empty field, the environment
-    writeSync(warm.start, [step.dir, "", "/dev/fd/3", deadline, ...step.items, "", ...env].join("\0"));
-    writeSync(warm.script, step.script);
-    closeSync(warm.start);
-    closeSync(warm.script);
-    renameSync(step.dir, join(warm.slot, basename(step.dir)));
-    // what the checkout or the hooks wrote before the step comes first, as it does in a cold step's file
-    if (statSync(step.outputPath).size > 0) appendFileSync(warm.output, readFileSync(step.outputPath));
-    renameSync(warm.output, step.outputPath);
+    try {
+      const deadline = readFileSync(this.opts.leaseFile, "latin1").trim();
+      const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
+      // dir, output (given), script (given), the lease's deadline, items, an empty field, the environment
+      writeSync(warm.start, [step.dir, "", "/dev/fd/3", deadline, ...step.items, "", ...env].join("\0"));
+      writeSync(warm.script, step.script);
+      // what the checkout or the hooks wrote before the step comes first, as it does in a cold step's file
+      if (statSync(step.outputPath).size > 0) appendFileSync(warm.output, readFileSync(step.outputPath));
+      renameSync(warm.output, step.outputPath);
+      renameSync(step.dir, join(warm.slot, basename(step.dir)));
+    } catch (e) {
+      // ended before it reads anything: its shell, left without a start, would run the script where it is
+      endWaiting(warm.proc);
+      closeSync(warm.shell);
+      throw e;
+    } finally {
+      closeSync(warm.start);
+      closeSync(warm.script);
+    }
     wake(warm.shell, "/dev/fd/6");
   }
 

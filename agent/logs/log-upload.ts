@@ -15,6 +15,8 @@ export interface LogUploadTarget {
   agentId: string;
   credential: string;
   ca: string | null;
+  /** the most one upload may carry there, as that node's welcome said; none from an older coordinator */
+  maxBytes?: number;
   /** aborted when that WebSocket closes: the upload goes with it, and the welcome after the reconnect says where to resume */
   connection: AbortSignal;
 }

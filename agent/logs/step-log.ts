@@ -22,7 +22,10 @@ const encoder = new TextEncoder();
  * request costs more than the frames of a small log.
  */
 const UPLOAD_FROM = 1024 * 1024;
-/** An upload ends (and the next one starts) after this many bytes: a coordinator refuses a request body past its object size cap. */
+/**
+ * An upload ends (and the next one starts) after this many bytes unless its node says how many it takes: a
+ * coordinator refuses a request body past its object size cap.
+ */
 const UPLOAD_BYTES = 64 * 1024 * 1024;
 /** The pieces an upload reads from the spool; the socket takes each whole, and its buffer is used again. */
 const UPLOAD_READ_BYTES = 1024 * 1024;
@@ -32,6 +35,8 @@ const OFFSET_TRIES = 3;
 /** One upload of a log in flight: its bytes so far, its spare buffers, and how to wake it for more. */
 interface Upload {
   readonly abort: AbortController;
+  /** the most it carries */
+  readonly limit: number;
   bytes: number;
   readonly free: Uint8Array[];
   wake: (() => void) | null;
@@ -152,7 +157,13 @@ export class StepLog {
   }
 
   private startUpload(target: LogUploadTarget): void {
-    const upload: Upload = { abort: new AbortController(), bytes: 0, free: [], wake: null };
+    const upload: Upload = {
+      abort: new AbortController(),
+      limit: target.maxBytes ?? UPLOAD_BYTES,
+      bytes: 0,
+      free: [],
+      wake: null,
+    };
     this.upload = upload;
     const body = new ReadableStream<Uint8Array>({ pull: (controller) => this.fill(upload, controller) }, { highWaterMark: 0 });
     const reuse = (piece: Uint8Array) => upload.free.push(new Uint8Array(piece.buffer));
@@ -170,7 +181,7 @@ export class StepLog {
         UPLOAD_READ_BYTES,
         this.written - this.sent,
         this.acked + WINDOW_BYTES - this.sent,
-        UPLOAD_BYTES - upload.bytes,
+        upload.limit - upload.bytes,
       );
       if (room > 0) {
         const buffer = upload.free.pop() ?? new Uint8Array(UPLOAD_READ_BYTES);
@@ -182,7 +193,7 @@ export class StepLog {
           return;
         }
       }
-      if (upload.bytes >= UPLOAD_BYTES || (this.ended && this.sent >= this.written)) return controller.close();
+      if (upload.bytes >= upload.limit || (this.ended && this.sent >= this.written)) return controller.close();
       await new Promise<void>((resolve) => {
         upload.wake = resolve;
       });

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { CleanupRequest } from "../../shared/protocol/index.ts";
+import { SLOTS_PREFIX } from "../executor/warm-sandbox.ts";
 
 export interface CleanupResult {
   killedProcesses: number;
@@ -52,8 +53,12 @@ export function cleanUpAfter(request: CleanupRequest, ownWorkDir: string): Clean
     const spooled = existsSync(spool) ? readdirSync(spool) : [];
     // the workspaces it kept for downstream tasks (kept.ts) go with it
     const paths = [join(request.workDir, "kept", request.agent)];
+    // an attempt whose step was running in a sandbox started ahead has its dir in that sandbox's slot (warm-sandbox.ts)
+    const slots = readdirSync(request.workDir)
+      .filter((name) => name.startsWith(SLOTS_PREFIX))
+      .flatMap((name) => readdirSync(join(request.workDir, name)).map((slot) => join(request.workDir, name, slot)));
     for (const attempt of attempts) {
-      paths.push(join(request.workDir, "attempts", attempt));
+      paths.push(join(request.workDir, "attempts", attempt), ...slots.map((slot) => join(slot, attempt)));
       for (const f of spooled) if (f.startsWith(`${attempt}-`)) paths.push(join(spool, f));
     }
     for (const path of paths) {

@@ -24,6 +24,8 @@ export interface FleetOptions {
   reconnectGraceMs: number;
   /** this coordinator's node id, stored with each agent it holds */
   node: string;
+  /** the most one upload of a step's log may carry here (told to each agent in its welcome) */
+  logUploadBytes: number;
 }
 
 /** Joins agents to the fleet, resumes their attempts, and retires them when their lease lapses. */
@@ -86,6 +88,7 @@ export class FleetServices {
         heartbeatMs: this.fleet.heartbeatMs,
         firstHeartbeatMs: this.fleet.slots.firstHeartbeatIn(Date.now()),
         leaseTtlMs: this.fleet.leaseTtlMs,
+        logUploadBytes: this.options.logUploadBytes,
         resume,
       };
       socket.send(welcome);

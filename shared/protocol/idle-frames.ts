@@ -16,6 +16,11 @@ export interface Welcome {
    */
   firstHeartbeatMs?: number;
   leaseTtlMs: number;
+  /**
+   * The most one upload of a step's log may carry to this node: its log cap, within its request body cap. Absent
+   * from older coordinators, whose agents upload 64 MiB at a time.
+   */
+  logUploadBytes?: number;
   /** for each attempt the agent listed: where to continue each step's log from, or abandon it */
   resume: { attempt: string; action: "continue" | "abandon"; steps: { index: number; stored: number }[] }[];
 }
@@ -62,6 +67,7 @@ export function readIdleFrame(raw: unknown): IdleFrame | null {
         isInt(raw.heartbeatMs) &&
         (raw.firstHeartbeatMs === undefined || (isInt(raw.firstHeartbeatMs) && raw.firstHeartbeatMs >= 0)) &&
         isInt(raw.leaseTtlMs) &&
+        (raw.logUploadBytes === undefined || (isInt(raw.logUploadBytes) && raw.logUploadBytes > 0)) &&
         Array.isArray(raw.resume) &&
         raw.resume.every(isResumed)
         ? (raw as unknown as Welcome)

@@ -16,10 +16,10 @@ const OUTPUT = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `line ${i}\
  * A coordinator's log side, both ways in: frames (acknowledged at once) and uploads, the first `refusals` of
  * which it refuses for `reason`; every byte lands at its offset in one buffer, as in the live file.
  */
-function fakeCoordinator(reason: LogUploadRefusal | null, refusals = 1) {
+function fakeCoordinator(reason: LogUploadRefusal | null, refusals = 1, maxBytes?: number) {
   const stored = new Uint8Array(OUTPUT.length);
   let size = 0;
-  const ways = { frames: 0, uploads: 0, refused: 0 };
+  const ways = { frames: 0, uploads: 0, refused: 0, largestUpload: 0 };
   let log!: StepLog;
   const put = (offset: number, data: Uint8Array) => {
     if (offset > size) throw new Error(`gap at ${offset}, have ${size}`);
@@ -41,6 +41,7 @@ function fakeCoordinator(reason: LogUploadRefusal | null, refusals = 1) {
         put(size, piece);
         log.ack(size);
       }
+      ways.largestUpload = Math.max(ways.largestUpload, size - offset);
       return Response.json({ stored: size });
     },
   });
@@ -54,7 +55,14 @@ function fakeCoordinator(reason: LogUploadRefusal | null, refusals = 1) {
       return true;
     },
     whenWritable() {},
-    uploadTarget: () => ({ url: `http://127.0.0.1:${server.port}`, agentId: "agent", credential: "secret", ca: null, connection: connection.signal }),
+    uploadTarget: () => ({
+      url: `http://127.0.0.1:${server.port}`,
+      agentId: "agent",
+      credential: "secret",
+      ca: null,
+      connection: connection.signal,
+      maxBytes,
+    }),
   };
   return {
     sender,
@@ -90,6 +98,18 @@ test("a log that piles up goes as an upload, byte for byte after the frames befo
   try {
     await runStep("plain", coordinator);
     expect(coordinator.ways.uploads).toBeGreaterThan(0);
+    expect(Buffer.compare(coordinator.bytes(), OUTPUT)).toBe(0);
+  } finally {
+    coordinator.stop();
+  }
+});
+
+test("an upload carries no more than its node takes in one (its welcome says), and a log larger goes in several", async () => {
+  const coordinator = fakeCoordinator(null, 0, 1024 * 1024);
+  try {
+    await runStep("limited", coordinator);
+    expect(coordinator.ways.uploads).toBeGreaterThan(1);
+    expect(coordinator.ways.largestUpload).toBeLessThanOrEqual(1024 * 1024);
     expect(Buffer.compare(coordinator.bytes(), OUTPUT)).toBe(0);
   } finally {
     coordinator.stop();
