@@ -218,7 +218,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       message(ws: ServerWebSocket<SocketData>, message) {
         const session = ws.data.session!;
         if (typeof message === "string") {
-          session.onText(message).catch((e) => console.error("[fleet] handling a frame failed:", e));
+          session.onText(message);
         } else {
           session.onBinary(message);
         }

@@ -55,7 +55,8 @@ export function sandboxArgs(spec: SandboxSpec): string[] {
 /** Why this machine cannot make a sandbox, or null when a trial one ran. */
 export function sandboxUnavailable(): string | null {
   if (!Bun.which("bwrap")) return "bwrap is not installed (Debian: apt-get install bubblewrap)";
-  const trial = Bun.spawnSync(["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"], {
+  // with the options every step's sandbox has that an old bwrap may not know
+  const trial = Bun.spawnSync(["bwrap", "--unshare-all", "--cap-drop", "ALL", "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"], {
     stderr: "pipe",
   });
   if (trial.exitCode === 0) return null;

@@ -57,21 +57,21 @@ export class Fleet {
   /** agents whose lease moved since the last flush */
   private readonly beating = new Set<OnlineAgent>();
 
-  /** heartbeats waiting for the flush that stores them */
-  private unstored: { stored: () => void; failed: (e: unknown) => void }[] = [];
+  /** answers to heartbeats, waiting for the flush that stores them */
+  private unstored: (() => void)[] = [];
 
   /**
    * The lease lives in memory; `flushLeases` writes it, so a thousand agents cost one transaction per heartbeat slot
-   * (a second at most; see heartbeat-slots.ts). Resolves
-   * once it is stored: the agent is told its lease is renewed only then, or a node dying between the two would leave
-   * the database with the lease before, and another node would take the agent's attempts up to a heartbeat early,
-   * while the agent, counting from the renewal it was told of, still ran them.
+   * (a second at most; see heartbeat-slots.ts). `stored` is called once it is stored: the agent is told its lease is
+   * renewed only then, or a node dying between the two would leave the database with the lease before, and another
+   * node would take the agent's attempts up to a heartbeat early, while the agent, counting from the renewal it was
+   * told of, still ran them. Not called when the write fails.
    */
-  heartbeat(agent: OnlineAgent, now = Date.now()): Promise<void> {
+  heartbeat(agent: OnlineAgent, stored: () => void, now = Date.now()): void {
     agent.row.leaseExpiresAt = now + this.leaseTtlMs;
     agent.row.lastHeartbeatAt = now;
     this.beating.add(agent);
-    return new Promise((stored, failed) => this.unstored.push({ stored, failed }));
+    this.unstored.push(stored);
   }
 
   /**
@@ -100,13 +100,15 @@ export class Fleet {
         ),
       );
     }
-    try {
-      await writeAll(this.db, writes);
-    } catch (e) {
-      for (const w of waiting) w.failed(e);
-      throw e;
+    await writeAll(this.db, writes);
+    for (const stored of waiting) {
+      // one answer that failed (its socket, say) must not cost the others theirs
+      try {
+        stored();
+      } catch (e) {
+        console.error("[fleet] answering a heartbeat failed:", e);
+      }
     }
-    for (const w of waiting) w.stored();
   }
 
   /** Agents whose lease ran out; they are taken out of the fleet here. */

@@ -51,6 +51,22 @@ export type Hello = z.infer<typeof helloSchema>;
 
 /** Renews the lease; the coordinator answers with a `lease` frame carrying the same `seq` (fencing, see agent/executor/lease.ts). */
 export const heartbeatSchema = z.object({ type: z.literal("heartbeat"), seq: z.number().int().min(0) });
+
+/**
+ * The `seq` of a control frame that is a plain heartbeat, checked by hand as `heartbeatSchema` would: nearly every
+ * frame of an idle fleet is one (a thousand agents send two hundred a second). Null for any other text, which the
+ * schemas then judge, with their errors.
+ */
+export function heartbeatSeq(text: string): number | null {
+  if (text.length > 64 || !text.startsWith('{"type":"heartbeat"')) return null;
+  let raw: { type?: unknown; seq?: unknown };
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  return raw.type === "heartbeat" && Number.isInteger(raw.seq) && (raw.seq as number) >= 0 ? (raw.seq as number) : null;
+}
 /** The agent takes no new attempts from now on and leaves once the running ones are done. */
 export const drainingSchema = z.object({ type: z.literal("draining") });
 

@@ -287,6 +287,25 @@ describe("protocol", () => {
     expect(await cluster.log(id, "ok", 0)).toBe("fine\n");
   });
 
+  test("a malformed heartbeat gets the schema's protocol error and renews nothing; a plain one its lease frame", async () => {
+    const { ws, frames } = await connect();
+    ws.send(JSON.stringify({ type: "heartbeat", seq: 1 }));
+    ws.send(hello());
+    await until(frames, 2);
+    ws.send(JSON.stringify({ type: "heartbeat", seq: -1 }));
+    ws.send(JSON.stringify({ type: "heartbeat", seq: "7" }));
+    ws.send('{"type":"heartbeat","seq":3,"type":"other"}');
+    ws.send(JSON.stringify({ type: "heartbeat", seq: 4 }));
+    const got = await until(frames, 6);
+    expect(got.map((f) => f.type)).toEqual(["error", "welcome", "error", "error", "error", "lease"]);
+    expect(got[0]!.message).toContain("heartbeat before hello");
+    expect(got[2]!.message).toContain("invalid frame");
+    expect(got[3]!.message).toContain("invalid frame");
+    expect(got[4]!.message).toContain("invalid frame");
+    expect((got[5] as unknown as { seq: number }).seq).toBe(4);
+    ws.close();
+  });
+
   test("an agent with an incompatible protocol version is refused with what to upgrade", async () => {
     const { ws, frames, closed } = await connect();
     ws.send(hello({ protocol: PROTOCOL_VERSION - 1 }));

@@ -137,6 +137,19 @@ ${probe.replace(/^/gm, "          ")}
     const said = await new Response(blocked.stderr).text();
     expect(said).toContain("bwrap cannot make a sandbox here: bwrap: setting up uid map: Permission denied");
     expect(said).toContain("user namespaces are blocked");
+    // a bwrap older than the options steps are given (--cap-drop came in 0.3): refused at start, not failing each step
+    const old = join(cluster.dir, "old-bin");
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, "bwrap"), `#!/bin/sh\ncase "$*" in *--cap-drop*) echo 'bwrap: Unknown option --cap-drop' >&2; exit 1;; esac\nexec /usr/bin/bwrap "$@"\n`, {
+      mode: 0o755,
+    });
+    const older = spawnTracked(
+      [process.execPath, "agent/main.ts", "--coordinator", cluster.coordinator.url, "--token-file", tokenFile, "--name", "oldbwrap",
+        "--work-dir", join(cluster.dir, "oldbwrap"), "--executor", "sandbox"],
+      { cwd: ROOT, env: { PATH: `${old}:/usr/bin:/bin` } },
+    );
+    expect(await older.exited).toBe(2);
+    expect(await new Response(older.stderr).text()).toContain("bwrap cannot make a sandbox here: bwrap: Unknown option --cap-drop");
   });
 
   test.skipIf(process.getuid?.() !== 0)(

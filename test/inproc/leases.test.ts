@@ -19,8 +19,8 @@ test("a lease flush writes each agent's own renewal, and its beat as the keepali
   await waitFor("the attempt to run", async () => (await attempt())?.state === "running");
   const online = (name: string) => [...fleet.agents.values()].find((a) => a.row.name === name)!;
   const now = Date.now();
-  fleet.heartbeat(online("busy"), now + 1000);
-  fleet.heartbeat(online("idle"), now + 2000);
+  fleet.heartbeat(online("busy"), () => {}, now + 1000);
+  fleet.heartbeat(online("idle"), () => {}, now + 2000);
   await fleet.flushLeases();
   const row = async (name: string) => (await db.select().from(agents).where(eq(agents.name, name)))[0]!;
   expect([(await row("busy")).lastHeartbeatAt, (await row("busy")).leaseExpiresAt]).toEqual([now + 1000, now + 61_000]);

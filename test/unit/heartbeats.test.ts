@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { heartbeatSlots } from "../../coordinator/fleet/heartbeat-slots.ts";
 import { type HeartbeatClock, scheduleHeartbeats } from "../../shared/protocol/heartbeat-schedule.ts";
+import { heartbeatSeq } from "../../shared/protocol/agent-messages.ts";
 import { readIdleFrame } from "../../shared/protocol/idle-frames.ts";
 
 test("heartbeat slots divide the interval, are at most a second and a quarter of the lease TTL apart", () => {
@@ -84,4 +85,21 @@ test("a welcome's first-heartbeat delay is optional, and when given a whole numb
   expect(readIdleFrame({ ...welcome, firstHeartbeatMs: -1 })).toBeNull();
   expect(readIdleFrame({ ...welcome, firstHeartbeatMs: 1.5 })).toBeNull();
   expect(readIdleFrame({ ...welcome, firstHeartbeatMs: "soon" })).toBeNull();
+});
+
+test("a plain heartbeat is read by hand; anything else is left to the schemas and their errors", () => {
+  expect(heartbeatSeq('{"type":"heartbeat","seq":0}')).toBe(0);
+  expect(heartbeatSeq(JSON.stringify({ type: "heartbeat", seq: 123456789 }))).toBe(123456789);
+  for (const text of [
+    '{"type":"heartbeat","seq":-1}',
+    '{"type":"heartbeat","seq":1.5}',
+    '{"type":"heartbeat","seq":"1"}',
+    '{"type":"heartbeat"}',
+    '{"type":"heartbeat","seq":1',
+    '{"type":"heartbeat","seq":1,"type":"draining"}',
+    `{"type":"heartbeat","seq":1,"pad":"${"x".repeat(100)}"}`,
+    '{"type":"draining"}',
+  ]) {
+    expect(heartbeatSeq(text)).toBeNull();
+  }
 });
