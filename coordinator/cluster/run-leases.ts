@@ -30,6 +30,11 @@ const CLAIM_BATCH = 200;
 export class RunLeases {
   /** runs held, with the epoch and until when this node may act (local clock) */
   private readonly held = new Map<string, { epoch: number; until: number }>();
+  /**
+   * Runs whose advance was asked for while this node still held them but its renewal was late (a stalled event loop):
+   * they are advanced once renewed, or nothing would ask again and the run would wait forever.
+   */
+  private readonly deferred = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -40,6 +45,28 @@ export class RunLeases {
   owns(runId: string, now = Date.now()): boolean {
     const lease = this.held.get(runId);
     return !!lease && lease.until > now;
+  }
+
+  /** The epoch this node holds the run at, or -1 (what a fence then refuses). */
+  epoch(runId: string): number {
+    return this.held.get(runId)?.epoch ?? -1;
+  }
+
+  /**
+   * Whether the run is this node's, though it may not act on it now (its lease's renewal is late): the advance asked
+   * for is then remembered, for `resumable` once renewed.
+   */
+  defer(runId: string): boolean {
+    if (!this.held.has(runId)) return false;
+    this.deferred.add(runId);
+    return true;
+  }
+
+  /** The deferred runs this node may act on again (renewed), forgetting those it lost meanwhile. */
+  resumable(now = Date.now()): string[] {
+    const ready = [...this.deferred].filter((id) => this.owns(id, now) || !this.held.has(id));
+    for (const id of ready) this.deferred.delete(id);
+    return ready.filter((id) => this.held.has(id));
   }
 
   get count(): number {
@@ -57,7 +84,7 @@ export class RunLeases {
    * unless this node still holds the run at its epoch.
    */
   fence(runId: string): BatchItem<"sqlite"> {
-    const epoch = this.held.get(runId)?.epoch ?? -1;
+    const epoch = this.epoch(runId);
     return this.db.run(
       sql`INSERT INTO ${runFences} (ok) SELECT NULL WHERE NOT EXISTS (SELECT 1 FROM ${runs} WHERE ${runs.id} = ${runId} AND ${runs.ownerNode} = ${this.node} AND ${runs.ownerEpoch} = ${epoch})`,
     );
@@ -135,9 +162,14 @@ export class RunLeases {
     return true;
   }
 
-  /** The run finished, or its batch was refused: this node no longer acts on it. */
-  forget(runId: string): void {
+  /**
+   * The run finished, or its batch was refused: this node no longer acts on it. A refusal names the epoch its fence
+   * was written at: a lease this node took again meanwhile (a newer epoch) is kept.
+   */
+  forget(runId: string, epoch?: number): void {
+    if (epoch !== undefined && this.held.get(runId)?.epoch !== epoch) return;
     this.held.delete(runId);
+    this.deferred.delete(runId);
   }
 
   /** Gives every held run up (a node stopping), so another node takes them at its next beat instead of at expiry. */

@@ -20,6 +20,8 @@ import { breathe, Serial } from "./serial.ts";
  */
 interface Plan {
   runId: string;
+  /** the epoch of the run's lease its writes are fenced by */
+  epoch: number;
   writes: Write[];
   ahead: PlacedAhead | null;
   settle: () => Promise<void>;
@@ -69,7 +71,7 @@ export abstract class RunAdvances extends RunMemory {
    */
   requestAdvance(runId: string, attempts?: string[]): void {
     if (!this.leases.owns(runId)) {
-      this.announce(runId, attempts);
+      if (!this.leases.defer(runId)) this.announce(runId, attempts);
       return;
     }
     if (this.dirty.size === 0) {
@@ -100,7 +102,7 @@ export abstract class RunAdvances extends RunMemory {
       await writeAll(this.db, plan.writes);
     } catch (e) {
       plan.ahead?.dropped();
-      return this.refused(plan.runId, e);
+      return this.refused(plan.runId, plan.epoch, e);
     }
     await plan.settle();
   }
@@ -145,7 +147,7 @@ export abstract class RunAdvances extends RunMemory {
     for (const id of limited) await this.advanceRun(id);
   }
 
-  private refused(runId: string, e: unknown): void {
+  private refused(runId: string, epoch: number, e: unknown): void {
     const active = this.active.get(runId);
     if (overGroupLimit(e)) {
       // another node started a run of the group meanwhile: this one waits for a slot as it would here
@@ -155,15 +157,16 @@ export abstract class RunAdvances extends RunMemory {
     if (!fenced(e)) throw e;
     // another node took the run (this one stalled past its lease): it drives the run from here on
     console.error(`[cluster] lost the lease of run ${runId}: another node drives it`);
-    this.leases.forget(runId);
+    this.leases.forget(runId, epoch);
   }
 
   /** The engine's decisions on one run; undefined when there is nothing to write. */
   private plan(runId: string): Plan | undefined {
     const active = this.active.get(runId);
     if (!active) return;
-    // another node drives it: the change asked for is in the database, and that node is told to read it
-    if (!this.leases.owns(runId)) return void this.announce(runId);
+    // another node drives it: the change asked for is in the database, and that node is told to read it; or this
+    // node's renewal is late, and the run is advanced once renewed
+    if (!this.leases.owns(runId)) return void (this.leases.defer(runId) || this.announce(runId));
     const run = { ...active.run, cancelRequested: active.run.cancelRequestedAt !== null, setupError: active.run.error };
     if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
     const at = preciseNow();
@@ -175,7 +178,7 @@ export abstract class RunAdvances extends RunMemory {
     // the attempts made ready here go straight to free agents where nothing waits: one commit, not two
     const ahead = created.length > 0 ? this.queue.placeAhead(active, created) : null;
     if (ahead) writes.push(...ahead.writes);
-    return { runId, writes, ahead, settle: () => this.settle(active, out, { applied, created, phaseChanged, ahead }) };
+    return { runId, epoch: this.leases.epoch(runId), writes, ahead, settle: () => this.settle(active, out, { applied, created, phaseChanged, ahead }) };
   }
 
   async settle(

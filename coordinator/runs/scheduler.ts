@@ -30,18 +30,21 @@ export class Scheduler extends RunReads {
 
   /**
    * Renews the leases of the runs this node drives and takes runs no live node drives (their node died or
-   * stopped). Runs taken are read again and advanced; runs lost stay in memory, driven by another node.
+   * stopped). Runs taken are read again and advanced, and so are runs whose advance waited for this renewal; runs
+   * lost stay in memory, driven by another node.
    */
   async holdRuns(): Promise<void> {
     await this.leases.renew();
     const taken = await this.leases.claim();
-    if (taken.length === 0) return;
-    console.error(`[cluster] took over ${taken.length} run(s) no live node drives`);
+    const resumed = this.leases.resumable().filter((id) => !taken.includes(id));
+    if (taken.length > 0) console.error(`[cluster] took over ${taken.length} run(s) no live node drives`);
+    if (taken.length === 0 && resumed.length === 0) return;
     await this.serial.run(async () => {
       for (const id of taken) {
         await this.read(id);
         await this.advanceRun(id);
       }
+      await this.advanceRuns(resumed);
     });
   }
 

@@ -42,6 +42,27 @@ describe("scheduler", () => {
     expect((await h.run(second)).tasks.map((t) => `${t.name}:${t.status}`)).toEqual(["a:failed", "b:skipped"]);
   });
 
+  test("an advance asked for while the node's run lease renewal is late happens once it is renewed", async () => {
+    h = await startInProcess();
+    const { scheduler } = h.coordinator.services;
+    const id = await h.submit("tasks:\n  a: { steps: [ { run: x } ] }\n  b: { depends: [a], steps: [ { run: y } ] }\n");
+    const a = queued()[0]!;
+    await scheduler.serial.run(async () => {
+      await scheduler.transition(a.id, "assign", { state: "assigned", agentId: "played-by-the-test" });
+      await scheduler.transition(a.id, "accept", { state: "running" });
+      await scheduler.transition(a.id, "result", { state: "success", endedAt: Date.now() });
+    });
+    // renewed now: for the next 2.5 s this node may act on the run, and the database keeps it this node's for 3 s
+    await scheduler.holdRuns();
+    // the event loop stalls past the first bound but not the second, as on an overloaded machine
+    Bun.sleepSync(2700);
+    expect(scheduler.leases.owns(id)).toBe(false);
+    scheduler.requestAdvance(id);
+    // the next beat renews the lease, and the advance asked for above is done then
+    await waitFor("b to be queued", () => queued().find((q) => q.taskName === "b"), 10_000);
+    expect(scheduler.leases.owns(id)).toBe(true);
+  });
+
   test("a failed attempt is retried up to the task's retries, each a new attempt", async () => {
     h = await startInProcess();
     const id = await h.submit("tasks:\n  a: { retries: 2, steps: [ { run: x } ] }\n");

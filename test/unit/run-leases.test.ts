@@ -48,3 +48,22 @@ test("a renewal renews every open run the node holds, across slices, and gives u
   expect(lost.some((id) => leases.owns(id, asked))).toBe(false);
   db.$client.close();
 });
+
+/**
+ * A batch fenced at an old epoch can fail after the node took the run again at a newer one (its lease had lapsed and
+ * the beat's claim retook it meanwhile): the refusal must not drop the newer lease, or the node stops driving a run
+ * the database says it drives, until that lease too runs out.
+ */
+test("forgetting a run at the epoch a refused write was fenced by keeps a lease taken again since", async () => {
+  const db = await openDb({ url: `file:${join(dir, "db-epochs")}` });
+  const leases = new RunLeases(db, "node-a", 3000);
+  await db.insert(runs).values(run("r1", leases.fresh("r1", 1, Date.now() - 5000)));
+  const old = leases.epoch("r1");
+  expect(await leases.claim()).toEqual(["r1"]);
+  expect(leases.epoch("r1")).toBe(old + 1);
+  leases.forget("r1", old);
+  expect(leases.owns("r1")).toBe(true);
+  leases.forget("r1", old + 1);
+  expect(leases.owns("r1")).toBe(false);
+  db.$client.close();
+});
