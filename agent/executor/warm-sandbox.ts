@@ -20,7 +20,7 @@ import type { StepGroups } from "./cgroups.ts";
 import { type RunAs, runAsArgs } from "./run-as.ts";
 import { type SandboxSpec, sandboxArgs } from "./sandbox.ts";
 import { STEP_LANG } from "./step-lang.ts";
-import { endWaiting, pipe, SHELL_FUNCTIONS, startsAhead, type WarmGroups, type WarmStep, wake } from "./warm-start.ts";
+import { endWaiting, pipe, SHELL_FUNCTIONS, startsAhead, type WarmGroups, type WarmStep, waiting, wake } from "./warm-start.ts";
 
 import warmSandboxScript from "./warm-sandbox.sh" with { type: "text" };
 
@@ -77,8 +77,7 @@ export interface WarmSandboxesOptions {
  * files the agent opened ahead and hands over as descriptors, since its spool is not in the sandbox's view; the lease
  * deadline goes with the start. They are made with network access or without, as the last step asked for (a step
  * that asks otherwise finds none the first time), and a step whose environment a shell started ahead cannot take starts
- * cold. Only an agent running
- * as root makes them (the slots' owner).
+ * cold. Only an agent running as root makes them (the slots' owner).
  */
 export class WarmSandboxes {
   private ready: WarmSandbox[] = [];
@@ -106,8 +105,8 @@ export class WarmSandboxes {
    * that asks for them: steps of both kinds in turn find theirs).
    */
   prepare(): void {
-    for (const warm of this.ready.filter((w) => !alive(w))) this.drop(warm);
-    this.ready = this.ready.filter(alive);
+    for (const warm of this.ready.filter((w) => !waiting(w))) this.drop(warm);
+    this.ready = this.ready.filter(waiting);
     while (this.ready.filter((w) => w.network === this.network).length < READY) this.ready.push(this.spawn());
   }
 
@@ -164,7 +163,7 @@ export class WarmSandboxes {
   take(step: { dir: string; network: boolean; env: Record<string, string> }): WarmSandbox | null {
     this.network = step.network;
     if (dirname(step.dir) !== this.opts.attemptsDir || !startsAhead(step.env, true)) return null;
-    const warm = this.ready.find((w) => alive(w) && w.network === step.network);
+    const warm = this.ready.find((w) => waiting(w) && w.network === step.network);
     if (!warm) return null;
     this.ready = this.ready.filter((w) => w !== warm);
     return warm;
@@ -221,5 +220,3 @@ export class WarmSandboxes {
     this.free.push(warm.slot);
   }
 }
-
-const alive = (w: WarmSandbox) => w.proc.exitCode === null && !w.proc.killed;

@@ -139,8 +139,8 @@ export class WarmStarts {
    * process taken 7 ms after its spawn at the median), so each gets a step's time more to be ready.
    */
   prepare(): void {
-    for (const warm of this.ready.filter((w) => w.proc.exitCode !== null || w.proc.killed)) this.drop(warm);
-    this.ready = this.ready.filter((w) => w.proc.exitCode === null && !w.proc.killed);
+    for (const warm of this.ready.filter((w) => !waiting(w))) this.drop(warm);
+    this.ready = this.ready.filter(waiting);
     while (this.ready.length < READY) this.ready.push(this.spawn());
   }
 
@@ -164,7 +164,7 @@ export class WarmStarts {
 
   /** The waiting process, taken for a step that can go this way (`start` then hands it the step), or null. */
   take(env: Record<string, string>): Warm | null {
-    const warm = this.ready.find((w) => w.proc.exitCode === null && !w.proc.killed);
+    const warm = this.ready.find(waiting);
     if (!warm) return null;
     if (!startsAhead(env, warm.shell !== null)) return null;
     this.ready = this.ready.filter((w) => w !== warm);
@@ -224,6 +224,9 @@ export function wake(shell: number, startFile: string): void {
     closeSync(shell);
   }
 }
+
+/** Whether a process started ahead still waits for its step (it has not exited, nor been killed). */
+export const waiting = (w: { proc: { exitCode: number | null; killed: boolean } }) => w.proc.exitCode === null && !w.proc.killed;
 
 /** Ends a process started ahead and what it started (its process group), the agent stopping. */
 export function endWaiting(proc: { pid: number }): void {
