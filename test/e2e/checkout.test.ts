@@ -19,6 +19,7 @@ const options = (mirrorsDir = dirs.fresh("mirrors"), more: Partial<CheckoutOptio
   budgetBytes: 10 * 1024 ** 3,
   allowedRepos: null,
   lockTimeoutMs: 10_000,
+  kept: { dir: dirs.fresh("kept"), perRepository: 0, budgetBytes: 1024 ** 3 },
   ...more,
 });
 const head = async (dir: string) => (await runGit(["rev-parse", "HEAD"], { cwd: dir })).trim();
