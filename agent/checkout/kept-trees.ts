@@ -65,7 +65,7 @@ export class KeptTrees {
 
   /** The most recently kept tree of `key` no one else has, once the trees of `key` being kept now are in. */
   async take(key: string): Promise<KeptTree | null> {
-    await Promise.all(this.keeping.get(key) ?? []);
+    await Promise.allSettled(this.keeping.get(key) ?? []);
     const found = this.entries(key)
       .filter((e) => e.sha !== null && !this.busy.has(e.entry))
       .sort((a, b) => b.at - a.at)[0];
@@ -88,12 +88,18 @@ export class KeptTrees {
     const index = join(target, ".git", INDEX);
     if (!existsSync(index)) return null;
     const entry = join(this.opts.dir, key, randomUUID());
-    mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 });
-    mkdirSync(entry, { recursive: true, mode: 0o700 });
+    try {
+      mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 });
+      mkdirSync(entry, { recursive: true, mode: 0o700 });
+      copyFileSync(index, join(entry, INDEX));
+      const st = statSync(index);
+      utimesSync(join(entry, INDEX), st.atime, st.mtime);
+    } catch {
+      // no room, say: the tree is just not kept
+      removeTree(entry);
+      return null;
+    }
     this.busy.add(entry);
-    copyFileSync(index, join(entry, INDEX));
-    const st = statSync(index);
-    utimesSync(join(entry, INDEX), st.atime, st.mtime);
     return {
       keep: (attemptDir) => this.track(key, this.keep({ entry, target, sha }, attemptDir)),
       discard: () => {
@@ -131,7 +137,11 @@ export class KeptTrees {
     } finally {
       this.busy.delete(entry);
     }
-    this.prune();
+    try {
+      this.prune();
+    } catch (e) {
+      return `the kept trees could not all be pruned: ${(e as Error).message}`;
+    }
     return null;
   }
 
@@ -154,8 +164,12 @@ export class KeptTrees {
         const entry = join(dir, name);
         const ready = lstatSync(join(entry, READY), { throwIfNoEntry: false });
         if (!ready) return { entry, key: k, sha: null, bytes: 0, at: 0 };
-        const { sha, bytes } = JSON.parse(readFileSync(join(entry, READY), "utf8")) as { sha: string; bytes: number };
-        return { entry, key: k, sha, bytes, at: ready.mtimeMs };
+        try {
+          const { sha, bytes } = JSON.parse(readFileSync(join(entry, READY), "utf8")) as { sha: string; bytes: number };
+          return { entry, key: k, sha, bytes, at: ready.mtimeMs };
+        } catch {
+          return { entry, key: k, sha: null, bytes: 0, at: 0 };
+        }
       });
     });
   }

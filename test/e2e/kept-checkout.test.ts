@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from "node:path";
 import type { Assignment, CheckoutSpec } from "../../shared/protocol/index.ts";
 import { ROOT } from "../helpers/cluster.ts";
-import { startFakeCoordinator } from "../helpers/fake-coordinator.ts";
+import { assignmentOf, startFakeCoordinator } from "../helpers/fake-coordinator.ts";
 import { checkoutSpec, runGit, startGitServer } from "../helpers/git-server.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
@@ -34,25 +34,8 @@ async function startAgent(name: string, flags: string[] = []) {
 }
 
 let n = 0;
-function assignment(checkout: CheckoutSpec, commands: string[]): Assignment {
-  n++;
-  return {
-    attempt: `att-${n}`,
-    run: `run-${n}`,
-    task: "build",
-    number: 1,
-    arch: "amd64",
-    env: {},
-    workspace: null,
-    timeoutMs: 60_000,
-    secrets: [],
-    steps: commands.map((command, i) => ({ kind: "run" as const, name: `step ${i}`, command, env: {} })),
-    sandbox: false,
-    network: false,
-    memoryBytes: null,
-    checkout,
-  };
-}
+const assignment = (checkout: CheckoutSpec, commands: string[]): Assignment =>
+  assignmentOf(`att-${++n}`, commands.map((command, i) => ({ kind: "run" as const, name: `step ${i}`, command, env: {} })), { checkout });
 
 /** Every path but `.git`'s with its type, mode, owner and link target, then every file's hash, then git's view. */
 const FINGERPRINT = [
@@ -203,4 +186,37 @@ test("a kept tree that cannot be reused is dropped for a fresh checkout; a tree 
   await coordinator.assign("k6", assignment(spec(repo.second), ["head -c 4096 /dev/zero > src/d0/f0.ts"]));
   await waitFor("the agent to say the tree is not kept", () => err.text().includes("more than the kept trees' budget"));
   expect(readdirSync(join(kept, key))).toEqual([]);
+});
+
+test("a checkout below the work dir whose path a step replaced by a symlink is not kept, and nothing outside moves", async () => {
+  await startAgent("k7");
+  const repo = await repository("below");
+  const spec = (sha: string) => checkoutSpec(server, repo.url, sha, { path: "deep/app" });
+  const away = dirs.fresh("away");
+  const one = await coordinator.assign("k7", assignment(spec(repo.first), [`mv deep ${away}/deep && ln -s ${away}/deep deep`]));
+  expect(one.result.status).toBe("success");
+  const two = await coordinator.assign("k7", assignment(spec(repo.second), ["true"]));
+  expect(two.logs.get(0)).not.toContain("reusing a kept work tree");
+  expect(existsSync(join(away, "deep", "app", "src", "d0", "f0.ts"))).toBe(true);
+  // the second one, where nothing was in the way, is kept and taken by the third
+  const three = await coordinator.assign("k7", assignment(spec(repo.first), [`cd deep/app && ${FINGERPRINT}`]));
+  const log = three.logs.get(0)!;
+  expect(log).toContain("checkout: reusing a kept work tree");
+  expect(log.slice(log.indexOf("\n", log.lastIndexOf("checkout: ")) + 1)).toBe(await freshFingerprint(repo.url, repo.first));
+});
+
+test("submodules are checked out afresh in a kept tree", async () => {
+  await startAgent("k8");
+  const libUrl = server.createRepo("kept/lib.git", { private: true });
+  await server.commit("kept/lib.git", { "lib.txt": "library\n" });
+  const url = server.createRepo("kept/super.git", { private: true });
+  await server.commit("kept/super.git", { "a.txt": "a\n" });
+  await server.git("kept/super.git", "submodule", "add", "-q", libUrl, "vendor/lib");
+  const first = await server.commit("kept/super.git", {}, { message: "add lib" });
+  const second = await server.commit("kept/super.git", { "a.txt": "b\n" });
+  const spec = (sha: string) => checkoutSpec(server, url, sha, { submodules: true });
+  await coordinator.assign("k8", assignment(spec(first), ["echo x >> vendor/lib/lib.txt"]));
+  const two = await coordinator.assign("k8", assignment(spec(second), ["cat a.txt vendor/lib/lib.txt; git status --porcelain --ignored; git submodule status"]));
+  expect(two.logs.get(0)).toContain("checkout: reusing a kept work tree");
+  expect(two.logs.get(0)).toContain("checkout: 1 submodule(s) checked out\nb\nlibrary\n ");
 });
