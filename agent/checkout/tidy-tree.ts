@@ -1,15 +1,17 @@
 import { chmodSync, lchownSync, lstatSync, readdirSync, rmSync, type Stats, unlinkSync } from "node:fs";
 import { join } from "node:path";
+import { hasOwnAttributes } from "./xattrs.ts";
 
 /**
  * Makes a work tree a step has had its way with hold only what a checkout writes, before it is kept: its `.git`
  * goes (the next checkout brings a fresh one), and so does every directory holding a `.git` of its own (a nested
  * repository or a submodule: git would not look inside), every symlink (a tracked one is written again; an
  * untracked one could lead git out of the tree), every file with more than one link (it shares its inode with
- * something outside), every FIFO, socket and device. Directories and files become the agent's and get the modes
- * a checkout gives under the agent's umask (a file keeps only whether its owner may execute it, which is what git
- * tracks), so a directory made unreadable or read-only is open again. Nothing is followed. Throws when it cannot
- * (a file of another user, and the agent not root): the tree is then not kept.
+ * something outside), every FIFO, socket and device, and every file and directory with an ACL or extended
+ * attribute a step set (git writes again what was tracked in them). Directories and files become the agent's and
+ * get the modes a checkout gives under the agent's umask (a file keeps only whether its owner may execute it,
+ * which is what git tracks), so a directory made unreadable or read-only is open again. Nothing is followed.
+ * Throws when it cannot (a file of another user, and the agent not root): the tree is then not kept.
  */
 export function tidyTree(root: string): void {
   const uid = process.getuid?.() ?? 0;
@@ -24,9 +26,10 @@ export function tidyTree(root: string): void {
   const walk = (dir: string, top: boolean) => {
     const st = lstatSync(dir);
     if (!st.isDirectory()) throw new Error(`${dir} is not a directory`);
+    if (top && hasOwnAttributes(dir)) throw new Error("it has extended attributes or an ACL a step set");
     fix(dir, st, dirMode);
     const names = readdirSync(dir);
-    if (!top && names.includes(".git")) {
+    if (!top && (names.includes(".git") || hasOwnAttributes(dir))) {
       removeTree(dir);
       return;
     }
@@ -38,7 +41,7 @@ export function tidyTree(root: string): void {
       }
       const entry = lstatSync(path);
       if (entry.isDirectory()) walk(path, false);
-      else if (entry.isFile() && entry.nlink === 1) fix(path, entry, entry.mode & 0o100 ? dirMode : fileMode);
+      else if (entry.isFile() && entry.nlink === 1 && !hasOwnAttributes(path)) fix(path, entry, entry.mode & 0o100 ? dirMode : fileMode);
       else unlinkSync(path);
     }
   };

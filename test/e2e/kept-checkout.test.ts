@@ -42,6 +42,8 @@ const FINGERPRINT = [
   "find . -mindepth 1 -path ./.git -prune -o -printf '%y %m %u:%g %p %l\\n' | LC_ALL=C sort",
   "find . -path ./.git -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha1sum",
   "git status --porcelain --ignored --untracked-files=all",
+  // extended attributes (ACLs among them), where python can list them
+  `python3 -c "import os; [print(p, os.listxattr(p, follow_symlinks=False)) for r, ds, fs in os.walk('.') if '.git' not in r.split(os.sep) for p in [os.path.join(r, n) for n in ds + fs] if os.listxattr(p, follow_symlinks=False)]"`,
   "git rev-parse HEAD",
 ].join("; ");
 
@@ -96,11 +98,12 @@ test("a step's changes to tracked files, new, ignored and huge files: the next c
       "rm src/d1/f4.ts; echo more >> src/d2/f2.ts; chmod 600 src/d0/f3.ts; chmod +x src/d0/f6.ts; chmod -x run.sh",
       "mkdir -p build untracked; echo out > build/out; echo u > untracked/u; echo x > src/d0/extra.ts",
       "truncate -s 1G huge.bin",
+      `python3 -c "import os; os.setxattr('src/d0/f9.ts', 'user.evil', b'1'); os.setxattr('src/d1', 'user.evil', b'1')"`,
     ].join("; "),
   );
-  // three files of the new commit differ, five the step changed (not f3: its mode is put back as kept), and the
-  // tracked symlink is written again (none is kept)
-  expect(log).toMatch(/: 9 file\(s\) written or removed\n/);
+  // three files of the new commit differ, five the step changed (not f3: its mode is put back as kept), f9 and the
+  // other five of src/d1 had an extended attribute, and the tracked symlink is written again (none is kept)
+  expect(log).toMatch(/: 15 file\(s\) written or removed\n/);
   // the tree is kept again once the attempt is over, and the huge file is not in it
   await waitFor("the tree to be kept again", () => readdirSync(kept).some((k) => k.startsWith("edits-")));
 });
@@ -219,4 +222,18 @@ test("submodules are checked out afresh in a kept tree", async () => {
   const two = await coordinator.assign("k8", assignment(spec(second), ["cat a.txt vendor/lib/lib.txt; git status --porcelain --ignored; git submodule status"]));
   expect(two.logs.get(0)).toContain("checkout: reusing a kept work tree");
   expect(two.logs.get(0)).toContain("checkout: 1 submodule(s) checked out\nb\nlibrary\n ");
+});
+
+test("an agent not running as root opens what its step made unreadable or read-only, and keeps the tree", async () => {
+  const work = dirs.fresh("k9");
+  Bun.spawnSync(["chown", `${STEP_USER}:`, work]);
+  const proc = spawnTracked(
+    ["setpriv", `--reuid=${STEP_USER}`, `--regid=${STEP_USER}`, "--init-groups", "--", "bun", "agent/main.ts", "--coordinator", coordinator.url,
+      "--token", "t", "--name", "k9", "--work-dir", work],
+    { cwd: ROOT, env: { PATH: process.env.PATH!, HOME: work } },
+  );
+  captureOutput(proc.stderr);
+  await waitFor("agent k9 to connect", () => coordinator.connected("k9").then(() => true), 20_000);
+  const tamper = "chmod 000 src/d2 src/d0/f3.ts; mkdir -p ro/in; echo r > ro/in/r; chmod 555 ro/in; chmod 000 ro; chmod 555 src/d1";
+  await afterTampering("k9", "unprivileged", tamper, `${STEP_USER}:${STEP_USER}`);
 });
