@@ -62,6 +62,23 @@ test("the exact commit through the mirror; a later checkout fetches only what it
   ).toBe(1);
 });
 
+test("a commit fetched by its sha alone leaves a ref in the mirror: the next such fetch gets only what is new", async () => {
+  const url = server.createRepo("acme/bysha.git", { private: true });
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`f${i}.txt`] = `file ${i}\n`;
+  const first = await server.commit("acme/bysha.git", files);
+  const second = await server.commit("acme/bysha.git", { "f1.txt": "changed\n" });
+  const opts = options();
+  await run(spec(url, first, { ref: null }), opts);
+  const mirror = join(opts.mirrorsDir, readdirSync(opts.mirrorsDir).find((n) => n.endsWith(".git"))!);
+  const packs = () => readdirSync(join(mirror, "objects", "pack")).filter((n) => n.endsWith(".pack")).length;
+  expect(packs()).toBe(1);
+  const b = await run(spec(url, second, { ref: null }), opts);
+  expect(await head(b.dir)).toBe(second);
+  // three objects (commit, tree, blob) come loose; the whole history again would have come as a second pack
+  expect(packs()).toBe(1);
+});
+
 test("a token written into the URL is taken out of it before git runs: not on a command line, not in the clone", async () => {
   const url = server.createRepo("acme/inline.git", { private: true });
   const sha = await server.commit("acme/inline.git", { "i.txt": "inline\n" });
