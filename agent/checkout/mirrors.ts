@@ -20,6 +20,9 @@ export function mirrorPath(mirrorsDir: string, url: string): string {
 
 export const lockPath = (mirror: string) => `${mirror}.lock`;
 
+/** The last commit fetched by itself (no ref named): what later fetches say the mirror has. */
+const FETCHED = "refs/drover/fetched";
+
 export interface MirrorFetch {
   /** what was done, for the task's log */
   note: string;
@@ -57,7 +60,11 @@ export async function fetchIntoMirror(
     throw e;
   }
   const took = `${((Date.now() - started) / 1000).toFixed(1)} s`;
-  if (!ref) return { note: `fetched ${sha} into the mirror in ${took}` };
+  if (!ref) {
+    // a ref to the commit, or the next fetch has nothing to tell the remote it has and gets the whole history again
+    await git.git(["--git-dir", mirror, "update-ref", FETCHED, sha]);
+    return { note: `fetched ${sha} into the mirror in ${took}` };
+  }
   if (!(await git.ok(["--git-dir", mirror, "merge-base", "--is-ancestor", sha, ref]))) {
     throw new GitError(`commit ${sha} is not in ${ref} any more (a force-push removed it?)`);
   }
