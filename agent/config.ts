@@ -52,7 +52,7 @@ function arch(name: string): Arch {
 }
 
 export const USAGE =
-  "drover-agent --coordinator http://host:8080[,http://other:8080] (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--no-pid-namespace] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--allowed-repos REGEX]";
+  "drover-agent --coordinator http://host:8080[,http://other:8080] (--token-file PATH | DROVER_AGENT_TOKEN=T | --token T) [--name N] [--arch amd64,arm64] [--group G] [--label k=v]… [--capacity 2] [--cpu N] [--memory BYTES|4G] [--dynamic] [--once] [--work-dir DIR] [--keep-workspaces 4G|0] [--executor host|sandbox] [--run-as USER] [--no-pid-namespace] [--sandbox-hide PATH]… [--max-processes 4096] [--hooks-dir DIR] [--ca-file PEM] [--git-mirrors DIR] [--git-mirrors-budget 10G] [--kept-checkouts 2] [--kept-checkouts-budget 5G] [--allowed-repos REGEX]";
 
 export function parseAgentConfig(argv: string[], env = process.env): AgentConfig {
   const { values } = parseArgs({
@@ -82,6 +82,8 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
       "keep-workspaces": { type: "string" },
       "git-mirrors": { type: "string" },
       "git-mirrors-budget": { type: "string" },
+      "kept-checkouts": { type: "string" },
+      "kept-checkouts-budget": { type: "string" },
       "allowed-repos": { type: "string" },
     },
   });
@@ -140,13 +142,13 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     maxProcesses,
     ca: readCa(values["ca-file"] ?? env.DROVER_CA_FILE),
     hooksDir: values["hooks-dir"] ? resolve(values["hooks-dir"]) : (env.DROVER_AGENT_HOOKS_DIR ?? null),
-    checkout: checkoutOptions(values, env, workDir),
+    checkout: checkoutOptions(values, env, workDir, name),
   };
 }
 
 type Values = Record<string, string | boolean | string[] | undefined>;
 
-function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string): CheckoutOptions {
+function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string, name: string): CheckoutOptions {
   const budget = String(values["git-mirrors-budget"] ?? env.DROVER_AGENT_GIT_MIRRORS_BUDGET ?? "10G");
   const budgetBytes = budget.trim() === "0" ? 0 : memoryToBytes(budget);
   if (budgetBytes === null) throw new Error(`--git-mirrors-budget wants a byte count, a size like 10G, or 0, got "${budget}"`);
@@ -156,6 +158,12 @@ function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string
   } catch (e) {
     throw new Error(`--allowed-repos wants a regular expression: ${(e as Error).message}`);
   }
+  const perRepository = Number(values["kept-checkouts"] ?? env.DROVER_AGENT_KEPT_CHECKOUTS ?? 2);
+  if (!Number.isInteger(perRepository) || perRepository < 0)
+    throw new Error(`--kept-checkouts wants a whole number (0 keeps none), got "${values["kept-checkouts"] ?? env.DROVER_AGENT_KEPT_CHECKOUTS}"`);
+  const keptBudget = String(values["kept-checkouts-budget"] ?? env.DROVER_AGENT_KEPT_CHECKOUTS_BUDGET ?? "5G");
+  const keptBytes = keptBudget.trim() === "0" ? 0 : memoryToBytes(keptBudget);
+  if (keptBytes === null) throw new Error(`--kept-checkouts-budget wants a byte count, a size like 5G, or 0, got "${keptBudget}"`);
   const lockTimeoutMs = Number(env.DROVER_GIT_MIRROR_LOCK_MS ?? 120_000);
   if (!Number.isFinite(lockTimeoutMs) || lockTimeoutMs < 0) {
     throw new Error(`DROVER_GIT_MIRROR_LOCK_MS wants milliseconds, got "${env.DROVER_GIT_MIRROR_LOCK_MS}"`);
@@ -165,6 +173,8 @@ function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string
     budgetBytes,
     allowedRepos: allowed ?? null,
     lockTimeoutMs,
+    // the agent's own dir (0700): no step reaches a kept tree
+    kept: { dir: join(workDir, `agent-${name}`, "checkouts"), perRepository, budgetBytes: keptBytes },
   };
 }
 

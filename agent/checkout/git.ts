@@ -56,14 +56,19 @@ export class GitAccess {
     }
   }
 
+  /** whether the attempt was stopped: its git processes are being ended */
+  get aborted(): boolean {
+    return this.signal?.aborted ?? false;
+  }
+
   redact(text: string): string {
     const r = new Redactor(this.secrets);
     return Buffer.concat([r.push(Buffer.from(text)), r.flush()]).toString();
   }
 
-  /** Runs git with the credentials in its environment; stdout on success, GitError with stderr otherwise. */
-  async git(args: string[], cwd?: string): Promise<string> {
-    const proc = Bun.spawn(["git", ...args], { cwd, env: this.env, stdin: "ignore", signal: this.signal, stdout: "pipe", stderr: "pipe" });
+  /** Runs git with the credentials (and `env`) in its environment; stdout on success, GitError with stderr otherwise. */
+  async git(args: string[], cwd?: string, env: Record<string, string> = {}): Promise<string> {
+    const proc = Bun.spawn(["git", ...args], { cwd, env: { ...this.env, ...env }, stdin: "ignore", signal: this.signal, stdout: "pipe", stderr: "pipe" });
     const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
     if (code !== 0) throw new GitError(this.redact(err.trim() || `git ${args[0]} exited with ${code}`));
     return out;

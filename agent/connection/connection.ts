@@ -1,6 +1,7 @@
 // types only from the protocol's index: its zod schemas are loaded at the first frame that needs them (see idle-frames.ts)
 import type { AgentMessage, CoordinatorMessage } from "../../shared/protocol/index.ts";
 import { NODE_DRAINING_CLOSE } from "../../shared/protocol/close-codes.ts";
+import { readAssignFrame } from "./assign-frame.ts";
 import { isIdleFrameType, readIdleFrame } from "../../shared/protocol/idle-frames.ts";
 import { backoffMs } from "../../shared/retry.ts";
 
@@ -115,8 +116,8 @@ export class Connection {
       this.held.push({ ws, text, raw });
       return;
     }
-    // idle frames (and log acks, the most frequent frame by far) need no zod
-    let message: CoordinatorMessage | null = readIdleFrame(raw);
+    // idle frames (and log acks, the most frequent frame by far) need no zod, nor does the usual assignment
+    let message: CoordinatorMessage | null = readIdleFrame(raw) ?? readAssignFrame(raw);
     if (!message && !isIdleFrameType((raw as { type?: unknown } | null)?.type)) {
       if (!this.schema) {
         this.loadSchema(ws, text, raw);

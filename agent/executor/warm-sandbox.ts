@@ -20,7 +20,18 @@ import type { StepGroups } from "./cgroups.ts";
 import { type RunAs, runAsArgs } from "./run-as.ts";
 import { type SandboxSpec, sandboxArgs } from "./sandbox.ts";
 import { STEP_LANG } from "./step-lang.ts";
-import { endWaiting, pipe, SHELL_FUNCTIONS, startsAhead, type WarmGroups, type WarmStep, waiting, wake } from "./warm-start.ts";
+import {
+  endWaiting,
+  leaseDeadline,
+  pipe,
+  SHELL_FUNCTIONS,
+  startCall,
+  startsAhead,
+  type WarmGroups,
+  type WarmStep,
+  waiting,
+  wake,
+} from "./warm-start.ts";
 
 import warmSandboxScript from "./warm-sandbox.sh" with { type: "text" };
 
@@ -171,11 +182,15 @@ export class WarmSandboxes {
 
   /** Hands `step` to a sandbox taken for it: its dir moved into the sandbox's slot, its output file in place. */
   start(warm: WarmSandbox, step: WarmStep): void {
+    let call: string;
     try {
-      const deadline = readFileSync(this.opts.leaseFile, "latin1").trim();
       const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
-      // dir, output (given), script (given), the lease's deadline, items, an empty field, the environment
-      writeSync(warm.start, [step.dir, "", "/dev/fd/3", deadline, ...step.items, "", ...env].join("\0"));
+      // dir, output (given), script (given), the lease's deadline, items, an empty word, the environment
+      const words = [step.dir, "", "/dev/fd/3", leaseDeadline(this.opts.leaseFile), ...step.items, "", ...env];
+      call = startCall(words, (text) => {
+        writeSync(warm.start, text);
+        return "/dev/fd/6";
+      });
       writeSync(warm.script, step.script);
       // what the checkout or the hooks wrote before the step comes first, as it does in a cold step's file
       if (statSync(step.outputPath).size > 0) appendFileSync(warm.output, readFileSync(step.outputPath));
@@ -190,7 +205,7 @@ export class WarmSandboxes {
       closeSync(warm.start);
       closeSync(warm.script);
     }
-    wake(warm.shell, "/dev/fd/6");
+    wake(warm.shell, call);
   }
 
   /** After the step's processes are gone: its dir back where it was, its slot free for the next sandbox. */

@@ -1,4 +1,4 @@
-import { closeSync, fchownSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fchownSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { libc } from "../../shared/libc.ts";
 import type { SpareFiles } from "../../shared/spare-files.ts";
@@ -11,8 +11,9 @@ import warmShellStart from "./warm-shell-start.sh" with { type: "text" };
 import warmStartScript from "./warm-start.sh" with { type: "text" };
 
 /**
- * The script and start files of a step started warm, next to its output in the agent's spool (its attempt's, for
- * the cleanup after a lost agent). They are removed as the step ends: the waiting process runs no `rm`.
+ * The script and start files of a step started warm (the start only where it is too large for the pipe: `startCall`),
+ * next to its output in the agent's spool (its attempt's, for the cleanup after a lost agent). They are removed as the
+ * step ends: the waiting process runs no `rm`.
  */
 export function warmFiles(outputPath: string): [script: string, start: string] {
   return [`${outputPath}.sh`, `${outputPath}.start`];
@@ -63,6 +64,28 @@ export function pipe(): [read: number, write: number] | null {
 /** A word bash reads back as `s`. */
 const quoted = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
+/** What a pipe takes at once, however few pages its user may still have for pipes: its writer never waits. */
+const PIPE_BUF = 4096;
+
+/**
+ * The call that starts a step in its shell started ahead (warm-shell-start.sh), for the pipe it waits on: the call
+ * itself, which the shell reads with no file to open, or where it is larger than the pipe takes at once, the call
+ * written by `toFile` and what reads it there (`toFile` returns its path, as the shell sees it).
+ */
+export function startCall(words: string[], toFile: (call: string) => string): string {
+  const call = `_drover_start ${words.map(quoted).join(" ")} "$1"\n`;
+  return Buffer.byteLength(call) <= PIPE_BUF ? call : `. ${quoted(toFile(call))} "$1"\n`;
+}
+
+/** The lease's deadline as its file says (what the step's start checks), or 0 (lapsed) where it cannot be read. */
+export function leaseDeadline(file: string): string {
+  try {
+    return readFileSync(file, "latin1").trim();
+  } catch {
+    return "0";
+  }
+}
+
 export type WarmProcess = Subprocess<"pipe" | "ignore", "ignore", "ignore">;
 
 /** The step to hand to a warm process. */
@@ -94,19 +117,19 @@ export interface WarmGroups {
  * One host step's first processes started ahead, while the agent waits: its PID namespace (unshare) and the PID 1 that
  * starts the step, and where the step runs as the agent's user its shell too (warm-shell.sh): a step started cold pays
  * for all three as it starts (unshare with a fresh /proc 2.3 ms, PID 1's bash 3.3 ms, the step's bash 1 ms on an idle
- * core), a warm one for a small file and a write to a pipe. The shell started ahead reads the step's start
- * (warm-shell-start.sh) as its BASH_ENV, so that it sees what a new shell sees (test/e2e/warm-start.test.ts); a step
- * whose environment bash would read as it starts (STARTUP) starts cold instead. Where it runs as another user, who
- * could not read the start in the agent's spool, the PID 1 alone waits (warm-start.sh, then step-start.sh), on its
- * stdin. That PID 1 is dash where there is one when the shell starts ahead too (its script is plain sh): it takes
- * 1.3-1.6 ms less CPU per step than bash, which on two cores competes with the step's path. The PID 1 joins the step's
- * cgroups ahead too (made ahead, with their process cap; the memory cap is set as the step starts): a first move into
- * a group can wait out an RCU grace period, up to 15-30 ms measured on this machine under load. The rest of the step's
- * start checks (its rlimits, the agent's lease) is still done as it starts, and a warm process the agent never uses
- * ends with the agent (EOF on its pipe: it runs nothing). The step's start file (its environment) and script stay in
- * the agent's spool (the agent's alone) until the step ends, where a cold start unlinks its script before the step's
- * shell starts: a step of the agent's own user can read another's environment in /proc anyway, and a step run as
- * another user cannot enter the spool.
+ * core), a warm one for a small file and a write to a pipe (its start, `startCall`). The shell started ahead reads the
+ * step's start (warm-shell-start.sh) as its BASH_ENV, so that it sees what a new shell sees
+ * (test/e2e/warm-start.test.ts); a step whose environment bash would read as it starts (STARTUP) starts cold instead.
+ * Where it runs as another user, who could not read the start in the agent's spool, the PID 1 alone waits
+ * (warm-start.sh, then step-start.sh), on its stdin. That PID 1 is dash where there is one when the shell starts ahead
+ * too (its script is plain sh): it takes 1.3-1.6 ms less CPU per step than bash, which on two cores competes with the
+ * step's path. The PID 1 joins the step's cgroups ahead too (made ahead, with their process cap; the memory cap is set
+ * as the step starts): a first move into a group can wait out an RCU grace period, up to 15-30 ms measured on this
+ * machine under load. The rest of the step's start checks (its rlimits, the agent's lease) is still done as it starts,
+ * and a warm process the agent never uses ends with the agent (EOF on its pipe: it runs nothing). The step's script and
+ * any start file (its environment) stay in the agent's spool (the agent's alone) until the step ends, where a cold
+ * start unlinks its script before the step's shell starts: a step of the agent's own user can read another's
+ * environment in /proc anyway, and a step run as another user cannot enter the spool.
  */
 export class WarmStarts {
   private readonly prefix: string[];
@@ -184,16 +207,22 @@ export class WarmStarts {
       closeSync(fd);
     }
     const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
-    this.spares.take(start);
     if (shell === null) {
+      this.spares.take(start);
       writeFileSync(start, [step.dir, step.outputPath, script, ...step.items, "", ...env].join("\0"));
       proc.stdin?.write(`${start}\n`);
       proc.stdin?.flush();
       proc.stdin?.end();
       return;
     }
-    writeFileSync(start, [step.dir, step.outputPath, script, this.lease, ...step.items, "", ...env].join("\0"));
-    wake(shell, start);
+    // the deadline as the agent has it now: the shell need not read the lease's file (a later renewal only moves it on)
+    const words = [step.dir, step.outputPath, script, leaseDeadline(this.lease), ...step.items, "", ...env];
+    const call = startCall(words, (text) => {
+      this.spares.take(start);
+      writeFileSync(start, text);
+      return start;
+    });
+    wake(shell, call);
   }
 
   /** Ends the waiting processes and removes their groups (the agent stops). */
@@ -211,10 +240,10 @@ export class WarmStarts {
   }
 }
 
-/** Writes the step's start (its file's path) to the pipe a shell started ahead waits on (warm-shell-start.sh), and closes it. */
-export function wake(shell: number, startFile: string): void {
+/** Writes the step's start (`startCall`) to the pipe a shell started ahead waits on (warm-shell-start.sh), and closes it. */
+export function wake(shell: number, call: string): void {
   try {
-    writeSync(shell, `_drover_start ${quoted(startFile)} "$1"\n`);
+    writeSync(shell, call);
     // The shell wakes on this CPU and would wait there until the agent's thread blocks, past the rest of the step's
     // start and the turn of its loop (1.3-4 ms measured under load): the agent steps aside once, having nothing urgent.
     libc()?.sched_yield();

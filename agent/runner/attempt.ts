@@ -5,6 +5,7 @@ import { stampsStream } from "../../shared/protocol/log-frame.ts";
 import type { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
 import type { StepLog } from "../logs/step-log.ts";
+import type { TreeToKeep } from "../checkout/kept-trees.ts";
 import type { HookName } from "./hooks.ts";
 import { AttemptProcesses } from "./attempt-processes.ts";
 
@@ -13,6 +14,8 @@ type Outcome = { status: "success" | "failed" | "stopped" | "error"; exitCode: n
 /** Runs one assignment: fetches its workspace, runs its steps in order, and reports each. */
 export class AttemptRunner extends AttemptProcesses {
   private filesClient: Promise<FilesClient> | null = null;
+  /** the checked-out tree, kept for the repository's next checkout when the attempt ends */
+  private treeToKeep: TreeToKeep | null = null;
 
   /** Loaded at first use, as the archive steps are: its schemas are no idle agent's to hold (see shared/protocol/idle-frames.ts). */
   private files(): Promise<FilesClient> {
@@ -57,7 +60,16 @@ export class AttemptRunner extends AttemptProcesses {
       cpuSeconds: this.cpuSeconds,
       peakRssBytes: this.peakRssBytes,
     });
+    await this.keepTree();
     await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** Keeps the checked-out tree unless the attempt was given up (its processes may not all be gone yet). */
+  private async keepTree(): Promise<void> {
+    if (!this.treeToKeep) return;
+    if (this.abandoned) return this.treeToKeep.discard();
+    const why = await this.treeToKeep.keep(this.dir).catch((e: Error) => `the work tree is not kept: ${e.message}`);
+    if (why) console.error(`[agent] attempt ${this.assignment.attempt}: ${why}`);
   }
 
   private async fetchWorkspace(): Promise<void> {
@@ -222,7 +234,7 @@ export class AttemptRunner extends AttemptProcesses {
     let error: string | null = null;
     try {
       const { checkout } = await import("../checkout/checkout.ts");
-      await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line), this.abort.signal);
+      this.treeToKeep = await checkout(spec, this.dir, this.ctx.checkout, (line) => lines.push(line), this.abort.signal);
     } catch (e) {
       error = (e as Error).message;
     }

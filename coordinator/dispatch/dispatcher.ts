@@ -192,8 +192,9 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
   }
 
   /**
-   * Gives attempts about to be made to agents free for them, in the write that makes them (one commit, not two), where
-   * no attempt waits in the queue before them; the others, and all of them when something waits, join the queue.
+   * Gives attempts about to be made to agents free for them, in the write that makes them (one commit, not two): they
+   * are inserted assigned, where no attempt waits in the queue before them; the others, and all of them when something
+   * waits, join the queue. No other node can see an attempt before it is stored, so none assigns it meanwhile.
    * Only what a pass would decide at once: a task telling why it waits, or whose checkout access is not known yet,
    * waits for a pass.
    */
@@ -202,22 +203,22 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
     const run = active.run;
     const repo = run.projectId ? this.projects.knownCheckoutAccess(run.projectId) : null;
     if (repo === undefined) return null;
-    const placed: ({ attempt: AttemptRow; agent: OnlineAgent } & ReturnType<typeof assignment>)[] = [];
+    const placed: { attempt: AttemptRow; agent: OnlineAgent; arch: string }[] = [];
     for (const attempt of created) {
       const task = active.tasks.get(attempt.taskId)!;
       if (task.statusMessage || checkoutUnavailable(run, task.spec, repo)) continue;
       const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(active, task));
       if (!agent) continue;
       this.fleet.take(agent, attempt.id, requested(task.spec));
-      placed.push({ attempt, agent, ...assignment(task, agent) });
+      const { arch, patch } = assignment(task, agent);
+      Object.assign(attempt, patch);
+      placed.push({ attempt, agent, arch });
     }
     if (placed.length === 0) return null;
     return {
-      writes: placed.map((p) => this.scheduler.transitionStatement(p.attempt.id, "assign", p.patch)),
       placed: new Set(placed.map((p) => p.attempt.id)),
       sent: () => {
-        for (const { attempt, agent, arch, patch } of placed) {
-          Object.assign(attempt, patch);
+        for (const { attempt, agent, arch } of placed) {
           background("assign", this.deliver(active, attempt, agent, arch, repo));
         }
       },

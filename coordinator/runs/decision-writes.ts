@@ -87,22 +87,11 @@ export interface DecisionWrites {
   writes: Write[];
   /** memory follows the database: these apply the changes once the batch has committed, never before */
   applied: (() => void)[];
-  created: AttemptRow[];
   phaseChanged: boolean;
 }
 
-/**
- * The writes that store the engine's decisions `out` on `active`, made `at` (as `decide` takes it), after `leading`
- * (the run's fence, its group guard).
- */
-export function decisionWrites(
-  db: Db,
-  active: ActiveRun,
-  out: ReturnType<typeof advance>,
-  at: number,
-  leading: BatchItem<"sqlite">[],
-): DecisionWrites {
-  const decided = decide(active, out, at);
+/** The writes that store the engine's decisions on `active` (`decide`), after `leading` (the run's fence, its group guard). */
+export function decisionWrites(db: Db, active: ActiveRun, decided: Decisions, leading: BatchItem<"sqlite">[]): DecisionWrites {
   // the writes made for every task (its status, its attempts and steps, the events) are plain statements
   const writes: Write[] = [...leading];
   for (const { row, patch } of decided.tasks) writes.push(updateWhere(tasks, patch, { id: row.id }));
@@ -113,7 +102,6 @@ export function decisionWrites(
   return {
     writes,
     applied: [() => applyDecisions(active, decided)],
-    created: decided.created.map((c) => c.attempt),
     phaseChanged: decided.run !== null,
   };
 }

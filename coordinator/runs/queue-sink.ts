@@ -1,4 +1,3 @@
-import type { InStatement } from "@libsql/client";
 import type { AttemptState } from "../engine/types.ts";
 import type { ActiveRun, AttemptRow } from "./active-run.ts";
 
@@ -14,11 +13,10 @@ export interface QueueSink {
 }
 
 /**
- * Attempts given to agents in the write that makes them: `writes` store the assignments (after the attempts' inserts),
- * `sent` sends them once stored, `dropped` gives the agents' slots back when the write was refused.
+ * Attempts given to agents in the write that makes them (their rows made assigned, as they are inserted): `sent` sends
+ * them once stored, `dropped` gives the agents' slots back when the write was refused.
  */
 export interface PlacedAhead {
-  writes: InStatement[];
   placed: ReadonlySet<string>;
   sent(): void;
   dropped(): void;

@@ -7,7 +7,7 @@ import { advance } from "../engine/advance.ts";
 import { admitted } from "../engine/commands.ts";
 import { FINAL_RUN_PHASES } from "../engine/types.ts";
 import { type ActiveRun, type AttemptRow, engineInput, type RunRow } from "./active-run.ts";
-import { decisionWrites } from "./decision-writes.ts";
+import { decide, decisionWrites } from "./decision-writes.ts";
 import { groupGuard, overGroupLimit } from "./group-guard.ts";
 import type { PlacedAhead } from "./queue-sink.ts";
 import type { RunEvents } from "./run-events.ts";
@@ -173,11 +173,12 @@ export abstract class RunAdvances extends RunMemory {
     const out = advance(engineInput(active, Math.floor(at)));
     const leading = [this.leases.fence(runId)];
     if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
-    const { writes, applied, created, phaseChanged } = decisionWrites(this.db, active, out, at, leading);
-    if (writes.length === 1) return;
-    // the attempts made ready here go straight to free agents where nothing waits: one commit, not two
+    const decided = decide(active, out, at);
+    const created = decided.created.map((c) => c.attempt);
+    // the attempts made ready here go straight to free agents where nothing waits: inserted assigned, in one commit
     const ahead = created.length > 0 ? this.queue.placeAhead(active, created) : null;
-    if (ahead) writes.push(...ahead.writes);
+    const { writes, applied, phaseChanged } = decisionWrites(this.db, active, decided, leading);
+    if (writes.length === 1) return;
     return { runId, epoch: this.leases.epoch(runId), writes, ahead, settle: () => this.settle(active, out, { applied, created, phaseChanged, ahead }) };
   }
 

@@ -1,4 +1,3 @@
-import type { InStatement } from "@libsql/client";
 import { eq } from "drizzle-orm";
 import { events, runs, tasks } from "../db/schema.ts";
 import { type AttemptEvent, type AttemptTarget, allowed } from "../engine/attempt-transitions.ts";
@@ -69,11 +68,6 @@ export class Scheduler extends RunReads {
     Object.assign(found.attempt, patch);
     if (!this.leases.owns(found.active.run.id)) this.announce(found.active.run.id, [attemptId]);
     return found.attempt;
-  }
-
-  /** The conditional update of `transition`, for a write of the caller's: memory follows once it has committed. */
-  transitionStatement<E extends AttemptEvent>(attemptId: string, event: E, patch: Partial<AttemptRow> & { state: AttemptTarget<E> }): InStatement {
-    return this.transitionQueries.statement(event, attemptId, patch);
   }
 
   async requestCancel(runId: string): Promise<boolean> {

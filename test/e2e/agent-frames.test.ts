@@ -1,5 +1,6 @@
 import { afterAll, expect, test } from "bun:test";
 import { ROOT } from "../helpers/cluster.ts";
+import type { Assignment } from "../../shared/protocol/index.ts";
 import { assignmentOf, startFakeCoordinator } from "../helpers/fake-coordinator.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
@@ -12,6 +13,12 @@ afterAll(async () => {
   await stopAll();
   coordinator.stop();
 });
+
+/** The assignment with a default left out: the agent reads it with the schemas, not by hand (agent/connection/assign-frame.ts). */
+function readBySchema(assignment: Assignment): Assignment {
+  const { sandbox: _, ...rest } = assignment;
+  return rest as Assignment;
+}
 
 test("an idle agent has loaded no zod, no protocol schema, no archive code and no ulid", () => {
   const script = `for (const m of ["./agent/agent.ts", "./agent/config.ts", "./agent/executor/undumpable.ts"]) await import(m);
@@ -30,7 +37,7 @@ test("frames that come while the agent loads the schemas are handled in the orde
   });
   const err = captureOutput(proc.stderr);
   await waitFor("the agent to be welcomed", () => err.text().includes("registered as fresh"), 20_000);
-  const assignment = assignmentOf("att-1", [{ kind: "run", name: "long", command: "sleep 30", env: {} }]);
+  const assignment = readBySchema(assignmentOf("att-1", [{ kind: "run", name: "long", command: "sleep 30", env: {} }]));
   // the agent's first frames that need the schemas: the cancel comes while they load
   const outcome = coordinator.assign("fresh", assignment);
   coordinator.cancel("fresh", "att-1", 100);
@@ -39,6 +46,19 @@ test("frames that come while the agent loads the schemas are handled in the orde
   expect(result.status).toBe("stopped");
   expect(performance.now() - t0).toBeLessThan(20_000);
   expect(err.text()).not.toContain("invalid frame");
+});
+
+test("an assignment read by hand that comes while the schemas load waits its turn: a cancel sent before it does not stop it", async () => {
+  const proc = spawnTracked(["bun", "agent/main.ts", "--coordinator", coordinator.url, "--token", "t", "--name", "ordered", "--work-dir", dirs.fresh("ordered")], {
+    cwd: ROOT,
+  });
+  const err = captureOutput(proc.stderr);
+  await waitFor("the agent to be welcomed", () => err.text().includes("registered as ordered"), 20_000);
+  // the cancel is the first frame that needs the schemas; the assignment after it needs none, and must not overtake it
+  coordinator.cancel("ordered", "att-3", 100);
+  const { result, logs } = await coordinator.assign("ordered", assignmentOf("att-3", [{ kind: "run", name: "short", command: "sleep 0.2; echo ran", env: {} }]));
+  expect(result.status).toBe("success");
+  expect(logs.get(0)?.toString()).toBe("ran\n");
 });
 
 test("a SIGTERM right after an assignment, while the agent loads the schemas, drains after running it", async () => {
@@ -52,7 +72,8 @@ test("a SIGTERM right after an assignment, while the agent loads the schemas, dr
     });
     const err = captureOutput(proc.stderr);
     await waitFor("the agent to be welcomed", () => err.text().includes(`registered as ${name}`), 20_000);
-    const outcome = coordinator.assign(name, assignmentOf(`att-2-${round}`, [{ kind: "run", name: "short", command: "sleep 0.2; echo ran", env: {} }]));
+    const assignment = readBySchema(assignmentOf(`att-2-${round}`, [{ kind: "run", name: "short", command: "sleep 0.2; echo ran", env: {} }]));
+    const outcome = coordinator.assign(name, assignment);
     // the frame is on the agent's side within this time; its schemas take longer to load
     await Bun.sleep(3);
     proc.kill("SIGTERM");

@@ -19,6 +19,7 @@ const options = (mirrorsDir = dirs.fresh("mirrors"), more: Partial<CheckoutOptio
   budgetBytes: 10 * 1024 ** 3,
   allowedRepos: null,
   lockTimeoutMs: 10_000,
+  kept: { dir: dirs.fresh("kept"), perRepository: 0, budgetBytes: 1024 ** 3 },
   ...more,
 });
 const head = async (dir: string) => (await runGit(["rev-parse", "HEAD"], { cwd: dir })).trim();
@@ -59,6 +60,45 @@ test("the exact commit through the mirror; a later checkout fetches only what it
   expect(
     server.requests.slice(before).filter((r) => r.path.endsWith("/info/refs") && r.service === "git-upload-pack").length,
   ).toBe(1);
+});
+
+test("a commit fetched by its sha alone leaves a ref in the mirror: the next such fetch gets only what is new", async () => {
+  const url = server.createRepo("acme/bysha.git", { private: true });
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 300; i++) files[`f${i}.txt`] = `file ${i}\n`;
+  const first = await server.commit("acme/bysha.git", files);
+  const second = await server.commit("acme/bysha.git", { "f1.txt": "changed\n" });
+  const opts = options();
+  await run(spec(url, first, { ref: null }), opts);
+  const mirror = join(opts.mirrorsDir, readdirSync(opts.mirrorsDir).find((n) => n.endsWith(".git"))!);
+  const packs = () => readdirSync(join(mirror, "objects", "pack")).filter((n) => n.endsWith(".pack")).length;
+  expect(packs()).toBe(1);
+  const b = await run(spec(url, second, { ref: null }), opts);
+  expect(await head(b.dir)).toBe(second);
+  // three objects (commit, tree, blob) come loose; the whole history again would have come as a second pack
+  expect(packs()).toBe(1);
+});
+
+test("the loose objects of many small fetches are packed once they pass 256: a clone hard-links a file for each", async () => {
+  const url = server.createRepo("acme/loose.git", { private: true });
+  const opts = options();
+  const loose = () => {
+    const mirror = join(opts.mirrorsDir, readdirSync(opts.mirrorsDir).find((n) => n.endsWith(".git"))!);
+    return readdirSync(join(mirror, "objects"), { recursive: true }).filter((p) => /^[0-9a-f]{2}\/[0-9a-f]{38}$/.test(String(p))).length;
+  };
+  const counts: number[] = [];
+  for (let c = 0; c < 4; c++) {
+    // 95 new files a commit: under git's unpack limit (100 objects), so each fetch leaves them loose
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 95; i++) files[`c${c}/f${i}.txt`] = `commit ${c} file ${i}\n`;
+    const sha = await server.commit("acme/loose.git", files);
+    await run(spec(url, sha), opts);
+    counts.push(loose());
+  }
+  // 98 objects a commit (95 blobs, 2 trees, the commit): the third fetch passes 256 and all is packed
+  expect(counts).toEqual([98, 196, 0, 98]);
+  const mirror = join(opts.mirrorsDir, readdirSync(opts.mirrorsDir).find((n) => n.endsWith(".git"))!);
+  await runGit(["--git-dir", mirror, "fsck", "--no-progress", "--strict"]);
 });
 
 test("a token written into the URL is taken out of it before git runs: not on a command line, not in the clone", async () => {

@@ -169,7 +169,7 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
     expect(await ran(step("attempt3", "4", `${pid1Line}\ncat f; cut -d: -f1 /proc/net/dev | tail -n +3 | tr -d ' '`))).toEqual({ out: "one\nlo\n", exit: 0, ahead: true });
   }, 30_000);
 
-  test("with --run-as, a step started ahead runs as that user, and its start, script and output reach it", async () => {
+  test("with --run-as, a step started ahead runs as that user, and its start, script and output reach it, a start larger than a pipe takes at once too", async () => {
     ensureStepUser({ dir } as Cluster);
     const user = resolveRunAs(STEP_USER);
     const runAs = sandboxExecutor(user);
@@ -177,6 +177,9 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
       await Bun.sleep(300);
       const s = step("attempt6", "0", `${pid1Line}\nid -u; echo mine >f; stat -c %u f`, {}, runAs);
       expect(await ran(s, runAs)).toEqual({ out: `${user.uid}\n${user.uid}\n`, exit: 0, ahead: true });
+      await Bun.sleep(300);
+      const large = step("attempt6", "1", `${pid1Line}\necho "\${#BIG} \${BIG:0:3}"`, { BIG: "it's".repeat(2000) }, runAs);
+      expect(await ran(large, runAs)).toEqual({ out: "8000 it'\n", exit: 0, ahead: true });
     } finally {
       runAs.close();
     }

@@ -157,6 +157,15 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     }
   }, 30_000);
 
+  test("a step whose start is more than a pipe takes at once (a large environment) starts ahead too, its start read from a file", async () => {
+    await Bun.sleep(200);
+    const big = `it's ${"x".repeat(5000)}`;
+    const seen = await ran(step("large-start", `${pid1Line}\necho "\${#BIG} \${BIG:0:6} $SMALL"`, { BIG: big, SMALL: "small" }));
+    expect(seen.pid1).toContain("BASH_ENV=/dev/fd/4");
+    expect(seen.out.replace(/^PID1 .*\n/m, "")).toBe(`${big.length} it's x small\n`);
+    expect(seen.exit).toBe(0);
+  }, 30_000);
+
   test("a warm shell whose start never comes (the agent died) exits having run nothing; a step stopped as it starts ends at once", async () => {
     await Bun.sleep(200);
     const warms = warmStarts();

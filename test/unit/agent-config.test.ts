@@ -14,13 +14,14 @@ test("--keep-workspaces: 4 GiB by default, a size, or 0 to keep none; anything e
   expect(() => parseAgentConfig([...base, "--keep-workspaces=-1"], {})).toThrow(/--keep-workspaces wants/);
 });
 
-test("checkout flags: mirrors under the work dir and a 10 GiB budget by default; --allowed-repos must be a regular expression", () => {
+test("checkout flags: mirrors under the work dir and a 10 GiB budget by default, two kept trees a repository in 5 GiB in the agent's own dir; --allowed-repos must be a regular expression", () => {
   const config = parseAgentConfig([...base, "--work-dir", "/tmp/drover-a"], {});
   expect(config.checkout).toEqual({
     mirrorsDir: "/tmp/drover-a/git-mirrors",
     budgetBytes: 10 * 1024 ** 3,
     allowedRepos: null,
     lockTimeoutMs: 120_000,
+    kept: { dir: "/tmp/drover-a/agent-a/checkouts", perRepository: 2, budgetBytes: 5 * 1024 ** 3 },
   });
   const set = parseAgentConfig(
     [
@@ -31,15 +32,22 @@ test("checkout flags: mirrors under the work dir and a 10 GiB budget by default;
       "512M",
       "--allowed-repos",
       "https://github\\.com/acme/.*",
+      "--kept-checkouts",
+      "1",
+      "--kept-checkouts-budget",
+      "1G",
     ],
     { DROVER_GIT_MIRROR_LOCK_MS: "500" },
   );
-  expect(set.checkout).toEqual({
+  expect(set.checkout).toMatchObject({
     mirrorsDir: "/var/cache/mirrors",
     budgetBytes: 512 * 1024 ** 2,
     allowedRepos: "https://github\\.com/acme/.*",
     lockTimeoutMs: 500,
+    kept: { perRepository: 1, budgetBytes: 1024 ** 3 },
   });
+  expect(parseAgentConfig(base, { DROVER_AGENT_KEPT_CHECKOUTS: "0" }).checkout.kept.perRepository).toBe(0);
+  expect(() => parseAgentConfig([...base, "--kept-checkouts", "some"], {})).toThrow('--kept-checkouts wants a whole number (0 keeps none), got "some"');
   expect(
     parseAgentConfig(base, { DROVER_AGENT_GIT_MIRRORS_BUDGET: "0", DROVER_AGENT_ALLOWED_REPOS: "x" }).checkout,
   ).toMatchObject({
