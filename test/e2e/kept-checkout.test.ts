@@ -237,3 +237,14 @@ test("an agent not running as root opens what its step made unreadable or read-o
   const tamper = "chmod 000 src/d2 src/d0/f3.ts; mkdir -p ro/in; echo r > ro/in/r; chmod 555 ro/in; chmod 000 ro; chmod 555 src/d1";
   await afterTampering("k9", "unprivileged", tamper, `${STEP_USER}:${STEP_USER}`);
 });
+
+test("a shallow checkout (depth 1) brings a kept tree to its commit too", async () => {
+  await startAgent("k10");
+  const repo = await repository("shallow");
+  const spec = (sha: string) => checkoutSpec(server, repo.url, sha, { depth: 1 });
+  await coordinator.assign("k10", assignment(spec(repo.first), ["echo changed > src/d1/f4.ts; rm src/d2/f5.ts"]));
+  const two = await coordinator.assign("k10", assignment(spec(repo.second), [`${FINGERPRINT}; git rev-parse --is-shallow-repository`]));
+  const log = two.logs.get(0)!;
+  expect(log).toContain("checkout: reusing a kept work tree");
+  expect(log.slice(log.indexOf("\n", log.lastIndexOf("checkout: ")) + 1)).toBe(`${await freshFingerprint(repo.url, repo.second)}true\n`);
+});
