@@ -73,7 +73,7 @@ async function idleAgents(): Promise<{ idleCpu: number; cpu: number; rss: number
     await Bun.sleep(2000); // start-up (migrations, JIT) is not idling
     const idleCpu = await cpuPercent(pid, IDLE_WINDOW_MS);
     const rssBefore = rssNow(pid);
-    const sims = await startSimAgents(cluster, IDLE_AGENTS, 1, "idle");
+    const sims = await startSimAgents([cluster.coordinator], IDLE_AGENTS, 1, "idle");
     try {
       await Bun.sleep(5000); // one heartbeat period, so the registration burst is over
       const rss = sampleRss(pid, 500);

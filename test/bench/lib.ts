@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { AGENT_TOKEN, type Cluster, END_PHASES, type RunSummary, startCluster } from "../helpers/cluster.ts";
+import { AGENT_TOKEN, type Cluster, type Coordinator, END_PHASES, type RunSummary, startCluster } from "../helpers/cluster.ts";
 import { captureOutput, killGroup, spawnTracked, waitFor } from "../helpers/processes.ts";
 
 export interface Figure {
@@ -184,12 +184,15 @@ export interface SimAgents {
   stop(): void;
 }
 
-/** `count` simulated agents (test/helpers/sim-agents.ts) in one process of their own, once all are registered. */
-export async function startSimAgents(cluster: Cluster, count: number, capacity: number, prefix = "sim"): Promise<SimAgents> {
+/**
+ * `count` simulated agents (test/helpers/sim-agents.ts) in one process of their own, once all are registered; with
+ * several coordinators (the nodes of a cluster), split evenly over them.
+ */
+export async function startSimAgents(coordinators: Coordinator[], count: number, capacity: number, prefix = "sim"): Promise<SimAgents> {
   const proc = spawnTracked([
     "bun",
     join(import.meta.dir, "../helpers/sim-agents.ts"),
-    ...["--coordinator", cluster.coordinator.url, "--token", AGENT_TOKEN],
+    ...["--coordinator", coordinators.map((c) => c.url).join(","), "--token", AGENT_TOKEN],
     ...["--count", String(count), "--capacity", String(capacity), "--prefix", prefix],
   ]);
   const out = captureOutput(proc.stdout);

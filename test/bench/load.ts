@@ -70,7 +70,7 @@ async function allEnded(cluster: Cluster, group: string, runs: number): Promise<
 async function underLoad() {
   const cluster = await startCluster(QUIET_ENV);
   try {
-    const sims = await startSimAgents(cluster, AGENTS, 1, "load");
+    const sims = await startSimAgents([cluster.coordinator], AGENTS, 1, "load");
     try {
       const pid = cluster.coordinator.proc.pid;
       await submitAll(cluster, THREE, 100, "bench-warmup"); // JIT and statement caches
@@ -103,7 +103,7 @@ async function underLoad() {
 async function openRuns() {
   const cluster = await startCluster(QUIET_ENV);
   try {
-    const sims = await startSimAgents(cluster, AGENTS, OPEN_RUNS / AGENTS, "open");
+    const sims = await startSimAgents([cluster.coordinator], AGENTS, OPEN_RUNS / AGENTS, "open");
     try {
       const pid = cluster.coordinator.proc.pid;
       await Bun.sleep(1000);

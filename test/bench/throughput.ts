@@ -44,7 +44,7 @@ const [RUNS, TASKS, WARMUP, AGENTS] = [4, 500, 200, 50];
 export async function simulated(agents: number, timeoutMs = 120_000): Promise<number> {
   const cluster = await startCluster(QUIET_ENV);
   try {
-    const sims = await startSimAgents(cluster, agents, 4);
+    const sims = await startSimAgents([cluster.coordinator], agents, 4);
     try {
       await tasksPerSecond(cluster, 1, WARMUP, timeoutMs); // warm-up: JIT, statement caches
       return await tasksPerSecond(cluster, RUNS, TASKS, timeoutMs);

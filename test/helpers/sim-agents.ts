@@ -1,8 +1,9 @@
 /**
  * Simulated agents for the benchmarks: fake agents (test/helpers/fake-agent.ts) that speak the real
  * protocol and spawn nothing. Run as a separate process so the coordinator is measured alone:
- *   bun test/helpers/sim-agents.ts --coordinator URL --token T --count 50 --capacity 4
- * Prints "ready N" once all N agents are registered.
+ *   bun test/helpers/sim-agents.ts --coordinator URL[,URL…] --token T --count 50 --capacity 4
+ * With several URLs (the nodes of a cluster) the agents are split evenly over them, so a cluster's agents cost
+ * the machine one process, as one node's do. Prints "ready N" once all N agents are registered.
  */
 import { parseArgs } from "node:util";
 import { startFakeAgents } from "./fake-agent.ts";
@@ -17,12 +18,17 @@ const { values } = parseArgs({
   },
 });
 const count = Number(values.count);
-await startFakeAgents({
-  url: values.coordinator!,
-  token: values.token!,
-  count,
-  capacity: Number(values.capacity),
-  prefix: values.prefix,
-  dynamic: true,
-});
+const urls = values.coordinator!.split(",");
+await Promise.all(
+  urls.map((url, i) =>
+    startFakeAgents({
+      url,
+      token: values.token!,
+      count: Math.floor(count / urls.length) + (i < count % urls.length ? 1 : 0),
+      capacity: Number(values.capacity),
+      prefix: urls.length > 1 ? `${values.prefix}${i}-` : values.prefix,
+      dynamic: true,
+    }),
+  ),
+);
 console.log(`ready ${count}`);
