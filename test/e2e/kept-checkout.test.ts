@@ -94,7 +94,7 @@ test("a step's changes to tracked files, new, ignored and huge files: the next c
     "edits",
     [
       // the same size, the mtime put back: only the ctime tells
-      "cp -p src/d0/f0.ts /tmp/.f0; printf 'export const v0 = 9;\\n' | dd of=src/d0/f0.ts conv=notrunc status=none; touch -r /tmp/.f0 src/d0/f0.ts",
+      "cp -p src/d0/f0.ts .f0; printf 'export const v0 = 9;\\n' | dd of=src/d0/f0.ts conv=notrunc status=none; touch -r .f0 src/d0/f0.ts",
       "rm src/d1/f4.ts; echo more >> src/d2/f2.ts; chmod 600 src/d0/f3.ts; chmod +x src/d0/f6.ts; chmod -x run.sh",
       "mkdir -p build untracked; echo out > build/out; echo u > untracked/u; echo x > src/d0/extra.ts",
       "truncate -s 1G huge.bin",
