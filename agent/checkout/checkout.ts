@@ -106,13 +106,17 @@ async function cloneFrom(git: GitAccess, source: string, target: string, spec: C
 async function cloneOver(git: GitAccess, kept: KeptTree, mirror: string, target: string, spec: CheckoutSpec, log: (line: string) => void) {
   try {
     const clone = join(kept.entry, "clone");
-    await cloneGitDir(git, mirror, clone, spec, true);
+    // what the checkout will write (for the log), asked of the mirror while the fresh .git is cloned from it
+    const inMirror = ["--git-dir", mirror, "--work-tree", kept.tree, "diff-index", "--name-only", "-z", spec.sha];
+    const [differ] = await Promise.all([
+      git.git(inMirror, kept.tree, { GIT_INDEX_FILE: kept.index }).then((out) => out.split("\0").filter(Boolean).length),
+      cloneGitDir(git, mirror, clone, spec, true),
+    ]);
     // the kept tree (the agent's) in the target's place, with its mode: a rename of each of its files would change their ctime
     chmodSync(kept.tree, statSync(target).mode & 0o7777);
     renameSync(kept.tree, target);
     renameSync(join(clone, ".git"), join(target, ".git"));
     renameSync(kept.index, join(target, ".git", "index"));
-    const differ = (await git.git(["diff-index", "--name-only", "-z", spec.sha], target)).split("\0").filter(Boolean).length;
     await git.git(["checkout", "-q", "-f", "--detach", spec.sha], target);
     await git.git(["clean", "-ffdxq"], target);
     log(`checkout: reusing a kept work tree (of ${kept.sha.slice(0, 12)}): ${differ} file(s) written or removed`);
