@@ -248,3 +248,19 @@ test("a shallow checkout (depth 1) brings a kept tree to its commit too", async 
   expect(log).toContain("checkout: reusing a kept work tree");
   expect(log.slice(log.indexOf("\n", log.lastIndexOf("checkout: ")) + 1)).toBe(`${await freshFingerprint(repo.url, repo.second)}true\n`);
 });
+
+test("in the sandbox executor, a tree a sandboxed step tampered with is brought to the next commit as a fresh one", async () => {
+  await startAgent("k11", ["--executor", "sandbox", "--run-as", STEP_USER]);
+  const repo = await repository("sandboxed");
+  const spec = (sha: string) => checkoutSpec(server, repo.url, sha);
+  // the reference: the agent's own first (fresh) checkout of the second commit, fingerprinted in its sandbox
+  const fresh = await coordinator.assign("k11", assignment(spec(repo.second), [FINGERPRINT]));
+  const tamper = "chmod 000 src/d2; rm -rf src/d1 && ln -s /etc src/d1; mkfifo fifo; echo x >> src/d0/f0.ts; git init -q nested";
+  const one = await coordinator.assign("k11", assignment(spec(repo.first), [tamper]));
+  expect(one.result.status).toBe("success");
+  const two = await coordinator.assign("k11", assignment(spec(repo.second), [FINGERPRINT]));
+  const after = (log: string) => log.slice(log.indexOf("\n", log.lastIndexOf("checkout: ")) + 1);
+  expect(two.logs.get(0)).toContain("checkout: reusing a kept work tree");
+  expect(after(fresh.logs.get(0)!)).toContain("f 644 drover-step:drover-step ./src/d2/new.ts \n");
+  expect(after(two.logs.get(0)!)).toBe(after(fresh.logs.get(0)!));
+});
