@@ -125,6 +125,18 @@ test("symlinks out of the tree, FIFOs, sockets, devices, hard links, unreadable 
   expect(readFileSync(join(OUTSIDE, "hardlink"), "utf8")).toBe("export const v0 = 0;\n");
 });
 
+test("a .gitattributes of the step's under which other bytes convert back to a tracked file's does not make them look clean", async () => {
+  await startAgent("k12");
+  // the same size in EBCDIC: with working-tree-encoding, git would hash the file as the commit's bytes
+  const tamper = [
+    "printf 'src/d0/f0.ts working-tree-encoding=IBM037\\n* text eol=crlf ident\\n' > .gitattributes",
+    "iconv -f UTF-8 -t IBM037 src/d0/f0.ts > .f0 && cat .f0 > src/d0/f0.ts",
+  ].join("; ");
+  const { log } = await afterTampering("k12", "encoded", tamper);
+  // the three files of the new commit, f0 and the tracked symlink
+  expect(log).toMatch(/: 5 file\(s\) written or removed\n/);
+});
+
 test("nothing of the step's .git is used: not its hooks, config or alternates; nested repositories are gone", async () => {
   await startAgent("k3");
   const marker = join(OUTSIDE, "hooked");
