@@ -127,6 +127,10 @@ export class KeptTrees {
       renameSync(target, tree);
       tidyTree(tree);
       await this.git(["update-index", "-q", "--refresh"], tree, join(entry, INDEX));
+      // what differs from the index goes now, so that the next checkout writes it whatever its own stat checks are
+      // (the agent user's core.checkStat=minimal, say, would take a same-size edit for the commit's file)
+      const changed = await this.git(["diff-files", "--name-only", "-z"], tree, join(entry, INDEX));
+      for (const path of changed.split("\0").filter(Boolean)) removeTree(join(tree, path));
       await this.git(["clean", "-ffdxq"], tree, join(entry, INDEX));
       const bytes = treeBytes(tree);
       if (bytes > this.opts.budgetBytes) throw new Error(`its ${bytes} bytes are more than the kept trees' budget`);
@@ -151,7 +155,7 @@ export class KeptTrees {
    * are the commit's. Otherwise a step could add a `.gitattributes` (working-tree-encoding=IBM037, say) under which
    * a file it rewrote to other bytes of the same size converts back to the commit's, and would be kept as it is.
    */
-  private async git(args: string[], tree: string, index: string): Promise<void> {
+  private async git(args: string[], tree: string, index: string): Promise<string> {
     const tools = join(this.opts.dir, TOOLS);
     const access = new GitAccess("", null);
     this.tools ??= (async () => {
@@ -160,7 +164,9 @@ export class KeptTrees {
       writeFileSync(join(tools, "info", "attributes"), "* -text -eol -crlf -filter -ident -working-tree-encoding\n");
     })();
     await this.tools;
-    await access.git(["--git-dir", tools, "--work-tree", tree, ...args], tree, { GIT_INDEX_FILE: index });
+    // nor the agent user's config: core.checkStat=minimal or trustctime=false there would let a same-size edit pass
+    const own = { GIT_INDEX_FILE: index, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" };
+    return access.git(["--git-dir", tools, "--work-tree", tree, ...args], tree, own);
   }
 
   /** The entries of `key` (or of every repository): ready ones with their commit, size and when they were kept. */

@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Assignment, CheckoutSpec } from "../../shared/protocol/index.ts";
 import { ROOT } from "../helpers/cluster.ts";
@@ -8,6 +8,7 @@ import { checkoutSpec, runGit, startGitServer } from "../helpers/git-server.ts";
 import { captureOutput, spawnTracked, stopAll, waitFor } from "../helpers/processes.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
 import { STEP_USER } from "../helpers/unprivileged-agent.ts";
+import { checkout } from "../../agent/checkout/checkout.ts";
 
 // Real agent processes keep the work tree of each checkout and bring it to the next commit. Whatever the step did
 // to the tree, the next attempt's tree is what a fresh clone of its commit gives, file for file, byte for byte, mode
@@ -137,6 +138,44 @@ test("a .gitattributes of the step's under which other bytes convert back to a t
   expect(log).toMatch(/: 5 file\(s\) written or removed\n/);
 });
 
+test("the agent user's git config cannot make the kept tree's check ignore ctimes", async () => {
+  const repo = await repository("configured");
+  const home = dirs.fresh("home");
+  writeFileSync(join(home, ".gitconfig"), "[core]\n\ttrustctime = false\n\tcheckStat = minimal\n");
+  const opts = {
+    mirrorsDir: dirs.fresh("mirrors"),
+    budgetBytes: 1024 ** 3,
+    allowedRepos: null,
+    lockTimeoutMs: 10_000,
+    kept: { dir: dirs.fresh("pool"), perRepository: 1, budgetBytes: 1024 ** 3 },
+  };
+  const savedHome = process.env.HOME;
+  process.env.HOME = home;
+  try {
+    const work = dirs.fresh("work");
+    const tree = await checkout(checkoutSpec(server, repo.url, repo.first), work, opts, () => {});
+    // as after a checkout slow enough that git wrote its index a second after this file: not "racily clean"
+    const [key] = readdirSync(opts.kept.dir);
+    const [entry] = readdirSync(join(opts.kept.dir, key!));
+    const later = new Date(Date.now() + 2000);
+    utimesSync(join(opts.kept.dir, key!, entry!, "index"), later, later);
+    // the same size, the mtime put back, a second later: only the ctime tells
+    await Bun.sleep(1100);
+    const file = join(work, "src/d2/f2.ts");
+    const { atime, mtime } = statSync(file);
+    writeFileSync(file, readFileSync(file, "utf8").replace("2;", "7;"));
+    utimesSync(file, atime, mtime);
+    expect(await tree!.keep(work)).toBeNull();
+    const next = dirs.fresh("work");
+    const lines: string[] = [];
+    await checkout(checkoutSpec(server, repo.url, repo.second), next, opts, (l) => lines.push(l));
+    expect(lines.join("\n")).toContain("reusing a kept work tree");
+    expect(Bun.spawnSync(["bash", "-c", FINGERPRINT], { cwd: next }).stdout.toString()).toBe(await freshFingerprint(repo.url, repo.second));
+  } finally {
+    process.env.HOME = savedHome;
+  }
+});
+
 test("nothing of the step's .git is used: not its hooks, config or alternates; nested repositories are gone", async () => {
   await startAgent("k3");
   const marker = join(OUTSIDE, "hooked");
@@ -197,8 +236,9 @@ test("a kept tree that cannot be reused is dropped for a fresh checkout; a tree 
   expect(two.logs.get(0)!.slice(two.logs.get(0)!.indexOf("\n", two.logs.get(0)!.lastIndexOf("checkout: ")) + 1)).toBe(
     await freshFingerprint(repo.url, repo.second),
   );
-  // a step that makes the tracked files outgrow the budget: not kept, and the agent says why
-  await coordinator.assign("k6", assignment(spec(repo.second), ["head -c 4096 /dev/zero > src/d0/f0.ts"]));
+  // a commit whose files outgrow the budget: not kept, and the agent says why
+  const big = await server.commit("kept/fallback.git", { "big.txt": "x".repeat(4096) });
+  await coordinator.assign("k6", assignment(spec(big), ["true"]));
   await waitFor("the agent to say the tree is not kept", () => err.text().includes("more than the kept trees' budget"));
   expect(readdirSync(join(kept, key))).toEqual([]);
 });
