@@ -145,11 +145,20 @@ export class KeptTrees {
     return null;
   }
 
-  /** Git on a kept tree with its own index, in an empty repository of the pool's (neither the step's nor a mirror). */
+  /**
+   * Git on a kept tree with its own index, in an empty repository of the pool's (neither the step's nor a mirror),
+   * whose attributes (which override the tree's own) turn off every conversion: a file is clean only if its bytes
+   * are the commit's. Otherwise a step could add a `.gitattributes` (working-tree-encoding=IBM037, say) under which
+   * a file it rewrote to other bytes of the same size converts back to the commit's, and would be kept as it is.
+   */
   private async git(args: string[], tree: string, index: string): Promise<void> {
     const tools = join(this.opts.dir, TOOLS);
     const access = new GitAccess("", null);
-    this.tools ??= existsSync(join(tools, "HEAD")) ? Promise.resolve() : access.git(["init", "-q", "--bare", tools]).then(() => {});
+    this.tools ??= (async () => {
+      if (!existsSync(join(tools, "HEAD"))) await access.git(["init", "-q", "--bare", tools]);
+      mkdirSync(join(tools, "info"), { recursive: true });
+      writeFileSync(join(tools, "info", "attributes"), "* -text -eol -crlf -filter -ident -working-tree-encoding\n");
+    })();
     await this.tools;
     await access.git(["--git-dir", tools, "--work-tree", tree, ...args], tree, { GIT_INDEX_FILE: index });
   }

@@ -94,7 +94,7 @@ test("a step's changes to tracked files, new, ignored and huge files: the next c
     "edits",
     [
       // the same size, the mtime put back: only the ctime tells
-      "cp -p src/d0/f0.ts /tmp/.f0; printf 'export const v0 = 9;\\n' | dd of=src/d0/f0.ts conv=notrunc status=none; touch -r /tmp/.f0 src/d0/f0.ts",
+      "cp -p src/d0/f0.ts .f0; printf 'export const v0 = 9;\\n' | dd of=src/d0/f0.ts conv=notrunc status=none; touch -r .f0 src/d0/f0.ts",
       "rm src/d1/f4.ts; echo more >> src/d2/f2.ts; chmod 600 src/d0/f3.ts; chmod +x src/d0/f6.ts; chmod -x run.sh",
       "mkdir -p build untracked; echo out > build/out; echo u > untracked/u; echo x > src/d0/extra.ts",
       "truncate -s 1G huge.bin",
@@ -123,6 +123,18 @@ test("symlinks out of the tree, FIFOs, sockets, devices, hard links, unreadable 
   // nothing outside was followed or changed
   expect(readFileSync(join(OUTSIDE, "d1", "f1.ts"), "utf8")).toBe("EVIL\n");
   expect(readFileSync(join(OUTSIDE, "hardlink"), "utf8")).toBe("export const v0 = 0;\n");
+});
+
+test("a .gitattributes of the step's under which other bytes convert back to a tracked file's does not make them look clean", async () => {
+  await startAgent("k12");
+  // the same size in EBCDIC: with working-tree-encoding, git would hash the file as the commit's bytes
+  const tamper = [
+    "printf 'src/d0/f0.ts working-tree-encoding=IBM037\\n* text eol=crlf ident\\n' > .gitattributes",
+    "iconv -f UTF-8 -t IBM037 src/d0/f0.ts > .f0 && cat .f0 > src/d0/f0.ts",
+  ].join("; ");
+  const { log } = await afterTampering("k12", "encoded", tamper);
+  // the three files of the new commit, f0 and the tracked symlink
+  expect(log).toMatch(/: 5 file\(s\) written or removed\n/);
 });
 
 test("nothing of the step's .git is used: not its hooks, config or alternates; nested repositories are gone", async () => {
