@@ -106,6 +106,7 @@ export class Agent {
       cgroups: Cgroups.detect(`drover-${config.name.replace(/[^A-Za-z0-9_.-]/g, "_")}`),
       pidNamespace: hostPidNamespace(config),
       watchdog: this.watchdog,
+      leaseDeadline: () => this.lease.expiresAt,
       spares,
       spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
       // beside the attempts' dirs (which move into them), and like theirs traversable by a step's user

@@ -39,6 +39,8 @@ export interface ExecutorOptions {
   /** a PID namespace for each host step, or why there is none (the sandbox has its own) */
   pidNamespace: PidNamespace | { unavailable: string };
   watchdog: Watchdog;
+  /** the lease's deadline as the agent has it (what the watchdog's lease file says): what a step started ahead checks */
+  leaseDeadline: () => number;
   /** the files a step starts with, made ahead */
   spares: SpareFiles;
   /** attempts' work dirs, made ahead */
@@ -116,7 +118,7 @@ export class Executor {
     };
     if (ns) {
       const command = [...(opts.runAs ? runAsArgs(opts.runAs) : []), "bash", "-e", "/dev/fd/3"];
-      this.warm = new WarmStarts(ns.args, opts.watchdog.leaseFile, command, STEP_START, opts.spares, groups, !opts.runAs);
+      this.warm = new WarmStarts(ns.args, opts.watchdog.leaseFile, command, STEP_START, opts.spares, groups, !opts.runAs, opts.leaseDeadline);
       this.warm.prepare();
     }
     if (sandboxAhead) {
@@ -124,7 +126,7 @@ export class Executor {
         spec: { workRoot: opts.workRoot, hide: opts.hide, readOnly: opts.readOnly },
         slotsDir: opts.sandboxSlots,
         attemptsDir: join(opts.workRoot, "attempts"),
-        leaseFile: opts.watchdog.leaseFile,
+        leaseDeadline: opts.leaseDeadline,
         runAs: opts.runAs,
         spares: opts.spares,
         groups,

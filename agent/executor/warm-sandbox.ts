@@ -22,7 +22,6 @@ import { type SandboxSpec, sandboxArgs } from "./sandbox.ts";
 import { STEP_LANG } from "./step-lang.ts";
 import {
   endWaiting,
-  leaseDeadline,
   pipe,
   SHELL_FUNCTIONS,
   startCall,
@@ -70,7 +69,8 @@ export interface WarmSandboxesOptions {
   slotsDir: string;
   /** the dir attempts' work dirs are in: a slot is seen there */
   attemptsDir: string;
-  leaseFile: string;
+  /** the lease's deadline as the agent has it (what its file says) */
+  leaseDeadline: () => number;
   runAs: RunAs | null;
   spares: SpareFiles;
   groups: WarmGroups;
@@ -186,7 +186,7 @@ export class WarmSandboxes {
     try {
       const env = Object.entries(step.env).map(([k, v]) => `${k}=${v}`);
       // dir, output (given), script (given), the lease's deadline, items, an empty word, the environment
-      const words = [step.dir, "", "/dev/fd/3", leaseDeadline(this.opts.leaseFile), ...step.items, "", ...env];
+      const words = [step.dir, "", "/dev/fd/3", String(this.opts.leaseDeadline()), ...step.items, "", ...env];
       call = startCall(words, (text) => {
         writeSync(warm.start, text);
         return "/dev/fd/6";

@@ -1,4 +1,4 @@
-import { closeSync, fchownSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fchownSync, openSync, writeFileSync, writeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import { libc } from "../../shared/libc.ts";
 import type { SpareFiles } from "../../shared/spare-files.ts";
@@ -77,15 +77,6 @@ export function startCall(words: string[], toFile: (call: string) => string): st
   return Buffer.byteLength(call) <= PIPE_BUF ? call : `. ${quoted(toFile(call))} "$1"\n`;
 }
 
-/** The lease's deadline as its file says (what the step's start checks), or 0 (lapsed) where it cannot be read. */
-export function leaseDeadline(file: string): string {
-  try {
-    return readFileSync(file, "latin1").trim();
-  } catch {
-    return "0";
-  }
-}
-
 export type WarmProcess = Subprocess<"pipe" | "ignore", "ignore", "ignore">;
 
 /** The step to hand to a warm process. */
@@ -149,6 +140,8 @@ export class WarmStarts {
     private readonly groups: WarmGroups,
     /** whether the step's shell starts ahead too (warm-shell.sh): not where it runs as another user */
     private readonly shellAhead: boolean,
+    /** the lease's deadline as the agent has it (what its file says) */
+    private readonly leaseDeadline: () => number,
   ) {
     // found by path here: the process starts with no environment (unshare finds bash in the default path)
     this.prefix = [Bun.which(prefix[0]!) ?? prefix[0]!, ...prefix.slice(1)];
@@ -216,7 +209,7 @@ export class WarmStarts {
       return;
     }
     // the deadline as the agent has it now: the shell need not read the lease's file (a later renewal only moves it on)
-    const words = [step.dir, step.outputPath, script, leaseDeadline(this.lease), ...step.items, "", ...env];
+    const words = [step.dir, step.outputPath, script, String(this.leaseDeadline()), ...step.items, "", ...env];
     const call = startCall(words, (text) => {
       this.spares.take(start);
       writeFileSync(start, text);
