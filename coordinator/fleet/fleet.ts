@@ -75,7 +75,8 @@ export class Fleet {
   }
 
   /**
-   * Every agent that beat, and the keepalive of the attempts running on them, in one transaction of two
+   * Every agent that beat, and the keepalive of the attempts running on them (never moved back: a beat that arrived
+   * before an attempt's start is flushed after it), in one transaction of two
    * statements over a JSON list, however many beat: a statement per agent cost a thousand idle agents'
    * coordinator 2 ms a flush in drizzle's query building alone (0.16 ms so).
    */
@@ -96,7 +97,7 @@ export class Fleet {
     if (working.length > 0) {
       writes.push(
         this.db.run(
-          sql`UPDATE ${attempts} SET keepalive_at = b.beat FROM ${beats(working)} AS b WHERE ${attempts.agentId} = b.id AND ${ON_AGENT} AND ${attempts.state} = 'running'`,
+          sql`UPDATE ${attempts} SET keepalive_at = MAX(COALESCE(keepalive_at, 0), b.beat) FROM ${beats(working)} AS b WHERE ${attempts.agentId} = b.id AND ${ON_AGENT} AND ${attempts.state} = 'running'`,
         ),
       );
     }

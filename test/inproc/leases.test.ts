@@ -26,6 +26,10 @@ test("a lease flush writes each agent's own renewal, and its beat as the keepali
   expect([(await row("busy")).lastHeartbeatAt, (await row("busy")).leaseExpiresAt]).toEqual([now + 1000, now + 61_000]);
   expect([(await row("idle")).lastHeartbeatAt, (await row("idle")).leaseExpiresAt]).toEqual([now + 2000, now + 62_000]);
   expect((await attempt())!.keepaliveAt).toBe(now + 1000);
+  // a beat that arrived before a later sign of life (the attempt's start, say) but is flushed after it moves nothing back
+  fleet.heartbeat(online("busy"), () => {}, now + 500);
+  await fleet.flushLeases();
+  expect((await attempt())!.keepaliveAt).toBe(now + 1000);
   busy.release();
   expect(await h.waitPhase(id, ["finished"])).toBe("finished");
 });
