@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -90,6 +90,15 @@ function step(attempt: string, name: string, command: string, env: Record<string
 }
 
 describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
+  // Tests run in a random order and share the executor: each starts as after the agent's start, with only sandboxes
+  // without network access started ahead, whatever kind the test before it left waiting.
+  beforeEach(() => {
+    const boxes = warmSandboxes() as unknown as { network: boolean; stop(): void; prepare(): void };
+    boxes.stop();
+    boxes.network = false;
+    boxes.prepare();
+  });
+
   test("a step in a sandbox started ahead sees what one in a cold sandbox sees: mounts, environment, user, network, processes, descriptors", async () => {
     const env = { QUOTED: "it's a\nline", EMPTY: "" };
     const parent = join(dir, "attempts");
