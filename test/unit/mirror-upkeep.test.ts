@@ -22,7 +22,7 @@ function contentsIn17(count: number): string[] {
 test("git's upkeep of a mirror still runs after a fetch, once the operation that fetched is done", async () => {
   const source = join(root, "source");
   await git(["init", "-q", "-b", "main", source]);
-  contentsIn17(3).forEach((text, i) => writeFileSync(join(source, `f${i}`), text));
+  for (const [i, text] of contentsIn17(3).entries()) writeFileSync(join(source, `f${i}`), text);
   await git(["add", "-A"], { cwd: source });
   await git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "files"], { cwd: source });
   const mirror = new Mirror(join(root, "mirror"), () => ({ url: source, credentials: null }));
