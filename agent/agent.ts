@@ -23,6 +23,7 @@ import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
 import { markTopDir } from "./runner/top-dir.ts";
 import { newId } from "../shared/ids.ts";
+import { ownDir } from "./own-dir.ts";
 
 interface Identity {
   id: string;
@@ -79,7 +80,7 @@ export class Agent {
     markTopDir(join(config.workDir, "attempts"));
     this.kept = new KeptWorkspaces(join(config.workDir, "kept"), config.keepWorkspacesBytes);
     // per name, so agents sharing a work root stay distinct: identity, lease and step records, for the agent only
-    const own = join(config.workDir, `agent-${config.name}`);
+    const own = ownDir(config.workDir, config.name);
     mkdirSync(own, { recursive: true, mode: 0o700 });
     chmodSync(own, 0o700);
     this.identityFile = join(own, "identity.json");
