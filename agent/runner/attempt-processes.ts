@@ -49,12 +49,37 @@ export abstract class AttemptProcesses {
   protected readonly hookEnv: Record<string, string> = {};
 
   private stopGraceMs = 0;
+  /**
+   * Reports made before the attempt's first process started, sent in order right after it has (or at the end of the
+   * turn that made them, whichever comes first): sent before, each woke the coordinator, which then took the
+   * agent's CPU from the step's start about a time in four (0.15-0.3 ms at p75 of the hand-off's path).
+   */
+  private held: { report: Report; sent: PromiseWithResolvers<void> }[] | null = [];
 
   constructor(
     readonly assignment: Assignment,
     protected readonly ctx: AttemptContext,
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
+  }
+
+  /** Sends a report, after those held (`held`); resolves once the coordinator acknowledged it. */
+  protected report(report: Report): Promise<void> {
+    if (this.abandoned) return Promise.resolve();
+    if (!this.held) return this.ctx.report(report);
+    if (this.held.length === 0) setImmediate(() => this.sendHeld());
+    const sent = Promise.withResolvers<void>();
+    this.held.push({ report, sent });
+    return sent.promise;
+  }
+
+  private sendHeld(): void {
+    const held = this.held;
+    this.held = null;
+    for (const { report, sent } of held ?? []) {
+      if (this.abandoned) sent.resolve();
+      else this.ctx.report(report).then(sent.resolve, sent.reject);
+    }
   }
 
   /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
@@ -159,6 +184,7 @@ export abstract class AttemptProcesses {
       network: a.network,
     });
     this.current = proc;
+    this.sendHeld();
     // a stop that came while the step was being set up (a hook, the checkout, a module loading) ends it at once
     if (this.stopReason) this.terminate(proc);
     return proc;
