@@ -25,6 +25,7 @@ import { Hooks } from "./runner/hooks.ts";
 import { cleanUpAfter } from "./runner/cleanup.ts";
 import { markTopDir } from "./runner/top-dir.ts";
 import { newId } from "../shared/ids.ts";
+import { ownDir } from "./own-dir.ts";
 
 interface Identity {
   id: string;
@@ -89,7 +90,7 @@ export class Agent {
     };
     this.prefetcher = new Prefetcher(this.kept, (grant, signal) => followPrefetch(endpoint, grant, signal), log);
     // per name, so agents sharing a work root stay distinct: identity, lease and step records, for the agent only
-    const own = join(config.workDir, `agent-${config.name}`);
+    const own = ownDir(config.workDir, config.name);
     mkdirSync(own, { recursive: true, mode: 0o700 });
     chmodSync(own, 0o700);
     this.identityFile = join(own, "identity.json");

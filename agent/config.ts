@@ -8,6 +8,7 @@ import type { CheckoutOptions } from "./checkout/checkout.ts";
 // not the protocol's index: its zod schemas would cost an idle agent ~17 MiB (see shared/protocol/idle-frames.ts)
 import { ARCHS, type Arch } from "../shared/pipeline/types.ts";
 import { EXECUTORS, type Executor } from "../shared/protocol/executors.ts";
+import { keptCheckoutsDir } from "./own-dir.ts";
 
 export interface AgentConfig {
   /** the coordinator nodes, tried in turn (`--coordinator A,B,C`) */
@@ -173,8 +174,7 @@ function checkoutOptions(values: Values, env: NodeJS.ProcessEnv, workDir: string
     budgetBytes,
     allowedRepos: allowed ?? null,
     lockTimeoutMs,
-    // the agent's own dir (0700): no step reaches a kept tree
-    kept: { dir: join(workDir, `agent-${name}`, "checkouts"), perRepository, budgetBytes: keptBytes },
+    kept: { dir: keptCheckoutsDir(workDir, name), perRepository, budgetBytes: keptBytes },
   };
 }
 

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import type { CleanupRequest } from "../../shared/protocol/index.ts";
 import { SLOTS_PREFIX } from "../executor/warm-sandbox.ts";
+import { keptCheckoutsDir } from "../own-dir.ts";
 
 export interface CleanupResult {
   killedProcesses: number;
@@ -51,8 +52,12 @@ export function cleanUpAfter(request: CleanupRequest, ownWorkDir: string): Clean
   if (request.workDir === ownWorkDir) {
     const spool = join(request.workDir, "spool");
     const spooled = existsSync(spool) ? readdirSync(spool) : [];
-    // the workspaces it kept for downstream tasks (kept.ts) go with it
+    // the workspaces it kept for downstream tasks (kept.ts) and the work trees it kept for its next checkouts go
+    // with it. Only the trees of its own dir: should an agent of the same name start on this work root meanwhile,
+    // a tree it is using that vanishes makes its checkout start afresh, while its identity and lease stay.
     const paths = [join(request.workDir, "kept", request.agent)];
+    // a name is any text an agent chose: one with a slash would name a dir elsewhere
+    if (request.name && !request.name.includes("/")) paths.push(keptCheckoutsDir(request.workDir, request.name));
     // an attempt whose step was running in a sandbox started ahead has its dir in that sandbox's slot (warm-sandbox.ts)
     const slots = readdirSync(request.workDir)
       .filter((name) => name.startsWith(SLOTS_PREFIX))

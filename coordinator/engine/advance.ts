@@ -26,8 +26,10 @@ export function advance({ run, tasks, attempts }: EngineInput): EngineOutput {
   if (FINAL_RUN_PHASES.has(run.phase)) {
     return { run, tasks, actions: [], events: [] };
   }
-  const ordered = tasks.map((t) => ({ ...t })).sort(byLevelThenName);
-  const byName = new Map(ordered.map((t) => [t.name, t]));
+  // a final task is never changed here: only the others are copied (a run's engine input is mostly final tasks)
+  const ordered = tasks.map((t) => (FINAL_TASK_STATUSES.has(t.status) ? t : { ...t })).sort(byLevelThenName);
+  const byName = new Map<string, EngineTask>();
+  for (const t of ordered) byName.set(t.name, t);
   const attemptsByTask = groupAttempts(attempts);
   const actions: EngineAction[] = [];
   const events: EngineEvent[] = [];
@@ -86,11 +88,11 @@ export function advance({ run, tasks, attempts }: EngineInput): EngineOutput {
 function groupAttempts(attempts: EngineAttempt[]): Map<string, EngineAttempt[]> {
   const grouped = new Map<string, EngineAttempt[]>();
   for (const a of attempts) {
-    const list = grouped.get(a.taskId) ?? [];
-    list.push(a);
-    grouped.set(a.taskId, list);
+    const list = grouped.get(a.taskId);
+    if (list) list.push(a);
+    else grouped.set(a.taskId, [a]);
   }
-  for (const list of grouped.values()) list.sort((a, b) => a.number - b.number);
+  for (const list of grouped.values()) if (list.length > 1) list.sort((a, b) => a.number - b.number);
   return grouped;
 }
 

@@ -64,6 +64,7 @@ export class Cleanups {
         type: "cleanup",
         cleanup: cleanup.id,
         agent: cleanup.agentId,
+        name: cleanup.agentName,
         host: cleanup.host,
         workDir: cleanup.workDir,
         attempts: cleanup.attempts,

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { formatBytes, LIMITS } from "../../shared/pipeline/limits.ts";
-import { git, GitError, type RepoAccess } from "./git.ts";
+import { git, GitError, type RepoAccess, readBlob } from "./git.ts";
 
 export class PipelineTooLarge extends Error {}
 
@@ -19,6 +19,7 @@ const ALL_REFS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
  */
 export class Mirror {
   private tail: Promise<unknown> = Promise.resolve();
+  private upkeepQueued = false;
 
   constructor(
     readonly dir: string,
@@ -36,14 +37,25 @@ export class Mirror {
     if (existsSync(join(this.dir, "HEAD"))) return;
     rmSync(this.dir, { recursive: true, force: true });
     mkdirSync(this.dir, { recursive: true });
-    await git(["init", "-q", "--bare", this.dir]);
+    // no template: its sample hooks and files are a dozen writes a mirror never reads
+    await git(["init", "-q", "--bare", "--template=", this.dir]);
   }
 
   /** Fetches refspecs from the repository into the mirror (`+src:dst`, or a bare sha). */
   async fetch(refspecs: string[]): Promise<void> {
     await this.init();
     const access = this.access();
-    await git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--prune", access.url, ...refspecs], { cwd: this.dir, access });
+    // git's own upkeep after a fetch (a process of its own) waits for the operation that needed the fetch
+    await git(["-c", "maintenance.auto=false", "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--prune", access.url, ...refspecs], {
+      cwd: this.dir,
+      access,
+    });
+    if (this.upkeepQueued) return;
+    this.upkeepQueued = true;
+    void this.exclusive(() => {
+      this.upkeepQueued = false;
+      return git(["maintenance", "run", "--auto", "--quiet"], { cwd: this.dir });
+    }).catch(() => {});
   }
 
   async hasCommit(sha: string): Promise<boolean> {
@@ -83,14 +95,12 @@ export class Mirror {
 
   /** A file's text at a commit; undefined when the commit has no such file. */
   async readFile(sha: string, path: string): Promise<string | undefined> {
-    const spec = `${sha}:${path.replace(/^\.\//, "")}`;
-    const size = await git(["cat-file", "-s", spec], { cwd: this.dir, allow: [128] });
-    if (size.code !== 0) return undefined;
-    // checked before reading, so a huge file never reaches memory; the same bound as a submitted pipeline's
-    if (Number(size.stdout) > LIMITS.pipelineBytes) {
-      throw new PipelineTooLarge(`${path} is ${size.stdout.trim()} bytes at ${sha.slice(0, 12)}; a pipeline file may be at most ${formatBytes(LIMITS.pipelineBytes)}`);
+    // bounded before reading, so a huge file never reaches memory; the same bound as a submitted pipeline's
+    const read = await readBlob(this.dir, `${sha}:${path.replace(/^\.\//, "")}`, LIMITS.pipelineBytes);
+    if (read && "tooLarge" in read) {
+      throw new PipelineTooLarge(`${path} is ${read.tooLarge} bytes at ${sha.slice(0, 12)}; a pipeline file may be at most ${formatBytes(LIMITS.pipelineBytes)}`);
     }
-    return (await git(["cat-file", "blob", spec], { cwd: this.dir })).stdout;
+    return read?.text;
   }
 
   /** Files that differ between two commits (renames count as both paths). */

@@ -1,4 +1,3 @@
-import type { BatchItem } from "drizzle-orm/batch";
 import { eq } from "drizzle-orm";
 import { newId } from "../../shared/ids.ts";
 import type { Write } from "../db/batch.ts";
@@ -91,7 +90,7 @@ export interface DecisionWrites {
 }
 
 /** The writes that store the engine's decisions on `active` (`decide`), after `leading` (the run's fence, its group guard). */
-export function decisionWrites(db: Db, active: ActiveRun, decided: Decisions, leading: BatchItem<"sqlite">[]): DecisionWrites {
+export function decisionWrites(db: Db, active: ActiveRun, decided: Decisions, leading: Write[]): DecisionWrites {
   // the writes made for every task (its status, its attempts and steps, the events) are plain statements
   const writes: Write[] = [...leading];
   for (const { row, patch } of decided.tasks) writes.push(updateWhere(tasks, patch, { id: row.id }));

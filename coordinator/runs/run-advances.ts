@@ -171,7 +171,7 @@ export abstract class RunAdvances extends RunMemory {
     if (!admitted(run, this.runs(), this.groupLimits.get(run.group))) return;
     const at = preciseNow();
     const out = advance(engineInput(active, Math.floor(at)));
-    const leading = [this.leases.fence(runId)];
+    const leading: Write[] = [this.leases.fence(runId)];
     if (active.run.phase === "queued" && out.run.phase === "running") leading.push(groupGuard(this.db, active.run));
     const decided = decide(active, out, at);
     const created = decided.created.map((c) => c.attempt);

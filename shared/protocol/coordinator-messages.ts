@@ -68,6 +68,8 @@ export const cleanupSchema = z.object({
   type: z.literal("cleanup"),
   cleanup: z.string(),
   agent: z.string(),
+  /** the dead agent's name, which its own dir (and the work trees it kept there) is named by */
+  name: z.string().optional(),
   host: z.string(),
   workDir: z.string(),
   attempts: z.array(z.string()),

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { keptCheckoutsDir, ownDir } from "../../agent/own-dir.ts";
 import { type Cluster, killAndRestartCoordinator, type RunView, startCluster } from "../helpers/cluster.ts";
 import { killGroup, liveProcesses, waitFor } from "../helpers/processes.ts";
 import { startTcpProxy } from "../helpers/tcp-proxy.ts";
@@ -64,7 +65,7 @@ describe("leases and lost agents", () => {
     expect(doomedRow.state).toBe("offline");
   });
 
-  test("dynamic agents: a sibling ends the dead one's orphans and removes its workspaces, kept ones too; its record goes", async () => {
+  test("dynamic agents: a sibling ends the dead one's orphans and removes its workspaces, kept ones and kept work trees too; its record goes", async () => {
     // a closed connection lapses sooner than the lease its watchdog keeps to, as by default
     const c = await cluster({ DROVER_RECONNECT_GRACE_MS: "600" });
     const shared = join(c.dir, "shared-work");
@@ -85,6 +86,10 @@ describe("leases and lost agents", () => {
     const [doomedId] = readdirSync(join(shared, "kept"));
     const keptFiles = () => Number(Bun.spawnSync(["bash", "-c", `find '${join(shared, "kept", doomedId!)}' -type f 2>/dev/null | wc -l`]).stdout.toString());
     expect(keptFiles()).toBe(1);
+    // a work tree dyn-a kept for its next checkout of a repository (agent/checkout/kept-trees.ts), as it lays them out
+    const keptTree = join(keptCheckoutsDir(shared, "dyn-a"), "repo", "entry", "tree");
+    mkdirSync(keptTree, { recursive: true });
+    writeFileSync(join(keptTree, "file"), "x");
     killGroup(doomed.proc, "SIGKILL"); // the agent dies; its task's process group lives on as an orphan
     await doomed.proc.exited;
     await Bun.sleep(100); // no event marks "still alive": a short window for a death tied to the agent's to show
@@ -99,6 +104,9 @@ describe("leases and lost agents", () => {
     await waitFor("the orphan to be ended", () => liveProcesses(marker) === 0);
     await waitFor("the workspace to be removed", async () => !(await Bun.file(join(workspace, "mine")).exists()));
     await waitFor("the kept workspace to be removed", () => !existsSync(join(shared, "kept", doomedId!)));
+    await waitFor("the kept work trees to be removed", () => !existsSync(keptCheckoutsDir(shared, "dyn-a")));
+    // its identity and lease stay for an agent of its name that may start on this work root
+    expect(existsSync(join(ownDir(shared, "dyn-a"), "lease"))).toBe(true);
     const names = (await agentsOf(c)).map((a) => a.name);
     expect(names).toEqual(["dyn-b"]);
   });
