@@ -8,6 +8,8 @@ import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
 import { KeptWorkspaces } from "./archive/kept.ts";
+import { Prefetcher } from "./archive/prefetch.ts";
+import { followPrefetch } from "./connection/prefetch-client.ts";
 import { Cgroups } from "./executor/cgroups.ts";
 import { Executor } from "./executor/executor.ts";
 import { LeaseClock } from "./executor/lease.ts";
@@ -55,6 +57,7 @@ export class Agent {
   private draining = false;
   private readonly identityFile: string;
   private readonly kept: KeptWorkspaces;
+  private readonly prefetcher: Prefetcher;
   private readonly lease: LeaseClock;
   private readonly watchdog: Watchdog;
   private readonly executor: Executor;
@@ -79,6 +82,13 @@ export class Agent {
     }
     markTopDir(join(config.workDir, "attempts"));
     this.kept = new KeptWorkspaces(join(config.workDir, "kept"), config.keepWorkspacesBytes);
+    const endpoint = {
+      coordinator: () => this.connection.url,
+      ca: config.ca,
+      agentId: () => this.identity?.id ?? "",
+      credential: () => this.identity?.credential ?? "",
+    };
+    this.prefetcher = new Prefetcher(this.kept, (grant, signal) => followPrefetch(endpoint, grant, signal), log);
     // per name, so agents sharing a work root stay distinct: identity, lease and step records, for the agent only
     const own = ownDir(config.workDir, config.name);
     mkdirSync(own, { recursive: true, mode: 0o700 });
@@ -163,6 +173,7 @@ export class Agent {
         })),
         ...[...this.reports.attempts()].filter((id) => !this.attempts.has(id)).map((attempt) => ({ attempt, steps: [] })),
       ],
+      prefetch: this.config.keepWorkspacesBytes > 0,
     };
   }
 
@@ -202,6 +213,9 @@ export class Agent {
         void this.reports.send({ type: "cleanup_done", id: newId(), cleanup: message.cleanup, ...result });
         return;
       }
+      case "prefetch":
+        this.prefetcher.start(message);
+        return;
       case "error":
         log(`coordinator reported: ${message.message}`);
         return;
@@ -311,6 +325,7 @@ export class Agent {
     this.lease.stop();
     this.watchdog.stop();
     this.executor.close();
+    this.prefetcher.stop();
     this.kept.close();
     this.connection.stop();
     this.exit(code);

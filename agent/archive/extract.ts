@@ -37,14 +37,23 @@ async function* decompressed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
   }
 }
 
+/** Where an archive's entries go: files under a destination (EntryWriter), or a kept copy (kept-sink.ts). */
+export type EntrySink = Pick<EntryWriter, "begin" | "write" | "end" | "finish">;
+
 /**
  * Extracts a (compressed) tar under `dest`, refusing anything that would land
  * outside it: absolute names, `..`, links pointing out, hardlinks, devices and fifos.
  * Returns how many files it wrote.
  */
-export async function extractArchive(body: ReadableStream<Uint8Array>, dest: string): Promise<number> {
+export async function extractArchive(body: AsyncIterable<Uint8Array>, dest: string): Promise<number> {
   mkdirSync(dest, { recursive: true });
   const writer = new EntryWriter(realpathSync(dest));
+  await extractInto(body, writer);
+  return writer.files;
+}
+
+/** Reads a (compressed) tar's entries into `writer`, in order; fails with the first entry it refuses. */
+export async function extractInto(body: AsyncIterable<Uint8Array>, writer: EntrySink): Promise<void> {
   const extract = tar.extract({ highWaterMark: TAR_BUFFER_BYTES });
   let current: string | null = null;
   extract.on("entry", (header, content, next) => {
@@ -104,7 +113,6 @@ export async function extractArchive(body: ReadableStream<Uint8Array>, dest: str
     await writer.finish().catch(() => {});
     throw explained(e as Error, current);
   }
-  return writer.files;
 }
 
 /**

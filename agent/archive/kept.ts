@@ -2,6 +2,7 @@ import { type BigIntStats, linkSync, lstatSync, mkdirSync, rmSync, type StatsFs,
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
+import { markTopDir } from "../runner/top-dir.ts";
 
 /**
  * Workspace archives this agent saved, kept as hard links to the files it packed, so that a
@@ -112,11 +113,24 @@ export interface KeptArchive {
   entries: KeptEntry[];
   path(index: number): string;
   release(): Promise<void>;
+  /** the copy was prefetched from another agent's upload, not kept by this agent's save */
+  prefetched: boolean;
 }
 
 interface Kept {
   keeping: Keeping;
   at: number;
+  /** a prefetched copy: how many bytes of archive it came from, which the stored archive's size must match */
+  archiveSize?: number;
+}
+
+/** A prefetch being written into a kept copy (prefetch.ts). */
+export interface PrefetchInto {
+  keeping: Keeping;
+  /** room for `bytes` more of it within the budget, older copies making room; false when there is none */
+  room(bytes: number): boolean;
+  /** It ended: kept for a restore of an archive of `archiveSize` bytes, or (null) discarded. */
+  finish(archiveSize: number | null): void;
 }
 
 /** This agent's kept workspace archives, by object, within a byte budget; 0 keeps none. */
@@ -124,6 +138,10 @@ export class KeptWorkspaces {
   private root: string | null = null;
   private readonly kept = new Map<string, Kept>();
   private total = 0;
+  /** bytes that prefetches under way have written */
+  private reserved = 0;
+  /** prefetches under way, by object: each settles when it ends, either way */
+  private readonly prefetching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly base: string,
@@ -132,13 +150,17 @@ export class KeptWorkspaces {
 
   /**
    * Kept copies live under the agent's id, so that a sibling can remove them after this agent dies;
-   * whatever an earlier process with the same id left there is of no use now.
+   * whatever an earlier process with the same id left there is of no use now. Each copy's dir goes to a
+   * block group of its own (see markTopDir): a prefetched copy makes a file per entry, and in the group
+   * of the copy before it, whose files a finished attempt has just deleted, each cost several times more.
    */
   open(agentId: string): void {
     const root = join(this.base, agentId);
     if (root === this.root) return;
     this.close();
     rmSync(root, { recursive: true, force: true });
+    mkdirSync(root, { recursive: true });
+    markTopDir(root);
     this.root = root;
   }
 
@@ -164,7 +186,7 @@ export class KeptWorkspaces {
       return keeping.refused;
     }
     this.evict(Date.now() - MAX_AGE_MS);
-    while (this.total + keeping.bytes > this.budget && this.kept.size > 0) this.drop(this.kept.keys().next().value!);
+    this.makeRoom(keeping.bytes);
     this.drop(object);
     this.kept.set(object, { keeping, at: Date.now() });
     this.total += keeping.bytes;
@@ -173,27 +195,79 @@ export class KeptWorkspaces {
     return null;
   }
 
+  /** Drops the oldest copies until `bytes` more fit the budget, or none is left; whether they fit. */
+  private makeRoom(bytes: number): boolean {
+    while (this.total + this.reserved + bytes > this.budget && this.kept.size > 0) this.drop(this.kept.keys().next().value!);
+    return this.total + this.reserved + bytes <= this.budget;
+  }
+
+  /**
+   * Starts a prefetch of `object` into a copy of its own; null when keeping is off, the disk is nearly
+   * full, or the object is kept or being prefetched already. A restore of the object waits for it to end.
+   */
+  startPrefetch(object: string): PrefetchInto | null {
+    if (this.kept.has(object) || this.prefetching.has(object)) return null;
+    const keeping = this.start();
+    if (!keeping) return null;
+    if (diskTooFull(statfsSync(keeping.dir))) {
+      void this.discard(keeping);
+      return null;
+    }
+    let held = 0;
+    let ended = () => {};
+    this.prefetching.set(object, new Promise<void>((resolve) => (ended = resolve)));
+    return {
+      keeping,
+      room: (bytes) => {
+        if (!this.makeRoom(bytes)) return false;
+        this.reserved += bytes;
+        held += bytes;
+        return true;
+      },
+      finish: (archiveSize) => {
+        this.reserved -= held;
+        this.prefetching.delete(object);
+        if (archiveSize === null || !this.root || !keeping.dir.startsWith(this.root)) void this.discard(keeping);
+        else {
+          this.kept.set(object, { keeping, at: Date.now(), archiveSize });
+          this.total += held;
+          setTimeout(() => this.evict(Date.now() - MAX_AGE_MS), MAX_AGE_MS + 1000).unref();
+        }
+        ended();
+      },
+    };
+  }
+
   /** The archive was not stored, or its copy is done with: its links go. */
   discard(keeping: Keeping): Promise<void> {
     return rm(keeping.dir, { recursive: true, force: true });
   }
 
   /**
-   * The kept copy of `object`, taken off the list (a second restore downloads), or null when there
-   * is none or a file in it is no longer the one packed; `note` says which.
+   * The kept copy of `archive`, taken off the list (a second restore downloads), or null when there
+   * is none, a file in it is no longer the one written, or (prefetched) it came from an archive of
+   * another size than the one stored; `note` says which. A prefetch of it under way is waited for.
    */
-  claim(object: string, note: (line: string) => void): KeptArchive | null {
+  async claim(archive: { object: string; size: number }, note: (line: string) => void): Promise<KeptArchive | null> {
+    const pending = this.prefetching.get(archive.object);
+    if (pending) {
+      note("waiting for the prefetch of this workspace to this agent to finish");
+      await pending;
+    }
     this.evict(Date.now() - MAX_AGE_MS);
-    const keeping = this.take(object);
-    if (!keeping) return null;
+    const found = this.take(archive.object);
+    if (!found) return null;
+    const { keeping, archiveSize } = found;
+    const prefetched = archiveSize !== undefined;
     const release = () => this.discard(keeping);
-    const changed = changedFile(keeping);
+    const copy = prefetched ? "the copy prefetched to this agent" : "the copy kept on this agent";
+    const changed = prefetched && archiveSize !== archive.size ? `${archiveSize} bytes of archive, stored ${archive.size}` : changedFile(keeping);
     if (changed) {
-      note(`the copy kept on this agent has changed since it was saved (${changed}): downloading the archive`);
+      note(`${copy} has changed since it was ${prefetched ? "written" : "saved"} (${changed}): downloading the archive`);
       void release();
       return null;
     }
-    return { entries: keeping.entries, path: (i) => keeping.path(i), release };
+    return { entries: keeping.entries, path: (i) => keeping.path(i), release, prefetched };
   }
 
   private evict(before: number): void {
@@ -201,17 +275,17 @@ export class KeptWorkspaces {
   }
 
   /** Takes `object` off the list, if it is on it. */
-  private take(object: string): Keeping | null {
+  private take(object: string): Kept | null {
     const found = this.kept.get(object);
     if (!found) return null;
     this.kept.delete(object);
     this.total -= found.keeping.bytes;
-    return found.keeping;
+    return found;
   }
 
   private drop(object: string): void {
-    const keeping = this.take(object);
-    if (keeping) void this.discard(keeping);
+    const found = this.take(object);
+    if (found) void this.discard(found.keeping);
   }
 }
 

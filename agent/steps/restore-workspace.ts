@@ -10,7 +10,7 @@ export async function restoreWorkspace(step: { dest?: string }, ctx: StepContext
   for (const archive of archives) {
     const moved = await fromKept(archive, dest, ctx);
     if (moved !== null) {
-      ctx.log(`restored the workspace of ${archive.task}: ${plural(moved, "file")}, moved from the copy kept on this agent`);
+      ctx.log(`restored the workspace of ${archive.task}: ${plural(moved.files, "file")}, moved from the copy ${moved.prefetched ? "prefetched to" : "kept on"} this agent`);
       continue;
     }
     const files = await extractArchive(await ctx.files.object(archive.object), dest);
@@ -19,15 +19,15 @@ export async function restoreWorkspace(step: { dest?: string }, ctx: StepContext
 }
 
 /**
- * Places the copy of `archive` kept on this agent, if there is one still as saved: how many files
- * it moved, or null to download. Extraction would refuse a hostile placement the same way; any other
+ * Places the copy of `archive` kept on (or prefetched to) this agent, if there is one still as written:
+ * how many files it moved, or null to download. Extraction would refuse a hostile placement the same way; any other
  * failure part way leaves files that the download then overwrites.
  */
-async function fromKept(archive: WorkspaceArchive, dest: string, ctx: StepContext): Promise<number | null> {
-  const kept = ctx.kept.claim(archive.object, ctx.log);
+async function fromKept(archive: WorkspaceArchive, dest: string, ctx: StepContext): Promise<{ files: number; prefetched: boolean } | null> {
+  const kept = await ctx.kept.claim(archive, ctx.log);
   if (!kept) return null;
   try {
-    return await adoptKept(kept, dest);
+    return { files: await adoptKept(kept, dest), prefetched: kept.prefetched };
   } catch (e) {
     if (e instanceof HostileArchiveError) throw e;
     ctx.log(`could not use the copy kept on this agent (${(e as Error).message}): downloading the archive`);

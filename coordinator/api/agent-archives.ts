@@ -8,6 +8,7 @@ import { archiveBytesDirect, archiveBytesProxied } from "../metrics/registry.ts"
 import { checkArtifactPath } from "../objects/archive-keys.ts";
 import { putStream } from "../objects/put.ts";
 import { succeededAncestors } from "../runs/ancestors.ts";
+import { offerPrefetch } from "./agent-prefetch.ts";
 import { cacheGroupOf, findCache, objectOf, type OwnAttempt, ownAttempt, recordUpload } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
 import { nonNegativeInteger } from "./validate.ts";
@@ -21,15 +22,23 @@ import { notFound } from "./errors.ts";
 async function storeFromAgent(c: Context<AppEnv>, found: OwnAttempt, target: UploadTarget) {
   const services = c.get("services");
   const upload = services.fleet.uploads.track(found.attempt.agentId!);
-  let stored: Awaited<ReturnType<typeof putStream>>;
+  const object = objectOf(found, target);
+  const watcher = target.kind === "workspace" ? offerPrefetch(services, found, object) : null;
   try {
-    stored = await putStream(services.store, objectOf(found, target), c.req.raw.body, { signal: upload.signal, hash: target.kind === "artifact" });
-  } finally {
-    upload.done();
+    let stored: Awaited<ReturnType<typeof putStream>>;
+    try {
+      stored = await putStream(services.store, object, c.req.raw.body, { signal: upload.signal, hash: target.kind === "artifact", watcher: watcher ?? undefined });
+    } finally {
+      upload.done();
+    }
+    archiveBytesProxied.inc({ direction: "up" }, stored.size);
+    const { status, body } = await recordUpload(services, found, target, stored);
+    if (watcher) services.fleet.prefetches.stored(watcher, stored.size);
+    return c.json(body, status);
+  } catch (e) {
+    watcher?.failed(e as Error);
+    throw e;
   }
-  archiveBytesProxied.inc({ direction: "up" }, stored.size);
-  const { status, body } = await recordUpload(services, found, target, stored);
-  return c.json(body, status);
 }
 
 /**

@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { agentArchiveRoutes } from "./agent-archives.ts";
 import { freshAttempt } from "./archive-targets.ts";
 import { agentUploadRoutes } from "./agent-uploads.ts";
+import { agentPrefetchRoutes } from "./agent-prefetch.ts";
 import { agentLogRoutes } from "./agent-logs.ts";
 import { agentProtocol } from "./agent-protocol.ts";
 import { agentTestReportRoutes } from "./agent-test-reports.ts";
@@ -78,6 +79,7 @@ export function createApp(
   app.route("/api/v1/projects", deliveryRoutes);
   app.route("/agent/v1", agentArchiveRoutes);
   app.route("/agent/v1", agentUploadRoutes);
+  app.route("/agent/v1", agentPrefetchRoutes);
   app.route("/agent/v1", agentLogRoutes);
   app.route("/agent/v1", agentTestReportRoutes);
   return app;

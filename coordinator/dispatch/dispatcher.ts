@@ -32,6 +32,7 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
   private readonly acceptTimers = new Map<string, Timer>();
   /** when a pass last walked the queue with every slot taken */
   private scannedAt = 0;
+  private readonly prefetchedTo = (attempt: string) => this.fleet.prefetches.holderOf(attempt);
 
   constructor(
     scheduler: Scheduler,
@@ -155,7 +156,7 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
     const run = found.active.run;
     const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
     if (await this.failUnrunnable(queued, task, repo)) return "done";
-    const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task));
+    const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task, this.prefetchedTo));
     if (!agent) return "no agent";
     if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
     this.queue.delete(queued.id);
@@ -207,7 +208,7 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
     for (const attempt of created) {
       const task = active.tasks.get(attempt.taskId)!;
       if (task.statusMessage || checkoutUnavailable(run, task.spec, repo)) continue;
-      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(active, task));
+      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(active, task, this.prefetchedTo));
       if (!agent) continue;
       this.fleet.take(agent, attempt.id, requested(task.spec));
       const { arch, patch } = assignment(task, agent);

@@ -72,6 +72,7 @@ export class FleetServices {
       const agent: OnlineAgent = previous ?? { row: registered.row, socket: null, running: new Map(), draining: registered.row.paused };
       agent.socket = null;
       agent.row = registered.row;
+      agent.prefetch = hello.prefetch === true;
       this.fleet.known.set(agent.row.id, agent.row);
       // it may come from another node, which moved its attempts: what this node knows of them is read again
       await this.scheduler.readRunsOf(agent.row.id, hello.running.map((r) => r.attempt));

@@ -30,16 +30,21 @@ function fits(agent: OnlineAgent, need: Resources): boolean {
 }
 
 /**
- * The agents that ran the attempts whose workspaces the task restores, most recent first: each may
- * still keep that workspace's files (agent/archive/kept.ts), which a restore there moves into place
- * instead of downloading. None for a task that restores no workspace.
+ * The agents that ran the attempts whose workspaces the task restores, most recent first, each followed
+ * by the agent its workspace was prefetched to (`prefetchedTo`, by saving attempt): each may hold that
+ * workspace's files (agent/archive/kept.ts), which a restore there moves into place instead of
+ * downloading. None for a task that restores no workspace.
  */
-export function workspaceHolders(active: ActiveRun, task: TaskRow): string[] {
+export function workspaceHolders(
+  active: ActiveRun,
+  task: TaskRow,
+  prefetchedTo: (attempt: string) => string | undefined = () => undefined,
+): string[] {
   if (!task.spec.steps.some((s) => s.kind === "restore_workspace")) return [];
   const holders = succeededAncestors(active, task)
     .filter((p) => p.task.spec.steps.some((s) => s.kind === "save_to_workspace") && p.attempt.agentId)
     .sort((a, b) => (b.attempt.endedAt ?? 0) - (a.attempt.endedAt ?? 0))
-    .map((p) => p.attempt.agentId!);
+    .flatMap((p) => [p.attempt.agentId!, prefetchedTo(p.attempt.id) ?? []].flat());
   return [...new Set(holders)];
 }
 

@@ -5,6 +5,7 @@ import { writeAll } from "../db/batch.ts";
 import type { Db } from "../db/open.ts";
 import { agents, attempts, ON_AGENT } from "../db/schema.ts";
 import { type HeartbeatSlots, heartbeatSlots } from "./heartbeat-slots.ts";
+import { Prefetches } from "./prefetches.ts";
 import { Uploads } from "./uploads.ts";
 
 export type AgentRow = typeof agents.$inferSelect;
@@ -24,6 +25,8 @@ export interface OnlineAgent {
   /** attempts assigned or running here, with the resources each asked for: the agent's used slots */
   running: Map<string, Resources>;
   draining: boolean;
+  /** its hello said it keeps workspaces and takes prefetch hints (shared/protocol/prefetch.ts) */
+  prefetch?: boolean;
 }
 
 /** Agents with a live lease, in memory; the db row follows every state change. */
@@ -32,6 +35,7 @@ export class Fleet {
   /** every registered agent, online or not: whether a task could ever be placed */
   readonly known = new Map<string, AgentRow>();
   readonly uploads = new Uploads();
+  readonly prefetches = new Prefetches();
   readonly slots: HeartbeatSlots;
 
   constructor(

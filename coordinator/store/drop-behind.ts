@@ -71,23 +71,23 @@ export class DropBehind {
  * Keeps a file that another writer (the runtime's native write of a request body) is filling out of
  * the page cache as it grows (see DropBehind), looking every few milliseconds. Once the body is
  * complete, the caller drops the rest after its fsync. Returns the function that stops following, or
- * null where the calls are missing. Disk space is reserved ahead of the writer as well (see
+ * null where the calls are missing. `unreadFrom` says where a reader following the file is (see DropBehind.wrote). Disk space is reserved ahead of the writer as well (see
  * AppendReservation), and what is left of it freed once the file is complete.
  */
-export function followWrites(fd: number): ((complete: boolean) => void) | null {
+export function followWrites(fd: number, unreadFrom?: () => number): ((complete: boolean) => void) | null {
   if (!libc()) return null;
   const cache = new DropBehind(directCalls(fd));
   const reservation = new AppendReservation(fd);
   const timer = setInterval(() => {
     const size = fstatSync(fd).size;
     reservation.grow(size);
-    cache.wrote(size);
+    cache.wrote(size, unreadFrom?.());
   }, FOLLOW_TICK_MS);
   return (complete) => {
     clearInterval(timer);
     if (!complete) return;
     reservation.release(fstatSync(fd).size);
-    cache.complete();
+    cache.complete(unreadFrom?.());
   };
 }
 

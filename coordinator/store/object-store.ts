@@ -21,6 +21,16 @@ export interface PutOptions {
   signal?: AbortSignal;
   /** false skips the sha256 (a third of the coordinator's work on a large upload) */
   hash?: boolean;
+  /** a reader following the file as it is written (a prefetch); only a posix store's native write has one to follow */
+  watcher?: PutWatcher;
+}
+
+/** A reader of a streamed put's file while it is written (coordinator/fleet/prefetches.ts). */
+export interface PutWatcher {
+  /** the file being written, as soon as it is made */
+  opened(path: string): void;
+  /** where the reader is: from here on the file stays in the page cache, up to KEEP_FOR_READERS behind the writer */
+  readonly unreadFrom: number;
 }
 
 /** Byte range of an object; `end` is exclusive and clamped to the object's size. */

@@ -54,7 +54,7 @@ export class PosixObjectStore implements ObjectStore {
     try {
       const dest = this.pathOf(key);
       const native = opts.hash === false && body instanceof ReadableStream;
-      const result = native ? await this.writeNatively(tmp, key, body, limit, opts.signal) : await this.writeMetered(tmp, key, body, limit, opts);
+      const result = native ? await this.writeNatively(tmp, key, body, limit, opts) : await this.writeMetered(tmp, key, body, limit, opts);
       // a native write syncs its file itself, before dropping it from the cache
       if (this.fsync && !native) await syncPath(tmp);
       await this.moveIntoPlace(tmp, dest);
@@ -72,18 +72,23 @@ export class PosixObjectStore implements ObjectStore {
    * The runtime copies the body into the file without handing chunks to JavaScript: four
    * times faster, and no garbage. The HTTP server caps request bodies; the size is checked again here.
    */
-  private async writeNatively(tmp: string, key: string, body: ReadableStream<Uint8Array>, limit: number, signal?: AbortSignal): Promise<PutResult> {
+  private async writeNatively(tmp: string, key: string, body: ReadableStream<Uint8Array>, limit: number, opts: PutOptions): Promise<PutResult> {
+    const { signal, watcher } = opts;
     // made here, so that the handle drop-behind follows is on the file the runtime writes
     const fd = openSync(tmp, "wx");
-    const stopFollowing = followWrites(fd);
+    watcher?.opened(tmp);
+    const unread = watcher && (() => watcher.unreadFrom);
+    const stopFollowing = followWrites(fd, unread);
     try {
       const written = Bun.write(tmp, new Response(body));
       const size = await (signal ? untilAborted(written, signal) : written);
       if (size > limit) throw new ObjectTooLargeError(key, limit);
       stopFollowing?.(true);
       if (this.fsync) await promisify(fsync)(fd);
-      // all of it once synced; without the fsync, what the writeback has finished
-      dropCached(fd, 0, 0);
+      // all of it once synced (without the fsync, what the writeback has finished), but what a watcher has yet to read
+      const keepFrom = unread?.() ?? Number.POSITIVE_INFINITY;
+      if (keepFrom === Number.POSITIVE_INFINITY) dropCached(fd, 0, 0);
+      else if (keepFrom > 0) dropCached(fd, 0, keepFrom);
       return { size, sha256: "" };
     } finally {
       stopFollowing?.(false);

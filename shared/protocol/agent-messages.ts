@@ -46,6 +46,8 @@ export const helloSchema = z.object({
   /** the agent's work root; siblings sharing it can clean up after a dead agent */
   workDir: z.string().max(4096),
   running: z.array(runningAttemptSchema).max(1024),
+  /** the agent keeps workspaces (kept.ts) and takes prefetch hints (prefetch.ts); absent from older agents */
+  prefetch: z.boolean().optional(),
 });
 export type Hello = z.infer<typeof helloSchema>;
 

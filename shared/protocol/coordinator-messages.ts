@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { stepSpecSchema } from "../pipeline/step-spec.ts";
 import type { IdleFrame } from "./idle-frames.ts";
+import { prefetchSchema } from "./prefetch.ts";
 
 /** The step shape comes from the pipeline's own schema. */
 export const stepSchema = stepSpecSchema;
@@ -84,5 +85,6 @@ export const coordinatorMessageSchema = z.discriminatedUnion("type", [
   errorFrameSchema,
   drainSchema,
   cleanupSchema,
+  prefetchSchema,
 ]);
 export type CoordinatorMessage = z.infer<typeof coordinatorMessageSchema> | IdleFrame;

@@ -6,3 +6,4 @@ export * from "./archive-api.ts";
 export * from "./close-codes.ts";
 export * from "./executors.ts";
 export * from "./idle-frames.ts";
+export * from "./prefetch.ts";

@@ -135,7 +135,11 @@ async function roundTrip(
   const words = (await cluster.log(id, "use", 2)).trim().split(/\s+/);
   const [du, count] = [words[0], words.at(-1)];
   if (Number(du) < TOTAL || Number(count) !== FILES) throw new Error(`restored ${du} bytes in ${count} files, expected ${TOTAL}+ in ${FILES}`);
-  console.error(`workspace: save on ${saveOn} ${round(save, 2)} s, restore on ${restoreOn} ${round(restore, 2)} s; coordinator RSS ${round(before, 1)} → ${round(peak, 1)} MiB`);
+  // the user's critical path: from the save's start to the restore's end, whatever ran between them
+  const span = (step("use", 1).endedAt - step("build", 1).startedAt) / 1000;
+  console.error(
+    `workspace: save on ${saveOn} ${round(save, 2)} s, restore on ${restoreOn} ${round(restore, 2)} s, save start → restore end ${round(span, 2)} s; coordinator RSS ${round(before, 1)} → ${round(peak, 1)} MiB`,
+  );
   if (cpu) {
     const used = (s: { startedAt: number; endedAt: number }, agent: number) => {
       const [coordinator, ...agents] = cpu.between(s.startedAt, s.endedAt);

@@ -1,5 +1,5 @@
-import { chmodSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
 
 /** Writes `files` (relative path → content) under `root`, dated a second back: not racily new (agent/archive/kept.ts). */
 export function putFiles(root: string, files: Record<string, string>): void {
@@ -23,4 +23,24 @@ export function putSampleTree(root: string): void {
   mkdirSync(join(root, "node_modules/.bin"), { recursive: true });
   symlinkSync("../../lib/tool.js", join(root, "node_modules/.bin/tool"));
   symlinkSync("/etc/passwd", join(root, "passwd"));
+}
+
+/** Every entry under `root`: kind, mode and content or link target, by relative name. */
+export function tree(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      const st = lstatSync(path);
+      const key = relative(root, path);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out[key] = `link -> ${readlinkSync(path)}`;
+      else if (st.isDirectory()) {
+        out[key] = `dir`;
+        walk(path);
+      } else out[key] = `file ${mode} ${readFileSync(path, "utf8")}`;
+    }
+  };
+  walk(root);
+  return out;
 }

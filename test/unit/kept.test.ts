@@ -22,30 +22,10 @@ import { adoptKept, extractArchive, HostileArchiveError } from "../../agent/arch
 import { expandGlobs } from "../../agent/archive/globs.ts";
 import { diskTooFull, type KeptArchive, KeptWorkspaces } from "../../agent/archive/kept.ts";
 import { packArchive } from "../../agent/archive/pack.ts";
-import { putFiles, putSampleTree } from "../helpers/sample-tree.ts";
+import { putFiles, putSampleTree, tree } from "../helpers/sample-tree.ts";
 import { scratchDirs } from "../helpers/scratch.ts";
 
 const { fresh } = scratchDirs("drover-kept-");
-
-/** Every entry under `root`: kind, mode and content or link target, by relative name. */
-function tree(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      const st = lstatSync(path);
-      const key = relative(root, path);
-      const mode = (st.mode & 0o7777).toString(8);
-      if (st.isSymbolicLink()) out[key] = `link -> ${readlinkSync(path)}`;
-      else if (st.isDirectory()) {
-        out[key] = `dir`;
-        walk(path);
-      } else out[key] = `file ${mode} ${readFileSync(path, "utf8")}`;
-    }
-  };
-  walk(root);
-  return out;
-}
 
 /** A KeptWorkspaces opened for an agent, with a budget. */
 function workspaces(budget = 1 << 30): { kept: KeptWorkspaces; base: string } {
@@ -70,9 +50,9 @@ async function save(
   return { archive, refused: keeping.refused };
 }
 
-function claim(kept: KeptWorkspaces, object: string): { archive: KeptArchive | null; notes: string[] } {
+async function claim(kept: KeptWorkspaces, object: string, size = 0): Promise<{ archive: KeptArchive | null; notes: string[] }> {
   const notes: string[] = [];
-  return { archive: kept.claim(object, (line) => notes.push(line)), notes };
+  return { archive: await kept.claim({ object, size }, (line) => notes.push(line)), notes };
 }
 
 /** The sample tree, with a setgid script (extraction drops the bit) and a file three dirs deep. */
@@ -92,7 +72,7 @@ describe("kept workspaces", () => {
     expect(refused).toBeNull();
     const extracted = fresh("extracted");
     expect(await extractArchive(archive.stream(), extracted)).toBe(5);
-    const { archive: found, notes } = claim(kept, "obj-1");
+    const { archive: found, notes } = await claim(kept, "obj-1");
     expect(notes).toEqual([]);
     const dest = fresh("dest");
     expect(await adoptKept(found!, dest)).toBe(5);
@@ -102,8 +82,8 @@ describe("kept workspaces", () => {
     // moved, not copied: the inode packed is the one restored, with the time of the restore as its mtime
     expect(lstatSync(join(dest, "lib/tool.js")).ino).toBe(lstatSync(join(src, "lib/tool.js")).ino);
     expect(lstatSync(join(dest, "lib/tool.js")).mtimeMs).toBeGreaterThan(Date.now() - 5000);
-    expect(claim(kept, "obj-1").archive).toBeNull();
-    expect(claim(kept, "never-saved").archive).toBeNull();
+    expect((await claim(kept, "obj-1")).archive).toBeNull();
+    expect((await claim(kept, "never-saved")).archive).toBeNull();
   });
 
   test("a file written in place after the save voids the copy; one replaced under its name does not", async () => {
@@ -112,7 +92,7 @@ describe("kept workspaces", () => {
     putFiles(src, { "out/a.txt": "packed a", "out/b.txt": "packed b" });
     await save(kept, src, "obj-written");
     appendFileSync(join(src, "out/b.txt"), " and more");
-    const written = claim(kept, "obj-written");
+    const written = await claim(kept, "obj-written");
     expect(written.archive).toBeNull();
     expect(written.notes).toEqual([
       "the copy kept on this agent has changed since it was saved (out/b.txt): downloading the archive",
@@ -123,7 +103,7 @@ describe("kept workspaces", () => {
     await save(kept, other, "obj-replaced");
     writeFileSync(join(other, "new.txt"), "replacement");
     renameSync(join(other, "new.txt"), join(other, "out/a.txt"));
-    const { archive } = claim(kept, "obj-replaced");
+    const { archive } = await claim(kept, "obj-replaced");
     const dest = fresh("dest");
     await adoptKept(archive!, dest);
     await archive!.release();
@@ -157,7 +137,7 @@ describe("kept workspaces", () => {
     expect((await save(kept, big, "obj-big")).refused).toBe("it is larger than this agent keeps");
 
     const busyTries = [0, 1, 2, 3, 4].map((i) => `obj-busy-${i}`);
-    for (const object of ["obj-linked", ...busyTries, "obj-big"]) expect(claim(kept, object).archive).toBeNull();
+    for (const object of ["obj-linked", ...busyTries, "obj-big"]) expect((await claim(kept, object)).archive).toBeNull();
     // nothing of them stays on disk once their links are gone
     await Bun.sleep(50);
     expect(readdirSync(join(base, "agent-1"))).toEqual([]);
@@ -178,8 +158,8 @@ describe("kept workspaces", () => {
     putFiles(second, { "a.bin": "2".repeat(60) });
     await save(kept, first, "obj-first");
     await save(kept, second, "obj-second");
-    expect(claim(kept, "obj-first").archive).toBeNull();
-    const { archive } = claim(kept, "obj-second");
+    expect((await claim(kept, "obj-first")).archive).toBeNull();
+    const { archive } = await claim(kept, "obj-second");
     expect(archive?.entries.map((e) => e.name)).toEqual(["a.bin"]);
     await archive!.release();
   });
@@ -192,7 +172,7 @@ describe("kept workspaces", () => {
     const dest = fresh("dest");
     const outside = fresh("outside");
     symlinkSync(outside, join(dest, "ws"));
-    const { archive } = claim(kept, "obj-hostile");
+    const { archive } = await claim(kept, "obj-hostile");
     await expect(adoptKept(archive!, dest)).rejects.toThrow(HostileArchiveError);
     await archive!.release();
     expect(readdirSync(outside)).toEqual([]);
@@ -206,7 +186,7 @@ describe("kept workspaces", () => {
     expect(readdirSync(join(base, "agent-1")).length).toBe(1);
     const again = new KeptWorkspaces(base, 1 << 30);
     again.open("agent-1");
-    expect(existsSync(join(base, "agent-1"))).toBe(false);
+    expect(readdirSync(join(base, "agent-1"))).toEqual([]);
     kept.close();
     expect(existsSync(join(base, "agent-1"))).toBe(false);
     expect(readFileSync(join(src, "a.txt"), "utf8")).toBe("a");
