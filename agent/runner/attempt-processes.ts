@@ -12,6 +12,9 @@ import { type LogSender, StepLog } from "../logs/step-log.ts";
 import { FileTail } from "../logs/tail.ts";
 import type { Hooks } from "./hooks.ts";
 
+/** How long after the attempt's first process started its held reports wait at most for its output or its end. */
+const HELD_AT_MOST_MS = 5;
+
 export interface AttemptContext {
   agentName: string;
   workRoot: string;
@@ -49,12 +52,39 @@ export abstract class AttemptProcesses {
   protected readonly hookEnv: Record<string, string> = {};
 
   private stopGraceMs = 0;
+  /**
+   * Reports made before the attempt's first process started (its accept, its first step's start), sent in order once
+   * that process's output began, it ended, or HELD_AT_MOST_MS after its start; an attempt that starts no process sends
+   * them at the end of the turn that made them. Sent at once, each woke the coordinator, which then took the agent's
+   * CPU from the step's hand-off about a time in four, or the shell's from its start.
+   */
+  private held: { report: Report; sent: PromiseWithResolvers<void> }[] | null = [];
+  private processStarted = false;
 
   constructor(
     readonly assignment: Assignment,
     protected readonly ctx: AttemptContext,
   ) {
     this.dir = join(ctx.workRoot, "attempts", assignment.attempt);
+  }
+
+  /** Sends a report, after those held (`held`); resolves once the coordinator acknowledged it. */
+  protected report(report: Report): Promise<void> {
+    if (this.abandoned) return Promise.resolve();
+    if (!this.held) return this.ctx.report(report);
+    if (this.held.length === 0) setImmediate(() => this.processStarted || this.sendHeld());
+    const sent = Promise.withResolvers<void>();
+    this.held.push({ report, sent });
+    return sent.promise;
+  }
+
+  private sendHeld(): void {
+    const held = this.held;
+    this.held = null;
+    for (const { report, sent } of held ?? []) {
+      if (this.abandoned) sent.resolve();
+      else this.ctx.report(report).then(sent.resolve, sent.reject);
+    }
   }
 
   /** With `outputPath` the step's own output file is the log's spool; without, the log writes a spool file of its own. */
@@ -103,6 +133,7 @@ export abstract class AttemptProcesses {
       log = this.newLog(index, outPath);
       tail = new FileTail(outPath, {
         onSize: (size) => {
+          this.sendHeld();
           log.grew(size);
           noteOutput(size);
         },
@@ -113,6 +144,7 @@ export abstract class AttemptProcesses {
       redactor = r;
       tail = new FileTail(outPath, {
         onBytes: (bytes) => {
+          this.sendHeld();
           log.write(r.push(bytes));
           noteOutput(read + bytes.length);
         },
@@ -121,6 +153,7 @@ export abstract class AttemptProcesses {
     tail.start();
     // whatever the step left running anywhere is killed before this returns
     const result = await proc.wait();
+    this.sendHeld();
     tail.finish();
     if (read <= preambleSize) this.ctx.executor.prepareAhead();
     if (redactor) {
@@ -159,6 +192,10 @@ export abstract class AttemptProcesses {
       network: a.network,
     });
     this.current = proc;
+    if (this.held && !this.processStarted) {
+      this.processStarted = true;
+      setTimeout(() => this.sendHeld(), HELD_AT_MOST_MS);
+    }
     // a stop that came while the step was being set up (a hook, the checkout, a module loading) ends it at once
     if (this.stopReason) this.terminate(proc);
     return proc;

@@ -1,6 +1,6 @@
 import { rm } from "node:fs/promises";
 import { newId } from "../../shared/ids.ts";
-import type { Assignment, Report } from "../../shared/protocol/index.ts";
+import type { Assignment } from "../../shared/protocol/index.ts";
 import { stampsStream } from "../../shared/protocol/log-frame.ts";
 import type { FilesClient } from "../connection/files-client.ts";
 import { Redactor, secretValues } from "../logs/redactor.ts";
@@ -23,10 +23,6 @@ export class AttemptRunner extends AttemptProcesses {
     const options = { coordinator, ca, agentId, credential, attempt: this.assignment.attempt, signal: this.abort.signal };
     this.filesClient ??= import("../connection/files-client.ts").then(({ FilesClient }) => new FilesClient(options));
     return this.filesClient;
-  }
-
-  private report(report: Report): Promise<void> {
-    return this.abandoned ? Promise.resolve() : this.ctx.report(report);
   }
 
   private base() {

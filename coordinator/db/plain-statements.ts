@@ -33,15 +33,26 @@ function insertedValue(column: Column, value: unknown): InValue {
   return fallback === undefined ? null : driverValue(column, fallback);
 }
 
+const insertable = new WeakMap<SQLiteTable, [string, Column][]>();
+
+/** The columns an insert into `table` writes: drizzle leaves generated ones out (`shouldDisableInsert`, not in its types). */
+function insertedColumns(table: SQLiteTable): [string, Column][] {
+  let columns = insertable.get(table);
+  if (!columns) {
+    columns = Object.entries(getTableColumns(table) as Record<string, Column>).filter(
+      ([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert(),
+    );
+    insertable.set(table, columns);
+  }
+  return columns;
+}
+
 /**
  * Inserts `rows` into `table`: one statement per slice of rows under SQLite's bound-parameter limit. `onConflict`
  * is SQL put after the values (`ON CONFLICT …`), the same for every call from one place.
  */
 export function insertRows<T extends SQLiteTable>(table: T, rows: SQLiteInsertValue<T>[], onConflict = ""): InStatement[] {
-  // drizzle leaves generated columns out of an insert (its columns' `shouldDisableInsert`, not in their type)
-  const columns = Object.entries(getTableColumns(table) as Record<string, Column>).filter(
-    ([, c]) => !(c as unknown as { shouldDisableInsert(): boolean }).shouldDisableInsert(),
-  );
+  const columns = insertedColumns(table);
   const size = Math.max(1, Math.floor(MAX_VARIABLES / columns.length));
   const name = getTableName(table);
   const statements: InStatement[] = [];
