@@ -8,8 +8,7 @@ import type { AgentConfig } from "./config.ts";
 import { Connection } from "./connection/connection.ts";
 import { PendingReports } from "./connection/reports.ts";
 import { KeptWorkspaces } from "./archive/kept.ts";
-import { Prefetcher } from "./archive/prefetch.ts";
-import { followPrefetch } from "./connection/prefetch-client.ts";
+import type { Prefetcher } from "./archive/prefetch.ts";
 import { Cgroups } from "./executor/cgroups.ts";
 import { Executor } from "./executor/executor.ts";
 import { LeaseClock } from "./executor/lease.ts";
@@ -57,7 +56,8 @@ export class Agent {
   private draining = false;
   private readonly identityFile: string;
   private readonly kept: KeptWorkspaces;
-  private readonly prefetcher: Prefetcher;
+  /** loaded at the first prefetch hint: it brings the extractor and zod, which an idle agent does not load */
+  private prefetcher: Promise<Prefetcher> | null = null;
   private readonly lease: LeaseClock;
   private readonly watchdog: Watchdog;
   private readonly executor: Executor;
@@ -82,13 +82,6 @@ export class Agent {
     }
     markTopDir(join(config.workDir, "attempts"));
     this.kept = new KeptWorkspaces(join(config.workDir, "kept"), config.keepWorkspacesBytes);
-    const endpoint = {
-      coordinator: () => this.connection.url,
-      ca: config.ca,
-      agentId: () => this.identity?.id ?? "",
-      credential: () => this.identity?.credential ?? "",
-    };
-    this.prefetcher = new Prefetcher(this.kept, (grant, signal) => followPrefetch(endpoint, grant, signal), log);
     // per name, so agents sharing a work root stay distinct: identity, lease and step records, for the agent only
     const own = ownDir(config.workDir, config.name);
     mkdirSync(own, { recursive: true, mode: 0o700 });
@@ -214,12 +207,27 @@ export class Agent {
         return;
       }
       case "prefetch":
-        this.prefetcher.start(message);
+        void this.prefetches().then((prefetcher) => prefetcher.start(message));
         return;
       case "error":
         log(`coordinator reported: ${message.message}`);
         return;
     }
+  }
+
+  private prefetches(): Promise<Prefetcher> {
+    this.prefetcher ??= Promise.all([import("./archive/prefetch.ts"), import("./connection/prefetch-client.ts")]).then(
+      ([{ Prefetcher }, { followPrefetch }]) => {
+        const endpoint = {
+          coordinator: () => this.connection.url,
+          ca: this.config.ca,
+          agentId: () => this.identity?.id ?? "",
+          credential: () => this.identity?.credential ?? "",
+        };
+        return new Prefetcher(this.kept, (grant, signal) => followPrefetch(endpoint, grant, signal), log);
+      },
+    );
+    return this.prefetcher;
   }
 
   private welcome(message: Welcome): void {
@@ -325,7 +333,7 @@ export class Agent {
     this.lease.stop();
     this.watchdog.stop();
     this.executor.close();
-    this.prefetcher.stop();
+    void this.prefetcher?.then((prefetcher) => prefetcher.stop());
     this.kept.close();
     this.connection.stop();
     this.exit(code);
