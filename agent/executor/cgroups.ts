@@ -59,12 +59,23 @@ function pause(round: number): void {
   Atomics.wait(SLEEPER, 0, 0, Math.min(2, 0.2 * 2 ** round));
 }
 
+/** Whether the group holds no process, as read from it (not where it cannot be read). */
+function holdsNone(dir: string): boolean {
+  try {
+    return readFileSync(join(dir, "cgroup.procs"), "latin1").trim() === "";
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Kills every process in a group and returns whether it is empty. v2 has `cgroup.kill`, which the kernel
  * applies to members forked meanwhile too; v1 is killed member by member until none is left.
  */
 export function killGroup(dir: string): boolean {
   if (!existsSync(dir)) return true;
+  // nobody in it (a step's processes all gone, as at most steps' end): nobody can fork into it either
+  if (holdsNone(dir)) return true;
   try {
     if (existsSync(join(dir, "cgroup.kill"))) writeFileSync(join(dir, "cgroup.kill"), "1");
   } catch {
@@ -85,8 +96,17 @@ export function killGroup(dir: string): boolean {
   return members(dir).length === 0;
 }
 
-/** Kills and removes a group; a group still holding an unkillable process stays (the next start retries). */
+/**
+ * Kills and removes a group; a group still holding an unkillable process stays (the next start retries). An empty
+ * group (most, as a step's end has killed its members already) goes at the first try.
+ */
 export function removeGroup(dir: string): void {
+  try {
+    rmdirSync(dir);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
+  }
   if (!killGroup(dir)) return;
   for (let round = 0; round < 50; round++) {
     try {
