@@ -33,6 +33,8 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
   /** when a pass last walked the queue with every slot taken */
   private scannedAt = 0;
   private readonly prefetchedTo = (attempt: string) => this.fleet.prefetches.holderOf(attempt);
+  /** an agent whose hello said it takes no prefetches keeps no workspaces (older agents do not say) */
+  private readonly keeps = (agent: string) => this.fleet.agents.get(agent)?.prefetch !== false;
 
   constructor(
     scheduler: Scheduler,
@@ -156,7 +158,7 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
     const run = found.active.run;
     const repo = run.projectId ? await this.projects.checkoutAccess(run.projectId) : null;
     if (await this.failUnrunnable(queued, task, repo)) return "done";
-    const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task, this.prefetchedTo));
+    const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(found.active, task, this.prefetchedTo, this.keeps));
     if (!agent) return "no agent";
     if (task.statusMessage) await this.scheduler.setTaskMessage(task, null);
     this.queue.delete(queued.id);
@@ -208,7 +210,7 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
     for (const attempt of created) {
       const task = active.tasks.get(attempt.taskId)!;
       if (task.statusMessage || checkoutUnavailable(run, task.spec, repo)) continue;
-      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(active, task, this.prefetchedTo));
+      const agent = pickAgent(this.fleet.agents.values(), task.spec, workspaceHolders(active, task, this.prefetchedTo, this.keeps));
       if (!agent) continue;
       this.fleet.take(agent, attempt.id, requested(task.spec));
       const { arch, patch } = assignment(task, agent);

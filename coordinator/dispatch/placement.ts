@@ -33,18 +33,20 @@ function fits(agent: OnlineAgent, need: Resources): boolean {
  * The agents that ran the attempts whose workspaces the task restores, most recent first, each followed
  * by the agent its workspace was prefetched to (`prefetchedTo`, by saving attempt): each may hold that
  * workspace's files (agent/archive/kept.ts), which a restore there moves into place instead of
- * downloading. None for a task that restores no workspace.
+ * downloading. A saver that `keeps` nothing (`--keep-workspaces 0`) holds none. None for a task that
+ * restores no workspace.
  */
 export function workspaceHolders(
   active: ActiveRun,
   task: TaskRow,
   prefetchedTo: (attempt: string) => string | undefined = () => undefined,
+  keeps: (agent: string) => boolean = () => true,
 ): string[] {
   if (!task.spec.steps.some((s) => s.kind === "restore_workspace")) return [];
   const holders = succeededAncestors(active, task)
     .filter((p) => p.task.spec.steps.some((s) => s.kind === "save_to_workspace") && p.attempt.agentId)
     .sort((a, b) => (b.attempt.endedAt ?? 0) - (a.attempt.endedAt ?? 0))
-    .flatMap((p) => [p.attempt.agentId!, prefetchedTo(p.attempt.id) ?? []].flat());
+    .flatMap((p) => [keeps(p.attempt.agentId!) ? p.attempt.agentId! : [], prefetchedTo(p.attempt.id) ?? []].flat());
   return [...new Set(holders)];
 }
 

@@ -140,3 +140,14 @@ test("a saving agent killed mid-upload leaves no usable copy; the retried save i
   Bun.spawnSync(["cp", join(big, "huge.bin"), join(src, "huge.bin")]);
   expect(await cluster.log(id, "use", 1)).toBe(expected());
 }, 120_000);
+
+test("a saver that keeps nothing is not preferred for the restore: the agent the workspace was prefetched to is", async () => {
+  await cluster.startAgent("c-saver", ["--label", "role=c", "--label", "who=c-saver", "--keep-workspaces", "0"]);
+  await cluster.startAgent("c-other", ["--label", "role=c"]);
+  const id = await cluster.submit(
+    pipeline([]).replace("labels: { role: a }", "labels: { who: c-saver }").replace("labels: { role: b }", "labels: { role: c }"),
+  );
+  expect((await cluster.waitRun(id, 60_000)).result).toBe("success");
+  expect(await ranOn(id, "use")).toBe("c-other");
+  expect(await cluster.log(id, "use", 0)).toMatch(/moved from the copy prefetched to this agent\n$/);
+}, 60_000);

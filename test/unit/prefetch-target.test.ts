@@ -52,10 +52,13 @@ describe("the agent a prefetch goes to", () => {
     expect(prefetchAgent(agents, use, "saver", (a) => a.row.id !== "free")).toBeUndefined();
   });
 
-  test("placement prefers the saver, then the agent the workspace was prefetched to", () => {
+  test("placement prefers the saver if it keeps workspaces, then the agent the workspace was prefetched to", () => {
     const build = task("build", 0, [save]);
     const active = activeRun([build, use], [{ id: "att-1", taskId: build.id, state: "success", number: 1, agentId: "saver", endedAt: 1 }]);
     expect(workspaceHolders(active, use)).toEqual(["saver"]);
-    expect(workspaceHolders(active, use, (attempt) => (attempt === "att-1" ? "b1" : undefined))).toEqual(["saver", "b1"]);
+    const prefetchedTo = (attempt: string) => (attempt === "att-1" ? "b1" : undefined);
+    expect(workspaceHolders(active, use, prefetchedTo)).toEqual(["saver", "b1"]);
+    // a saver that keeps nothing holds nothing
+    expect(workspaceHolders(active, use, prefetchedTo, (agent) => agent !== "saver")).toEqual(["b1"]);
   });
 });
