@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { DroverError } from "../../shared/errors.ts";
+import { agentMatches } from "../dispatch/placement.ts";
 import { prefetchAgent, restoringTask } from "../dispatch/prefetch-target.ts";
 import type { FollowedUpload } from "../fleet/followed-upload.ts";
 import type { Services } from "../services.ts";
@@ -18,7 +19,7 @@ export function offerPrefetch(services: Services, found: OwnAttempt, object: str
   if (!downstream) return null;
   const { fleet } = services;
   const agent = prefetchAgent(fleet.agents.values(), downstream, found.attempt.agentId!, (a) => fleet.prefetches.hasRoom(a));
-  return agent ? fleet.prefetches.grant(agent, object, found.attempt.id, downstream.spec) : null;
+  return agent ? fleet.prefetches.grant(agent, object, found.attempt.id, (a) => agentMatches(a.row, downstream.spec)) : null;
 }
 
 export const agentPrefetchRoutes = new Hono<AppEnv>();

@@ -1,7 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { DroverError } from "../../shared/errors.ts";
-import type { TaskSpec } from "../../shared/pipeline/index.ts";
-import { agentMatches } from "../dispatch/placement.ts";
 import type { OnlineAgent } from "./fleet.ts";
 import { FollowedUpload } from "./followed-upload.ts";
 
@@ -15,8 +13,8 @@ const PER_AGENT = 1;
 interface Grant {
   agentId: string;
   object: string;
-  /** the downstream task the agent was found eligible for, checked again when it comes to follow */
-  task: TaskSpec;
+  /** whether an agent may still run the downstream task it was found eligible for: asked again when it comes to follow */
+  eligible: (agent: OnlineAgent) => boolean;
   upload: FollowedUpload;
 }
 
@@ -38,15 +36,15 @@ export class Prefetches {
   }
 
   /**
-   * Grants `agent` the upload of `object` by `attempt`, eligible as it is for `task`, and tells it: the
+   * Grants `agent` the upload of `object` by `attempt`, eligible as it is (`eligible`) for the task that restores it, and tells it: the
    * watcher for the store and the route, which the agent then follows.
    */
-  grant(agent: OnlineAgent, object: string, attempt: string, task: TaskSpec): FollowedUpload {
+  grant(agent: OnlineAgent, object: string, attempt: string, eligible: (agent: OnlineAgent) => boolean): FollowedUpload {
     const now = Date.now();
     for (const [held, { until }] of this.holders) if (until < now) this.holders.delete(held);
     const id = randomBytes(18).toString("base64url");
     const upload = new FollowedUpload(() => this.grants.delete(id));
-    this.grants.set(id, { agentId: agent.row.id, object, task, upload });
+    this.grants.set(id, { agentId: agent.row.id, object, eligible, upload });
     this.holders.set(attempt, { agentId: agent.row.id, until: now + HELD_MS });
     agent.socket!.send({ type: "prefetch", grant: id, object });
     return upload;
@@ -65,7 +63,7 @@ export class Prefetches {
   follow(grantId: string, agentId: string, agent: OnlineAgent | undefined): { upload: FollowedUpload; fd: number } {
     const grant = this.grants.get(grantId);
     if (!grant || grant.agentId !== agentId) throw new DroverError("not_found", "no such prefetch for this agent");
-    if (!agent || !agentMatches(agent.row, grant.task)) {
+    if (!agent || !grant.eligible(agent)) {
       grant.upload.release();
       throw new DroverError("forbidden", `this agent may no longer run the task that restores ${grant.object}`);
     }

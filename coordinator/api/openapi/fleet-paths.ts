@@ -103,6 +103,18 @@ export function registerFleetPaths(registry: Registry) {
     responses: { 101: { description: "switching to the WebSocket protocol" } },
     errors: [400, 401],
   });
+  agent({
+    method: "get",
+    path: "/agent/v1/prefetches/{grant}",
+    role: "agent",
+    summary: "Follow a workspace archive while it is uploaded (a prefetch this agent was granted)",
+    description:
+      "The archive as the store's file grows; the body ends cleanly only once the upload is stored and recorded, and breaks off when it fails. Only the agent granted it, while it may still run the task that restores it, once. See docs/protocol.md, Prefetched workspaces.",
+    params: { grant: z.string().openapi({ description: "the grant of the agent's prefetch frame" }) },
+    request: { headers: agentHeader },
+    responses: { 200: binary("application/zstd", "the archive as it is written") },
+    errors: [403, 404],
+  });
   const attempt = "/agent/v1/attempts/{attempt}";
   agent({
     method: "get",
