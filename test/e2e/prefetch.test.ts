@@ -62,14 +62,17 @@ function keptFiles(agent: string): string[] {
   return existsSync(root) ? (readdirSync(root, { recursive: true }) as string[]).map((p) => join(root, p)).filter((p) => statSync(p).isFile()) : [];
 }
 
+/** Every file kept by b1 and b2 now: copies other tests prefetched and never used stay (they run in any order). */
+const keptByB = () => new Set([...keptFiles("b1"), ...keptFiles("b2")]);
+
 /** The agent (b1 or b2) that logs a prefetch past the output it had when `marks` was taken (`outputs()`). */
 const outputs = () => Object.fromEntries(["b1", "b2"].map((name) => [name, agents[name]!.output().length]));
 const newPrefetch = (marks: Record<string, number>, pattern: RegExp) =>
   ["b1", "b2"].find((name) => pattern.test(agents[name]!.output().slice(marks[name])));
 
 test("a workspace saved on one agent is prefetched by the one that restores it, byte for byte", async () => {
-  // copies other tests prefetched and never used may stay (they run in any order): only this run's must go
-  const before = new Set([...keptFiles("b1"), ...keptFiles("b2")]);
+  // only this run's copy must go
+  const before = keptByB();
   const id = await cluster.submit(pipeline([]));
   const run = await cluster.waitRun(id, 60_000);
   expect(run.result).toBe("success");
@@ -82,9 +85,11 @@ test("a workspace saved on one agent is prefetched by the one that restores it, 
 test("a prefetched copy changed before the restore is not used: the restore downloads", async () => {
   const signal = join(cluster.dir, "go-tamper");
   const marks = outputs();
+  // a file of this run's copy is changed
+  const before = keptByB();
   const id = await cluster.submit(pipeline([`while [ ! -e '${signal}' ]; do sleep 0.05; done`]));
   const holder = await waitFor("the prefetch", () => newPrefetch(marks, /prefetched \S+: 30\d entries/), 30_000);
-  const small = keptFiles(holder).find((p) => statSync(p).size > 0 && statSync(p).size < 4096)!;
+  const small = keptFiles(holder).find((p) => !before.has(p) && statSync(p).size > 0 && statSync(p).size < 4096)!;
   appendFileSync(small, "tampered");
   writeFileSync(signal, "");
   const run = await cluster.waitRun(id, 60_000);
