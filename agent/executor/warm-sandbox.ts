@@ -3,6 +3,7 @@ import {
   chownSync,
   closeSync,
   fchownSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
@@ -197,7 +198,10 @@ export class WarmSandboxes {
       renameSync(warm.output, step.outputPath);
       renameSync(step.dir, join(warm.slot, basename(step.dir)));
     } catch (e) {
-      // ended before it reads anything: its shell, left without a start, would run the script where it is
+      // Ended before it reads anything. Its shell, left without a start, runs its script where it is: inside the
+      // sandbox the kill arrives only as bubblewrap's parent death, which the pipe's end can beat, so the script it
+      // would run is emptied first.
+      ftruncateSync(warm.script, 0);
       endWaiting(warm.proc);
       closeSync(warm.shell);
       throw e;
