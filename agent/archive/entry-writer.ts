@@ -200,7 +200,8 @@ export class EntryWriter {
     file.batched = 0;
   }
 
-  end(): void {
+  /** Ends the entry; a file's content is on disk once the promise resolves true (false: its write failed, as `finish` says). */
+  end(): Promise<boolean> {
     const file = this.file;
     this.file = null;
     if (file) {
@@ -210,19 +211,28 @@ export class EntryWriter {
         closeSync(file.fd);
       }
     }
-    if (this.small) this.writeSmall(this.small);
+    const small = this.small;
     this.small = null;
+    return small ? this.writeSmall(small) : Promise.resolve(true);
   }
 
-  private writeSmall({ target, mode, pieces }: { target: string; mode: number; pieces: Uint8Array[] }): void {
+  private writeSmall({ target, mode, pieces }: { target: string; mode: number; pieces: Uint8Array[] }): Promise<boolean> {
     // "wx": created here or failing, never written through whatever appeared at the name.
     const data = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
-    const job = writeFile(target, data, { flag: "wx", mode })
-      .catch((e: Error) => {
+    const job = writeFile(target, data, { flag: "wx", mode }).then(
+      () => true,
+      (e: Error) => {
         this.failure ??= e;
-      })
-      .finally(() => this.writing.delete(target));
-    this.writing.set(target, job);
+        return false;
+      },
+    );
+    this.writing.set(
+      target,
+      job.then(() => {
+        this.writing.delete(target);
+      }),
+    );
+    return job;
   }
 
   /** Every file on disk, or the first write's error. */

@@ -1,7 +1,7 @@
 import { mkdirSync, realpathSync } from "node:fs";
 import { createGunzip } from "node:zlib";
 import tar from "tar-stream";
-import { EntryWriter, HostileArchiveError } from "./entry-writer.ts";
+import { EntryWriter, HostileArchiveError, type TarEntry } from "./entry-writer.ts";
 import { decompressFrames } from "./frame-reader.ts";
 import type { KeptArchive } from "./kept.ts";
 import { through } from "./zstd-frames.ts";
@@ -38,7 +38,12 @@ async function* decompressed(body: AsyncIterable<Uint8Array>): AsyncGenerator<Ui
 }
 
 /** Where an archive's entries go: files under a destination (EntryWriter), or a kept copy (kept-sink.ts). */
-export type EntrySink = Pick<EntryWriter, "begin" | "write" | "end" | "finish">;
+export interface EntrySink {
+  begin(entry: TarEntry): Promise<void>;
+  write(data: Uint8Array): void;
+  end(): void;
+  finish(): Promise<void>;
+}
 
 /**
  * Extracts a (compressed) tar under `dest`, refusing anything that would land
@@ -117,12 +122,14 @@ export async function extractInto(body: AsyncIterable<Uint8Array>, writer: Entry
 
 /**
  * Puts a kept archive (kept.ts) under `dest` as extracting it would, entry by entry with the same
- * checks, moving its files into place. Returns how many files it placed.
+ * checks, moving its files into place (those of a copy still being prefetched as they come). Returns
+ * how many files it placed.
  */
 export async function adoptKept(kept: KeptArchive, dest: string): Promise<number> {
   mkdirSync(dest, { recursive: true });
   const writer = new EntryWriter(realpathSync(dest));
-  for (const [i, entry] of kept.entries.entries()) {
+  for (let i = 0; await kept.ready(i); i++) {
+    const entry = kept.entries[i]!;
     if (entry.type === "file") await writer.adopt(entry, kept.path(i));
     else await writer.begin(entry);
   }

@@ -1,8 +1,10 @@
-import { type BigIntStats, linkSync, lstatSync, mkdirSync, rmSync, type StatsFs, statfsSync } from "node:fs";
+import { lstatSync, mkdirSync, rmSync, type StatsFs, statfsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import { markTopDir } from "../runner/top-dir.ts";
+import { CopyProgress } from "./copy-progress.ts";
+import { Keeping, type KeptEntry } from "./keeping.ts";
 
 /**
  * Workspace archives this agent saved, kept as hard links to the files it packed, so that a
@@ -11,36 +13,6 @@ import { markTopDir } from "../runner/top-dir.ts";
  * stays the truth: a kept copy is used only while every file is the very one packed (same inode,
  * size and mtime); otherwise, and on any other agent, the archive is downloaded.
  */
-
-/** An entry as packed, in archive order; files carry what identifies the inode that was read. */
-export interface KeptEntry {
-  name: string;
-  type: "file" | "directory" | "symlink";
-  mode: number;
-  size: number;
-  linkname: string;
-  ino?: bigint;
-  mtimeNs?: bigint;
-}
-
-/**
- * A file whose mtime is this close to when it was looked at may be written again within the same
- * tick of the kernel's coarse clock, leaving its mtime unchanged (git's "racily clean" files), so
- * it could change unnoticed: it is looked at again once this has passed, and if it is still being
- * written after a few tries, its archive is not kept.
- */
-const RACY_NS = 20_000_000n;
-const RACY_TRIES = 3;
-/**
- * How long until a racily new file is not one, in ms; null when it is not one. An mtime a little
- * ahead of the clock is new too (Date.now() is whole ms, mtimes can be finer); one far ahead is not
- * (a write now would change it).
- */
-function racyFor(st: BigIntStats): number | null {
-  const age = BigInt(Date.now()) * 1_000_000n - st.mtimeNs;
-  // whole ms, one more: Date.now() may be up to a ms behind
-  return age > -RACY_NS && age < RACY_NS ? Math.ceil(Number(RACY_NS - age) / 1e6) + 1 : null;
-}
 
 /** Kept copies older than this are dropped: downstream tasks start within seconds of their upstream. */
 const MAX_AGE_MS = 30 * 60_000;
@@ -51,67 +23,25 @@ const MIN_FREE_SHARE = 0.1;
 /** Whether the filesystem is too full to keep a copy on (see MIN_FREE_SHARE). */
 export const diskTooFull = (fs: Pick<StatsFs, "bavail" | "blocks">) => fs.bavail < fs.blocks * MIN_FREE_SHARE;
 
-/** One archive's links, gathered while it is packed. */
-export class Keeping {
-  readonly entries: KeptEntry[] = [];
-  bytes = 0;
-  /** why this archive is not kept, once something rules it out */
-  refused: string | null = null;
 
-  constructor(
-    readonly dir: string,
-    private readonly budget: number,
-  ) {}
-
-  /** Where the link for entry `index` lives. */
-  path(index: number): string {
-    return join(this.dir, String(index));
-  }
-
-  /** lstat of `path`, taken once a file in it is not racily new (see RACY_NS); the packer uses this one. */
-  async settled(path: string): Promise<BigIntStats> {
-    for (let tries = 1; ; tries++) {
-      const st = lstatSync(path, { bigint: true });
-      const wait = racyFor(st);
-      if (this.refused || !st.isFile() || wait === null || tries === RACY_TRIES) return st;
-      await Bun.sleep(wait);
-    }
-  }
-
-  /** A directory or symlink, as packed. */
-  other(entry: KeptEntry): void {
-    if (!this.refused) this.entries.push(entry);
-  }
-
-  /** A regular file about to be read into the archive: `st` is its `settled` lstat, taken before reading it. */
-  file(name: string, mode: number, path: string, st: BigIntStats): void {
-    if (this.refused) return;
-    this.bytes += Number(st.size);
-    this.refused = this.refusal(name, path, st);
-    if (!this.refused) {
-      this.entries.push({ name, type: "file", mode, size: Number(st.size), linkname: "", ino: st.ino, mtimeNs: st.mtimeNs });
-    }
-  }
-
-  /** Why the file rules the archive out, or null once it is linked. */
-  private refusal(name: string, path: string, st: BigIntStats): string | null {
-    // Another name for the inode (in the work dir or anywhere) would stay linked to the restored file.
-    if (st.nlink !== 1n) return `${name} has more than one name`;
-    if (racyFor(st) !== null) return `${name} was being written`;
-    if (this.bytes > this.budget) return "it is larger than this agent keeps";
-    try {
-      linkSync(path, this.path(this.entries.length));
-      return null;
-    } catch (e) {
-      return `linking ${name}: ${(e as Error).message}`;
-    }
-  }
-}
+/** A kept file that is no longer the one written: the copy is not used. */
+export class ChangedCopyError extends Error {}
 
 /** A kept archive taken for one restore; `release` removes what the restore left of it. */
 export interface KeptArchive {
+  /** in archive order; those of a copy still being prefetched come as it is written */
   entries: KeptEntry[];
   path(index: number): string;
+  /**
+   * True once entry `index` is there to be placed, false when the copy has no such entry; rejects with a
+   * ChangedCopyError when its file is no longer the one written.
+   */
+  ready(index: number): Promise<boolean>;
+  /**
+   * Once every entry is placed: why the copy was not the stored archive after all (a prefetch that broke
+   * off, or that came from another number of bytes), for a restore that then downloads; null when it was.
+   */
+  unusable(): Promise<string | null>;
   release(): Promise<void>;
   /** the copy was prefetched from another agent's upload, not kept by this agent's save */
   prefetched: boolean;
@@ -124,9 +54,22 @@ interface Kept {
   archiveSize?: number;
 }
 
+/** A prefetch under way. */
+interface Prefetching {
+  keeping: Keeping;
+  progress: CopyProgress;
+  /** how many bytes of archive it came from once it ended, null if it failed */
+  outcome: Promise<number | null>;
+  /** a restore took it while it was written, and moves its entries as they come */
+  claimed: boolean;
+  /** that restore is done with it */
+  released: boolean;
+}
+
 /** A prefetch being written into a kept copy (prefetch.ts). */
 export interface PrefetchInto {
   keeping: Keeping;
+  progress: CopyProgress;
   /** room for `bytes` more of it within the budget, older copies making room; false when there is none */
   room(bytes: number): boolean;
   /** It ended: kept for a restore of an archive of `archiveSize` bytes, or (null) discarded. */
@@ -140,8 +83,8 @@ export class KeptWorkspaces {
   private total = 0;
   /** bytes that prefetches under way have written */
   private reserved = 0;
-  /** prefetches under way, by object: each settles when it ends, either way */
-  private readonly prefetching = new Map<string, Promise<void>>();
+  /** prefetches under way, by object */
+  private readonly prefetching = new Map<string, Prefetching>();
 
   constructor(
     private readonly base: string,
@@ -203,7 +146,8 @@ export class KeptWorkspaces {
 
   /**
    * Starts a prefetch of `object` into a copy of its own; null when keeping is off, the disk is nearly
-   * full, or the object is kept or being prefetched already. A restore of the object waits for it to end.
+   * full, or the object is kept or being prefetched already. A restore of the object meanwhile takes
+   * the copy as it is written (see claim).
    */
   startPrefetch(object: string): PrefetchInto | null {
     if (this.kept.has(object) || this.prefetching.has(object)) return null;
@@ -214,10 +158,13 @@ export class KeptWorkspaces {
       return null;
     }
     let held = 0;
-    let ended = () => {};
-    this.prefetching.set(object, new Promise<void>((resolve) => (ended = resolve)));
+    let settle: (archiveSize: number | null) => void = () => {};
+    const outcome = new Promise<number | null>((resolve) => (settle = resolve));
+    const state: Prefetching = { keeping, progress: new CopyProgress(), outcome, claimed: false, released: false };
+    this.prefetching.set(object, state);
     return {
       keeping,
+      progress: state.progress,
       room: (bytes) => {
         if (!this.makeRoom(bytes)) return false;
         this.reserved += bytes;
@@ -227,13 +174,17 @@ export class KeptWorkspaces {
       finish: (archiveSize) => {
         this.reserved -= held;
         this.prefetching.delete(object);
-        if (archiveSize === null || !this.root || !keeping.dir.startsWith(this.root)) void this.discard(keeping);
+        state.progress.end();
+        settle(archiveSize);
+        // a restore that took the copy removes it when it is done (again here, should it have been first)
+        if (state.claimed) {
+          if (state.released) void this.discard(keeping);
+        } else if (archiveSize === null || !this.root || !keeping.dir.startsWith(this.root)) void this.discard(keeping);
         else {
           this.kept.set(object, { keeping, at: Date.now(), archiveSize });
           this.total += held;
           setTimeout(() => this.evict(Date.now() - MAX_AGE_MS), MAX_AGE_MS + 1000).unref();
         }
-        ended();
       },
     };
   }
@@ -246,13 +197,15 @@ export class KeptWorkspaces {
   /**
    * The kept copy of `archive`, taken off the list (a second restore downloads), or null when there
    * is none, a file in it is no longer the one written, or (prefetched) it came from an archive of
-   * another size than the one stored; `note` says which. A prefetch of it under way is waited for.
+   * another size than the one stored; `note` says which. A copy still being prefetched is taken as it
+   * is: its entries come as they are written, and it is checked the same ways, file by file and at its end.
    */
   async claim(archive: { object: string; size: number }, note: (line: string) => void): Promise<KeptArchive | null> {
-    const pending = this.prefetching.get(archive.object);
-    if (pending) {
-      note("waiting for the prefetch of this workspace to this agent to finish");
-      await pending;
+    const live = this.prefetching.get(archive.object);
+    if (live) {
+      if (live.claimed) return null;
+      note("placing the files of the prefetch of this workspace to this agent as it writes them");
+      return this.following(live, archive.size);
     }
     this.evict(Date.now() - MAX_AGE_MS);
     const found = this.take(archive.object);
@@ -267,7 +220,35 @@ export class KeptWorkspaces {
       void release();
       return null;
     }
-    return { entries: keeping.entries, path: (i) => keeping.path(i), release, prefetched };
+    const count = keeping.entries.length;
+    return { entries: keeping.entries, path: (i) => keeping.path(i), ready: async (i) => i < count, unusable: async () => null, release, prefetched };
+  }
+
+  /** The copy a prefetch under way is writing, for a restore of an archive of `size` bytes. */
+  private following(live: Prefetching, size: number): KeptArchive {
+    live.claimed = true;
+    const { keeping, progress } = live;
+    const copy = "the copy prefetched to this agent";
+    return {
+      entries: keeping.entries,
+      path: (i) => keeping.path(i),
+      ready: async (i) => {
+        if (!(await progress.ready(i))) return false;
+        const entry = keeping.entries[i]!;
+        if (entry.type === "file" && !unchanged(keeping, i)) throw new ChangedCopyError(`${copy} has changed since it was written (${entry.name})`);
+        return true;
+      },
+      unusable: async () => {
+        const archiveSize = await live.outcome;
+        if (archiveSize === null) return "the prefetch of this workspace to this agent broke off";
+        return archiveSize === size ? null : `${copy} has changed since it was written (${archiveSize} bytes of archive, stored ${size})`;
+      },
+      release: () => {
+        live.released = true;
+        return this.discard(keeping);
+      },
+      prefetched: true,
+    };
   }
 
   private evict(before: number): void {
@@ -289,13 +270,17 @@ export class KeptWorkspaces {
   }
 }
 
+/** Whether kept file `index` is still the inode recorded, unchanged. */
+function unchanged(keeping: Keeping, index: number): boolean {
+  const entry = keeping.entries[index]!;
+  const st = lstatSync(keeping.path(index), { bigint: true, throwIfNoEntry: false });
+  return !!st?.isFile() && st.ino === entry.ino && st.size === BigInt(entry.size) && st.mtimeNs === entry.mtimeNs;
+}
+
 /** The name of the first kept file that is not the inode packed, unchanged; null when none is. */
 function changedFile(keeping: Keeping): string | null {
   for (const [i, entry] of keeping.entries.entries()) {
-    if (entry.type !== "file") continue;
-    const st = lstatSync(keeping.path(i), { bigint: true, throwIfNoEntry: false });
-    const same = st?.isFile() && st.ino === entry.ino && st.size === BigInt(entry.size) && st.mtimeNs === entry.mtimeNs;
-    if (!same) return entry.name;
+    if (entry.type === "file" && !unchanged(keeping, i)) return entry.name;
   }
   return null;
 }

@@ -1,7 +1,7 @@
 import { closeSync, lstatSync, openSync, readlinkSync, readSync, readvSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { linkStaysInside } from "../../shared/archive-links.ts";
-import type { Keeping } from "./kept.ts";
+import type { Keeping } from "./keeping.ts";
 import { putStored, storedViews } from "./stored-frames.ts";
 import { TAR_BLOCK, tarHeader } from "./tar-header.ts";
 import { FrameCompressor } from "./zstd-frames.ts";

@@ -33,7 +33,7 @@ export class Prefetcher {
     if (!into) return;
     const control = new AbortController();
     this.running.add(control);
-    this.fetch(hint.grant, new KeptSink(into.keeping, into.room), control)
+    this.fetch(hint.grant, new KeptSink(into.keeping, into.room, into.progress), control)
       .then(
         (size) => {
           this.log(`prefetched ${hint.object}: ${into.keeping.entries.length} entries from ${size} bytes of archive`);

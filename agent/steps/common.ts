@@ -2,7 +2,8 @@ import { isAbsolute, relative, resolve } from "node:path";
 export { formatBytes } from "../../shared/format.ts";
 import type { KeyContext } from "../archive/cache-key.ts";
 import { expandGlobs } from "../archive/globs.ts";
-import type { Keeping, KeptWorkspaces } from "../archive/kept.ts";
+import type { Keeping } from "../archive/keeping.ts";
+import type { KeptWorkspaces } from "../archive/kept.ts";
 import { type PackStats, packArchive } from "../archive/pack.ts";
 import { type FilesClient, FilesError } from "../connection/files-client.ts";
 

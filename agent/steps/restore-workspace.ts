@@ -1,4 +1,5 @@
 import { adoptKept, extractArchive, HostileArchiveError } from "../archive/extract.ts";
+import { ChangedCopyError } from "../archive/kept.ts";
 import type { WorkspaceArchive } from "../../shared/protocol/archive-api.ts";
 import { type StepContext, destDir, formatBytes, plural } from "./common.ts";
 
@@ -21,16 +22,24 @@ export async function restoreWorkspace(step: { dest?: string }, ctx: StepContext
 /**
  * Places the copy of `archive` kept on (or prefetched to) this agent, if there is one still as written:
  * how many files it moved, or null to download. Extraction would refuse a hostile placement the same way; any other
- * failure part way leaves files that the download then overwrites.
+ * failure part way, or a copy still being prefetched that turns out not to be the stored archive once it
+ * ends, leaves files (each one an entry of that archive) that the download then overwrites.
  */
 async function fromKept(archive: WorkspaceArchive, dest: string, ctx: StepContext): Promise<{ files: number; prefetched: boolean } | null> {
   const kept = await ctx.kept.claim(archive, ctx.log);
   if (!kept) return null;
   try {
-    return { files: await adoptKept(kept, dest), prefetched: kept.prefetched };
+    const files = await adoptKept(kept, dest);
+    const unusable = await kept.unusable();
+    if (unusable) {
+      ctx.log(`${unusable}: downloading the archive`);
+      return null;
+    }
+    return { files, prefetched: kept.prefetched };
   } catch (e) {
     if (e instanceof HostileArchiveError) throw e;
-    ctx.log(`could not use the copy kept on this agent (${(e as Error).message}): downloading the archive`);
+    if (e instanceof ChangedCopyError) ctx.log(`${e.message}: downloading the archive`);
+    else ctx.log(`could not use the copy ${kept.prefetched ? "prefetched to" : "kept on"} this agent (${(e as Error).message}): downloading the archive`);
     return null;
   } finally {
     await kept.release();

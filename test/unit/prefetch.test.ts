@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { appendFileSync, lstatSync, readdirSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { appendFileSync, existsSync, lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { adoptKept, extractArchive } from "../../agent/archive/extract.ts";
 import { expandGlobs } from "../../agent/archive/globs.ts";
-import { KeptWorkspaces } from "../../agent/archive/kept.ts";
+import { ChangedCopyError, KeptWorkspaces } from "../../agent/archive/kept.ts";
 import { packArchive } from "../../agent/archive/pack.ts";
 import { Prefetcher } from "../../agent/archive/prefetch.ts";
 import { waitFor } from "../helpers/processes.ts";
@@ -44,32 +45,72 @@ const claim = async (kept: KeptWorkspaces, object: string, size: number) => {
   return { archive: await kept.claim({ object, size }, (line) => notes.push(line)), notes };
 };
 
+/** What a restore of `object` does with the copy (restore-workspace.ts): how many files it placed, or why it downloads. */
+async function restore(kept: KeptWorkspaces, object: string, size: number, dest: string) {
+  const { archive: copy, notes } = await claim(kept, object, size);
+  if (!copy) return { files: null, notes };
+  try {
+    const files = await adoptKept(copy, dest);
+    const unusable = await copy.unusable();
+    return { files: unusable ? null : files, notes: unusable ? [...notes, unusable] : notes };
+  } finally {
+    await copy.release();
+  }
+}
+
+/** 8 MiB of text that zstd shrinks a little: frames decompressed whole, several of them in each half of the archive. */
+const LARGE = { "zz.txt": randomBytes(6 * 1024 * 1024).toString("base64") };
+
 describe("prefetched workspaces", () => {
-  test("a prefetch restores what extracting the archive does; a restore during it waits for it", async () => {
-    const archive = await archiveOf();
+  test("a prefetch restores what extracting the archive does; a restore during it places each file as it is written", async () => {
+    const archive = await archiveOf(LARGE);
     const { kept, log, lines } = setUp();
     const { follow, more } = followed(archive);
     new Prefetcher(kept, follow, log).start({ type: "prefetch", grant: "g", object: "obj" });
-    const claimed = claim(kept, "obj", archive.length);
-    more(true);
-    const { archive: copy, notes } = await claimed;
-    expect(notes).toEqual(["waiting for the prefetch of this workspace to this agent to finish"]);
-    expect(copy?.prefetched).toBe(true);
     const dest = fresh("dest");
+    const restored = restore(kept, "obj", archive.length, dest);
+    // the first half of the archive holds the small files: they are in place before the rest comes
+    await waitFor("the first files placed", () => existsSync(join(dest, "bin/run.sh")));
+    expect(existsSync(join(dest, "zz.txt"))).toBe(false);
+    expect(lines).toEqual([]);
+    more(true);
+    const { files, notes } = await restored;
+    expect(notes).toEqual(["placing the files of the prefetch of this workspace to this agent as it writes them"]);
     const extracted = fresh("extracted");
-    expect(await adoptKept(copy!, dest)).toBe(await extractArchive(new Blob([archive]).stream(), extracted));
-    await copy!.release();
+    expect(files).toBe(await extractArchive(new Blob([archive]).stream(), extracted));
     expect(tree(dest)).toEqual(tree(extracted));
-    expect(lines).toEqual([`prefetched obj: ${copy!.entries.length} entries from ${archive.length} bytes of archive`]);
+    expect(lines).toEqual([expect.stringMatching(new RegExp(`^prefetched obj: \\d+ entries from ${archive.length} bytes of archive$`))]);
     expect((await claim(kept, "obj", archive.length)).archive).toBeNull();
+    await waitFor("the copy to go", () => readdirSync(join(kept["base"], "agent-1")).length === 0);
   });
 
-  test("an upload that broke off leaves no copy", async () => {
-    const { kept, log, lines } = setUp();
-    const { follow, more } = followed(await archiveOf());
+  test("a prefetch that ends before the restore leaves a copy the restore moves whole", async () => {
+    const archive = await archiveOf();
+    const { kept, log } = setUp();
+    const { follow, more } = followed(archive);
+    more(true);
     new Prefetcher(kept, follow, log).start({ type: "prefetch", grant: "g", object: "obj" });
+    await waitFor("the prefetch", () => !kept["prefetching"].has("obj"));
+    const dest = fresh("dest");
+    const { files, notes } = await restore(kept, "obj", archive.length, dest);
+    expect(notes).toEqual([]);
+    const extracted = fresh("extracted");
+    expect(files).toBe(await extractArchive(new Blob([archive]).stream(), extracted));
+    expect(tree(dest)).toEqual(tree(extracted));
+  });
+
+  test("an upload that broke off leaves no copy; a restore that was placing it downloads", async () => {
+    const { kept, log, lines } = setUp();
+    const archive = await archiveOf(LARGE);
+    const { follow, more } = followed(archive);
+    new Prefetcher(kept, follow, log).start({ type: "prefetch", grant: "g", object: "obj" });
+    const restored = restore(kept, "obj", archive.length, fresh("dest"));
     more(false);
-    expect((await claim(kept, "obj", 1)).archive).toBeNull();
+    expect(await restored).toEqual({
+      files: null,
+      notes: ["placing the files of the prefetch of this workspace to this agent as it writes them", "the prefetch of this workspace to this agent broke off"],
+    });
+    expect((await claim(kept, "obj", archive.length)).archive).toBeNull();
     expect(lines).toEqual(["prefetch of obj dropped: the connection closed before the whole body came"]);
     await waitFor("the copy to go", () => readdirSync(join(kept["base"], "agent-1")).length === 0);
   });
@@ -96,12 +137,35 @@ describe("prefetched workspaces", () => {
     expect(changed.notes[0]).toMatch(/^the copy prefetched to this agent has changed since it was written \(.+\): downloading the archive$/);
   });
 
+  test("a copy still being prefetched is checked as it is placed: another size, or a file changed, is not used", async () => {
+    const archive = await archiveOf(LARGE);
+    const { kept, log } = setUp();
+    const resized = followed(archive);
+    new Prefetcher(kept, resized.follow, log).start({ type: "prefetch", grant: "g", object: "resized" });
+    const placing = restore(kept, "resized", archive.length + 1, fresh("dest"));
+    resized.more(true);
+    expect((await placing).notes[1]).toBe(`the copy prefetched to this agent has changed since it was written (${archive.length} bytes of archive, stored ${archive.length + 1})`);
+
+    const changed = followed(archive);
+    new Prefetcher(kept, changed.follow, log).start({ type: "prefetch", grant: "g", object: "changed" });
+    const { archive: copy } = await claim(kept, "changed", archive.length);
+    await waitFor("a small file listed", () => copy!.entries.some((e) => e.name === "lib/tool.js"));
+    const tool = copy!.entries.findIndex((e) => e.name === "lib/tool.js");
+    // written in place once the prefetch wrote it: its size (and mtime) no longer what was recorded
+    expect(await copy!.ready(tool)).toBe(true);
+    appendFileSync(copy!.path(tool), "tampered");
+    await expect(adoptKept(copy!, fresh("dest"))).rejects.toThrow(ChangedCopyError);
+    changed.more(true);
+    await copy!.release();
+  });
+
   test("a prefetch larger than the budget is dropped", async () => {
     const archive = await archiveOf({ "big.txt": "x".repeat(64 * 1024) });
     const { kept, log, lines } = setUp(32 * 1024);
     const { follow, more } = followed(archive);
     more(true);
     new Prefetcher(kept, follow, log).start({ type: "prefetch", grant: "g", object: "obj" });
+    await waitFor("the prefetch", () => !kept["prefetching"].has("obj"));
     expect((await claim(kept, "obj", archive.length)).archive).toBeNull();
     expect(lines).toEqual(["prefetch of obj dropped: it is larger than this agent keeps"]);
   });
