@@ -11,6 +11,7 @@ import type { SpareFiles } from "../../shared/spare-files.ts";
 import { type Warm, type WarmGroups, WarmStarts, warmFiles } from "./warm-start.ts";
 import { type WarmSandbox, WarmSandboxes } from "./warm-sandbox.ts";
 import { signalDescendants } from "./process-tree.ts";
+import { LateRemovals } from "./late-removals.ts";
 import type { PidNamespace } from "./pid-namespace.ts";
 
 // @ts-expect-error: a text import of a TS file is typed as the module; at run time it is the file's text
@@ -86,6 +87,7 @@ export class Executor {
   readonly limits: Limits;
   private readonly warm: WarmStarts | null = null;
   private readonly warmSandboxes: WarmSandboxes | null = null;
+  private readonly removals = new LateRemovals();
 
   constructor(private readonly opts: ExecutorOptions) {
     let caps = { memory: null as StepGroups["memory"], pids: null as StepGroups["pids"] };
@@ -152,6 +154,7 @@ export class Executor {
 
   /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
   close(): void {
+    this.removals.flush();
     this.warm?.stop();
     this.warmSandboxes?.stop();
     this.opts.cgroups.release();
@@ -174,6 +177,11 @@ export class Executor {
     this.opts.spareDirs.take(path);
   }
 
+  /** Removes an ended attempt's work dir, out of the way of the next step's start (late-removals.ts). */
+  removeDir(path: string): Promise<void> {
+    return this.removals.remove(path);
+  }
+
   /** The HOME a step gets: the run-as user's, a private one in the sandbox, or the agent's. */
   home(dir: string): string {
     if (this.opts.kind === "sandbox") return "/tmp";
@@ -181,10 +189,12 @@ export class Executor {
   }
 
   /**
-   * Tops up the processes started ahead, for the steps that come next: called as a step's output begins, or as it ends
-   * (whichever comes first), so that they start as it runs, out of the way of its start.
+   * Tops up the processes started ahead, for the steps that come next, and removes the work dirs of attempts ended
+   * before: called as a step's output begins, or as it ends (whichever comes first), so that this runs as it runs, out
+   * of the way of its start.
    */
   prepareAhead(): void {
+    this.removals.flush();
     this.warm?.prepare();
     this.warmSandboxes?.prepare();
   }

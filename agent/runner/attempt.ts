@@ -1,4 +1,3 @@
-import { rm } from "node:fs/promises";
 import { newId } from "../../shared/ids.ts";
 import type { Assignment } from "../../shared/protocol/index.ts";
 import { stampsStream } from "../../shared/protocol/log-frame.ts";
@@ -57,7 +56,7 @@ export class AttemptRunner extends AttemptProcesses {
       peakRssBytes: this.peakRssBytes,
     });
     await this.keepTree();
-    await rm(this.dir, { recursive: true, force: true });
+    await this.ctx.executor.removeDir(this.dir);
   }
 
   /** Keeps the checked-out tree unless the attempt was given up (its processes may not all be gone yet). */
