@@ -74,6 +74,8 @@ export interface PrefetchInto {
   room(bytes: number): boolean;
   /** It ended: kept for a restore of an archive of `archiveSize` bytes, or (null) discarded. */
   finish(archiveSize: number | null): void;
+  /** whether a restore is taking the copy as it is written */
+  claimed(): boolean;
 }
 
 /** This agent's kept workspace archives, by object, within a byte budget; 0 keeps none. */
@@ -186,6 +188,7 @@ export class KeptWorkspaces {
           setTimeout(() => this.evict(Date.now() - MAX_AGE_MS), MAX_AGE_MS + 1000).unref();
         }
       },
+      claimed: () => state.claimed,
     };
   }
 

@@ -5,8 +5,17 @@ import { KeptSink } from "./kept-sink.ts";
 
 /** Prefetches under way at once; a hint that comes while they run is let go (the restore downloads). */
 const AT_ONCE = 1;
-/** A follow that brings nothing for this long is given up: an upload in progress sends more than that. */
-const STALL_MS = 60_000;
+/** How long a follow may bring nothing before it is given up. */
+export interface StallLimits {
+  /** while the upload may still be under way: an upload in progress sends more than that */
+  uploadingMs: number;
+  /**
+   * once a restore takes the copy: the restoring task runs only after the upload was stored whole, so the rest
+   * of it comes at once, and a restore waiting longer downloads instead
+   */
+  restoringMs: number;
+}
+const STALL_LIMITS: StallLimits = { uploadingMs: 60_000, restoringMs: 5_000 };
 
 /** Opens the archive a grant names, as it is written (prefetch-client.ts). */
 export type FollowUpload = (grant: string, signal: AbortSignal) => Promise<AsyncIterable<Uint8Array>>;
@@ -25,6 +34,7 @@ export class Prefetcher {
     private readonly kept: KeptWorkspaces,
     private readonly follow: FollowUpload,
     private readonly log: (line: string) => void,
+    private readonly stall: StallLimits = STALL_LIMITS,
   ) {}
 
   start(hint: PrefetchHint): void {
@@ -33,7 +43,7 @@ export class Prefetcher {
     if (!into) return;
     const control = new AbortController();
     this.running.add(control);
-    this.fetch(hint.grant, new KeptSink(into.keeping, into.room, into.progress), control)
+    this.fetch(hint.grant, new KeptSink(into.keeping, into.room, into.progress), control, into.claimed)
       .then(
         (size) => {
           this.log(`prefetched ${hint.object}: ${into.keeping.entries.length} entries from ${size} bytes of archive`);
@@ -48,12 +58,16 @@ export class Prefetcher {
   }
 
   /** Writes the followed archive into `sink`; how many bytes of archive it read. */
-  private async fetch(grant: string, sink: KeptSink, control: AbortController): Promise<number> {
+  private async fetch(grant: string, sink: KeptSink, control: AbortController, restoring: () => boolean): Promise<number> {
     let size = 0;
     let last = Date.now();
-    const watch = setInterval(() => {
-      if (Date.now() - last > STALL_MS) control.abort(new Error("the upload stalled"));
-    }, STALL_MS / 4);
+    const watch = setInterval(
+      () => {
+        const limit = restoring() ? this.stall.restoringMs : this.stall.uploadingMs;
+        if (Date.now() - last > limit) control.abort(new Error(`nothing came for ${Math.round(limit / 1000)} s`));
+      },
+      Math.min(this.stall.uploadingMs, this.stall.restoringMs) / 5,
+    );
     try {
       const body = await this.follow(grant, control.signal);
       async function* counted(): AsyncGenerator<Uint8Array> {

@@ -115,6 +115,26 @@ describe("prefetched workspaces", () => {
     await waitFor("the copy to go", () => readdirSync(join(kept["base"], "agent-1")).length === 0);
   });
 
+  test("a follow that brings nothing more while a restore takes the copy is given up soon: the restore downloads", async () => {
+    const { kept, log, lines } = setUp();
+    const archive = await archiveOf(LARGE);
+    // the first half, then nothing until the prefetch gives up (a coordinator that stopped answering)
+    const follow = async (_grant: string, signal: AbortSignal) =>
+      (async function* () {
+        yield archive.subarray(0, Math.floor(archive.length / 2));
+        await new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
+      })();
+    // nothing for 200 ms is still a live upload; with a restore waiting it is not
+    new Prefetcher(kept, follow, log, { uploadingMs: 60_000, restoringMs: 50 }).start({ type: "prefetch", grant: "g", object: "obj" });
+    await Bun.sleep(200);
+    expect(lines).toEqual([]);
+    expect(await restore(kept, "obj", archive.length, fresh("dest"))).toEqual({
+      files: null,
+      notes: ["placing the files of the prefetch of this workspace to this agent as it writes them", "the prefetch of this workspace to this agent broke off"],
+    });
+    expect(lines).toEqual(["prefetch of obj dropped: nothing came for 0 s"]);
+  });
+
   test("a copy of another size than the stored archive, or changed since, is not used", async () => {
     const archive = await archiveOf();
     const { kept, log } = setUp();
