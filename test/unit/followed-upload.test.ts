@@ -37,6 +37,35 @@ describe("a followed upload", () => {
     expect(followed.take()).toBeNull();
   });
 
+  test("a slow follower over HTTP gets every byte in order", async () => {
+    const { file, followed } = upload();
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => new Response(followedStream(followed.take()!, followed)),
+    });
+    try {
+      // unaligned pieces of distinct bytes, so that a block read at the wrong offset shows
+      const pieces = Array.from({ length: 12 }, (_, i) => new Uint8Array((1 << 20) + 4099 * i).map((_, j) => (i * 31 + j) % 251));
+      // the response's head goes with its first bytes
+      const responded = fetch(server.url);
+      const received: Uint8Array[] = [];
+      const reading = (async () => {
+        const reader = (await responded).body!.getReader();
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          received.push(r.value);
+          await Bun.sleep(2);
+        }
+      })();
+      for (const p of pieces) appendFileSync(file, p);
+      followed.stored(pieces.reduce((n, p) => n + p.length, 0));
+      await reading;
+      expect(Buffer.concat(received).equals(Buffer.concat(pieces))).toBe(true);
+    } finally {
+      await server.stop(true);
+    }
+  });
+
   test("a failed upload breaks the body off", async () => {
     const { file, followed, ended } = upload();
     const body = new Response(followedStream(followed.take()!, followed)).arrayBuffer();
