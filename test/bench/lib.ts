@@ -96,8 +96,10 @@ export function stopPeer(peer: Peer): void {
  * waited for (an agent's steps). Ticks of 10 ms: meant for spans of hundreds of ms.
  */
 export function cpuMs(pid: number, children = false): number {
-  // the fields after the command name, which may hold spaces: utime, stime, cutime, cstime are the 12th to 15th
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ").map(Number);
+  // the fields after the command name, which is in parentheses and may hold spaces and parentheses: utime, stime,
+  // cutime, cstime are the 12th to 15th of them, in clock ticks (USER_HZ, 100 on Linux)
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ").map(Number);
   return (f[11]! + f[12]! + (children ? f[13]! + f[14]! : 0)) * 10;
 }
 
@@ -165,14 +167,8 @@ export function sampleCpu(pids: number[], everyMs = 20): { stop(): void; between
   };
 }
 
-/** CPU time (user + system) a process has used so far, in seconds, from /proc/<pid>/stat. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may itself hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name; in clock ticks (USER_HZ, 100 on Linux).
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+/** CPU time (user + system) a process has used so far, in seconds. */
+export const cpuSeconds = (pid: number): number => cpuMs(pid) / 1000;
 
 /**
  * Coordinator settings for the benchmarks that are about the coordinator alone: no garbage
