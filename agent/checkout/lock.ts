@@ -13,6 +13,9 @@ export class FileLock {
 
   /** The exclusive lock, or null when it could not be had within `timeoutMs`; `signal` gives up waiting. */
   static async acquire(path: string, timeoutMs: number, signal?: AbortSignal): Promise<FileLock | null> {
+    const gaveUp = () => new Error(`gave up waiting for ${path}: ${(signal!.reason as Error).message}`);
+    // an abort that came before would never be heard: the wait would last its whole timeout
+    if (signal?.aborted) throw gaveUp();
     const wait = String(timeoutMs / 1000);
     const holder = Bun.spawn(["flock", "-x", "-w", wait, "-E", String(TIMED_OUT), path, "sh", "-c", "echo locked; exec cat >/dev/null"], {
       stdin: "pipe",
@@ -25,13 +28,18 @@ export class FileLock {
       const reader = holder.stdout.getReader();
       const { value } = await reader.read();
       reader.releaseLock();
-      if (value && new TextDecoder().decode(value).startsWith("locked")) return new FileLock(holder);
+      if (value && new TextDecoder().decode(value).startsWith("locked")) {
+        if (!signal?.aborted) return new FileLock(holder);
+        // the abort killed the holder as it took the lock, which went with it
+        await holder.exited;
+        throw gaveUp();
+      }
     } finally {
       signal?.removeEventListener("abort", giveUp);
     }
     const code = await holder.exited;
     if (code === TIMED_OUT) return null;
-    if (signal?.aborted) throw new Error(`gave up waiting for ${path}: ${(signal.reason as Error).message}`);
+    if (signal?.aborted) throw gaveUp();
     throw new Error(`cannot lock ${path} (flock exited with ${code})`);
   }
 
