@@ -10,7 +10,7 @@ const [RUNS, TASKS, AGENTS] = [6, 1000, 24];
  * The warm-up: 2 runs of 500 tasks per node, so each runtime has run the per-task code as often before the timed
  * work on either side. With 100 tasks a node, each of three nodes entered the timed window with its code less
  * compiled than one node (which then runs it three times as often), and three runtimes sharing nothing reached
- * 0.68-0.77 of one node against 0.85-0.9 warmed up like this.
+ * 0.68-0.77 of one node against 0.80-0.88 warmed up like this.
  */
 const [WARMUP_RUNS, WARMUP_TASKS] = [2, 500];
 
