@@ -15,7 +15,7 @@ import { SpareFiles } from "../../shared/spare-files.ts";
 // A sandboxed step started ahead (agent/executor/warm-sandbox.ts) against one started cold, through the real executor:
 // the step must not tell them apart, but for where its dir is mounted.
 
-const PROBE = `echo "first _=$_ ?=$? 0=$0 LINENO=$LINENO -=$- PPID=$PPID pid=$$ SECONDS=$SECONDS"
+const PROBE = `echo "first _=$_ ?=$? 0=$0 LINENO=$LINENO -=$- PPID=$PPID pid=$$ SECONDS<2=$((SECONDS < 2))"
 declare -p | grep -vE '^declare (-[a-zA-Z-]+ )?((BASHPID|EPOCHREALTIME|EPOCHSECONDS|RANDOM|SRANDOM|SECONDS|BASH_LINENO|BASH_SOURCE|_)(=|$)|BASH_ARGC=)'
 declare -F; shopt -p; set -o; trap -p; umask; ulimit -a
 pwd; pwd -P; echo "$PWD|$OLDPWD|\${OLDPWD-unset}"; id; hostname
@@ -130,7 +130,7 @@ describe.skipIf(unavailable !== null)("sandboxes started ahead", () => {
       console.error(`round ${n - 1}: the first step started cold (no sandbox was waiting); again`);
       [warm, cold] = await round(n);
     }
-    expect(warm).toStartWith("before\nfirst _=bash ?=0 0=/dev/fd/3 LINENO=1 -=ehB PPID=1 pid=2 SECONDS=0\n");
+    expect(warm).toStartWith("before\nfirst _=bash ?=0 0=/dev/fd/3 LINENO=1 -=ehB PPID=1 pid=2 SECONDS<2=1\n");
     expect(warm).toContain("declare -x QUOTED=$'it\\'s a\\nline'\n");
     expect(warm).toEndWith("\n2\nline 19\nexit 1 null");
     // What differs: the script's name in the agent's spool (deleted), and the mount its dir comes in: its own in a

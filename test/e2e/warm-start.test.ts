@@ -20,7 +20,7 @@ const ns = detectPidNamespace();
  * ends: warm-start.ts), and BASH_ARGC, where a shell that read a BASH_ENV (warm-shell-start.sh) keeps a count of 0 for
  * it that no builtin can take back (bash 5.2; it is read only under extdebug).
  */
-const PROBE = `echo "first _=$_ ?=$? 0=$0 LINENO=$LINENO -=$- PPID=$PPID pid=$$ SECONDS=$SECONDS"
+const PROBE = `echo "first _=$_ ?=$? 0=$0 LINENO=$LINENO -=$- PPID=$PPID pid=$$ SECONDS<2=$((SECONDS < 2))"
 echo "PID1 $(tr '\\0\\n' ' ~' </proc/1/cmdline)"
 declare -p | grep -vE '^declare (-[a-zA-Z-]+ )?((BASHPID|EPOCHREALTIME|EPOCHSECONDS|RANDOM|SRANDOM|SECONDS|BASH_LINENO|BASH_SOURCE|_)(=|$)|BASH_ARGC=)'
 declare -F; shopt -p; set -o; trap -p; umask; ulimit -a
@@ -81,8 +81,10 @@ function step(name: string, command: string, env: Record<string, string> = {}): 
 
 describe.skipIf("unavailable" in ns)("warm starts", () => {
   test("a step's shell started ahead sees what a cold one sees: environment, variables, options, cwd, descriptors, signals, exit status", async () => {
-    // the executor made warm processes as it started; the first step takes one, the second (none left) starts cold
-    await Bun.sleep(200);
+    // the executor made warm processes as it started; the first step takes one, the second (none left) starts cold.
+    // It has waited over 2 s: a count of SECONDS not restarted for the step would show it (the probe prints whether it
+    // is under 2, as a count restarted just before a second's boundary reads 1)
+    await Bun.sleep(2_100);
     const env = { QUOTED: "it's a\nline", EMPTY: "" };
     const started = ["warm", "cold"].map((name) => {
       const s = step(name, PROBE, env);
@@ -105,7 +107,7 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     const line = PROBE.split("\n").findIndex((l) => l.includes("line $LINENO")) + 1;
     expect(seen[0]).toEndWith(`\nline ${line}\nexit 1 null`);
     expect(seen[0]).not.toContain("not reached");
-    expect(seen[0]).toMatch(/^first _=\S*bash \?=0 0=\/dev\/fd\/3 LINENO=1 -=ehB PPID=1 pid=2 SECONDS=0\n/);
+    expect(seen[0]).toMatch(/^first _=\S*bash \?=0 0=\/dev\/fd\/3 LINENO=1 -=ehB PPID=1 pid=2 SECONDS<2=1\n/);
     expect(seen[0]).toContain("declare -x QUOTED=$'it\\'s a\\nline'\n");
     expect(seen[0]).toBe(seen[1]!);
   }, 30_000);

@@ -78,8 +78,11 @@ function fakeCoordinator(reason: LogUploadRefusal | null, refusals = 1, maxBytes
 /** Output written at once, as a fast step writes it: more than a log sends in frames. */
 const PIECE = 1536 * 1024;
 
-/** Writes the output in pieces as a step would, then ends the log: resolves once every byte is acknowledged. */
-async function runStep(name: string, coordinator: ReturnType<typeof fakeCoordinator>, pauseMs = 1) {
+/**
+ * Writes the output in pieces as a step would, then ends the log: resolves once every byte is acknowledged.
+ * `between` runs after each piece but the last (by default a millisecond's pause).
+ */
+async function runStep(name: string, coordinator: ReturnType<typeof fakeCoordinator>, between = () => Bun.sleep(1)) {
   const out = join(dir, name);
   writeFileSync(out, "");
   const log = new StepLog("a1", 0, out, coordinator.sender, true);
@@ -87,7 +90,7 @@ async function runStep(name: string, coordinator: ReturnType<typeof fakeCoordina
   for (let at = 0; at < OUTPUT.length; at += PIECE) {
     appendFileSync(out, OUTPUT.subarray(at, at + PIECE));
     log.grew(Math.min(OUTPUT.length, at + PIECE));
-    await Bun.sleep(pauseMs);
+    if (at + PIECE < OUTPUT.length) await between();
   }
   await log.end();
   log.close();
@@ -133,9 +136,12 @@ test("an upload refused for good (another node, the cap, an older coordinator) l
 test("a busy refusal (an earlier upload not settled yet) sends frames meanwhile and uploads again later", async () => {
   const coordinator = fakeCoordinator("busy", 1);
   try {
-    // the backoff after a busy refusal is under 50 ms: the step's last output comes well after it and the refusal's
-    // round trip (at 60 ms a slow round trip once left the last piece to frames too)
-    await runStep("busy", coordinator, 250);
+    // the step's next output comes once the refusal is in and its backoff (under 50 ms) is over: a fixed pause
+    // was once shorter than a slow round trip on a loaded machine, and the rest went in frames too
+    await runStep("busy", coordinator, async () => {
+      while (coordinator.ways.refused === 0) await Bun.sleep(5);
+      await Bun.sleep(60);
+    });
     expect(coordinator.ways.refused).toBe(1);
     expect(coordinator.ways.frames).toBeGreaterThan(0);
     expect(coordinator.ways.uploads).toBeGreaterThan(0);
