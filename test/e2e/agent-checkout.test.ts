@@ -41,6 +41,7 @@ async function startAgent(name: string, flags: string[] = [], env: Record<string
     { cwd: ROOT, env },
   );
   const err = captureOutput(proc.stderr);
+  coordinator.outputOf(name, err.text);
   await waitFor(`agent ${name} to connect`, () => coordinator.connected(name).then(() => true), 20_000);
   return err;
 }

@@ -30,6 +30,7 @@ async function startAgent(name: string, flags: string[] = []) {
     cwd: ROOT,
   });
   const err = captureOutput(proc.stderr);
+  coordinator.outputOf(name, err.text);
   await waitFor(`agent ${name} to connect`, () => coordinator.connected(name).then(() => true), 20_000);
   return { work, kept: join(work, `agent-${name}`, "checkouts"), err };
 }

@@ -31,8 +31,13 @@ export interface FakeCoordinator {
   url: string;
   /** Resolves once an agent named `agent` has connected. */
   connected(agent: string): Promise<void>;
-  /** Sends the assignment to the agent; resolves with its reports and logs once its result arrives. */
-  assign(agent: string, assignment: Assignment): Promise<AttemptOutcome>;
+  /**
+   * Sends the assignment to the agent; resolves with its reports and logs once its result arrives, or fails
+   * after `timeoutMs` saying what did arrive (reports, reconnects, the agent's output if `outputOf` gave it).
+   */
+  assign(agent: string, assignment: Assignment, timeoutMs?: number): Promise<AttemptOutcome>;
+  /** Where the agent's own output is read, for what a failed `assign` says. */
+  outputOf(agent: string, text: () => string): void;
   /** Tells the agent to stop the attempt, as a run's cancel does. */
   cancel(agent: string, attempt: string, graceMs?: number): void;
   stop(): void;
@@ -55,6 +60,8 @@ export function startFakeCoordinator(): FakeCoordinator {
   const sockets = new Map<string, ServerWebSocket<{ name: string }>>();
   const waiting = new Map<string, () => void>();
   const pending = new Map<string, Pending>();
+  const closes = new Map<string, number>();
+  const outputs = new Map<string, () => string>();
   const server = Bun.serve<{ name: string }>({
     hostname: "127.0.0.1",
     port: 0,
@@ -63,6 +70,9 @@ export function startFakeCoordinator(): FakeCoordinator {
       return new Response("not here", { status: 404 });
     },
     websocket: {
+      close(ws) {
+        closes.set(ws.data.name, (closes.get(ws.data.name) ?? 0) + 1);
+      },
       message(ws, raw) {
         if (typeof raw !== "string") {
           const chunk = decodeLogChunk(new Uint8Array(raw));
@@ -98,14 +108,30 @@ export function startFakeCoordinator(): FakeCoordinator {
   return {
     url: `http://127.0.0.1:${server.port}`,
     connected: (agent) => (sockets.has(agent) ? Promise.resolve() : new Promise((resolve) => waiting.set(agent, resolve))),
-    assign(agent, assignment) {
+    assign(agent, assignment, timeoutMs = 45_000) {
       const ws = sockets.get(agent);
       if (!ws) throw new Error(`agent ${agent} is not connected`);
-      return new Promise((done) => {
-        pending.set(assignment.attempt, { reports: [], logs: new Map(), done });
+      const attempt = assignment.attempt;
+      return new Promise((done, fail) => {
+        const timer = setTimeout(() => {
+          const reports = pending.get(attempt)?.reports.map((r) => r.type) ?? [];
+          pending.delete(attempt);
+          const output = outputs.get(agent)?.().slice(-4000) ?? "(not given)";
+          fail(
+            new Error(
+              `no result for ${attempt} from agent ${agent} in ${timeoutMs} ms; reports: [${reports.join(", ")}]; its socket closed ${closes.get(agent) ?? 0} time(s); its output ends:\n${output}`,
+            ),
+          );
+        }, timeoutMs);
+        const finished = (outcome: AttemptOutcome) => {
+          clearTimeout(timer);
+          done(outcome);
+        };
+        pending.set(attempt, { reports: [], logs: new Map(), done: finished });
         ws.send(JSON.stringify({ type: "assign", assignment }));
       });
     },
+    outputOf: (agent, text) => void outputs.set(agent, text),
     cancel: (agent, attempt, graceMs = 1000) => sockets.get(agent)?.send(JSON.stringify({ type: "cancel", attempt, graceMs })),
     stop: () => void server.stop(true),
   };
