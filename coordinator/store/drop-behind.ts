@@ -35,10 +35,10 @@ export class DropBehind {
   constructor(private readonly calls: PageCacheCalls | null) {}
 
   /**
-   * The file holds `size` bytes now; what lies from `keepFrom` on is still to be read (up to KEEP_FOR_READERS
-   * behind the writer), so it stays cached: its readers drop it behind them.
+   * The file holds `size` bytes now; what lies from `keepFrom` on is still to be read (up to `keepFor` behind the
+   * writer), so it stays cached: its readers drop it behind them.
    */
-  wrote(size: number, keepFrom = Number.POSITIVE_INFINITY): void {
+  wrote(size: number, keepFrom = Number.POSITIVE_INFINITY, keepFor = KEEP_FOR_READERS): void {
     const through = size - (size % SEGMENT);
     if (!this.calls || through <= this.started) return;
     this.calls.writeBack(this.started, through - this.started);
@@ -46,7 +46,7 @@ export class DropBehind {
     // from a segment before the last drop, for pages that were still under writeback then
     const from = Math.max(0, this.dropped - SEGMENT);
     const unread = Number.isFinite(keepFrom) ? keepFrom - (keepFrom % SEGMENT) : keepFrom;
-    const upTo = Math.min(this.started - 2 * SEGMENT, Math.max(unread, this.started - KEEP_FOR_READERS));
+    const upTo = Math.min(this.started - 2 * SEGMENT, Math.max(unread, this.started - keepFor));
     this.dropped = Math.max(this.dropped, upTo);
     if (this.dropped > from) this.calls.drop(from, this.dropped - from);
   }
@@ -74,14 +74,14 @@ export class DropBehind {
  * null where the calls are missing. `unreadFrom` says where a reader following the file is (see DropBehind.wrote). Disk space is reserved ahead of the writer as well (see
  * AppendReservation), and what is left of it freed once the file is complete.
  */
-export function followWrites(fd: number, unreadFrom?: () => number): ((complete: boolean) => void) | null {
+export function followWrites(fd: number, unreadFrom?: () => number, keepFor = KEEP_FOR_READERS): ((complete: boolean) => void) | null {
   if (!libc()) return null;
   const cache = new DropBehind(directCalls(fd));
   const reservation = new AppendReservation(fd);
   const timer = setInterval(() => {
     const size = fstatSync(fd).size;
     reservation.grow(size);
-    cache.wrote(size, unreadFrom?.());
+    cache.wrote(size, unreadFrom?.(), keepFor);
   }, FOLLOW_TICK_MS);
   return (complete) => {
     clearInterval(timer);

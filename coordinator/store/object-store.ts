@@ -29,7 +29,7 @@ export interface PutOptions {
 export interface PutWatcher {
   /** the file being written, as soon as it is made */
   opened(path: string): void;
-  /** where the reader is: from here on the file stays in the page cache, up to KEEP_FOR_READERS behind the writer */
+  /** where the reader is: from here on the file stays in the page cache for it (posix.ts) */
   readonly unreadFrom: number;
 }
 

@@ -268,6 +268,30 @@ describe("posix objects stay out of the page cache", () => {
       },
       { fsync: false },
     ));
+
+  test("a put a prefetching agent follows keeps every page it has yet to read cached, however far behind it is", () =>
+    withStore(async ({ root, store }) => {
+      // far more than the 128 MiB kept behind the writer for a live log's followers
+      const size = 224 * MiB;
+      const block = pattern(MiB, 3);
+      let sent = 0;
+      const body = new ReadableStream<Uint8Array>(
+        {
+          async pull(c) {
+            if (sent >= size) return c.close();
+            if (sent % (8 * MiB) === 0) await Bun.sleep(1);
+            c.enqueue(block.slice());
+            sent += MiB;
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      // a reader that has read the first 32 MiB and no more while the upload went on
+      const read = 32 * MiB;
+      await store.put("ws/p", body, { hash: false, watcher: { opened: () => {}, unreadFrom: read } });
+      // before, all but the last 128 MiB (and what the reader had read) left the cache as the upload went on
+      expect(cachedBytes(join(root, "ws/p"))).toBeGreaterThanOrEqual(size - read);
+    }));
 });
 
 describe("openObjectStore", () => {
