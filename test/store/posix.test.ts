@@ -191,6 +191,26 @@ test("a put that streams for a while gets disk space reserved ahead, and the obj
     expect(sha256Hex(await readAll(await store.get("ws/paced")))).toBe(body.sha256());
   }));
 
+/**
+ * `size` bytes of a MiB pattern made from `seed`, a MiB at a time, pausing a millisecond every `pauseEvery` bytes: a
+ * producer at a network's pace, so that drop-behind's ticks see the file grow.
+ */
+function pacedBody(size: number, seed: number, pauseEvery: number): ReadableStream<Uint8Array> {
+  const block = pattern(MiB, seed);
+  let sent = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        if (sent >= size) return c.close();
+        if (sent % pauseEvery === 0) await Bun.sleep(1);
+        c.enqueue(block.slice());
+        sent += MiB;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 describe("posix objects stay out of the page cache", () => {
   test("a streamed put leaves nothing cached; a slow HTTP reader gets every byte, and nothing stays cached either", () =>
     withStore(
@@ -248,21 +268,7 @@ describe("posix objects stay out of the page cache", () => {
     withStore(
       async ({ root, store }) => {
         const size = 96 * MiB;
-        const block = pattern(MiB, 7);
-        let sent = 0;
-        // a producer at a network's pace, a MiB per millisecond or so, so the follower's ticks see it grow
-        const body = new ReadableStream<Uint8Array>(
-          {
-            async pull(c) {
-              if (sent >= size) return c.close();
-              await Bun.sleep(1);
-              c.enqueue(block.slice());
-              sent += MiB;
-            },
-          },
-          { highWaterMark: 0 },
-        );
-        await store.put("ws/b", body, { hash: false });
+        await store.put("ws/b", pacedBody(size, 7, MiB), { hash: false });
         // the last segments may still be under writeback; the rest must be gone (all 96 MiB stay without drop-behind)
         expect(cachedBytes(join(root, "ws/b"))).toBeLessThan(size / 2);
       },
@@ -273,22 +279,9 @@ describe("posix objects stay out of the page cache", () => {
     withStore(async ({ root, store }) => {
       // far more than the 128 MiB kept behind the writer for a live log's followers
       const size = 224 * MiB;
-      const block = pattern(MiB, 3);
-      let sent = 0;
-      const body = new ReadableStream<Uint8Array>(
-        {
-          async pull(c) {
-            if (sent >= size) return c.close();
-            if (sent % (8 * MiB) === 0) await Bun.sleep(1);
-            c.enqueue(block.slice());
-            sent += MiB;
-          },
-        },
-        { highWaterMark: 0 },
-      );
       // a reader that has read the first 32 MiB and no more while the upload went on
       const read = 32 * MiB;
-      await store.put("ws/p", body, { hash: false, watcher: { opened: () => {}, unreadFrom: read } });
+      await store.put("ws/p", pacedBody(size, 3, 8 * MiB), { hash: false, watcher: { opened: () => {}, unreadFrom: read } });
       // before, all but the last 128 MiB (and what the reader had read) left the cache as the upload went on
       expect(cachedBytes(join(root, "ws/p"))).toBeGreaterThanOrEqual(size - read);
     }));
