@@ -11,7 +11,16 @@ export interface KeptTreesOptions {
   perRepository: number;
   /** bytes all kept trees may take together; the least recently kept beyond it are removed */
   budgetBytes: number;
+  /** how long one git command on a kept tree may take (the default: GIT_TIMEOUT_MS) */
+  gitTimeoutMs?: number;
 }
+
+/**
+ * A git command on a kept tree that takes longer is ended and the tree not kept: the next checkout of the
+ * repository waits for the tree being kept, and a git that never ended would have held it (and the mirror's
+ * lock) for good.
+ */
+const GIT_TIMEOUT_MS = 120_000;
 
 /** In an entry: the files, the index that describes them, and (written last) what commit they are of. */
 const TREE = "tree";
@@ -157,12 +166,26 @@ export class KeptTrees {
    */
   private async git(args: string[], tree: string, index: string): Promise<string> {
     const tools = join(this.opts.dir, TOOLS);
-    const access = new GitAccess("", null);
+    const timeoutMs = this.opts.gitTimeoutMs ?? GIT_TIMEOUT_MS;
+    const limit = AbortSignal.timeout(timeoutMs);
+    try {
+      return await this.gitWithin(new GitAccess("", null, limit), tools, args, tree, index);
+    } catch (e) {
+      if (limit.aborted) throw new Error(`git ${args[0]} took longer than ${timeoutMs / 1000} s`);
+      throw e;
+    }
+  }
+
+  private async gitWithin(access: GitAccess, tools: string, args: string[], tree: string, index: string): Promise<string> {
     this.tools ??= (async () => {
       if (!existsSync(join(tools, "HEAD"))) await access.git(["init", "-q", "--bare", tools]);
       mkdirSync(join(tools, "info"), { recursive: true });
       writeFileSync(join(tools, "info", "attributes"), "* -text -eol -crlf -filter -ident -working-tree-encoding\n");
-    })();
+    })().catch((e) => {
+      // made again by the next keep, not failed for good
+      this.tools = null;
+      throw e;
+    });
     await this.tools;
     // nor the agent user's config: core.checkStat=minimal or trustctime=false there would let a same-size edit pass
     const own = { GIT_INDEX_FILE: index, GIT_CONFIG_NOSYSTEM: "1", GIT_CONFIG_GLOBAL: "/dev/null" };
