@@ -74,14 +74,16 @@ export class DropBehind {
  * null where the calls are missing. `unreadFrom` says where a reader following the file is (see DropBehind.wrote). Disk space is reserved ahead of the writer as well (see
  * AppendReservation), and what is left of it freed once the file is complete.
  */
-export function followWrites(fd: number, unreadFrom?: () => number, keepFor = KEEP_FOR_READERS): ((complete: boolean) => void) | null {
+export function followWrites(fd: number, unreadFrom?: () => number): ((complete: boolean) => void) | null {
   if (!libc()) return null;
   const cache = new DropBehind(directCalls(fd));
   const reservation = new AppendReservation(fd);
   const timer = setInterval(() => {
     const size = fstatSync(fd).size;
     reservation.grow(size);
-    cache.wrote(size, unreadFrom?.(), keepFor);
+    // the reader is an agent prefetching the object, as fast as it can: every page it has yet to read stays (at most
+    // the object); with only KEEP_FOR_READERS kept, one fallen behind the upload read the rest back from the disk
+    cache.wrote(size, unreadFrom?.(), Number.POSITIVE_INFINITY);
   }, FOLLOW_TICK_MS);
   return (complete) => {
     clearInterval(timer);

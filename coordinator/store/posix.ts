@@ -78,11 +78,7 @@ export class PosixObjectStore implements ObjectStore {
     const fd = openSync(tmp, "wx");
     watcher?.opened(tmp);
     const unread = watcher && (() => watcher.unreadFrom);
-    // A watcher is an agent prefetching the object, reading it as fast as it can: every page it has yet to read stays
-    // cached (at most the object, under its size cap). With only the last 128 MiB kept, as for a live log's followers,
-    // a prefetch that fell behind the upload read the rest back from the disk, and the restore waiting for it took
-    // 0.9-1.0 s instead of 0.1-0.5 (GiB workspaces, BENCHMARKS.md).
-    const stopFollowing = followWrites(fd, unread, Number.POSITIVE_INFINITY);
+    const stopFollowing = followWrites(fd, unread);
     try {
       const written = Bun.write(tmp, new Response(body));
       const size = await (signal ? untilAborted(written, signal) : written);
