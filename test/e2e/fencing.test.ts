@@ -139,9 +139,9 @@ describe("fencing", () => {
     process.kill(watchdog, "SIGKILL");
     await Bun.sleep(500);
     const before = readMarks(file).spans.get("1")!.last;
-    await Bun.sleep(500);
-    // with a 60 s lease nothing else would end the orphaned step yet
-    expect(readMarks(file).spans.get("1")!.last).toBeGreaterThan(before);
+    // with a 60 s lease nothing else would end the orphaned step yet: it marks on (a mark every 100 ms, which a loaded
+    // machine once held back for over 500 ms: CI seed 392324014)
+    await waitFor("the orphaned step to mark on", () => readMarks(file).spans.get("1")!.last > before, 5_000);
     const again = await c.startAgent("a1");
     expect(again.output()).toContain("killed what 1 step(s) of this agent's previous run left");
     const stoppedAt = readMarks(file).spans.get("1")!.last;
