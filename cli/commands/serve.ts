@@ -1,12 +1,14 @@
 import { readFileSync } from "node:fs";
 import { parseFlags, UsageError } from "../args.ts";
 import type { Command } from "../command.ts";
+import { restartWithoutTopTier } from "../jit-tier.ts";
 
 export const serve: Command = {
   name: "serve",
   summary: "run the coordinator (HTTP API, web UI, scheduler and the agent WebSocket)",
   usage: "drover serve [--port 8080] [--host 127.0.0.1] [--data ./data] [--no-fsync] [--advertise-url URL] [--tls-cert PEM --tls-key PEM]",
   async run(argv) {
+    restartWithoutTopTier();
     const { values } = parseFlags(argv, {
       port: { type: "string" },
       host: { type: "string" },

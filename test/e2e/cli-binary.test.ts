@@ -28,6 +28,10 @@ test("drover builds into one binary that serves the coordinator, installs itself
   });
   const out = captureOutput(serve.stdout);
   const url = await waitFor("the binary coordinator", () => out.text().match(/listening on (http:\/\/\S+)/)?.[1], 20_000);
+  // run again in place without the JIT's top tier (cli/jit-tier.ts): the binary holds its entry point, so its arguments
+  // are the binary's own
+  expect(readFileSync(`/proc/${serve.pid}/environ`, "utf8").split("\0")).toContain("BUN_JSC_useFTLJIT=0");
+  expect(readFileSync(`/proc/${serve.pid}/cmdline`, "utf8").split("\0")).toEqual([built, "serve", "--port", "0", "--data", join(dir, "data"), ""]);
   expect((await fetch(`${url}/install.sh`)).status).toBe(200);
   expect((await fetch(`${url}/login`)).status).toBe(200);
   // the served JSON Schema takes every example and refuses a misspelt key, as an editor would
