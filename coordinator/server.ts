@@ -249,6 +249,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
       await ticker.stop();
       await member.leave();
       // let the state change in flight finish, then give the runs up: another node drives them at once
+      await scheduler.advanceUnhurried().catch((e) => console.error("[runs] advancing before the stop failed:", e));
       await scheduler.serial.run(() => scheduler.leases.release());
       await server.stop(true);
       dispatcher.stop();

@@ -9,6 +9,7 @@ import type { LiveLogs } from "../logs/live-logs.ts";
 import { dispatchLatency, logBytes } from "../metrics/registry.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
+import { dependedOn } from "./depended-on.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { SharedTurns } from "./serial.ts";
 
@@ -169,6 +170,7 @@ export class AttemptReports {
   async ended(attempt: AttemptRow): Promise<void> {
     // the engine looks at the run whatever happens here: the attempt's end is stored, and a run left
     // unadvanced would wait for a restart
+    let unhurried = false;
     try {
       this.freeSlot(attempt);
       const found = this.scheduler.attempt(attempt.id);
@@ -177,8 +179,10 @@ export class AttemptReports {
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step });
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step: stampsStream(step) });
       });
+      // a success no other task waits for: what the engine makes of it holds nothing up (requestAdvance)
+      unhurried = !!found && !!task && attempt.state === "success" && !dependedOn(found.active, task.name);
     } finally {
-      this.scheduler.requestAdvance(attempt.runId, [attempt.id]);
+      this.scheduler.requestAdvance(attempt.runId, [attempt.id], unhurried);
     }
   }
 }

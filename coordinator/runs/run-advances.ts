@@ -27,6 +27,8 @@ interface Plan {
   settle: () => Promise<void>;
 }
 
+/** How long a run's change that nothing waits for may wait for its others (requestAdvance) */
+const UNHURRIED_MS = 20;
 /** How many runs' advances one write holds at most: a larger group would hold the event loop for long. */
 const ADVANCE_GROUP = 32;
 /**
@@ -49,7 +51,10 @@ export abstract class RunAdvances extends RunMemory {
   onPhase: (run: RunRow) => void = () => {};
   /** tells the other nodes that a run changed here, so they read it again (a hint: they also poll) */
   announce: (runId: string, attemptIds?: string[]) => void = () => {};
-  /** called after coalesced advances, so freed slots and new attempts meet in one dispatch pass */
+  /**
+   * called after coalesced advances, so freed slots and new attempts meet in one dispatch pass, and when an attempt's
+   * end left its slot free and its run's advance waiting (unhurried)
+   */
   onAdvanced: () => void = () => {};
 
   constructor(
@@ -62,32 +67,56 @@ export abstract class RunAdvances extends RunMemory {
   }
 
   private readonly dirty = new Set<string>();
+  /** runs whose change nothing waits for, advanced with the next pass or within UNHURRIED_MS */
+  private readonly unhurried = new Set<string>();
+  private unhurriedTimer: ReturnType<typeof setTimeout> | null = null;
 
   /**
    * Advances a run soon rather than now: when many attempts end at once, the
    * engine then looks at the run once for all of them instead of once each. Where another node drives the run,
    * that node is told which attempts changed (`attempts`), and reads those: not the whole run, which for a run of
    * hundreds of tasks cost it more than the rest of an attempt's work, once for every attempt ended elsewhere.
+   *
+   * A change nothing waits for (`unhurried`: an attempt succeeded whose task no other task depends on) waits up to
+   * UNHURRIED_MS for the run's others. The engine's pass over a run looks at every task, so a run of a thousand
+   * tasks advanced for each few of them that ended cost more than the rest of their work; what such a change
+   * decides (the task's status, the run's end) is not on anything's way.
    */
-  requestAdvance(runId: string, attempts?: string[]): void {
+  requestAdvance(runId: string, attempts?: string[], unhurried = false): void {
     if (!this.leases.owns(runId)) {
       if (!this.leases.defer(runId)) this.announce(runId, attempts);
       return;
     }
-    if (this.dirty.size === 0) {
-      setImmediate(() => {
-        background(
-          "advance",
-          this.serial.run(async () => {
-            const runs = [...this.dirty];
-            this.dirty.clear();
-            await this.advanceRuns(runs);
-            this.onAdvanced();
-          }),
-        );
-      });
+    if (unhurried) {
+      this.unhurried.add(runId);
+      this.unhurriedTimer ??= setTimeout(() => {
+        this.unhurriedTimer = null;
+        background("advance", this.pass());
+      }, UNHURRIED_MS);
+      // the slot the attempt freed is offered now: only the engine's look at the run waits
+      this.onAdvanced();
+      return;
     }
+    if (this.dirty.size === 0) setImmediate(() => background("advance", this.pass()));
     this.dirty.add(runId);
+  }
+
+  /** Advances the runs waiting unhurried now (the node is stopping), and whatever else waits. */
+  advanceUnhurried(): Promise<void> {
+    if (this.unhurriedTimer) clearTimeout(this.unhurriedTimer);
+    this.unhurriedTimer = null;
+    return this.pass();
+  }
+
+  /** One pass over the runs asked for, the unhurried ones along: the engine looks at each once for all their changes. */
+  private pass(): Promise<void> {
+    return this.serial.run(async () => {
+      const runs = [...new Set([...this.dirty, ...this.unhurried])];
+      this.dirty.clear();
+      this.unhurried.clear();
+      await this.advanceRuns(runs);
+      this.onAdvanced();
+    });
   }
 
   /** Runs the engine on one run and applies its decisions. Callers hold `serial`. */

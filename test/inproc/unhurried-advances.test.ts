@@ -1,0 +1,83 @@
+import { afterEach, expect, test } from "bun:test";
+import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { waitFor } from "../helpers/processes.ts";
+
+let h: InProcess;
+afterEach(() => h?.stop());
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Records which runs each pass of the engine looked at, and each ask for one with whether it was unhurried. */
+function watch(h: InProcess) {
+  const { scheduler } = h.coordinator.services;
+  const passes: string[][] = [];
+  const asks: { run: string; unhurried: boolean }[] = [];
+  const advanceRuns = scheduler.advanceRuns.bind(scheduler);
+  scheduler.advanceRuns = (runIds) => {
+    passes.push([...runIds]);
+    return advanceRuns(runIds);
+  };
+  const requestAdvance = scheduler.requestAdvance.bind(scheduler);
+  scheduler.requestAdvance = (runId, attempts, unhurried = false) => {
+    asks.push({ run: runId, unhurried });
+    requestAdvance(runId, attempts, unhurried);
+  };
+  return { scheduler, passes, asks, passesOf: (run: string) => passes.filter((p) => p.includes(run)).length };
+}
+
+test("an attempt's end waits for the engine only when nothing waits for it: a task depended on, or a failure, goes at once", async () => {
+  h = await startInProcess();
+  const agent = await h.agent("a1", { capacity: 4 });
+  const { asks } = watch(h);
+  const id = await h.submit(
+    [
+      "tasks:",
+      "  first: { steps: [ { run: hold } ] }",
+      "  second: { depends: [first], steps: [ { run: hold } ] }",
+      "  leaf: { steps: [ { run: hold } ] }",
+      "  broken: { steps: [ { run: 'exit 1' } ], ignore_failure: true }",
+      "",
+    ].join("\n"),
+  );
+  const heldTask = (task: string) => [...agent.held.values()].find((held) => held.assignment.task === task)?.assignment.attempt;
+  const ended = () => asks.filter((a) => a.run === id).map((a) => a.unhurried);
+  // the failed one first: its retries and its run's result are decided at once
+  await waitFor("the failure's end and two attempts held", () => ended().length === 1 && heldTask("first") && heldTask("leaf"));
+  expect(ended()).toEqual([false]);
+  agent.release(heldTask("first"));
+  await waitFor("the second task to be held", () => heldTask("second"));
+  expect(ended()).toEqual([false, false]);
+  agent.release(heldTask("leaf"));
+  await waitFor("the leaf's end to be asked about", () => ended().length === 3);
+  expect(ended()).toEqual([false, false, true]);
+  agent.release();
+  await h.waitPhase(id, ["finished"]);
+  expect(ended()).toEqual([false, false, true, true]);
+  expect((await h.run(id)).result).toBe("success");
+});
+
+test("unhurried changes of a run are looked at in one pass, which an urgent change of any run brings forward", async () => {
+  h = await startInProcess();
+  await h.agent("a1", { capacity: 2 });
+  const { scheduler, passesOf } = watch(h);
+  const id = await h.submit("tasks:\n  a: { steps: [ { run: hold } ] }\n  b: { steps: [ { run: hold } ] }\n");
+  await waitFor("the run to be running", async () => (await h.run(id)).phase === "running");
+  await Bun.sleep(50);
+  const before = passesOf(id);
+  // five asks in five turns of the event loop: each used to be a pass of its own
+  for (let i = 0; i < 5; i++) {
+    scheduler.requestAdvance(id, [], true);
+    await turn();
+  }
+  expect(passesOf(id) - before).toBeLessThanOrEqual(1);
+  await waitFor("one pass for all five", () => passesOf(id) - before === 1, 2_000);
+  await Bun.sleep(60);
+  expect(passesOf(id) - before).toBe(1);
+
+  // an urgent ask for the run takes the unhurried ones with it, and the wait's end then finds nothing left
+  scheduler.requestAdvance(id, [], true);
+  scheduler.requestAdvance(id, []);
+  await waitFor("the urgent pass", () => passesOf(id) - before === 2, 2_000);
+  await Bun.sleep(60);
+  expect(passesOf(id) - before).toBe(2);
+});
