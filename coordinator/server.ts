@@ -86,7 +86,7 @@ export async function startCoordinator(config: CoordinatorConfig): Promise<Runni
     reports.ended(a),
   );
   scheduler.dispatchTo(dispatcher);
-  scheduler.onAdvanced = () => dispatcher.pump();
+  scheduler.wakeDispatcher = () => dispatcher.pump();
   const cleanups = new Cleanups(db, fleet);
   const fleetServices = new FleetServices(db, fleet, scheduler, dispatcher, reports, logs, cleanups, {
     reconnectGraceMs: config.reconnectGraceMs,

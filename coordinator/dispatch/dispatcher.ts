@@ -87,6 +87,8 @@ export class Dispatcher extends WaitingQueue implements QueueSink {
 
   private async pass(): Promise<void> {
     if (this.anyFreeSlot()) await this.place();
+    // room left after this node's queue: the runs other nodes hinted at and this node left unread may have work for it
+    if (this.anyFreeSlot() && (await this.scheduler.readUnread())) await this.place();
     // Telling waiting tasks why they wait and failing those past the queue timeout walks the whole queue: done once
     // a second, not at every pump, or each dispatch would pay a walk of the whole queue.
     const now = Date.now();

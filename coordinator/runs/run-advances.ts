@@ -52,10 +52,10 @@ export abstract class RunAdvances extends RunMemory {
   /** tells the other nodes that a run changed here, so they read it again (a hint: they also poll) */
   announce: (runId: string, attemptIds?: string[]) => void = () => {};
   /**
-   * called after coalesced advances, so freed slots and new attempts meet in one dispatch pass, and when an attempt's
-   * end left its slot free and its run's advance waiting (unhurried)
+   * asks the dispatcher for a pass: after coalesced advances, so freed slots and new attempts meet in one pass; when an
+   * attempt's end left its slot free and its run's advance waiting (unhurried); when another node's run was left unread
    */
-  onAdvanced: () => void = () => {};
+  wakeDispatcher: () => void = () => {};
 
   constructor(
     protected readonly db: Db,
@@ -94,7 +94,7 @@ export abstract class RunAdvances extends RunMemory {
         background("advance", this.pass());
       }, UNHURRIED_MS);
       // the slot the attempt freed is offered now: only the engine's look at the run waits
-      this.onAdvanced();
+      this.wakeDispatcher();
       return;
     }
     if (this.dirty.size === 0) setImmediate(() => background("advance", this.pass()));
@@ -115,7 +115,7 @@ export abstract class RunAdvances extends RunMemory {
       this.dirty.clear();
       this.unhurried.clear();
       await this.advanceRuns(runs);
-      this.onAdvanced();
+      this.wakeDispatcher();
     });
   }
 

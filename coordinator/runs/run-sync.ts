@@ -63,7 +63,8 @@ export class RunSync {
             const hinted = [...this.pending];
             this.pending.clear();
             for (const [id, named] of hinted) {
-              if (named) await this.scheduler.readAttempts(id, [...named]);
+              if (!this.scheduler.active.has(id)) this.scheduler.leaveUnread(id);
+              else if (named) await this.scheduler.readAttempts(id, [...named]);
               else await this.scheduler.read(id);
             }
           }),

@@ -36,6 +36,7 @@ test("another node's hints arriving together are read in one pass: the attempts 
   const scheduler = {
     announce: () => {},
     serial: new Serial(),
+    active: new Map([["r1", {}], ["r2", {}]]),
     readAttempts: async (id: string, named: string[]) => void reads.push(`${id}:${named.join(",")}`),
     read: async (id: string) => void reads.push(`${id}:whole`),
   } as unknown as Scheduler;
@@ -48,4 +49,26 @@ test("another node's hints arriving together are read in one pass: the attempts 
   await turn();
   await scheduler.serial.run(async () => {});
   expect(reads).toEqual(["r1:a1,a2", "r2:whole"]);
+});
+
+test("a hint about a run this node has not read leaves it unread, for when its agents have room: it is not read at once", async () => {
+  const bus = new LocalBus();
+  const reads: string[] = [];
+  const unread: string[] = [];
+  const scheduler = {
+    announce: () => {},
+    serial: new Serial(),
+    active: new Map([["known", {}]]),
+    readAttempts: async (id: string, named: string[]) => void reads.push(`${id}:${named.join(",")}`),
+    read: async (id: string) => void reads.push(`${id}:whole`),
+    leaveUnread: (id: string) => void unread.push(id),
+  } as unknown as Scheduler;
+  new RunSync(scheduler, bus, "n1", () => 2);
+  bus.publish({ kind: "run_changed", runId: "new", from: "n2" });
+  bus.publish({ kind: "run_changed", runId: "other", from: "n2", attempts: ["a1"] });
+  bus.publish({ kind: "run_changed", runId: "known", from: "n2", attempts: ["a2"] });
+  await turn();
+  await scheduler.serial.run(async () => {});
+  expect(reads).toEqual(["known:a2"]);
+  expect(unread).toEqual(["new", "other"]);
 });
