@@ -1,5 +1,5 @@
 import { and, eq, inArray, or } from "drizzle-orm";
-import { ON_AGENT_STATES } from "../../shared/states.ts";
+import { ON_AGENT_STATES, OPEN_RUN_PHASES } from "../../shared/states.ts";
 import { attempts, ON_AGENT, runGroups, runs } from "../db/schema.ts";
 import { FINAL_RUN_PHASES } from "../engine/types.ts";
 import type { ActiveRun, AttemptRow, RunRow } from "./active-run.ts";
@@ -10,6 +10,9 @@ import { RunAdvances } from "./run-advances.ts";
  * Reading runs changed elsewhere: with several coordinators on one database, every node keeps every unfinished run
  * in memory, and reads it again (whole, or the attempts named) when another node says it changed, or by polling.
  */
+/** How many runs left unread one dispatch pass reads at most (readUnread) */
+const UNREAD_PER_PASS = 8;
+
 export abstract class RunReads extends RunAdvances {
   /** runs other nodes hinted at that this node has not read yet (leaveUnread) */
   private readonly unread = new Set<string>();
@@ -25,13 +28,23 @@ export abstract class RunReads extends RunAdvances {
     this.wakeDispatcher();
   }
 
-  /** Reads the runs left unread; whether there were any. Callers hold `serial`. */
+  /**
+   * Reads runs left unread, the oldest first and at most UNREAD_PER_PASS (the dispatcher is woken again for the rest):
+   * a node that comes free after a long busy spell may have many, and each pass holds `serial`. Those that ended
+   * meanwhile, found in one query, are not read. Whether it read any. Callers hold `serial`.
+   */
   async readUnread(): Promise<boolean> {
+    for (const id of this.unread) if (this.active.has(id)) this.unread.delete(id);
     if (this.unread.size === 0) return false;
-    const runIds = [...this.unread];
-    this.unread.clear();
-    for (const id of runIds) if (!this.active.has(id)) await this.read(id);
-    return true;
+    const next = [...this.unread].sort().slice(0, UNREAD_PER_PASS);
+    for (const id of next) this.unread.delete(id);
+    const open = await this.db
+      .select({ id: runs.id })
+      .from(runs)
+      .where(and(inArray(runs.id, next), inArray(runs.phase, [...OPEN_RUN_PHASES])));
+    for (const { id } of open) await this.read(id);
+    if (this.unread.size > 0) this.wakeDispatcher();
+    return open.length > 0;
   }
 
   /** Reads every unfinished run again, as polling does when hints may not arrive. Callers hold `serial`. */
