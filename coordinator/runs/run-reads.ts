@@ -7,8 +7,9 @@ import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { RunAdvances } from "./run-advances.ts";
 
 /**
- * Reading runs changed elsewhere: with several coordinators on one database, every node keeps every unfinished run
- * in memory, and reads it again (whole, or the attempts named) when another node says it changed, or by polling.
+ * Reading runs changed elsewhere: with several coordinators on one database, every node keeps the unfinished runs it
+ * has read in memory (another node's new run once its agents have room: leaveUnread), and reads one again (whole, or
+ * the attempts named) when another node says it changed, or by polling.
  */
 /** How many runs left unread one dispatch pass reads at most (readUnread) */
 const UNREAD_PER_PASS = 8;
