@@ -119,11 +119,14 @@ describe("kept workspaces", () => {
 
     const busy = fresh("src");
     putFiles(busy, { "log.txt": "start\n" });
-    // a process appending all along (a timer in this one need not fire while the save runs)
+    // a process appending all along (a timer in this one need not fire while the save runs), and a timer in this one
+    // too: a loaded machine once paused that process through twenty tries, while this one's timers fire, at the
+    // latest, just before the save looks at the file again (its own look waits on a timer due later)
     const busyTries: string[] = [];
     const writer = Bun.spawn(["bash", "-c", 'while :; do echo line >>"$1"; done', "writer", join(busy, "log.txt")]);
-    await waitFor("the writer to append", () => (statSync(join(busy, "log.txt")).size > 100 ? true : undefined), 5000, 1);
+    const appending = setInterval(() => appendFileSync(join(busy, "log.txt"), "tick\n"), 1);
     try {
+      await waitFor("the writer to append", () => (statSync(join(busy, "log.txt")).size > 100 ? true : undefined), 5000, 1);
       // A loaded machine may pause the writer past the racy window: the file then looks settled, and its size (over
       // the budget) refuses it, linking nothing (a copy kept would give the file a second name for the next try).
       // Five such tries in a row happened once in CI: up to twenty.
@@ -134,6 +137,7 @@ describe("kept workspaces", () => {
       }
       expect(refused).toBe("log.txt was being written");
     } finally {
+      clearInterval(appending);
       writer.kill("SIGKILL");
       await writer.exited;
     }
