@@ -26,18 +26,22 @@ function drover(example: string) {
   const run = waitFor("the run's address", () => out.text().match(/^run (\S+): http/m)?.[1], 20_000);
   return { proc, out: proc.exited.then(() => out.text()), run };
 }
+/** The run's exit code beside what it printed, so a red run's failure says why. */
+async function finished(cli: ReturnType<typeof drover>) {
+  return { code: await cli.proc.exited, out: await cli.out };
+}
 const getRun = async (id: string) => (await cluster.api<RunView>("GET", `/api/v1/runs/${id}`)).body;
 
 test("node-project: green, with its JUnit results on the run", async () => {
   const cli = drover("node-project");
-  expect(await cli.proc.exited).toBe(0);
+  expect(await finished(cli)).toMatchObject({ code: 0 });
   const tests = await cluster.api<{ summary: Record<string, number> }>("GET", `/api/v1/runs/${await cli.run}/tests`);
   expect(tests.body.summary).toMatchObject({ total: 2, passed: 2, failed: 0 });
 }, 60_000);
 
 test("matrix-build: one task per combination, then the report", async () => {
   const cli = drover("matrix-build");
-  expect(await cli.proc.exited).toBe(0);
+  expect(await finished(cli)).toMatchObject({ code: 0 });
   const run = await getRun(await cli.run);
   expect(run.tasks.map((t) => t.name)).toEqual([
     "test[arch=amd64,node=20]",
@@ -53,16 +57,17 @@ test("approval-deploy: deploy waits for an approval, then runs", async () => {
   const id = await cli.run;
   await waitFor("deploy to wait", async () => (await getRun(id)).tasks.find((t) => t.name === "deploy")?.status === "waiting_approval", 20_000);
   expect((await cluster.api("POST", `/api/v1/runs/${id}/tasks/deploy/approve`)).status).toBe(200);
-  expect(await cli.proc.exited).toBe(0);
-  expect(await cli.out).toContain("[deploy] release ");
+  const { code, out } = await finished(cli);
+  expect({ code, out }).toMatchObject({ code: 0 });
+  expect(out).toContain("[deploy] release ");
   expect((await getRun(id)).tasks.find((t) => t.name === "notify-failure")?.status).toBe("skipped");
 }, 60_000);
 
 test("cached-monorepo: the second run restores both packages' caches", async () => {
-  expect(await drover("cached-monorepo").proc.exited).toBe(0);
-  const second = drover("cached-monorepo");
-  expect(await second.proc.exited).toBe(0);
-  const out = await second.out;
+  expect(await finished(drover("cached-monorepo"))).toMatchObject({ code: 0 });
+  const second = await finished(drover("cached-monorepo"));
+  expect(second).toMatchObject({ code: 0 });
+  const out = second.out;
   expect(out).toMatch(/\[api\] restored cache api-deps-/);
   expect(out).toMatch(/\[web\] restored cache web-deps-/);
   expect(out).toContain("[bundle] out/api:");
