@@ -1,5 +1,5 @@
-import { type BigIntStats, linkSync, lstatSync } from "node:fs";
-import { join } from "node:path";
+import { type BigIntStats, linkSync, lstatSync, realpathSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 
 /** An entry as packed, in archive order; files carry what identifies the inode that was read. */
 export interface KeptEntry {
@@ -10,6 +10,8 @@ export interface KeptEntry {
   linkname: string;
   ino?: bigint;
   mtimeNs?: bigint;
+  /** the path a kept file was packed from, in the saving attempt's dir, through no symlink */
+  source?: string;
 }
 
 /**
@@ -37,6 +39,8 @@ export class Keeping {
   bytes = 0;
   /** why this archive is not kept, once something rules it out */
   refused: string | null = null;
+  /** each packed dir's path through no symlink */
+  private readonly realDirs = new Map<string, string>();
 
   constructor(
     readonly dir: string,
@@ -69,8 +73,18 @@ export class Keeping {
     this.bytes += Number(st.size);
     this.refused = this.refusal(name, path, st);
     if (!this.refused) {
-      this.entries.push({ name, type: "file", mode, size: Number(st.size), linkname: "", ino: st.ino, mtimeNs: st.mtimeNs });
+      this.entries.push({ name, type: "file", mode, size: Number(st.size), linkname: "", ino: st.ino, mtimeNs: st.mtimeNs, source: this.realPath(path) });
     }
+  }
+
+  private realPath(path: string): string {
+    const dir = dirname(path);
+    let real = this.realDirs.get(dir);
+    if (real === undefined) {
+      real = realpathSync(dir);
+      this.realDirs.set(dir, real);
+    }
+    return join(real, basename(path));
   }
 
   /** Why the file rules the archive out, or null once it is linked. */

@@ -1,6 +1,6 @@
-import { lstatSync, mkdirSync, rmSync, type StatsFs, statfsSync } from "node:fs";
+import { type BigIntStats, lstatSync, mkdirSync, realpathSync, rmSync, type StatsFs, statfsSync, unlinkSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { newId } from "../../shared/ids.ts";
 import { markTopDir } from "../runner/top-dir.ts";
 import { CopyProgress } from "./copy-progress.ts";
@@ -223,6 +223,12 @@ export class KeptWorkspaces {
       void release();
       return null;
     }
+    const linked = detach(keeping);
+    if (linked) {
+      note(`${copy} has another name for ${linked}: downloading the archive`);
+      void release();
+      return null;
+    }
     const count = keeping.entries.length;
     return { entries: keeping.entries, path: (i) => keeping.path(i), ready: async (i) => i < count, unusable: async () => null, release, prefetched };
   }
@@ -286,4 +292,33 @@ function changedFile(keeping: Keeping): string | null {
     if (entry.type === "file" && !unchanged(keeping, i)) return entry.name;
   }
   return null;
+}
+
+/**
+ * Takes the saving attempt's own name for each kept file away (its ended dir goes anyway): a file placed while another
+ * name still led to it would change under the restoring step as that name went (its ctime: `tar` fails with "file
+ * changed as we read it"), or be written through the other name. The name of the first file that has another name
+ * still, once that is done (a kept work tree, say, or a link a step made); null when none has.
+ */
+function detach(keeping: Keeping): string | null {
+  for (const [i, entry] of keeping.entries.entries()) {
+    if (entry.type !== "file") continue;
+    const link = lstatSync(keeping.path(i), { bigint: true });
+    if (link.nlink === 1n) continue;
+    const source = entry.source && ownName(entry.source, link);
+    if (source) unlinkSync(source);
+    if (lstatSync(keeping.path(i), { bigint: true }).nlink !== 1n) return entry.name;
+  }
+  return null;
+}
+
+/** `source` when it is still a name of the kept inode, reached through no symlink a step may have put on its path; else null. */
+function ownName(source: string, link: BigIntStats): string | null {
+  try {
+    if (realpathSync(dirname(source)) !== dirname(source)) return null;
+  } catch {
+    return null; // its dir is gone
+  }
+  const st = lstatSync(source, { bigint: true, throwIfNoEntry: false });
+  return st && st.ino === link.ino && st.dev === link.dev ? source : null;
 }

@@ -68,6 +68,7 @@ describe("kept workspaces", () => {
   test("a kept copy restores what extracting the archive does, moving its files; a second claim finds none", async () => {
     const { kept } = workspaces();
     const src = sample();
+    const packed = lstatSync(join(src, "lib/tool.js")).ino;
     const { archive, refused } = await save(kept, src, "obj-1");
     expect(refused).toBeNull();
     const extracted = fresh("extracted");
@@ -80,7 +81,7 @@ describe("kept workspaces", () => {
     expect(tree(dest)).toEqual(tree(extracted));
     expect(tree(dest)["passwd"]).toBeUndefined();
     // moved, not copied: the inode packed is the one restored, with the time of the restore as its mtime
-    expect(lstatSync(join(dest, "lib/tool.js")).ino).toBe(lstatSync(join(src, "lib/tool.js")).ino);
+    expect(lstatSync(join(dest, "lib/tool.js")).ino).toBe(packed);
     expect(lstatSync(join(dest, "lib/tool.js")).mtimeMs).toBeGreaterThan(Date.now() - 5000);
     expect((await claim(kept, "obj-1")).archive).toBeNull();
     expect((await claim(kept, "never-saved")).archive).toBeNull();
@@ -108,6 +109,42 @@ describe("kept workspaces", () => {
     await adoptKept(archive!, dest);
     await archive!.release();
     expect(readFileSync(join(dest, "out/a.txt"), "utf8")).toBe("packed a");
+  });
+
+  test("a claim takes the saving dir's names for the files away, so none placed has another; one linked elsewhere meanwhile voids the copy", async () => {
+    const { kept } = workspaces();
+    const src = fresh("src");
+    putFiles(src, { "out/a.txt": "packed a", "out/b.txt": "packed b" });
+    await save(kept, src, "obj-own");
+    const { archive } = await claim(kept, "obj-own");
+    // the saving attempt's dir, removed later, would otherwise change the placed files' ctime as it went
+    expect(existsSync(join(src, "out/a.txt"))).toBe(false);
+    const dest = fresh("dest");
+    expect(await adoptKept(archive!, dest)).toBe(2);
+    await archive!.release();
+    expect([lstatSync(join(dest, "out/a.txt")).nlink, lstatSync(join(dest, "out/b.txt")).nlink]).toEqual([1, 1]);
+    expect(readFileSync(join(dest, "out/b.txt"), "utf8")).toBe("packed b");
+
+    const linked = fresh("src");
+    putFiles(linked, { "out/a.txt": "packed a", "out/b.txt": "packed b" });
+    await save(kept, linked, "obj-linked-later");
+    const elsewhere = join(fresh("elsewhere"), "b.txt");
+    linkSync(join(linked, "out/b.txt"), elsewhere);
+    const refused = await claim(kept, "obj-linked-later");
+    expect(refused.archive).toBeNull();
+    expect(refused.notes).toEqual(["the copy kept on this agent has another name for out/b.txt: downloading the archive"]);
+    expect(readFileSync(elsewhere, "utf8")).toBe("packed b");
+
+    // a step's symlink on the packed path: the name it leads to is not taken away
+    const moved = fresh("src");
+    putFiles(moved, { "out/a.txt": "packed a" });
+    await save(kept, moved, "obj-symlinked");
+    renameSync(join(moved, "out"), join(moved, "real-out"));
+    symlinkSync(join(moved, "real-out"), join(moved, "out"));
+    expect((await claim(kept, "obj-symlinked")).notes).toEqual([
+      "the copy kept on this agent has another name for out/a.txt: downloading the archive",
+    ]);
+    expect(readFileSync(join(moved, "real-out/a.txt"), "utf8")).toBe("packed a");
   });
 
   test("files with another name, files still being written and archives over the budget are not kept", async () => {
