@@ -306,7 +306,7 @@ function detach(keeping: Keeping): string | null {
     const link = lstatSync(keeping.path(i), { bigint: true });
     if (link.nlink === 1n) continue;
     const source = entry.source && ownName(entry.source, link);
-    if (source) unlinkSync(source);
+    if (source) unlinkIfThere(source);
     if (lstatSync(keeping.path(i), { bigint: true }).nlink !== 1n) return entry.name;
   }
   return null;
@@ -321,4 +321,13 @@ function ownName(source: string, link: BigIntStats): string | null {
   }
   const st = lstatSync(source, { bigint: true, throwIfNoEntry: false });
   return st && st.ino === link.ino && st.dev === link.dev ? source : null;
+}
+
+/** Removes `path`, which the ended attempt's removal may be taking away at the same moment. */
+function unlinkIfThere(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+  }
 }

@@ -16,6 +16,7 @@ import {
   utimesSync,
   writeFileSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { waitFor } from "../helpers/processes.ts";
 import { adoptKept, extractArchive, HostileArchiveError } from "../../agent/archive/extract.ts";
@@ -145,6 +146,23 @@ describe("kept workspaces", () => {
       "the copy kept on this agent has another name for out/a.txt: downloading the archive",
     ]);
     expect(readFileSync(join(moved, "real-out/a.txt"), "utf8")).toBe("packed a");
+  });
+
+  test("a claim while the ended attempt's dir is being removed places the copy all the same", async () => {
+    const { kept } = workspaces();
+    // the removal (on the thread pool) takes names away as the claim looks at them: a few rounds make them meet
+    for (let round = 0; round < 5; round++) {
+      const src = fresh("src");
+      putFiles(src, Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`out/d${i % 8}/f${i}.txt`, `file ${i}`])));
+      await save(kept, src, `obj-removed-${round}`);
+      const removal = rm(src, { recursive: true, force: true });
+      const { archive } = await claim(kept, `obj-removed-${round}`);
+      await removal;
+      const dest = fresh("dest");
+      expect(await adoptKept(archive!, dest)).toBe(400);
+      await archive!.release();
+      expect(readFileSync(join(dest, "out/d3/f123.txt"), "utf8")).toBe("file 123");
+    }
   });
 
   test("files with another name, files still being written and archives over the budget are not kept", async () => {
