@@ -301,24 +301,35 @@ function changedFile(keeping: Keeping): string | null {
  * still, once that is done (a kept work tree, say, or a link a step made); null when none has.
  */
 function detach(keeping: Keeping): string | null {
+  // whether each dir is reached through no symlink, looked at once per dir (an archive's files share a few)
+  const straight = new Map<string, boolean>();
   for (const [i, entry] of keeping.entries.entries()) {
     if (entry.type !== "file") continue;
     const link = lstatSync(keeping.path(i), { bigint: true });
     if (link.nlink === 1n) continue;
-    const source = entry.source && ownName(entry.source, link);
+    const source = entry.source && ownName(entry.source, link, straight);
     if (source) unlinkIfThere(source);
-    if (lstatSync(keeping.path(i), { bigint: true }).nlink !== 1n) return entry.name;
+    // with the name gone (by this unlink, or the removal under way) there is one fewer; else the count as it is now,
+    // which that removal may have lowered meanwhile
+    const names = source ? link.nlink - 1n : lstatSync(keeping.path(i), { bigint: true }).nlink;
+    if (names !== 1n) return entry.name;
   }
   return null;
 }
 
 /** `source` when it is still a name of the kept inode, reached through no symlink a step may have put on its path; else null. */
-function ownName(source: string, link: BigIntStats): string | null {
-  try {
-    if (realpathSync(dirname(source)) !== dirname(source)) return null;
-  } catch {
-    return null; // its dir is gone
+function ownName(source: string, link: BigIntStats, straight: Map<string, boolean>): string | null {
+  const dir = dirname(source);
+  let reached = straight.get(dir);
+  if (reached === undefined) {
+    try {
+      reached = realpathSync(dir) === dir;
+    } catch {
+      reached = false; // its dir is gone
+    }
+    straight.set(dir, reached);
   }
+  if (!reached) return null;
   const st = lstatSync(source, { bigint: true, throwIfNoEntry: false });
   return st && st.ino === link.ino && st.dev === link.dev ? source : null;
 }
