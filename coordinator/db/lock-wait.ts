@@ -2,9 +2,13 @@ import type Database from "libsql";
 
 /** How long a statement waits for another connection's write lock in all, as `busy_timeout` did. */
 export const LOCK_WAIT_MS = 5000;
-/** The first pause and the longest between two tries: a write holds the lock for a fraction of a millisecond. */
+/**
+ * The first pause and the longest between two tries: a write holds the lock for a fraction of a millisecond, and the
+ * loop stays stopped for as long as the waiter oversleeps the release (three nodes on one file: 0.25 ms at most made
+ * 3-5% more tasks per second than 1 ms, BENCHMARKS.md).
+ */
 const FIRST_PAUSE_MS = 0.05;
-const LONGEST_PAUSE_MS = 1;
+const LONGEST_PAUSE_MS = 0.25;
 
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -16,7 +20,7 @@ const lockedOut = (e: unknown) => {
 
 /**
  * Makes a statement wait for another connection's lock (another coordinator on the same file) by retrying it after
- * pauses of 0.05 ms growing to 1 ms, instead of SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25 ms and
+ * pauses of 0.05 ms growing to 0.25 ms, instead of SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25 ms and
  * on: a node then slept milliseconds with its event loop stopped for a lock held a tenth of that. (A statement that
  * returned SQLITE_BUSY stays in progress, failing its connection's every COMMIT, until it runs again: a retry runs
  * it again.) The connection's `busy_timeout` is 0 (db/open.ts).
