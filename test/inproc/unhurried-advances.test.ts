@@ -1,6 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { type InProcess, startInProcess } from "../helpers/in-process.ts";
 import { waitFor } from "../helpers/processes.ts";
+import { unhurriedWaitMs } from "../../coordinator/runs/run-advances.ts";
 
 let h: InProcess;
 afterEach(() => h?.stop());
@@ -56,16 +57,25 @@ test("an attempt's end waits for the engine only when nothing waits for it: a ta
   expect((await h.run(id)).result).toBe("success");
 });
 
-test("unhurried changes of a run are looked at in one pass, which an urgent change of any run brings forward", async () => {
+/**
+ * A coordinator whose agent holds two tasks of a run of `tasks` independent ones, once its first passes are over: the
+ * run, and the passes it has had so far.
+ */
+async function holdingRun(tasks: number) {
   h = await startInProcess();
   await h.agent("a1", { capacity: 2 });
-  const { scheduler, passesOf } = watch(h);
-  const id = await h.submit("tasks:\n  a: { steps: [ { run: hold } ] }\n  b: { steps: [ { run: hold } ] }\n");
+  const watched = watch(h);
+  const id = await h.submit(`tasks:\n${Array.from({ length: tasks }, (_, i) => `  t${i}: { steps: [ { run: hold } ] }\n`).join("")}`);
   await waitFor("the run to be running", async () => (await h.run(id)).phase === "running");
   await Bun.sleep(50);
-  const before = passesOf(id);
+  return { ...watched, id, before: watched.passesOf(id) };
+}
+
+test("unhurried changes of a run are looked at in one pass, which an urgent change of any run brings forward", async () => {
+  const { scheduler, passesOf, id, before } = await holdingRun(300);
   // twenty asks, each in a turn of the event loop of its own: each used to be a pass of its own. They wait for one
-  // another up to 20 ms (UNHURRIED_MS), so however slow the turns, at most one pass per 20 ms of them and one after.
+  // another up to 30 ms (0.1 ms per task), so however slow the turns, at most one pass per 30 ms of them and one after.
+  const wait = unhurriedWaitMs(300);
   const began = performance.now();
   for (let i = 0; i < 20; i++) {
     scheduler.requestAdvance(id, [], true);
@@ -82,7 +92,7 @@ test("unhurried changes of a run are looked at in one pass, which an urgent chan
   });
   const passes = passesOf(id) - before;
   expect(passes).toBeGreaterThanOrEqual(1);
-  expect(passes).toBeLessThanOrEqual(Math.floor(took / 20) + 1);
+  expect(passes).toBeLessThanOrEqual(Math.floor(took / wait) + 1);
   expect(passes).toBeLessThan(20);
 
   // an urgent ask for the run takes the unhurried ones with it, and the wait's end then finds nothing left
@@ -92,4 +102,12 @@ test("unhurried changes of a run are looked at in one pass, which an urgent chan
   await waitFor("the urgent pass", () => passesOf(id) - settled === 1, 2_000);
   await Bun.sleep(60);
   expect(passesOf(id) - settled).toBe(1);
+});
+
+test("a run of a few tasks is looked at in the turn after its unhurried change: its end is not held back", async () => {
+  const { scheduler, passesOf, id, before } = await holdingRun(2);
+  scheduler.requestAdvance(id, [], true);
+  // asked for the next turn of the event loop, as an urgent change is (a wait would be a timer's, 20 ms before)
+  for (let turns = 0; turns < 10 && passesOf(id) === before; turns++) await turn();
+  expect(passesOf(id)).toBe(before + 1);
 });
