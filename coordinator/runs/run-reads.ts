@@ -6,14 +6,14 @@ import type { ActiveRun, AttemptRow, RunRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { RunAdvances } from "./run-advances.ts";
 
+/** How many runs left unread one dispatch pass reads at most (readUnread) */
+const UNREAD_PER_PASS = 8;
+
 /**
  * Reading runs changed elsewhere: with several coordinators on one database, every node keeps the unfinished runs it
  * has read in memory (another node's new run once its agents have room: leaveUnread), and reads one again (whole, or
  * the attempts named) when another node says it changed, or by polling.
  */
-/** How many runs left unread one dispatch pass reads at most (readUnread) */
-const UNREAD_PER_PASS = 8;
-
 export abstract class RunReads extends RunAdvances {
   /** runs other nodes hinted at that this node has not read yet (leaveUnread) */
   private readonly unread = new Set<string>();
