@@ -32,6 +32,8 @@ interface Identity {
 }
 
 const log = (msg: string) => console.error(`[agent] ${msg}`);
+/** How long the agent waits for the helper processes it killed to exit before it exits itself. */
+const HELPERS_EXIT_MS = 2_000;
 
 /** The edge agent: holds the lease, takes assignments, and keeps every report and log byte until acknowledged. */
 export class Agent {
@@ -331,11 +333,11 @@ export class Agent {
   stop(code: number): void {
     this.stopHeartbeats?.();
     this.lease.stop();
-    this.watchdog.stop();
-    this.executor.close();
+    const helpers = Promise.all([this.watchdog.stop(), this.executor.close()]);
     void this.prefetcher?.then((prefetcher) => prefetcher.stop());
     this.kept.close();
     this.connection.stop();
-    this.exit(code);
+    // its watchdog and the processes started ahead go first, so that whoever waits for the agent finds nothing of it left
+    void Promise.race([helpers, Bun.sleep(HELPERS_EXIT_MS)]).then(() => this.exit(code));
   }
 }

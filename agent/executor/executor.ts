@@ -153,11 +153,12 @@ export class Executor {
   }
 
   /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
-  close(): void {
+  /** Ends the processes started ahead and lets go of the cgroups; resolves once those processes have exited. */
+  close(): Promise<void> {
     this.removals.flush();
-    this.warm?.stop();
-    this.warmSandboxes?.stop();
+    const exited = Promise.all([this.warm?.stop(), this.warmSandboxes?.stop()]);
     this.opts.cgroups.release();
+    return exited.then(() => {});
   }
 
   /** Gives the attempt's dir (and what steps made in it) to the user steps run as. */

@@ -223,13 +223,15 @@ export class WarmSandboxes {
     if (readdirSync(warm.slot).length === 0) this.free.push(warm.slot);
   }
 
-  /** Ends the waiting sandboxes and removes what they had (the agent stops). */
-  stop(): void {
-    for (const warm of this.ready) {
+  /** Ends the waiting sandboxes and removes what they had (the agent stops); resolves once they have exited. */
+  stop(): Promise<void> {
+    const exits = this.ready.map((warm) => {
       endWaiting(warm.proc);
       this.drop(warm);
-    }
+      return warm.proc.exited;
+    });
     this.ready = [];
+    return Promise.all(exits).then(() => {});
   }
 
   private drop(warm: WarmSandbox): void {

@@ -218,13 +218,15 @@ export class WarmStarts {
     wake(shell, call);
   }
 
-  /** Ends the waiting processes and removes their groups (the agent stops). */
-  stop(): void {
-    for (const warm of this.ready) {
+  /** Ends the waiting processes and removes their groups (the agent stops); resolves once they have exited. */
+  stop(): Promise<void> {
+    const exits = this.ready.map((warm) => {
       endWaiting(warm.proc);
       this.drop(warm);
-    }
+      return warm.proc.exited;
+    });
     this.ready = [];
+    return Promise.all(exits).then(() => {});
   }
 
   private drop(warm: Warm): void {

@@ -62,8 +62,10 @@ export class Watchdog {
     writeFileSync(this.pidFile, String(this.proc.pid));
   }
 
-  stop(): void {
+  /** Kills the watchdog; resolves once it has exited. */
+  stop(): Promise<void> {
     this.proc?.kill("SIGKILL");
+    return this.proc ? this.proc.exited.then(() => {}) : Promise.resolve();
   }
 
   record(name: string, step: StepRecord): void {

@@ -71,8 +71,8 @@ beforeAll(() => {
   writeFileSync(join(dir, "own", "lease"), `${Date.now() + 600_000}\n`);
   executor = sandboxExecutor(null);
 });
-afterAll(() => {
-  executor?.close();
+afterAll(async () => {
+  await executor?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cgroups, removeGroup } from "../../agent/executor/cgroups.ts";
@@ -62,8 +62,8 @@ beforeAll(() => {
     sandboxSlots: join(dir, "sandboxes"),
   });
 });
-afterAll(() => {
-  executor.close();
+afterAll(async () => {
+  await executor.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -190,5 +190,18 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     proc.signal("SIGTERM");
     expect((await proc.wait()).exitCode).toBe(143);
     expect(performance.now() - started).toBeLessThan(5_000);
+  }, 30_000);
+
+  // last: it ends the executor's warm starts for good
+  test("the watchdog and the processes started ahead have exited once stopping them resolves (an agent that exits leaves none of them)", async () => {
+    const watchdog = new Watchdog(join(dir, "own"), lease, new SpareFiles(join(dir, "own", "spare")));
+    watchdog.start();
+    const watchdogPid = Number(readFileSync(join(dir, "own", "watchdog.pid"), "latin1"));
+    warmStarts().prepare();
+    const warmPids = (warmStarts() as unknown as { ready: { proc: { pid: number } }[] }).ready.map((w) => w.proc.pid);
+    expect(warmPids.length).toBeGreaterThan(0);
+    // reaped, not only killed: a process killed but not yet waited for is still in /proc
+    await Promise.all([watchdog.stop(), executor.close()]);
+    expect([watchdogPid, ...warmPids].filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
   }, 30_000);
 });
