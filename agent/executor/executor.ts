@@ -88,6 +88,8 @@ export class Executor {
   private readonly warm: WarmStarts | null = null;
   private readonly warmSandboxes: WarmSandboxes | null = null;
   private readonly removals = new LateRemovals();
+  /** the agent is leaving: nothing more is started ahead */
+  private closed = false;
 
   constructor(private readonly opts: ExecutorOptions) {
     let caps = { memory: null as StepGroups["memory"], pids: null as StepGroups["pids"] };
@@ -152,9 +154,12 @@ export class Executor {
     return this.opts.kind;
   }
 
-  /** Releases what the agent made for its steps (its cgroup subtree), at its exit. */
-  /** Ends the processes started ahead and lets go of the cgroups; resolves once those processes have exited. */
+  /**
+   * At the agent's exit: ends the processes started ahead (none start after this) and releases what the agent made
+   * for its steps (its cgroup subtree); resolves once those processes have exited.
+   */
   close(): Promise<void> {
+    this.closed = true;
     this.removals.flush();
     const exited = Promise.all([this.warm?.stop(), this.warmSandboxes?.stop()]);
     this.opts.cgroups.release();
@@ -195,6 +200,7 @@ export class Executor {
    * of the way of its start.
    */
   prepareAhead(): void {
+    if (this.closed) return;
     this.removals.flush();
     this.warm?.prepare();
     this.warmSandboxes?.prepare();

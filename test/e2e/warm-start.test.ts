@@ -203,5 +203,8 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     // reaped, not only killed: a process killed but not yet waited for is still in /proc
     await Promise.all([watchdog.stop(), executor.close()]);
     expect([watchdogPid, ...warmPids].filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
+    // a step ending as the agent leaves starts nothing ahead any more
+    executor.prepareAhead();
+    expect((warmStarts() as unknown as { ready: unknown[] }).ready).toEqual([]);
   }, 30_000);
 });
