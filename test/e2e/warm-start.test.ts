@@ -38,29 +38,36 @@ echo not reached`;
 let dir: string;
 let lease: string;
 let executor: Executor;
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "drover-warm-"));
-  const own = join(dir, "own");
+
+/** A host executor whose private dir is `own` under `root` (made here), with its lease file there. */
+function hostExecutor(root: string, own: string, cgroup: string): { executor: Executor; watchdog: Watchdog; lease: string } {
   mkdirSync(own);
   const spares = new SpareFiles(join(own, "spare"));
-  lease = join(own, "lease");
+  const lease = join(own, "lease");
   writeFileSync(lease, `${Date.now() + 600_000}\n`);
-  executor = new Executor({
+  const watchdog = new Watchdog(own, lease, spares);
+  const executor = new Executor({
     kind: "host",
     runAs: null,
-    workRoot: dir,
+    workRoot: root,
     hide: [],
     readOnly: [],
     maxProcesses: 100,
-    cgroups: Cgroups.detect(`drover-warmtest-${process.pid}`),
+    cgroups: Cgroups.detect(cgroup),
     pidNamespace: ns,
-    watchdog: new Watchdog(own, lease, spares),
+    watchdog,
     // as the lease file says: the tests move it there
     leaseDeadline: () => Number(readFileSync(lease, "latin1")),
     spares,
     spareDirs: new SpareFiles(join(own, "spare-dirs"), 4, "dir"),
-    sandboxSlots: join(dir, "sandboxes"),
+    sandboxSlots: join(root, "sandboxes"),
   });
+  return { executor, watchdog, lease };
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "drover-warm-"));
+  ({ executor, lease } = hostExecutor(dir, join(dir, "own"), `drover-warmtest-${process.pid}`));
 });
 afterAll(async () => {
   await executor.close();
@@ -192,19 +199,19 @@ describe.skipIf("unavailable" in ns)("warm starts", () => {
     expect(performance.now() - started).toBeLessThan(5_000);
   }, 30_000);
 
-  // last: it ends the executor's warm starts for good
   test("the watchdog and the processes started ahead have exited once stopping them resolves (an agent that exits leaves none of them)", async () => {
-    const watchdog = new Watchdog(join(dir, "own"), lease, new SpareFiles(join(dir, "own", "spare")));
-    watchdog.start();
-    const watchdogPid = Number(readFileSync(join(dir, "own", "watchdog.pid"), "latin1"));
-    warmStarts().prepare();
-    const warmPids = (warmStarts() as unknown as { ready: { proc: { pid: number } }[] }).ready.map((w) => w.proc.pid);
+    // an executor of its own: this one is closed for good
+    const leaving = hostExecutor(dir, join(dir, "leaving"), `drover-warmtest-leaving-${process.pid}`);
+    const warm = () => (leaving.executor as unknown as { warm: { ready: { proc: { pid: number } }[] } }).warm.ready;
+    leaving.watchdog.start();
+    const watchdogPid = Number(readFileSync(join(dir, "leaving", "watchdog.pid"), "latin1"));
+    const warmPids = warm().map((w) => w.proc.pid);
     expect(warmPids.length).toBeGreaterThan(0);
     // reaped, not only killed: a process killed but not yet waited for is still in /proc
-    await Promise.all([watchdog.stop(), executor.close()]);
+    await Promise.all([leaving.watchdog.stop(), leaving.executor.close()]);
     expect([watchdogPid, ...warmPids].filter((pid) => existsSync(`/proc/${pid}`))).toEqual([]);
     // a step ending as the agent leaves starts nothing ahead any more
-    executor.prepareAhead();
-    expect((warmStarts() as unknown as { ready: unknown[] }).ready).toEqual([]);
+    leaving.executor.prepareAhead();
+    expect(warm()).toEqual([]);
   }, 30_000);
 });
