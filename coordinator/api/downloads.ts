@@ -24,8 +24,15 @@ export function downloadRoutes(distDir: string, publicUrl: string | undefined) {
   }
   routes.get("/download/:name", async (c) => {
     const name = c.req.param("name");
+    // looked up only by a name it may be: a NUL or an overlong name fails the file system's call itself
+    if (!BINARY_NAME.test(name)) {
+      throw new DroverError(
+        "not_found",
+        "no such download: drover-linux-<arch> and drover-agent-linux-<arch> (amd64 or arm64, -musl too) and their .sha256",
+      );
+    }
     const file = Bun.file(join(distDir, name));
-    if (!BINARY_NAME.test(name) || !(await file.exists())) {
+    if (!(await file.exists())) {
       const builder = name.startsWith("drover-agent") ? "./scripts/build-agent" : "./scripts/build-cli";
       throw new DroverError("not_found", `${name} is not built here (run ${builder})`);
     }
