@@ -6,7 +6,7 @@ import { parseReport } from "../tests/report.ts";
 import { storeCases } from "../tests/store.ts";
 import { ownAttempt } from "./archive-targets.ts";
 import type { AppEnv } from "./env.ts";
-import { nonNegativeInteger } from "./validate.ts";
+import { boundedText, nonNegativeInteger } from "./validate.ts";
 
 /** A report larger than this is refused: its cases would not be read by anyone anyway. */
 export const MAX_REPORT_BYTES = 16 * 1024 * 1024;
@@ -17,10 +17,7 @@ export const agentTestReportRoutes = new Hono<AppEnv>().put("/attempts/:attempt/
   const step = nonNegativeInteger("step", c.req.param("step"));
   const format = c.req.query("format") as TestReportFormat;
   if (!TEST_REPORT_FORMATS.includes(format)) throw new DroverError("bad_request", `format must be one of ${TEST_REPORT_FORMATS.join(", ")}`);
-  const declared = Number(c.req.header("content-length") ?? 0);
-  if (declared > MAX_REPORT_BYTES) throw new DroverError("too_large", `a test report may be at most ${MAX_REPORT_BYTES} bytes`);
-  const text = await c.req.text();
-  if (Buffer.byteLength(text) > MAX_REPORT_BYTES) throw new DroverError("too_large", `a test report may be at most ${MAX_REPORT_BYTES} bytes`);
+  const text = await boundedText(c, MAX_REPORT_BYTES, "a test report");
   let cases: ReturnType<typeof parseReport>;
   try {
     cases = parseReport(text, format);

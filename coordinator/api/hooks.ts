@@ -12,14 +12,14 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { summarize } from "../runs/run-view.ts";
-import { parseBody } from "./validate.ts";
+import { parseBody, SUBMISSION_BODY_BYTES } from "./validate.ts";
 import { CreateHook } from "./openapi/requests.ts";
 
 /** Managing hooks needs a bearer token like the rest of the API. */
 export const hookRoutes = new Hono<AppEnv>();
 
 hookRoutes.post("/", requireRole("member"), async (c) => {
-  const body = await parseBody(c, CreateHook);
+  const body = await parseBody(c, CreateHook, SUBMISSION_BODY_BYTES);
   checkPipeline(body.pipeline);
   const row = { id: newId(), secret: randomBytes(32).toString("hex"), ...body, user: c.get("principal").user, createdAt: Date.now() };
   await c.get("services").db.insert(hooks).values(row);

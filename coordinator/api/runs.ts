@@ -15,7 +15,7 @@ import { loadRunWithSteps } from "../runs/load-run.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
-import { invalid, parseQuery } from "./validate.ts";
+import { invalid, parseQuery, SUBMISSION_BODY_BYTES } from "./validate.ts";
 import { runView, summarize } from "../runs/run-view.ts";
 import { ListRunsQuery, SubmitRun } from "./openapi/requests.ts";
 
@@ -31,7 +31,7 @@ export const runRoutes = new Hono<AppEnv>();
 
 /** A JSON submission holds a pipeline (1 MiB) and variables: no more than this of it is read. */
 const jsonLimit = bodyLimit({
-  maxSize: 16 * 1024 * 1024,
+  maxSize: SUBMISSION_BODY_BYTES,
   onError: () => {
     throw new DroverError("too_large", `a run submission's JSON may be at most 16 MiB (its pipeline at most ${formatBytes(LIMITS.pipelineBytes)})`);
   },

@@ -7,7 +7,7 @@ import { checkCron, checkPipeline } from "../triggers/validate.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
-import { parseBody } from "./validate.ts";
+import { parseBody, SUBMISSION_BODY_BYTES } from "./validate.ts";
 import { CreateSchedule, UpdateSchedule } from "./openapi/requests.ts";
 
 /** Variables are listed by name only, as for runs: their values may be secrets. */
@@ -18,7 +18,7 @@ function scheduleView({ variables, ...row }: typeof schedules.$inferSelect) {
 export const scheduleRoutes = new Hono<AppEnv>();
 
 scheduleRoutes.post("/", requireRole("member"), async (c) => {
-  const body = await parseBody(c, CreateSchedule);
+  const body = await parseBody(c, CreateSchedule, SUBMISSION_BODY_BYTES);
   checkCron(body.cron);
   checkPipeline(body.pipeline);
   const row = { id: newId(), ...body, user: c.get("principal").user, lastTick: null, createdAt: Date.now() };
@@ -32,7 +32,7 @@ scheduleRoutes.get("/", requireRole("viewer"), async (c) => {
 });
 
 scheduleRoutes.put("/:id", requireRole("member"), async (c) => {
-  const body = await parseBody(c, UpdateSchedule);
+  const body = await parseBody(c, UpdateSchedule, SUBMISSION_BODY_BYTES);
   if (body.cron !== undefined) checkCron(body.cron);
   if (body.pipeline !== undefined) checkPipeline(body.pipeline);
   // A new cron or a re-enable starts counting from now: occurrences before the change were never this schedule's to miss.

@@ -1,16 +1,46 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { DroverError } from "../../shared/errors.ts";
+import { formatBytes } from "../../shared/format.ts";
 
 export function invalid(error: z.ZodError): DroverError {
   return new DroverError("bad_request", z.prettifyError(error));
 }
 
-/** The JSON body checked against a schema; every problem becomes one 400. */
-export async function parseBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.infer<T>> {
-  const raw = await c.req.json().catch(() => {
+/** What a JSON body may hold at most, unless its route says more: a request's fields, not data. */
+export const JSON_BODY_BYTES = 1024 * 1024;
+/** A body that carries a pipeline (1 MiB) and variables (200 of up to 64 KiB): a run's submission, a schedule, a hook. */
+export const SUBMISSION_BODY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The body as text, refused with a 413 naming `what` and `maxBytes` past that many bytes: nothing beyond them is
+ * read into memory, whether the request declared its length or not (chunked).
+ */
+export async function boundedText(c: Context, maxBytes: number, what: string): Promise<string> {
+  const tooLarge = () => new DroverError("too_large", `${what} may be at most ${formatBytes(maxBytes)}`);
+  if (Number(c.req.header("content-length") ?? 0) > maxBytes) throw tooLarge();
+  const body = c.req.raw.body;
+  if (!body) return "";
+  const pieces: Uint8Array[] = [];
+  let size = 0;
+  // leaving the loop early cancels the rest of the body
+  for await (const piece of body) {
+    size += piece.length;
+    if (size > maxBytes) throw tooLarge();
+    pieces.push(piece);
+  }
+  return Buffer.concat(pieces).toString("utf8");
+}
+
+/** The JSON body (at most `maxBytes`, else 413) checked against a schema; every problem becomes one 400. */
+export async function parseBody<T extends z.ZodType>(c: Context, schema: T, maxBytes = JSON_BODY_BYTES): Promise<z.infer<T>> {
+  const text = await boundedText(c, maxBytes, "this request's JSON body");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
     throw new DroverError("bad_request", "body is not JSON");
-  });
+  }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw invalid(parsed.error);
   return parsed.data;

@@ -50,11 +50,7 @@ export function archiveKey(scope: AttemptScope, target: UploadTarget): string {
   }
 }
 
-const ATTEMPT_IN_KEY = [
-  /^workspaces\/[^/]+\/([^/]+)-\d+\.tar\.zst$/,
-  /^caches\/[^/]+\/([^/]+)-[0-9a-f]+\.tar\.zst$/,
-  /^artifacts\/[^/]+\/([^/]+)\//,
-];
+const ATTEMPT_IN_KEY = [/^workspaces\/[^/]+\/([^/]+)-\d+\.tar\.zst$/, /^caches\/[^/]+\/([^/]+)-[0-9a-f]+\.tar\.zst$/, /^artifacts\/[^/]+\/([^/]+)\//];
 
 /** The attempt whose upload `key` is (see archiveKey), or null for any other key. */
 export function attemptOfArchiveKey(key: string): string | null {

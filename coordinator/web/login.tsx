@@ -1,6 +1,8 @@
 /** @jsxImportSource hono/jsx */
 import { Hono, type MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, setCookie } from "hono/cookie";
+import { DroverError } from "../../shared/errors.ts";
 import { fromThisOrigin } from "../auth/session.ts";
 import { userForToken } from "../auth/principal.ts";
 import { COOKIE, safeNext, seeOther, type WebEnv } from "./auth.ts";
@@ -40,7 +42,16 @@ loginRoutes.get("/login", (c) =>
   c.html(<LoginPage next={safeNext(c.req.query("next"))} error={c.req.query("error") === "invalid" ? REFUSED : undefined} />),
 );
 
-loginRoutes.post("/login", sameOrigin, async (c) => {
+/** A login form holds a token and where to go next: no more than this of it is read. */
+const LOGIN_FORM_BYTES = 64 * 1024;
+const formLimit = bodyLimit({
+  maxSize: LOGIN_FORM_BYTES,
+  onError: () => {
+    throw new DroverError("too_large", "a login form may be at most 64 KiB");
+  },
+});
+
+loginRoutes.post("/login", sameOrigin, formLimit, async (c) => {
   const form = await c.req.parseBody();
   const token = typeof form.token === "string" ? form.token.trim() : "";
   const next = safeNext(typeof form.next === "string" ? form.next : undefined);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type InProcess, startInProcess } from "../helpers/in-process.ts";
+import { ADMIN_TOKEN, type InProcess, startInProcess } from "../helpers/in-process.ts";
 
 let h: InProcess;
 beforeAll(async () => {
@@ -10,9 +10,54 @@ afterAll(() => h.stop());
 
 type Err = { error: { code: string; message: string; details?: { errors: string[] } } };
 const errorText = (body: Err) => [body.error.message, ...(body.error.details?.errors ?? [])].join("\n");
-const tasks = (n: number) => `tasks:\n${Array.from({ length: n }, (_, i) => `  t${i}:\n    steps: [ { run: "true" } ]\n`).join("")}`;
+const tasks = (n: number) =>
+  `tasks:\n${Array.from({ length: n }, (_, i) => `  t${i}:\n    steps: [ { run: "true" } ]\n`).join("")}`;
 
 describe("input bounds", () => {
+  test("a JSON body past its route's bound is a 413 naming it, declared or sent chunked, and no more of it is read", async () => {
+    const MiB = 1024 * 1024;
+    /** A body of `mib` MiB of a JSON string, sent without a length; how much of it the server took. */
+    const chunked = (path: string, mib: number, headers: Record<string, string> = {}) => {
+      let pulled = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          if (pulled >= mib) return controller.close();
+          controller.enqueue(new TextEncoder().encode(pulled === 0 ? `{"v":"${"x".repeat(MiB - 6)}` : "x".repeat(MiB)));
+          pulled++;
+        },
+      });
+      const res = Promise.resolve(
+        h.coordinator.app.request(path, {
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json", ...headers },
+          body,
+        }),
+      );
+      return res.then(async (r) => ({ status: r.status, body: (await r.json()) as Err, pulled }));
+    };
+    for (const [path, bound] of [
+      ["/api/v1/tokens", "1.0 MiB"],
+      ["/api/v1/schedules", "16.0 MiB"],
+      ["/api/v1/hooks", "16.0 MiB"],
+    ] as const) {
+      const declared = await h.api<Err>("POST", path, JSON.stringify({ v: "x".repeat(17 * MiB) }));
+      expect(declared.status, path).toBe(413);
+      expect(declared.body.error.message).toBe(`this request's JSON body may be at most ${bound}`);
+      const sent = await chunked(path, 64);
+      expect(sent.status, path).toBe(413);
+      expect(sent.body.error.message).toBe(`this request's JSON body may be at most ${bound}`);
+      // read up to the bound and a piece or two past it (the stream pulls ahead), not the rest
+      expect(sent.pulled).toBeLessThan(Number.parseInt(bound) + 4);
+    }
+    const login = await h.coordinator.app.request("/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "http://localhost" },
+      body: `token=${"x".repeat(MiB)}`,
+    });
+    expect(login.status).toBe(413);
+    expect(((await login.json()) as Err).error.message).toBe("a login form may be at most 64 KiB");
+  });
+
   test("a pipeline over 1 MiB is a 413 naming the bound", async () => {
     const pipeline = `${tasks(1)}# ${"x".repeat(2 * 1024 * 1024)}\n`;
     const res = await h.api<Err>("POST", "/api/v1/runs", { pipeline });
@@ -51,7 +96,10 @@ describe("input bounds", () => {
     const cases: [unknown, string][] = [
       [{ pipeline: steps }, "at most 200 steps"],
       [{ pipeline: `tasks:\n  ${"n".repeat(129)}:\n    steps: [ { run: "true" } ]\n` }, "at most 128 characters"],
-      [{ pipeline: tasks(1), variables: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`V${i}`, "x"])) }, "at most 200 variables"],
+      [
+        { pipeline: tasks(1), variables: Object.fromEntries(Array.from({ length: 201 }, (_, i) => [`V${i}`, "x"])) },
+        "at most 200 variables",
+      ],
       [{ pipeline: tasks(1), variables: { BIG: "x".repeat(65 * 1024) } }, "65,536"],
       [{ pipeline: `tasks:\n  t:\n    labels: { k: ${"v".repeat(513)} }\n    steps: [ { run: "true" } ]\n` }, "at most 512"],
     ];
