@@ -15,6 +15,7 @@ import { loadRunWithSteps } from "../runs/load-run.ts";
 import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
+import { readMultipartSubmission } from "./multipart-submission.ts";
 import { invalid, parseQuery, SUBMISSION_BODY_BYTES } from "./validate.ts";
 import { runView, summarize } from "../runs/run-view.ts";
 import { ListRunsQuery, SubmitRun } from "./openapi/requests.ts";
@@ -42,33 +43,31 @@ const submissionLimit: MiddlewareHandler<AppEnv> = (c, next) =>
 
 runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
   const { db, scheduler, store, registry } = c.get("services");
-  const contentType = c.req.header("content-type") ?? "";
+  // a refused run must not leave its upload behind, referenced by nothing
+  const dropUpload = (key: string) => registry.deleteUnowned({ olderThan: Date.now() + 1, keys: [key] }).then(() => {});
+  const multipart = (c.req.header("content-type") ?? "").startsWith("multipart/form-data");
   let fields: unknown;
   let workspace: string | null = null;
-  if (contentType.startsWith("multipart/form-data")) {
-    const form = await c.req.formData();
-    const file = form.get("workspace");
-    const variables = form.get("variables");
-    const source = form.get("source");
-    fields = {
-      pipeline: form.get("pipeline") ?? undefined,
-      file: form.get("file") ?? undefined,
-      group: form.get("group") ?? undefined,
-      variables: typeof variables === "string" ? parseJsonField("variables", variables) : undefined,
-      source: typeof source === "string" ? parseJsonField("source", source) : undefined,
+  let form: Record<string, string> = {};
+  if (multipart) {
+    const upload = async (body: ReadableStream<Uint8Array>) => {
+      const key = `uploads/${newId()}.tar.gz`;
+      await registry.record(key, "upload", await putStream(store, key, body), null);
+      return key;
     };
-    if (file instanceof File) {
-      workspace = `uploads/${newId()}.tar.gz`;
-      await registry.record(workspace, "upload", await putStream(store, workspace, file.stream()), null);
-    }
+    ({ fields: form, workspace } = await readMultipartSubmission(c.req.raw, SUBMISSION_BODY_BYTES, upload, dropUpload));
   } else {
     fields = await c.req.json().catch(() => {
       throw new DroverError("bad_request", "body is not JSON");
     });
   }
-  const parsed = SubmitRun.safeParse(fields);
-  if (!parsed.success) throw invalid(parsed.error);
   try {
+    if (multipart) {
+      const json = (name: string) => (form[name] === undefined ? undefined : parseJsonField(name, form[name]));
+      fields = { ...form, variables: json("variables"), source: json("source") };
+    }
+    const parsed = SubmitRun.safeParse(fields);
+    if (!parsed.success) throw invalid(parsed.error);
     const user = c.get("principal").user;
     const local = parsed.data.source;
     const run = await createRun(db, scheduler, {
@@ -83,8 +82,7 @@ runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
     if (workspace) await registry.addOwner([workspace], runOwner(run.id));
     return c.json(summarize(run), 201);
   } catch (e) {
-    // a refused run must not leave its upload behind, referenced by nothing
-    if (workspace) await registry.deleteUnowned({ olderThan: Date.now() + 1, keys: [workspace] });
+    if (workspace) await dropUpload(workspace);
     throw e;
   }
 });
