@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import { z } from "zod";
+import { readBounded } from "../../shared/bounded-body.ts";
 import { DroverError } from "../../shared/errors.ts";
 import { formatBytes } from "../../shared/format.ts";
 
@@ -12,24 +13,10 @@ export const JSON_BODY_BYTES = 1024 * 1024;
 /** A body that carries a pipeline (1 MiB) and variables (200 of up to 64 KiB): a run's submission, a schedule, a hook. */
 export const SUBMISSION_BODY_BYTES = 16 * 1024 * 1024;
 
-/**
- * The body as text, refused with a 413 naming `what` and `maxBytes` past that many bytes: nothing beyond them is
- * read into memory, whether the request declared its length or not (chunked).
- */
+/** The body as text, refused with a 413 naming `what` and `maxBytes` past that many bytes, read no further (readBounded). */
 export async function boundedText(c: Context, maxBytes: number, what: string): Promise<string> {
-  const tooLarge = () => new DroverError("too_large", `${what} may be at most ${formatBytes(maxBytes)}`);
-  if (Number(c.req.header("content-length") ?? 0) > maxBytes) throw tooLarge();
-  const body = c.req.raw.body;
-  if (!body) return "";
-  const pieces: Uint8Array[] = [];
-  let size = 0;
-  // leaving the loop early cancels the rest of the body
-  for await (const piece of body) {
-    size += piece.length;
-    if (size > maxBytes) throw tooLarge();
-    pieces.push(piece);
-  }
-  return Buffer.concat(pieces).toString("utf8");
+  const body = await readBounded(c.req.raw, maxBytes, () => new DroverError("too_large", `${what} may be at most ${formatBytes(maxBytes)}`));
+  return new TextDecoder().decode(body);
 }
 
 /** The JSON body (at most `maxBytes`, else 413) checked against a schema; every problem becomes one 400. */

@@ -1,3 +1,4 @@
+import { readBounded } from "../../shared/bounded-body.ts";
 import { DroverError } from "../../shared/errors.ts";
 import { sameSecret, signature } from "../secrets/digests.ts";
 
@@ -6,22 +7,8 @@ const MAX_VARIABLES = 64;
 const MAX_VALUE = 4096;
 
 /** The receiver needs no token, so its body is bounded here rather than by the server's multi-GiB upload limit. */
-export async function readHookBody(req: Request): Promise<Uint8Array> {
-  const tooLarge = () => new DroverError("too_large", `webhook bodies are limited to 5 MiB (${MAX_BODY} bytes)`);
-  // a declared length over the bound is refused before a byte is read
-  if (Number(req.headers.get("content-length") ?? 0) > MAX_BODY) throw tooLarge();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (req.body) {
-    for await (const chunk of req.body) {
-      size += chunk.length;
-      // leaving the loop cancels the stream: the rest of the body is not read
-      if (size > MAX_BODY) throw tooLarge();
-      chunks.push(chunk);
-    }
-  }
-  return Buffer.concat(chunks);
-}
+export const readHookBody = (req: Request): Promise<Uint8Array> =>
+  readBounded(req, MAX_BODY, () => new DroverError("too_large", `webhook bodies are limited to 5 MiB (${MAX_BODY} bytes)`));
 
 /** GitHub's scheme: the signature arrives in `X-Hub-Signature-256`. */
 export const signatureMatches = (secret: string, body: Uint8Array, header: string | undefined) =>
