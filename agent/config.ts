@@ -7,6 +7,7 @@ import { allowedRepoPattern } from "./checkout/allowed.ts";
 import type { CheckoutOptions } from "./checkout/checkout.ts";
 // not the protocol's index: its zod schemas would cost an idle agent ~17 MiB (see shared/protocol/idle-frames.ts)
 import { ARCHS, type Arch } from "../shared/pipeline/types.ts";
+import { AGENT_BOUNDS } from "../shared/protocol/agent-messages.ts";
 import { EXECUTORS, type Executor } from "../shared/protocol/executors.ts";
 import { keptCheckoutsDir } from "./own-dir.ts";
 
@@ -109,9 +110,25 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   for (const l of values.label ?? []) {
     const [k, ...v] = l.split("=");
     if (!k || v.length === 0) throw new Error(`--label wants key=value, got "${l}"`);
-    labels[k] = v.join("=");
+    const value = v.join("=");
+    if (k.length > AGENT_BOUNDS.labelKey || value.length > AGENT_BOUNDS.labelValue) {
+      throw new Error(`--label wants a key of at most ${AGENT_BOUNDS.labelKey} characters and a value of at most ${AGENT_BOUNDS.labelValue}`);
+    }
+    labels[k] = value;
   }
   const name = values.name ?? env.DROVER_AGENT_NAME ?? hostname();
+  if (name.length === 0 || name.length > AGENT_BOUNDS.name) throw new Error(`--name wants 1 to ${AGENT_BOUNDS.name} characters, got ${name.length}`);
+  const group = values.group ?? env.DROVER_AGENT_GROUP ?? "default";
+  if (group.length === 0 || group.length > AGENT_BOUNDS.group) throw new Error(`--group wants 1 to ${AGENT_BOUNDS.group} characters, got ${group.length}`);
+  const capacityText = values.capacity ?? env.DROVER_AGENT_CAPACITY ?? "1";
+  const capacity = Number(capacityText);
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > AGENT_BOUNDS.capacity) {
+    throw new Error(`--capacity wants a whole number from 1 to ${AGENT_BOUNDS.capacity}, got "${capacityText}"`);
+  }
+  const cpu = Number(values.cpu ?? availableParallelism());
+  if (!(cpu > 0) || !Number.isFinite(cpu)) throw new Error(`--cpu wants a number of CPUs above 0, got "${values.cpu}"`);
+  const cancelGraceMs = Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000);
+  if (!Number.isFinite(cancelGraceMs) || cancelGraceMs < 0) throw new Error(`DROVER_CANCEL_GRACE_MS wants milliseconds, got "${env.DROVER_CANCEL_GRACE_MS}"`);
   const memoryBytes = memoryToBytes(values.memory ?? totalmem());
   if (memoryBytes === null) throw new Error(`--memory wants a byte count or a size like 512M or 4G, got "${values.memory}"`);
   const keep = values["keep-workspaces"] ?? env.DROVER_AGENT_KEEP_WORKSPACES ?? "4G";
@@ -123,17 +140,14 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
     token,
     name,
     archs,
-    group: values.group ?? env.DROVER_AGENT_GROUP ?? "default",
+    group,
     labels,
-    capacity: Number(values.capacity ?? env.DROVER_AGENT_CAPACITY ?? 1),
-    resources: {
-      cpu: Number(values.cpu ?? availableParallelism()),
-      memoryBytes,
-    },
+    capacity,
+    resources: { cpu, memoryBytes },
     dynamic: values.dynamic ?? false,
     once: values.once ?? false,
     workDir,
-    cancelGraceMs: Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000),
+    cancelGraceMs,
     keepWorkspacesBytes,
     executor: executor as Executor,
     runAs: values["run-as"] ?? null,

@@ -25,17 +25,20 @@ export const limitsSchema = z.object({
 });
 export type Limits = z.infer<typeof limitsSchema>;
 
+/** What an agent's hello may say of itself at most: its flags are checked against the same bounds as it starts. */
+export const AGENT_BOUNDS = { name: 128, group: 128, labelKey: 128, labelValue: 512, capacity: 1024 } as const;
+
 export const helloSchema = z.object({
   type: z.literal("hello"),
   protocol: z.number().int(),
   version: z.string().max(64),
   id: z.string().max(64).optional(),
   credential: z.string().max(256).optional(),
-  name: z.string().min(1).max(128),
+  name: z.string().min(1).max(AGENT_BOUNDS.name),
   archs: z.array(archSchema).min(1).max(4),
-  group: z.string().max(128),
-  labels: z.record(z.string().max(128), z.string().max(512)),
-  capacity: z.number().int().min(1).max(1024),
+  group: z.string().max(AGENT_BOUNDS.group),
+  labels: z.record(z.string().max(AGENT_BOUNDS.labelKey), z.string().max(AGENT_BOUNDS.labelValue)),
+  capacity: z.number().int().min(1).max(AGENT_BOUNDS.capacity),
   resources: z.object({ cpu: z.number().min(0), memoryBytes: z.number().min(0) }),
   dynamic: z.boolean(),
   /** how this agent runs steps: on the host, or in a bubblewrap sandbox */

@@ -74,3 +74,19 @@ test("--coordinator takes one URL or several separated by commas; anything but h
   expect(() => withCoordinator("http://a:8080,b:8080")).toThrow('--coordinator wants http(s) URLs separated by commas, got "b:8080"');
   expect(() => withCoordinator(",")).toThrow("--coordinator names no URL");
 });
+
+test("what the agent says of itself is checked as it starts, against the bounds its hello has, not refused later at every connect", () => {
+  const parse = (...flags: string[]) => parseAgentConfig([...base, ...flags], {});
+  expect(parse("--capacity", "4").capacity).toBe(4);
+  expect(parseAgentConfig(base, { DROVER_AGENT_CAPACITY: "3" }).capacity).toBe(3);
+  for (const bad of ["abc", "0", "1.5", "1e9", "1025", ""]) {
+    expect(() => parse(`--capacity=${bad}`)).toThrow(`--capacity wants a whole number from 1 to 1024, got "${bad}"`);
+  }
+  expect(() => parse("--cpu", "none")).toThrow('--cpu wants a number of CPUs above 0, got "none"');
+  expect(() => parse("--cpu", "0")).toThrow("--cpu wants a number of CPUs above 0");
+  expect(parse("--cpu", "1.5").resources.cpu).toBe(1.5);
+  expect(() => parseAgentConfig([...base.slice(0, 4), "--name", "n".repeat(129)], {})).toThrow("--name wants 1 to 128 characters, got 129");
+  expect(() => parse("--group", "")).toThrow("--group wants 1 to 128 characters, got 0");
+  expect(() => parse("--label", `k=${"v".repeat(513)}`)).toThrow("a value of at most 512");
+  expect(() => parseAgentConfig(base, { DROVER_CANCEL_GRACE_MS: "soon" })).toThrow('DROVER_CANCEL_GRACE_MS wants milliseconds, got "soon"');
+});
