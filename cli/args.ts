@@ -4,6 +4,8 @@ import { durationToMs } from "../shared/pipeline/units.ts";
 export type FlagSpec = Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; default?: string | boolean }>;
 
 export class UsageError extends Error {}
+/** A failure the command has put in words (a coordinator that cannot start with the settings given): said without a stack. */
+export class CommandError extends Error {}
 
 /** Parses a verb's flags; unknown flags are a usage error, not silently ignored. */
 export function parseFlags<T extends FlagSpec>(argv: string[], options: T) {

@@ -1,4 +1,4 @@
-import { UsageError } from "./args.ts";
+import { CommandError, UsageError } from "./args.ts";
 import { commands } from "./commands/index.ts";
 import { ClientError } from "./client.ts";
 
@@ -41,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`drover ${verb}: ${e.message}\nusage: ${command.usage}`);
       return 2;
     }
-    if (e instanceof ClientError) {
+    if (e instanceof ClientError || e instanceof CommandError) {
       console.error(`drover ${verb}: ${e.message}`);
       return 1;
     }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { ADMIN_TOKEN, type Cluster, ROOT, startCluster } from "../helpers/cluster.ts";
 import { spawnTracked } from "../helpers/processes.ts";
@@ -185,5 +186,23 @@ describe("the CLI's errors", () => {
     const { code, stderr } = await drover(["logs", "nosuchrun"]);
     expect(code).toBe(1);
     expect(stderr).toContain("run nosuchrun not found");
+  });
+
+  test("a coordinator that cannot start with the settings given says why in a line, without a stack", async () => {
+    const data = mkdtempSync(join(tmpdir(), "drover-serve-"));
+    try {
+      for (const [env, why] of [
+        [{ DROVER_MAX_OBJECT_BYTES: "abc" }, 'DROVER_MAX_OBJECT_BYTES: expected bytes or a size like 512M or 1G, got "abc"'],
+        [{ DROVER_STORAGE: "ftp://x" }, 'unsupported object store "ftp://x"'],
+      ] as const) {
+        const { code, stderr } = await drover(["serve", "--port", "0", "--data", data], ROOT, env);
+        expect(code).toBe(1);
+        expect(stderr).toStartWith("drover serve: cannot start: ");
+        expect(stderr).toContain(why);
+        expect(stderr).not.toMatch(/^\s+at /m);
+      }
+    } finally {
+      rmSync(data, { recursive: true, force: true });
+    }
   });
 });
