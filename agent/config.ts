@@ -1,7 +1,7 @@
 import { availableParallelism, homedir, hostname, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { memoryToBytes } from "../shared/pipeline/units.ts";
+import { MAX_TIMER_MS, memoryToBytes, settingToMs } from "../shared/pipeline/units.ts";
 import { readFileSync } from "node:fs";
 import { allowedRepoPattern } from "./checkout/allowed.ts";
 import type { CheckoutOptions } from "./checkout/checkout.ts";
@@ -127,8 +127,11 @@ export function parseAgentConfig(argv: string[], env = process.env): AgentConfig
   }
   const cpu = Number(values.cpu ?? availableParallelism());
   if (!(cpu > 0) || !Number.isFinite(cpu)) throw new Error(`--cpu wants a number of CPUs above 0, got "${values.cpu}"`);
-  const cancelGraceMs = Number(env.DROVER_CANCEL_GRACE_MS ?? 10_000);
-  if (!Number.isFinite(cancelGraceMs) || cancelGraceMs < 0) throw new Error(`DROVER_CANCEL_GRACE_MS wants milliseconds, got "${env.DROVER_CANCEL_GRACE_MS}"`);
+  // as the coordinator reads it: milliseconds or a duration, no longer than a timer holds
+  const cancelGraceMs = settingToMs(env.DROVER_CANCEL_GRACE_MS || "10000");
+  if (cancelGraceMs === null || cancelGraceMs > MAX_TIMER_MS) {
+    throw new Error(`DROVER_CANCEL_GRACE_MS wants milliseconds or a duration like 10s, at most ${MAX_TIMER_MS} ms, got "${env.DROVER_CANCEL_GRACE_MS}"`);
+  }
   const memoryBytes = memoryToBytes(values.memory ?? totalmem());
   if (memoryBytes === null) throw new Error(`--memory wants a byte count or a size like 512M or 4G, got "${values.memory}"`);
   const keep = values["keep-workspaces"] ?? env.DROVER_AGENT_KEEP_WORKSPACES ?? "4G";

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { durationToMs, memoryToBytes } from "../shared/pipeline/index.ts";
+import { durationToMs, MAX_TIMER_MS, memoryToBytes, settingToMs } from "../shared/pipeline/index.ts";
 import { type Retention, retentionFromEnv } from "./gc/retention.ts";
 
 export interface CoordinatorConfig {
@@ -71,10 +71,14 @@ const duration = (fallback: number, { zero = false } = {}) =>
     .optional()
     .transform((raw, ctx) => {
       if (raw === undefined || raw.trim() === "") return fallback;
-      const ms = /^\d+$/.test(raw.trim()) ? Number(raw) : durationToMs(raw);
+      const ms = settingToMs(raw);
       if (ms === null || ms < 0 || (ms === 0 && !zero)) {
         const what = zero ? "milliseconds" : "a positive number of milliseconds";
         ctx.addIssue({ code: "custom", message: `expected ${what} or a duration like 15s, 5m or 1h, got "${raw}"` });
+        return z.NEVER;
+      }
+      if (ms > MAX_TIMER_MS) {
+        ctx.addIssue({ code: "custom", message: `at most ${MAX_TIMER_MS} ms (24.8 days, what a timer holds), got "${raw}"` });
         return z.NEVER;
       }
       return ms;

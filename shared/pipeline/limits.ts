@@ -17,6 +17,10 @@ export const LIMITS = {
   labelBytes: 512,
   /** task, matrix key, variable, label and group names */
   nameLength: 128,
+  /** a task's `timeout`: a week (past 24.8 days a timer would not even hold it) */
+  timeoutMs: 7 * 24 * 3600 * 1000,
+  /** a task's `retries` */
+  retries: 10,
 } as const;
 
 /** 1000 → "1,000", 1048576 → "1 MiB": how the bounds read in messages. */

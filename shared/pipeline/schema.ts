@@ -217,8 +217,8 @@ export const taskSchema = z.strictObject({
     .refine((labels) => Object.keys(labels).length <= LIMITS.labels, `at most ${LIMITS.labels} labels`)
     .default({}),
   resources: resources.optional(),
-  timeout: duration.optional(),
-  retries: z.number().int().min(0).default(0),
+  timeout: duration.refine((ms) => ms <= LIMITS.timeoutMs, "a timeout may be at most 7d").optional(),
+  retries: z.number().int().min(0).max(LIMITS.retries, `at most ${LIMITS.retries} retries`).default(0),
   env: envSchema.default({}),
   depends: dependsSchema.default([]),
   // `approval: true` is the common case: one approver.

@@ -11,6 +11,15 @@ export function durationToMs(s: string): number | null {
   return Math.round(ms);
 }
 
+/** The longest a timer waits (2^31 - 1 ms, 24.8 days): given more, it fires at once. Time settings stay within it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Milliseconds as a plain whole number, or a duration like `15s` (durationToMs): how settings give a time; null otherwise. */
+export function settingToMs(text: string): number | null {
+  const trimmed = text.trim();
+  return /^\d+$/.test(trimmed) ? Number(trimmed) : durationToMs(trimmed);
+}
+
 // Units are binary (4G = 4 GiB), as in Docker's --memory; `Gi`/`GB`/`GiB` spellings mean the same.
 const SIZE_UNITS: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
 const SIZE = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])i?)?B?$/i;

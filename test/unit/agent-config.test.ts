@@ -88,5 +88,12 @@ test("what the agent says of itself is checked as it starts, against the bounds 
   expect(() => parseAgentConfig([...base.slice(0, 4), "--name", "n".repeat(129)], {})).toThrow("--name wants 1 to 128 characters, got 129");
   expect(() => parse("--group", "")).toThrow("--group wants 1 to 128 characters, got 0");
   expect(() => parse("--label", `k=${"v".repeat(513)}`)).toThrow("a value of at most 512");
-  expect(() => parseAgentConfig(base, { DROVER_CANCEL_GRACE_MS: "soon" })).toThrow('DROVER_CANCEL_GRACE_MS wants milliseconds, got "soon"');
+  expect(parseAgentConfig(base, {}).cancelGraceMs).toBe(10_000);
+  // as the coordinator takes it (docs/operations.md says 10s): before, "10s" was NaN, and a cancelled step was killed at once
+  expect(parseAgentConfig(base, { DROVER_CANCEL_GRACE_MS: "10s" }).cancelGraceMs).toBe(10_000);
+  expect(parseAgentConfig(base, { DROVER_CANCEL_GRACE_MS: "2500" }).cancelGraceMs).toBe(2_500);
+  expect(() => parseAgentConfig(base, { DROVER_CANCEL_GRACE_MS: "soon" })).toThrow(
+    'DROVER_CANCEL_GRACE_MS wants milliseconds or a duration like 10s, at most 2147483647 ms, got "soon"',
+  );
+  expect(() => parseAgentConfig(base, { DROVER_CANCEL_GRACE_MS: "30d" })).toThrow("at most 2147483647 ms");
 });

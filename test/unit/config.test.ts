@@ -32,6 +32,9 @@ test("nonsense is refused at start, naming each setting", () => {
   expect(refused({ DROVER_PUBLIC_URL: "not a url" })).toContain("DROVER_PUBLIC_URL");
   expect(refused({ DROVER_HEARTBEAT_MS: "20s", DROVER_LEASE_TTL_MS: "10s" })).toContain("DROVER_HEARTBEAT_MS: must be shorter than DROVER_LEASE_TTL_MS");
   expect(refused({}, Number.NaN)).toContain("--port");
+  // a timer given more than 2^31 - 1 ms fires at once: a 30-day cancel grace would kill a cancelled step at once
+  expect(refused({ DROVER_CANCEL_GRACE_MS: "30d" })).toContain('DROVER_CANCEL_GRACE_MS: at most 2147483647 ms (24.8 days, what a timer holds), got "30d"');
+  expect(refused({ DROVER_QUEUE_TIMEOUT_MS: "24d" })).toBe("accepted");
   const both = refused({ DROVER_QUEUE_TIMEOUT_MS: "x", DROVER_ACCEPT_TIMEOUT_MS: "-5" });
   expect(both).toContain("DROVER_QUEUE_TIMEOUT_MS");
   expect(both).toContain("DROVER_ACCEPT_TIMEOUT_MS");

@@ -160,6 +160,19 @@ describe("errors", () => {
     );
   });
 
+  test("a timeout past 7d or more than 10 retries is refused with the bound: a timer cannot even hold 25 days, and each retry is an attempt stored", () => {
+    expect(task(ok("tasks:\n  a: { timeout: 7d, retries: 10, steps: [ { run: x } ] }\n"), "a")).toMatchObject({
+      timeoutMs: 7 * 24 * 3600 * 1000,
+      retries: 10,
+    });
+    expect(errors("tasks:\n  a: { timeout: 30d, steps: [ { run: x } ] }\n")).toEqual([
+      ".drover.yml:2:17: tasks.a.timeout: a timeout may be at most 7d",
+    ]);
+    expect(errors("tasks:\n  a: { retries: 11, steps: [ { run: x } ] }\n")).toEqual([
+      ".drover.yml:2:17: tasks.a.retries: at most 10 retries",
+    ]);
+  });
+
   test("approval: true is one approver, false none", () => {
     const pipeline = ok(
       "tasks:\n  a: { approval: true, steps: [ { run: x } ] }\n  b: { approval: false, steps: [ { run: x } ] }\n",
