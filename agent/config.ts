@@ -7,7 +7,7 @@ import { allowedRepoPattern } from "./checkout/allowed.ts";
 import type { CheckoutOptions } from "./checkout/checkout.ts";
 // not the protocol's index: its zod schemas would cost an idle agent ~17 MiB (see shared/protocol/idle-frames.ts)
 import { ARCHS, type Arch } from "../shared/pipeline/types.ts";
-import { AGENT_BOUNDS } from "../shared/protocol/agent-messages.ts";
+import { AGENT_BOUNDS } from "../shared/protocol/agent-bounds.ts";
 import { EXECUTORS, type Executor } from "../shared/protocol/executors.ts";
 import { keptCheckoutsDir } from "./own-dir.ts";
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ARCHS } from "../pipeline/types.ts";
+import { AGENT_BOUNDS } from "./agent-bounds.ts";
 import { EXECUTORS } from "./executors.ts";
 
 export const archSchema = z.enum(ARCHS);
@@ -24,9 +25,6 @@ export const limitsSchema = z.object({
   pidNamespaceWhyNot: z.string().max(512).nullable().optional(),
 });
 export type Limits = z.infer<typeof limitsSchema>;
-
-/** What an agent's hello may say of itself at most: its flags are checked against the same bounds as it starts. */
-export const AGENT_BOUNDS = { name: 128, group: 128, labelKey: 128, labelValue: 512, capacity: 1024 } as const;
 
 export const helloSchema = z.object({
   type: z.literal("hello"),
