@@ -4,9 +4,11 @@ import busboy from "busboy";
 import { DroverError } from "../../shared/errors.ts";
 import { formatBytes } from "../../shared/format.ts";
 
-/** The fields a multipart run submission may have, and the one file part (the workspace). */
+/** The fields a multipart run submission reads (others are ignored, as a JSON submission's unknown keys are), and its one file part. */
 const FIELDS = ["pipeline", "file", "group", "variables", "source"];
 const FILE_FIELD = "workspace";
+/** Text fields one submission may have at most, known or not. */
+const MAX_FIELDS = 16;
 
 /** What a multipart submission held: its text fields, and where its workspace went (if it had one). */
 export interface MultipartSubmission {
@@ -18,8 +20,8 @@ export interface MultipartSubmission {
  * Reads a multipart/form-data run submission as it arrives (busboy): its text fields, each at most
  * `fieldBytes`, into memory, and its workspace part straight into `store` (which resolves with the key it
  * stored it under), never into memory whole: `FormData` held the whole body, twice, before anything else
- * happened (300 MiB took the coordinator from 96 to 654 MiB). Anything but the known fields and one file is a
- * 400, a field past its bound a 413. When it fails after the workspace was stored, `discard` is given its key.
+ * happened (300 MiB took the coordinator from 96 to 654 MiB). A field past its bound is a 413, a second file or more
+ * than MAX_FIELDS fields a 400. When it fails after the workspace was stored, `discard` is given its key.
  */
 export function readMultipartSubmission(
   request: Request,
@@ -35,7 +37,7 @@ export function readMultipartSubmission(
       parser = busboy({
         headers: Object.fromEntries(request.headers),
         // busboy says "partsLimit" once it has counted that many parts: one more than the fields and the file
-        limits: { fieldSize: fieldBytes, fields: FIELDS.length, files: 1, parts: FIELDS.length + 2 },
+        limits: { fieldSize: fieldBytes, fields: MAX_FIELDS, files: 1, parts: MAX_FIELDS + 2 },
       });
     } catch (e) {
       reject(new DroverError("bad_request", `not a multipart/form-data body: ${(e as Error).message}`));
@@ -54,9 +56,8 @@ export function readMultipartSubmission(
       file?.destroy(e);
     };
     parser.on("field", (name, value, info) => {
-      if (!FIELDS.includes(name)) return fail(new DroverError("bad_request", `a run submission has no field ${JSON.stringify(name.slice(0, 64))}`));
-      if (info.valueTruncated) return fail(new DroverError("too_large", `field ${name} may be at most ${formatBytes(fieldBytes)}`));
-      fields[name] = value;
+      if (info.valueTruncated) return fail(new DroverError("too_large", `field ${name.slice(0, 64)} may be at most ${formatBytes(fieldBytes)}`));
+      if (FIELDS.includes(name)) fields[name] = value;
     });
     parser.on("file", (name, part) => {
       if (name !== FILE_FIELD || stored) {
@@ -68,7 +69,7 @@ export function readMultipartSubmission(
       stored.catch(fail);
     });
     for (const limit of ["fieldsLimit", "filesLimit", "partsLimit"] as const) {
-      parser.on(limit, () => fail(new DroverError("bad_request", `a run submission has the fields ${FIELDS.join(", ")} and one ${FILE_FIELD}`)));
+      parser.on(limit, () => fail(new DroverError("bad_request", `a run submission has at most ${MAX_FIELDS} fields (${FIELDS.join(", ")}) and one file, its ${FILE_FIELD}`)));
     }
     parser.on("error", (e: Error) => fail(new DroverError("bad_request", `the multipart body is damaged: ${e.message}`)));
     parser.on("close", () => finish());

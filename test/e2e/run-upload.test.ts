@@ -59,11 +59,17 @@ describe.skipIf(process.env.DROVER_TEST_STORAGE === "s3")("a run submitted with 
     await cluster.api("POST", `/api/v1/runs/${created.body.id}/cancel`);
   }, 60_000);
 
-  test("unknown fields, a second file or a field past 16 MiB are refused, and a refused run leaves no upload behind", async () => {
-    const before = uploads().length;
+  test("a file other than the workspace, too many fields or a field past 16 MiB are refused, and a refused run leaves no upload behind", async () => {
     const file = (field = "workspace") => ({ field, filename: "w.tar.gz", type: "application/gzip", body: bytes(2) });
+    // a field it does not know is ignored, as a JSON submission's unknown keys are
+    const known = multipart({ pipeline: PIPELINE, colour: "red" }, file());
+    const accepted = await submit(known.body, known.contentType);
+    expect(accepted.status).toBe(201);
+    await cluster.api("POST", `/api/v1/runs/${accepted.body.id}/cancel`);
+    const before = uploads().length;
     const cases: [Record<string, string>, ReturnType<typeof file> | null, number, string][] = [
-      [{ pipeline: PIPELINE, colour: "red" }, file(), 400, 'no field "colour"'],
+      [{ pipeline: "tasks: [", colour: "red" }, file(), 400, ""],
+      [Object.fromEntries([["pipeline", PIPELINE], ...Array.from({ length: 16 }, (_, i) => [`f${i}`, "x"])]), file(), 400, "at most 16 fields"],
       [{ pipeline: PIPELINE }, file("other"), 400, 'not "other"'],
       [{ pipeline: "x".repeat(17 * MiB) }, file(), 413, "field pipeline may be at most 16.0 MiB"],
       [{ pipeline: "tasks: [" }, file(), 400, ""],
