@@ -19,7 +19,7 @@ const ERRORS = {
   403: "the token's role does not allow this",
   404: "no such resource",
   409: "the resource is not in a state that allows this",
-  413: "the upload is larger than allowed",
+  413: "the body or upload is larger than allowed (the message names the bound)",
   503: "object storage failed",
 };
 type ErrorStatus = keyof typeof ERRORS;
@@ -71,7 +71,8 @@ export function endpoints(registry: Registry, tag: string) {
     const names = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
     const statuses = new Set<ErrorStatus>(errors);
     if (role !== "public") statuses.add(401).add(403);
-    if (request.body) statuses.add(400);
+    // every body is read only up to its bound
+    if (request.body) statuses.add(400).add(413);
     if (names.length) statuses.add(404);
     const responses: Responses = { ...route.responses };
     for (const s of [...statuses].sort((a, b) => a - b)) responses[s] = json(ErrorBody, ERRORS[s]);
