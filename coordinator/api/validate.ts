@@ -9,7 +9,7 @@ export function invalid(error: z.ZodError): DroverError {
 }
 
 /** What a JSON body may hold at most, unless its route says more: a request's fields, not data. */
-export const JSON_BODY_BYTES = 1024 * 1024;
+const JSON_BODY_BYTES = 1024 * 1024;
 /** A body that carries a pipeline (1 MiB) and variables (200 of up to 64 KiB): a run's submission, a schedule, a hook. */
 export const SUBMISSION_BODY_BYTES = 16 * 1024 * 1024;
 
