@@ -22,24 +22,23 @@ export const serve: Command = {
     // loaded here, not at the top: the client verbs should not pay for loading the whole coordinator
     const { resolveConfig } = await import("../../coordinator/config.ts");
     const { startCoordinator } = await import("../../coordinator/server.ts");
-    // settings that do not hold, a store or database that cannot be opened, a port taken: said in a line
-    const cannotStart = (e: unknown) => {
-      throw new CommandError(`cannot start: ${(e as Error).message}`);
-    };
-    const config = await Promise.resolve()
-      .then(() =>
-        resolveConfig({
-          port: values.port ? Number(values.port) : undefined,
-          host: values.host,
-          dataDir: values.data,
-          noFsync: values["no-fsync"],
-          nodeUrl: values["advertise-url"],
-        }),
-      )
-      .catch(cannotStart);
     // A stray failure in work nobody awaits is logged, not allowed to take every run and agent down with it.
     process.on("unhandledRejection", (e) => console.error("[coordinator] unhandled failure:", e));
-    const coordinator = await startCoordinator({ ...config, tls }).catch(cannotStart);
+    let config: ReturnType<typeof resolveConfig>;
+    let coordinator: Awaited<ReturnType<typeof startCoordinator>>;
+    try {
+      config = resolveConfig({
+        port: values.port ? Number(values.port) : undefined,
+        host: values.host,
+        dataDir: values.data,
+        noFsync: values["no-fsync"],
+        nodeUrl: values["advertise-url"],
+      });
+      coordinator = await startCoordinator({ ...config, tls });
+    } catch (e) {
+      // settings that do not hold, a store or database that cannot be opened, a port taken: said in a line
+      throw new CommandError(`cannot start: ${(e as Error).message}`);
+    }
     console.log(`drover coordinator listening on ${coordinator.url}`);
     console.log(`data: ${config.dataDir}`);
     console.log(`admin token: ${config.adminToken}`);

@@ -1,9 +1,7 @@
 import { and, eq, notInArray } from "drizzle-orm";
-import { Hono, type MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { Hono } from "hono";
 import { DroverError } from "../../shared/errors.ts";
 import { OPEN_RUN_PHASES } from "../../shared/states.ts";
-import { formatBytes, LIMITS } from "../../shared/pipeline/index.ts";
 import { newId } from "../../shared/ids.ts";
 import { events, runs } from "../db/schema.ts";
 import { putStream } from "../objects/put.ts";
@@ -16,7 +14,7 @@ import { requireRole } from "./auth.ts";
 import type { AppEnv } from "./env.ts";
 import { notFound } from "./errors.ts";
 import { readMultipartSubmission } from "./multipart-submission.ts";
-import { invalid, parseQuery, SUBMISSION_BODY_BYTES } from "./validate.ts";
+import { invalid, parseQuery, readJson, SUBMISSION_BODY_BYTES } from "./validate.ts";
 import { runView, summarize } from "../runs/run-view.ts";
 import { ListRunsQuery, SubmitRun } from "./openapi/requests.ts";
 
@@ -30,18 +28,7 @@ function parseJsonField(name: string, text: string): unknown {
 
 export const runRoutes = new Hono<AppEnv>();
 
-/** A JSON submission holds a pipeline (1 MiB) and variables: no more than this of it is read. */
-const jsonLimit = bodyLimit({
-  maxSize: SUBMISSION_BODY_BYTES,
-  onError: () => {
-    throw new DroverError("too_large", `a run submission's JSON may be at most 16 MiB (its pipeline at most ${formatBytes(LIMITS.pipelineBytes)})`);
-  },
-});
-/** A multipart submission carries the workspace archive, bounded by the server's body limit instead. */
-const submissionLimit: MiddlewareHandler<AppEnv> = (c, next) =>
-  (c.req.header("content-type") ?? "").startsWith("multipart/form-data") ? next() : jsonLimit(c, next);
-
-runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
+runRoutes.post("/", requireRole("member"), async (c) => {
   const { db, scheduler, store, registry } = c.get("services");
   // a refused run must not leave its upload behind, referenced by nothing
   const dropUpload = (key: string) => registry.deleteUnowned({ olderThan: Date.now() + 1, keys: [key] }).then(() => {});
@@ -57,9 +44,8 @@ runRoutes.post("/", requireRole("member"), submissionLimit, async (c) => {
     };
     ({ fields: form, workspace } = await readMultipartSubmission(c.req.raw, SUBMISSION_BODY_BYTES, upload, dropUpload));
   } else {
-    fields = await c.req.json().catch(() => {
-      throw new DroverError("bad_request", "body is not JSON");
-    });
+    // a pipeline (1 MiB) and variables: no more than this of it is read
+    fields = await readJson(c, SUBMISSION_BODY_BYTES, "a run submission's JSON");
   }
   try {
     if (multipart) {

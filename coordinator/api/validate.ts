@@ -19,15 +19,19 @@ export async function boundedText(c: Context, maxBytes: number, what: string): P
   return new TextDecoder().decode(body);
 }
 
-/** The JSON body (at most `maxBytes`, else 413) checked against a schema; every problem becomes one 400. */
-export async function parseBody<T extends z.ZodType>(c: Context, schema: T, maxBytes = JSON_BODY_BYTES): Promise<z.infer<T>> {
-  const text = await boundedText(c, maxBytes, "this request's JSON body");
-  let raw: unknown;
+/** The JSON body, at most `maxBytes` of it (else a 413 naming `what`); a 400 when it is not JSON. */
+export async function readJson(c: Context, maxBytes: number, what: string): Promise<unknown> {
+  const text = await boundedText(c, maxBytes, what);
   try {
-    raw = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new DroverError("bad_request", "body is not JSON");
   }
+}
+
+/** The JSON body (at most `maxBytes`, else 413) checked against a schema; every problem becomes one 400. */
+export async function parseBody<T extends z.ZodType>(c: Context, schema: T, maxBytes = JSON_BODY_BYTES): Promise<z.infer<T>> {
+  const raw = await readJson(c, maxBytes, "this request's JSON body");
   const parsed = schema.safeParse(raw);
   if (!parsed.success) throw invalid(parsed.error);
   return parsed.data;
