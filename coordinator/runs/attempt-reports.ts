@@ -9,6 +9,7 @@ import type { LiveLogs } from "../logs/live-logs.ts";
 import { dispatchLatency, logBytes } from "../metrics/registry.ts";
 import { type ObjectRegistry, runOwner } from "../objects/registry.ts";
 import type { AttemptRow } from "./active-run.ts";
+import { anotherActive } from "./another-active.ts";
 import { dependedOn } from "./depended-on.ts";
 import type { Scheduler } from "./scheduler.ts";
 import { SharedTurns } from "./serial.ts";
@@ -179,8 +180,14 @@ export class AttemptReports {
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step });
         this.logs.release({ run: attempt.runId, attempt: attempt.id, step: stampsStream(step) });
       });
-      // a success no other task waits for: what the engine makes of it holds nothing up (requestAdvance)
-      unhurried = !!found && !!task && attempt.state === "success" && !dependedOn(found.active, task.name);
+      // a success no other task waits for, while others of its run go on: what the engine makes of it holds nothing
+      // up (requestAdvance). The run's last one goes at once: nothing else would bring the run's end sooner.
+      unhurried =
+        !!found &&
+        !!task &&
+        attempt.state === "success" &&
+        !dependedOn(found.active, task.name) &&
+        anotherActive(found.active, attempt.id);
     } finally {
       this.scheduler.requestAdvance(attempt.runId, [attempt.id], unhurried);
     }

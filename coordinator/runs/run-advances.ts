@@ -91,7 +91,8 @@ export abstract class RunAdvances extends RunMemory {
    * that node is told which attempts changed (`attempts`), and reads those: not the whole run, which for a run of
    * hundreds of tasks cost it more than the rest of an attempt's work, once for every attempt ended elsewhere.
    *
-   * A change nothing waits for (`unhurried`: an attempt succeeded whose task no other task depends on) waits for the
+   * A change nothing waits for (`unhurried`: an attempt succeeded whose task no other task depends on, while another
+   * attempt of its run is still queued or running: the run's last one goes at once, as its end waits on it) waits for the
    * run's others, up to 0.1 ms per task of the run and 100 ms at most (unhurriedWaitMs). The engine's pass over a run
    * looks at every task, so a run of a thousand tasks advanced for each few of them that ended cost more than the
    * rest of their work (three nodes on one database, runs of 1,000 tasks: 3,260-3,430 tasks/s on average with a 20 ms

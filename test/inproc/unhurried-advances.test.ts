@@ -51,10 +51,29 @@ test("an attempt's end waits for the engine only when nothing waits for it: a ta
   agent.release(heldTask("leaf"));
   await waitFor("the leaf's end to be asked about", () => ended().length === 3);
   expect(ended()).toEqual([false, false, true]);
+  // the run's last attempt: nothing else of the run would bring its end sooner
   agent.release();
   await h.waitPhase(id, ["finished"]);
-  expect(ended()).toEqual([false, false, true, true]);
+  expect(ended()).toEqual([false, false, true, false]);
   expect((await h.run(id)).result).toBe("success");
+});
+
+test("the successes of a wide run wait for one another, and the run's last one goes at once, whatever the order they end in", async () => {
+  h = await startInProcess();
+  const agent = await h.agent("a1", { capacity: 24 });
+  const { asks } = watch(h);
+  const id = await h.submit(`tasks:\n${Array.from({ length: 24 }, (_, i) => `  t${i}: { steps: [ { run: hold } ] }\n`).join("")}`);
+  await waitFor("all 24 attempts held", () => agent.held.size === 24);
+  const ended = () => asks.filter((a) => a.run === id).map((a) => a.unhurried);
+  // not the order they were made in: the look for another attempt still going must not skip one it passed
+  const attempts = [...agent.held.keys()];
+  const order = attempts.map((_, i) => attempts[(i * 7) % attempts.length]!);
+  for (const [i, attempt] of order.entries()) {
+    agent.release(attempt);
+    await waitFor(`end ${i + 1} asked about`, () => ended().length === i + 1);
+  }
+  await h.waitPhase(id, ["finished"]);
+  expect(ended()).toEqual([...Array(23).fill(true), false]);
 });
 
 /**
