@@ -1,4 +1,4 @@
-import { and, eq, inArray, or } from "drizzle-orm";
+import { and, count, eq, inArray, or, sql } from "drizzle-orm";
 import { ON_AGENT_STATES, OPEN_RUN_PHASES } from "../../shared/states.ts";
 import { attempts, ON_AGENT, runGroups, runs } from "../db/schema.ts";
 import { FINAL_RUN_PHASES } from "../engine/types.ts";
@@ -6,8 +6,20 @@ import type { ActiveRun, AttemptRow, RunRow } from "./active-run.ts";
 import { loadOpenRuns, loadRun, type StoredRun } from "./load-run.ts";
 import { RunAdvances } from "./run-advances.ts";
 
-/** How many runs left unread one dispatch pass reads at most (readUnread) */
+/** How many runs left unread one dispatch pass looks at, and reads, at most (readUnread) */
 const UNREAD_PER_PASS = 8;
+/**
+ * A run left unread is read whole once at least this share of its attempts wait in the queue. Reading a run of a
+ * thousand tasks costs a node 10-25 ms, which only pays while the run's own node has many attempts still to place:
+ * in `bench cluster` each node read the other nodes' nearly drained runs as its own ran out, and took over a few
+ * dozen attempts for 40-70 ms of its event loop, just as its own runs were ending. Alternated there (three nodes,
+ * 12 batches each): 4,256 tasks/s on average at a quarter, 3,945 at an eighth, 4,198 never reading.
+ */
+const WORTH_READING_SHARE = 1 / 4;
+/** ...or once one of its queued attempts has waited this long: the run's own node may have no agent to take it */
+const STARVING_MS = 2_000;
+/** A run looked at and found not worth reading yet is looked at again after this long, or when a hint names it. */
+const LOOK_AGAIN_MS = 250;
 
 /**
  * Reading runs changed elsewhere: with several coordinators on one database, every node keeps the unfinished runs it
@@ -15,37 +27,72 @@ const UNREAD_PER_PASS = 8;
  * the attempts named) when another node says it changed, or by polling.
  */
 export abstract class RunReads extends RunAdvances {
-  /** runs other nodes hinted at that this node has not read yet (leaveUnread) */
-  private readonly unread = new Set<string>();
+  /** runs other nodes hinted at that this node has not read yet (leaveUnread), each with when to look at it next */
+  private readonly unread = new Map<string, number>();
+  private lookAgain: ReturnType<typeof setTimeout> | null = null;
 
   /**
    * A run another node hinted at and this node does not know: read once this node's agents have room after their own
    * queue (readUnread), not at once. Reading a run whole costs a node as much as a few dozen of its attempts' reports
    * (a run of a thousand tasks, 13 ms here), and while the agents here are busy with other work it would be read
-   * for nothing: the run's own node places its attempts.
+   * for nothing: the run's own node places its attempts. A hint about a run already left unread has it looked at
+   * again at once (it may have new attempts).
    */
   leaveUnread(runId: string): void {
-    this.unread.add(runId);
+    this.unread.set(runId, 0);
     this.wakeDispatcher();
   }
 
   /**
-   * Reads runs left unread, the oldest first and at most UNREAD_PER_PASS (the dispatcher is woken again for the rest):
-   * a node that comes free after a long busy spell may have many, and each pass holds `serial`. Those that ended
-   * meanwhile, found in one query, are not read. Whether it read any. Callers hold `serial`.
+   * Reads the runs left unread that are worth it, the oldest first: at most UNREAD_PER_PASS looked at a pass (the
+   * dispatcher is woken again for the rest), as a node that comes free after a long busy spell may have many, and
+   * each pass holds `serial`. One query finds which of them are still open, and how much of each waits in the queue:
+   * those that ended are dropped, and those whose own node has little left to place (WORTH_READING_SHARE) are
+   * looked at again later, unless an attempt of theirs has waited STARVING_MS. Whether it read any. Callers hold
+   * `serial`.
    */
   async readUnread(): Promise<boolean> {
-    for (const id of this.unread) if (this.active.has(id)) this.unread.delete(id);
-    if (this.unread.size === 0) return false;
-    const next = [...this.unread].sort().slice(0, UNREAD_PER_PASS);
-    for (const id of next) this.unread.delete(id);
-    const open = await this.db
-      .select({ id: runs.id })
+    for (const id of this.unread.keys()) if (this.active.has(id)) this.unread.delete(id);
+    const now = Date.now();
+    const due = [...this.unread].filter(([, at]) => at <= now).map(([id]) => id);
+    if (due.length === 0) return false;
+    const next = due.sort().slice(0, UNREAD_PER_PASS);
+    const queues = await this.db
+      .select({
+        id: runs.id,
+        attempts: count(attempts.id),
+        queued: sql<number>`coalesce(sum(${attempts.state} = 'queued'), 0)`,
+        oldest: sql<number | null>`min(case when ${attempts.state} = 'queued' then ${attempts.readyAt} end)`,
+      })
       .from(runs)
-      .where(and(inArray(runs.id, next), inArray(runs.phase, [...OPEN_RUN_PHASES])));
-    for (const { id } of open) await this.read(id);
-    if (this.unread.size > 0) this.wakeDispatcher();
-    return open.length > 0;
+      .leftJoin(attempts, eq(attempts.runId, runs.id))
+      .where(and(inArray(runs.id, next), inArray(runs.phase, [...OPEN_RUN_PHASES])))
+      .groupBy(runs.id);
+    const worth = new Set(
+      queues
+        .filter((q) => q.queued > 0 && (q.queued >= q.attempts * WORTH_READING_SHARE || now - (q.oldest ?? now) >= STARVING_MS))
+        .map((q) => q.id),
+    );
+    const open = new Set(queues.map((q) => q.id));
+    for (const id of next) {
+      if (open.has(id) && !worth.has(id)) this.unread.set(id, now + LOOK_AGAIN_MS);
+      else this.unread.delete(id);
+    }
+    for (const id of next) if (worth.has(id)) await this.read(id);
+    if (due.length > next.length) this.wakeDispatcher();
+    if (open.size > worth.size) this.lookAgainSoon();
+    return worth.size > 0;
+  }
+
+  /** Wakes the dispatcher once runs found not worth reading are due to be looked at again. */
+  private lookAgainSoon(): void {
+    if (this.lookAgain) return;
+    this.lookAgain = setTimeout(() => {
+      this.lookAgain = null;
+      this.wakeDispatcher();
+    }, LOOK_AGAIN_MS);
+    // it is a hint to look, not work in hand: a node stopping does not wait for it
+    this.lookAgain.unref();
   }
 
   /** Reads every unfinished run again, as polling does when hints may not arrive. Callers hold `serial`. */
