@@ -19,6 +19,9 @@ import type { FleetServices } from "./fleet-services.ts";
 
 const log = (msg: string) => console.error(`[fleet] ${msg}`);
 
+/** How many of an agent's accepts and step starts may wait for their commit while its next frames go on. */
+const MAX_UNSETTLED = 64;
+
 /** the longest an ack the agent is in no hurry for waits for others to go with */
 const UNHURRIED_ACK_MS = 200;
 
@@ -30,6 +33,8 @@ export class AgentSession {
   private chain: Promise<void> = Promise.resolve();
   /** frames waiting on the chain */
   private queued = 0;
+  /** accepts and step starts handled whose writes have not committed yet (handle) */
+  private unsettled = 0;
   /** log acks waiting to go out: one per step per tick, however many chunks arrived */
   private readonly acks = new Map<string, { attempt: string; step: number; stored: number }>();
   private readonly reportAcks: string[] = [];
@@ -155,6 +160,21 @@ export class AgentSession {
       this.ack(message.id);
       return;
     }
+    if ((message.type === "accept" || message.type === "step_start") && this.unsettled < MAX_UNSETTLED) {
+      // Its change is queued now, in frame order (an attempt's later moves go after it in the same turns), but the
+      // frames after it do not wait for its commit: a short step's accept, start, end and result arrive together,
+      // and each waiting for the commit of the one before cost every attempt four commits in a row.
+      this.unsettled++;
+      this.applyAndAnswer(agent, message)
+        .catch((e) => console.error("[fleet] handling a frame failed:", e))
+        .finally(() => this.unsettled--);
+      return;
+    }
+    return this.applyAndAnswer(agent, message);
+  }
+
+  /** Applies a report of one of this agent's attempts and answers it: an ack once stored, an error if it failed. */
+  private async applyAndAnswer(agent: OnlineAgent, message: Extract<AgentMessage, { attempt: string }>): Promise<void> {
     let acked = false;
     const ackNow = () => {
       acked = true;

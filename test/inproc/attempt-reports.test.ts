@@ -123,4 +123,38 @@ describe("attempt reports", () => {
     const objects = await h.coordinator.services.db.select().from(schema.objects);
     expect(objects.filter((o) => o.key.includes(agent.assigned[0]!))).toEqual([]);
   });
+
+  test("an accept's frames after it go on while its write waits: the step's start and end are stored, and its result waits its turn", async () => {
+    h = await startInProcess();
+    const agent = await h.agent("a1");
+    const { scheduler } = h.coordinator.services;
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    const transition = scheduler.transition.bind(scheduler);
+    scheduler.transition = (async (attemptId: string, event: Parameters<typeof transition>[1], patch: Parameters<typeof transition>[2]) => {
+      if (event === "accept") {
+        holding = true;
+        await held;
+      }
+      return transition(attemptId, event, patch);
+    }) as typeof scheduler.transition;
+    type Steps = { phase: string; tasks: { attempts: { state: string; steps: { status: string }[] }[] }[] };
+    const id = await h.submit("tasks:\n  t:\n    steps: [ { run: echo hi } ]\n");
+    await waitFor("the accept to be held", () => holding);
+    // the step's start and end (its log stored) do not wait behind the accept's write; the result, an attempt's move
+    // like the accept, waits for it in the turns that apply them in order
+    const step = async () => (await h.run<Steps>(id)).tasks[0]!.attempts[0]!;
+    await waitFor("the step's end stored while the accept waits", async () => (await step()).steps[0]!.status === "success");
+    expect((await step()).state).toBe("assigned");
+    release();
+    await h.waitPhase(id, ["finished"]);
+    const run = await h.run<Steps & { result: string }>(id);
+    expect(run.result).toBe("success");
+    expect(run.tasks[0]!.attempts.map((a) => a.state)).toEqual(["success"]);
+    await waitFor("the result acknowledged", () => agent.held.size === 0);
+  });
 });
+
