@@ -1,5 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CheckoutOptions, checkout } from "../../agent/checkout/checkout.ts";
@@ -240,23 +240,27 @@ test("mirrors beyond the budget are removed least recently used first, never the
 
 test.skipIf(!existsSync("/usr/sbin/sshd"))("over SSH with a deploy key: the key is a 0600 file outside the work dir only while git runs, never on a command line", async () => {
   const sshd = await startSshServer();
+  // the key's dir goes under a temp dir of this test's own: other test files, run at once, make key dirs in the
+  // machine's (a coordinator polling a project with a deploy key, say)
+  const keyTmp = mkdtempSync(join(tmpdir(), "checkout-keys-"));
+  const machineTmp = process.env.TMPDIR;
+  process.env.TMPDIR = keyTmp;
   try {
     server.createRepo("acme/ssh.git");
     const sha = await server.commit("acme/ssh.git", { "s.txt": "over ssh\n" });
     const url = sshd.urlFor(server.repoDir("acme/ssh.git"));
     const keyBody = sshd.deployKey.split("\n")[1]!;
-    const keyDirs = () => readdirSync(tmpdir()).filter((n) => n.startsWith("drover-ssh-"));
-    const before = keyDirs();
+    const keyDirs = () => readdirSync(keyTmp).filter((n) => n.startsWith("drover-ssh-"));
     const sampler = sampleCmdlines([keyBody]);
     // the modes of the key's dir and file, seen while the checkout runs
     const modes = new Set<string>();
     let watching = true;
     const watcher = (async () => {
       while (watching) {
-        for (const d of keyDirs().filter((n) => !before.includes(n))) {
+        for (const d of keyDirs()) {
           try {
             const mode = (p: string) => (statSync(p).mode & 0o777).toString(8);
-            modes.add(`${mode(join(tmpdir(), d))} ${mode(join(tmpdir(), d, "key"))}`);
+            modes.add(`${mode(join(keyTmp, d))} ${mode(join(keyTmp, d, "key"))}`);
           } catch {
             // not written yet, or removed already
           }
@@ -272,7 +276,7 @@ test.skipIf(!existsSync("/usr/sbin/sshd"))("over SSH with a deploy key: the key 
     expect(await head(a.dir)).toBe(sha);
     expect(readFileSync(join(a.dir, "s.txt"), "utf8")).toBe("over ssh\n");
     expect(filesHolding(a.dir, keyBody)).toEqual([]);
-    expect(keyDirs()).toEqual(before);
+    expect(keyDirs()).toEqual([]);
     // the origin keeps the SSH login (only HTTP users can be tokens)
     expect((await runGit(["remote", "get-url", "origin"], { cwd: a.dir })).trim()).toBe(url);
     // a key the server does not know: refused, and the task's error says so
@@ -280,7 +284,11 @@ test.skipIf(!existsSync("/usr/sbin/sshd"))("over SSH with a deploy key: the key 
     await expect(run(spec(url, sha, { credentials: stranger }), options())).rejects.toThrow(
       `${sshd.user}@127.0.0.1: Permission denied (publickey)`,
     );
+    expect(keyDirs()).toEqual([]);
   } finally {
+    if (machineTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = machineTmp;
+    rmSync(keyTmp, { recursive: true, force: true });
     await sshd.stop();
   }
 });
