@@ -13,10 +13,13 @@ const cursors = new WeakMap<ActiveRun, { rest: Iterator<AttemptRow>; at: Attempt
  * (a retry is an attempt of its own), so the attempts a look went past are not looked at again.
  */
 export function anotherActive(active: ActiveRun, attemptId: string): boolean {
-  const cursor = cursors.get(active) ?? { rest: active.attempts.values(), at: null };
-  cursors.set(active, cursor);
+  let cursor = cursors.get(active);
+  if (!cursor) {
+    cursor = { rest: active.attempts.values(), at: null };
+    cursors.set(active, cursor);
+  }
   const stillActive = (a: AttemptRow | null) => !!a && a.id !== attemptId && ACTIVE_ATTEMPT_STATES.has(a.state);
-  if (stillActive(cursor.at) && active.attempts.has(cursor.at!.id)) return true;
+  if (stillActive(cursor.at)) return true;
   for (let next = cursor.rest.next(); !next.done; next = cursor.rest.next()) {
     if (stillActive(next.value)) {
       cursor.at = next.value;
